@@ -1,0 +1,71 @@
+# georep -- see README.md.  GNU make; dependencies through pkg-config
+# (librsync ships no .pc on Debian 12, so it is linked by name).
+
+PKGS      := lmdb libzstd libxxhash
+CC        ?= cc
+CFLAGS    ?= -O2 -g
+WARN      := -Wall -Wextra -Wshadow -Wno-unused-parameter -Wformat=2 \
+             -Wstrict-prototypes -Wmissing-prototypes
+ifdef WERROR
+WARN      += -Werror
+endif
+CPPFLAGS  += -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64
+ALL_CFLAGS = -std=gnu11 $(WARN) $(CFLAGS) $(shell pkg-config --cflags $(PKGS))
+LIBS      := $(shell pkg-config --libs $(PKGS))
+
+BUILD     ?= build
+SRC       := $(wildcard src/*/*.c)
+LIB_SRC   := $(filter-out src/cli/%,$(SRC))
+OBJ       := $(SRC:src/%.c=$(BUILD)/%.o)
+LIB_OBJ   := $(LIB_SRC:src/%.c=$(BUILD)/%.o)
+UNIT_SRC  := $(wildcard tests/unit/test_*.c)
+UNIT_BIN  := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+
+.PHONY: all check unit e2e asan fuzz demo bench clean deps
+
+all: georep
+
+georep: $(BUILD)/georep
+	ln -sf $(BUILD)/georep georep
+
+$(BUILD)/georep: $(OBJ)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS)
+
+$(BUILD)/%.o: src/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
+
+$(BUILD)/tests/%: tests/unit/%.c $(LIB_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -Isrc -o $@ $^ $(LIBS) -lcmocka
+
+-include $(OBJ:.o=.d)
+
+# Install what a fresh Debian 12 machine lacks (as root), then build.
+deps:
+	tests/install-deps.sh
+
+# The whole suite: unit tests, then end-to-end scenarios on real directories.
+check: all $(UNIT_BIN)
+	GEOREP=$(CURDIR)/$(BUILD)/georep UNIT_BIN="$(UNIT_BIN)" tests/run.sh
+
+unit: $(UNIT_BIN)
+	GEOREP=$(CURDIR)/$(BUILD)/georep UNIT_BIN="$(UNIT_BIN)" tests/run.sh --unit
+
+# The same suite under AddressSanitizer and UndefinedBehaviorSanitizer.
+asan:
+	$(MAKE) BUILD=build-asan CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" \
+	    LDFLAGS="-fsanitize=address,undefined" check
+
+# libFuzzer on the frame parser and the secondary's request handling.
+fuzz:
+	tests/fuzz/run.sh
+
+demo: deps all
+	tests/demo.sh
+
+bench: all
+	bench/run.sh
+
+clean:
+	rm -rf build build-asan build-fuzz georep

@@ -1,0 +1,28 @@
+/*
+ * cli: the command line.  One function per command; each parses its own
+ * options, prints --help, and returns a sysexits(3) status.
+ *
+ * Exit status (all commands):
+ *   0   done: the secondary matches the primary
+ *   64  EX_USAGE      bad command line
+ *   65  EX_DATAERR    the secondary belongs to another primary, or is not
+ *                     empty and was never synced (nothing was changed)
+ *   66  EX_NOINPUT    the primary is missing or not a readable directory
+ *   69  EX_UNAVAILABLE the secondary could not be started or went away
+ *   70  EX_SOFTWARE   an internal error
+ *   73  EX_CANTCREAT  the secondary directory cannot be created or opened
+ *   74  EX_IOERR      some paths could not be synced (each was reported with
+ *                     its path and reason); a later sync retries them
+ *   76  EX_PROTOCOL   the two sides could not agree on the protocol
+ */
+#ifndef GEOREP_CLI_H
+#define GEOREP_CLI_H
+
+int cmd_sync(int argc, char **argv);
+int cmd_secondary(int argc, char **argv);
+
+/* Common option handling. */
+const char *georep_home(const char *opt_home);
+const char *self_exe(void);
+
+#endif

@@ -1,0 +1,505 @@
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <libgen.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sysexits.h>
+#include <unistd.h>
+#include <xxhash.h>
+
+#include "../common/fid.h"
+#include "../common/log.h"
+#include "../common/names.h"
+#include "../index/index.h"
+#include "../protocol/conn.h"
+#include "../sync/sync.h"
+#include "cli.h"
+#include "../common/banned.h"
+
+static void
+sync_usage(FILE *out)
+{
+	fprintf(out,
+"usage: georep sync [OPTIONS] PRIMARY SECONDARY\n"
+"\n"
+"Make SECONDARY (a local directory) an exact replica of PRIMARY, then exit.\n"
+"A later run sends only what changed, recognising renames, moves, hard links\n"
+"and deletes by file identity.\n"
+"\n"
+"options:\n"
+"  --exclude PATTERN   skip names matching PATTERN (repeatable; no '/' matches a\n"
+"                      name at any depth, a leading '/' anchors at PRIMARY, a\n"
+"                      trailing '/' matches directories only); excluded names\n"
+"                      are neither sent nor deleted on the secondary\n"
+"  --ignore-deletes    do not replicate deletions (archive)\n"
+"  --dry-run, -n       print what would change; change nothing\n"
+"  --progress          show bytes, percentage, rate and time left on stderr\n"
+"  --force             take over a SECONDARY bound to another primary (its\n"
+"                      content is replaced by a replica of PRIMARY)\n"
+"  --name NAME         name of the index kept for this pair (default: derived\n"
+"                      from the two paths)\n"
+"  --home DIR          where sessions and indexes live (default: $GEOREP_HOME,\n"
+"                      /var/lib/georep as root, ~/.local/state/georep otherwise)\n"
+"  --timeout SECONDS   fail when the secondary is silent this long (default 60)\n"
+"  -v, --verbose       print each change\n"
+"  -q, --quiet         print errors only\n"
+"  -h, --help          this help\n"
+"\n"
+"exit status: 0 replica exact; 64 usage; 65 SECONDARY belongs to another primary\n"
+"or is not empty and never synced; 66 PRIMARY missing or unreadable; 69 the\n"
+"secondary failed; 73 SECONDARY cannot be created; 74 some paths failed (each\n"
+"reported with its path and reason; run again to retry); 76 protocol mismatch.\n");
+}
+
+struct sync_args {
+	struct sync_opts o;
+	const char *home;
+	const char *name;
+	bool force;
+	int timeout;
+	const char **excludes;
+	size_t nexcludes;
+};
+
+static int
+parse_args(int argc, char **argv, struct sync_args *a)
+{
+	enum { O_EXCLUDE = 256, O_IGNORE_DELETES, O_PROGRESS, O_FORCE, O_NAME,
+	    O_HOME, O_TIMEOUT, O_NOFSYNC };
+	static const struct option longopts[] = {
+		{ "exclude", required_argument, NULL, O_EXCLUDE },
+		{ "ignore-deletes", no_argument, NULL, O_IGNORE_DELETES },
+		{ "dry-run", no_argument, NULL, 'n' },
+		{ "progress", no_argument, NULL, O_PROGRESS },
+		{ "force", no_argument, NULL, O_FORCE },
+		{ "name", required_argument, NULL, O_NAME },
+		{ "home", required_argument, NULL, O_HOME },
+		{ "timeout", required_argument, NULL, O_TIMEOUT },
+		{ "no-fsync", no_argument, NULL, O_NOFSYNC },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int ch;
+	char *end;
+
+	a->timeout = 60;
+	while ((ch = getopt_long(argc, argv, "nvqh", longopts, NULL)) != -1) {
+		switch (ch) {
+		case O_EXCLUDE:
+			if (*optarg == '\0') {
+				fprintf(stderr, "georep sync: --exclude needs a "
+				    "pattern\n");
+				return -1;
+			}
+			a->excludes = xrealloc(a->excludes, (a->nexcludes + 1) *
+			    sizeof(*a->excludes));
+			a->excludes[a->nexcludes++] = optarg;
+			break;
+		case O_IGNORE_DELETES: a->o.ignore_deletes = true; break;
+		case 'n': a->o.dry_run = true; break;
+		case O_PROGRESS: a->o.progress = true; break;
+		case O_FORCE: a->force = true; break;
+		case O_NAME:
+			if (!name_valid(optarg, strlen(optarg)) ||
+			    optarg[0] == '.') {
+				fprintf(stderr, "georep sync: --name '%s': not a "
+				    "valid name (no '/', not starting with '.')\n",
+				    optarg);
+				return -1;
+			}
+			a->name = optarg;
+			break;
+		case O_HOME: a->home = optarg; break;
+		case O_TIMEOUT:
+			errno = 0;
+			long v = strtol(optarg, &end, 10);
+			if (errno || *end || v < 1 || v > 86400) {
+				fprintf(stderr, "georep sync: --timeout '%s': "
+				    "expected seconds from 1 to 86400\n", optarg);
+				return -1;
+			}
+			a->timeout = (int)v;
+			break;
+		case O_NOFSYNC: a->o.no_fsync = true; break;
+		case 'v': a->o.verbose = true; break;
+		case 'q': log_set_level(LOG_LVL_ERR); break;
+		case 'h': sync_usage(stdout); exit(0);
+		default: return -1;
+		}
+	}
+	a->o.excludes = a->excludes;
+	a->o.nexcludes = a->nexcludes;
+	return 0;
+}
+
+/* The real path of a secondary that may not exist yet (its parent must). */
+static char *
+secondary_realpath(const char *arg)
+{
+	char *r = realpath(arg, NULL);
+
+	if (r)
+		return r;
+	if (errno != ENOENT)
+		return NULL;
+	char *copy1 = xstrdup(arg), *copy2 = xstrdup(arg);
+	char *parent = realpath(dirname(copy1), NULL);
+	char *base = basename(copy2);
+	if (parent)
+		r = xasprintf("%s/%s", strcmp(parent, "/") ? parent : "", base);
+	free(parent);
+	free(copy1);
+	free(copy2);
+	return r;
+}
+
+static bool
+is_inside(const char *inner, const char *outer)
+{
+	size_t n = strlen(outer);
+
+	if (strcmp(outer, "/") == 0)
+		return true;
+	return strncmp(inner, outer, n) == 0 && inner[n] == '/';
+}
+
+/* Refuse the pairs that would replicate a tree into itself. */
+static int
+check_pair(const char *prim, const char *sec, const char *sec_arg)
+{
+	struct stat a, b;
+
+	if (strcmp(prim, sec) == 0 || (stat(prim, &a) == 0 &&
+	    stat(sec, &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino)) {
+		log_err("%s and %s are the same directory", prim, sec_arg);
+		return -1;
+	}
+	if (is_inside(sec, prim)) {
+		log_err("the secondary %s is inside the primary %s: it would be "
+		    "replicated into itself", sec, prim);
+		return -1;
+	}
+	if (is_inside(prim, sec)) {
+		log_err("the primary %s is inside the secondary %s: syncing would "
+		    "delete the primary", prim, sec);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+open_index(const char *home, const char *name, const char *volume,
+    struct index **ix)
+{
+	char *dir = xasprintf("%s/sync/%s", home, name);
+	struct index_txn *t;
+	struct buf b = BUF_INIT;
+	int rc;
+
+	rc = index_open(ix, dir);
+	if (rc < 0) {
+		log_err("cannot open the index in %s", dir);
+		free(dir);
+		return -1;
+	}
+	if (index_begin(*ix, true, &t) < 0)
+		goto fail;
+	rc = index_meta_get(t, "volume", &b);
+	if (rc == 0 && (b.len != strlen(volume) ||
+	    memcmp(b.data, volume, b.len) != 0)) {
+		log_err("the index %s belongs to another primary; choose another "
+		    "--name", dir);
+		index_abort(t);
+		goto fail;
+	}
+	if (rc == 1 && (index_meta_put(t, "volume", volume, strlen(volume)) < 0 ||
+	    index_commit(t) < 0))
+		goto fail;
+	if (rc == 0)
+		index_abort(t);
+	buf_release(&b);
+	free(dir);
+	return 0;
+fail:
+	buf_release(&b);
+	free(dir);
+	index_close(*ix);
+	*ix = NULL;
+	return -1;
+}
+
+struct hello_result {
+	int state;
+	bool privileged;
+};
+
+static int
+say_hello(struct conn *c, const char *volume, bool force,
+    struct hello_result *out, int *exit_code);
+
+static void
+hello_reply(void *arg, const struct pending_req *req, const struct reply *rep)
+{
+	struct reply *dst = arg;
+	char *msg;
+
+	(void)req;
+	msg = xstrndup(rep->msg ? rep->msg : "", rep->msg_len);
+	*dst = *rep;
+	dst->msg = msg;
+}
+
+static int
+say_hello(struct conn *c, const char *volume, bool force,
+    struct hello_result *out, int *exit_code)
+{
+	struct reply rep = { 0 };
+	size_t s;
+
+	c->on_reply = hello_reply;
+	c->arg = &rep;
+	s = conn_begin(c, MSG_HELLO, 0, true);
+	put_u32(&c->out, PROTO_VERSION);
+	put_str(&c->out, volume);
+	put_u32(&c->out, force ? HELLO_FORCE : 0);
+	if (conn_end(c, s) < 0 || conn_wait_all(c) < 0) {
+		log_err("%s", c->error);
+		*exit_code = EX_UNAVAILABLE;
+		return -1;
+	}
+	c->on_reply = NULL;
+	if (rep.err) {
+		log_err("%s", rep.msg);
+		*exit_code = rep.err == EPROTO ? EX_PROTOCOL :
+		    (rep.err == EEXIST || rep.err == ENOTEMPTY) ? EX_DATAERR :
+		    EX_CANTCREAT;
+		free((char *)rep.msg);
+		return -1;
+	}
+	free((char *)rep.msg);
+	out->state = (int)(rep.value & 0xff);
+	out->privileged = (rep.value & HELLO_IS_ROOT) != 0;
+	if (rep.value & HELLO_NO_OPENAT2)
+		log_warn("the secondary confines paths by a component walk "
+		    "(openat2 is not available there)");
+	return 0;
+}
+
+/* A reset reply: just the error. */
+static void
+reset_reply(void *arg, const struct pending_req *req, const struct reply *rep)
+{
+	(void)req;
+	if (rep->err) {
+		log_err("emptying the secondary failed: %.*s", (int)rep->msg_len,
+		    rep->msg ? rep->msg : "");
+		*(int *)arg = rep->err;
+	}
+}
+
+/*
+ * Reconcile what the secondary said with what the index holds: a new or
+ * taken-over secondary means the index describes nothing there; a bound
+ * secondary with an empty index is a lost index.
+ */
+static int
+reconcile(struct conn *c, struct index *ix, const struct hello_result *h,
+    bool force, const char *sec, int *exit_code)
+{
+	struct index_txn *t;
+	bool empty;
+	bool reset = false;
+
+	if (index_begin(ix, true, &t) < 0 || index_is_empty(t, &empty) < 0)
+		goto fail;
+	if (h->state == HELLO_TAKEN) {
+		log_warn("taking over %s, which belonged to another primary "
+		    "(--force): its content is replaced", sec);
+		reset = true;
+	} else if (h->state == HELLO_BOUND && empty) {
+		if (!force) {
+			log_err("%s was synced from this primary, but the index of "
+			    "this pair is missing (a new --home or --name?); "
+			    "refusing to guess what it holds: use --force to "
+			    "replace its content", sec);
+			index_abort(t);
+			*exit_code = EX_DATAERR;
+			return -1;
+		}
+		reset = true;
+	}
+	if ((reset || h->state == HELLO_NEW) && !empty && index_clear(t) < 0)
+		goto fail;
+	if (index_commit(t) < 0)
+		goto fail_nocommit;
+	if (reset) {
+		int err = 0;
+		c->on_reply = reset_reply;
+		c->arg = &err;
+		size_t s = conn_begin(c, MSG_RESET, 0, true);
+		if (conn_end(c, s) < 0 || conn_wait_all(c) < 0 || err) {
+			if (c->failed)
+				log_err("%s", c->error);
+			*exit_code = EX_CANTCREAT;
+			return -1;
+		}
+		c->on_reply = NULL;
+	}
+	return 0;
+fail:
+	index_abort(t);
+fail_nocommit:
+	*exit_code = EX_IOERR;
+	return -1;
+}
+
+static char *
+volume_id(int rootfd, const char *prim, uint64_t *fsid, struct fid *root)
+{
+	struct statfs sf;
+	char hex[2 * FID_MAX + 1];
+
+	if (fstatfs(rootfd, &sf) < 0) {
+		log_sys(LOG_LVL_ERR, "statfs %s", prim);
+		return NULL;
+	}
+	memcpy(fsid, &sf.f_fsid, sizeof(*fsid));
+	if (fid_at(rootfd, "", *fsid, root) < 0) {
+		log_sys(LOG_LVL_ERR, "%s: cannot get file handles on this "
+		    "filesystem (georep identifies files by handle)", prim);
+		return NULL;
+	}
+	fid_hex(root, hex);
+	return xasprintf("fid:%s", hex);
+}
+
+int
+cmd_sync(int argc, char **argv)
+{
+	struct sync_args a;
+	struct sync_target tgt = { .rootfd = -1 };
+	struct sync_stats st = { 0 };
+	struct index *ix = NULL;
+	struct conn c;
+	struct hello_result h;
+	char *prim = NULL, *sec = NULL, *volume = NULL, *name = NULL;
+	int code = EX_SOFTWARE;
+
+	memset(&a, 0, sizeof(a));
+	if (parse_args(argc, argv, &a) < 0) {
+		fprintf(stderr, "Try 'georep sync --help'.\n");
+		return EX_USAGE;
+	}
+	if (argc - optind != 2) {
+		fprintf(stderr, "usage: georep sync [OPTIONS] PRIMARY SECONDARY\n"
+		    "Try 'georep sync --help'.\n");
+		return EX_USAGE;
+	}
+	const char *prim_arg = argv[optind], *sec_arg = argv[optind + 1];
+	const char *colon = strchr(sec_arg, ':'), *slash = strchr(sec_arg, '/');
+	if (colon && (!slash || colon < slash)) {
+		log_err("%s: remote secondaries ([USER@]HOST:PATH) are not "
+		    "supported yet; for a local path with ':' write ./%s",
+		    sec_arg, sec_arg);
+		return EX_USAGE;
+	}
+	prim = realpath(prim_arg, NULL);
+	if (prim == NULL) {
+		log_sys(LOG_LVL_ERR, "primary %s", prim_arg);
+		return EX_NOINPUT;
+	}
+	tgt.rootfd = open(prim, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (tgt.rootfd < 0) {
+		log_sys(LOG_LVL_ERR, "primary %s", prim_arg);
+		code = EX_NOINPUT;
+		goto out;
+	}
+	sec = secondary_realpath(sec_arg);
+	if (sec == NULL) {
+		log_sys(LOG_LVL_ERR, "secondary %s", sec_arg);
+		code = EX_CANTCREAT;
+		goto out;
+	}
+	if (check_pair(prim, sec, sec_arg) < 0) {
+		code = EX_USAGE;
+		goto out;
+	}
+	volume = volume_id(tgt.rootfd, prim, &tgt.fsid, &tgt.root);
+	if (volume == NULL) {
+		code = EX_NOINPUT;
+		goto out;
+	}
+	if (a.name)
+		name = xstrdup(a.name);
+	else {
+		struct buf key = BUF_INIT;
+		buf_addstr(&key, prim);
+		buf_add(&key, "", 1);
+		buf_addstr(&key, sec);
+		name = xasprintf("%016llx", (unsigned long long)XXH3_64bits(
+		    key.data, key.len));
+		buf_release(&key);
+	}
+	if (open_index(georep_home(a.home), name, volume, &ix) < 0) {
+		code = EX_CANTCREAT;
+		goto out;
+	}
+	if (a.o.dry_run) {
+		/* Nothing is sent: the index alone says what would change. */
+		tgt.secondary_privileged = geteuid() == 0;
+		conn_init(&c, sec, a.timeout * 1000);
+		int rc = sync_turn(&a.o, &tgt, ix, &c, &st);
+		code = rc == 0 ? 0 : rc > 0 ? EX_IOERR : EX_SOFTWARE;
+		goto out;
+	}
+	conn_init(&c, sec, a.timeout * 1000);
+	if (conn_spawn_local(&c, self_exe(), sec) < 0) {
+		log_err("%s", c.error);
+		code = EX_UNAVAILABLE;
+		goto out_conn;
+	}
+	if (say_hello(&c, volume, a.force, &h, &code) < 0 ||
+	    reconcile(&c, ix, &h, a.force, sec, &code) < 0)
+		goto out_conn;
+	tgt.secondary_privileged = h.privileged;
+	int rc = sync_turn(&a.o, &tgt, ix, &c, &st);
+	int status = conn_close(&c);
+	if (rc < 0)
+		code = c.failed ? EX_UNAVAILABLE : EX_IOERR;
+	else if (status != 0) {
+		log_err("the secondary exited with status %d", status);
+		code = EX_UNAVAILABLE;
+	} else
+		code = rc == 0 ? 0 : EX_IOERR;
+	if (code == 0 || code == EX_IOERR) {
+		char bytes[16];
+		format_size(st.bytes_sent, bytes, sizeof(bytes));
+		log_info("%llu files and %llu directories seen; %llu files (%s) "
+		    "sent, %llu entries changed, %llu attributes set%s",
+		    (unsigned long long)st.files_seen,
+		    (unsigned long long)st.dirs_seen,
+		    (unsigned long long)st.files_sent, bytes,
+		    (unsigned long long)st.entries,
+		    (unsigned long long)st.attrs_set,
+		    st.errors ? "; some paths failed (see above)" : "");
+	}
+out_conn:
+	conn_release(&c);
+out:
+	index_close(ix);
+	if (tgt.rootfd >= 0)
+		close(tgt.rootfd);
+	free(prim);
+	free(sec);
+	free(volume);
+	free(name);
+	free(a.excludes);
+	return code;
+}

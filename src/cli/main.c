@@ -1,0 +1,105 @@
+#include <errno.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sysexits.h>
+#include <unistd.h>
+
+#include "../common/log.h"
+#include "../common/util.h"
+#include "cli.h"
+#include "../common/banned.h"
+
+static void
+usage(FILE *out)
+{
+	fprintf(out,
+"usage: georep COMMAND [OPTIONS] ...\n"
+"\n"
+"Keep a replica of a directory tree.\n"
+"\n"
+"commands:\n"
+"  sync [OPTIONS] PRIMARY SECONDARY   one-shot: make SECONDARY an exact replica\n"
+"  secondary DIR                      the far end; speaks the protocol on stdin/stdout\n"
+"\n"
+"Run 'georep COMMAND --help' for a command's options.\n");
+}
+
+const char *
+self_exe(void)
+{
+	static char path[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", path, sizeof(path) - 1);
+
+	if (n < 0 || (size_t)n >= sizeof(path) - 1)
+		fatal("cannot find this program's path (/proc/self/exe): %s",
+		    strerror(errno));
+	path[n] = '\0';
+	return path;
+}
+
+const char *
+georep_home(const char *opt_home)
+{
+	static char *home;
+	const char *env = getenv("GEOREP_HOME");
+
+	if (opt_home)
+		return opt_home;
+	if (env && *env)
+		return env;
+	if (geteuid() == 0)
+		return "/var/lib/georep";
+	if (home == NULL) {
+		const char *h = getenv("HOME");
+		if (h == NULL || *h == '\0')
+			fatal("neither GEOREP_HOME nor HOME is set: use --home DIR");
+		home = xasprintf("%s/.local/state/georep", h);
+	}
+	return home;
+}
+
+/* Deep trees keep one descriptor open per level while they are walked. */
+static void
+raise_fd_limit(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
+
+int
+main(int argc, char **argv)
+{
+	log_init("georep", LOG_LVL_INFO, stderr);
+	/* A peer that goes away is an error on write, never a signal. */
+	signal(SIGPIPE, SIG_IGN);
+	raise_fd_limit();
+	if (argc < 2) {
+		usage(stderr);
+		return EX_USAGE;
+	}
+	const char *cmd = argv[1];
+	if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 ||
+	    strcmp(cmd, "help") == 0) {
+		usage(stdout);
+		return 0;
+	}
+	if (strcmp(cmd, "--version") == 0) {
+		printf("georep 0.1\n");
+		return 0;
+	}
+	if (strcmp(cmd, "sync") == 0)
+		return cmd_sync(argc - 1, argv + 1);
+	if (strcmp(cmd, "secondary") == 0)
+		return cmd_secondary(argc - 1, argv + 1);
+	fprintf(stderr, "georep: unknown command '%s'\n", cmd);
+	usage(stderr);
+	return EX_USAGE;
+}

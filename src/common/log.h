@@ -1,0 +1,36 @@
+/*
+ * log: the one logging module.
+ *
+ * log_init() picks the destination (stderr in the foreground, a file for the
+ * daemon) and the level.  Every function preserves errno, so a caller can log
+ * and then inspect or propagate errno.  log_sys*() append ": strerror(errno)".
+ * fatal() is for start-up and broken internal invariants only: input from the
+ * peer, a file or the command line is refused with a message, never fatal.
+ * The only global state in georep is here (and it is set once at start-up).
+ */
+#ifndef GEOREP_LOG_H
+#define GEOREP_LOG_H
+
+#include <stdio.h>
+
+enum log_level { LOG_LVL_ERR, LOG_LVL_WARN, LOG_LVL_INFO, LOG_LVL_DEBUG };
+
+void log_init(const char *progname, enum log_level level, FILE *out);
+void log_set_level(enum log_level level);
+enum log_level log_get_level(void);
+int log_level_parse(const char *s, enum log_level *out);
+
+void log_msg(enum log_level lvl, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+/* Like log_msg, with ": strerror(errno)" appended. */
+void log_sys(enum log_level lvl, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+void fatal(const char *fmt, ...)
+	__attribute__((format(printf, 1, 2), noreturn));
+
+#define log_err(...)	log_msg(LOG_LVL_ERR, __VA_ARGS__)
+#define log_warn(...)	log_msg(LOG_LVL_WARN, __VA_ARGS__)
+#define log_info(...)	log_msg(LOG_LVL_INFO, __VA_ARGS__)
+#define log_debug(...)	log_msg(LOG_LVL_DEBUG, __VA_ARGS__)
+
+#endif

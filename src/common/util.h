@@ -1,0 +1,76 @@
+/*
+ * util: memory, byte buffers, full reads and writes, the durable-write
+ * helper and time.
+ *
+ * x*alloc() never return NULL: running out of memory is a broken invariant
+ * for a daemon of this kind, so they call fatal().  read_full()/write_full()
+ * loop over short transfers and EINTR; a write of 0 bytes is reported as
+ * ENOSPC.  durable_write_at() is the one way a small state file is made to
+ * survive a crash.
+ */
+#ifndef GEOREP_UTIL_H
+#define GEOREP_UTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+void *xmalloc(size_t n);
+void *xcalloc(size_t n, size_t size);
+void *xrealloc(void *p, size_t n);
+char *xstrdup(const char *s);
+char *xstrndup(const char *s, size_t n);
+/* Allocating printf; never NULL. */
+char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* A growable byte buffer.  BUF_INIT is a valid empty buffer. */
+struct buf {
+	uint8_t *data;
+	size_t len;
+	size_t cap;
+};
+#define BUF_INIT { NULL, 0, 0 }
+void buf_reserve(struct buf *b, size_t extra);
+void buf_add(struct buf *b, const void *p, size_t n);
+void buf_addstr(struct buf *b, const char *s);
+void buf_reset(struct buf *b);
+void buf_release(struct buf *b);
+/* Drop the first n bytes. */
+void buf_consume(struct buf *b, size_t n);
+
+ssize_t read_full(int fd, void *p, size_t n);	/* short only at EOF */
+int write_full(int fd, const void *p, size_t n);
+ssize_t pread_full(int fd, void *p, size_t n, off_t off);
+int pwrite_full(int fd, const void *p, size_t n, off_t off);
+
+/*
+ * Write a whole file durably: a temporary file beside NAME in DIRFD
+ * (O_EXCL|O_CLOEXEC), a full write, fdatasync, a checked close, renameat and
+ * an fsync of the directory.  On failure, the failing step is logged with
+ * the name, the temporary file is removed and -1 is returned.
+ */
+int durable_write_at(int dirfd, const char *name, const void *data, size_t len,
+    mode_t mode);
+/* Read a small whole file (at most max bytes) into b; -1 with errno. */
+int read_small_file_at(int dirfd, const char *name, struct buf *b, size_t max);
+
+/* mkdir -p, mode for the created ones; -1 with errno and the path logged. */
+int mkdir_p(const char *path, mode_t mode);
+
+int64_t now_ns(void);		/* CLOCK_REALTIME in nanoseconds */
+int64_t mono_ns(void);		/* CLOCK_MONOTONIC in nanoseconds */
+/* RFC 3339 UTC with milliseconds into out (>= 32 bytes). */
+void format_rfc3339(int64_t ns, char *out, size_t outlen);
+
+/* Human size: 1.5M, 300K, 12G into out (>= 16 bytes). */
+void format_size(uint64_t n, char *out, size_t outlen);
+
+/* Lowercase hex of n bytes into out (>= 2n+1). */
+void hex_encode(const uint8_t *p, size_t n, char *out);
+
+/* A printable, escaped copy of a name for messages (bytes < 0x20, 0x7f,
+ * '\\' and non-UTF-8 shown as \xNN); caller frees. */
+char *quote_name(const char *s, size_t n);
+
+#endif

@@ -1,0 +1,576 @@
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <fnmatch.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <xxhash.h>
+
+#include "../common/log.h"
+#include "../common/names.h"
+#include "../index/index.h"
+#include "crawl.h"
+#include "../common/banned.h"
+
+#define ARENA_SIZE (1u << 20)
+
+/* ---- the fid table ---- */
+
+static size_t
+fid_hash(const struct fid *f)
+{
+	return (size_t)XXH3_64bits(f->bytes, f->len);
+}
+
+struct pobj *
+crawl_find(struct crawl *c, const struct fid *fid)
+{
+	if (c->table_cap == 0)
+		return NULL;
+	for (size_t i = fid_hash(fid) & (c->table_cap - 1); c->table[i];
+	    i = (i + 1) & (c->table_cap - 1))
+		if (fid_eq(&c->table[i]->fid, fid))
+			return c->table[i];
+	return NULL;
+}
+
+static void
+table_insert(struct crawl *c, struct pobj *o)
+{
+	size_t i = fid_hash(&o->fid) & (c->table_cap - 1);
+
+	while (c->table[i])
+		i = (i + 1) & (c->table_cap - 1);
+	c->table[i] = o;
+}
+
+static struct pobj *
+pobj_get(struct crawl *c, const struct fid *fid, bool *created)
+{
+	struct pobj *o = crawl_find(c, fid);
+
+	*created = false;
+	if (o)
+		return o;
+	if ((c->nobjs + 1) * 2 > c->table_cap) {
+		struct pobj **old = c->table;
+		size_t oldcap = c->table_cap;
+		c->table_cap = oldcap ? oldcap * 2 : 1024;
+		c->table = xcalloc(c->table_cap, sizeof(*c->table));
+		for (size_t i = 0; i < oldcap; i++)
+			if (old[i])
+				table_insert(c, old[i]);
+		free(old);
+	}
+	if (c->nobjs == c->cap_objs) {
+		c->cap_objs = c->cap_objs ? c->cap_objs * 2 : 1024;
+		c->objs = xrealloc(c->objs, c->cap_objs * sizeof(*c->objs));
+	}
+	o = xcalloc(1, sizeof(*o));
+	o->fid = *fid;
+	c->objs[c->nobjs++] = o;
+	table_insert(c, o);
+	*created = true;
+	return o;
+}
+
+const char *
+crawl_intern(struct crawl *c, const char *s, size_t n)
+{
+	if (n > c->arena_left) {
+		c->arenas = xrealloc(c->arenas, (c->narenas + 1) * sizeof(char *));
+		c->arena_pos = c->arenas[c->narenas++] = xmalloc(ARENA_SIZE);
+		c->arena_left = ARENA_SIZE;
+	}
+	char *p = c->arena_pos;
+	memcpy(p, s, n);
+	c->arena_pos += n;
+	c->arena_left -= n;
+	return p;
+}
+
+static void
+add_link(struct crawl *c, struct plink **v, uint32_t *n, uint32_t *cap,
+    const struct fid *parent, const char *name, size_t len)
+{
+	if (*n == *cap) {
+		*cap = *cap ? *cap * 2 : 1;
+		*v = xrealloc(*v, *cap * sizeof(**v));
+	}
+	struct plink *l = &(*v)[(*n)++];
+	l->parent = *parent;
+	l->name = crawl_intern(c, name, len);
+	l->name_len = (uint8_t)len;
+}
+
+void
+crawl_add_error(struct crawl *c, const char *path, int err, const char *what)
+{
+	if (c->nerrors == c->cap_errors) {
+		c->cap_errors = c->cap_errors ? c->cap_errors * 2 : 16;
+		c->errors = xrealloc(c->errors, c->cap_errors * sizeof(*c->errors));
+	}
+	c->errors[c->nerrors].path = xstrdup(path);
+	c->errors[c->nerrors].err = err;
+	c->errors[c->nerrors].what = what;
+	c->nerrors++;
+	log_err("%s %s: %s", what, path, strerror(err));
+}
+
+/* ---- excludes ---- */
+
+bool
+exclude_match(const struct crawl_opts *o, const char *relpath,
+    const char *name, bool is_dir)
+{
+	char pat[4096];
+
+	for (size_t i = 0; i < o->nexcludes; i++) {
+		size_t n = strlen(o->excludes[i]);
+		if (n == 0 || n >= sizeof(pat))
+			continue;
+		memcpy(pat, o->excludes[i], n + 1);
+		if (pat[n - 1] == '/') {
+			if (!is_dir)
+				continue;
+			pat[--n] = '\0';
+		}
+		if (strchr(pat, '/') == NULL) {
+			if (fnmatch(pat, name, FNM_PERIOD & 0) == 0)
+				return true;
+		} else if (pat[0] == '/') {
+			if (fnmatch(pat + 1, relpath, FNM_PATHNAME) == 0)
+				return true;
+		} else {
+			/* Unanchored with a slash: match any tail of the path
+			 * that starts at a component. */
+			for (const char *p = relpath; p; ) {
+				if (fnmatch(pat, p, FNM_PATHNAME) == 0)
+					return true;
+				p = strchr(p, '/');
+				if (p)
+					p++;
+			}
+		}
+	}
+	return false;
+}
+
+/* ---- the walk ---- */
+
+struct entry {
+	char *name;
+	uint16_t len;
+};
+
+static int
+cmp_entry(const void *a, const void *b)
+{
+	const struct entry *x = a, *y = b;
+	size_t n = x->len < y->len ? x->len : y->len;
+	int r = memcmp(x->name, y->name, n);
+
+	return r ? r : (int)x->len - (int)y->len;
+}
+
+static void
+fill_stat(struct pobj *o, const struct stat *st)
+{
+	o->mode = st->st_mode;
+	o->uid = st->st_uid;
+	o->gid = st->st_gid;
+	o->nlink = (uint32_t)st->st_nlink;
+	o->size = S_ISREG(st->st_mode) ? (uint64_t)st->st_size : 0;
+	o->rdev = (S_ISCHR(st->st_mode) || S_ISBLK(st->st_mode)) ?
+	    (uint64_t)st->st_rdev : 0;
+	o->mtime_sec = st->st_mtim.tv_sec;
+	o->mtime_nsec = (uint32_t)st->st_mtim.tv_nsec;
+	o->ctime_sec = st->st_ctim.tv_sec;
+	o->ctime_nsec = (uint32_t)st->st_ctim.tv_nsec;
+}
+
+/* Compare a known object with its index record; flag what to send. */
+static uint32_t
+compare(const struct stat *st, const struct irec *rec)
+{
+	uint32_t flags = 0;
+	bool ctime_same = st->st_ctim.tv_sec == rec->ctime_sec &&
+	    (uint32_t)st->st_ctim.tv_nsec == rec->ctime_nsec;
+	bool mtime_same = st->st_mtim.tv_sec == rec->mtime_sec &&
+	    (uint32_t)st->st_mtim.tv_nsec == rec->mtime_nsec;
+	bool size_same = !S_ISREG(st->st_mode) ||
+	    (uint64_t)st->st_size == rec->size;
+
+	if (!(rec->synced & IREC_ATTRS) || !ctime_same || !mtime_same ||
+	    st->st_mode != rec->mode || st->st_uid != rec->uid ||
+	    st->st_gid != rec->gid)
+		flags |= POBJ_ATTRS;
+	if (S_ISREG(st->st_mode)) {
+		if (!(rec->synced & IREC_CONTENT) || !size_same || !mtime_same)
+			flags |= POBJ_DATA;
+		else if (!ctime_same)
+			flags |= POBJ_HASHCHECK;
+	}
+	return flags;
+}
+
+struct walk {
+	struct crawl *c;
+	struct index_txn *txn;
+	struct buf path;	/* relative path of the directory being walked */
+	bool warned_mount;
+};
+
+static int walk_dir(struct walk *w, int dirfd, struct pobj *dir, uint32_t depth);
+
+static char *
+child_path(struct walk *w, const char *name)
+{
+	return w->path.len ? xasprintf("%.*s/%s", (int)w->path.len,
+	    (char *)w->path.data, name) : xstrdup(name);
+}
+
+/* One entry present on the primary. */
+struct subdir {
+	struct pobj *o;
+	const char *name;	/* in the directory's listing */
+};
+
+static void
+visit_entry(struct walk *w, int dirfd, struct pobj *dir, const char *name,
+    size_t len, const struct fid *old_fid, uint32_t depth,
+    struct subdir **subdirs, size_t *nsub, size_t *capsub)
+{
+	struct crawl *c = w->c;
+	struct stat st;
+	struct fid fid;
+	struct irec rec;
+	bool created;
+	struct pobj *o;
+	int rc;
+
+	if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+	    fid_at(dirfd, name, c->fsid, &fid) < 0) {
+		if (errno == ENOENT) {
+			/* Vanished since the listing: gone, like any delete. */
+			if (old_fid) {
+				o = pobj_get(c, old_fid, &created);
+				add_link(c, &o->removed, &o->nremoved,
+				    &o->cap_removed, &dir->fid, name, len);
+				dir->flags |= POBJ_DIRTY;
+			}
+			return;
+		}
+		char *p = child_path(w, name);
+		crawl_add_error(c, p, errno, "stat");
+		free(p);
+		return;
+	}
+	if (S_ISDIR(st.st_mode))
+		c->seen_dirs++;
+	else
+		c->seen_files++;
+	if (old_fid && fid_eq(old_fid, &fid)) {
+		/* The same object under the same name: compare attributes. */
+		o = crawl_find(c, &fid);
+		uint32_t flags = 0;
+		if (o == NULL || !(o->flags & POBJ_KNOWN)) {
+			rc = index_get(w->txn, &fid, &rec);
+			if (rc == 0) {
+				flags = compare(&st, &rec);
+				if (flags || S_ISDIR(st.st_mode)) {
+					o = pobj_get(c, &fid, &created);
+					o->flags |= POBJ_KNOWN | flags;
+					o->sino = rec.sino;
+					memcpy(o->old_hash, rec.content_hash, 16);
+					o->old_xattr_digest = rec.xattr_digest;
+					o->old_nlinks = rec.nlinks;
+					fill_stat(o, &st);
+					o->depth = depth;
+				}
+				irec_release(&rec);
+			}
+		}
+	} else {
+		o = pobj_get(c, &fid, &created);
+		if (created) {
+			fill_stat(o, &st);
+			o->depth = depth;
+			rc = index_get(w->txn, &fid, &rec);
+			if (rc == 0) {
+				o->flags |= POBJ_KNOWN | compare(&st, &rec);
+				o->sino = rec.sino;
+				memcpy(o->old_hash, rec.content_hash, 16);
+				o->old_xattr_digest = rec.xattr_digest;
+				o->old_nlinks = rec.nlinks;
+				irec_release(&rec);
+			} else {
+				o->flags |= POBJ_ATTRS | (S_ISREG(st.st_mode) ?
+				    POBJ_DATA : 0);
+			}
+		}
+		add_link(c, &o->added, &o->nadded, &o->cap_added, &dir->fid,
+		    name, len);
+		if (old_fid) {
+			struct pobj *gone = pobj_get(c, old_fid, &created);
+			add_link(c, &gone->removed, &gone->nremoved,
+			    &gone->cap_removed, &dir->fid, name, len);
+		}
+		dir->flags |= POBJ_DIRTY;
+	}
+	if (o && S_ISLNK(st.st_mode) && o->target == NULL &&
+	    (o->flags & (POBJ_DATA | POBJ_ATTRS)) && !(o->flags & POBJ_KNOWN)) {
+		char buf[4096];
+		ssize_t n = readlinkat(dirfd, name, buf, sizeof(buf) - 1);
+		if (n < 0) {
+			char *p = child_path(w, name);
+			crawl_add_error(c, p, errno, "readlink");
+			free(p);
+		} else {
+			o->target = xstrndup(buf, (size_t)n);
+		}
+	}
+	if (S_ISDIR(st.st_mode)) {
+		if (o == NULL) {
+			o = pobj_get(c, &fid, &created);
+			fill_stat(o, &st);
+			o->flags |= POBJ_KNOWN;
+			o->depth = depth;
+		}
+		if (st.st_dev != c->root_dev) {
+			if (!w->warned_mount) {
+				char *p = child_path(w, name);
+				log_warn("%s is a mount point: not descending "
+				    "(georep replicates one filesystem)", p);
+				free(p);
+				w->warned_mount = true;
+			}
+			return;
+		}
+		if (*nsub == *capsub) {
+			*capsub = *capsub ? *capsub * 2 : 16;
+			*subdirs = xrealloc(*subdirs, *capsub * sizeof(**subdirs));
+		}
+		(*subdirs)[*nsub].o = o;
+		(*subdirs)[(*nsub)++].name = name;
+		o->flags |= POBJ_VISITED;
+	}
+}
+
+static int
+read_dir(int dirfd, struct entry **out, size_t *n, bool at_root)
+{
+	int fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	size_t cap = 0;
+	DIR *d;
+	struct dirent *de;
+
+	*out = NULL;
+	*n = 0;
+	if (fd < 0)
+		return -1;
+	if ((d = fdopendir(fd)) == NULL) {
+		close(fd);
+		return -1;
+	}
+	while ((errno = 0, de = readdir(d)) != NULL) {
+		const char *nm = de->d_name;
+		if (strcmp(nm, ".") == 0 || strcmp(nm, "..") == 0)
+			continue;
+		if (at_root && strcmp(nm, GEOREP_STATE_DIR) == 0)
+			continue;	/* a secondary's own state: never replicated */
+		if (*n == cap) {
+			cap = cap ? cap * 2 : 64;
+			*out = xrealloc(*out, cap * sizeof(**out));
+		}
+		size_t len = strlen(nm);
+		(*out)[*n].name = xstrndup(nm, len);
+		(*out)[(*n)++].len = (uint16_t)len;
+	}
+	int saved = errno;
+	closedir(d);
+	if (saved) {
+		for (size_t i = 0; i < *n; i++)
+			free((*out)[i].name);
+		free(*out);
+		*out = NULL;
+		*n = 0;
+		errno = saved;
+		return -1;
+	}
+	qsort(*out, *n, sizeof(**out), cmp_entry);
+	return 0;
+}
+
+static bool
+excluded(struct walk *w, const char *name, bool is_dir)
+{
+	if (w->c->opts->nexcludes == 0)
+		return false;
+	char *p = child_path(w, name);
+	bool r = exclude_match(w->c->opts, p, name, is_dir);
+	free(p);
+	return r;
+}
+
+static bool
+entry_is_dir(int dirfd, const char *name)
+{
+	struct stat st;
+
+	return fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+	    S_ISDIR(st.st_mode);
+}
+
+static int
+walk_dir(struct walk *w, int dirfd, struct pobj *dir, uint32_t depth)
+{
+	struct crawl *c = w->c;
+	struct entry *ents;
+	size_t nents, i = 0, j = 0;
+	struct ichild_list kids = { 0 };
+	struct subdir *subdirs = NULL;
+	size_t nsub = 0, capsub = 0;
+	bool have_excludes = c->opts->nexcludes > 0;
+
+	if (read_dir(dirfd, &ents, &nents, depth == 0) < 0) {
+		char *p = w->path.len ? xstrndup((char *)w->path.data,
+		    w->path.len) : xstrdup(".");
+		crawl_add_error(c, p, errno, "list directory");
+		free(p);
+		dir->flags |= POBJ_UNREADABLE;
+		return 0;
+	}
+	if (index_children(w->txn, &dir->fid, &kids) < 0)
+		goto fail;
+	/* Merge the two sorted lists. */
+	while (i < nents || j < kids.n) {
+		int cmp;
+		if (i == nents)
+			cmp = 1;
+		else if (j == kids.n)
+			cmp = -1;
+		else {
+			size_t n = ents[i].len < kids.v[j].name_len ? ents[i].len :
+			    kids.v[j].name_len;
+			cmp = memcmp(ents[i].name, kids.v[j].name, n);
+			if (cmp == 0)
+				cmp = (int)ents[i].len - (int)kids.v[j].name_len;
+		}
+		if (cmp < 0 || cmp == 0) {
+			const char *nm = ents[i].name;
+			if (!have_excludes || !excluded(w, nm,
+			    entry_is_dir(dirfd, nm)))
+				visit_entry(w, dirfd, dir, nm, ents[i].len,
+				    cmp == 0 ? &kids.v[j].fid : NULL, depth + 1,
+				    &subdirs, &nsub, &capsub);
+			i++;
+			if (cmp == 0)
+				j++;
+		} else {
+			/* In the index, not on the primary: removed, unless
+			 * excluded (excluded names are left alone). */
+			struct ichild *k = &kids.v[j++];
+			if (have_excludes && excluded(w, k->name, false))
+				continue;
+			bool created;
+			struct pobj *o = pobj_get(c, &k->fid, &created);
+			add_link(c, &o->removed, &o->nremoved, &o->cap_removed,
+			    &dir->fid, k->name, k->name_len);
+			dir->flags |= POBJ_DIRTY;
+		}
+	}
+	ichild_list_release(&kids);
+	/* Now descend, with this directory's listing released. */
+	size_t base = w->path.len;
+	for (size_t k = 0; k < nsub; k++) {
+		struct pobj *sub = subdirs[k].o;
+		const char *nm = subdirs[k].name;
+		int fd = openat(dirfd, nm, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+		    O_CLOEXEC);
+		if (base)
+			buf_add(&w->path, "/", 1);
+		buf_addstr(&w->path, nm);
+		if (fd < 0) {
+			char *p = xstrndup((char *)w->path.data, w->path.len);
+			if (errno != ENOENT)
+				crawl_add_error(c, p, errno, "open directory");
+			sub->flags |= POBJ_UNREADABLE;
+			free(p);
+		} else {
+			walk_dir(w, fd, sub, depth + 1);
+			close(fd);
+		}
+		w->path.len = base;
+	}
+	for (size_t k = 0; k < nents; k++)
+		free(ents[k].name);
+	free(ents);
+	free(subdirs);
+	return 0;
+fail:
+	for (size_t k = 0; k < nents; k++)
+		free(ents[k].name);
+	free(ents);
+	ichild_list_release(&kids);
+	return -1;
+}
+
+int
+crawl_run(struct crawl *c, const struct crawl_opts *opts, int rootfd,
+    uint64_t fsid, const struct fid *root, struct index_txn *txn)
+{
+	struct walk w = { .c = c, .txn = txn };
+	struct stat st;
+	struct irec rec;
+	bool created;
+	int rc;
+
+	memset(c, 0, sizeof(*c));
+	c->opts = opts;
+	c->rootfd = rootfd;
+	c->fsid = fsid;
+	c->root = *root;
+	if (fstat(rootfd, &st) < 0)
+		return -1;
+	c->root_dev = st.st_dev;
+	struct pobj *r = pobj_get(c, root, &created);
+	fill_stat(r, &st);
+	r->flags |= POBJ_ROOT | POBJ_VISITED;
+	rc = index_get(txn, root, &rec);
+	if (rc < 0)
+		return -1;
+	if (rc == 0) {
+		r->flags |= POBJ_KNOWN | compare(&st, &rec);
+		r->sino = rec.sino;
+		r->old_xattr_digest = rec.xattr_digest;
+		irec_release(&rec);
+	} else {
+		r->flags |= POBJ_ATTRS;
+	}
+	rc = walk_dir(&w, rootfd, r, 0);
+	buf_release(&w.path);
+	return rc;
+}
+
+void
+crawl_release(struct crawl *c)
+{
+	for (size_t i = 0; i < c->nobjs; i++) {
+		free(c->objs[i]->target);
+		free(c->objs[i]->added);
+		free(c->objs[i]->removed);
+		free(c->objs[i]);
+	}
+	free(c->objs);
+	free(c->table);
+	for (size_t i = 0; i < c->narenas; i++)
+		free(c->arenas[i]);
+	free(c->arenas);
+	for (size_t i = 0; i < c->nerrors; i++)
+		free(c->errors[i].path);
+	free(c->errors);
+	memset(c, 0, sizeof(*c));
+}

@@ -1,0 +1,117 @@
+/*
+ * crawl: walk the primary, compare it with the index, and describe the
+ * difference as changed objects (struct pobj), found by fid.
+ *
+ * For every directory it visits, the crawl merges the directory's entries
+ * (sorted by name) with the index's children of that directory.  A name
+ * bound to the same fid on both sides is an unchanged link; the object's
+ * attributes are then compared with the index.  Everything else is a link
+ * added or removed.  Since every link of a live fid is visited, the planner
+ * can tell a rename (links removed and added), a new hard link (added, some
+ * kept), a delete (all removed) and a creation (fid unknown) apart -- even
+ * for a directory of 10,000 files renamed, which is one changed object.
+ *
+ * Memory grows with what changed, not with the size of the tree (one pobj
+ * per changed object, plus one per visited directory).
+ *
+ * Errors on the primary (an unreadable directory or file) are recorded in
+ * crawl.errors with the path and the reason; the crawl goes on, and what it
+ * could not read is left as the index has it (never deleted).
+ */
+#ifndef GEOREP_CRAWL_H
+#define GEOREP_CRAWL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "../common/fid.h"
+#include "../common/util.h"
+
+struct index_txn;
+
+struct pobj;
+
+struct plink {
+	struct fid parent;
+	const char *name;	/* in the crawl's name arena */
+	uint8_t name_len;
+};
+
+#define POBJ_KNOWN	0x01	/* the index has it */
+#define POBJ_DATA	0x02	/* content to send */
+#define POBJ_ATTRS	0x04	/* attributes to send */
+#define POBJ_HASHCHECK	0x08	/* only ctime moved: compare content hash */
+#define POBJ_DIRTY	0x10	/* a directory whose entries changed */
+#define POBJ_VISITED	0x20	/* a directory the crawl listed */
+#define POBJ_ROOT	0x40	/* the primary's root */
+#define POBJ_UNREADABLE	0x80	/* a directory that could not be listed */
+
+struct pobj {
+	struct fid fid;
+	uint32_t flags;
+	uint32_t mode, uid, gid, nlink;
+	uint64_t size, rdev;
+	int64_t mtime_sec, ctime_sec;
+	uint32_t mtime_nsec, ctime_nsec;
+	char *target;		/* symlink target */
+	struct plink *added, *removed;
+	uint32_t nadded, nremoved, cap_added, cap_removed;
+	uint32_t depth;		/* of its first added or visited link */
+	uint64_t sino;		/* from the index */
+	uint8_t old_hash[16];
+	uint64_t old_xattr_digest;
+	uint32_t old_nlinks;
+};
+
+struct crawl_error {
+	char *path;
+	int err;
+	const char *what;
+};
+
+struct crawl_opts {
+	const char *const *excludes;
+	size_t nexcludes;
+	bool one_file_system;
+};
+
+struct crawl {
+	const struct crawl_opts *opts;
+	int rootfd;
+	uint64_t fsid;
+	dev_t root_dev;
+	struct fid root;
+	/* changed objects, in discovery order */
+	struct pobj **objs;
+	size_t nobjs, cap_objs;
+	/* fid -> pobj */
+	struct pobj **table;
+	size_t table_cap;
+	struct buf arena_unused;
+	char **arenas;
+	size_t narenas, arena_left;
+	char *arena_pos;
+	struct crawl_error *errors;
+	size_t nerrors, cap_errors;
+	uint64_t seen_files, seen_dirs, data_bytes, data_files;
+};
+
+/* Walk the primary rooted at rootfd (fid root, filesystem id fsid) against
+ * the index in txn.  -1 only when the walk could not start; per-path
+ * errors go to c->errors. */
+int crawl_run(struct crawl *c, const struct crawl_opts *opts, int rootfd,
+    uint64_t fsid, const struct fid *root, struct index_txn *txn);
+void crawl_release(struct crawl *c);
+
+/* A copy of n bytes that lives as long as the crawl. */
+const char *crawl_intern(struct crawl *c, const char *s, size_t n);
+struct pobj *crawl_find(struct crawl *c, const struct fid *fid);
+void crawl_add_error(struct crawl *c, const char *path, int err,
+    const char *what);
+
+/* A pattern list match, rsync style: no '/' matches a name at any depth;
+ * a leading '/' anchors at the root; a trailing '/' matches directories. */
+bool exclude_match(const struct crawl_opts *o, const char *relpath,
+    const char *name, bool is_dir);
+
+#endif

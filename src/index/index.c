@@ -1,0 +1,517 @@
+#include <errno.h>
+#include <lmdb.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "../common/log.h"
+#include "../protocol/proto.h"
+#include "index.h"
+#include "../common/banned.h"
+
+#define IREC_VERSION 1
+
+struct index {
+	MDB_env *env;
+	MDB_dbi objects, children, meta;
+	char *dir;
+};
+
+struct index_txn {
+	struct index *ix;
+	MDB_txn *txn;
+};
+
+static int
+lmdb_fail(struct index *ix, int rc, const char *what)
+{
+	log_err("index %s: %s: %s", ix->dir, what, mdb_strerror(rc));
+	errno = EIO;
+	return -1;
+}
+
+int
+index_open(struct index **out, const char *dir)
+{
+	struct index *ix = xcalloc(1, sizeof(*ix));
+	MDB_txn *txn;
+	int rc;
+
+	ix->dir = xstrdup(dir);
+	if (mkdir_p(dir, 0700) < 0)
+		goto fail;
+	if ((rc = mdb_env_create(&ix->env)) != 0) {
+		lmdb_fail(ix, rc, "create");
+		goto fail;
+	}
+	/* The map is sparse: a large bound costs nothing until used. */
+	mdb_env_set_mapsize(ix->env, (size_t)1 << 40);
+	mdb_env_set_maxdbs(ix->env, 4);
+	if ((rc = mdb_env_open(ix->env, dir, 0, 0600)) != 0) {
+		lmdb_fail(ix, rc, "open");
+		goto fail_env;
+	}
+	if ((rc = mdb_txn_begin(ix->env, NULL, 0, &txn)) != 0) {
+		lmdb_fail(ix, rc, "begin");
+		goto fail_env;
+	}
+	if ((rc = mdb_dbi_open(txn, "objects", MDB_CREATE, &ix->objects)) ||
+	    (rc = mdb_dbi_open(txn, "children", MDB_CREATE, &ix->children)) ||
+	    (rc = mdb_dbi_open(txn, "meta", MDB_CREATE, &ix->meta)) ||
+	    (rc = mdb_txn_commit(txn))) {
+		lmdb_fail(ix, rc, "open tables");
+		goto fail_env;
+	}
+	*out = ix;
+	return 0;
+fail_env:
+	mdb_env_close(ix->env);
+fail:
+	free(ix->dir);
+	free(ix);
+	return -1;
+}
+
+void
+index_close(struct index *ix)
+{
+	if (ix == NULL)
+		return;
+	mdb_env_close(ix->env);
+	free(ix->dir);
+	free(ix);
+}
+
+int
+index_begin(struct index *ix, bool write, struct index_txn **out)
+{
+	struct index_txn *t = xcalloc(1, sizeof(*t));
+	int rc = mdb_txn_begin(ix->env, NULL, write ? 0 : MDB_RDONLY, &t->txn);
+
+	if (rc != 0) {
+		free(t);
+		return lmdb_fail(ix, rc, "begin transaction");
+	}
+	t->ix = ix;
+	*out = t;
+	return 0;
+}
+
+int
+index_commit(struct index_txn *t)
+{
+	int rc = mdb_txn_commit(t->txn);
+	struct index *ix = t->ix;
+
+	free(t);
+	return rc ? lmdb_fail(ix, rc, "commit") : 0;
+}
+
+void
+index_abort(struct index_txn *t)
+{
+	if (t == NULL)
+		return;
+	mdb_txn_abort(t->txn);
+	free(t);
+}
+
+void
+irec_release(struct irec *r)
+{
+	free(r->links);
+	r->links = NULL;
+	r->nlinks = 0;
+}
+
+/* ---- record encoding ---- */
+
+static void
+put_fid(struct buf *b, const struct fid *f)
+{
+	put_u8(b, f->len);
+	buf_add(b, f->bytes, f->len);
+}
+
+static bool
+get_fid(struct rd *r, struct fid *f)
+{
+	f->len = get_u8(r);
+	if (r->bad || f->len == 0 || f->len > FID_MAX ||
+	    r->len - r->off < f->len) {
+		r->bad = true;
+		return false;
+	}
+	memcpy(f->bytes, r->p + r->off, f->len);
+	r->off += f->len;
+	return true;
+}
+
+static void
+encode_irec(struct buf *b, const struct irec *rec)
+{
+	put_u8(b, IREC_VERSION);
+	put_u32(b, rec->mode);
+	put_u32(b, rec->uid);
+	put_u32(b, rec->gid);
+	put_u64(b, rec->size);
+	put_u64(b, (uint64_t)rec->mtime_sec);
+	put_u32(b, rec->mtime_nsec);
+	put_u64(b, (uint64_t)rec->ctime_sec);
+	put_u32(b, rec->ctime_nsec);
+	put_u64(b, rec->rdev);
+	put_u64(b, rec->sino);
+	put_u64(b, rec->xattr_digest);
+	buf_add(b, rec->content_hash, 16);
+	put_u32(b, rec->synced);
+	put_u32(b, rec->nlinks);
+	for (uint32_t i = 0; i < rec->nlinks; i++) {
+		put_fid(b, &rec->links[i].parent);
+		put_u8(b, rec->links[i].name_len);
+		buf_add(b, rec->links[i].name, rec->links[i].name_len);
+	}
+}
+
+static int
+decode_irec(const void *p, size_t len, struct irec *rec)
+{
+	struct rd r;
+
+	memset(rec, 0, sizeof(*rec));
+	rd_init(&r, p, len);
+	if (get_u8(&r) != IREC_VERSION)
+		return -1;
+	rec->mode = get_u32(&r);
+	rec->uid = get_u32(&r);
+	rec->gid = get_u32(&r);
+	rec->size = get_u64(&r);
+	rec->mtime_sec = (int64_t)get_u64(&r);
+	rec->mtime_nsec = get_u32(&r);
+	rec->ctime_sec = (int64_t)get_u64(&r);
+	rec->ctime_nsec = get_u32(&r);
+	rec->rdev = get_u64(&r);
+	rec->sino = get_u64(&r);
+	rec->xattr_digest = get_u64(&r);
+	if (r.bad || r.len - r.off < 16)
+		return -1;
+	memcpy(rec->content_hash, r.p + r.off, 16);
+	r.off += 16;
+	rec->synced = get_u32(&r);
+	rec->nlinks = get_u32(&r);
+	if (r.bad || rec->nlinks > (r.len - r.off) / 2)
+		return -1;
+	rec->links = xcalloc(rec->nlinks, sizeof(*rec->links));
+	for (uint32_t i = 0; i < rec->nlinks; i++) {
+		struct ilink *l = &rec->links[i];
+		get_fid(&r, &l->parent);
+		l->name_len = get_u8(&r);
+		if (r.bad || r.len - r.off < l->name_len || l->name_len == 0)
+			goto bad;
+		memcpy(l->name, r.p + r.off, l->name_len);
+		r.off += l->name_len;
+	}
+	if (!rd_end(&r))
+		goto bad;
+	return 0;
+bad:
+	irec_release(rec);
+	return -1;
+}
+
+/* ---- objects ---- */
+
+int
+index_get(struct index_txn *t, const struct fid *fid, struct irec *out)
+{
+	MDB_val k = { fid->len, (void *)fid->bytes }, v;
+	int rc = mdb_get(t->txn, t->ix->objects, &k, &v);
+
+	if (rc == MDB_NOTFOUND)
+		return 1;
+	if (rc != 0)
+		return lmdb_fail(t->ix, rc, "read an object");
+	if (decode_irec(v.mv_data, v.mv_size, out) < 0) {
+		log_err("index %s: a corrupt object record", t->ix->dir);
+		errno = EIO;
+		return -1;
+	}
+	return 0;
+}
+
+int
+index_put(struct index_txn *t, const struct fid *fid, const struct irec *rec)
+{
+	struct buf b = BUF_INIT;
+	MDB_val k = { fid->len, (void *)fid->bytes }, v;
+	int rc;
+
+	encode_irec(&b, rec);
+	v.mv_size = b.len;
+	v.mv_data = b.data;
+	rc = mdb_put(t->txn, t->ix->objects, &k, &v, 0);
+	buf_release(&b);
+	return rc ? lmdb_fail(t->ix, rc, "write an object") : 0;
+}
+
+int
+index_del(struct index_txn *t, const struct fid *fid)
+{
+	MDB_val k = { fid->len, (void *)fid->bytes };
+	int rc = mdb_del(t->txn, t->ix->objects, &k, NULL);
+
+	if (rc == MDB_NOTFOUND)
+		return 1;
+	return rc ? lmdb_fail(t->ix, rc, "delete an object") : 0;
+}
+
+/* ---- children ---- */
+
+static void
+child_key(struct buf *b, const struct fid *parent, const char *name,
+    size_t len)
+{
+	buf_reset(b);
+	put_fid(b, parent);
+	buf_add(b, name, len);
+}
+
+int
+index_child_get(struct index_txn *t, const struct fid *parent,
+    const char *name, size_t len, struct fid *out)
+{
+	struct buf key = BUF_INIT;
+	MDB_val k, v;
+	int rc;
+
+	child_key(&key, parent, name, len);
+	k.mv_size = key.len;
+	k.mv_data = key.data;
+	rc = mdb_get(t->txn, t->ix->children, &k, &v);
+	buf_release(&key);
+	if (rc == MDB_NOTFOUND)
+		return 1;
+	if (rc != 0)
+		return lmdb_fail(t->ix, rc, "read a child");
+	if (v.mv_size == 0 || v.mv_size > FID_MAX) {
+		log_err("index %s: a corrupt child record", t->ix->dir);
+		errno = EIO;
+		return -1;
+	}
+	out->len = (uint8_t)v.mv_size;
+	memcpy(out->bytes, v.mv_data, v.mv_size);
+	return 0;
+}
+
+int
+index_children(struct index_txn *t, const struct fid *parent,
+    struct ichild_list *out)
+{
+	struct buf key = BUF_INIT;
+	MDB_cursor *cur;
+	MDB_val k, v;
+	int rc;
+
+	out->n = 0;
+	if ((rc = mdb_cursor_open(t->txn, t->ix->children, &cur)) != 0)
+		return lmdb_fail(t->ix, rc, "open a cursor");
+	child_key(&key, parent, "", 0);
+	k.mv_size = key.len;
+	k.mv_data = key.data;
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0;
+	    rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		if (k.mv_size <= key.len ||
+		    memcmp(k.mv_data, key.data, key.len) != 0)
+			break;
+		size_t nlen = k.mv_size - key.len;
+		if (nlen > 255 || v.mv_size == 0 || v.mv_size > FID_MAX) {
+			rc = MDB_CORRUPTED;
+			break;
+		}
+		if (out->n == out->cap) {
+			out->cap = out->cap ? out->cap * 2 : 64;
+			out->v = xrealloc(out->v, out->cap * sizeof(*out->v));
+		}
+		struct ichild *c = &out->v[out->n++];
+		c->name_len = (uint8_t)nlen;
+		memcpy(c->name, (char *)k.mv_data + key.len, nlen);
+		c->name[nlen] = '\0';
+		c->fid.len = (uint8_t)v.mv_size;
+		memcpy(c->fid.bytes, v.mv_data, v.mv_size);
+	}
+	mdb_cursor_close(cur);
+	buf_release(&key);
+	if (rc != 0 && rc != MDB_NOTFOUND)
+		return lmdb_fail(t->ix, rc, "list children");
+	return 0;
+}
+
+void
+ichild_list_release(struct ichild_list *l)
+{
+	free(l->v);
+	l->v = NULL;
+	l->n = l->cap = 0;
+}
+
+int
+link_add(struct index_txn *t, const struct fid *fid, const struct fid *parent,
+    const char *name, size_t len)
+{
+	struct buf key = BUF_INIT;
+	struct irec rec;
+	MDB_val k, v = { fid->len, (void *)fid->bytes };
+	int rc;
+
+	if ((rc = index_get(t, fid, &rec)) != 0) {
+		if (rc == 1)
+			fatal("internal error: link_add of an unknown object");
+		return -1;
+	}
+	rec.links = xrealloc(rec.links, (rec.nlinks + 1) * sizeof(*rec.links));
+	struct ilink *l = &rec.links[rec.nlinks++];
+	l->parent = *parent;
+	l->name_len = (uint8_t)len;
+	memcpy(l->name, name, len);
+	rc = index_put(t, fid, &rec);
+	irec_release(&rec);
+	if (rc < 0)
+		return -1;
+	child_key(&key, parent, name, len);
+	k.mv_size = key.len;
+	k.mv_data = key.data;
+	rc = mdb_put(t->txn, t->ix->children, &k, &v, 0);
+	buf_release(&key);
+	return rc ? lmdb_fail(t->ix, rc, "write a child") : 0;
+}
+
+int
+link_del(struct index_txn *t, const struct fid *fid, const struct fid *parent,
+    const char *name, size_t len)
+{
+	struct buf key = BUF_INIT;
+	struct irec rec;
+	MDB_val k;
+	int rc;
+
+	if ((rc = index_get(t, fid, &rec)) < 0)
+		return -1;
+	if (rc == 0) {
+		for (uint32_t i = 0; i < rec.nlinks; i++) {
+			struct ilink *l = &rec.links[i];
+			if (fid_eq(&l->parent, parent) && l->name_len == len &&
+			    memcmp(l->name, name, len) == 0) {
+				rec.links[i] = rec.links[--rec.nlinks];
+				break;
+			}
+		}
+		rc = index_put(t, fid, &rec);
+		irec_release(&rec);
+		if (rc < 0)
+			return -1;
+	}
+	child_key(&key, parent, name, len);
+	k.mv_size = key.len;
+	k.mv_data = key.data;
+	rc = mdb_del(t->txn, t->ix->children, &k, NULL);
+	buf_release(&key);
+	if (rc != 0 && rc != MDB_NOTFOUND)
+		return lmdb_fail(t->ix, rc, "delete a child");
+	return 0;
+}
+
+int
+index_clear(struct index_txn *t)
+{
+	int rc = mdb_drop(t->txn, t->ix->objects, 0);
+
+	if (rc == 0)
+		rc = mdb_drop(t->txn, t->ix->children, 0);
+	return rc ? lmdb_fail(t->ix, rc, "clear") : 0;
+}
+
+int
+index_is_empty(struct index_txn *t, bool *empty)
+{
+	MDB_stat st;
+	int rc = mdb_stat(t->txn, t->ix->objects, &st);
+
+	if (rc)
+		return lmdb_fail(t->ix, rc, "stat");
+	*empty = st.ms_entries == 0;
+	return 0;
+}
+
+/* ---- meta ---- */
+
+int
+index_meta_get(struct index_txn *t, const char *key, struct buf *out)
+{
+	MDB_val k = { strlen(key), (void *)key }, v;
+	int rc = mdb_get(t->txn, t->ix->meta, &k, &v);
+
+	if (rc == MDB_NOTFOUND)
+		return 1;
+	if (rc != 0)
+		return lmdb_fail(t->ix, rc, "read meta");
+	buf_reset(out);
+	buf_add(out, v.mv_data, v.mv_size);
+	return 0;
+}
+
+int
+index_meta_put(struct index_txn *t, const char *key, const void *p, size_t n)
+{
+	MDB_val k = { strlen(key), (void *)key }, v = { n, (void *)p };
+	int rc = mdb_put(t->txn, t->ix->meta, &k, &v, 0);
+
+	return rc ? lmdb_fail(t->ix, rc, "write meta") : 0;
+}
+
+/* ---- paths ---- */
+
+int
+index_path(struct index_txn *t, const struct fid *root, const struct fid *fid,
+    struct buf *path, uint8_t *base)
+{
+	struct fid cur = *fid;
+	struct buf rev = BUF_INIT;	/* components, last first, each NUL-ended */
+	struct irec rec;
+	int rc = 0;
+
+	*base = BASE_ROOT;
+	buf_reset(path);
+	for (int depth = 0; ; depth++) {
+		if (fid_eq(&cur, root))
+			break;
+		if (fid_is_stage(&cur)) {
+			*base = BASE_STAGE;
+			break;
+		}
+		if (depth > 1000000 || (rc = index_get(t, &cur, &rec)) != 0 ||
+		    rec.nlinks == 0) {
+			if (rc == 0) {
+				irec_release(&rec);
+				rc = 1;
+			}
+			buf_release(&rev);
+			return rc;
+		}
+		buf_add(&rev, rec.links[0].name, rec.links[0].name_len);
+		buf_add(&rev, "", 1);
+		cur = rec.links[0].parent;
+		irec_release(&rec);
+	}
+	/* rev holds "c\0b\0a\0": emit "a/b/c". */
+	size_t end = rev.len;
+	while (end > 0) {
+		size_t start = end - 1;
+		while (start > 0 && rev.data[start - 1] != '\0')
+			start--;
+		if (path->len)
+			buf_add(path, "/", 1);
+		buf_add(path, rev.data + start, end - 1 - start);
+		end = start;
+	}
+	buf_release(&rev);
+	return 0;
+}

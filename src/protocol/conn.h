@@ -1,0 +1,79 @@
+/*
+ * conn: the primary's end of a pipelined connection to a secondary process.
+ *
+ *   conn_spawn()            start `georep secondary DIR` (or, later, over ssh)
+ *   conn_begin()/conn_end() append one request frame; conn_end may pump
+ *   conn_wait_all()         pump until every request has been answered
+ *   conn_close()            say BYE, reap the child
+ *
+ * Both pipe ends are non-blocking and one poll() loop moves requests out and
+ * replies in, so neither side can deadlock on a full pipe.  Each reply is
+ * matched against the oldest pending request (replies come in order) and
+ * handed to the on_reply callback with the cookie given at conn_begin.
+ * Any violation by the peer -- a bad frame, an unexpected id, EOF -- marks
+ * the connection failed with a message (conn->error); it is never fatal.
+ */
+#ifndef GEOREP_CONN_H
+#define GEOREP_CONN_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "proto.h"
+
+struct reply {
+	int err;		/* errno from the secondary, 0 = done */
+	uint64_t value;		/* secondary inode number, hello state, ... */
+	const char *msg;	/* detail, not NUL-terminated */
+	uint32_t msg_len;
+};
+
+struct pending_req {
+	uint32_t id;
+	uint8_t type;
+	uint64_t cookie;
+};
+
+typedef void (*reply_fn)(void *arg, const struct pending_req *req,
+    const struct reply *rep);
+
+struct conn {
+	int rfd, wfd;
+	pid_t pid;
+	struct buf out;
+	size_t out_off;		/* bytes of out already written */
+	struct buf in;
+	uint32_t next_id;
+	struct pending_req *pend;	/* ring */
+	size_t pend_cap, pend_head, pend_count;
+	int timeout_ms;		/* silence from a busy peer longer than this fails */
+	reply_fn on_reply;
+	void *arg;
+	bool failed;
+	char error[512];
+	const char *peer;	/* for messages: the secondary's location */
+	uint64_t bytes_out;
+};
+
+void conn_init(struct conn *c, const char *peer, int timeout_ms);
+/* Spawn `SELF secondary DIR` with pipes; -1 with c->error set. */
+int conn_spawn_local(struct conn *c, const char *self_exe, const char *dir);
+size_t conn_begin(struct conn *c, uint8_t type, uint64_t cookie, bool reply);
+/* Finish the frame; pumps when more than the high-water mark is queued.
+ * -1 once the connection failed. */
+int conn_end(struct conn *c, size_t start);
+/* Reuse the id of the last request (MSG_DATA and MSG_PUT_END frames that
+ * belong to one PUT); the reply goes to the cookie given at the PUT. */
+size_t conn_begin_cont(struct conn *c, uint8_t type, bool reply,
+    uint64_t cookie);
+int conn_wait_all(struct conn *c);
+int conn_pump(struct conn *c, bool block);
+/* Send BYE, wait for its answer and for the child; returns the child's
+ * exit status or -1. */
+int conn_close(struct conn *c);
+void conn_release(struct conn *c);
+void conn_fail(struct conn *c, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+#endif

@@ -1,0 +1,328 @@
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/types.h>
+
+#include "../common/names.h"
+#include "proto.h"
+#include "../common/banned.h"
+
+size_t
+proto_begin(struct buf *b, uint8_t type, uint32_t id)
+{
+	size_t start = b->len;
+
+	put_u32(b, 0);		/* filled by proto_finish */
+	put_u8(b, type);
+	put_u32(b, id);
+	return start;
+}
+
+void
+proto_finish(struct buf *b, size_t start)
+{
+	uint32_t n = (uint32_t)(b->len - start - 4);
+
+	for (int i = 0; i < 4; i++)
+		b->data[start + i] = (uint8_t)(n >> (8 * i));
+}
+
+void
+put_u8(struct buf *b, uint8_t v)
+{
+	buf_add(b, &v, 1);
+}
+
+void
+put_u32(struct buf *b, uint32_t v)
+{
+	uint8_t x[4];
+
+	for (int i = 0; i < 4; i++)
+		x[i] = (uint8_t)(v >> (8 * i));
+	buf_add(b, x, 4);
+}
+
+void
+put_u64(struct buf *b, uint64_t v)
+{
+	uint8_t x[8];
+
+	for (int i = 0; i < 8; i++)
+		x[i] = (uint8_t)(v >> (8 * i));
+	buf_add(b, x, 8);
+}
+
+void
+put_bytes(struct buf *b, const void *p, uint32_t n)
+{
+	put_u32(b, n);
+	buf_add(b, p, n);
+}
+
+void
+put_str(struct buf *b, const char *s)
+{
+	put_bytes(b, s, (uint32_t)strlen(s));
+}
+
+void
+put_oref(struct buf *b, uint8_t base, const char *parent, size_t plen,
+    const char *name, size_t nlen)
+{
+	put_u8(b, base);
+	put_bytes(b, parent, (uint32_t)plen);
+	put_bytes(b, name, (uint32_t)nlen);
+}
+
+void
+put_attrs(struct buf *b, const struct attrs *a)
+{
+	put_u32(b, a->mask);
+	put_u32(b, a->mode);
+	put_u32(b, a->uid);
+	put_u32(b, a->gid);
+	put_u64(b, (uint64_t)a->mtime_sec);
+	put_u32(b, a->mtime_nsec);
+	if (!(a->mask & ATTR_XATTRS))
+		return;
+	put_u32(b, a->nxattrs);
+	for (uint32_t i = 0; i < a->nxattrs; i++) {
+		put_bytes(b, a->xattrs[i].name, a->xattrs[i].name_len);
+		put_bytes(b, a->xattrs[i].value, a->xattrs[i].value_len);
+	}
+}
+
+static const uint8_t *
+rd_take(struct rd *r, size_t n)
+{
+	if (r->bad || r->len - r->off < n) {
+		r->bad = true;
+		return NULL;
+	}
+	const uint8_t *p = r->p + r->off;
+	r->off += n;
+	return p;
+}
+
+uint8_t
+get_u8(struct rd *r)
+{
+	const uint8_t *p = rd_take(r, 1);
+
+	return p ? p[0] : 0;
+}
+
+uint32_t
+get_u32(struct rd *r)
+{
+	const uint8_t *p = rd_take(r, 4);
+	uint32_t v = 0;
+
+	if (p == NULL)
+		return 0;
+	for (int i = 0; i < 4; i++)
+		v |= (uint32_t)p[i] << (8 * i);
+	return v;
+}
+
+uint64_t
+get_u64(struct rd *r)
+{
+	const uint8_t *p = rd_take(r, 8);
+	uint64_t v = 0;
+
+	if (p == NULL)
+		return 0;
+	for (int i = 0; i < 8; i++)
+		v |= (uint64_t)p[i] << (8 * i);
+	return v;
+}
+
+const uint8_t *
+get_bytes(struct rd *r, uint32_t *len, uint32_t max)
+{
+	uint32_t n = get_u32(r);
+
+	*len = 0;
+	if (r->bad)
+		return NULL;
+	if (n > max) {
+		r->bad = true;
+		return NULL;
+	}
+	const uint8_t *p = rd_take(r, n);
+	if (p != NULL)
+		*len = n;
+	return p;
+}
+
+const char *
+get_str(struct rd *r, uint32_t *len, uint32_t max)
+{
+	const uint8_t *p = get_bytes(r, len, max);
+
+	if (p != NULL && memchr(p, '\0', *len) != NULL) {
+		r->bad = true;
+		return NULL;
+	}
+	return (const char *)p;
+}
+
+bool
+get_oref(struct rd *r, struct oref *o)
+{
+	o->base = get_u8(r);
+	o->parent = get_str(r, &o->parent_len, PROTO_FRAME_MAX);
+	o->name = get_str(r, &o->name_len, NAME_MAX);
+	if (r->bad)
+		return false;
+	if ((o->base != BASE_ROOT && o->base != BASE_STAGE) ||
+	    !relpath_valid(o->parent, o->parent_len) ||
+	    !name_valid(o->name, o->name_len)) {
+		r->bad = true;
+		return false;
+	}
+	/* The state directory at the root is never addressed by the peer,
+	 * neither as a name nor as the first component of a parent. */
+	size_t sl = strlen(GEOREP_STATE_DIR);
+	const char *first = o->parent_len ? o->parent : o->name;
+	uint32_t flen = o->parent_len ? o->parent_len : o->name_len;
+	const char *slash = memchr(first, '/', flen);
+	if (slash != NULL)
+		flen = (uint32_t)(slash - first);
+	if (o->base == BASE_ROOT && flen == sl &&
+	    memcmp(first, GEOREP_STATE_DIR, sl) == 0) {
+		r->bad = true;
+		return false;
+	}
+	return true;
+}
+
+bool
+get_oref_or_self(struct rd *r, struct oref *o)
+{
+	if (r->off < r->len && r->p[r->off] == BASE_SELF) {
+		o->base = get_u8(r);
+		o->parent = get_str(r, &o->parent_len, 0);
+		o->name = get_str(r, &o->name_len, 0);
+		return !r->bad;
+	}
+	return get_oref(r, o);
+}
+
+static bool
+xattr_name_valid(const char *name, uint32_t len)
+{
+	static const char *const allowed[] = {
+		"user.", "trusted.", "security.", "system.posix_acl_access",
+		"system.posix_acl_default",
+	};
+
+	if (len == 0 || len > PROTO_XATTR_NAME_MAX)
+		return false;
+	for (size_t i = 0; i < sizeof(allowed) / sizeof(allowed[0]); i++) {
+		size_t n = strlen(allowed[i]);
+		bool prefix = allowed[i][n - 1] == '.';
+		if (prefix ? (len > n && memcmp(name, allowed[i], n) == 0) :
+		    (len == n && memcmp(name, allowed[i], n) == 0))
+			return true;
+	}
+	return false;
+}
+
+bool
+get_attrs(struct rd *r, struct attrs *a)
+{
+	memset(a, 0, sizeof(*a));
+	a->mask = get_u32(r);
+	a->mode = get_u32(r);
+	a->uid = get_u32(r);
+	a->gid = get_u32(r);
+	a->mtime_sec = (int64_t)get_u64(r);
+	a->mtime_nsec = get_u32(r);
+	if (r->bad || (a->mask & ~0xfu) || a->mtime_nsec >= 1000000000u ||
+	    (a->mode & ~07777u)) {
+		r->bad = true;
+		return false;
+	}
+	if (!(a->mask & ATTR_XATTRS))
+		return true;
+	a->nxattrs = get_u32(r);
+	if (r->bad || a->nxattrs > PROTO_XATTR_COUNT_MAX) {
+		r->bad = true;
+		return false;
+	}
+	a->xattrs = xcalloc(a->nxattrs, sizeof(*a->xattrs));
+	for (uint32_t i = 0; i < a->nxattrs; i++) {
+		struct xattr *x = &a->xattrs[i];
+		x->name = get_str(r, &x->name_len, PROTO_XATTR_NAME_MAX);
+		x->value = get_bytes(r, &x->value_len, PROTO_XATTR_VALUE_MAX);
+		if (r->bad || !xattr_name_valid(x->name, x->name_len)) {
+			r->bad = true;
+			attrs_release(a);
+			return false;
+		}
+	}
+	return true;
+}
+
+void
+attrs_release(struct attrs *a)
+{
+	free(a->xattrs);
+	a->xattrs = NULL;
+	a->nxattrs = 0;
+}
+
+bool
+rd_end(struct rd *r)
+{
+	return !r->bad && r->off == r->len;
+}
+
+ssize_t
+proto_parse_frame(const uint8_t *p, size_t len, struct frame *f)
+{
+	uint32_t n = 0;
+
+	if (len < 4)
+		return 0;
+	for (int i = 0; i < 4; i++)
+		n |= (uint32_t)p[i] << (8 * i);
+	if (n < PROTO_HDR_LEN - 4 || n > PROTO_FRAME_MAX)
+		return -1;
+	if (len - 4 < n)
+		return 0;
+	f->type = p[4];
+	f->id = (uint32_t)p[5] | (uint32_t)p[6] << 8 | (uint32_t)p[7] << 16 |
+	    (uint32_t)p[8] << 24;
+	f->payload = p + PROTO_HDR_LEN;
+	f->len = n - (PROTO_HDR_LEN - 4);
+	return (ssize_t)(n + 4);
+}
+
+const char *
+msg_name(uint8_t type)
+{
+	switch (type) {
+	case MSG_HELLO:		return "HELLO";
+	case MSG_MKDIR:		return "MKDIR";
+	case MSG_SYMLINK:	return "SYMLINK";
+	case MSG_MKNOD:		return "MKNOD";
+	case MSG_LINK:		return "LINK";
+	case MSG_RENAME:	return "RENAME";
+	case MSG_UNLINK:	return "UNLINK";
+	case MSG_RMTREE:	return "RMTREE";
+	case MSG_PUT:		return "PUT";
+	case MSG_DATA:		return "DATA";
+	case MSG_PUT_END:	return "PUT_END";
+	case MSG_PUT_ABORT:	return "PUT_ABORT";
+	case MSG_SETATTR:	return "SETATTR";
+	case MSG_COMMIT:	return "COMMIT";
+	case MSG_BYE:		return "BYE";
+	case MSG_RESET:		return "RESET";
+	case MSG_REPLY:		return "REPLY";
+	default:		return "unknown";
+	}
+}

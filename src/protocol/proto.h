@@ -1,0 +1,182 @@
+/*
+ * proto: the wire between the primary and the secondary.
+ *
+ * A frame is a 9-byte header -- u32 length of what follows the length field
+ * (type + id + payload), u8 type, u32 request id -- and a payload.  Integers
+ * are little-endian.  A frame longer than PROTO_FRAME_MAX is refused before
+ * anything is allocated.  Strings and byte strings are a u32 length and the
+ * bytes.  A reader (struct rd) refuses what does not fit and a payload must be
+ * consumed exactly (rd_end).
+ *
+ * Requests are pipelined: the primary sends without waiting; the secondary
+ * handles them in order and answers each with one REPLY frame carrying the
+ * request's id, except MSG_PUT and MSG_DATA, which are answered once, by the
+ * reply to the MSG_PUT_END or MSG_PUT_ABORT that closes them.  Replies come
+ * back in request order, so the primary checks each against the head of its
+ * queue of pending requests.
+ *
+ * Every object is named by an oref: a base (the tree root or the staging
+ * area), the path of its parent relative to that base, and its name.  The
+ * secondary resolves it beneath its root without following any symlink.
+ *
+ * Entry operations are "ordered": once one fails, the secondary answers every
+ * later ordered request with ECANCELED until the next MSG_COMMIT, so the
+ * primary knows exactly which prefix of its entry operations took effect.
+ */
+#ifndef GEOREP_PROTO_H
+#define GEOREP_PROTO_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../common/util.h"
+
+#define PROTO_VERSION		1
+#define PROTO_HDR_LEN		9
+#define PROTO_FRAME_MAX		(4u << 20)	/* type + id + payload */
+#define PROTO_DATA_CHUNK	(256u << 10)
+#define PROTO_XATTR_NAME_MAX	255
+#define PROTO_XATTR_VALUE_MAX	65536
+#define PROTO_XATTR_COUNT_MAX	1024
+
+enum msg_type {
+	MSG_HELLO = 1,	/* u32 version, str volume, u32 flags */
+	MSG_MKDIR,	/* oref, u32 mode */
+	MSG_SYMLINK,	/* oref, str target */
+	MSG_MKNOD,	/* oref, u32 mode, u64 rdev */
+	MSG_LINK,	/* oref src, u64 sino, oref dst */
+	MSG_RENAME,	/* oref src, u64 sino, oref dst */
+	MSG_UNLINK,	/* oref, u64 sino (0: any) */
+	MSG_RMTREE,	/* oref, u64 sino (0: any) */
+	MSG_PUT,	/* oref, u64 sino (0: new), u32 flags, u64 size */
+	MSG_DATA,	/* u64 offset, bytes */
+	MSG_PUT_END,	/* attrs */
+	MSG_PUT_ABORT,	/* (empty) */
+	MSG_SETATTR,	/* oref, u64 sino, attrs */
+	MSG_COMMIT,	/* i64 sync point (ns), u32 flags */
+	MSG_BYE,	/* (empty): the secondary answers and exits */
+	MSG_RESET,	/* (empty): remove everything beneath the root but the
+			 * state directory (a takeover, or a lost index) */
+	MSG_REPLY = 64,	/* i32 errno, u64 value, str message */
+};
+
+/* MSG_HELLO flags */
+#define HELLO_FORCE	0x1	/* take over a secondary bound to another primary */
+
+/* MSG_HELLO reply value: what the secondary found at its root */
+enum hello_state {
+	HELLO_NEW = 0,		/* empty or missing: now bound to us */
+	HELLO_BOUND = 1,	/* bound to this primary */
+	HELLO_TAKEN = 2,	/* bound to another primary, taken over (--force) */
+};
+/* Bits of the HELLO reply's value above the state byte */
+#define HELLO_IS_ROOT	0x100	/* the secondary runs with privilege */
+#define HELLO_NO_OPENAT2 0x200	/* confinement by component walk */
+
+/* MSG_PUT flags */
+#define PUT_INPLACE	0x1	/* several hard links: write the inode itself */
+
+/* MSG_COMMIT flags */
+#define COMMIT_NOSYNC	0x1	/* tests only: skip syncfs */
+
+/* BASE_SELF (empty parent and name) names the root directory itself; only
+ * MSG_SETATTR accepts it. */
+enum oref_base { BASE_ROOT = 0, BASE_STAGE = 1, BASE_SELF = 2 };
+
+struct oref {
+	uint8_t base;
+	const char *parent;	/* not NUL-terminated */
+	uint32_t parent_len;
+	const char *name;
+	uint32_t name_len;
+};
+
+#define ATTR_MODE	0x1
+#define ATTR_OWNER	0x2
+#define ATTR_MTIME	0x4
+#define ATTR_XATTRS	0x8
+
+struct xattr {
+	const char *name;	/* not NUL-terminated */
+	uint32_t name_len;
+	const uint8_t *value;
+	uint32_t value_len;
+};
+
+struct attrs {
+	uint32_t mask;
+	uint32_t mode;
+	uint32_t uid, gid;
+	int64_t mtime_sec;
+	uint32_t mtime_nsec;
+	uint32_t nxattrs;
+	struct xattr *xattrs;	/* owned by whoever filled it */
+};
+
+/* Writing: frames are appended to a buf. */
+size_t proto_begin(struct buf *b, uint8_t type, uint32_t id);
+void proto_finish(struct buf *b, size_t start);
+void put_u8(struct buf *b, uint8_t v);
+void put_u32(struct buf *b, uint32_t v);
+void put_u64(struct buf *b, uint64_t v);
+void put_bytes(struct buf *b, const void *p, uint32_t n);
+void put_str(struct buf *b, const char *s);
+void put_oref(struct buf *b, uint8_t base, const char *parent, size_t plen,
+    const char *name, size_t nlen);
+void put_attrs(struct buf *b, const struct attrs *a);
+
+/* Reading: a cursor over one frame's payload. */
+struct rd {
+	const uint8_t *p;
+	size_t len;
+	size_t off;
+	bool bad;
+};
+
+static inline void
+rd_init(struct rd *r, const uint8_t *p, size_t len)
+{
+	r->p = p;
+	r->len = len;
+	r->off = 0;
+	r->bad = false;
+}
+
+uint8_t get_u8(struct rd *r);
+uint32_t get_u32(struct rd *r);
+uint64_t get_u64(struct rd *r);
+/* A byte string of at most max bytes, pointing into the frame. */
+const uint8_t *get_bytes(struct rd *r, uint32_t *len, uint32_t max);
+/* As get_bytes, and refused if it holds a NUL. */
+const char *get_str(struct rd *r, uint32_t *len, uint32_t max);
+/* Checked: valid base, parent a valid relative path, a valid name, and
+ * never the secondary's own state directory at the root. */
+bool get_oref(struct rd *r, struct oref *o);
+/* As get_oref, and also accepts BASE_SELF. */
+bool get_oref_or_self(struct rd *r, struct oref *o);
+/* Checked attributes; the xattr array is allocated (free it with
+ * attrs_release) and points into the frame. */
+bool get_attrs(struct rd *r, struct attrs *a);
+void attrs_release(struct attrs *a);
+/* True when the payload was read exactly and nothing was refused. */
+bool rd_end(struct rd *r);
+
+/* A parsed frame header; the payload stays in the connection's buffer. */
+struct frame {
+	uint8_t type;
+	uint32_t id;
+	const uint8_t *payload;
+	uint32_t len;
+};
+
+/*
+ * Parse one frame at the start of p/len.  Returns the frame's total size
+ * (> 0), 0 if more bytes are needed, -1 if the header is invalid (length
+ * below the minimum or above PROTO_FRAME_MAX).
+ */
+ssize_t proto_parse_frame(const uint8_t *p, size_t len, struct frame *f);
+
+const char *msg_name(uint8_t type);
+
+#endif

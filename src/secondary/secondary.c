@@ -1,0 +1,1052 @@
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/xattr.h>
+#include <sysexits.h>
+#include <unistd.h>
+
+#include "../common/log.h"
+#include "../common/names.h"
+#include "../common/xattrs.h"
+#include "../protocol/proto.h"
+#include "../common/resolve.h"
+#include "secondary.h"
+#include "../common/banned.h"
+
+#define STAGE_DIR	"stage"
+#define VOLUME_FILE	"volume"
+#define STATE_FILE	"state"
+
+/* The file being written by an open PUT. */
+struct put {
+	bool active;
+	int err;		/* first error; the rest of the PUT is drained */
+	char *errmsg;
+	int fd;
+	int dirfd;		/* a dup of the parent, stable for the PUT */
+	char *name;
+	char *display;		/* parent/name for messages */
+	uint32_t flags;
+	uint64_t sino;		/* expected inode (0: a new file) */
+	uint64_t size;
+};
+
+struct secondary {
+	const char *dir;
+	int rootfd, statefd, stagefd;
+	struct resolver res;
+	bool is_root;
+	bool hello_done;
+	bool poisoned;		/* an ordered op failed: cancel the rest */
+	bool warned_owner;
+	struct put put;
+	struct buf in, out;
+	int in_fd, out_fd;
+	char msg[1024];		/* detail of the current reply */
+};
+
+/* ---- replies ---- */
+
+static void
+reply(struct secondary *s, uint32_t id, int err, uint64_t value)
+{
+	size_t start = proto_begin(&s->out, MSG_REPLY, id);
+
+	put_u32(&s->out, (uint32_t)err);
+	put_u64(&s->out, value);
+	put_str(&s->out, err ? s->msg : "");
+	proto_finish(&s->out, start);
+	s->msg[0] = '\0';
+}
+
+/* Record the detail of a failure: "STEP PATH: strerror". Returns -1. */
+static int
+fail(struct secondary *s, int err, const char *step, const struct oref *o)
+{
+	char *q = quote_name(o->name, o->name_len);
+	char *p = quote_name(o->parent, o->parent_len);
+
+	snprintf(s->msg, sizeof(s->msg), "%s %s%s%s%s: %s", step,
+	    o->base == BASE_STAGE ? "(staging)/" : "", p,
+	    o->parent_len ? "/" : "", q, strerror(err));
+	free(q);
+	free(p);
+	errno = err;
+	return -1;
+}
+
+static int
+flush_out(struct secondary *s)
+{
+	if (s->out.len == 0)
+		return 0;
+	if (write_full(s->out_fd, s->out.data, s->out.len) < 0) {
+		log_sys(LOG_LVL_ERR, "writing replies");
+		return -1;
+	}
+	buf_reset(&s->out);
+	return 0;
+}
+
+/* ---- object helpers ---- */
+
+static char *
+cstr(const char *p, uint32_t n)
+{
+	return xstrndup(p, n);
+}
+
+/* The parent directory of o; fills s->msg on failure. */
+static int
+parent_fd(struct secondary *s, const struct oref *o)
+{
+	int fd = resolve_dir(&s->res, o->base, o->parent, o->parent_len);
+
+	if (fd < 0)
+		fail(s, errno, "resolve the parent of", o);
+	return fd;
+}
+
+static int
+lstat_at(int dfd, const char *name, struct stat *st)
+{
+	return fstatat(dfd, name, st, AT_SYMLINK_NOFOLLOW);
+}
+
+static int
+rmtree_at(int dfd, const char *name)
+{
+	struct stat st;
+
+	if (lstat_at(dfd, name, &st) < 0)
+		return errno == ENOENT ? 0 : -1;
+	if (!S_ISDIR(st.st_mode))
+		return unlinkat(dfd, name, 0) < 0 && errno != ENOENT ? -1 : 0;
+	int fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+	    O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	DIR *d = fdopendir(fd);
+	if (d == NULL) {
+		close(fd);
+		return -1;
+	}
+	struct dirent *de;
+	int rc = 0;
+	while ((errno = 0, de = readdir(d)) != NULL) {
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		if (rmtree_at(fd, de->d_name) < 0) {
+			rc = -1;
+			break;
+		}
+	}
+	if (de == NULL && errno != 0)
+		rc = -1;
+	int saved = errno;
+	closedir(d);
+	if (rc < 0) {
+		errno = saved;
+		return -1;
+	}
+	if (unlinkat(dfd, name, AT_REMOVEDIR) < 0 && errno != ENOENT)
+		return -1;
+	return 0;
+}
+
+/* Make room at dfd/name for a new object: remove whatever is there. */
+static int
+clear_name(int dfd, const char *name)
+{
+	return rmtree_at(dfd, name);
+}
+
+/* Replace the managed xattrs of a path with the list in a. */
+static int
+set_xattrs(const char *path, bool follow, const struct attrs *a, bool priv)
+{
+	char names[65536];
+	ssize_t n = follow ? listxattr(path, names, sizeof(names)) :
+	    llistxattr(path, names, sizeof(names));
+
+	if (n < 0 && errno != ENOTSUP && errno != EOPNOTSUPP)
+		return -1;
+	for (char *p = names; n > 0 && p < names + n; p += strlen(p) + 1) {
+		if (!xattr_managed(p, priv))
+			continue;
+		bool keep = false;
+		for (uint32_t i = 0; i < a->nxattrs && !keep; i++)
+			keep = strlen(p) == a->xattrs[i].name_len &&
+			    memcmp(p, a->xattrs[i].name, a->xattrs[i].name_len) == 0;
+		if (!keep && (follow ? removexattr(path, p) :
+		    lremovexattr(path, p)) < 0 && errno != ENODATA)
+			return -1;
+	}
+	for (uint32_t i = 0; i < a->nxattrs; i++) {
+		char nm[PROTO_XATTR_NAME_MAX + 1];
+		memcpy(nm, a->xattrs[i].name, a->xattrs[i].name_len);
+		nm[a->xattrs[i].name_len] = '\0';
+		if (!xattr_managed(nm, priv))
+			continue;
+		int rc = follow ? setxattr(path, nm, a->xattrs[i].value,
+		    a->xattrs[i].value_len, 0) : lsetxattr(path, nm,
+		    a->xattrs[i].value, a->xattrs[i].value_len, 0);
+		if (rc < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/*
+ * Apply attributes to the object fd (an O_PATH or real fd of it), which is
+ * dfd/name.  Order matters: chown clears set-id bits, so mode after owner;
+ * ACL xattrs touch the group bits, so mode after xattrs; times last.
+ */
+static int
+apply_attrs(struct secondary *s, int fd, int dfd, const char *name,
+    mode_t type, const struct attrs *a, const char **step)
+{
+	char path[64 + NAME_MAX];
+	bool symlink = S_ISLNK(type);
+
+	if (symlink)
+		snprintf(path, sizeof(path), "/proc/self/fd/%d/%s", dfd, name);
+	else
+		snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	if ((a->mask & ATTR_OWNER) && s->is_root) {
+		*step = "chown";
+		if (fchownat(fd, "", a->uid, a->gid,
+		    AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0)
+			return -1;
+	}
+	if (a->mask & ATTR_XATTRS) {
+		*step = "set xattrs of";
+		/* Through /proc/self/fd/N (followed: it names the inode
+		 * itself), or, for a symlink, dir/name not followed. */
+		if (set_xattrs(path, !symlink, a, s->is_root) < 0)
+			return -1;
+	}
+	if ((a->mask & ATTR_MODE) && !symlink) {
+		*step = "chmod";
+		if (chmod(path, a->mode & 07777) < 0)
+			return -1;
+	}
+	if (a->mask & ATTR_MTIME) {
+		struct timespec ts[2] = {
+			{ .tv_nsec = UTIME_OMIT },
+			{ .tv_sec = a->mtime_sec, .tv_nsec = a->mtime_nsec },
+		};
+		*step = "set times of";
+		int rc = symlink ? utimensat(dfd, name, ts, AT_SYMLINK_NOFOLLOW) :
+		    utimensat(AT_FDCWD, path, ts, 0);
+		if (rc < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* Check that dfd/name is the inode the primary expects (sino != 0). */
+static int
+check_ino(int dfd, const char *name, uint64_t sino, struct stat *st)
+{
+	if (lstat_at(dfd, name, st) < 0)
+		return -1;
+	if (sino != 0 && (uint64_t)st->st_ino != sino) {
+		errno = ESTALE;
+		return -1;
+	}
+	return 0;
+}
+
+/* ---- entry operations ---- */
+
+static int
+op_mkdir(struct secondary *s, struct rd *r, uint64_t *val)
+{
+	struct oref o;
+	struct stat st;
+
+	if (!get_oref(r, &o))
+		return -2;
+	uint32_t mode = get_u32(r);
+	if (!rd_end(r))
+		return -2;
+	int dfd = parent_fd(s, &o);
+	if (dfd < 0)
+		return -1;
+	char *name = cstr(o.name, o.name_len);
+	/* Owner access while the tree is filled; SETATTR sets the real mode. */
+	int rc = mkdirat(dfd, name, (mode & 07777) | 0700);
+	if (rc < 0 && errno == EEXIST && lstat_at(dfd, name, &st) == 0 &&
+	    !S_ISDIR(st.st_mode)) {
+		if (clear_name(dfd, name) == 0)
+			rc = mkdirat(dfd, name, (mode & 07777) | 0700);
+	} else if (rc < 0 && errno == EEXIST) {
+		rc = 0;
+	}
+	if (rc < 0 || lstat_at(dfd, name, &st) < 0) {
+		free(name);
+		return fail(s, errno, "mkdir", &o);
+	}
+	free(name);
+	*val = st.st_ino;
+	return 0;
+}
+
+/* Create a symlink or node under a temporary name and rename it over name,
+ * so an existing wrong entry is replaced in one step. */
+static int
+create_special(int dfd, const char *name, const char *target, mode_t mode,
+    dev_t rdev)
+{
+	char tmp[64];
+	static unsigned seq;
+
+	for (int tries = 0; tries < 2; tries++) {
+		int rc = target ? symlinkat(target, dfd, name) :
+		    mknodat(dfd, name, mode, rdev);
+		if (rc == 0)
+			return 0;
+		if (errno != EEXIST)
+			return -1;
+		snprintf(tmp, sizeof(tmp), ".georep-tmp.%d.%u", (int)getpid(),
+		    ++seq);
+		rc = target ? symlinkat(target, dfd, tmp) :
+		    mknodat(dfd, tmp, mode, rdev);
+		if (rc < 0)
+			return -1;
+		if (renameat(dfd, tmp, dfd, name) == 0)
+			return 0;
+		int saved = errno;
+		unlinkat(dfd, tmp, 0);
+		if (saved != EISDIR && saved != ENOTEMPTY) {
+			errno = saved;
+			return -1;
+		}
+		/* A directory is in the way: remove it and try again. */
+		if (clear_name(dfd, name) < 0)
+			return -1;
+	}
+	errno = EEXIST;
+	return -1;
+}
+
+static int
+op_symlink(struct secondary *s, struct rd *r, uint64_t *val)
+{
+	struct oref o;
+	uint32_t tlen;
+	struct stat st;
+
+	if (!get_oref(r, &o))
+		return -2;
+	const char *t = get_str(r, &tlen, PATH_MAX - 1);
+	if (!rd_end(r) || tlen == 0)
+		return -2;
+	int dfd = parent_fd(s, &o);
+	if (dfd < 0)
+		return -1;
+	char *name = cstr(o.name, o.name_len), *target = cstr(t, tlen);
+	int rc = create_special(dfd, name, target, 0, 0);
+	if (rc == 0)
+		rc = lstat_at(dfd, name, &st);
+	free(target);
+	free(name);
+	if (rc < 0)
+		return fail(s, errno, "symlink", &o);
+	*val = st.st_ino;
+	return 0;
+}
+
+static int
+op_mknod(struct secondary *s, struct rd *r, uint64_t *val)
+{
+	struct oref o;
+	struct stat st;
+
+	if (!get_oref(r, &o))
+		return -2;
+	uint32_t mode = get_u32(r);
+	uint64_t rdev = get_u64(r);
+	if (!rd_end(r))
+		return -2;
+	mode_t type = mode & S_IFMT;
+	if (type != S_IFIFO && type != S_IFCHR && type != S_IFBLK &&
+	    type != S_IFSOCK)
+		return -2;
+	int dfd = parent_fd(s, &o);
+	if (dfd < 0)
+		return -1;
+	char *name = cstr(o.name, o.name_len);
+	int rc = create_special(dfd, name, NULL, mode & (S_IFMT | 07777),
+	    (dev_t)rdev);
+	if (rc == 0)
+		rc = lstat_at(dfd, name, &st);
+	free(name);
+	if (rc < 0)
+		return fail(s, errno, "mknod", &o);
+	*val = st.st_ino;
+	return 0;
+}
+
+/*
+ * LINK and RENAME move an existing object.  Idempotent: if the source is
+ * gone and the destination already is the expected inode, it is done.  An
+ * object that is neither where the primary thinks nor already moved is
+ * ESTALE: the primary's model of this tree is wrong, and saying so beats
+ * guessing.
+ */
+static int
+op_link_or_rename(struct secondary *s, struct rd *r, bool is_rename)
+{
+	struct oref src, dst;
+	struct stat st;
+	const char *what = is_rename ? "rename" : "link";
+
+	if (!get_oref(r, &src))
+		return -2;
+	uint64_t sino = get_u64(r);
+	if (!get_oref(r, &dst) || !rd_end(r))
+		return -2;
+	int sfd = parent_fd(s, &src);
+	if (sfd < 0)
+		return -1;
+	sfd = fcntl(sfd, F_DUPFD_CLOEXEC, 0);
+	if (sfd < 0)
+		return fail(s, errno, what, &src);
+	int dfd = parent_fd(s, &dst);
+	if (dfd < 0) {
+		close(sfd);
+		return -1;
+	}
+	char *sname = cstr(src.name, src.name_len);
+	char *dname = cstr(dst.name, dst.name_len);
+	int rc = check_ino(sfd, sname, sino, &st);
+	if (rc < 0) {
+		int err = errno;
+		struct stat dst_st;
+		if (check_ino(dfd, dname, sino, &dst_st) == 0 && sino != 0) {
+			rc = 0;		/* already done */
+			goto out;
+		}
+		fail(s, err, what, &src);
+		goto out;
+	}
+	if (is_rename) {
+		rc = renameat(sfd, sname, dfd, dname);
+		if (rc < 0 && (errno == ENOTEMPTY || errno == EEXIST ||
+		    errno == EISDIR || errno == ENOTDIR) &&
+		    clear_name(dfd, dname) == 0)
+			rc = renameat(sfd, sname, dfd, dname);
+		resolve_forget(&s->res);
+	} else {
+		rc = linkat(sfd, sname, dfd, dname, 0);
+		if (rc < 0 && errno == EEXIST) {
+			struct stat dst_st;
+			if (lstat_at(dfd, dname, &dst_st) == 0 &&
+			    dst_st.st_ino == st.st_ino)
+				rc = 0;
+			else if (clear_name(dfd, dname) == 0)
+				rc = linkat(sfd, sname, dfd, dname, 0);
+		}
+	}
+	if (rc < 0)
+		fail(s, errno, what, &dst);
+out:
+	free(sname);
+	free(dname);
+	close(sfd);
+	return rc;
+}
+
+static int
+op_remove(struct secondary *s, struct rd *r, bool tree)
+{
+	struct oref o;
+	struct stat st;
+
+	if (!get_oref(r, &o))
+		return -2;
+	uint64_t sino = get_u64(r);
+	if (!rd_end(r))
+		return -2;
+	int dfd = parent_fd(s, &o);
+	if (dfd < 0)
+		return errno == ENOENT ? 0 : -1;	/* parent gone: done */
+	char *name = cstr(o.name, o.name_len);
+	int rc = check_ino(dfd, name, sino, &st);
+	if (rc < 0) {
+		rc = errno == ENOENT ? 0 : fail(s, errno, "remove", &o);
+		free(name);
+		return rc;
+	}
+	if (tree || S_ISDIR(st.st_mode)) {
+		rc = rmtree_at(dfd, name);
+		resolve_forget(&s->res);
+	} else {
+		rc = unlinkat(dfd, name, 0);
+	}
+	if (rc < 0 && errno != ENOENT)
+		fail(s, errno, "remove", &o);
+	else
+		rc = 0;
+	free(name);
+	return rc;
+}
+
+static int
+op_setattr(struct secondary *s, struct rd *r)
+{
+	struct oref o;
+	struct attrs a;
+	struct stat st;
+	const char *step = "open";
+
+	if (!get_oref_or_self(r, &o))
+		return -2;
+	uint64_t sino = get_u64(r);
+	if (!get_attrs(r, &a))
+		return -2;
+	if (!rd_end(r)) {
+		attrs_release(&a);
+		return -2;
+	}
+	bool self = o.base == BASE_SELF;
+	int dfd = self ? s->rootfd : parent_fd(s, &o);
+	if (dfd < 0) {
+		attrs_release(&a);
+		return -1;
+	}
+	char *name = self ? xstrdup(".") : cstr(o.name, o.name_len);
+	int fd = openat(dfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	int rc = -1;
+	if (fd >= 0 && fstat(fd, &st) == 0) {
+		if (sino != 0 && (uint64_t)st.st_ino != sino) {
+			errno = ESTALE;
+			step = "set attributes of";
+		} else {
+			rc = apply_attrs(s, fd, dfd, name, st.st_mode, &a, &step);
+		}
+	}
+	if (rc < 0)
+		fail(s, errno, step, &o);
+	if (fd >= 0)
+		close(fd);
+	free(name);
+	attrs_release(&a);
+	return rc;
+}
+
+/* ---- PUT: file content ---- */
+
+static void
+put_reset(struct put *p)
+{
+	if (p->fd >= 0)
+		close(p->fd);
+	if (p->dirfd >= 0)
+		close(p->dirfd);
+	free(p->name);
+	free(p->display);
+	free(p->errmsg);
+	memset(p, 0, sizeof(*p));
+	p->fd = p->dirfd = -1;
+}
+
+static void
+put_error(struct secondary *s, int err, const char *step)
+{
+	struct put *p = &s->put;
+
+	if (p->err)
+		return;
+	p->err = err;
+	p->errmsg = xasprintf("%s %s: %s", step, p->display, strerror(err));
+}
+
+static int
+op_put(struct secondary *s, struct rd *r)
+{
+	struct oref o;
+	struct put *p = &s->put;
+
+	if (!get_oref(r, &o))
+		return -2;
+	uint64_t sino = get_u64(r);
+	uint32_t flags = get_u32(r);
+	uint64_t size = get_u64(r);
+	if (!rd_end(r) || (flags & ~PUT_INPLACE) || size > (uint64_t)INT64_MAX)
+		return -2;
+	put_reset(p);
+	p->active = true;
+	p->flags = flags;
+	p->sino = sino;
+	p->size = size;
+	p->name = cstr(o.name, o.name_len);
+	char *qp = quote_name(o.parent, o.parent_len);
+	char *qn = quote_name(o.name, o.name_len);
+	p->display = xasprintf("%s%s%s", qp, o.parent_len ? "/" : "", qn);
+	free(qp);
+	free(qn);
+
+	int dfd = resolve_dir(&s->res, o.base, o.parent, o.parent_len);
+	if (dfd < 0 || (p->dirfd = fcntl(dfd, F_DUPFD_CLOEXEC, 0)) < 0) {
+		put_error(s, errno, "resolve the parent of");
+		return 0;
+	}
+	if (flags & PUT_INPLACE) {
+		struct stat st;
+		p->fd = openat(p->dirfd, p->name, O_WRONLY | O_NOFOLLOW |
+		    O_CLOEXEC);
+		if (p->fd < 0 || fstat(p->fd, &st) < 0) {
+			put_error(s, errno, "open");
+		} else if (!S_ISREG(st.st_mode) ||
+		    (sino != 0 && (uint64_t)st.st_ino != sino)) {
+			put_error(s, ESTALE, "write in place");
+		} else if (ftruncate(p->fd, 0) < 0) {
+			put_error(s, errno, "truncate");
+		}
+		return 0;
+	}
+	/* A nameless file, linked in only once complete: a crash or a full
+	 * disk never leaves a half-written file under a real name. */
+	p->fd = openat(p->dirfd, ".", O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600);
+	if (p->fd < 0)
+		put_error(s, errno, "create a temporary file for");
+	return 0;
+}
+
+static int
+op_data(struct secondary *s, struct rd *r)
+{
+	struct put *p = &s->put;
+	uint32_t len;
+
+	uint64_t off = get_u64(r);
+	const uint8_t *data = get_bytes(r, &len, PROTO_DATA_CHUNK);
+	if (!rd_end(r) || !p->active || off > p->size ||
+	    len > p->size - off)
+		return -2;
+	if (p->err)
+		return 0;
+	if (pwrite_full(p->fd, data, len, (off_t)off) < 0)
+		put_error(s, errno, "write");
+	return 0;
+}
+
+static int
+put_link_into_place(struct secondary *s)
+{
+	struct put *p = &s->put;
+	char proc[64], tmp[64];
+	static unsigned seq;
+
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", p->fd);
+	if (linkat(AT_FDCWD, proc, p->dirfd, p->name, AT_SYMLINK_FOLLOW) == 0)
+		return 0;
+	if (errno != EEXIST) {
+		put_error(s, errno, "link");
+		return -1;
+	}
+	snprintf(tmp, sizeof(tmp), ".georep-tmp.%d.%u", (int)getpid(), ++seq);
+	if (linkat(AT_FDCWD, proc, p->dirfd, tmp, AT_SYMLINK_FOLLOW) < 0) {
+		put_error(s, errno, "link");
+		return -1;
+	}
+	if (renameat(p->dirfd, tmp, p->dirfd, p->name) < 0) {
+		int err = errno;
+		if ((err == EISDIR || err == ENOTEMPTY) &&
+		    clear_name(p->dirfd, p->name) == 0 &&
+		    renameat(p->dirfd, tmp, p->dirfd, p->name) == 0)
+			return 0;
+		unlinkat(p->dirfd, tmp, 0);
+		put_error(s, err, "rename into place");
+		return -1;
+	}
+	return 0;
+}
+
+static int
+op_put_end(struct secondary *s, struct rd *r, bool abort_put, uint64_t *val)
+{
+	struct put *p = &s->put;
+	struct attrs a;
+	const char *step = "";
+	struct stat st;
+
+	memset(&a, 0, sizeof(a));
+	if (!abort_put && !get_attrs(r, &a))
+		return -2;
+	if (!rd_end(r) || !p->active) {
+		attrs_release(&a);
+		return -2;
+	}
+	if (abort_put || p->err)
+		goto done;
+	if (ftruncate(p->fd, (off_t)p->size) < 0)
+		put_error(s, errno, "truncate");
+	else if (apply_attrs(s, p->fd, p->dirfd, p->name, S_IFREG, &a,
+	    &step) < 0)
+		put_error(s, errno, step);
+	else if (!(p->flags & PUT_INPLACE))
+		put_link_into_place(s);
+	if (!p->err && fstat(p->fd, &st) == 0)
+		*val = st.st_ino;
+done:
+	attrs_release(&a);
+	if (p->err)
+		snprintf(s->msg, sizeof(s->msg), "%s", p->errmsg);
+	int err = p->err;
+	put_reset(p);
+	if (err) {
+		errno = err;
+		return -1;
+	}
+	return 0;
+}
+
+/* ---- state: HELLO and COMMIT ---- */
+
+static int
+root_is_empty(struct secondary *s, bool *empty)
+{
+	int fd = openat(s->rootfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	DIR *d;
+	struct dirent *de;
+
+	if (fd < 0 || (d = fdopendir(fd)) == NULL) {
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	*empty = true;
+	while ((de = readdir(d)) != NULL) {
+		if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..") &&
+		    strcmp(de->d_name, GEOREP_STATE_DIR)) {
+			*empty = false;
+			break;
+		}
+	}
+	closedir(d);
+	return 0;
+}
+
+static int
+open_state(struct secondary *s)
+{
+	if (mkdirat(s->rootfd, GEOREP_STATE_DIR, 0700) < 0 && errno != EEXIST) {
+		snprintf(s->msg, sizeof(s->msg), "mkdir %s/%s: %s", s->dir,
+		    GEOREP_STATE_DIR, strerror(errno));
+		return -1;
+	}
+	s->statefd = openat(s->rootfd, GEOREP_STATE_DIR,
+	    O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (s->statefd < 0 || (mkdirat(s->statefd, STAGE_DIR, 0700) < 0 &&
+	    errno != EEXIST) || (s->stagefd = openat(s->statefd, STAGE_DIR,
+	    O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0) {
+		snprintf(s->msg, sizeof(s->msg), "open %s/%s: %s", s->dir,
+		    GEOREP_STATE_DIR, strerror(errno));
+		return -1;
+	}
+	resolve_init(&s->res, s->rootfd, s->stagefd);
+	return 0;
+}
+
+static int
+op_hello(struct secondary *s, struct rd *r, uint64_t *val)
+{
+	uint32_t vlen;
+	struct buf bound = BUF_INIT;
+	bool empty;
+	int state;
+
+	uint32_t version = get_u32(r);
+	const char *vol = get_str(r, &vlen, 1024);
+	uint32_t flags = get_u32(r);
+	if (!rd_end(r) || vlen == 0)
+		return -2;
+	if (version != PROTO_VERSION) {
+		snprintf(s->msg, sizeof(s->msg), "protocol version %u is not "
+		    "supported by this secondary (it speaks %u)", version,
+		    PROTO_VERSION);
+		errno = EPROTO;
+		return -1;
+	}
+	int have = read_small_file_at(s->rootfd, GEOREP_STATE_DIR "/" VOLUME_FILE,
+	    &bound, 1024);
+	if (have < 0 && errno != ENOENT) {
+		snprintf(s->msg, sizeof(s->msg), "read %s/%s/%s: %s", s->dir,
+		    GEOREP_STATE_DIR, VOLUME_FILE, strerror(errno));
+		buf_release(&bound);
+		return -1;
+	}
+	if (have == 0 && bound.len == vlen && memcmp(bound.data, vol, vlen) == 0) {
+		state = HELLO_BOUND;
+	} else if (have == 0 && !(flags & HELLO_FORCE)) {
+		snprintf(s->msg, sizeof(s->msg), "%s belongs to another primary "
+		    "(volume %.*s); use --force to take it over", s->dir,
+		    (int)(bound.len > 200 ? 200 : bound.len), (char *)bound.data);
+		buf_release(&bound);
+		errno = EEXIST;
+		return -1;
+	} else if (have == 0) {
+		state = HELLO_TAKEN;
+	} else {
+		if (root_is_empty(s, &empty) < 0) {
+			snprintf(s->msg, sizeof(s->msg), "read %s: %s", s->dir,
+			    strerror(errno));
+			buf_release(&bound);
+			return -1;
+		}
+		if (!empty) {
+			snprintf(s->msg, sizeof(s->msg), "%s is not empty and was "
+			    "never synced by georep; refusing to overwrite it "
+			    "(adopting a pre-seeded copy with --adopt is not "
+			    "supported yet: empty it or choose another directory)",
+			    s->dir);
+			buf_release(&bound);
+			errno = ENOTEMPTY;
+			return -1;
+		}
+		state = HELLO_NEW;
+	}
+	buf_release(&bound);
+	if (open_state(s) < 0)
+		return -1;
+	if (state != HELLO_BOUND && durable_write_at(s->statefd, VOLUME_FILE,
+	    vol, vlen, 0600) < 0) {
+		snprintf(s->msg, sizeof(s->msg), "write %s/%s/%s: %s", s->dir,
+		    GEOREP_STATE_DIR, VOLUME_FILE, strerror(errno));
+		return -1;
+	}
+	s->hello_done = true;
+	*val = (uint64_t)state | (s->is_root ? HELLO_IS_ROOT : 0) |
+	    (s->res.use_openat2 ? 0 : HELLO_NO_OPENAT2);
+	return 0;
+}
+
+static int
+op_commit(struct secondary *s, struct rd *r)
+{
+	char state[64];
+
+	int64_t sync_point = (int64_t)get_u64(r);
+	uint32_t flags = get_u32(r);
+	if (!rd_end(r))
+		return -2;
+	s->poisoned = false;
+	/* One syncfs makes the whole batch durable before the sync point
+	 * moves: far cheaper than an fsync per file. */
+	if (!(flags & COMMIT_NOSYNC) && syncfs(s->rootfd) < 0) {
+		snprintf(s->msg, sizeof(s->msg), "syncfs %s: %s", s->dir,
+		    strerror(errno));
+		return -1;
+	}
+	if (sync_point != 0) {
+		int n = snprintf(state, sizeof(state), "sync_point %lld\n",
+		    (long long)sync_point);
+		if (durable_write_at(s->statefd, STATE_FILE, state, (size_t)n,
+		    0600) < 0) {
+			snprintf(s->msg, sizeof(s->msg), "write %s/%s/%s: %s",
+			    s->dir, GEOREP_STATE_DIR, STATE_FILE, strerror(errno));
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static int
+op_reset(struct secondary *s, struct rd *r)
+{
+	int fd;
+	DIR *d;
+	struct dirent *de;
+	int rc = 0;
+
+	if (!rd_end(r))
+		return -2;
+	resolve_forget(&s->res);
+	fd = openat(s->rootfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0 || (d = fdopendir(fd)) == NULL) {
+		snprintf(s->msg, sizeof(s->msg), "read %s: %s", s->dir,
+		    strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	while (rc == 0 && (errno = 0, de = readdir(d)) != NULL) {
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..") ||
+		    !strcmp(de->d_name, GEOREP_STATE_DIR))
+			continue;
+		if (rmtree_at(s->rootfd, de->d_name) < 0) {
+			snprintf(s->msg, sizeof(s->msg), "remove %s/%s: %s",
+			    s->dir, de->d_name, strerror(errno));
+			rc = -1;
+		}
+	}
+	closedir(d);
+	if (rc == 0 && rmtree_at(s->statefd, STAGE_DIR) == 0 &&
+	    mkdirat(s->statefd, STAGE_DIR, 0700) < 0) {
+		snprintf(s->msg, sizeof(s->msg), "mkdir the staging area: %s",
+		    strerror(errno));
+		rc = -1;
+	}
+	return rc;
+}
+
+/* ---- the loop ---- */
+
+static bool
+is_ordered(uint8_t type)
+{
+	return type >= MSG_MKDIR && type <= MSG_RMTREE;
+}
+
+/* Handle one frame.  Returns 0 to go on, 1 after BYE, -1 on a protocol
+ * violation (the connection is then dropped). */
+static int
+handle(struct secondary *s, const struct frame *f)
+{
+	struct rd r;
+	uint64_t val = 0;
+	int rc;
+
+	rd_init(&r, f->payload, f->len);
+	if (!s->hello_done && f->type != MSG_HELLO) {
+		log_err("protocol error: %s before HELLO", msg_name(f->type));
+		return -1;
+	}
+	if (s->put.active && f->type != MSG_DATA && f->type != MSG_PUT_END &&
+	    f->type != MSG_PUT_ABORT) {
+		log_err("protocol error: %s inside a PUT", msg_name(f->type));
+		return -1;
+	}
+	if (s->poisoned && is_ordered(f->type)) {
+		snprintf(s->msg, sizeof(s->msg), "cancelled after an earlier "
+		    "failure");
+		reply(s, f->id, ECANCELED, 0);
+		return 0;
+	}
+	switch (f->type) {
+	case MSG_HELLO:
+		if (s->hello_done) {
+			log_err("protocol error: a second HELLO");
+			return -1;
+		}
+		rc = op_hello(s, &r, &val);
+		break;
+	case MSG_MKDIR:		rc = op_mkdir(s, &r, &val); break;
+	case MSG_SYMLINK:	rc = op_symlink(s, &r, &val); break;
+	case MSG_MKNOD:		rc = op_mknod(s, &r, &val); break;
+	case MSG_LINK:		rc = op_link_or_rename(s, &r, false); break;
+	case MSG_RENAME:	rc = op_link_or_rename(s, &r, true); break;
+	case MSG_UNLINK:	rc = op_remove(s, &r, false); break;
+	case MSG_RMTREE:	rc = op_remove(s, &r, true); break;
+	case MSG_SETATTR:	rc = op_setattr(s, &r); break;
+	case MSG_PUT:		rc = op_put(s, &r); break;
+	case MSG_DATA:		rc = op_data(s, &r); break;
+	case MSG_PUT_END:	rc = op_put_end(s, &r, false, &val); break;
+	case MSG_PUT_ABORT:	rc = op_put_end(s, &r, true, &val); break;
+	case MSG_COMMIT:	rc = op_commit(s, &r); break;
+	case MSG_RESET:		rc = op_reset(s, &r); break;
+	case MSG_BYE:
+		if (!rd_end(&r))
+			return -1;
+		reply(s, f->id, 0, 0);
+		return 1;
+	default:
+		log_err("protocol error: unknown frame type %u", f->type);
+		return -1;
+	}
+	if (rc == -2) {
+		log_err("protocol error: malformed %s frame (id %u)",
+		    msg_name(f->type), f->id);
+		return -1;
+	}
+	if (f->type == MSG_PUT || f->type == MSG_DATA)
+		return 0;	/* answered by PUT_END / PUT_ABORT */
+	if (rc < 0 && is_ordered(f->type))
+		s->poisoned = true;
+	reply(s, f->id, rc < 0 ? errno : 0, val);
+	return 0;
+}
+
+int
+secondary_main(const char *dir, int in_fd, int out_fd)
+{
+	struct secondary s;
+	uint8_t chunk[256 << 10];
+	int status = EX_PROTOCOL;
+
+	memset(&s, 0, sizeof(s));
+	s.dir = dir;
+	s.in_fd = in_fd;
+	s.out_fd = out_fd;
+	s.statefd = s.stagefd = -1;
+	s.put.fd = s.put.dirfd = -1;
+	s.is_root = geteuid() == 0;
+	if (mkdir(dir, 0755) < 0 && errno != EEXIST) {
+		log_sys(LOG_LVL_ERR, "cannot create the secondary directory %s",
+		    dir);
+		return EX_CANTCREAT;
+	}
+	s.rootfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (s.rootfd < 0) {
+		log_sys(LOG_LVL_ERR, "cannot open the secondary directory %s", dir);
+		return EX_CANTCREAT;
+	}
+	for (;;) {
+		struct frame f;
+		ssize_t n = proto_parse_frame(s.in.data, s.in.len, &f);
+		if (n < 0) {
+			log_err("protocol error: bad frame header (length out "
+			    "of bounds)");
+			break;
+		}
+		if (n > 0) {
+			int rc = handle(&s, &f);
+			buf_consume(&s.in, (size_t)n);
+			if (rc < 0)
+				break;
+			if (rc > 0) {
+				status = flush_out(&s) < 0 ? EX_IOERR : 0;
+				break;
+			}
+			continue;
+		}
+		/* Need more input: answer what we have before blocking. */
+		if (flush_out(&s) < 0) {
+			status = EX_IOERR;
+			break;
+		}
+		ssize_t r = read(in_fd, chunk, sizeof(chunk));
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			log_sys(LOG_LVL_ERR, "reading requests");
+			status = EX_IOERR;
+			break;
+		}
+		if (r == 0) {
+			if (s.in.len)
+				log_err("protocol error: truncated frame at end "
+				    "of input");
+			else
+				status = 0;	/* the primary went away */
+			break;
+		}
+		buf_add(&s.in, chunk, (size_t)r);
+	}
+	flush_out(&s);
+	put_reset(&s.put);
+	resolve_release(&s.res);
+	buf_release(&s.in);
+	buf_release(&s.out);
+	return status;
+}

@@ -1,0 +1,645 @@
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <xxhash.h>
+
+#include "../common/log.h"
+#include "../common/xattrs.h"
+#include "turn_int.h"
+#include "../common/banned.h"
+
+#define COMMIT_BATCH	20000
+#define CHANGED_RETRIES	3
+#define COOKIE_IGNORE	(4ull << 56)
+
+/* ---- progress ---- */
+
+void
+progress_update(struct turn *t, bool final)
+{
+	int64_t now = mono_ns();
+	char done[16], rate[16], eta[32] = "--:--";
+
+	if (!final && now - t->last_progress < 250000000)
+		return;
+	t->last_progress = now;
+	double secs = (double)(now - t->started) / 1e9;
+	uint64_t bytes = t->st->bytes_sent;
+	double bps = secs > 0 ? (double)bytes / secs : 0;
+	int pct = t->total_bytes ? (int)(bytes * 100 / t->total_bytes) : 100;
+	if (pct > 100)
+		pct = 100;
+	if (bps > 0 && t->total_bytes > bytes) {
+		uint64_t left = (uint64_t)((double)(t->total_bytes - bytes) / bps);
+		snprintf(eta, sizeof(eta), "%llu:%02llu:%02llu",
+		    (unsigned long long)(left / 3600),
+		    (unsigned long long)(left / 60 % 60),
+		    (unsigned long long)(left % 60));
+	}
+	format_size(bytes, done, sizeof(done));
+	format_size((uint64_t)bps, rate, sizeof(rate));
+	fprintf(stderr, "\r%10s %3d%% %9s/s %10s  %llu/%llu files%s", done, pct,
+	    rate, final ? "" : eta, (unsigned long long)t->st->files_sent,
+	    (unsigned long long)t->total_files, final ? "\n" : "");
+	fflush(stderr);
+}
+
+/* ---- helpers ---- */
+
+static struct dop *
+dop_add(struct turn *t, uint8_t type, struct pobj *o)
+{
+	if (t->ndops == t->capdops) {
+		t->capdops = t->capdops ? t->capdops * 2 : 256;
+		t->dops = xrealloc(t->dops, t->capdops * sizeof(*t->dops));
+	}
+	struct dop *d = &t->dops[t->ndops++];
+	memset(d, 0, sizeof(*d));
+	d->type = type;
+	d->o = o;
+	return d;
+}
+
+static void
+attrs_from_pobj(struct attrs *a, const struct pobj *o)
+{
+	memset(a, 0, sizeof(*a));
+	a->mask = ATTR_MODE | ATTR_OWNER | ATTR_MTIME | ATTR_XATTRS;
+	a->mode = o->mode & 07777;
+	a->uid = o->uid;
+	a->gid = o->gid;
+	a->mtime_sec = o->mtime_sec;
+	a->mtime_nsec = o->mtime_nsec;
+}
+
+static void
+pobj_restat(struct pobj *o, const struct stat *st)
+{
+	o->mode = st->st_mode;
+	o->uid = st->st_uid;
+	o->gid = st->st_gid;
+	o->size = (uint64_t)st->st_size;
+	o->mtime_sec = st->st_mtim.tv_sec;
+	o->mtime_nsec = (uint32_t)st->st_mtim.tv_nsec;
+	o->ctime_sec = st->st_ctim.tv_sec;
+	o->ctime_nsec = (uint32_t)st->st_ctim.tv_nsec;
+}
+
+static bool
+same_stat(const struct stat *a, const struct stat *b)
+{
+	return a->st_size == b->st_size &&
+	    a->st_mtim.tv_sec == b->st_mtim.tv_sec &&
+	    a->st_mtim.tv_nsec == b->st_mtim.tv_nsec &&
+	    a->st_ctim.tv_sec == b->st_ctim.tv_sec &&
+	    a->st_ctim.tv_nsec == b->st_ctim.tv_nsec;
+}
+
+/* Where the object is now: its new name, or its first link in the model. */
+static int
+dop_link(struct turn *t, struct dop *d, struct plink *at)
+{
+	struct irec rec;
+
+	if (d->is_new) {
+		*at = d->at;
+		return 0;
+	}
+	int rc = turn_fid_link(t, &d->o->fid, at, &rec);
+	if (rc == 0)
+		irec_release(&rec);
+	return rc;
+}
+
+/* The primary's directory holding at, as an O_PATH fd owned by t->pres. */
+static int
+primary_dir(struct turn *t, const struct plink *at)
+{
+	uint8_t base;
+
+	if (index_path(t->txn, &t->tgt->root, &at->parent, &t->path, &base) != 0) {
+		errno = ENOENT;
+		return -1;
+	}
+	return resolve_dir(&t->pres, 0, (char *)t->path.data, t->path.len);
+}
+
+static int
+read_xattrs(struct turn *t, int dirfd, const struct plink *at, bool root,
+    struct attrs *a, struct buf *store)
+{
+	char path[64 + 256];
+
+	if (root)
+		snprintf(path, sizeof(path), "/proc/self/fd/%d", t->tgt->rootfd);
+	else
+		snprintf(path, sizeof(path), "/proc/self/fd/%d/%.*s", dirfd,
+		    (int)at->name_len, at->name);
+	return xattrs_read(path, root, geteuid() == 0, a, store);
+}
+
+/* ---- content ---- */
+
+/* Hash the content as it is sent: extents with their offsets. */
+static int
+hash_file(int fd, uint64_t size, uint8_t out[16])
+{
+	XXH3_state_t *st = XXH3_createState();
+	uint8_t *chunk = xmalloc(PROTO_DATA_CHUNK);
+	off_t off = 0;
+	int rc = 0;
+
+	XXH3_128bits_reset(st);
+	while ((uint64_t)off < size) {
+		off_t data = lseek(fd, off, SEEK_DATA);
+		if (data < 0)
+			break;		/* ENXIO: a hole up to the end */
+		off_t hole = lseek(fd, data, SEEK_HOLE);
+		if (hole < 0 || (uint64_t)hole > size)
+			hole = (off_t)size;
+		for (off = data; off < hole; ) {
+			size_t n = (size_t)(hole - off) < PROTO_DATA_CHUNK ?
+			    (size_t)(hole - off) : PROTO_DATA_CHUNK;
+			ssize_t r = pread_full(fd, chunk, n, off);
+			if (r < 0) {
+				rc = -1;
+				goto out;
+			}
+			if (r == 0)
+				goto out;
+			uint64_t o64 = (uint64_t)off;
+			XXH3_128bits_update(st, &o64, sizeof(o64));
+			XXH3_128bits_update(st, chunk, (size_t)r);
+			off += r;
+		}
+	}
+out:
+	if (rc == 0) {
+		XXH128_hash_t h = XXH3_128bits_digest(st);
+		memcpy(out, &h.high64, 8);
+		memcpy(out + 8, &h.low64, 8);
+	}
+	free(chunk);
+	XXH3_freeState(st);
+	return rc;
+}
+
+/* Send the extents of fd as DATA frames, hashing as they go. */
+static int
+send_extents(struct turn *t, int fd, uint64_t size, uint8_t hash[16])
+{
+	struct conn *c = t->conn;
+	XXH3_state_t *st = XXH3_createState();
+	off_t off = 0;
+	int rc = 0;
+
+	XXH3_128bits_reset(st);
+	while ((uint64_t)off < size && rc == 0) {
+		off_t data = lseek(fd, off, SEEK_DATA);
+		if (data < 0)
+			break;
+		off_t hole = lseek(fd, data, SEEK_HOLE);
+		if (hole < 0 || (uint64_t)hole > size)
+			hole = (off_t)size;
+		for (off = data; off < hole; ) {
+			size_t n = (size_t)(hole - off) < PROTO_DATA_CHUNK ?
+			    (size_t)(hole - off) : PROTO_DATA_CHUNK;
+			size_t s = conn_begin_cont(c, MSG_DATA, false, 0);
+			put_u64(&c->out, (uint64_t)off);
+			put_u32(&c->out, 0);
+			size_t lenpos = c->out.len - 4;
+			buf_reserve(&c->out, n);
+			ssize_t r = pread_full(fd, c->out.data + c->out.len, n, off);
+			if (r < 0) {
+				r = 0;
+				rc = -1;
+			}
+			for (int i = 0; i < 4; i++)
+				c->out.data[lenpos + i] = (uint8_t)((uint64_t)r >>
+				    (8 * i));
+			uint64_t o64 = (uint64_t)off;
+			XXH3_128bits_update(st, &o64, sizeof(o64));
+			XXH3_128bits_update(st, c->out.data + c->out.len, (size_t)r);
+			c->out.len += (size_t)r;
+			t->st->bytes_sent += (uint64_t)r;
+			if (conn_end(c, s) < 0) {
+				rc = -1;
+				break;
+			}
+			if (r == 0)
+				break;	/* shrank under us: caught by the restat */
+			off += r;
+			if (t->opts->progress)
+				progress_update(t, false);
+		}
+		if ((uint64_t)off < (uint64_t)hole)
+			break;
+	}
+	XXH128_hash_t h = XXH3_128bits_digest(st);
+	memcpy(hash, &h.high64, 8);
+	memcpy(hash + 8, &h.low64, 8);
+	XXH3_freeState(st);
+	return rc;
+}
+
+static int send_setattr(struct turn *t, size_t idx);
+
+static void
+verbose_path(struct turn *t, const char *verb, const struct plink *at,
+    const char *extra)
+{
+	char *disp = NULL;
+
+	if (turn_oref(t, NULL, &at->parent, at->name, at->name_len, &disp) != 0)
+		return;
+	printf("%s %s%s%s\n", verb, disp, extra ? " " : "", extra ? extra : "");
+	free(disp);
+}
+
+static int
+send_put(struct turn *t, size_t idx)
+{
+	struct dop *d = &t->dops[idx];
+	struct pobj *o = d->o;
+	struct conn *c = t->conn;
+	struct plink at;
+	struct stat st, st2;
+	struct attrs a;
+	struct buf xstore = BUF_INIT;
+	struct irec rec;
+	char *disp = NULL;
+	int fd = -1, dirfd, rc = 0;
+
+	if (dop_link(t, d, &at) != 0) {
+		d->done = true;
+		return 0;	/* its name did not make it (reported) */
+	}
+	turn_oref(t, NULL, &at.parent, at.name, at.name_len, &disp);
+	dirfd = primary_dir(t, &at);
+	if (dirfd >= 0) {
+		char *nm = xstrndup(at.name, at.name_len);
+		fd = openat(dirfd, nm, O_RDONLY | O_NOFOLLOW | O_CLOEXEC |
+		    O_NOATIME);
+		if (fd < 0 && errno == EPERM)
+			fd = openat(dirfd, nm, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+		free(nm);
+	}
+	if (fd < 0 || fstat(fd, &st) < 0) {
+		if (errno != ENOENT && errno != ELOOP)
+			turn_error(t, "read %s: %s", disp, strerror(errno));
+		d->done = true;		/* vanished: not an error */
+		goto out;
+	}
+	struct fid now;
+	if (!S_ISREG(st.st_mode) || fid_at(fd, "", t->tgt->fsid, &now) < 0 ||
+	    !fid_eq(&now, &o->fid)) {
+		d->done = true;		/* replaced since the crawl: next turn */
+		goto out;
+	}
+	if (!(o->flags & POBJ_DATA) && (o->flags & POBJ_HASHCHECK)) {
+		uint8_t h[16];
+		if (hash_file(fd, (uint64_t)st.st_size, h) < 0) {
+			turn_error(t, "read %s: %s", disp, strerror(errno));
+			d->done = true;
+			goto out;
+		}
+		if (memcmp(h, o->old_hash, 16) == 0) {
+			/* Same content: attributes only. */
+			pobj_restat(o, &st);
+			d->type = D_SETATTR;
+			rc = send_setattr(t, idx);
+			goto out;
+		}
+	}
+	/* Several names share the inode on the secondary: write it in place
+	 * so that all of them see the new content. */
+	bool inplace = false;
+	if (!d->is_new && index_get(t->txn, &o->fid, &rec) == 0) {
+		inplace = rec.nlinks > 1;
+		irec_release(&rec);
+	}
+	for (int attempt = 0; ; attempt++) {
+		pobj_restat(o, &st);
+		if (read_xattrs(t, dirfd, &at, false, &a, &xstore) < 0) {
+			turn_error(t, "read xattrs of %s: %s", disp,
+			    strerror(errno));
+			d->done = true;
+			goto out;
+		}
+		size_t s = conn_begin(c, MSG_PUT, 0, false);
+		if (turn_oref(t, &c->out, &at.parent, at.name, at.name_len,
+		    NULL) != 0)
+			fatal("internal error: PUT of an unresolved path");
+		put_u64(&c->out, inplace ? o->sino : 0);
+		put_u32(&c->out, inplace ? PUT_INPLACE : 0);
+		put_u64(&c->out, (uint64_t)st.st_size);
+		if (conn_end(c, s) < 0) {
+			free(a.xattrs);
+			rc = -1;
+			goto out;
+		}
+		int rd = send_extents(t, fd, (uint64_t)st.st_size, d->hash);
+		int rderr = errno;
+		bool changed = fstat(fd, &st2) < 0 || !same_stat(&st, &st2);
+		if (c->failed) {
+			free(a.xattrs);
+			rc = -1;
+			goto out;
+		}
+		if (rd < 0 || (changed && attempt < CHANGED_RETRIES)) {
+			s = conn_begin_cont(c, MSG_PUT_ABORT, true, COOKIE_IGNORE);
+			free(a.xattrs);
+			if (conn_end(c, s) < 0) {
+				rc = -1;
+				goto out;
+			}
+			if (rd < 0) {
+				turn_error(t, "read %s: %s", disp, strerror(rderr));
+				d->done = true;
+				goto out;
+			}
+			st = st2;	/* changed while sent: send it again */
+			continue;
+		}
+		/* Still changing after the retries: what was read goes, with
+		 * the attributes from before, so the next turn sends it again. */
+		attrs_from_pobj(&a, o);
+		struct attrs x = a;
+		a.nxattrs = 0;
+		a.xattrs = NULL;
+		read_xattrs(t, dirfd, &at, false, &a, &xstore);
+		x.nxattrs = a.nxattrs;
+		x.xattrs = a.xattrs;
+		d->xattr_digest = xattrs_digest(&x);
+		d->size = (uint64_t)st.st_size;
+		s = conn_begin_cont(c, MSG_PUT_END, true, COOKIE_DOP | idx);
+		put_attrs(&c->out, &x);
+		free(x.xattrs);
+		if (conn_end(c, s) < 0) {
+			rc = -1;
+			goto out;
+		}
+		break;
+	}
+	if (t->opts->verbose)
+		printf("send %s\n", disp);
+out:
+	if (fd >= 0)
+		close(fd);
+	buf_release(&xstore);
+	free(disp);
+	return rc;
+}
+
+/* ---- attributes ---- */
+
+static int
+send_setattr(struct turn *t, size_t idx)
+{
+	struct dop *d = &t->dops[idx];
+	struct pobj *o = d->o;
+	struct conn *c = t->conn;
+	struct plink at;
+	struct attrs a, x;
+	struct buf xstore = BUF_INIT;
+	bool root = (o->flags & POBJ_ROOT) != 0;
+	int dirfd = -1;
+
+	memset(&at, 0, sizeof(at));
+	if (!root) {
+		if (dop_link(t, d, &at) != 0) {
+			d->done = true;
+			return 0;
+		}
+		dirfd = primary_dir(t, &at);
+		if (dirfd < 0) {
+			d->done = true;
+			return 0;
+		}
+	}
+	attrs_from_pobj(&a, o);
+	x = a;
+	if (read_xattrs(t, dirfd, &at, root, &x, &xstore) < 0) {
+		if (errno != ENOENT) {
+			char *disp = NULL;
+			if (!root)
+				turn_oref(t, NULL, &at.parent, at.name,
+				    at.name_len, &disp);
+			turn_error(t, "read xattrs of %s: %s", root ? "." : disp,
+			    strerror(errno));
+			free(disp);
+		}
+		d->done = true;
+		buf_release(&xstore);
+		return 0;
+	}
+	a.nxattrs = x.nxattrs;
+	a.xattrs = x.xattrs;
+	d->xattr_digest = xattrs_digest(&a);
+	if (t->opts->dry_run) {
+		if (!root)
+			verbose_path(t, o->flags & POBJ_DATA ? "send" : "attrs",
+			    &at, NULL);
+		free(a.xattrs);
+		buf_release(&xstore);
+		return 0;
+	}
+	size_t s = conn_begin(c, MSG_SETATTR, COOKIE_DOP | idx, true);
+	if (root) {
+		put_u8(&c->out, BASE_SELF);
+		put_bytes(&c->out, "", 0);
+		put_bytes(&c->out, "", 0);
+	} else if (turn_oref(t, &c->out, &at.parent, at.name, at.name_len,
+	    NULL) != 0) {
+		fatal("internal error: SETATTR of an unresolved path");
+	}
+	put_u64(&c->out, root ? 0 : o->sino);
+	put_attrs(&c->out, &a);
+	free(a.xattrs);
+	buf_release(&xstore);
+	return conn_end(c, s);
+}
+
+/* ---- replies ---- */
+
+void
+data_on_reply(struct turn *t, size_t idx, const struct reply *rep)
+{
+	struct dop *d = &t->dops[idx];
+	struct pobj *o = d->o;
+	struct irec rec;
+	int rc;
+
+	d->done = true;
+	if (rep->err) {
+		turn_error(t, "%s failed on the secondary: %.*s",
+		    d->type == D_PUT ? "write" : "setting attributes",
+		    (int)rep->msg_len, rep->msg ? rep->msg : "");
+		return;
+	}
+	t->acked_since_commit++;
+	rc = d->is_new ? 1 : index_get(t->txn, &o->fid, &rec);
+	if (rc < 0) {
+		t->fatal = true;
+		return;
+	}
+	uint32_t nlinks = 0;
+	struct ilink *links = NULL;
+	uint32_t synced = 0;
+	if (rc == 0) {
+		nlinks = rec.nlinks;
+		links = rec.links;
+		synced = rec.synced;
+		if (d->type != D_PUT)
+			memcpy(d->hash, rec.content_hash, 16);
+	}
+	memset(&rec, 0, sizeof(rec));
+	rec.mode = o->mode;
+	rec.uid = o->uid;
+	rec.gid = o->gid;
+	rec.size = o->size;
+	rec.rdev = o->rdev;
+	rec.mtime_sec = o->mtime_sec;
+	rec.mtime_nsec = o->mtime_nsec;
+	rec.ctime_sec = o->ctime_sec;
+	rec.ctime_nsec = o->ctime_nsec;
+	rec.xattr_digest = d->xattr_digest;
+	memcpy(rec.content_hash, d->hash, 16);
+	rec.synced = synced | IREC_ATTRS | (d->type == D_PUT ? IREC_CONTENT : 0);
+	rec.sino = d->type == D_PUT ? rep->value : o->sino;
+	if (rec.sino == 0)
+		rec.sino = o->sino;
+	rec.nlinks = nlinks;
+	rec.links = links;
+	if (index_put(t->txn, &o->fid, &rec) < 0)
+		t->fatal = true;
+	else if (d->is_new && link_add(t->txn, &o->fid, &d->at.parent,
+	    d->at.name, d->at.name_len) < 0)
+		t->fatal = true;
+	irec_release(&rec);
+	o->sino = rec.sino;
+	if (d->type == D_PUT) {
+		t->st->files_sent++;
+	} else {
+		t->st->attrs_set++;
+	}
+}
+
+/* ---- the phases ---- */
+
+static bool
+in_model(struct turn *t, const struct fid *fid)
+{
+	struct irec rec;
+
+	if (index_get(t->txn, fid, &rec) != 0)
+		return false;
+	irec_release(&rec);
+	return true;
+}
+
+static int
+run_dops(struct turn *t, size_t from)
+{
+	for (size_t i = from; i < t->ndops && !t->conn->failed && !t->fatal; i++) {
+		struct dop *d = &t->dops[i];
+		int rc = d->type == D_PUT ? send_put(t, i) : send_setattr(t, i);
+		if (rc < 0)
+			return -1;
+		if (!t->opts->dry_run && t->acked_since_commit >= COMMIT_BATCH &&
+		    turn_commit(t, 0) < 0)
+			return -1;
+	}
+	if (t->opts->dry_run)
+		return 0;
+	if (conn_wait_all(t->conn) < 0 || t->fatal)
+		return -1;
+	return 0;
+}
+
+int
+data_phase(struct turn *t)
+{
+	t->started = mono_ns();
+	for (size_t i = 0; i < t->crawl.nobjs; i++) {
+		struct pobj *o = t->crawl.objs[i];
+		if (o->mode == 0 || S_ISDIR(o->mode))
+			continue;	/* gone, or a directory (phase D) */
+		bool is_new = !(o->flags & POBJ_KNOWN);
+		if (S_ISREG(o->mode)) {
+			if (is_new && o->nadded == 0)
+				continue;
+			if (!(o->flags & (POBJ_DATA | POBJ_HASHCHECK | POBJ_ATTRS)))
+				continue;
+			struct dop *d = dop_add(t, (o->flags & (POBJ_DATA |
+			    POBJ_HASHCHECK)) ? D_PUT : D_SETATTR, o);
+			d->is_new = is_new;
+			if (is_new)
+				d->at = o->added[0];
+			if (d->type == D_PUT && (o->flags & POBJ_DATA)) {
+				t->total_bytes += o->size;
+				t->total_files++;
+			}
+		} else if ((o->flags & POBJ_ATTRS) && in_model(t, &o->fid)) {
+			dop_add(t, D_SETATTR, o);
+		}
+	}
+	if (t->opts->dry_run) {
+		for (size_t i = 0; i < t->ndops; i++) {
+			struct dop *d = &t->dops[i];
+			struct plink at;
+			if (dop_link(t, d, &at) == 0)
+				verbose_path(t, d->type == D_PUT ? "send" : "attrs",
+				    &at, NULL);
+		}
+		return 0;
+	}
+	if (run_dops(t, 0) < 0)
+		return -1;
+	/* C. The other names of new hard-linked files, once the first one
+	 * exists. */
+	size_t first = t->nmops;
+	for (size_t i = 0; i < t->ndops; i++) {
+		struct dop *d = &t->dops[i];
+		if (!d->is_new || d->o->nadded < 2 || !in_model(t, &d->o->fid))
+			continue;
+		for (uint32_t a = 1; a < d->o->nadded; a++) {
+			if (t->nmops == t->capmops) {
+				t->capmops = t->capmops ? t->capmops * 2 : 256;
+				t->mops = xrealloc(t->mops, t->capmops *
+				    sizeof(*t->mops));
+			}
+			struct mop *m = &t->mops[t->nmops++];
+			memset(m, 0, sizeof(*m));
+			m->type = M_LINK;
+			m->o = d->o;
+			m->to = d->o->added[a];
+		}
+	}
+	if (t->nmops > first)
+		return turn_entry_ops(t, first);
+	return 0;
+}
+
+int
+dirattr_phase(struct turn *t)
+{
+	size_t first = t->ndops;
+
+	for (size_t i = 0; i < t->crawl.nobjs; i++) {
+		struct pobj *o = t->crawl.objs[i];
+		if (!S_ISDIR(o->mode))
+			continue;
+		if (!(o->flags & (POBJ_ATTRS | POBJ_DIRTY)) &&
+		    (o->flags & POBJ_KNOWN))
+			continue;
+		if (!(o->flags & POBJ_ROOT) && !in_model(t, &o->fid))
+			continue;
+		dop_add(t, D_SETATTR, o);
+	}
+	return run_dops(t, first);
+}

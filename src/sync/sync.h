@@ -1,0 +1,68 @@
+/*
+ * sync: one turn of replication from a crawl, over a connection to a
+ * secondary that has already answered HELLO.
+ *
+ * sync_turn() crawls the primary against the index and applies the
+ * difference in the order DESIGN.md gives for a turn:
+ *
+ *   A. entry operations, in order, pipelined: objects that move go first
+ *      (straight to their new name when it is free, else through the
+ *      staging area), then removals, creations of directories, symlinks and
+ *      nodes (parents first), moves out of staging, new hard links.  The
+ *      index changes as each is sent, so later paths are derived from it;
+ *      if one fails, the secondary cancels the rest and the index keeps
+ *      exactly the prefix that took effect.
+ *   B. content and attributes of files, pipelined; each failure is that
+ *      file's alone.  The index changes as each is acknowledged.
+ *   C. further names of new hard-linked files.
+ *   D. attributes of directories, after their content.
+ *   E. COMMIT: the secondary makes it durable (one syncfs) and records the
+ *      sync point; then the index commits.  Long turns commit in batches.
+ *
+ * A file that vanished before it was sent is not an error; one that
+ * changed while it was sent is sent again.  Errors name the path and the
+ * reason; the turn goes on past per-file errors and reports them.
+ *
+ * Returns 0 when the secondary matches the primary, 1 when some paths
+ * failed (listed in the log), -1 when the turn could not go on (the
+ * connection or the index failed).
+ */
+#ifndef GEOREP_SYNC_H
+#define GEOREP_SYNC_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "../common/fid.h"
+
+struct conn;
+struct index;
+
+struct sync_opts {
+	bool dry_run;
+	bool verbose;		/* print each change, like rsync -v */
+	bool progress;		/* progress on stderr */
+	bool ignore_deletes;
+	bool no_fsync;		/* tests only */
+	const char *const *excludes;
+	size_t nexcludes;
+};
+
+struct sync_stats {
+	uint64_t files_sent, bytes_sent, bytes_wire;
+	uint64_t entries, attrs_set, removed;
+	uint64_t files_seen, dirs_seen;
+	uint64_t errors;
+};
+
+struct sync_target {
+	int rootfd;		/* the primary's root */
+	uint64_t fsid;
+	struct fid root;	/* its fid */
+	bool secondary_privileged;
+};
+
+int sync_turn(const struct sync_opts *o, const struct sync_target *t,
+    struct index *ix, struct conn *c, struct sync_stats *st);
+
+#endif

@@ -1,0 +1,777 @@
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <xxhash.h>
+
+#include "../common/log.h"
+#include "turn_int.h"
+#include "../common/banned.h"
+
+/* Turns longer than this many acknowledged operations commit in batches,
+ * so an LMDB write transaction stays bounded. */
+#define COMMIT_BATCH 20000
+
+void
+turn_error(struct turn *t, const char *fmt, ...)
+{
+	char msg[2048];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	log_err("%s", msg);
+	t->st->errors++;
+}
+
+/* ---- paths ---- */
+
+/*
+ * Append the oref of (parent, name) on the secondary to b; *display gets a
+ * printable path for messages (caller frees) if display is not NULL.
+ * Returns 1 if the parent is not in the model (gone with an ancestor).
+ */
+int
+turn_oref(struct turn *t, struct buf *b, const struct fid *parent,
+    const char *name, size_t len, char **display)
+{
+	uint8_t base;
+	int rc = index_path(t->txn, &t->tgt->root, parent, &t->path2, &base);
+
+	if (rc != 0)
+		return rc;
+	if (b)
+		put_oref(b, base, (char *)t->path2.data, t->path2.len, name, len);
+	if (display) {
+		char *p = quote_name((char *)t->path2.data, t->path2.len);
+		char *n = quote_name(name, len);
+		*display = xasprintf("%s%s%s%s", base == BASE_STAGE ?
+		    "(staging)/" : "", p, t->path2.len ? "/" : "", n);
+		free(p);
+		free(n);
+	}
+	return 0;
+}
+
+/* The first link of a known object, and its record (caller releases). */
+int
+turn_fid_link(struct turn *t, const struct fid *fid, struct plink *out,
+    struct irec *rec)
+{
+	int rc = index_get(t->txn, fid, rec);
+
+	if (rc != 0)
+		return rc;
+	if (rec->nlinks == 0) {
+		irec_release(rec);
+		return 1;
+	}
+	out->parent = rec->links[0].parent;
+	out->name = crawl_intern(&t->crawl, rec->links[0].name,
+	    rec->links[0].name_len);
+	out->name_len = rec->links[0].name_len;
+	return 0;
+}
+
+/* ---- the model: how each entry op changes the index ---- */
+
+static void
+stage_name(const struct fid *fid, char out[33])
+{
+	XXH128_hash_t h = XXH3_128bits(fid->bytes, fid->len);
+	uint8_t b[16];
+
+	memcpy(b, &h.high64, 8);
+	memcpy(b + 8, &h.low64, 8);
+	hex_encode(b, 16, out);
+}
+
+/* Drop fid and, for a directory, everything below it that has no other
+ * link. */
+static int
+forget(struct index_txn *txn, const struct fid *fid)
+{
+	struct ichild_list kids = { 0 };
+	struct irec rec;
+	int rc = 0;
+
+	if (index_children(txn, fid, &kids) < 0)
+		return -1;
+	for (size_t i = 0; i < kids.n && rc == 0; i++) {
+		struct ichild *k = &kids.v[i];
+		if (link_del(txn, &k->fid, fid, k->name, k->name_len) < 0) {
+			rc = -1;
+			break;
+		}
+		int g = index_get(txn, &k->fid, &rec);
+		if (g < 0)
+			rc = -1;
+		else if (g == 0) {
+			if (rec.nlinks == 0)
+				rc = forget(txn, &k->fid);
+			irec_release(&rec);
+		}
+	}
+	ichild_list_release(&kids);
+	if (rc == 0 && index_del(txn, fid) < 0)
+		rc = -1;
+	return rc;
+}
+
+static void
+irec_from_pobj(struct irec *r, const struct pobj *o)
+{
+	memset(r, 0, sizeof(*r));
+	r->mode = o->mode;
+	r->uid = o->uid;
+	r->gid = o->gid;
+	r->size = o->size;
+	r->rdev = o->rdev;
+	r->mtime_sec = o->mtime_sec;
+	r->mtime_nsec = o->mtime_nsec;
+	r->ctime_sec = o->ctime_sec;
+	r->ctime_nsec = o->ctime_nsec;
+}
+
+static int
+model_apply(struct turn *t, const struct mop *m)
+{
+	struct index_txn *txn = t->txn;
+	const struct fid *fid = &m->o->fid;
+	struct irec rec;
+	struct fid stage;
+	char sname[33];
+	int rc;
+
+	fid_set_stage(&stage);
+	switch (m->type) {
+	case M_STAGE:
+		stage_name(fid, sname);
+		if (link_del(txn, fid, &m->from.parent, m->from.name,
+		    m->from.name_len) < 0)
+			return -1;
+		return link_add(txn, fid, &stage, sname, 32);
+	case M_MOVE:
+	case M_UNSTAGE:
+		if (link_del(txn, fid, &m->from.parent, m->from.name,
+		    m->from.name_len) < 0)
+			return -1;
+		return link_add(txn, fid, &m->to.parent, m->to.name,
+		    m->to.name_len);
+	case M_REMOVE:
+		if (link_del(txn, fid, &m->from.parent, m->from.name,
+		    m->from.name_len) < 0)
+			return -1;
+		rc = index_get(txn, fid, &rec);
+		if (rc < 0)
+			return -1;
+		if (rc == 1)
+			return 0;
+		rc = rec.nlinks == 0 ? forget(txn, fid) : 0;
+		irec_release(&rec);
+		return rc;
+	case M_MKDIR:
+	case M_SYMLINK:
+	case M_MKNOD:
+		irec_from_pobj(&rec, m->o);
+		rec.sino = m->sino;
+		if (index_put(txn, fid, &rec) < 0)
+			return -1;
+		return link_add(txn, fid, &m->to.parent, m->to.name,
+		    m->to.name_len);
+	case M_LINK:
+		return link_add(txn, fid, &m->to.parent, m->to.name,
+		    m->to.name_len);
+	}
+	return -1;
+}
+
+/* ---- planning ---- */
+
+static struct mop *
+mop_add(struct turn *t, uint8_t type, struct pobj *o)
+{
+	if (t->nmops == t->capmops) {
+		t->capmops = t->capmops ? t->capmops * 2 : 256;
+		t->mops = xrealloc(t->mops, t->capmops * sizeof(*t->mops));
+	}
+	struct mop *m = &t->mops[t->nmops++];
+	memset(m, 0, sizeof(*m));
+	m->type = type;
+	m->o = o;
+	return m;
+}
+
+static bool
+link_eq(const struct plink *a, const struct fid *parent, const char *name,
+    size_t len)
+{
+	return fid_eq(&a->parent, parent) && a->name_len == len &&
+	    memcmp(a->name, name, len) == 0;
+}
+
+static bool
+in_links(const struct plink *v, uint32_t n, const struct fid *parent,
+    const char *name, size_t len)
+{
+	for (uint32_t i = 0; i < n; i++)
+		if (link_eq(&v[i], parent, name, len))
+			return true;
+	return false;
+}
+
+/* Whether a link of the index is confirmed present on the primary: its
+ * directory was listed, and the link was not found removed. */
+static bool
+link_confirmed(struct turn *t, const struct pobj *o, const struct ilink *l)
+{
+	struct pobj *dir = crawl_find(&t->crawl, &l->parent);
+
+	if (dir == NULL || !(dir->flags & POBJ_VISITED) ||
+	    (dir->flags & POBJ_UNREADABLE))
+		return false;
+	return !in_links(o->removed, o->nremoved, &l->parent, l->name,
+	    l->name_len);
+}
+
+/* Is dir inside (or equal to) the subtree of fid, in the model now? */
+static bool
+inside(struct turn *t, const struct fid *dir, const struct fid *fid)
+{
+	struct fid cur = *dir;
+	struct irec rec;
+
+	for (int depth = 0; depth < 100000; depth++) {
+		if (fid_eq(&cur, fid))
+			return true;
+		if (fid_eq(&cur, &t->tgt->root) || fid_is_stage(&cur))
+			return false;
+		if (index_get(t->txn, &cur, &rec) != 0)
+			return false;
+		if (rec.nlinks == 0) {
+			irec_release(&rec);
+			return false;
+		}
+		cur = rec.links[0].parent;
+		irec_release(&rec);
+	}
+	return true;
+}
+
+struct plan {
+	/* indices into t->crawl.objs, per step */
+	struct pobj **moves;
+	struct plink *move_from;
+	size_t nmoves;
+};
+
+/* What one known object's links turn into. */
+static void
+plan_known(struct turn *t, struct pobj *o, const struct irec *rec,
+    struct plan *p, struct mop ***removes, size_t *nremoves, size_t *capr)
+{
+	const struct plink *src = NULL;
+	struct plink unconfirmed;
+	bool kept = false;
+
+	for (uint32_t i = 0; i < rec->nlinks && !kept; i++)
+		kept = link_confirmed(t, o, &rec->links[i]);
+	if (o->nadded > 0 && !kept) {
+		/* It moves: from a removed link, else from a link in a
+		 * directory that is gone. */
+		if (o->nremoved > 0) {
+			src = &o->removed[0];
+		} else if (rec->nlinks > 0) {
+			unconfirmed.parent = rec->links[0].parent;
+			unconfirmed.name = crawl_intern(&t->crawl,
+			    rec->links[0].name, rec->links[0].name_len);
+			unconfirmed.name_len = rec->links[0].name_len;
+			src = &unconfirmed;
+		}
+		if (src) {
+			p->moves = xrealloc(p->moves, (p->nmoves + 1) *
+			    sizeof(*p->moves));
+			p->move_from = xrealloc(p->move_from, (p->nmoves + 1) *
+			    sizeof(*p->move_from));
+			p->moves[p->nmoves] = o;
+			p->move_from[p->nmoves++] = *src;
+		}
+	}
+	for (uint32_t i = 0; i < o->nremoved; i++) {
+		if (src && link_eq(src, &o->removed[i].parent,
+		    o->removed[i].name, o->removed[i].name_len))
+			continue;
+		/* Only links the index really has (a name that vanished
+		 * during the crawl may be reported twice). */
+		bool present = false;
+		for (uint32_t k = 0; k < rec->nlinks && !present; k++)
+			present = fid_eq(&rec->links[k].parent,
+			    &o->removed[i].parent) &&
+			    rec->links[k].name_len == o->removed[i].name_len &&
+			    memcmp(rec->links[k].name, o->removed[i].name,
+			    o->removed[i].name_len) == 0;
+		if (!present)
+			continue;
+		if (*nremoves == *capr) {
+			*capr = *capr ? *capr * 2 : 64;
+			*removes = xrealloc(*removes, *capr * sizeof(**removes));
+		}
+		struct mop *m = xcalloc(1, sizeof(*m));
+		m->type = M_REMOVE;
+		m->o = o;
+		m->from = o->removed[i];
+		(*removes)[(*nremoves)++] = m;
+	}
+}
+
+/* Is (parent, name) taken by an object created or moved in this turn? */
+static bool
+name_reused(struct turn *t, const struct plink *l)
+{
+	struct pobj *dir = crawl_find(&t->crawl, &l->parent);
+
+	if (dir == NULL || !(dir->flags & POBJ_DIRTY))
+		return false;
+	for (size_t i = 0; i < t->crawl.nobjs; i++) {
+		struct pobj *o = t->crawl.objs[i];
+		if (in_links(o->added, o->nadded, &l->parent, l->name,
+		    l->name_len))
+			return true;
+	}
+	return false;
+}
+
+static int
+build_plan(struct turn *t)
+{
+	struct plan p = { 0 };
+	struct mop **removes = NULL;
+	size_t nremoves = 0, capr = 0;
+	struct irec rec;
+
+	for (size_t i = 0; i < t->crawl.nobjs; i++) {
+		struct pobj *o = t->crawl.objs[i];
+		if (o->nadded == 0 && o->nremoved == 0)
+			continue;
+		int rc = index_get(t->txn, &o->fid, &rec);
+		if (rc < 0)
+			return -1;
+		if (rc == 0) {
+			o->flags |= POBJ_KNOWN;
+			o->sino = rec.sino;
+			plan_known(t, o, &rec, &p, &removes, &nremoves, &capr);
+			irec_release(&rec);
+		} else {
+			o->flags &= ~POBJ_KNOWN;
+		}
+	}
+	/* 1. Moves: straight when the new name is free now, else staged. */
+	for (size_t i = 0; i < p.nmoves; i++) {
+		struct pobj *o = p.moves[i];
+		struct plink *to = &o->added[0];
+		struct fid occupant, stage;
+		struct mop *m;
+		bool direct = index_child_get(t->txn, &to->parent, to->name,
+		    to->name_len, &occupant) == 1 &&
+		    index_get(t->txn, &to->parent, &rec) == 0;
+		if (direct) {
+			irec_release(&rec);
+			direct = !inside(t, &to->parent, &o->fid);
+		}
+		m = mop_add(t, direct ? M_MOVE : M_STAGE, o);
+		m->from = p.move_from[i];
+		if (direct) {
+			m->to = *to;
+		} else {
+			char sname[33];
+			stage_name(&o->fid, sname);
+			fid_set_stage(&stage);
+			m->to.parent = stage;
+			m->to.name = crawl_intern(&t->crawl, sname, 32);
+			m->to.name_len = 32;
+		}
+		/* Applied to the model now, so later choices see it. */
+		if (model_apply(t, m) < 0)
+			return -1;
+		m->state = 2;	/* planned and modelled, not sent */
+	}
+	/* 2. Removals, deepest first. */
+	for (size_t i = nremoves; i-- > 0; ) {
+		if (t->opts->ignore_deletes && !name_reused(t, &removes[i]->from)) {
+			free(removes[i]);
+			continue;
+		}
+		struct mop *m = mop_add(t, M_REMOVE, removes[i]->o);
+		m->from = removes[i]->from;
+		free(removes[i]);
+	}
+	free(removes);
+	/* 3. Creations of everything but regular files, parents first. */
+	for (size_t i = 0; i < t->crawl.nobjs; i++) {
+		struct pobj *o = t->crawl.objs[i];
+		if ((o->flags & POBJ_KNOWN) || o->nadded == 0 || S_ISREG(o->mode))
+			continue;
+		uint8_t type = S_ISDIR(o->mode) ? M_MKDIR :
+		    S_ISLNK(o->mode) ? M_SYMLINK : M_MKNOD;
+		if (type == M_MKNOD && !S_ISFIFO(o->mode) && !S_ISSOCK(o->mode) &&
+		    !t->tgt->secondary_privileged) {
+			continue;	/* warned once by the caller */
+		}
+		if (type == M_SYMLINK && o->target == NULL)
+			continue;	/* readlink failed: reported */
+		mop_add(t, type, o)->to = o->added[0];
+	}
+	/* 4. Out of staging. */
+	for (size_t i = 0; i < t->nmops; i++) {
+		struct mop *s = &t->mops[i];
+		if (s->type != M_STAGE)
+			continue;
+		struct pobj *o = s->o;
+		struct mop *m = mop_add(t, M_UNSTAGE, o);
+		m->from = t->mops[i].to;
+		m->to = o->added[0];
+	}
+	/* 5. New names of existing objects (and of new non-regular ones). */
+	for (size_t i = 0; i < t->crawl.nobjs; i++) {
+		struct pobj *o = t->crawl.objs[i];
+		if (o->nadded == 0 || (!(o->flags & POBJ_KNOWN) &&
+		    S_ISREG(o->mode)))
+			continue;
+		bool moved = false;
+		for (size_t k = 0; k < p.nmoves && !moved; k++)
+			moved = p.moves[k] == o;
+		for (uint32_t a = (moved || !(o->flags & POBJ_KNOWN)) ? 1 : 0;
+		    a < o->nadded; a++)
+			mop_add(t, M_LINK, o)->to = o->added[a];
+	}
+	free(p.moves);
+	free(p.move_from);
+	return 0;
+}
+
+/* ---- entry phase ---- */
+
+static const char *
+mop_verb(uint8_t type)
+{
+	switch (type) {
+	case M_STAGE:	return "stage";
+	case M_MOVE:	return "rename";
+	case M_UNSTAGE:	return "rename";
+	case M_REMOVE:	return "delete";
+	case M_MKDIR:	return "mkdir";
+	case M_SYMLINK:	return "symlink";
+	case M_MKNOD:	return "mknod";
+	case M_LINK:	return "link";
+	}
+	return "?";
+}
+
+static void
+mop_on_reply(struct turn *t, size_t idx, const struct reply *rep)
+{
+	struct mop *m = &t->mops[idx];
+
+	if (rep->err == 0) {
+		m->state = 1;
+		if (m->type == M_MKDIR || m->type == M_SYMLINK ||
+		    m->type == M_MKNOD) {
+			struct irec rec;
+			m->sino = rep->value;
+			if (index_get(t->txn, &m->o->fid, &rec) == 0) {
+				rec.sino = rep->value;
+				if (index_put(t->txn, &m->o->fid, &rec) < 0)
+					t->fatal = true;
+				irec_release(&rec);
+			}
+		}
+		if (m->type == M_REMOVE)
+			t->st->removed++;
+		t->st->entries++;
+		return;
+	}
+	m->state = -1;
+	if (rep->err == ECANCELED)
+		return;
+	t->entry_failed = true;
+	turn_error(t, "%s failed on the secondary: %.*s", mop_verb(m->type),
+	    (int)rep->msg_len, rep->msg ? rep->msg : "");
+}
+
+static void
+on_reply(void *arg, const struct pending_req *req, const struct reply *rep)
+{
+	struct turn *t = arg;
+
+	switch (COOKIE_KIND(req->cookie)) {
+	case COOKIE_MOP:
+		mop_on_reply(t, COOKIE_IDX(req->cookie), rep);
+		break;
+	case COOKIE_DOP:
+		data_on_reply(t, COOKIE_IDX(req->cookie), rep);
+		break;
+	case COOKIE_COMMIT:
+		if (rep->err) {
+			turn_error(t, "commit failed on the secondary: %.*s",
+			    (int)rep->msg_len, rep->msg ? rep->msg : "");
+			t->fatal = true;
+		}
+		break;
+	default:
+		break;
+	}
+}
+
+static void
+print_change(const char *verb, const char *path, const char *extra)
+{
+	printf("%s %s%s%s\n", verb, path, extra ? " " : "", extra ? extra : "");
+}
+
+static int
+send_mop(struct turn *t, size_t idx)
+{
+	struct mop *m = &t->mops[idx];
+	struct buf *out = &t->conn->out;
+	struct irec rec;
+	char *from = NULL, *to = NULL;
+	uint8_t type;
+	size_t start = 0;
+	int rc;
+	bool dry = t->opts->dry_run;
+
+	switch (m->type) {
+	case M_MKDIR:	type = MSG_MKDIR; break;
+	case M_SYMLINK:	type = MSG_SYMLINK; break;
+	case M_MKNOD:	type = MSG_MKNOD; break;
+	case M_LINK:	type = MSG_LINK; break;
+	case M_REMOVE:	type = MSG_UNLINK; break;
+	default:	type = MSG_RENAME; break;
+	}
+	if (m->type == M_REMOVE) {
+		rc = index_get(t->txn, &m->o->fid, &rec);
+		if (rc < 0)
+			return -1;
+		if (rc == 1) {
+			m->state = 1;	/* gone with a directory above it */
+			return 0;
+		}
+		if (S_ISDIR(rec.mode))
+			type = MSG_RMTREE;
+		m->o->sino = rec.sino;
+		irec_release(&rec);
+	}
+	if (m->type == M_LINK) {
+		struct plink src;
+		rc = turn_fid_link(t, &m->o->fid, &src, &rec);
+		if (rc != 0)
+			return rc < 0 ? -1 : 0;
+		m->from = src;
+		m->o->sino = rec.sino;
+		irec_release(&rec);
+	}
+	if (!dry)
+		start = conn_begin(t->conn, type, COOKIE_MOP | idx, true);
+	bool has_from = m->type != M_MKDIR && m->type != M_SYMLINK &&
+	    m->type != M_MKNOD;
+	if (has_from) {
+		rc = turn_oref(t, dry ? NULL : out, &m->from.parent, m->from.name,
+		    m->from.name_len, &from);
+		if (rc != 0)
+			goto unresolved;
+		if (!dry)
+			put_u64(out, m->o->sino);
+	}
+	if (m->type != M_REMOVE) {
+		rc = turn_oref(t, dry ? NULL : out, &m->to.parent, m->to.name,
+		    m->to.name_len, &to);
+		if (rc != 0)
+			goto unresolved;
+	}
+	if (!dry) {
+		if (m->type == M_MKDIR)
+			put_u32(out, m->o->mode & 07777);
+		else if (m->type == M_SYMLINK)
+			put_str(out, m->o->target);
+		else if (m->type == M_MKNOD) {
+			put_u32(out, m->o->mode);
+			put_u64(out, m->o->rdev);
+		}
+	}
+	if (dry || t->opts->verbose) {
+		if (m->type == M_STAGE)
+			;	/* an implementation detail: not shown */
+		else if (has_from && m->type != M_REMOVE) {
+			char *arrow = xasprintf("-> %s", to);
+			print_change(mop_verb(m->type), m->type == M_UNSTAGE ?
+			    to : from, m->type == M_UNSTAGE ? NULL : arrow);
+			free(arrow);
+		} else {
+			print_change(mop_verb(m->type), has_from ? from : to,
+			    m->type == M_SYMLINK ? m->o->target : NULL);
+		}
+	}
+	free(from);
+	free(to);
+	if (model_apply(t, m) < 0)
+		return -1;
+	if (dry) {
+		m->state = 1;
+		return 0;
+	}
+	m->state = 0;
+	return conn_end(t->conn, start);
+unresolved:
+	free(from);
+	free(to);
+	fatal("internal error: %s of an object whose directory is not in the "
+	    "model", mop_verb(m->type));
+}
+
+/* Rebuild the model from the operations that took effect, in order. */
+static int
+replay_model(struct turn *t)
+{
+	index_abort(t->txn);
+	t->txn = NULL;
+	if (index_begin(t->ix, true, &t->txn) < 0)
+		return -1;
+	for (size_t i = 0; i < t->nmops; i++) {
+		if (t->mops[i].state != 1)
+			continue;
+		if (model_apply(t, &t->mops[i]) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* Send entry operations from first on, wait for them, and if one failed,
+ * rebuild the model from those that took effect. */
+int
+turn_entry_ops(struct turn *t, size_t first)
+{
+	for (size_t i = first; i < t->nmops && !t->conn->failed; i++) {
+		if (send_mop(t, i) < 0)
+			return -1;
+	}
+	if (t->opts->dry_run)
+		return 0;
+	if (conn_wait_all(t->conn) < 0 || t->fatal)
+		return -1;
+	if (t->entry_failed && replay_model(t) < 0)
+		return -1;
+	return 0;
+}
+
+static int
+entry_phase(struct turn *t)
+{
+	/* Planning modelled the moves to choose between a straight rename
+	 * and staging; start again from the committed model to send them. */
+	index_abort(t->txn);
+	t->txn = NULL;
+	if (index_begin(t->ix, true, &t->txn) < 0)
+		return -1;
+	return turn_entry_ops(t, 0);
+}
+
+int
+turn_commit(struct turn *t, int64_t sync_point)
+{
+	size_t s = conn_begin(t->conn, MSG_COMMIT, COOKIE_COMMIT, true);
+
+	put_u64(&t->conn->out, (uint64_t)sync_point);
+	put_u32(&t->conn->out, t->opts->no_fsync ? COMMIT_NOSYNC : 0);
+	if (conn_end(t->conn, s) < 0 || conn_wait_all(t->conn) < 0 || t->fatal)
+		return -1;
+	if (index_commit(t->txn) < 0) {
+		t->txn = NULL;
+		return -1;
+	}
+	t->txn = NULL;
+	t->acked_since_commit = 0;
+	return index_begin(t->ix, true, &t->txn);
+}
+
+/* ---- the turn ---- */
+
+static void
+warn_unprivileged(struct turn *t)
+{
+	bool devices = false;
+
+	if (t->tgt->secondary_privileged)
+		return;
+	for (size_t i = 0; i < t->crawl.nobjs && !devices; i++) {
+		struct pobj *o = t->crawl.objs[i];
+		devices = !(o->flags & POBJ_KNOWN) && o->nadded &&
+		    (S_ISCHR(o->mode) || S_ISBLK(o->mode));
+	}
+	if (devices)
+		log_warn("the secondary runs without privilege: device nodes "
+		    "and owners are not replicated");
+}
+
+int
+sync_turn(const struct sync_opts *o, const struct sync_target *tgt,
+    struct index *ix, struct conn *c, struct sync_stats *st)
+{
+	struct turn t;
+	struct crawl_opts copts = { .excludes = o->excludes,
+	    .nexcludes = o->nexcludes };
+	int64_t sync_point = now_ns();
+	int rc = -1;
+
+	memset(&t, 0, sizeof(t));
+	t.opts = o;
+	t.tgt = tgt;
+	t.conn = c;
+	t.ix = ix;
+	t.st = st;
+	c->on_reply = on_reply;
+	c->arg = &t;
+	resolve_init(&t.pres, tgt->rootfd, tgt->rootfd);
+	if (index_begin(ix, true, &t.txn) < 0)
+		goto out;
+	if (crawl_run(&t.crawl, &copts, tgt->rootfd, tgt->fsid, &tgt->root,
+	    t.txn) < 0) {
+		log_sys(LOG_LVL_ERR, "crawl of the primary");
+		goto out;
+	}
+	st->files_seen = t.crawl.seen_files;
+	st->dirs_seen = t.crawl.seen_dirs;
+	st->errors += t.crawl.nerrors;
+	if (build_plan(&t) < 0)
+		goto out;
+	warn_unprivileged(&t);
+	if (entry_phase(&t) < 0)
+		goto out;
+	if (!t.entry_failed) {
+		if (data_phase(&t) < 0 || dirattr_phase(&t) < 0)
+			goto out;
+	}
+	if (o->dry_run) {
+		rc = st->errors ? 1 : 0;
+		goto out;
+	}
+	if (turn_commit(&t, st->errors ? 0 : sync_point) < 0)
+		goto out;
+	rc = st->errors ? 1 : 0;
+out:
+	if (o->progress)
+		progress_update(&t, true);
+	if (rc < 0 && c->failed)
+		log_err("%s", c->error);
+	index_abort(t.txn);
+	crawl_release(&t.crawl);
+	resolve_release(&t.pres);
+	free(t.mops);
+	free(t.dops);
+	buf_release(&t.path);
+	buf_release(&t.path2);
+	c->on_reply = NULL;
+	return rc;
+}

@@ -1,0 +1,86 @@
+/*
+ * turn_int: state shared by the parts of one turn (turn.c: planning and
+ * entry operations; data.c: content and attributes).  Not for other modules.
+ */
+#ifndef GEOREP_TURN_INT_H
+#define GEOREP_TURN_INT_H
+
+#include "../common/resolve.h"
+#include "../detection/crawl.h"
+#include "../index/index.h"
+#include "../protocol/conn.h"
+#include "sync.h"
+
+/* A model operation: an entry op, and how it changes the index. */
+enum mop_type {
+	M_STAGE, M_MOVE, M_UNSTAGE, M_REMOVE, M_MKDIR, M_SYMLINK, M_MKNOD,
+	M_LINK,
+};
+
+struct mop {
+	uint8_t type;
+	int8_t state;		/* 0 sent, 1 done, -1 failed or cancelled */
+	struct pobj *o;
+	struct plink from, to;
+	uint64_t sino;		/* from the reply, for creations */
+};
+
+/* A data operation of phases B and D. */
+enum dop_type { D_PUT, D_SETATTR };
+
+struct dop {
+	uint8_t type;
+	bool is_new;		/* PUT of a file the index does not know */
+	bool done;
+	struct pobj *o;
+	struct plink at;	/* where it is (for a new file) */
+	uint8_t hash[16];
+	uint64_t xattr_digest;
+	uint64_t size;
+};
+
+struct turn {
+	const struct sync_opts *opts;
+	const struct sync_target *tgt;
+	struct conn *conn;
+	struct index *ix;
+	struct index_txn *txn;
+	struct crawl crawl;
+	struct resolver pres;	/* the primary's directories */
+	struct sync_stats *st;
+	struct mop *mops;
+	size_t nmops, capmops;
+	struct dop *dops;
+	size_t ndops, capdops;
+	size_t acked_since_commit;
+	bool entry_failed;
+	bool fatal;		/* index or connection failure */
+	struct buf path, path2;
+	/* progress */
+	uint64_t total_bytes, total_files;
+	int64_t started, last_progress;
+};
+
+/* turn.c */
+void turn_error(struct turn *t, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+int turn_oref(struct turn *t, struct buf *b, const struct fid *parent,
+    const char *name, size_t len, char **display);
+int turn_fid_link(struct turn *t, const struct fid *fid, struct plink *out,
+    struct irec *rec);
+int turn_commit(struct turn *t, int64_t sync_point);
+int turn_entry_ops(struct turn *t, size_t first);
+
+/* data.c */
+int data_phase(struct turn *t);
+int dirattr_phase(struct turn *t);
+void data_on_reply(struct turn *t, size_t idx, const struct reply *rep);
+void progress_update(struct turn *t, bool final);
+
+#define COOKIE_MOP	(1ull << 56)
+#define COOKIE_DOP	(2ull << 56)
+#define COOKIE_COMMIT	(3ull << 56)
+#define COOKIE_KIND(c)	((c) & (0xffull << 56))
+#define COOKIE_IDX(c)	((size_t)((c) & ((1ull << 56) - 1)))
+
+#endif
