@@ -295,7 +295,10 @@ visit_entry(struct walk *w, int dirfd, struct pobj *dir, const char *name,
 		}
 	} else {
 		o = pobj_get(c, &fid, &created);
-		if (created) {
+		/* It may exist already, made by its removed link (a rename
+		 * seen from the old name first): it has no stat yet then. */
+		if (created || o->mode == 0) {
+			created = true;
 			fill_stat(o, &st);
 			o->depth = depth;
 			rc = index_get(w->txn, &fid, &rec);

@@ -602,12 +602,18 @@ send_mop(struct turn *t, size_t idx)
 		}
 	}
 	if (dry || t->opts->verbose) {
-		if (m->type == M_STAGE)
-			;	/* an implementation detail: not shown */
-		else if (has_from && m->type != M_REMOVE) {
+		if (m->type == M_STAGE) {
+			/* Shown when it reaches its new name. */
+			m->shown_from = from;
+			from = NULL;
+		} else if (has_from && m->type != M_REMOVE) {
+			const char *src = from;
+			for (size_t k = 0; m->type == M_UNSTAGE && k < idx; k++)
+				if (t->mops[k].type == M_STAGE &&
+				    t->mops[k].o == m->o && t->mops[k].shown_from)
+					src = t->mops[k].shown_from;
 			char *arrow = xasprintf("-> %s", to);
-			print_change(mop_verb(m->type), m->type == M_UNSTAGE ?
-			    to : from, m->type == M_UNSTAGE ? NULL : arrow);
+			print_change(mop_verb(m->type), src, arrow);
 			free(arrow);
 		} else {
 			print_change(mop_verb(m->type), has_from ? from : to,
@@ -768,6 +774,8 @@ out:
 	index_abort(t.txn);
 	crawl_release(&t.crawl);
 	resolve_release(&t.pres);
+	for (size_t i = 0; i < t.nmops; i++)
+		free(t.mops[i].shown_from);
 	free(t.mops);
 	free(t.dops);
 	buf_release(&t.path);

@@ -23,6 +23,7 @@ struct mop {
 	struct pobj *o;
 	struct plink from, to;
 	uint64_t sino;		/* from the reply, for creations */
+	char *shown_from;	/* M_STAGE: where it came from, for -v */
 };
 
 /* A data operation of phases B and D. */

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Install what a fresh Debian 12 machine lacks to build and test georep.
+# Idempotent: packages already present are not touched.
+set -euo pipefail
+pkgs=(gcc make pkg-config liblmdb-dev libzstd-dev libxxhash-dev libcmocka-dev
+      python3 attr acl rsync strace clang libclang-rt-14-dev util-linux)
+missing=()
+for p in "${pkgs[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
+		missing+=("$p")
+done
+if ((${#missing[@]})); then
+	if [[ $(id -u) -ne 0 ]]; then
+		echo "install-deps: missing packages: ${missing[*]} (run as root)" >&2
+		exit 1
+	fi
+	echo "install-deps: installing ${missing[*]}"
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq
+	apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
