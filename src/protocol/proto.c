@@ -215,7 +215,7 @@ static bool
 xattr_name_valid(const char *name, uint32_t len)
 {
 	static const char *const allowed[] = {
-		"user.", "trusted.", "security.", "system.posix_acl_access",
+		"user.", "trusted.", "security.capability", "system.posix_acl_access",
 		"system.posix_acl_default",
 	};
 

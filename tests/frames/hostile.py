@@ -1,0 +1,232 @@
+#!/usr/bin/env python3
+"""Crafted frames sent straight into `georep secondary DIR`.
+
+Each case runs a fresh secondary in a scratch directory next to an `outside`
+directory, sends a HELLO and then the hostile request(s), and checks that
+  - a malformed frame makes the secondary drop the connection (exit 76) and
+    a well-formed but dangerous one is refused with an error reply;
+  - nothing was written outside DIR (the outside directory is unchanged).
+Usage: hostile.py GEOREP SCRATCH
+"""
+import os
+import struct
+import subprocess
+import sys
+
+GEOREP, SCRATCH = sys.argv[1], sys.argv[2]
+MSG = dict(HELLO=1, MKDIR=2, SYMLINK=3, MKNOD=4, LINK=5, RENAME=6, UNLINK=7,
+           RMTREE=8, PUT=9, DATA=10, PUT_END=11, PUT_ABORT=12, SETATTR=13,
+           COMMIT=14, BYE=15, RESET=16, REPLY=64)
+failures = 0
+
+
+def u8(v): return struct.pack('<B', v)
+def u32(v): return struct.pack('<I', v)
+def u64(v): return struct.pack('<Q', v)
+def bstr(b): return u32(len(b)) + b
+
+
+def frame(t, rid, payload):
+    return u32(5 + len(payload)) + u8(t) + u32(rid) + payload
+
+
+def oref(parent, name, base=0):
+    return u8(base) + bstr(parent) + bstr(name)
+
+
+def attrs(mode=0o644):
+    return u32(0x1 | 0x4) + u32(mode) + u32(0) + u32(0) + u64(1) + u32(0)
+
+
+def hello():
+    return frame(MSG['HELLO'], 1, u32(1) + bstr(b'fid:test-volume') + u32(0))
+
+
+def snapshot(path):
+    out = []
+    for dp, dn, fn in os.walk(path):
+        for n in dn + fn:
+            p = os.path.join(dp, n)
+            st = os.lstat(p)
+            out.append((p, st.st_mode, st.st_size, st.st_mtime_ns))
+    st = os.lstat(path)
+    return sorted(out), st.st_mtime_ns
+
+
+def run(name, requests, expect, setup=None, check=None):
+    """expect: 'drop' (connection dropped, exit 76) or a list of expected
+    reply errnos (0 = success, None = any error) for requests after HELLO."""
+    global failures
+    case = os.path.join(SCRATCH, name)
+    sec = os.path.join(case, 'sec')
+    outside = os.path.join(case, 'outside')
+    os.makedirs(sec)
+    os.makedirs(outside)
+    with open(os.path.join(outside, 'victim'), 'w') as f:
+        f.write('untouched\n')
+    if setup:
+        setup(sec, outside)
+    before = snapshot(outside)
+    data = hello() + b''.join(requests)
+    p = subprocess.run([GEOREP, 'secondary', sec], input=data,
+                       capture_output=True, timeout=30)
+    replies = []
+    buf = p.stdout
+    while len(buf) >= 9:
+        n, t, rid = struct.unpack('<IBI', buf[:9])
+        body = buf[9:4 + n]
+        err, val = struct.unpack('<IQ', body[:12])
+        replies.append(err)
+        buf = buf[4 + n:]
+    problems = []
+    if snapshot(outside) != before:
+        problems.append('something changed outside DIR')
+    if expect == 'drop':
+        if p.returncode != 76:
+            problems.append('exit %d, expected 76 (dropped)' % p.returncode)
+        if b'protocol error' not in p.stderr:
+            problems.append('no "protocol error" message')
+    else:
+        got = replies[1:]
+        if len(got) != len(expect):
+            problems.append('replies %r, expected %r' % (got, expect))
+        for g, e in zip(got, expect):
+            if (e is None and g == 0) or (e is not None and g != e):
+                problems.append('replies %r, expected %r' % (got, expect))
+                break
+    if check:
+        msg = check(sec, outside)
+        if msg:
+            problems.append(msg)
+    if problems:
+        failures += 1
+        print('FAIL %s: %s\n  stderr: %s' % (name, '; '.join(problems),
+              p.stderr.decode(errors='replace').strip()))
+    else:
+        print('ok   %s' % name)
+
+
+def plant_symlink(sec, outside):
+    # Bound to our test volume, so HELLO accepts a non-empty root.
+    os.makedirs(os.path.join(sec, '.georep'))
+    with open(os.path.join(sec, '.georep', 'volume'), 'w') as f:
+        f.write('fid:test-volume')
+    os.symlink(outside, os.path.join(sec, 'evil'))
+    os.symlink(os.path.join(outside, 'victim'), os.path.join(sec, 'vlink'))
+
+
+def nothing_at(*rel):
+    def check(sec, outside):
+        for r in rel:
+            if os.path.lexists(os.path.join(sec, r)):
+                return '%s was created' % r
+    return check
+
+
+MK = MSG['MKDIR']
+run('mkdir-slash-in-name', [frame(MK, 2, oref(b'', b'a/b') + u32(0o755))],
+    'drop', check=nothing_at('a'))
+run('mkdir-dotdot', [frame(MK, 2, oref(b'', b'..') + u32(0o755))], 'drop')
+run('mkdir-dot', [frame(MK, 2, oref(b'', b'.') + u32(0o755))], 'drop')
+run('mkdir-empty-name', [frame(MK, 2, oref(b'', b'') + u32(0o755))], 'drop')
+run('mkdir-nul-in-name', [frame(MK, 2, oref(b'', b'a\0b') + u32(0o755))],
+    'drop')
+run('mkdir-long-name', [frame(MK, 2, oref(b'', b'x' * 256) + u32(0o755))],
+    'drop')
+run('mkdir-absolute-parent',
+    [frame(MK, 2, oref(b'/tmp', b'x') + u32(0o755))], 'drop')
+run('mkdir-dotdot-parent',
+    [frame(MK, 2, oref(b'../outside', b'x') + u32(0o755))], 'drop')
+run('mkdir-empty-component',
+    [frame(MK, 2, oref(b'a//b', b'x') + u32(0o755))], 'drop')
+run('mkdir-bad-base', [frame(MK, 2, oref(b'', b'x', base=7) + u32(0o755))],
+    'drop')
+run('state-dir-as-name',
+    [frame(MSG['RMTREE'], 2, oref(b'', b'.georep') + u64(0))], 'drop')
+run('state-dir-as-parent',
+    [frame(MSG['UNLINK'], 2, oref(b'.georep', b'volume') + u64(0))], 'drop',
+    check=lambda s, o: None if os.path.exists(
+        os.path.join(s, '.georep', 'volume')) else 'volume removed')
+run('mkdir-through-symlink',
+    [frame(MK, 2, oref(b'evil', b'x') + u32(0o755))], [None],
+    setup=plant_symlink)
+run('mkdir-through-symlink-deeper',
+    [frame(MK, 2, oref(b'evil/sub', b'x') + u32(0o755))], [None],
+    setup=plant_symlink)
+run('put-through-symlink',
+    [frame(MSG['PUT'], 2, oref(b'evil', b'victim') + u64(0) + u32(0) + u64(4)),
+     frame(MSG['DATA'], 2, u64(0) + bstr(b'PWND')),
+     frame(MSG['PUT_END'], 2, attrs())], [None], setup=plant_symlink)
+run('put-inplace-on-symlink',
+    [frame(MSG['PUT'], 2, oref(b'', b'vlink') + u64(0) + u32(1) + u64(4)),
+     frame(MSG['DATA'], 2, u64(0) + bstr(b'PWND')),
+     frame(MSG['PUT_END'], 2, attrs())], [None], setup=plant_symlink)
+run('put-replaces-symlink-not-target',
+    [frame(MSG['PUT'], 2, oref(b'', b'vlink') + u64(0) + u32(0) + u64(4)),
+     frame(MSG['DATA'], 2, u64(0) + bstr(b'safe')),
+     frame(MSG['PUT_END'], 2, attrs())], [0], setup=plant_symlink,
+    check=lambda s, o: None if open(os.path.join(s, 'vlink')).read() == 'safe'
+    and not os.path.islink(os.path.join(s, 'vlink')) else 'vlink not replaced')
+run('data-beyond-size',
+    [frame(MSG['PUT'], 2, oref(b'', b'f') + u64(0) + u32(0) + u64(2)),
+     frame(MSG['DATA'], 2, u64(0) + bstr(b'toolong'))], 'drop',
+    check=nothing_at('f'))
+run('rename-into-symlinked-dir',
+    [frame(MK, 2, oref(b'', b'd') + u32(0o755)),
+     frame(MSG['RENAME'], 3, oref(b'', b'd') + u64(0) + oref(b'evil', b'd'))],
+    [0, None], setup=plant_symlink)
+run('link-into-symlinked-dir',
+    [frame(MSG['SYMLINK'], 2, oref(b'', b's') + bstr(b'target')),
+     frame(MSG['LINK'], 3, oref(b'', b's') + u64(0) + oref(b'evil', b's'))],
+    [0, None], setup=plant_symlink)
+run('setattr-symlink-not-followed',
+    [frame(MSG['SETATTR'], 2, oref(b'', b'vlink') + u64(0) + attrs(0o777))],
+    [0], setup=plant_symlink,
+    check=lambda s, o: None if os.stat(os.path.join(o, 'victim')).st_mode
+    & 0o777 != 0o777 else 'chmod followed the symlink')
+run('symlink-target-stored-not-followed',
+    [frame(MSG['SYMLINK'], 2, oref(b'', b'p') + bstr(b'/etc/passwd')),
+     frame(MSG['UNLINK'], 3, oref(b'', b'p') + u64(0))], [0, 0])
+run('rmtree-does-not-follow',
+    [frame(MSG['RMTREE'], 2, oref(b'', b'evil') + u64(0))], [0],
+    setup=plant_symlink,
+    check=lambda s, o: None if os.path.exists(os.path.join(o, 'victim'))
+    else 'rmtree followed the symlink')
+run('oversized-frame', [u32(0xffffffff) + u8(2) + u32(2)], 'drop')
+run('frame-above-max', [u32((4 << 20) + 1) + u8(2) + u32(2)], 'drop')
+run('frame-below-header', [u32(3) + b'abc'], 'drop')
+run('truncated-frame', [u32(100) + u8(2) + u32(2) + b'short'], 'drop')
+run('trailing-bytes',
+    [frame(MK, 2, oref(b'', b'x') + u32(0o755) + b'junk')], 'drop',
+    check=nothing_at('x'))
+run('unknown-type', [frame(200, 2, b'')], 'drop')
+run('reply-type-from-primary', [frame(MSG['REPLY'], 2, u32(0) + u64(0) +
+                                      bstr(b''))], 'drop')
+run('second-hello', [hello()], 'drop')
+run('data-outside-put', [frame(MSG['DATA'], 2, u64(0) + bstr(b'x'))], 'drop')
+run('other-op-inside-put',
+    [frame(MSG['PUT'], 2, oref(b'', b'f') + u64(0) + u32(0) + u64(1)),
+     frame(MK, 3, oref(b'', b'x') + u32(0o755))], 'drop',
+    check=nothing_at('f', 'x'))
+run('bad-mode-bits',
+    [frame(MSG['SETATTR'], 2, oref(b'', b'x') + u64(0) + u32(1) +
+           u32(0o170000) + u32(0) + u32(0) + u64(0) + u32(0))], 'drop')
+run('xattr-outside-namespaces',
+    [frame(MSG['SETATTR'], 2, oref(b'', b'x') + u64(0) + u32(8) + u32(0) +
+           u32(0) + u32(0) + u64(0) + u32(0) + u32(1) +
+           bstr(b'security.selinux') + bstr(b'x'))], 'drop')
+
+# A request before HELLO.
+case = os.path.join(SCRATCH, 'before-hello')
+os.makedirs(case)
+p = subprocess.run([GEOREP, 'secondary', os.path.join(case, 'sec')],
+                   input=frame(MK, 1, oref(b'', b'x') + u32(0o755)),
+                   capture_output=True, timeout=30)
+if p.returncode != 76 or os.path.exists(os.path.join(case, 'sec', 'x')):
+    failures += 1
+    print('FAIL before-hello: exit %d' % p.returncode)
+else:
+    print('ok   before-hello')
+
+print('%d hostile cases failed' % failures)
+sys.exit(1 if failures else 0)
