@@ -1,0 +1,723 @@
+/*
+ * Unit tests of the wire format (src/protocol/proto.c): writers and readers
+ * round-trip, the frame parser's three answers, and every refusal the
+ * secondary relies on (get_str, get_oref, get_attrs, rd_end).
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "protocol/proto.h"
+#include "common/names.h"
+
+/* ---- helpers ---- */
+
+static void
+rd_buf(struct rd *r, const struct buf *b)
+{
+	rd_init(r, b->data, b->len);
+}
+
+/* Parse one oref written with the given fields; true when accepted and the
+ * payload was consumed exactly. */
+static bool
+oref_try(bool or_self, uint8_t base, const char *parent, size_t plen,
+    const char *name, size_t nlen)
+{
+	struct buf b = BUF_INIT;
+	struct oref o;
+	struct rd r;
+	bool ok;
+
+	put_oref(&b, base, parent, plen, name, nlen);
+	rd_buf(&r, &b);
+	ok = or_self ? get_oref_or_self(&r, &o) : get_oref(&r, &o);
+	if (ok) {
+		assert_int_equal(o.base, base);
+		assert_int_equal(o.parent_len, plen);
+		assert_int_equal(o.name_len, nlen);
+		if (plen)
+			assert_memory_equal(o.parent, parent, plen);
+		if (nlen)
+			assert_memory_equal(o.name, name, nlen);
+		assert_true(rd_end(&r));
+	} else {
+		assert_true(r.bad);
+		assert_false(rd_end(&r));
+	}
+	buf_release(&b);
+	return ok;
+}
+
+static bool
+oref_ok(uint8_t base, const char *parent, const char *name)
+{
+	return oref_try(false, base, parent, strlen(parent), name, strlen(name));
+}
+
+/* Attributes with no xattrs that are valid but for the one field changed. */
+static void
+attrs_plain(struct attrs *a)
+{
+	memset(a, 0, sizeof(*a));
+	a->mask = ATTR_MODE | ATTR_OWNER | ATTR_MTIME;
+	a->mode = 0644;
+	a->uid = 1000;
+	a->gid = 100;
+	a->mtime_sec = 1700000000;
+	a->mtime_nsec = 123456789;
+}
+
+static bool
+attrs_try(const struct attrs *in)
+{
+	struct buf b = BUF_INIT;
+	struct attrs out;
+	struct rd r;
+	bool ok;
+
+	put_attrs(&b, in);
+	rd_buf(&r, &b);
+	ok = get_attrs(&r, &out);
+	if (ok)
+		assert_true(rd_end(&r));
+	else
+		assert_true(r.bad);
+	attrs_release(&out);
+	buf_release(&b);
+	return ok;
+}
+
+static bool
+one_xattr_ok(const char *name, size_t nlen, uint32_t vlen)
+{
+	struct attrs a;
+	struct xattr x;
+	uint8_t *val = calloc(1, vlen ? vlen : 1);
+	bool ok;
+
+	attrs_plain(&a);
+	a.mask |= ATTR_XATTRS;
+	x.name = name;
+	x.name_len = (uint32_t)nlen;
+	x.value = val;
+	x.value_len = vlen;
+	a.nxattrs = 1;
+	a.xattrs = &x;
+	ok = attrs_try(&a);
+	free(val);
+	return ok;
+}
+
+/* ---- round trips ---- */
+
+static void
+test_roundtrip_scalars(void **state)
+{
+	struct buf b = BUF_INIT;
+	struct rd r;
+	uint32_t len;
+	static const uint8_t blob[] = { 0, 1, 2, 0xff, 0 };
+
+	(void)state;
+	put_u8(&b, 0);
+	put_u8(&b, 0xff);
+	put_u32(&b, 0);
+	put_u32(&b, 0xdeadbeefu);
+	put_u32(&b, UINT32_MAX);
+	put_u64(&b, 0);
+	put_u64(&b, 0x0123456789abcdefull);
+	put_u64(&b, UINT64_MAX);
+	put_bytes(&b, blob, sizeof(blob));
+	put_bytes(&b, NULL, 0);
+	put_str(&b, "hello");
+	put_str(&b, "");
+
+	/* Little-endian on the wire. */
+	assert_int_equal(b.data[6], 0xef);
+	assert_int_equal(b.data[9], 0xde);
+
+	rd_buf(&r, &b);
+	assert_int_equal(get_u8(&r), 0);
+	assert_int_equal(get_u8(&r), 0xff);
+	assert_int_equal(get_u32(&r), 0);
+	assert_int_equal(get_u32(&r), 0xdeadbeefu);
+	assert_int_equal(get_u32(&r), UINT32_MAX);
+	assert_true(get_u64(&r) == 0);
+	assert_true(get_u64(&r) == 0x0123456789abcdefull);
+	assert_true(get_u64(&r) == UINT64_MAX);
+	const uint8_t *p = get_bytes(&r, &len, 16);
+	assert_non_null(p);
+	assert_int_equal(len, sizeof(blob));
+	assert_memory_equal(p, blob, sizeof(blob));
+	p = get_bytes(&r, &len, 16);
+	assert_int_equal(len, 0);
+	assert_false(r.bad);
+	const char *s = get_str(&r, &len, 5);
+	assert_non_null(s);
+	assert_int_equal(len, 5);
+	assert_memory_equal(s, "hello", 5);
+	s = get_str(&r, &len, 0);
+	assert_int_equal(len, 0);
+	assert_false(r.bad);
+	assert_true(rd_end(&r));
+	buf_release(&b);
+}
+
+static void
+test_roundtrip_oref_attrs(void **state)
+{
+	struct buf b = BUF_INIT;
+	struct attrs a, out;
+	struct xattr x[3] = {
+		{ "user.one", 8, (const uint8_t *)"v1", 2 },
+		{ "security.capability", 19, (const uint8_t *)"", 0 },
+		{ "system.posix_acl_access", 23, (const uint8_t *)"\0\1\2", 3 },
+	};
+	struct oref o;
+	struct rd r;
+
+	(void)state;
+	put_oref(&b, BASE_STAGE, "a/b", 3, "c", 1);
+	attrs_plain(&a);
+	a.mask |= ATTR_XATTRS;
+	a.mode = 07777;
+	a.mtime_sec = -5;		/* before the epoch */
+	a.mtime_nsec = 999999999;
+	a.nxattrs = 3;
+	a.xattrs = x;
+	put_attrs(&b, &a);
+	attrs_plain(&a);		/* no ATTR_XATTRS: no count on the wire */
+	put_attrs(&b, &a);
+
+	rd_buf(&r, &b);
+	assert_true(get_oref(&r, &o));
+	assert_int_equal(o.base, BASE_STAGE);
+	assert_int_equal(o.parent_len, 3);
+	assert_memory_equal(o.parent, "a/b", 3);
+	assert_int_equal(o.name_len, 1);
+	assert_memory_equal(o.name, "c", 1);
+
+	assert_true(get_attrs(&r, &out));
+	assert_int_equal(out.mask, ATTR_MODE | ATTR_OWNER | ATTR_MTIME |
+	    ATTR_XATTRS);
+	assert_int_equal(out.mode, 07777);
+	assert_int_equal(out.uid, 1000);
+	assert_int_equal(out.gid, 100);
+	assert_true(out.mtime_sec == -5);
+	assert_int_equal(out.mtime_nsec, 999999999);
+	assert_int_equal(out.nxattrs, 3);
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(out.xattrs[i].name_len, x[i].name_len);
+		assert_memory_equal(out.xattrs[i].name, x[i].name,
+		    x[i].name_len);
+		assert_int_equal(out.xattrs[i].value_len, x[i].value_len);
+		if (x[i].value_len)
+			assert_memory_equal(out.xattrs[i].value, x[i].value,
+			    x[i].value_len);
+	}
+	attrs_release(&out);
+	assert_null(out.xattrs);
+	assert_int_equal(out.nxattrs, 0);
+
+	assert_true(get_attrs(&r, &out));
+	assert_int_equal(out.mask, ATTR_MODE | ATTR_OWNER | ATTR_MTIME);
+	assert_int_equal(out.nxattrs, 0);
+	assert_null(out.xattrs);
+	attrs_release(&out);
+	assert_true(rd_end(&r));
+	buf_release(&b);
+}
+
+/* ---- frames ---- */
+
+static void
+test_frame_parse(void **state)
+{
+	struct buf b = BUF_INIT;
+	struct frame f;
+	size_t s1, s2, len1;
+
+	(void)state;
+	s1 = proto_begin(&b, MSG_MKDIR, 0x01020304u);
+	put_oref(&b, BASE_ROOT, "", 0, "dir", 3);
+	put_u32(&b, 0755);
+	proto_finish(&b, s1);
+	len1 = b.len;
+	s2 = proto_begin(&b, MSG_BYE, 7);
+	proto_finish(&b, s2);
+	assert_int_equal(b.len - len1, PROTO_HDR_LEN);
+
+	/* Complete: the whole first frame, not the second. */
+	assert_int_equal(proto_parse_frame(b.data, b.len, &f), (ssize_t)len1);
+	assert_int_equal(f.type, MSG_MKDIR);
+	assert_int_equal(f.id, 0x01020304u);
+	assert_ptr_equal(f.payload, b.data + PROTO_HDR_LEN);
+	assert_int_equal(f.len, len1 - PROTO_HDR_LEN);
+	struct rd r;
+	struct oref o;
+	rd_init(&r, f.payload, f.len);
+	assert_true(get_oref(&r, &o));
+	assert_int_equal(get_u32(&r), 0755);
+	assert_true(rd_end(&r));
+
+	/* Every strict prefix asks for more. */
+	for (size_t n = 0; n < len1; n++)
+		assert_int_equal(proto_parse_frame(b.data, n, &f), 0);
+
+	/* The second frame: empty payload. */
+	assert_int_equal(proto_parse_frame(b.data + len1, b.len - len1, &f),
+	    PROTO_HDR_LEN);
+	assert_int_equal(f.type, MSG_BYE);
+	assert_int_equal(f.id, 7);
+	assert_int_equal(f.len, 0);
+	buf_release(&b);
+}
+
+static void
+test_frame_bad_length(void **state)
+{
+	uint8_t h[PROTO_HDR_LEN] = { 0 };
+	struct frame f;
+	uint32_t n;
+
+	(void)state;
+	/* Above the maximum: refused from the 4 length bytes alone. */
+	n = PROTO_FRAME_MAX + 1;
+	memcpy(h, &(uint8_t[4]){ (uint8_t)n, (uint8_t)(n >> 8),
+	    (uint8_t)(n >> 16), (uint8_t)(n >> 24) }, 4);
+	assert_int_equal(proto_parse_frame(h, 4, &f), -1);
+	assert_int_equal(proto_parse_frame(h, sizeof(h), &f), -1);
+	h[0] = h[1] = h[2] = h[3] = 0xff;
+	assert_int_equal(proto_parse_frame(h, 4, &f), -1);
+
+	/* Exactly the maximum is a valid header that needs more bytes. */
+	n = PROTO_FRAME_MAX;
+	memcpy(h, &(uint8_t[4]){ (uint8_t)n, (uint8_t)(n >> 8),
+	    (uint8_t)(n >> 16), (uint8_t)(n >> 24) }, 4);
+	assert_int_equal(proto_parse_frame(h, sizeof(h), &f), 0);
+
+	/* Below type + id. */
+	for (n = 0; n < PROTO_HDR_LEN - 4; n++) {
+		memset(h, 0, sizeof(h));
+		h[0] = (uint8_t)n;
+		assert_int_equal(proto_parse_frame(h, sizeof(h), &f), -1);
+	}
+	/* Exactly type + id: a frame with an empty payload. */
+	h[0] = PROTO_HDR_LEN - 4;
+	h[4] = MSG_COMMIT;
+	assert_int_equal(proto_parse_frame(h, sizeof(h), &f), PROTO_HDR_LEN);
+	assert_int_equal(f.type, MSG_COMMIT);
+	assert_int_equal(f.len, 0);
+	/* Fewer than 4 bytes: more needed, whatever they are. */
+	memset(h, 0xff, sizeof(h));
+	assert_int_equal(proto_parse_frame(h, 3, &f), 0);
+}
+
+/* ---- strings, truncation, rd_end ---- */
+
+static void
+test_get_str_refusals(void **state)
+{
+	struct buf b = BUF_INIT;
+	struct rd r;
+	uint32_t len;
+
+	(void)state;
+	put_bytes(&b, "ab\0cd", 5);
+	rd_buf(&r, &b);
+	assert_null(get_str(&r, &len, 100));
+	assert_true(r.bad);
+	assert_false(rd_end(&r));
+	/* get_bytes takes the same bytes. */
+	rd_buf(&r, &b);
+	assert_non_null(get_bytes(&r, &len, 100));
+	assert_int_equal(len, 5);
+	assert_true(rd_end(&r));
+
+	/* A NUL as the last byte, and as the only byte. */
+	buf_reset(&b);
+	put_bytes(&b, "abc\0", 4);
+	rd_buf(&r, &b);
+	assert_null(get_str(&r, &len, 100));
+	assert_true(r.bad);
+	buf_reset(&b);
+	put_bytes(&b, "\0", 1);
+	rd_buf(&r, &b);
+	assert_null(get_str(&r, &len, 100));
+	assert_true(r.bad);
+
+	/* Over max refused; exactly max accepted. */
+	buf_reset(&b);
+	put_str(&b, "abcdef");
+	rd_buf(&r, &b);
+	assert_null(get_str(&r, &len, 5));
+	assert_true(r.bad);
+	assert_int_equal(len, 0);
+	rd_buf(&r, &b);
+	assert_null(get_bytes(&r, &len, 5));
+	assert_true(r.bad);
+	rd_buf(&r, &b);
+	assert_non_null(get_str(&r, &len, 6));
+	assert_int_equal(len, 6);
+	assert_true(rd_end(&r));
+	buf_release(&b);
+}
+
+static void
+test_truncated(void **state)
+{
+	static const uint8_t z[16];
+	struct rd r;
+	uint32_t len;
+
+	(void)state;
+	rd_init(&r, z, 0);
+	assert_int_equal(get_u8(&r), 0);
+	assert_true(r.bad);
+
+	rd_init(&r, z, 3);
+	assert_int_equal(get_u32(&r), 0);
+	assert_true(r.bad);
+
+	rd_init(&r, z, 7);
+	assert_true(get_u64(&r) == 0);
+	assert_true(r.bad);
+
+	/* The length prefix itself cut. */
+	rd_init(&r, z, 2);
+	assert_null(get_bytes(&r, &len, 100));
+	assert_true(r.bad);
+
+	/* A length that claims more than is left. */
+	uint8_t s[8] = { 5, 0, 0, 0, 'a', 'b', 'c', 'd' };
+	rd_init(&r, s, sizeof(s));
+	assert_null(get_bytes(&r, &len, 100));
+	assert_int_equal(len, 0);
+	assert_true(r.bad);
+	/* A huge length must not wrap the bounds check. */
+	uint8_t h[6] = { 0xff, 0xff, 0xff, 0xff, 'a', 'b' };
+	rd_init(&r, h, sizeof(h));
+	assert_null(get_bytes(&r, &len, UINT32_MAX));
+	assert_true(r.bad);
+
+	/* Once bad, always bad, even with bytes left. */
+	uint8_t v[9] = { 1, 2, 3, 4, 5, 6, 7, 8, 9 };
+	rd_init(&r, v, 3);
+	(void)get_u32(&r);
+	r.len = sizeof(v);
+	assert_int_equal(get_u8(&r), 0);
+	assert_int_equal(get_u32(&r), 0);
+	assert_true(r.bad);
+	assert_false(rd_end(&r));
+
+	/* Truncated oref and attrs. */
+	struct buf b = BUF_INIT;
+	struct oref o;
+	struct attrs a;
+	put_oref(&b, BASE_ROOT, "dir", 3, "name", 4);
+	for (size_t n = 0; n < b.len; n++) {
+		rd_init(&r, b.data, n);
+		assert_false(get_oref(&r, &o));
+		assert_true(r.bad);
+	}
+	buf_reset(&b);
+	struct xattr x = { "user.x", 6, (const uint8_t *)"val", 3 };
+	attrs_plain(&a);
+	a.mask |= ATTR_XATTRS;
+	a.nxattrs = 1;
+	a.xattrs = &x;
+	put_attrs(&b, &a);
+	for (size_t n = 0; n < b.len; n++) {
+		struct attrs out;
+		rd_init(&r, b.data, n);
+		assert_false(get_attrs(&r, &out));
+		assert_true(r.bad);
+		attrs_release(&out);
+	}
+	buf_release(&b);
+}
+
+static void
+test_rd_end(void **state)
+{
+	uint8_t p[5] = { 1, 2, 3, 4, 5 };
+	struct rd r;
+
+	(void)state;
+	rd_init(&r, p, sizeof(p));
+	(void)get_u32(&r);
+	assert_false(r.bad);
+	assert_false(rd_end(&r));	/* one byte left */
+	(void)get_u8(&r);
+	assert_true(rd_end(&r));
+	rd_init(&r, p, 0);
+	assert_true(rd_end(&r));
+	/* Past the end: bad, and not the end. */
+	(void)get_u8(&r);
+	assert_false(rd_end(&r));
+}
+
+/* ---- orefs ---- */
+
+static void
+test_oref_names(void **state)
+{
+	char longname[257];
+
+	(void)state;
+	assert_true(oref_ok(BASE_ROOT, "", "a"));
+	assert_true(oref_ok(BASE_ROOT, "a/b/c", "d"));
+	assert_true(oref_ok(BASE_STAGE, "", "x"));
+	assert_true(oref_ok(BASE_ROOT, "", "..."));
+	assert_true(oref_ok(BASE_ROOT, "", ".hidden"));
+	assert_true(oref_ok(BASE_ROOT, "\xff\xfe", "\x80"));	/* bytes */
+	assert_false(oref_ok(BASE_ROOT, "", ""));
+	assert_false(oref_ok(BASE_ROOT, "", "."));
+	assert_false(oref_ok(BASE_ROOT, "", ".."));
+	assert_false(oref_ok(BASE_ROOT, "", "a/b"));
+	assert_false(oref_ok(BASE_ROOT, "", "/"));
+	assert_false(oref_ok(BASE_ROOT, "a", ".."));
+	assert_false(oref_ok(BASE_STAGE, "", ".."));
+	/* A NUL in the name or the parent. */
+	assert_false(oref_try(false, BASE_ROOT, "", 0, "a\0b", 3));
+	assert_false(oref_try(false, BASE_ROOT, "a\0", 2, "b", 1));
+
+	memset(longname, 'n', sizeof(longname));
+	assert_true(oref_try(false, BASE_ROOT, "", 0, longname, 255));
+	assert_false(oref_try(false, BASE_ROOT, "", 0, longname, 256));
+	assert_false(oref_try(false, BASE_ROOT, "", 0, longname, 257));
+	/* ... and a component of the parent, too. */
+	assert_true(oref_try(false, BASE_ROOT, longname, 255, "x", 1));
+	assert_false(oref_try(false, BASE_ROOT, longname, 256, "x", 1));
+}
+
+static void
+test_oref_parents_and_bases(void **state)
+{
+	(void)state;
+	assert_false(oref_ok(BASE_ROOT, "a//b", "x"));
+	assert_false(oref_ok(BASE_ROOT, "/a", "x"));
+	assert_false(oref_ok(BASE_ROOT, "a/", "x"));
+	assert_false(oref_ok(BASE_ROOT, "/", "x"));
+	assert_false(oref_ok(BASE_ROOT, "..", "x"));
+	assert_false(oref_ok(BASE_ROOT, "a/../b", "x"));
+	assert_false(oref_ok(BASE_ROOT, "a/./b", "x"));
+	assert_false(oref_ok(BASE_ROOT, ".", "x"));
+
+	assert_false(oref_ok(BASE_SELF, "", "x"));
+	assert_false(oref_ok(BASE_SELF, "", ""));
+	for (unsigned base = 2; base < 256; base++)
+		assert_false(oref_ok((uint8_t)base, "", "x"));
+}
+
+static void
+test_oref_state_dir(void **state)
+{
+	(void)state;
+	/* At the root, as the name or the first parent component. */
+	assert_false(oref_ok(BASE_ROOT, "", GEOREP_STATE_DIR));
+	assert_false(oref_ok(BASE_ROOT, GEOREP_STATE_DIR, "x"));
+	assert_false(oref_ok(BASE_ROOT, GEOREP_STATE_DIR "/sub", "x"));
+	assert_false(oref_ok(BASE_ROOT, GEOREP_STATE_DIR "/a/b", "x"));
+	/* Deeper, or only a prefix of it, or in the staging area: fine. */
+	assert_true(oref_ok(BASE_ROOT, "x", GEOREP_STATE_DIR));
+	assert_true(oref_ok(BASE_ROOT, "x/" GEOREP_STATE_DIR, "y"));
+	assert_true(oref_ok(BASE_ROOT, "", GEOREP_STATE_DIR "x"));
+	assert_true(oref_ok(BASE_ROOT, "", ".geore"));
+	assert_true(oref_ok(BASE_ROOT, GEOREP_STATE_DIR "x", "y"));
+	assert_true(oref_ok(BASE_ROOT, ".geore/x", "y"));
+	assert_true(oref_ok(BASE_STAGE, "", GEOREP_STATE_DIR));
+}
+
+static void
+test_oref_or_self(void **state)
+{
+	(void)state;
+	/* BASE_SELF: only with an empty parent and name. */
+	assert_true(oref_try(true, BASE_SELF, "", 0, "", 0));
+	assert_false(oref_try(true, BASE_SELF, "", 0, "x", 1));
+	assert_false(oref_try(true, BASE_SELF, "x", 1, "", 0));
+	/* Plain get_oref refuses it. */
+	assert_false(oref_try(false, BASE_SELF, "", 0, "", 0));
+	/* The usual orefs and refusals still apply. */
+	assert_true(oref_try(true, BASE_ROOT, "a", 1, "b", 1));
+	assert_false(oref_try(true, BASE_ROOT, "", 0, "", 0));
+	assert_false(oref_try(true, BASE_ROOT, "", 0, "..", 2));
+	assert_false(oref_try(true, 3, "", 0, "", 0));
+	assert_false(oref_try(true, BASE_ROOT, "", 0, GEOREP_STATE_DIR, 7));
+
+	/* Nothing at all to read. */
+	struct rd r;
+	struct oref o;
+	rd_init(&r, NULL, 0);
+	assert_false(get_oref_or_self(&r, &o));
+	assert_true(r.bad);
+}
+
+/* ---- attributes ---- */
+
+static void
+test_attrs_refusals(void **state)
+{
+	struct attrs a;
+
+	(void)state;
+	attrs_plain(&a);
+	assert_true(attrs_try(&a));
+	a.mask = 0;
+	assert_true(attrs_try(&a));
+
+	attrs_plain(&a);
+	a.mask = 0x10;
+	assert_false(attrs_try(&a));
+	a.mask = ATTR_MODE | 0x80000000u;
+	assert_false(attrs_try(&a));
+
+	attrs_plain(&a);
+	a.mtime_nsec = 1000000000u;
+	assert_false(attrs_try(&a));
+	a.mtime_nsec = UINT32_MAX;
+	assert_false(attrs_try(&a));
+	a.mtime_nsec = 999999999u;
+	assert_true(attrs_try(&a));
+
+	attrs_plain(&a);
+	a.mode = 010000;
+	assert_false(attrs_try(&a));
+	a.mode = 0100644;		/* S_IFREG | 0644: type bits refused */
+	assert_false(attrs_try(&a));
+	a.mode = 07777;
+	assert_true(attrs_try(&a));
+}
+
+static void
+test_attrs_xattr_names(void **state)
+{
+	char big[300];
+
+	(void)state;
+	assert_true(one_xattr_ok("user.a", 6, 0));
+	assert_true(one_xattr_ok("trusted.a", 9, 1));
+	assert_true(one_xattr_ok("security.capability", 19, 20));
+	assert_true(one_xattr_ok("system.posix_acl_access", 23, 28));
+	assert_true(one_xattr_ok("system.posix_acl_default", 24, 28));
+
+	assert_false(one_xattr_ok("", 0, 0));
+	assert_false(one_xattr_ok("user.", 5, 0));	/* the bare prefix */
+	assert_false(one_xattr_ok("user", 4, 0));
+	assert_false(one_xattr_ok("User.a", 6, 0));
+	assert_false(one_xattr_ok("os2.a", 5, 0));
+	assert_false(one_xattr_ok("system.foo", 10, 0));
+	assert_false(one_xattr_ok("system.posix_acl_accessX", 24, 0));
+	assert_false(one_xattr_ok("system.posix_acl", 16, 0));
+	/* security.: only the capability set the sync manages. */
+	assert_false(one_xattr_ok("security.selinux", 16, 0));
+	assert_false(one_xattr_ok("security.capabilityX", 20, 0));
+	assert_false(one_xattr_ok("security.", 9, 0));
+	assert_false(one_xattr_ok("xuser.a", 7, 0));
+	assert_false(one_xattr_ok("user.a\0b", 8, 0));	/* NUL */
+
+	/* Name length: 255 accepted, 256 refused. */
+	memcpy(big, "user.", 5);
+	memset(big + 5, 'x', sizeof(big) - 5);
+	assert_true(one_xattr_ok(big, PROTO_XATTR_NAME_MAX, 0));
+	assert_false(one_xattr_ok(big, PROTO_XATTR_NAME_MAX + 1, 0));
+	/* Value length: the maximum accepted, one more refused. */
+	assert_true(one_xattr_ok("user.v", 6, PROTO_XATTR_VALUE_MAX));
+	assert_false(one_xattr_ok("user.v", 6, PROTO_XATTR_VALUE_MAX + 1));
+}
+
+static void
+test_attrs_xattr_count(void **state)
+{
+	struct attrs a, out;
+	struct buf b = BUF_INIT;
+	struct rd r;
+	struct xattr *x;
+
+	(void)state;
+	/* The maximum count, all valid. */
+	x = calloc(PROTO_XATTR_COUNT_MAX, sizeof(*x));
+	for (uint32_t i = 0; i < PROTO_XATTR_COUNT_MAX; i++) {
+		x[i].name = "user.k";
+		x[i].name_len = 6;
+		x[i].value = (const uint8_t *)"";
+	}
+	attrs_plain(&a);
+	a.mask |= ATTR_XATTRS;
+	a.nxattrs = PROTO_XATTR_COUNT_MAX;
+	a.xattrs = x;
+	assert_true(attrs_try(&a));
+	free(x);
+
+	/* One more is refused from the count alone, before any allocation
+	 * sized by it. */
+	attrs_plain(&a);
+	a.mask |= ATTR_XATTRS;
+	a.nxattrs = 0;
+	put_attrs(&b, &a);
+	uint32_t n = PROTO_XATTR_COUNT_MAX + 1;
+	memcpy(b.data + b.len - 4, &(uint8_t[4]){ (uint8_t)n,
+	    (uint8_t)(n >> 8), (uint8_t)(n >> 16), (uint8_t)(n >> 24) }, 4);
+	rd_buf(&r, &b);
+	assert_false(get_attrs(&r, &out));
+	assert_true(r.bad);
+	assert_null(out.xattrs);
+	attrs_release(&out);
+
+	/* A huge count is refused too. */
+	memset(b.data + b.len - 4, 0xff, 4);
+	rd_buf(&r, &b);
+	assert_false(get_attrs(&r, &out));
+	attrs_release(&out);
+
+	/* A count that promises more entries than the payload holds. */
+	memcpy(b.data + b.len - 4, &(uint8_t[4]){ 2, 0, 0, 0 }, 4);
+	put_str(&b, "user.a");
+	put_bytes(&b, "v", 1);
+	rd_buf(&r, &b);
+	assert_false(get_attrs(&r, &out));
+	assert_null(out.xattrs);
+	attrs_release(&out);
+	buf_release(&b);
+}
+
+static void
+test_msg_name(void **state)
+{
+	(void)state;
+	assert_string_equal(msg_name(MSG_HELLO), "HELLO");
+	assert_string_equal(msg_name(MSG_RESET), "RESET");
+	assert_string_equal(msg_name(MSG_REPLY), "REPLY");
+	assert_string_equal(msg_name(0), "unknown");
+	assert_string_equal(msg_name(200), "unknown");
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_roundtrip_scalars),
+		cmocka_unit_test(test_roundtrip_oref_attrs),
+		cmocka_unit_test(test_frame_parse),
+		cmocka_unit_test(test_frame_bad_length),
+		cmocka_unit_test(test_get_str_refusals),
+		cmocka_unit_test(test_truncated),
+		cmocka_unit_test(test_rd_end),
+		cmocka_unit_test(test_oref_names),
+		cmocka_unit_test(test_oref_parents_and_bases),
+		cmocka_unit_test(test_oref_state_dir),
+		cmocka_unit_test(test_oref_or_self),
+		cmocka_unit_test(test_attrs_refusals),
+		cmocka_unit_test(test_attrs_xattr_names),
+		cmocka_unit_test(test_attrs_xattr_count),
+		cmocka_unit_test(test_msg_name),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
