@@ -1,0 +1,134 @@
+# Shared helpers for the end-to-end scenarios: source it first.
+#
+#   $GEOREP          the binary under test (absolute path)
+#   $T               this scenario's scratch directory (made when unset)
+#   $TOOLS           tests/tools
+#   gsync ARGS...    georep sync --home $T/home --no-fsync ARGS...
+#   run CMD...       run CMD; its stdout and stderr go to $T/out and $T/err
+#                    (and to the log); its exit status to $RC; never fails
+#   expect_rc CODE CMD...   run CMD and fail unless it exits with CODE
+#   expect_stderr REGEX     the last command's stderr matches (grep -E)
+#   expect_no_stderr REGEX  ... does not match
+#   expect_stdout REGEX     the last command's stdout matches
+#   expect_output REGEX     its stdout or stderr matches
+#   summary_field NAME      from the last summary line ("files sent",
+#                           "bytes sent", "entries changed", "attributes set")
+#   expect_nothing_sent     the last summary says "0 files (0B) sent"
+#   compare P S [OPTS]      tests/tools/treecmp.py; fail on a difference
+#   step TEXT               a marker in the log
+#   fail MSG                fail the scenario with MSG
+#   at_exit CMD             run CMD (eval) when the scenario ends, LIFO
+#   skip MSG                end the scenario as skipped (exit 77)
+
+set -Eeuo pipefail
+
+: "${GEOREP:?GEOREP must name the georep binary}"
+[[ -x $GEOREP ]] || { echo "GEOREP=$GEOREP is not executable" >&2; exit 1; }
+TOOLS=$(cd "$(dirname "${BASH_SOURCE[0]}")/../tools" && pwd)
+if [[ -z ${T:-} ]]; then
+	T=$(mktemp -d "${TMPDIR:-/tmp}/georep-e2e.XXXXXX")
+	echo "scratch: $T"
+fi
+export T TOOLS GEOREP
+cd "$T"
+
+_cleanups=()
+at_exit() { _cleanups+=("$1"); }
+_run_cleanups() {
+	local i
+	for ((i = ${#_cleanups[@]} - 1; i >= 0; i--)); do
+		eval "${_cleanups[i]}" || true
+	done
+}
+trap _run_cleanups EXIT
+trap 'exit 143' TERM
+trap 'exit 130' INT
+trap 'echo "error: ${BASH_SOURCE[0]##*/} line $LINENO: \"$BASH_COMMAND\" exited with $?" >&2' ERR
+
+fail() {
+	echo "FAIL: $* (${BASH_SOURCE[1]##*/} line ${BASH_LINENO[0]})" >&2
+	exit 1
+}
+
+skip() {
+	echo "SKIP: $*" >&2
+	exit 77
+}
+
+step() { echo "== $*" >&2; }
+
+gsync() { "$GEOREP" sync --home "$T/home" --no-fsync "$@"; }
+
+RC=0
+run() {
+	echo "+ $*" >&2
+	RC=0
+	"$@" >"$T/out" 2>"$T/err" || RC=$?
+	sed 's/^/  out: /' "$T/out" | head -200 >&2
+	sed 's/^/  err: /' "$T/err" | head -200 >&2
+	echo "  rc: $RC" >&2
+}
+
+expect_rc() {
+	local want=$1
+	shift
+	run "$@"
+	[[ $RC == "$want" ]] || {
+		echo "FAIL: expected exit status $want, got $RC from: $*" \
+			"(${BASH_SOURCE[1]##*/} line ${BASH_LINENO[0]})" >&2
+		exit 1
+	}
+}
+
+expect_stderr() {
+	grep -Eq -- "$1" "$T/err" ||
+		fail "stderr does not match /$1/"
+}
+
+expect_no_stderr() {
+	! grep -Eq -- "$1" "$T/err" ||
+		fail "stderr matches /$1/ and should not"
+}
+
+expect_stdout() {
+	grep -Eq -- "$1" "$T/out" ||
+		fail "stdout does not match /$1/"
+}
+
+expect_output() {
+	cat "$T/out" "$T/err" | grep -Eq -- "$1" ||
+		fail "neither stdout nor stderr matches /$1/"
+}
+
+# The summary: "georep: F files and D directories seen; N files (S) sent,
+# E entries changed, A attributes set".
+summary_field() {
+	local line
+	line=$(grep -E 'files and [0-9]+ directories seen;' "$T/err" | tail -1)
+	[[ -n $line ]] || fail "no summary line on stderr"
+	case $1 in
+	"files sent") sed -E 's/.*seen; ([0-9]+) files \(.*/\1/' <<<"$line" ;;
+	"bytes sent") sed -E 's/.*seen; [0-9]+ files \(([^)]*)\) sent.*/\1/' <<<"$line" ;;
+	"entries changed") sed -E 's/.* ([0-9]+) entries changed.*/\1/' <<<"$line" ;;
+	"attributes set") sed -E 's/.* ([0-9]+) attributes set.*/\1/' <<<"$line" ;;
+	*) fail "summary_field: unknown field $1" ;;
+	esac
+}
+
+expect_nothing_sent() {
+	grep -Eq 'seen; 0 files \(0B\) sent' "$T/err" ||
+		fail "expected '0 files (0B) sent' in the summary"
+}
+
+compare() {
+	echo "+ treecmp $*" >&2
+	python3 "$TOOLS/treecmp.py" --max 200 "$@" >"$T/cmp" 2>&1 || {
+		sed 's/^/  diff: /' "$T/cmp" >&2
+		echo "FAIL: the trees differ: $* (${BASH_SOURCE[1]##*/} line" \
+			"${BASH_LINENO[0]})" >&2
+		exit 1
+	}
+}
+
+mktree() { python3 "$TOOLS/mktree.py" "$@" >&2; }
+workload() { python3 "$TOOLS/workload.py" "$@" >&2; }

@@ -1,0 +1,155 @@
+#!/usr/bin/env bash
+# The georep test suite: unit binaries, then end-to-end scenarios.
+#
+#   GEOREP=/abs/build/georep UNIT_BIN="build/tests/test_a ..." \
+#       tests/run.sh [--unit|--e2e] [-k|--keep] [PATTERN...]
+#
+# Each unit binary (cmocka) is one test: it passes when it exits 0.  Each
+# tests/e2e/NN-*.sh scenario runs with bash in a fresh scratch directory
+# under ${TMPDIR:-/tmp} (removed when it passes, kept and named when it
+# fails), under a timeout ($E2E_TIMEOUT seconds, default 300).  A PATTERN
+# (a shell glob or a substring) keeps only the tests whose name matches.
+# One line per test, "ok NAME (Ns)" or "FAIL NAME", then "N passed, N failed".
+# A scenario that exits 77 is skipped ("skip NAME: reason"), counted in
+# neither.  Exit status: 0 when nothing failed.
+
+set -u
+cd "$(dirname "$0")/.." || exit 2
+repo=$PWD
+
+mode=all
+keep=0
+patterns=()
+while (($#)); do
+	case $1 in
+	--unit) mode=unit ;;
+	--e2e) mode=e2e ;;
+	-k | --keep) keep=1 ;;
+	-h | --help)
+		sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'
+		exit 0
+		;;
+	--) shift; patterns+=("$@"); break ;;
+	-*) echo "run.sh: unknown option $1" >&2; exit 2 ;;
+	*) patterns+=("$1") ;;
+	esac
+	shift
+done
+
+GEOREP=${GEOREP:-$repo/build/georep}
+case $GEOREP in /*) ;; *) GEOREP=$repo/$GEOREP ;; esac
+export GEOREP
+timeout_s=${E2E_TIMEOUT:-300}
+tmp=${TMPDIR:-/tmp}
+passed=0
+failed=0
+selected=0
+
+matches() {
+	local name=$1 p
+	((${#patterns[@]} == 0)) && return 0
+	for p in "${patterns[@]}"; do
+		# shellcheck disable=SC2053
+		[[ $name == $p || $name == *"$p"* ]] && return 0
+	done
+	return 1
+}
+
+# Unmount whatever a killed scenario left mounted under its scratch dir.
+unmount_under() {
+	local dir=$1 m
+	while read -r m; do
+		umount -l "$m" 2>/dev/null
+	done < <(awk -v d="$dir/" 'index($2, d) == 1 { print $2 }' /proc/self/mounts |
+		sort -r)
+}
+
+show_tail() {
+	local file=$1 n
+	n=$(wc -l <"$file")
+	if ((n > 80)); then
+		echo "    ... ($((n - 80)) earlier lines in $file)"
+	fi
+	tail -n 80 "$file" | sed 's/^/    /'
+}
+
+run_unit() {
+	local bin name start rc log scratch
+	for bin in ${UNIT_BIN:-}; do
+		name=$(basename "$bin")
+		matches "$name" || continue
+		selected=$((selected + 1))
+		scratch=$(mktemp -d "$tmp/georep-unit.$name.XXXXXX")
+		log=$scratch/log
+		start=$SECONDS
+		rc=0
+		case $bin in /*) ;; *) bin=$repo/$bin ;; esac
+		TMPDIR=$scratch timeout -k 10 "$timeout_s" "$bin" \
+			>"$log" 2>&1 </dev/null || rc=$?
+		if ((rc == 0)); then
+			echo "ok $name ($((SECONDS - start))s)"
+			passed=$((passed + 1))
+			rm -rf "$scratch"
+		else
+			echo "FAIL $name"
+			echo "    exit status $rc$( ((rc == 124)) && echo " (timed out after ${timeout_s}s)")"
+			head -n 400 "$log" | sed 's/^/    /'
+			failed=$((failed + 1))
+			rm -rf "$scratch"
+		fi
+	done
+}
+
+run_e2e() {
+	local script name start rc scratch log
+	for script in tests/e2e/[0-9][0-9]-*.sh; do
+		[[ -e $script ]] || continue
+		name=$(basename "$script" .sh)
+		matches "$name" || continue
+		selected=$((selected + 1))
+		scratch=$(mktemp -d "$tmp/georep-e2e.$name.XXXXXX")
+		log=$scratch.log
+		start=$SECONDS
+		rc=0
+		T=$scratch timeout -k 10 "$timeout_s" bash "$repo/$script" \
+			>"$log" 2>&1 </dev/null || rc=$?
+		unmount_under "$scratch"
+		if ((rc == 0)); then
+			echo "ok $name ($((SECONDS - start))s)"
+			passed=$((passed + 1))
+			if ((keep)); then
+				mv "$log" "$scratch/log"
+			else
+				rm -rf --one-file-system "$scratch" "$log"
+			fi
+		elif ((rc == 77)); then
+			echo "skip $name: $(grep -m1 '^SKIP:' "$log" | sed 's/^SKIP: //')"
+			rm -rf --one-file-system "$scratch" "$log"
+		else
+			mv "$log" "$scratch/log"
+			echo "FAIL $name"
+			echo "    exit status $rc$( ((rc == 124)) && echo " (timed out after ${timeout_s}s)"), $((SECONDS - start))s"
+			show_tail "$scratch/log"
+			echo "    scratch kept: $scratch (log: $scratch/log)"
+			failed=$((failed + 1))
+		fi
+	done
+}
+
+if [[ $mode != unit && ! -x $GEOREP ]]; then
+	echo "run.sh: $GEOREP is not executable (make first)" >&2
+	exit 2
+fi
+case $mode in
+all) run_unit; run_e2e ;;
+unit) run_unit ;;
+e2e) run_e2e ;;
+esac
+
+if ((${#patterns[@]} && selected == 0)); then
+	echo "run.sh: no test matches: ${patterns[*]}" >&2
+	echo "$passed passed, $failed failed"
+	exit 1
+fi
+echo "$passed passed, $failed failed"
+((failed == 0))
