@@ -14,7 +14,10 @@
 #   summary_field NAME      from the last summary line ("files sent",
 #                           "bytes sent", "entries changed", "attributes set")
 #   expect_nothing_sent     the last summary says "0 files (0B) sent"
-#   compare P S [OPTS]      tests/tools/treecmp.py; fail on a difference
+#   compare P S [OPTS]      tests/tools/treecmp.py; a difference is a failed
+#                           check (the scenario goes on, and fails at its
+#                           end; KEEP_GOING=0 stops at once)
+#   check_failed MSG        record a failed check and go on
 #   step TEXT               a marker in the log
 #   fail MSG                fail the scenario with MSG
 #   at_exit CMD             run CMD (eval) when the scenario ends, LIFO
@@ -34,13 +37,20 @@ cd "$T"
 
 _cleanups=()
 at_exit() { _cleanups+=("$1"); }
-_run_cleanups() {
-	local i
+_failed_checks=()
+_at_exit() {
+	local rc=$? i
 	for ((i = ${#_cleanups[@]} - 1; i >= 0; i--)); do
 		eval "${_cleanups[i]}" || true
 	done
+	if ((${#_failed_checks[@]})); then
+		echo "== ${#_failed_checks[@]} check(s) failed:" >&2
+		printf '  %s\n' "${_failed_checks[@]}" >&2
+		((rc != 0 && rc != 77)) || rc=1
+	fi
+	exit "$rc"
 }
-trap _run_cleanups EXIT
+trap _at_exit EXIT
 trap 'exit 143' TERM
 trap 'exit 130' INT
 trap 'echo "error: ${BASH_SOURCE[0]##*/} line $LINENO: \"$BASH_COMMAND\" exited with $?" >&2' ERR
@@ -50,12 +60,23 @@ fail() {
 	exit 1
 }
 
+# A failed check that lets the scenario go on (the scenario still fails, at
+# its end, with the list of such checks): for comparisons, so that one run
+# shows every step that goes wrong.  KEEP_GOING=0 makes them fatal.
+check_failed() {
+	local where="${BASH_SOURCE[2]##*/} line ${BASH_LINENO[1]}"
+	echo "FAIL: $* ($where)" >&2
+	_failed_checks+=("${_step:-}: $* ($where)")
+	[[ ${KEEP_GOING:-1} == 1 ]] || exit 1
+}
+
 skip() {
 	echo "SKIP: $*" >&2
 	exit 77
 }
 
-step() { echo "== $*" >&2; }
+_step=
+step() { _step=$*; echo "== $*" >&2; }
 
 gsync() { "$GEOREP" sync --home "$T/home" --no-fsync "$@"; }
 
@@ -117,16 +138,14 @@ summary_field() {
 
 expect_nothing_sent() {
 	grep -Eq 'seen; 0 files \(0B\) sent' "$T/err" ||
-		fail "expected '0 files (0B) sent' in the summary"
+		check_failed "expected '0 files (0B) sent' in the summary"
 }
 
 compare() {
 	echo "+ treecmp $*" >&2
 	python3 "$TOOLS/treecmp.py" --max 200 "$@" >"$T/cmp" 2>&1 || {
 		sed 's/^/  diff: /' "$T/cmp" >&2
-		echo "FAIL: the trees differ: $* (${BASH_SOURCE[1]##*/} line" \
-			"${BASH_LINENO[0]})" >&2
-		exit 1
+		check_failed "the trees differ: treecmp $*"
 	}
 }
 
