@@ -1,0 +1,124 @@
+/*
+ * Writes the seed corpus of fuzz_frames into the directory given: one file
+ * per message type with a valid frame, a stream of every type, and a few
+ * refused on purpose (hostile names, a cut frame, an oversized header).
+ * Built with the same put_* writers the primary uses.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "protocol/proto.h"
+
+static const char *dir;
+static struct buf all = BUF_INIT;
+
+static void
+emit(const char *name, const struct buf *b)
+{
+	char path[4096];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	if ((f = fopen(path, "wb")) == NULL ||
+	    fwrite(b->data, 1, b->len, f) != b->len || fclose(f) != 0) {
+		perror(path);
+		exit(1);
+	}
+}
+
+/* One frame of type t whose payload the statements given write to b; saved as name and added
+ * to the stream of all frames. */
+#define FRAME(name, t, ...) do { \
+	struct buf b_ = BUF_INIT; \
+	size_t s_ = proto_begin(&b_, (t), id++); \
+	struct buf *b = &b_; \
+	__VA_ARGS__; \
+	proto_finish(&b_, s_); \
+	emit(name, &b_); \
+	buf_add(&all, b_.data, b_.len); \
+	buf_release(&b_); \
+} while (0)
+
+int
+main(int argc, char **argv)
+{
+	uint32_t id = 1;
+	struct xattr x[3] = {
+		{ "user.comment", 12, (const uint8_t *)"hello", 5 },
+		{ "security.capability", 19, (const uint8_t *)"\1\0\0\2", 4 },
+		{ "system.posix_acl_access", 23, (const uint8_t *)"\2\0\0\0", 4 },
+	};
+	struct attrs a = { ATTR_MODE | ATTR_OWNER | ATTR_MTIME | ATTR_XATTRS,
+	    0644, 1000, 1000, 1700000000, 5, 3, x };
+	struct attrs plain = { ATTR_MODE | ATTR_MTIME, 0755, 0, 0, 1, 0, 0,
+	    NULL };
+
+	if (argc != 2) {
+		fprintf(stderr, "usage: %s DIR\n", argv[0]);
+		return 2;
+	}
+	dir = argv[1];
+	FRAME("hello", MSG_HELLO,
+	    put_u32(b, PROTO_VERSION); put_str(b, "vol-0123"); put_u32(b, 0));
+	FRAME("mkdir", MSG_MKDIR,
+	    put_oref(b, BASE_ROOT, "a/b", 3, "c", 1); put_u32(b, 0755));
+	FRAME("symlink", MSG_SYMLINK,
+	    put_oref(b, BASE_ROOT, "a", 1, "l", 1); put_str(b, "../target"));
+	FRAME("mknod", MSG_MKNOD,
+	    put_oref(b, BASE_ROOT, "", 0, "fifo", 4); put_u32(b, 010644);
+	    put_u64(b, 0));
+	FRAME("link", MSG_LINK,
+	    put_oref(b, BASE_ROOT, "a", 1, "f", 1); put_u64(b, 42);
+	    put_oref(b, BASE_ROOT, "b", 1, "g", 1));
+	FRAME("rename", MSG_RENAME,
+	    put_oref(b, BASE_STAGE, "", 0, "0123456789abcdef", 16);
+	    put_u64(b, 7); put_oref(b, BASE_ROOT, "x/y", 3, "z", 1));
+	FRAME("unlink", MSG_UNLINK,
+	    put_oref(b, BASE_ROOT, "a", 1, "f", 1); put_u64(b, 0));
+	FRAME("rmtree", MSG_RMTREE,
+	    put_oref(b, BASE_ROOT, "", 0, "a", 1); put_u64(b, 9));
+	FRAME("put", MSG_PUT,
+	    put_oref(b, BASE_ROOT, "a", 1, "f", 1); put_u64(b, 0);
+	    put_u32(b, PUT_INPLACE); put_u64(b, 11));
+	FRAME("data", MSG_DATA,
+	    put_u64(b, 0); put_bytes(b, "hello world", 11));
+	FRAME("put_end", MSG_PUT_END, put_attrs(b, &a));
+	FRAME("put_abort", MSG_PUT_ABORT, (void)b);
+	FRAME("setattr", MSG_SETATTR,
+	    put_oref(b, BASE_ROOT, "a", 1, "f", 1); put_u64(b, 42);
+	    put_attrs(b, &a));
+	FRAME("setattr_self", MSG_SETATTR,
+	    put_oref(b, BASE_SELF, "", 0, "", 0); put_u64(b, 0);
+	    put_attrs(b, &plain));
+	FRAME("commit", MSG_COMMIT,
+	    put_u64(b, 1700000000000000000ull); put_u32(b, COMMIT_NOSYNC));
+	FRAME("reset", MSG_RESET, (void)b);
+	FRAME("reply", MSG_REPLY,
+	    put_u32(b, 0); put_u64(b, HELLO_BOUND | HELLO_IS_ROOT);
+	    put_str(b, "ok"));
+	FRAME("bye", MSG_BYE, (void)b);
+	/* Refused ones, near the edges. */
+	FRAME("bad_state_dir", MSG_MKDIR,
+	    put_oref(b, BASE_ROOT, ".georep", 7, "x", 1); put_u32(b, 0755));
+	FRAME("bad_dotdot", MSG_UNLINK,
+	    put_oref(b, BASE_ROOT, "a/..", 4, "x", 1); put_u64(b, 0));
+	struct xattr bx = { "os2.x", 5, (const uint8_t *)"", 0 };
+	struct attrs ba = a;
+	ba.nxattrs = 1;
+	ba.xattrs = &bx;
+	FRAME("bad_xattr", MSG_PUT_END, put_attrs(b, &ba));
+	emit("stream", &all);
+
+	struct buf cut = BUF_INIT;
+	buf_add(&cut, all.data, all.len - 3);
+	emit("stream_cut", &cut);
+	buf_release(&cut);
+	static const uint8_t big[9] = { 0x01, 0x00, 0x40, 0x00, MSG_DATA };
+	struct buf over = BUF_INIT;
+	buf_add(&over, big, sizeof(big));
+	emit("oversized", &over);
+	buf_release(&over);
+	buf_release(&all);
+	return 0;
+}
