@@ -218,7 +218,7 @@ make_deep(struct fx *f, const char *base, int n, char *path, size_t cap)
 	assert_true(fd >= 0);
 	for (int i = 0; i < n; i++) {
 		memset(name, 'a' + i % 26, 200);
-		snprintf(name + 190, 11, "%010d", i);
+		snprintf(name + 190, 11, "%010u", (unsigned)i % 1000000000u);
 		assert_int_equal(mkdirat(fd, name, 0755), 0);
 		int next = openat(fd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 		assert_true(next >= 0);

@@ -380,10 +380,12 @@ static void
 assert_quoted(const char *in, size_t n, const char *want)
 {
 	char *q = quote_name(in, n);
+	char got[1024];
 
-	if (strcmp(q, want) != 0)
-		fail_msg("quote_name: got \"%s\", want \"%s\"", q, want);
-	free(q);
+	snprintf(got, sizeof(got), "%s", q);
+	free(q);		/* before a failure jumps out */
+	if (strcmp(got, want) != 0)
+		fail_msg("quote_name: got \"%s\", want \"%s\"", got, want);
 }
 
 static void
