@@ -7,6 +7,7 @@
 #   run CMD...       run CMD; its stdout and stderr go to $T/out and $T/err
 #                    (and to the log); its exit status to $RC; never fails
 #   expect_rc CODE CMD...   run CMD and fail unless it exits with CODE
+#   check_rc CODE CMD...    the same as a failed check (the scenario goes on)
 #   expect_stderr REGEX     the last command's stderr matches (grep -E)
 #   expect_no_stderr REGEX  ... does not match
 #   expect_stdout REGEX     the last command's stdout matches
@@ -64,7 +65,13 @@ fail() {
 # its end, with the list of such checks): for comparisons, so that one run
 # shows every step that goes wrong.  KEEP_GOING=0 makes them fatal.
 check_failed() {
-	local where="${BASH_SOURCE[2]##*/} line ${BASH_LINENO[1]}"
+	local i=1 where
+	# The first caller outside this file.
+	while ((i < ${#BASH_SOURCE[@]} - 1)) &&
+		[[ ${BASH_SOURCE[i]} == "${BASH_SOURCE[0]}" ]]; do
+		i=$((i + 1))
+	done
+	where="${BASH_SOURCE[i]##*/} line ${BASH_LINENO[i - 1]}"
 	echo "FAIL: $* ($where)" >&2
 	_failed_checks+=("${_step:-}: $* ($where)")
 	[[ ${KEEP_GOING:-1} == 1 ]] || exit 1
@@ -99,6 +106,15 @@ expect_rc() {
 			"(${BASH_SOURCE[1]##*/} line ${BASH_LINENO[0]})" >&2
 		exit 1
 	}
+}
+
+# Like expect_rc, but a failed check: the scenario goes on.
+check_rc() {
+	local want=$1
+	shift
+	run "$@"
+	[[ $RC == "$want" ]] ||
+		check_failed "expected exit status $want, got $RC from: $*"
 }
 
 expect_stderr() {
