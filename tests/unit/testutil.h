@@ -6,8 +6,8 @@
 #ifndef GEOREP_TESTUTIL_H
 #define GEOREP_TESTUTIL_H
 
+#include <dirent.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,22 +15,45 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static inline int
-testutil_rm_one(const char *p, const struct stat *st, int flag,
-    struct FTW *ftw)
+/* Empty the directory fd (closed here), fd by fd: paths deeper than
+ * PATH_MAX are removed too. */
+static inline void
+testutil_rm_under(int fd)
 {
-	(void)st;
-	(void)ftw;
-	if (flag == FTW_DP)
-		return rmdir(p);
-	return unlink(p);
+	DIR *d = fdopendir(fd);
+	struct dirent *de;
+
+	if (d == NULL) {
+		close(fd);
+		return;
+	}
+	while ((de = readdir(d)) != NULL) {
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		if (unlinkat(fd, de->d_name, 0) == 0)
+			continue;
+		int sub = openat(fd, de->d_name, O_RDONLY | O_DIRECTORY |
+		    O_NOFOLLOW | O_CLOEXEC);
+		if (sub >= 0) {
+			testutil_rm_under(sub);
+			unlinkat(fd, de->d_name, AT_REMOVEDIR);
+		}
+	}
+	closedir(d);
 }
 
-/* rm -rf, without following symlinks or leaving the filesystem. */
+/* rm -rf, without following symlinks. */
 static inline void
 rm_rf(const char *path)
 {
-	nftw(path, testutil_rm_one, 32, FTW_DEPTH | FTW_PHYS | FTW_MOUNT);
+	int fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+
+	if (fd < 0) {
+		unlink(path);
+		return;
+	}
+	testutil_rm_under(fd);
+	rmdir(path);
 }
 
 /* A fresh scratch directory, its path in out (PATH_MAX bytes). */
