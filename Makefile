@@ -35,9 +35,9 @@ $(BUILD)/%.o: src/%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
 
-$(BUILD)/tests/%: tests/unit/%.c $(LIB_OBJ)
+$(BUILD)/tests/%: tests/unit/%.c $(LIB_OBJ) $(wildcard tests/unit/*.h)
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -Isrc -o $@ $^ $(LIBS) -lcmocka
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -Isrc -o $@ $(filter %.c %.o,$^) $(LIBS) -lcmocka
 
 -include $(OBJ:.o=.d)
 

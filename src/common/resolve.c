@@ -73,6 +73,14 @@ open_piece(struct resolver *r, int dirfd, const char *piece)
 		size_t n = slash ? (size_t)(slash - p) : strlen(p);
 		memcpy(comp, p, n);
 		comp[n] = '\0';
+		/* Callers check paths, but this fallback holds the line on
+		 * its own: no "." or "..", no empty component. */
+		if (n == 0 || strcmp(comp, ".") == 0 || strcmp(comp, "..") == 0) {
+			if (fd != dirfd)
+				close(fd);
+			errno = EXDEV;
+			return -1;
+		}
 		int next = openat(fd, comp, O_PATH | O_DIRECTORY | O_NOFOLLOW |
 		    O_CLOEXEC);
 		int saved = errno;

@@ -382,6 +382,40 @@ hex_encode(const uint8_t *p, size_t n, char *out)
 	out[2 * n] = '\0';
 }
 
+/* The length of the valid UTF-8 sequence at s (a lead byte >= 0x80), or 0. */
+static size_t
+utf8_len(const char *s, size_t n)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t len;
+	uint32_t cp;
+
+	if (p[0] >= 0xc2 && p[0] <= 0xdf) {
+		len = 2;
+		cp = p[0] & 0x1f;
+	} else if (p[0] >= 0xe0 && p[0] <= 0xef) {
+		len = 3;
+		cp = p[0] & 0x0f;
+	} else if (p[0] >= 0xf0 && p[0] <= 0xf4) {
+		len = 4;
+		cp = p[0] & 0x07;
+	} else {
+		return 0;
+	}
+	if (n < len)
+		return 0;
+	for (size_t i = 1; i < len; i++) {
+		if ((p[i] & 0xc0) != 0x80)
+			return 0;
+		cp = cp << 6 | (p[i] & 0x3f);
+	}
+	/* No overlong forms, surrogates or code points past U+10FFFF. */
+	if ((len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
+	    (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff)
+		return 0;
+	return len;
+}
+
 char *
 quote_name(const char *s, size_t n)
 {
@@ -390,6 +424,12 @@ quote_name(const char *s, size_t n)
 
 	for (size_t i = 0; i < n; i++) {
 		unsigned char c = (unsigned char)s[i];
+		size_t u = c >= 0x80 ? utf8_len(s + i, n - i) : 0;
+		if (u > 0) {
+			buf_add(&b, s + i, u);	/* valid UTF-8 as it is */
+			i += u - 1;
+			continue;
+		}
 		if (c < 0x20 || c == 0x7f || c == '\\' || c >= 0x80) {
 			snprintf(esc, sizeof(esc), "\\x%02x", c);
 			buf_addstr(&b, esc);

@@ -39,8 +39,8 @@ unsupported(int err)
 }
 
 int
-xattrs_read(const char *path, bool follow, bool privileged, struct attrs *a,
-    struct buf *store)
+xattrs_read(int fd, const char *path, bool follow, bool privileged,
+    struct attrs *a, struct buf *store)
 {
 	char *names = NULL;
 	ssize_t n;
@@ -49,13 +49,15 @@ xattrs_read(const char *path, bool follow, bool privileged, struct attrs *a,
 	a->xattrs = NULL;
 	buf_reset(store);
 	for (;;) {
-		n = follow ? listxattr(path, NULL, 0) : llistxattr(path, NULL, 0);
+		n = fd >= 0 ? flistxattr(fd, NULL, 0) : follow ?
+		    listxattr(path, NULL, 0) : llistxattr(path, NULL, 0);
 		if (n < 0)
 			return unsupported(errno) ? 0 : -1;
 		if (n == 0)
 			return 0;
 		names = xrealloc(names, (size_t)n);
-		n = follow ? listxattr(path, names, (size_t)n) :
+		n = fd >= 0 ? flistxattr(fd, names, (size_t)n) : follow ?
+		    listxattr(path, names, (size_t)n) :
 		    llistxattr(path, names, (size_t)n);
 		if (n >= 0)
 			break;
@@ -72,14 +74,16 @@ xattrs_read(const char *path, bool follow, bool privileged, struct attrs *a,
 			continue;
 		ssize_t v;
 		for (;;) {
-			v = follow ? getxattr(path, p, NULL, 0) :
+			v = fd >= 0 ? fgetxattr(fd, p, NULL, 0) : follow ?
+			    getxattr(path, p, NULL, 0) :
 			    lgetxattr(path, p, NULL, 0);
 			if (v < 0)
 				break;
 			buf_reserve(store, (size_t)v + strlen(p));
-			v = follow ? getxattr(path, p, store->data + store->len,
-			    (size_t)v) : lgetxattr(path, p,
-			    store->data + store->len, (size_t)v);
+			void *dst = store->data + store->len;
+			v = fd >= 0 ? fgetxattr(fd, p, dst, (size_t)v) : follow ?
+			    getxattr(path, p, dst, (size_t)v) :
+			    lgetxattr(path, p, dst, (size_t)v);
 			if (v >= 0 || errno != ERANGE)
 				break;
 		}

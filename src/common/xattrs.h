@@ -18,13 +18,14 @@
 bool xattr_managed(const char *name, bool privileged);
 
 /*
- * Read the managed xattrs of the object named by path into a (sorted by
+ * Read the managed xattrs of fd (if >= 0, a real descriptor) or else of the
+ * object named by path into a (sorted by
  * name; storage in store; free a->xattrs).  follow: whether a final symlink
  * is followed (true for a /proc/self/fd/N path, which must be followed to
  * reach the inode).  Returns 0, or -1 with errno.  ENOTSUP/EOPNOTSUPP from
  * the filesystem means "none".
  */
-int xattrs_read(const char *path, bool follow, bool privileged,
+int xattrs_read(int fd, const char *path, bool follow, bool privileged,
     struct attrs *a, struct buf *store);
 /* A 64-bit digest of the xattr list, 0 when there is none. */
 uint64_t xattrs_digest(const struct attrs *a);

@@ -403,7 +403,8 @@ read_dir(int dirfd, struct entry **out, size_t *n, bool at_root)
 		errno = saved;
 		return -1;
 	}
-	qsort(*out, *n, sizeof(**out), cmp_entry);
+	if (*n > 1)
+		qsort(*out, *n, sizeof(**out), cmp_entry);
 	return 0;
 }
 

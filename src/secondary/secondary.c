@@ -29,7 +29,8 @@ struct put {
 	int err;		/* first error; the rest of the PUT is drained */
 	char *errmsg;
 	int fd;
-	int dirfd;		/* a dup of the parent, stable for the PUT */
+	int dirfd;		/* the parent (the resolver's) */
+	uint64_t written_end;	/* the end of the last extent written */
 	char *name;
 	char *display;		/* parent/name for messages */
 	uint32_t flags;
@@ -167,13 +168,50 @@ clear_name(int dfd, const char *name)
 	return rmtree_at(dfd, name);
 }
 
-/* Replace the managed xattrs of a path with the list in a. */
+/*
+ * Where xattrs are read and written: a real fd (f*xattr), or a path, followed
+ * (a /proc/self/fd/N path, which must be followed to reach the inode) or not
+ * (dir/name of a symlink).
+ */
+struct xtarget {
+	int fd;			/* -1: use path */
+	const char *path;
+	bool follow;
+};
+
+static ssize_t
+x_list(const struct xtarget *x, char *names, size_t n)
+{
+	if (x->fd >= 0)
+		return flistxattr(x->fd, names, n);
+	return x->follow ? listxattr(x->path, names, n) :
+	    llistxattr(x->path, names, n);
+}
+
 static int
-set_xattrs(const char *path, bool follow, const struct attrs *a, bool priv)
+x_remove(const struct xtarget *x, const char *name)
+{
+	if (x->fd >= 0)
+		return fremovexattr(x->fd, name);
+	return x->follow ? removexattr(x->path, name) :
+	    lremovexattr(x->path, name);
+}
+
+static int
+x_set(const struct xtarget *x, const char *name, const void *v, size_t n)
+{
+	if (x->fd >= 0)
+		return fsetxattr(x->fd, name, v, n, 0);
+	return x->follow ? setxattr(x->path, name, v, n, 0) :
+	    lsetxattr(x->path, name, v, n, 0);
+}
+
+/* Replace the managed xattrs of the target with the list in a. */
+static int
+set_xattrs(const struct xtarget *x, const struct attrs *a, bool priv)
 {
 	char names[65536];
-	ssize_t n = follow ? listxattr(path, names, sizeof(names)) :
-	    llistxattr(path, names, sizeof(names));
+	ssize_t n = x_list(x, names, sizeof(names));
 
 	if (n < 0 && errno != ENOTSUP && errno != EOPNOTSUPP)
 		return -1;
@@ -184,8 +222,7 @@ set_xattrs(const char *path, bool follow, const struct attrs *a, bool priv)
 		for (uint32_t i = 0; i < a->nxattrs && !keep; i++)
 			keep = strlen(p) == a->xattrs[i].name_len &&
 			    memcmp(p, a->xattrs[i].name, a->xattrs[i].name_len) == 0;
-		if (!keep && (follow ? removexattr(path, p) :
-		    lremovexattr(path, p)) < 0 && errno != ENODATA)
+		if (!keep && x_remove(x, p) < 0 && errno != ENODATA)
 			return -1;
 	}
 	for (uint32_t i = 0; i < a->nxattrs; i++) {
@@ -194,26 +231,27 @@ set_xattrs(const char *path, bool follow, const struct attrs *a, bool priv)
 		nm[a->xattrs[i].name_len] = '\0';
 		if (!xattr_managed(nm, priv))
 			continue;
-		int rc = follow ? setxattr(path, nm, a->xattrs[i].value,
-		    a->xattrs[i].value_len, 0) : lsetxattr(path, nm,
-		    a->xattrs[i].value, a->xattrs[i].value_len, 0);
-		if (rc < 0)
+		if (x_set(x, nm, a->xattrs[i].value, a->xattrs[i].value_len) < 0)
 			return -1;
 	}
 	return 0;
 }
 
 /*
- * Apply attributes to the object fd (an O_PATH or real fd of it), which is
- * dfd/name.  Order matters: chown clears set-id bits, so mode after owner;
- * ACL xattrs touch the group bits, so mode after xattrs; times last.
+ * Apply attributes to the object fd, which is dfd/name.  fd is a real
+ * descriptor of a regular file when real_fd (f* calls), else an O_PATH one
+ * (reached through /proc/self/fd/N, or dir/name for a symlink).  Order
+ * matters: chown clears set-id bits, so mode after owner; ACL xattrs touch
+ * the group bits, so mode after xattrs; times last.
  */
 static int
-apply_attrs(struct secondary *s, int fd, int dfd, const char *name,
-    mode_t type, const struct attrs *a, const char **step)
+apply_attrs(struct secondary *s, int fd, bool real_fd, int dfd,
+    const char *name, mode_t type, const struct attrs *a, const char **step)
 {
 	char path[64 + NAME_MAX];
 	bool symlink = S_ISLNK(type);
+	struct xtarget x = { .fd = real_fd ? fd : -1, .path = path,
+	    .follow = !symlink };
 
 	if (symlink)
 		snprintf(path, sizeof(path), "/proc/self/fd/%d/%s", dfd, name);
@@ -227,14 +265,13 @@ apply_attrs(struct secondary *s, int fd, int dfd, const char *name,
 	}
 	if (a->mask & ATTR_XATTRS) {
 		*step = "set xattrs of";
-		/* Through /proc/self/fd/N (followed: it names the inode
-		 * itself), or, for a symlink, dir/name not followed. */
-		if (set_xattrs(path, !symlink, a, s->is_root) < 0)
+		if (set_xattrs(&x, a, s->is_root) < 0)
 			return -1;
 	}
 	if ((a->mask & ATTR_MODE) && !symlink) {
 		*step = "chmod";
-		if (chmod(path, a->mode & 07777) < 0)
+		if ((real_fd ? fchmod(fd, a->mode & 07777) :
+		    chmod(path, a->mode & 07777)) < 0)
 			return -1;
 	}
 	if (a->mask & ATTR_MTIME) {
@@ -243,7 +280,8 @@ apply_attrs(struct secondary *s, int fd, int dfd, const char *name,
 			{ .tv_sec = a->mtime_sec, .tv_nsec = a->mtime_nsec },
 		};
 		*step = "set times of";
-		int rc = symlink ? utimensat(dfd, name, ts, AT_SYMLINK_NOFOLLOW) :
+		int rc = real_fd ? futimens(fd, ts) : symlink ?
+		    utimensat(dfd, name, ts, AT_SYMLINK_NOFOLLOW) :
 		    utimensat(AT_FDCWD, path, ts, 0);
 		if (rc < 0)
 			return -1;
@@ -531,7 +569,8 @@ op_setattr(struct secondary *s, struct rd *r)
 			errno = ESTALE;
 			step = "set attributes of";
 		} else {
-			rc = apply_attrs(s, fd, dfd, name, st.st_mode, &a, &step);
+			rc = apply_attrs(s, fd, false, dfd, name, st.st_mode, &a,
+			    &step);
 		}
 	}
 	if (rc < 0)
@@ -550,8 +589,6 @@ put_reset(struct put *p)
 {
 	if (p->fd >= 0)
 		close(p->fd);
-	if (p->dirfd >= 0)
-		close(p->dirfd);
 	free(p->name);
 	free(p->display);
 	free(p->errmsg);
@@ -595,8 +632,10 @@ op_put(struct secondary *s, struct rd *r)
 	free(qp);
 	free(qn);
 
-	int dfd = resolve_dir(&s->res, o.base, o.parent, o.parent_len);
-	if (dfd < 0 || (p->dirfd = fcntl(dfd, F_DUPFD_CLOEXEC, 0)) < 0) {
+	/* Borrowed from the resolver: nothing else runs inside a PUT, so the
+	 * cached directory cannot change under it. */
+	p->dirfd = resolve_dir(&s->res, o.base, o.parent, o.parent_len);
+	if (p->dirfd < 0) {
 		put_error(s, errno, "resolve the parent of");
 		return 0;
 	}
@@ -637,6 +676,8 @@ op_data(struct secondary *s, struct rd *r)
 		return 0;
 	if (pwrite_full(p->fd, data, len, (off_t)off) < 0)
 		put_error(s, errno, "write");
+	else if (off + len > p->written_end)
+		p->written_end = off + len;
 	return 0;
 }
 
@@ -648,7 +689,12 @@ put_link_into_place(struct secondary *s)
 	static unsigned seq;
 
 	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", p->fd);
-	if (linkat(AT_FDCWD, proc, p->dirfd, p->name, AT_SYMLINK_FOLLOW) == 0)
+	/* With privilege the descriptor itself is linked (AT_EMPTY_PATH);
+	 * without, through its /proc link. */
+	if (s->is_root && linkat(p->fd, "", p->dirfd, p->name, AT_EMPTY_PATH) == 0)
+		return 0;
+	if ((!s->is_root || errno != EEXIST) && linkat(AT_FDCWD, proc, p->dirfd,
+	    p->name, AT_SYMLINK_FOLLOW) == 0)
 		return 0;
 	if (errno != EEXIST) {
 		put_error(s, errno, "link");
@@ -689,9 +735,10 @@ op_put_end(struct secondary *s, struct rd *r, bool abort_put, uint64_t *val)
 	}
 	if (abort_put || p->err)
 		goto done;
-	if (ftruncate(p->fd, (off_t)p->size) < 0)
+	/* The size, and a hole at the end of a sparse file. */
+	if (p->written_end != p->size && ftruncate(p->fd, (off_t)p->size) < 0)
 		put_error(s, errno, "truncate");
-	else if (apply_attrs(s, p->fd, p->dirfd, p->name, S_IFREG, &a,
+	else if (apply_attrs(s, p->fd, true, p->dirfd, p->name, S_IFREG, &a,
 	    &step) < 0)
 		put_error(s, errno, step);
 	else if (!(p->flags & PUT_INPLACE))

@@ -129,24 +129,29 @@ primary_dir(struct turn *t, const struct plink *at)
 }
 
 static int
-read_xattrs(struct turn *t, int dirfd, const struct plink *at, bool root,
-    struct attrs *a, struct buf *store)
+read_xattrs(struct turn *t, int fd, int dirfd, const struct plink *at,
+    bool root, struct attrs *a, struct buf *store)
 {
 	char path[64 + 256];
 
+	if (fd >= 0)
+		return xattrs_read(fd, NULL, false, t->privileged, a, store);
 	if (root)
 		snprintf(path, sizeof(path), "/proc/self/fd/%d", t->tgt->rootfd);
 	else
 		snprintf(path, sizeof(path), "/proc/self/fd/%d/%.*s", dirfd,
 		    (int)at->name_len, at->name);
-	return xattrs_read(path, root, geteuid() == 0, a, store);
+	return xattrs_read(-1, path, root, t->privileged, a, store);
 }
 
 /* ---- content ---- */
 
 /* Hash the content as it is sent: extents with their offsets. */
+static int next_extent(int fd, bool sparse, off_t off, uint64_t size,
+    off_t *data, off_t *hole);
+
 static int
-hash_file(int fd, uint64_t size, uint8_t out[16])
+hash_file(int fd, uint64_t size, bool sparse, uint8_t out[16])
 {
 	XXH3_state_t *st = XXH3_createState();
 	uint8_t *chunk = xmalloc(PROTO_DATA_CHUNK);
@@ -155,12 +160,9 @@ hash_file(int fd, uint64_t size, uint8_t out[16])
 
 	XXH3_128bits_reset(st);
 	while ((uint64_t)off < size) {
-		off_t data = lseek(fd, off, SEEK_DATA);
-		if (data < 0)
-			break;		/* ENXIO: a hole up to the end */
-		off_t hole = lseek(fd, data, SEEK_HOLE);
-		if (hole < 0 || (uint64_t)hole > size)
-			hole = (off_t)size;
+		off_t data, hole;
+		if (next_extent(fd, sparse, off, size, &data, &hole) < 0)
+			break;
 		for (off = data; off < hole; ) {
 			size_t n = (size_t)(hole - off) < PROTO_DATA_CHUNK ?
 			    (size_t)(hole - off) : PROTO_DATA_CHUNK;
@@ -189,8 +191,29 @@ out:
 }
 
 /* Send the extents of fd as DATA frames, hashing as they go. */
+/* The next extent of data at or after off: [*data, *hole).  A file with as
+ * many blocks as bytes has no holes, and costs no lseek. */
 static int
-send_extents(struct turn *t, int fd, uint64_t size, uint8_t hash[16])
+next_extent(int fd, bool sparse, off_t off, uint64_t size, off_t *data,
+    off_t *hole)
+{
+	if (!sparse) {
+		*data = off;
+		*hole = (off_t)size;
+		return 0;
+	}
+	*data = lseek(fd, off, SEEK_DATA);
+	if (*data < 0)
+		return -1;	/* ENXIO: a hole up to the end */
+	*hole = lseek(fd, *data, SEEK_HOLE);
+	if (*hole < 0 || (uint64_t)*hole > size)
+		*hole = (off_t)size;
+	return 0;
+}
+
+static int
+send_extents(struct turn *t, int fd, uint64_t size, bool sparse,
+    uint8_t hash[16])
 {
 	struct conn *c = t->conn;
 	XXH3_state_t *st = XXH3_createState();
@@ -199,12 +222,9 @@ send_extents(struct turn *t, int fd, uint64_t size, uint8_t hash[16])
 
 	XXH3_128bits_reset(st);
 	while ((uint64_t)off < size && rc == 0) {
-		off_t data = lseek(fd, off, SEEK_DATA);
-		if (data < 0)
+		off_t data, hole;
+		if (next_extent(fd, sparse, off, size, &data, &hole) < 0)
 			break;
-		off_t hole = lseek(fd, data, SEEK_HOLE);
-		if (hole < 0 || (uint64_t)hole > size)
-			hole = (off_t)size;
 		for (off = data; off < hole; ) {
 			size_t n = (size_t)(hole - off) < PROTO_DATA_CHUNK ?
 			    (size_t)(hole - off) : PROTO_DATA_CHUNK;
@@ -272,6 +292,8 @@ send_put(struct turn *t, size_t idx)
 	struct buf xstore = BUF_INIT;
 	struct irec rec;
 	char *disp = NULL;
+
+	memset(&a, 0, sizeof(a));
 	int fd = -1, dirfd, rc = 0;
 
 	if (dop_link(t, d, &at) != 0) {
@@ -302,7 +324,8 @@ send_put(struct turn *t, size_t idx)
 	}
 	if (!(o->flags & POBJ_DATA) && (o->flags & POBJ_HASHCHECK)) {
 		uint8_t h[16];
-		if (hash_file(fd, (uint64_t)st.st_size, h) < 0) {
+		if (hash_file(fd, (uint64_t)st.st_size, (uint64_t)st.st_blocks *
+		    512 < (uint64_t)st.st_size, h) < 0) {
 			turn_error(t, "read %s: %s", disp, strerror(errno));
 			d->done = true;
 			goto out;
@@ -324,12 +347,6 @@ send_put(struct turn *t, size_t idx)
 	}
 	for (int attempt = 0; ; attempt++) {
 		pobj_restat(o, &st);
-		if (read_xattrs(t, dirfd, &at, false, &a, &xstore) < 0) {
-			turn_error(t, "read xattrs of %s: %s", disp,
-			    strerror(errno));
-			d->done = true;
-			goto out;
-		}
 		size_t s = conn_begin(c, MSG_PUT, 0, false);
 		if (turn_oref(t, &c->out, &at.parent, at.name, at.name_len,
 		    NULL) != 0)
@@ -342,17 +359,17 @@ send_put(struct turn *t, size_t idx)
 			rc = -1;
 			goto out;
 		}
-		int rd = send_extents(t, fd, (uint64_t)st.st_size, d->hash);
+		bool sparse = (uint64_t)st.st_blocks * 512 < (uint64_t)st.st_size;
+		int rd = send_extents(t, fd, (uint64_t)st.st_size, sparse,
+		    d->hash);
 		int rderr = errno;
 		bool changed = fstat(fd, &st2) < 0 || !same_stat(&st, &st2);
 		if (c->failed) {
-			free(a.xattrs);
 			rc = -1;
 			goto out;
 		}
 		if (rd < 0 || (changed && attempt < CHANGED_RETRIES)) {
 			s = conn_begin_cont(c, MSG_PUT_ABORT, true, COOKIE_IGNORE);
-			free(a.xattrs);
 			if (conn_end(c, s) < 0) {
 				rc = -1;
 				goto out;
@@ -369,11 +386,14 @@ send_put(struct turn *t, size_t idx)
 		 * the attributes from before, so the next turn sends it again. */
 		attrs_from_pobj(&a, o);
 		struct attrs x = a;
-		a.nxattrs = 0;
-		a.xattrs = NULL;
-		read_xattrs(t, dirfd, &at, false, &a, &xstore);
-		x.nxattrs = a.nxattrs;
-		x.xattrs = a.xattrs;
+		if (read_xattrs(t, fd, dirfd, &at, false, &x, &xstore) < 0) {
+			s = conn_begin_cont(c, MSG_PUT_ABORT, true, COOKIE_IGNORE);
+			turn_error(t, "read xattrs of %s: %s", disp,
+			    strerror(errno));
+			d->done = true;
+			rc = conn_end(c, s);
+			goto out;
+		}
 		d->xattr_digest = xattrs_digest(&x);
 		d->size = (uint64_t)st.st_size;
 		s = conn_begin_cont(c, MSG_PUT_END, true, COOKIE_DOP | idx);
@@ -423,7 +443,7 @@ send_setattr(struct turn *t, size_t idx)
 	}
 	attrs_from_pobj(&a, o);
 	x = a;
-	if (read_xattrs(t, dirfd, &at, root, &x, &xstore) < 0) {
+	if (read_xattrs(t, -1, dirfd, &at, root, &x, &xstore) < 0) {
 		if (errno != ENOENT) {
 			char *disp = NULL;
 			if (!root)

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include <xxhash.h>
 
 #include "../common/log.h"
@@ -737,6 +738,7 @@ sync_turn(const struct sync_opts *o, const struct sync_target *tgt,
 	t.conn = c;
 	t.ix = ix;
 	t.st = st;
+	t.privileged = geteuid() == 0;
 	c->on_reply = on_reply;
 	c->arg = &t;
 	resolve_init(&t.pres, tgt->rootfd, tgt->rootfd);

@@ -56,6 +56,7 @@ struct turn {
 	size_t acked_since_commit;
 	bool entry_failed;
 	bool fatal;		/* index or connection failure */
+	bool privileged;	/* we may read trusted.* xattrs */
 	struct buf path, path2;
 	/* progress */
 	uint64_t total_bytes, total_files;
