@@ -30,9 +30,14 @@ step "-q prints nothing when all is well"
 expect_rc 0 gsync -q P S
 [[ ! -s $T/err && ! -s $T/out ]] || fail "-q printed something"
 
-step "an existing empty directory is a fine secondary"
+step "an existing empty directory is a fine secondary (and --progress)"
 mkdir S2
-expect_rc 0 gsync P S2
+expect_rc 0 gsync --progress P S2
+# The last progress update (after the last carriage return) says 100%: all
+# is sent, sparse holes included.
+last=$(grep -v '^georep: ' "$T/err" | tr '\r' '\n' | grep -v '^ *$' | tail -1)
+echo "last progress update: $last" >&2
+[[ $last == *" 100%"* ]] || check_failed "the last progress update is not 100%: $last"
 compare --sparse P S2
 expect_rc 0 gsync P S2
 expect_nothing_sent
