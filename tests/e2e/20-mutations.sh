@@ -3,6 +3,7 @@
 # a full comparison; changes that move no data must send none.  Then all of
 # them again, on other objects, in one round.
 . "$(dirname "$0")/lib.sh"
+need_root # chown, mknod, trusted.* xattrs
 
 seed=${SEED:-$RANDOM}
 echo "seed $seed"

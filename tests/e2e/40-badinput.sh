@@ -86,7 +86,7 @@ expect_rc 0 gsync P1 S1
 compare P1 S1
 snapshot S1 S1.snap
 expect_rc 65 gsync P2 S1
-expect_stderr -- '--force'
+expect_stderr '--force'
 no_protocol_noise
 unchanged_since S1 S1.snap
 step "... taken over with --force"
@@ -105,7 +105,7 @@ echo other >Seeded/dir/other
 touch -d 2001-01-01 Seeded/dir Seeded
 snapshot Seeded Seeded.snap
 expect_rc 65 gsync P Seeded
-expect_stderr -- '--adopt'
+expect_stderr '--adopt'
 expect_stderr 'Seeded'
 no_protocol_noise
 unchanged_since Seeded Seeded.snap
@@ -209,6 +209,11 @@ expect_rc 0 gsync --ignore-deletes I IS
 	check_failed "--ignore-deletes deleted, or did not add"
 cmp I/new IS/new || check_failed "IS/new differs"
 compare I IS --exclude one --exclude sub --no-root-attrs
+
+if ((EUID != 0)); then
+	echo "not root: the steps as nobody are left out" >&2
+	exit 0
+fi
 
 step "unreadable paths (as nobody): reported, the rest synced, rc 74"
 chmod 755 "$T"

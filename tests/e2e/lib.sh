@@ -23,6 +23,7 @@
 #   fail MSG                fail the scenario with MSG
 #   at_exit CMD             run CMD (eval) when the scenario ends, LIFO
 #   skip MSG                end the scenario as skipped (exit 77)
+#   need_root               skip unless root
 
 set -Eeuo pipefail
 
@@ -81,6 +82,8 @@ skip() {
 	echo "SKIP: $*" >&2
 	exit 77
 }
+
+need_root() { ((EUID == 0)) || skip "needs root"; }
 
 _step=
 step() { _step=$*; echo "== $*" >&2; }
