@@ -129,7 +129,9 @@ run_e2e() {
 			mv "$log" "$scratch/log"
 			echo "FAIL $name"
 			echo "    exit status $rc$( ((rc == 124)) && echo " (timed out after ${timeout_s}s)"), $((SECONDS - start))s"
-			grep -m1 -E '^seed [0-9]+' "$scratch/log" | sed 's/^/    /'
+			if (($(wc -l <"$scratch/log") > 80)); then
+				grep -m1 -E '^seed [0-9]+' "$scratch/log" | sed 's/^/    /'
+			fi
 			show_tail "$scratch/log"
 			echo "    scratch kept: $scratch (log: $scratch/log)"
 			failed=$((failed + 1))
