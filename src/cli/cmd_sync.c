@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
+#include <sys/wait.h>
 #include <sysexits.h>
 #include <unistd.h>
 #include <xxhash.h>
@@ -466,11 +467,31 @@ cmd_sync(int argc, char **argv)
 		goto out_conn;
 	}
 	if (say_hello(&c, volume, a.force, &h, &code) < 0 ||
-	    reconcile(&c, ix, &h, a.force, sec, &code) < 0)
+	    reconcile(&c, ix, &h, a.force, sec, &code) < 0) {
+		/* A secondary that could not even open its directory exits
+		 * with EX_CANTCREAT (it said why on stderr). */
+		int status = conn_close(&c);
+		if (code == EX_UNAVAILABLE && WIFEXITED(status) &&
+		    WEXITSTATUS(status) == EX_CANTCREAT)
+			code = EX_CANTCREAT;
 		goto out_conn;
+	}
 	tgt.secondary_privileged = h.privileged;
 	int rc = sync_turn(&a.o, &tgt, ix, &c, &st);
+	if (rc == 2) {
+		/* The secondary was not what the index said: once more, after
+		 * reconciling the two. */
+		log_warn("the secondary did not match the index: reconciling "
+		    "and trying again");
+		memset(&st, 0, sizeof(st));
+		rc = sync_turn(&a.o, &tgt, ix, &c, &st);
+		if (rc == 2)
+			rc = 1;
+	}
 	int status = conn_close(&c);
+	if (rc < 0 && !c.failed && status != 0 && WIFEXITED(status))
+		log_err("the secondary exited with status %d",
+		    WEXITSTATUS(status));
 	if (rc < 0)
 		code = c.failed ? EX_UNAVAILABLE : EX_IOERR;
 	else if (status != 0) {

@@ -273,13 +273,17 @@ visit_entry(struct walk *w, int dirfd, struct pobj *dir, const char *name,
 	else
 		c->seen_files++;
 	if (old_fid && fid_eq(old_fid, &fid)) {
-		/* The same object under the same name: compare attributes. */
+		/* The same object under the same name: compare attributes.
+		 * New content is renamed in beside the old, which changes
+		 * this directory on the secondary: its attributes go again. */
 		o = crawl_find(c, &fid);
 		uint32_t flags = 0;
 		if (o == NULL || !(o->flags & POBJ_KNOWN)) {
 			rc = index_get(w->txn, &fid, &rec);
 			if (rc == 0) {
 				flags = compare(&st, &rec);
+				if (flags & (POBJ_DATA | POBJ_HASHCHECK))
+					dir->flags |= POBJ_DIRTY;
 				if (flags || S_ISDIR(st.st_mode)) {
 					o = pobj_get(c, &fid, &created);
 					o->flags |= POBJ_KNOWN | flags;

@@ -98,6 +98,21 @@ index_begin(struct index *ix, bool write, struct index_txn **out)
 }
 
 int
+index_begin_child(struct index_txn *parent, struct index_txn **out)
+{
+	struct index_txn *t = xcalloc(1, sizeof(*t));
+	int rc = mdb_txn_begin(parent->ix->env, parent->txn, 0, &t->txn);
+
+	if (rc != 0) {
+		free(t);
+		return lmdb_fail(parent->ix, rc, "begin a nested transaction");
+	}
+	t->ix = parent->ix;
+	*out = t;
+	return 0;
+}
+
+int
 index_commit(struct index_txn *t)
 {
 	int rc = mdb_txn_commit(t->txn);
@@ -465,6 +480,17 @@ index_meta_put(struct index_txn *t, const char *key, const void *p, size_t n)
 	int rc = mdb_put(t->txn, t->ix->meta, &k, &v, 0);
 
 	return rc ? lmdb_fail(t->ix, rc, "write meta") : 0;
+}
+
+int
+index_meta_del(struct index_txn *t, const char *key)
+{
+	MDB_val k = { strlen(key), (void *)key };
+	int rc = mdb_del(t->txn, t->ix->meta, &k, NULL);
+
+	if (rc == MDB_NOTFOUND)
+		return 1;
+	return rc ? lmdb_fail(t->ix, rc, "delete meta") : 0;
 }
 
 /* ---- paths ---- */

@@ -61,6 +61,9 @@ int index_open(struct index **out, const char *dir);
 void index_close(struct index *ix);
 
 int index_begin(struct index *ix, bool write, struct index_txn **out);
+/* A write transaction nested in parent: its changes reach the parent only
+ * if it commits; the parent must not be used meanwhile. */
+int index_begin_child(struct index_txn *parent, struct index_txn **out);
 int index_commit(struct index_txn *t);
 void index_abort(struct index_txn *t);
 
@@ -100,6 +103,7 @@ int index_is_empty(struct index_txn *t, bool *empty);
 int index_meta_get(struct index_txn *t, const char *key, struct buf *out);
 int index_meta_put(struct index_txn *t, const char *key, const void *p,
     size_t n);
+int index_meta_del(struct index_txn *t, const char *key);
 
 /*
  * The path of fid on the secondary, from its first link up to the root (or

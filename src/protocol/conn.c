@@ -174,8 +174,9 @@ handle_reply(struct conn *c, const struct frame *f)
 	rd_init(&r, f->payload, f->len);
 	rep.err = (int)get_u32(&r);
 	rep.value = get_u64(&r);
-	rep.msg = get_str(&r, &rep.msg_len, 4096);
-	if (!rd_end(&r) || rep.err < 0 || rep.err > 4095) {
+	rep.msg = (const char *)get_bytes(&r, &rep.msg_len, PROTO_FRAME_MAX);
+	if (!rd_end(&r) || rep.err < 0 || rep.err > 4095 ||
+	    (rep.err != 0 && rep.msg_len > 4096)) {
 		conn_fail(c, "protocol error: malformed reply to %s",
 		    msg_name(req.type));
 		return;

@@ -25,7 +25,8 @@
 struct reply {
 	int err;		/* errno from the secondary, 0 = done */
 	uint64_t value;		/* secondary inode number, hello state, ... */
-	const char *msg;	/* detail, not NUL-terminated */
+	const char *msg;	/* the message on error, else the result;
+				 * not NUL-terminated; valid in the callback */
 	uint32_t msg_len;
 };
 

@@ -322,6 +322,7 @@ msg_name(uint8_t type)
 	case MSG_COMMIT:	return "COMMIT";
 	case MSG_BYE:		return "BYE";
 	case MSG_RESET:		return "RESET";
+	case MSG_LISTDIR:	return "LISTDIR";
 	case MSG_REPLY:		return "REPLY";
 	default:		return "unknown";
 	}

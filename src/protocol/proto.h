@@ -39,6 +39,7 @@
 #define PROTO_XATTR_NAME_MAX	255
 #define PROTO_XATTR_VALUE_MAX	65536
 #define PROTO_XATTR_COUNT_MAX	1024
+#define PROTO_LIST_BYTES	(1u << 20)	/* a LISTDIR reply's entries */
 
 enum msg_type {
 	MSG_HELLO = 1,	/* u32 version, str volume, u32 flags */
@@ -58,7 +59,13 @@ enum msg_type {
 	MSG_BYE,	/* (empty): the secondary answers and exits */
 	MSG_RESET,	/* (empty): remove everything beneath the root but the
 			 * state directory (a takeover, or a lost index) */
-	MSG_REPLY = 64,	/* i32 errno, u64 value, str message */
+	MSG_LISTDIR,	/* u8 base, str path, str after: the directory's
+			 * entries with names after `after`, in byte order;
+			 * reply value 1 when more follow, data: entries of
+			 * u64 ino, u32 mode, u64 size, u64 mtime sec,
+			 * u32 mtime nsec, str name */
+	MSG_REPLY = 64,	/* i32 errno, u64 value, bytes data: the message
+			 * on error, else the request's result (LISTDIR) */
 };
 
 /* MSG_HELLO flags */

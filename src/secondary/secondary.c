@@ -50,6 +50,7 @@ struct secondary {
 	struct buf in, out;
 	int in_fd, out_fd;
 	char msg[1024];		/* detail of the current reply */
+	struct buf data;	/* result of the current reply */
 };
 
 /* ---- replies ---- */
@@ -61,9 +62,13 @@ reply(struct secondary *s, uint32_t id, int err, uint64_t value)
 
 	put_u32(&s->out, (uint32_t)err);
 	put_u64(&s->out, value);
-	put_str(&s->out, err ? s->msg : "");
+	if (err)
+		put_str(&s->out, s->msg);
+	else
+		put_bytes(&s->out, s->data.data, (uint32_t)s->data.len);
 	proto_finish(&s->out, start);
 	s->msg[0] = '\0';
+	buf_reset(&s->data);
 }
 
 /* Record the detail of a failure: "STEP PATH: strerror". Returns -1. */
@@ -104,13 +109,25 @@ cstr(const char *p, uint32_t n)
 }
 
 /* The parent directory of o; fills s->msg on failure. */
+/* A parent that is missing, or not a directory, or a symlink: the
+ * primary's model of this tree is wrong -- ESTALE says so (the primary
+ * reconciles and tries again).  The cause stays in the message. */
+static int
+model_errno(int err)
+{
+	return (err == ENOENT || err == ENOTDIR || err == ELOOP) ? ESTALE : err;
+}
+
 static int
 parent_fd(struct secondary *s, const struct oref *o)
 {
 	int fd = resolve_dir(&s->res, o->base, o->parent, o->parent_len);
 
-	if (fd < 0)
-		fail(s, errno, "resolve the parent of", o);
+	if (fd < 0) {
+		int err = errno;
+		fail(s, err, "resolve the parent of", o);
+		errno = model_errno(err);
+	}
 	return fd;
 }
 
@@ -514,13 +531,23 @@ op_remove(struct secondary *s, struct rd *r, bool tree)
 	uint64_t sino = get_u64(r);
 	if (!rd_end(r))
 		return -2;
-	int dfd = parent_fd(s, &o);
+	int dfd = resolve_dir(&s->res, o.base, o.parent, o.parent_len);
+	if (dfd < 0 && errno == ENOENT)
+		return 0;	/* gone with its parent: done */
 	if (dfd < 0)
-		return errno == ENOENT ? 0 : -1;	/* parent gone: done */
+		dfd = parent_fd(s, &o);
+	if (dfd < 0)
+		return -1;
 	char *name = cstr(o.name, o.name_len);
 	int rc = check_ino(dfd, name, sino, &st);
 	if (rc < 0) {
 		rc = errno == ENOENT ? 0 : fail(s, errno, "remove", &o);
+		if (errno == ESTALE) {
+			size_t n = strlen(s->msg);
+			snprintf(s->msg + n, sizeof(s->msg) - n, " (inode %llu, "
+			    "expected %llu)", (unsigned long long)st.st_ino,
+			    (unsigned long long)sino);
+		}
 		free(name);
 		return rc;
 	}
@@ -636,7 +663,9 @@ op_put(struct secondary *s, struct rd *r)
 	 * cached directory cannot change under it. */
 	p->dirfd = resolve_dir(&s->res, o.base, o.parent, o.parent_len);
 	if (p->dirfd < 0) {
-		put_error(s, errno, "resolve the parent of");
+		int err = errno;
+		put_error(s, err, "resolve the parent of");
+		p->err = model_errno(err);
 		return 0;
 	}
 	if (flags & PUT_INPLACE) {
@@ -947,6 +976,111 @@ op_reset(struct secondary *s, struct rd *r)
 	return rc;
 }
 
+struct dent {
+	char *name;
+	size_t len;
+	uint64_t ino;
+	uint32_t mode;
+	uint64_t size;
+	struct timespec mtime;
+};
+
+static int
+cmp_dent(const void *a, const void *b)
+{
+	const struct dent *x = a, *y = b;
+	size_t n = x->len < y->len ? x->len : y->len;
+	int c = memcmp(x->name, y->name, n);
+
+	return c ? c : (x->len > y->len) - (x->len < y->len);
+}
+
+/* The entries of one directory after a name, in byte order, up to about
+ * PROTO_LIST_BYTES; *more says whether the listing goes on. */
+static int
+op_listdir(struct secondary *s, struct rd *r, uint64_t *more)
+{
+	uint32_t plen, alen;
+	struct dent *v = NULL;
+	size_t n = 0, cap = 0;
+	struct dirent *de;
+	DIR *d;
+	int rc = 0;
+
+	uint8_t base = get_u8(r);
+	const char *path = get_str(r, &plen, PROTO_FRAME_MAX);
+	const char *after = get_str(r, &alen, NAME_MAX);
+	if (!rd_end(r) || base > BASE_STAGE || !relpath_valid(path, plen))
+		return -2;
+	if (base == BASE_ROOT && plen >= strlen(GEOREP_STATE_DIR) &&
+	    memcmp(path, GEOREP_STATE_DIR, strlen(GEOREP_STATE_DIR)) == 0 &&
+	    (plen == strlen(GEOREP_STATE_DIR) ||
+	    path[strlen(GEOREP_STATE_DIR)] == '/'))
+		return -2;
+	int dfd = resolve_dir(&s->res, base, path, plen);
+	int fd = dfd < 0 ? -1 : openat(dfd, ".", O_RDONLY | O_DIRECTORY |
+	    O_CLOEXEC);
+	if (fd < 0 || (d = fdopendir(fd)) == NULL) {
+		struct oref o = { .base = base, .parent = "", .name = path,
+		    .name_len = plen };
+		if (fd >= 0)
+			close(fd);
+		return fail(s, errno, "list", &o);
+	}
+	while ((errno = 0, de = readdir(d)) != NULL) {
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..") ||
+		    (base == BASE_ROOT && plen == 0 &&
+		    !strcmp(de->d_name, GEOREP_STATE_DIR)))
+			continue;
+		size_t len = strlen(de->d_name);
+		struct dent e = { .name = de->d_name, .len = len };
+		if (alen && cmp_dent(&e, &(struct dent){ .name = (char *)after,
+		    .len = alen }) <= 0)
+			continue;
+		struct stat st;
+		if (fstatat(fd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+			continue;	/* gone meanwhile */
+		if (n == cap) {
+			cap = cap ? cap * 2 : 256;
+			v = xrealloc(v, cap * sizeof(*v));
+		}
+		v[n].name = xstrndup(de->d_name, len);
+		v[n].len = len;
+		v[n].ino = st.st_ino;
+		v[n].size = (uint64_t)st.st_size;
+		v[n].mtime = st.st_mtim;
+		v[n++].mode = st.st_mode;
+	}
+	if (errno) {
+		struct oref o = { .base = base, .parent = "", .name = path,
+		    .name_len = plen };
+		rc = fail(s, errno, "list", &o);
+	}
+	closedir(d);
+	if (n > 1)
+		qsort(v, n, sizeof(*v), cmp_dent);
+	*more = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (rc == 0 && *more == 0) {
+			if (s->data.len + v[i].len + 40 > PROTO_LIST_BYTES)
+				*more = 1;
+			else {
+				put_u64(&s->data, v[i].ino);
+				put_u32(&s->data, v[i].mode);
+				put_u64(&s->data, v[i].size);
+				put_u64(&s->data, (uint64_t)v[i].mtime.tv_sec);
+				put_u32(&s->data, (uint32_t)v[i].mtime.tv_nsec);
+				put_bytes(&s->data, v[i].name, (uint32_t)v[i].len);
+			}
+		}
+		free(v[i].name);
+	}
+	free(v);
+	if (rc < 0)
+		buf_reset(&s->data);
+	return rc;
+}
+
 /* ---- the loop ---- */
 
 static bool
@@ -965,7 +1099,7 @@ handle(struct secondary *s, const struct frame *f)
 	int rc;
 
 	rd_init(&r, f->payload, f->len);
-	if (!s->hello_done && f->type != MSG_HELLO) {
+	if (!s->hello_done && f->type != MSG_HELLO && f->type != MSG_BYE) {
 		log_err("protocol error: %s before HELLO", msg_name(f->type));
 		return -1;
 	}
@@ -1002,6 +1136,7 @@ handle(struct secondary *s, const struct frame *f)
 	case MSG_PUT_ABORT:	rc = op_put_end(s, &r, true, &val); break;
 	case MSG_COMMIT:	rc = op_commit(s, &r); break;
 	case MSG_RESET:		rc = op_reset(s, &r); break;
+	case MSG_LISTDIR:	rc = op_listdir(s, &r, &val); break;
 	case MSG_BYE:
 		if (!rd_end(&r))
 			return -1;
@@ -1095,5 +1230,6 @@ secondary_main(const char *dir, int in_fd, int out_fd)
 	resolve_release(&s.res);
 	buf_release(&s.in);
 	buf_release(&s.out);
+	buf_release(&s.data);
 	return status;
 }

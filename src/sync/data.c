@@ -14,7 +14,6 @@
 
 #define COMMIT_BATCH	20000
 #define CHANGED_RETRIES	3
-#define COOKIE_IGNORE	(4ull << 56)
 
 /* ---- progress ---- */
 
@@ -28,7 +27,7 @@ progress_update(struct turn *t, bool final)
 		return;
 	t->last_progress = now;
 	double secs = (double)(now - t->started) / 1e9;
-	uint64_t bytes = t->st->bytes_sent;
+	uint64_t bytes = t->done_bytes;
 	double bps = secs > 0 ? (double)bytes / secs : 0;
 	int pct = t->total_bytes ? (int)(bytes * 100 / t->total_bytes) : 100;
 	if (pct > 100)
@@ -223,8 +222,11 @@ send_extents(struct turn *t, int fd, uint64_t size, bool sparse,
 	XXH3_128bits_reset(st);
 	while ((uint64_t)off < size && rc == 0) {
 		off_t data, hole;
-		if (next_extent(fd, sparse, off, size, &data, &hole) < 0)
+		if (next_extent(fd, sparse, off, size, &data, &hole) < 0) {
+			t->done_bytes += size - (uint64_t)off;	/* a hole */
 			break;
+		}
+		t->done_bytes += (uint64_t)(data - off);
 		for (off = data; off < hole; ) {
 			size_t n = (size_t)(hole - off) < PROTO_DATA_CHUNK ?
 			    (size_t)(hole - off) : PROTO_DATA_CHUNK;
@@ -246,6 +248,7 @@ send_extents(struct turn *t, int fd, uint64_t size, bool sparse,
 			XXH3_128bits_update(st, c->out.data + c->out.len, (size_t)r);
 			c->out.len += (size_t)r;
 			t->st->bytes_sent += (uint64_t)r;
+			t->done_bytes += (uint64_t)r;
 			if (conn_end(c, s) < 0) {
 				rc = -1;
 				break;
@@ -510,13 +513,18 @@ data_on_reply(struct turn *t, size_t idx, const struct reply *rep)
 	uint32_t nlinks = 0;
 	struct ilink *links = NULL;
 	uint32_t synced = 0;
+	uint64_t sino = o->sino;
 	if (rc == 0) {
 		nlinks = rec.nlinks;
 		links = rec.links;
 		synced = rec.synced;
+		sino = rec.sino;
 		if (d->type != D_PUT)
 			memcpy(d->hash, rec.content_hash, 16);
 	}
+	/* A PUT may have made a new inode (temporary file renamed in). */
+	if (d->type == D_PUT && rep->value != 0)
+		sino = rep->value;
 	memset(&rec, 0, sizeof(rec));
 	rec.mode = o->mode;
 	rec.uid = o->uid;
@@ -530,9 +538,7 @@ data_on_reply(struct turn *t, size_t idx, const struct reply *rep)
 	rec.xattr_digest = d->xattr_digest;
 	memcpy(rec.content_hash, d->hash, 16);
 	rec.synced = synced | IREC_ATTRS | (d->type == D_PUT ? IREC_CONTENT : 0);
-	rec.sino = d->type == D_PUT ? rep->value : o->sino;
-	if (rec.sino == 0)
-		rec.sino = o->sino;
+	rec.sino = sino;
 	rec.nlinks = nlinks;
 	rec.links = links;
 	if (index_put(t->txn, &o->fid, &rec) < 0)

@@ -23,9 +23,13 @@
  * changed while it was sent is sent again.  Errors name the path and the
  * reason; the turn goes on past per-file errors and reports them.
  *
+ * A turn that does not finish leaves a marker in the index; the next turn
+ * starts by reconciling the index with the secondary (reconcile.c).
+ *
  * Returns 0 when the secondary matches the primary, 1 when some paths
- * failed (listed in the log), -1 when the turn could not go on (the
- * connection or the index failed).
+ * failed (listed in the log), 2 when the secondary did not hold what the
+ * index expected (ESTALE: run another turn, which reconciles first), -1
+ * when the turn could not go on (the connection or the index failed).
  */
 #ifndef GEOREP_SYNC_H
 #define GEOREP_SYNC_H

@@ -1,4 +1,5 @@
 #include <errno.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,6 +27,22 @@ turn_error(struct turn *t, const char *fmt, ...)
 	va_end(ap);
 	log_err("%s", msg);
 	t->st->errors++;
+}
+
+/*
+ * Tests only: GEOREP_TEST_CRASH=entry|data|commit kills this process with
+ * SIGKILL once the secondary has applied that part of the turn and before
+ * the index commits it -- the window a crash recovery must handle.
+ */
+void
+turn_crash_point(const char *where)
+{
+	const char *want = getenv("GEOREP_TEST_CRASH");
+
+	if (want && strcmp(want, where) == 0) {
+		log_warn("GEOREP_TEST_CRASH=%s: killing myself", where);
+		raise(SIGKILL);
+	}
 }
 
 /* ---- paths ---- */
@@ -120,6 +137,12 @@ forget(struct index_txn *txn, const struct fid *fid)
 	if (rc == 0 && index_del(txn, fid) < 0)
 		rc = -1;
 	return rc;
+}
+
+int
+turn_forget(struct turn *t, const struct fid *fid)
+{
+	return forget(t->txn, fid);
 }
 
 static void
@@ -482,6 +505,7 @@ mop_on_reply(struct turn *t, size_t idx, const struct reply *rep)
 		    m->type == M_MKNOD) {
 			struct irec rec;
 			m->sino = rep->value;
+			m->o->sino = rep->value;
 			if (index_get(t->txn, &m->o->fid, &rec) == 0) {
 				rec.sino = rep->value;
 				if (index_put(t->txn, &m->o->fid, &rec) < 0)
@@ -497,6 +521,8 @@ mop_on_reply(struct turn *t, size_t idx, const struct reply *rep)
 	m->state = -1;
 	if (rep->err == ECANCELED)
 		return;
+	if (rep->err == ESTALE)
+		t->stale = true;
 	t->entry_failed = true;
 	turn_error(t, "%s failed on the secondary: %.*s", mop_verb(m->type),
 	    (int)rep->msg_len, rep->msg ? rep->msg : "");
@@ -513,6 +539,11 @@ on_reply(void *arg, const struct pending_req *req, const struct reply *rep)
 		break;
 	case COOKIE_DOP:
 		data_on_reply(t, COOKIE_IDX(req->cookie), rep);
+		break;
+	case COOKIE_STRAY:
+		if (rep->err)
+			turn_error(t, "removing a leftover on the secondary "
+			    "failed: %.*s", (int)rep->msg_len, rep->msg);
 		break;
 	case COOKIE_COMMIT:
 		if (rep->err) {
@@ -573,6 +604,12 @@ send_mop(struct turn *t, size_t idx)
 		m->from = src;
 		m->o->sino = rec.sino;
 		irec_release(&rec);
+	}
+	if (m->type == M_REMOVE && turn_oref(t, NULL, &m->from.parent,
+	    m->from.name, m->from.name_len, NULL) == 1) {
+		/* Its directory went before it: nothing to send. */
+		m->state = 1;
+		return model_apply(t, m);
 	}
 	if (!dry)
 		start = conn_begin(t->conn, type, COOKIE_MOP | idx, true);
@@ -673,18 +710,6 @@ turn_entry_ops(struct turn *t, size_t first)
 	return 0;
 }
 
-static int
-entry_phase(struct turn *t)
-{
-	/* Planning modelled the moves to choose between a straight rename
-	 * and staging; start again from the committed model to send them. */
-	index_abort(t->txn);
-	t->txn = NULL;
-	if (index_begin(t->ix, true, &t->txn) < 0)
-		return -1;
-	return turn_entry_ops(t, 0);
-}
-
 int
 turn_commit(struct turn *t, int64_t sync_point)
 {
@@ -694,6 +719,8 @@ turn_commit(struct turn *t, int64_t sync_point)
 	put_u32(&t->conn->out, t->opts->no_fsync ? COMMIT_NOSYNC : 0);
 	if (conn_end(t->conn, s) < 0 || conn_wait_all(t->conn) < 0 || t->fatal)
 		return -1;
+	if (sync_point != 0)
+		turn_crash_point("commit");
 	if (index_commit(t->txn) < 0) {
 		t->txn = NULL;
 		return -1;
@@ -744,6 +771,8 @@ sync_turn(const struct sync_opts *o, const struct sync_target *tgt,
 	resolve_init(&t.pres, tgt->rootfd, tgt->rootfd);
 	if (index_begin(ix, true, &t.txn) < 0)
 		goto out;
+	if (!o->dry_run && reconcile(&t) < 0)
+		goto out;
 	if (crawl_run(&t.crawl, &copts, tgt->rootfd, tgt->fsid, &tgt->root,
 	    t.txn) < 0) {
 		log_sys(LOG_LVL_ERR, "crawl of the primary");
@@ -752,11 +781,34 @@ sync_turn(const struct sync_opts *o, const struct sync_target *tgt,
 	st->files_seen = t.crawl.seen_files;
 	st->dirs_seen = t.crawl.seen_dirs;
 	st->errors += t.crawl.nerrors;
-	if (build_plan(&t) < 0)
+	/* Planning models moves to choose between a straight rename and
+	 * staging: in a nested transaction, thrown away after. */
+	struct index_txn *parent = t.txn;
+	if (index_begin_child(parent, &t.txn) < 0) {
+		t.txn = parent;
 		goto out;
+	}
+	rc = build_plan(&t);
+	index_abort(t.txn);
+	t.txn = parent;
+	if (rc < 0)
+		goto out;
+	rc = -1;
 	warn_unprivileged(&t);
-	if (entry_phase(&t) < 0)
+	/* The marker is durable before the secondary changes. */
+	if (!o->dry_run) {
+		if (turn_mark(&t) < 0 || index_commit(t.txn) < 0) {
+			t.txn = NULL;
+			goto out;
+		}
+		if (index_begin(ix, true, &t.txn) < 0) {
+			t.txn = NULL;
+			goto out;
+		}
+	}
+	if (turn_entry_ops(&t, 0) < 0)
 		goto out;
+	turn_crash_point("entry");
 	if (!t.entry_failed) {
 		if (data_phase(&t) < 0 || dirattr_phase(&t) < 0)
 			goto out;
@@ -765,9 +817,13 @@ sync_turn(const struct sync_opts *o, const struct sync_target *tgt,
 		rc = st->errors ? 1 : 0;
 		goto out;
 	}
-	if (turn_commit(&t, st->errors ? 0 : sync_point) < 0)
+	turn_crash_point("data");
+	/* A sync point only when everything made it; the marker goes with
+	 * the last commit either way (unless the secondary said ESTALE). */
+	if (turn_unmark(&t) < 0 || turn_commit(&t, st->errors ? 0 :
+	    sync_point) < 0)
 		goto out;
-	rc = st->errors ? 1 : 0;
+	rc = t.stale ? 2 : st->errors ? 1 : 0;
 out:
 	if (o->progress)
 		progress_update(&t, true);

@@ -57,9 +57,13 @@ struct turn {
 	bool entry_failed;
 	bool fatal;		/* index or connection failure */
 	bool privileged;	/* we may read trusted.* xattrs */
+	bool marked;		/* the turn marker is in the index */
+	bool stale;		/* the secondary refused an op (ESTALE): the
+				 * marker stays, the next turn reconciles */
 	struct buf path, path2;
 	/* progress */
 	uint64_t total_bytes, total_files;
+	uint64_t done_bytes;	/* sent, and holes skipped */
 	int64_t started, last_progress;
 };
 
@@ -72,6 +76,13 @@ int turn_fid_link(struct turn *t, const struct fid *fid, struct plink *out,
     struct irec *rec);
 int turn_commit(struct turn *t, int64_t sync_point);
 int turn_entry_ops(struct turn *t, size_t first);
+int turn_forget(struct turn *t, const struct fid *fid);
+void turn_crash_point(const char *where);
+
+/* reconcile.c */
+int turn_mark(struct turn *t);
+int turn_unmark(struct turn *t);
+int reconcile(struct turn *t);
 
 /* data.c */
 int data_phase(struct turn *t);
@@ -82,6 +93,8 @@ void progress_update(struct turn *t, bool final);
 #define COOKIE_MOP	(1ull << 56)
 #define COOKIE_DOP	(2ull << 56)
 #define COOKIE_COMMIT	(3ull << 56)
+#define COOKIE_IGNORE	(4ull << 56)
+#define COOKIE_STRAY	(5ull << 56)
 #define COOKIE_KIND(c)	((c) & (0xffull << 56))
 #define COOKIE_IDX(c)	((size_t)((c) & ((1ull << 56) - 1)))
 

@@ -1,0 +1,527 @@
+/*
+ * reconcile: bring the index back in step with the secondary after a turn
+ * that did not finish.
+ *
+ * Before a turn changes the secondary, turn_mark() commits a marker to the
+ * index: the directories the turn may touch (besides the staging area) and
+ * the objects it may move, remove or rewrite, with the secondary inode
+ * numbers the index holds for them.  The commit that ends the turn removes
+ * it.  A marker found at the start of a turn therefore means the secondary
+ * may be ahead of the index.  reconcile() lists those directories on the
+ * secondary and, by inode number, puts each marked object's links where the
+ * secondary has them; names the index cannot explain (left by the unfinished
+ * turn) are removed from the secondary, so the crawl that follows sends them
+ * again if the primary has them.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "../common/log.h"
+#include "../common/names.h"
+#include "turn_int.h"
+#include "../common/banned.h"
+
+#define MARK_KEY	"turn"
+#define MARK_VERSION	1
+#define MARK_PUT	0x1	/* content may have been replaced (new inode) */
+
+struct mobj {
+	struct fid fid;
+	uint64_t sino;
+	uint8_t flags;
+	bool replaced;		/* found rewritten: its old inode number may
+				 * now belong to another file */
+};
+
+/* A link given to a marked object because its inode number was found
+ * there: undone if the object turns out to have been rewritten. */
+struct matched {
+	struct mobj *m;
+	struct fid dir;
+	uint8_t base;
+	uint64_t ino;
+	uint8_t len;
+	char name[256];
+};
+
+struct matches {
+	struct matched *v;
+	size_t n, cap;
+};
+
+/* ---- the marker ---- */
+
+static void
+put_fid(struct buf *b, const struct fid *f)
+{
+	put_u8(b, f->len);
+	buf_add(b, f->bytes, f->len);
+}
+
+static bool
+get_fid(struct rd *r, struct fid *f)
+{
+	uint32_t n;
+	f->len = get_u8(r);
+	if (r->bad || f->len == 0 || f->len > FID_MAX ||
+	    r->len - r->off < f->len) {
+		r->bad = true;
+		return false;
+	}
+	n = f->len;
+	memcpy(f->bytes, r->p + r->off, n);
+	r->off += n;
+	return true;
+}
+
+static void
+add_dir(struct buf *dirs, uint32_t *ndirs, const struct fid *f)
+{
+	if (fid_is_stage(f))
+		return;		/* always listed */
+	put_fid(dirs, f);
+	(*ndirs)++;
+}
+
+int
+turn_mark(struct turn *t)
+{
+	struct buf dirs = BUF_INIT, objs = BUF_INIT, out = BUF_INIT;
+	uint32_t ndirs = 0, nobjs = 0;
+	struct irec rec;
+	int rc;
+
+	for (size_t i = 0; i < t->crawl.nobjs; i++) {
+		struct pobj *o = t->crawl.objs[i];
+		bool put = S_ISREG(o->mode) &&
+		    (o->flags & (POBJ_DATA | POBJ_HASHCHECK));
+		if (o->nadded == 0 && o->nremoved == 0 && !put)
+			continue;
+		for (uint32_t k = 0; k < o->nadded; k++)
+			add_dir(&dirs, &ndirs, &o->added[k].parent);
+		for (uint32_t k = 0; k < o->nremoved; k++)
+			add_dir(&dirs, &ndirs, &o->removed[k].parent);
+		if ((rc = index_get(t->txn, &o->fid, &rec)) < 0)
+			goto fail;
+		if (rc == 1)
+			continue;	/* new: nothing of it in the index */
+		for (uint32_t k = 0; k < rec.nlinks; k++)
+			add_dir(&dirs, &ndirs, &rec.links[k].parent);
+		put_fid(&objs, &o->fid);
+		put_u64(&objs, rec.sino);
+		put_u8(&objs, put ? MARK_PUT : 0);
+		nobjs++;
+		irec_release(&rec);
+	}
+	if (ndirs == 0 && nobjs == 0 && t->nmops == 0) {
+		rc = 0;
+		goto out;
+	}
+	put_u32(&out, MARK_VERSION);
+	put_u32(&out, ndirs);
+	buf_add(&out, dirs.data, dirs.len);
+	put_u32(&out, nobjs);
+	buf_add(&out, objs.data, objs.len);
+	rc = index_meta_put(t->txn, MARK_KEY, out.data, out.len);
+	t->marked = rc == 0;
+	goto out;
+fail:
+	rc = -1;
+out:
+	buf_release(&dirs);
+	buf_release(&objs);
+	buf_release(&out);
+	return rc;
+}
+
+int
+turn_unmark(struct turn *t)
+{
+	if (!t->marked || t->stale)
+		return 0;
+	t->marked = false;
+	return index_meta_del(t->txn, MARK_KEY) < 0 ? -1 : 0;
+}
+
+/* ---- listing the secondary ---- */
+
+struct listing {
+	struct buf data;	/* the entries, as the secondary sent them */
+	bool more;
+	int err;
+};
+
+static void
+list_reply(void *arg, const struct pending_req *req, const struct reply *rep)
+{
+	struct listing *l = arg;
+
+	(void)req;
+	if (rep->err) {
+		l->err = rep->err;
+		if (rep->err != ENOENT && rep->err != ENOTDIR &&
+		    rep->err != ELOOP)
+			log_err("listing on the secondary failed: %.*s",
+			    (int)rep->msg_len, rep->msg);
+		return;
+	}
+	buf_add(&l->data, rep->msg, rep->msg_len);
+	l->more = rep->value == 1;
+}
+
+struct sent {
+	uint64_t ino;
+	uint32_t mode;
+	const char *name;
+	uint32_t len;
+	bool used;
+};
+
+/* The last name in a page of entries (for the next request). */
+static int
+last_name(const uint8_t *p, size_t len, char out[256], uint32_t *olen)
+{
+	struct rd r;
+
+	*olen = 0;
+	rd_init(&r, p, len);
+	while (r.off < r.len) {
+		uint32_t n;
+		get_u64(&r);
+		get_u32(&r);
+		const char *nm = get_str(&r, &n, 255);
+		if (r.bad || !name_valid(nm, n))
+			return -1;
+		memcpy(out, nm, n);
+		*olen = n;
+	}
+	return 0;
+}
+
+/* All entries of a directory (base/path), in name order; names point into
+ * l->data. */
+static int
+list_dir(struct turn *t, uint8_t base, const struct buf *path,
+    struct listing *l, struct sent **out, size_t *n)
+{
+	struct conn *c = t->conn;
+	reply_fn saved_fn = c->on_reply;
+	void *saved_arg = c->arg;
+	char after[256];
+	uint32_t alen = 0;
+	size_t cap = 0;
+	struct rd r;
+
+	*out = NULL;
+	*n = 0;
+	buf_reset(&l->data);
+	c->on_reply = list_reply;
+	c->arg = l;
+	do {
+		size_t page = l->data.len;
+		l->more = false;
+		size_t s = conn_begin(c, MSG_LISTDIR, 0, true);
+		put_u8(&c->out, base);
+		put_bytes(&c->out, path->data, (uint32_t)path->len);
+		put_bytes(&c->out, after, alen);
+		if (conn_end(c, s) < 0 || conn_wait_all(c) < 0 || l->err)
+			break;
+		if (last_name(l->data.data + page, l->data.len - page, after,
+		    &alen) < 0)
+			conn_fail(c, "protocol error: a bad LISTDIR entry");
+	} while (l->more && !c->failed);
+	c->on_reply = saved_fn;
+	c->arg = saved_arg;
+	if (c->failed || l->err) {
+		if (!c->failed && (l->err == ENOENT || l->err == ENOTDIR ||
+		    l->err == ELOOP)) {
+			l->err = 0;
+			return 1;	/* not there (yet): the model moves it */
+		}
+		return -1;
+	}
+	rd_init(&r, l->data.data, l->data.len);
+	while (r.off < r.len) {
+		if (*n == cap) {
+			cap = cap ? cap * 2 : 256;
+			*out = xrealloc(*out, cap * sizeof(**out));
+		}
+		struct sent *e = &(*out)[(*n)++];
+		e->ino = get_u64(&r);
+		e->mode = get_u32(&r);
+		e->name = get_str(&r, &e->len, 255);
+		e->used = false;
+	}
+	return 0;
+}
+
+/* ---- repairing the model ---- */
+
+static int
+cmp_mobj_sino(const void *a, const void *b)
+{
+	const struct mobj *x = a, *y = b;
+
+	return (x->sino > y->sino) - (x->sino < y->sino);
+}
+
+static struct mobj *
+find_sino(struct mobj *v, size_t n, uint64_t sino)
+{
+	struct mobj key = { .sino = sino };
+
+	if (sino == 0)
+		return NULL;
+	return bsearch(&key, v, n, sizeof(*v), cmp_mobj_sino);
+}
+
+static int
+decode_mark(const struct buf *b, struct fid **dirs, size_t *ndirs,
+    struct mobj **objs, size_t *nobjs)
+{
+	struct rd r;
+
+	rd_init(&r, b->data, b->len);
+	if (get_u32(&r) != MARK_VERSION)
+		return -1;
+	*ndirs = get_u32(&r);
+	if (r.bad || *ndirs > b->len)
+		return -1;
+	*dirs = xcalloc(*ndirs + 1, sizeof(**dirs));
+	for (size_t i = 0; i < *ndirs; i++)
+		if (!get_fid(&r, &(*dirs)[i]))
+			return -1;
+	*nobjs = get_u32(&r);
+	if (r.bad || *nobjs > b->len)
+		return -1;
+	*objs = xcalloc(*nobjs + 1, sizeof(**objs));
+	for (size_t i = 0; i < *nobjs; i++) {
+		if (!get_fid(&r, &(*objs)[i].fid))
+			return -1;
+		(*objs)[i].sino = get_u64(&r);
+		(*objs)[i].flags = get_u8(&r);
+	}
+	return rd_end(&r) ? 0 : -1;
+}
+
+static int
+remove_stray(struct turn *t, uint8_t base, const struct buf *dir,
+    const struct sent *e)
+{
+	struct conn *c = t->conn;
+	char *q = quote_name(e->name, e->len);
+
+	log_info("removing %s%.*s%s%s from the secondary: left by an unfinished "
+	    "sync, unknown to the index", base == BASE_STAGE ? "(staging)/" : "",
+	    (int)dir->len, (char *)dir->data, dir->len ? "/" : "", q);
+	free(q);
+	size_t s = conn_begin(c, MSG_RMTREE, COOKIE_STRAY, true);
+	put_oref(&c->out, base, (char *)dir->data, dir->len, e->name, e->len);
+	put_u64(&c->out, e->ino);
+	return conn_end(c, s);
+}
+
+/* One listed directory: check every model link in it against the
+ * listing, and note what the listing holds that the model lacks. */
+/* Undo the links matched by inode number to m, now known rewritten:
+ * what holds that number is another file, left by the unfinished turn. */
+static int
+unmatch(struct turn *t, struct matches *mt, const struct mobj *m)
+{
+	for (size_t i = 0; i < mt->n; i++) {
+		struct matched *x = &mt->v[i];
+		if (x->m != m)
+			continue;
+		x->m = NULL;
+		if (link_del(t->txn, &m->fid, &x->dir, x->name, x->len) < 0)
+			return -1;
+		/* Not t->path: the caller is using it. */
+		struct buf path = BUF_INIT;
+		uint8_t base = BASE_STAGE;
+		if (!fid_is_stage(&x->dir) && index_path(t->txn, &t->tgt->root,
+		    &x->dir, &path, &base) != 0) {
+			buf_release(&path);
+			continue;
+		}
+		struct sent e = { .ino = x->ino, .name = x->name, .len = x->len };
+		int rc = remove_stray(t, base, &path, &e);
+		buf_release(&path);
+		if (rc < 0)
+			return -1;
+	}
+	return 0;
+}
+
+static int
+reconcile_dir(struct turn *t, const struct fid *dir, struct mobj *objs,
+    size_t nobjs, struct listing *l, struct matches *mt)
+{
+	struct ichild_list kids = { 0 };
+	struct sent *ents;
+	size_t nents;
+	uint8_t base;
+	struct irec rec;
+	int rc;
+
+	if (fid_is_stage(dir)) {
+		base = BASE_STAGE;
+		buf_reset(&t->path);
+	} else if ((rc = index_path(t->txn, &t->tgt->root, dir, &t->path,
+	    &base)) != 0) {
+		return rc < 0 ? -1 : 0;	/* not in the model: its parent is */
+	}
+	if ((rc = list_dir(t, base, &t->path, l, &ents, &nents)) != 0)
+		return rc < 0 ? -1 : 2;
+	if (index_children(t->txn, dir, &kids) < 0) {
+		free(ents);
+		return -1;
+	}
+	rc = 0;
+	/* Model links: keep those the secondary confirms. */
+	for (size_t k = 0; k < kids.n && rc == 0; k++) {
+		struct ichild *kid = &kids.v[k];
+		struct sent *e = NULL;
+		for (size_t i = 0; i < nents && !e; i++)
+			if (ents[i].len == kid->name_len &&
+			    memcmp(ents[i].name, kid->name, kid->name_len) == 0)
+				e = &ents[i];
+		if ((rc = index_get(t->txn, &kid->fid, &rec)) != 0) {
+			rc = rc < 0 ? -1 : 0;
+			continue;
+		}
+		/* Inode numbers are reused: the type must agree as well. */
+		bool ok = e && e->ino == rec.sino &&
+		    (e->mode & S_IFMT) == (rec.mode & S_IFMT);
+		struct mobj *m = NULL;
+		for (size_t i = 0; i < nobjs && !m; i++)
+			if (fid_eq(&objs[i].fid, &kid->fid))
+				m = &objs[i];
+		if (!ok && e && S_ISREG(e->mode) && S_ISREG(rec.mode) && m &&
+		    (m->flags & MARK_PUT) && !find_sino(objs, nobjs, e->ino)) {
+			/* Rewritten by the unfinished turn: a new inode. Its
+			 * content is sent again by the crawl that follows. */
+			rec.sino = e->ino;
+			rec.synced = 0;
+			rc = index_put(t->txn, &kid->fid, &rec);
+			ok = true;
+			m->replaced = true;
+			if (rc == 0)
+				rc = unmatch(t, mt, m);
+		}
+		irec_release(&rec);
+		if (ok) {
+			e->used = true;
+		} else if (rc == 0) {
+			rc = link_del(t->txn, &kid->fid, dir, kid->name,
+			    kid->name_len);
+		}
+	}
+	/* Entries the model lacks: a marked object moved here, or a stray. */
+	for (size_t i = 0; i < nents && rc == 0; i++) {
+		struct sent *e = &ents[i];
+		if (e->used)
+			continue;
+		struct mobj *m = find_sino(objs, nobjs, e->ino);
+		if (m != NULL && !m->replaced &&
+		    index_get(t->txn, &m->fid, &rec) == 0) {
+			irec_release(&rec);
+			rc = link_add(t->txn, &m->fid, dir, e->name, e->len);
+			if (mt->n == mt->cap) {
+				mt->cap = mt->cap ? mt->cap * 2 : 16;
+				mt->v = xrealloc(mt->v, mt->cap * sizeof(*mt->v));
+			}
+			struct matched *x = &mt->v[mt->n++];
+			x->m = m;
+			x->dir = *dir;
+			x->ino = e->ino;
+			x->len = (uint8_t)e->len;
+			memcpy(x->name, e->name, e->len);
+		} else {
+			rc = remove_stray(t, base, &t->path, e);
+		}
+	}
+	/* The unfinished turn may have changed this directory: its attributes
+	 * are set again by the turn that follows. */
+	if (rc == 0 && !fid_is_stage(dir) && index_get(t->txn, dir, &rec) == 0) {
+		rec.synced &= ~IREC_ATTRS;
+		rc = index_put(t->txn, dir, &rec);
+		irec_release(&rec);
+	}
+	ichild_list_release(&kids);
+	free(ents);
+	return rc;
+}
+
+int
+reconcile(struct turn *t)
+{
+	struct buf mark = BUF_INIT;
+	struct fid *dirs = NULL;
+	struct mobj *objs = NULL;
+	size_t ndirs = 0, nobjs = 0;
+	struct listing l = { BUF_INIT, false, 0 };
+	struct matches mt = { 0 };
+	struct irec rec;
+	int rc;
+
+	rc = index_meta_get(t->txn, MARK_KEY, &mark);
+	if (rc != 0) {
+		buf_release(&mark);
+		return rc < 0 ? -1 : 0;
+	}
+	log_warn("the last sync did not finish: checking %s against the index",
+	    t->conn->peer);
+	if (decode_mark(&mark, &dirs, &ndirs, &objs, &nobjs) < 0) {
+		log_err("a corrupt turn marker in the index");
+		rc = -1;
+		goto out;
+	}
+	qsort(objs, nobjs, sizeof(*objs), cmp_mobj_sino);
+	fid_set_stage(&dirs[ndirs]);
+	/* A directory the unfinished turn moved is found under its old name
+	 * in the model until its parent is reconciled: passes until no
+	 * directory is left or none makes progress. */
+	uint8_t *done = xcalloc(ndirs + 1, 1);
+	for (bool progress = true; progress && rc == 0; ) {
+		progress = false;
+		for (size_t i = 0; i <= ndirs && rc == 0; i++) {
+			bool dup = false;
+			for (size_t k = 0; k < i && !dup; k++)
+				dup = fid_eq(&dirs[k], &dirs[i]);
+			if (dup || done[i])
+				continue;
+			rc = reconcile_dir(t, &dirs[i], objs, nobjs, &l, &mt);
+			if (rc == 2) {
+				rc = 0;		/* try again next pass */
+				continue;
+			}
+			done[i] = 1;
+			progress = true;
+		}
+	}
+	free(done);
+	/* Marked objects the secondary no longer has anywhere: forgotten. */
+	for (size_t i = 0; i < nobjs && rc == 0; i++) {
+		if (index_get(t->txn, &objs[i].fid, &rec) != 0)
+			continue;
+		bool gone = rec.nlinks == 0;
+		irec_release(&rec);
+		if (gone)
+			rc = turn_forget(t, &objs[i].fid);
+	}
+	if (rc == 0 && conn_wait_all(t->conn) < 0)
+		rc = -1;
+	if (rc == 0 && index_meta_del(t->txn, MARK_KEY) < 0)
+		rc = -1;
+	if (rc == 0)
+		rc = turn_commit(t, 0);
+out:
+	buf_release(&mark);
+	buf_release(&l.data);
+	free(mt.v);
+	free(dirs);
+	free(objs);
+	return rc;
+}
