@@ -526,6 +526,30 @@ fail:
 	return -1;
 }
 
+/*
+ * The staging area is a directory the primary never has: whatever the index
+ * holds there (left by a turn that did not finish) is a removed link, so
+ * the planner moves it to where the primary has it, or removes it.
+ */
+static int
+crawl_stage(struct crawl *c, struct index_txn *txn)
+{
+	struct ichild_list kids = { 0 };
+	struct fid stage;
+	bool created;
+
+	fid_set_stage(&stage);
+	if (index_children(txn, &stage, &kids) < 0)
+		return -1;
+	for (size_t i = 0; i < kids.n; i++) {
+		struct pobj *o = pobj_get(c, &kids.v[i].fid, &created);
+		add_link(c, &o->removed, &o->nremoved, &o->cap_removed, &stage,
+		    kids.v[i].name, kids.v[i].name_len);
+	}
+	ichild_list_release(&kids);
+	return 0;
+}
+
 int
 crawl_run(struct crawl *c, const struct crawl_opts *opts, int rootfd,
     uint64_t fsid, const struct fid *root, struct index_txn *txn)
@@ -560,6 +584,8 @@ crawl_run(struct crawl *c, const struct crawl_opts *opts, int rootfd,
 	}
 	rc = walk_dir(&w, rootfd, r, 0);
 	buf_release(&w.path);
+	if (rc == 0)
+		rc = crawl_stage(c, txn);
 	return rc;
 }
 

@@ -435,6 +435,80 @@ link_del(struct index_txn *t, const struct fid *fid, const struct fid *parent,
 }
 
 int
+index_foreach(struct index_txn *t,
+    int (*fn)(void *arg, const struct fid *fid, const struct irec *rec),
+    void *arg)
+{
+	MDB_cursor *cur;
+	MDB_val k, v;
+	struct irec rec;
+	struct fid fid;
+	int rc;
+
+	if ((rc = mdb_cursor_open(t->txn, t->ix->objects, &cur)) != 0)
+		return lmdb_fail(t->ix, rc, "open a cursor");
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
+	    rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		if (k.mv_size == 0 || k.mv_size > FID_MAX ||
+		    decode_irec(v.mv_data, v.mv_size, &rec) < 0) {
+			rc = MDB_CORRUPTED;
+			break;
+		}
+		fid.len = (uint8_t)k.mv_size;
+		memcpy(fid.bytes, k.mv_data, k.mv_size);
+		int r = fn(arg, &fid, &rec);
+		irec_release(&rec);
+		if (r != 0) {
+			mdb_cursor_close(cur);
+			return r;
+		}
+	}
+	mdb_cursor_close(cur);
+	if (rc != MDB_NOTFOUND)
+		return lmdb_fail(t->ix, rc, "walk the objects");
+	return 0;
+}
+
+/* Objects that have links, for index_drop_links (two passes: LMDB cursors
+ * are not written through while they walk). */
+static int
+collect_linked(void *arg, const struct fid *fid, const struct irec *rec)
+{
+	struct buf *keys = arg;
+
+	if (rec->nlinks > 0)
+		buf_add(keys, fid, sizeof(*fid));
+	return 0;
+}
+
+int
+index_drop_links(struct index_txn *t)
+{
+	struct buf keys = BUF_INIT;
+	struct irec rec;
+	int rc = mdb_drop(t->txn, t->ix->children, 0);
+
+	if (rc != 0)
+		return lmdb_fail(t->ix, rc, "drop the children");
+	if (index_foreach(t, collect_linked, &keys) != 0) {
+		buf_release(&keys);
+		return -1;
+	}
+	rc = 0;
+	for (size_t off = 0; off < keys.len && rc == 0;
+	    off += sizeof(struct fid)) {
+		struct fid fid;
+		memcpy(&fid, keys.data + off, sizeof(fid));
+		if ((rc = index_get(t, &fid, &rec)) != 0)
+			break;
+		irec_release(&rec);
+		rc = index_put(t, &fid, &rec);
+	}
+	buf_release(&keys);
+	return rc == 0 ? 0 : -1;
+}
+
+int
 index_clear(struct index_txn *t)
 {
 	int rc = mdb_drop(t->txn, t->ix->objects, 0);

@@ -95,6 +95,14 @@ int link_add(struct index_txn *t, const struct fid *fid,
 int link_del(struct index_txn *t, const struct fid *fid,
     const struct fid *parent, const char *name, size_t len);
 
+/* Call fn for every object, in fid order; fn returns 0 to go on. */
+int index_foreach(struct index_txn *t,
+    int (*fn)(void *arg, const struct fid *fid, const struct irec *rec),
+    void *arg);
+/* Keep the objects, drop every link (both tables): the start of a rebuild
+ * of the links from the secondary itself. */
+int index_drop_links(struct index_txn *t);
+
 /* Forget every object and link (the secondary is to be refilled). */
 int index_clear(struct index_txn *t);
 /* Whether the index holds no object. */

@@ -498,6 +498,8 @@ data_on_reply(struct turn *t, size_t idx, const struct reply *rep)
 	int rc;
 
 	d->done = true;
+	if (rep->err == ESTALE)
+		t->stale = true;	/* the next turn reconciles fully */
 	if (rep->err) {
 		turn_error(t, "%s failed on the secondary: %.*s",
 		    d->type == D_PUT ? "write" : "setting attributes",

@@ -24,6 +24,7 @@
 #include "../common/banned.h"
 
 #define MARK_KEY	"turn"
+#define FULL_KEY	"reconcile_full"
 #define MARK_VERSION	1
 #define MARK_PUT	0x1	/* content may have been replaced (new inode) */
 
@@ -174,6 +175,9 @@ list_reply(void *arg, const struct pending_req *req, const struct reply *rep)
 struct sent {
 	uint64_t ino;
 	uint32_t mode;
+	uint64_t size;
+	int64_t mtime_sec;
+	uint32_t mtime_nsec;
 	const char *name;
 	uint32_t len;
 	bool used;
@@ -189,6 +193,9 @@ last_name(const uint8_t *p, size_t len, char out[256], uint32_t *olen)
 	rd_init(&r, p, len);
 	while (r.off < r.len) {
 		uint32_t n;
+		get_u64(&r);
+		get_u32(&r);
+		get_u64(&r);
 		get_u64(&r);
 		get_u32(&r);
 		const char *nm = get_str(&r, &n, 255);
@@ -251,6 +258,9 @@ list_dir(struct turn *t, uint8_t base, const struct buf *path,
 		struct sent *e = &(*out)[(*n)++];
 		e->ino = get_u64(&r);
 		e->mode = get_u32(&r);
+		e->size = get_u64(&r);
+		e->mtime_sec = (int64_t)get_u64(&r);
+		e->mtime_nsec = get_u32(&r);
 		e->name = get_str(&r, &e->len, 255);
 		e->used = false;
 	}
@@ -524,4 +534,212 @@ out:
 	free(dirs);
 	free(objs);
 	return rc;
+}
+
+/* ---- the full reconcile ---- */
+
+/*
+ * When a turn found the index wrong about the secondary (ESTALE), the next
+ * one rebuilds every link from the secondary itself: it walks the whole
+ * secondary tree and gives each entry to the object whose secondary inode
+ * number, type -- and, for files and symlinks, size and mtime -- it has.
+ * Inode numbers are reused, so the number alone is not trusted.  Entries no
+ * object claims are removed; objects no entry claims are forgotten; every
+ * directory's attributes are set again.  It costs a walk of the secondary,
+ * and runs only after the index was found wrong.
+ */
+
+struct fobj {
+	struct fid fid;
+	uint64_t sino;
+	uint32_t mode;
+	uint64_t size;
+	int64_t mtime_sec;
+	uint32_t mtime_nsec;
+	bool linked;
+};
+
+struct fobjs {
+	struct fobj *v;
+	size_t n, cap;
+};
+
+static int
+collect(void *arg, const struct fid *fid, const struct irec *rec)
+{
+	struct fobjs *f = arg;
+
+	if (f->n == f->cap) {
+		f->cap = f->cap ? f->cap * 2 : 1024;
+		f->v = xrealloc(f->v, f->cap * sizeof(*f->v));
+	}
+	struct fobj *o = &f->v[f->n++];
+	o->fid = *fid;
+	o->sino = rec->sino;
+	o->mode = rec->mode;
+	o->size = rec->size;
+	o->mtime_sec = rec->mtime_sec;
+	o->mtime_nsec = rec->mtime_nsec;
+	o->linked = false;
+	return 0;
+}
+
+static int
+cmp_fobj(const void *a, const void *b)
+{
+	const struct fobj *x = a, *y = b;
+
+	return (x->sino > y->sino) - (x->sino < y->sino);
+}
+
+/* The object an entry is, or NULL. */
+static struct fobj *
+claim(struct fobjs *f, const struct sent *e)
+{
+	size_t lo = 0, hi = f->n;
+
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		if (f->v[mid].sino < e->ino)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	for (size_t i = lo; i < f->n && f->v[i].sino == e->ino; i++) {
+		struct fobj *o = &f->v[i];
+		if (e->ino == 0 || (o->mode & S_IFMT) != (e->mode & S_IFMT))
+			continue;
+		if (S_ISDIR(o->mode) && o->linked)
+			continue;	/* a directory has one name */
+		if ((S_ISREG(o->mode) || S_ISLNK(o->mode)) &&
+		    (o->size != e->size || (S_ISREG(o->mode) &&
+		    (o->mtime_sec != e->mtime_sec ||
+		    o->mtime_nsec != e->mtime_nsec))))
+			continue;
+		return o;
+	}
+	return NULL;
+}
+
+struct qdir {
+	struct fid fid;
+	uint8_t base;
+	char *path;
+	size_t len;
+};
+
+static int
+reconcile_full(struct turn *t)
+{
+	struct fobjs f = { 0 };
+	struct qdir *q = NULL;
+	size_t qn = 0, qcap = 0;
+	struct listing l = { BUF_INIT, false, 0 };
+	struct buf path = BUF_INIT;
+	struct irec rec;
+	int rc;
+
+	log_warn("the index did not match %s: rebuilding it from a walk of "
+	    "the secondary", t->conn->peer);
+	if (index_foreach(t->txn, collect, &f) != 0 ||
+	    index_drop_links(t->txn) < 0) {
+		free(f.v);
+		return -1;
+	}
+	if (f.n > 1)
+		qsort(f.v, f.n, sizeof(*f.v), cmp_fobj);
+	q = xcalloc(2, sizeof(*q));
+	qcap = 2;
+	q[qn].fid = t->tgt->root;
+	q[qn].base = BASE_ROOT;
+	q[qn++].path = xstrdup("");
+	fid_set_stage(&q[qn].fid);
+	q[qn].base = BASE_STAGE;
+	q[qn++].path = xstrdup("");
+	rc = 0;
+	for (size_t i = 0; i < qn && rc == 0; i++) {
+		struct sent *ents;
+		size_t nents;
+		buf_reset(&path);
+		buf_add(&path, q[i].path, q[i].len);
+		rc = list_dir(t, q[i].base, &path, &l, &ents, &nents);
+		if (rc != 0) {
+			rc = rc < 0 ? -1 : 0;
+			continue;
+		}
+		for (size_t k = 0; k < nents && rc == 0; k++) {
+			struct sent *e = &ents[k];
+			struct fobj *o = claim(&f, e);
+			if (o == NULL) {
+				rc = remove_stray(t, q[i].base, &path, e);
+				continue;
+			}
+			o->linked = true;
+			rc = link_add(t->txn, &o->fid, &q[i].fid, e->name, e->len);
+			if (rc == 0 && S_ISDIR(o->mode)) {
+				if (qn == qcap) {
+					qcap *= 2;
+					q = xrealloc(q, qcap * sizeof(*q));
+				}
+				q[qn].fid = o->fid;
+				q[qn].base = q[i].base;
+				q[qn].path = q[i].len ? xasprintf("%s/%.*s",
+				    q[i].path, (int)e->len, e->name) :
+				    xstrndup(e->name, e->len);
+				q[qn].len = strlen(q[qn].path);
+				qn++;
+			}
+		}
+		free(ents);
+	}
+	/* Unclaimed objects are not on the secondary; every directory's
+	 * attributes go again (the unfinished turn may have changed them). */
+	for (size_t i = 0; i < f.n && rc == 0; i++) {
+		bool root = fid_eq(&f.v[i].fid, &t->tgt->root);
+		if (!root && !f.v[i].linked) {
+			rc = index_del(t->txn, &f.v[i].fid) < 0 ? -1 : 0;
+			continue;
+		}
+		if (S_ISDIR(f.v[i].mode) &&
+		    index_get(t->txn, &f.v[i].fid, &rec) == 0) {
+			rec.synced &= ~IREC_ATTRS;
+			rc = index_put(t->txn, &f.v[i].fid, &rec);
+			irec_release(&rec);
+		}
+	}
+	for (size_t i = 0; i < qn; i++)
+		free(q[i].path);
+	free(q);
+	free(f.v);
+	buf_release(&path);
+	buf_release(&l.data);
+	if (rc == 0 && conn_wait_all(t->conn) < 0)
+		rc = -1;
+	return rc;
+}
+
+int
+reconcile_mark_full(struct turn *t)
+{
+	return index_meta_put(t->txn, FULL_KEY, "1", 1);
+}
+
+int
+reconcile_start(struct turn *t)
+{
+	struct buf b = BUF_INIT;
+	int rc = index_meta_get(t->txn, FULL_KEY, &b);
+
+	buf_release(&b);
+	if (rc < 0)
+		return -1;
+	if (rc == 1)
+		return reconcile(t);
+	if (reconcile_full(t) < 0)
+		return -1;
+	if (index_meta_del(t->txn, FULL_KEY) < 0)
+		return -1;
+	if (index_meta_del(t->txn, MARK_KEY) < 0)
+		return -1;
+	return turn_commit(t, 0);
 }

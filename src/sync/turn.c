@@ -771,7 +771,7 @@ sync_turn(const struct sync_opts *o, const struct sync_target *tgt,
 	resolve_init(&t.pres, tgt->rootfd, tgt->rootfd);
 	if (index_begin(ix, true, &t.txn) < 0)
 		goto out;
-	if (!o->dry_run && reconcile(&t) < 0)
+	if (!o->dry_run && reconcile_start(&t) < 0)
 		goto out;
 	if (crawl_run(&t.crawl, &copts, tgt->rootfd, tgt->fsid, &tgt->root,
 	    t.txn) < 0) {
@@ -820,8 +820,8 @@ sync_turn(const struct sync_opts *o, const struct sync_target *tgt,
 	turn_crash_point("data");
 	/* A sync point only when everything made it; the marker goes with
 	 * the last commit either way (unless the secondary said ESTALE). */
-	if (turn_unmark(&t) < 0 || turn_commit(&t, st->errors ? 0 :
-	    sync_point) < 0)
+	if (turn_unmark(&t) < 0 || (t.stale && reconcile_mark_full(&t) < 0) ||
+	    turn_commit(&t, st->errors ? 0 : sync_point) < 0)
 		goto out;
 	rc = t.stale ? 2 : st->errors ? 1 : 0;
 out:

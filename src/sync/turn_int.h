@@ -83,6 +83,11 @@ void turn_crash_point(const char *where);
 int turn_mark(struct turn *t);
 int turn_unmark(struct turn *t);
 int reconcile(struct turn *t);
+/* At the start of a turn: the full reconcile if one was asked for, else
+ * the targeted one if a marker is there, else nothing. */
+int reconcile_start(struct turn *t);
+/* Ask the next turn for a full reconcile (in the current transaction). */
+int reconcile_mark_full(struct turn *t);
 
 /* data.c */
 int data_phase(struct turn *t);
