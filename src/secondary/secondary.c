@@ -51,6 +51,14 @@ struct secondary {
 	int in_fd, out_fd;
 	char msg[1024];		/* detail of the current reply */
 	struct buf data;	/* result of the current reply */
+	/* Without privilege, directories opened up for one operation (a
+	 * replicated 0555 or 000 directory) and their modes, restored after
+	 * it. */
+	struct unlocked {
+		int fd;
+		mode_t mode;
+	} *unlocked;
+	size_t nunlocked, capunlocked;
 };
 
 /* ---- replies ---- */
@@ -109,6 +117,94 @@ cstr(const char *p, uint32_t n)
 }
 
 /* The parent directory of o; fills s->msg on failure. */
+/*
+ * Without privilege a replicated directory may deny its owner -- us -- the
+ * write or search access an operation needs.  Grant it for the operation
+ * and put the mode back after (restore_unlocked).  The primary sets the
+ * attributes of every directory whose entries changed after its content,
+ * so a directory's own mtime ends right as well.
+ */
+static int
+unlock_fd(struct secondary *s, int fd)
+{
+	struct stat st;
+	char proc[64];
+
+	if (s->is_root || fstat(fd, &st) < 0 || !S_ISDIR(st.st_mode) ||
+	    st.st_uid != geteuid() || (st.st_mode & 0700) == 0700)
+		return 0;
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+	if (chmod(proc, (st.st_mode & 07777) | 0700) < 0)
+		return -1;
+	if (s->nunlocked == s->capunlocked) {
+		s->capunlocked = s->capunlocked ? s->capunlocked * 2 : 8;
+		s->unlocked = xrealloc(s->unlocked, s->capunlocked *
+		    sizeof(*s->unlocked));
+	}
+	s->unlocked[s->nunlocked].fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+	s->unlocked[s->nunlocked++].mode = st.st_mode & 07777;
+	return 0;
+}
+
+static void
+restore_unlocked(struct secondary *s)
+{
+	char proc[64];
+
+	while (s->nunlocked > 0) {
+		struct unlocked *u = &s->unlocked[--s->nunlocked];
+		if (u->fd < 0)
+			continue;
+		snprintf(proc, sizeof(proc), "/proc/self/fd/%d", u->fd);
+		if (chmod(proc, u->mode) < 0)
+			log_sys(LOG_LVL_WARN, "restoring the mode of a directory");
+		close(u->fd);
+	}
+}
+
+/* Walk base/path opening up every directory on the way that denies us
+ * search access. */
+static void
+unlock_path(struct secondary *s, int base, const char *path, size_t len)
+{
+	int cur = openat(s->res.basefd[base], ".", O_PATH | O_DIRECTORY |
+	    O_CLOEXEC);
+	size_t off = 0;
+
+	while (cur >= 0 && off < len) {
+		const char *slash = memchr(path + off, '/', len - off);
+		size_t n = slash ? (size_t)(slash - (path + off)) : len - off;
+		char comp[NAME_MAX + 1];
+		memcpy(comp, path + off, n);
+		comp[n] = '\0';
+		int next = openat(cur, comp, O_PATH | O_DIRECTORY | O_NOFOLLOW |
+		    O_CLOEXEC);
+		close(cur);
+		cur = next;
+		if (cur >= 0)
+			unlock_fd(s, cur);
+		off += n + 1;
+	}
+	if (cur >= 0)
+		close(cur);
+	resolve_forget(&s->res);
+}
+
+/* The parent directory of o, opened up for writing if need be. */
+static int
+resolve_parent(struct secondary *s, int base, const char *path, size_t len)
+{
+	int fd = resolve_dir(&s->res, base, path, len);
+
+	if (fd < 0 && errno == EACCES && !s->is_root) {
+		unlock_path(s, base, path, len);
+		fd = resolve_dir(&s->res, base, path, len);
+	}
+	if (fd >= 0 && unlock_fd(s, fd) < 0)
+		return -1;
+	return fd;
+}
+
 /* A parent that is missing, or not a directory, or a symlink: the
  * primary's model of this tree is wrong -- ESTALE says so (the primary
  * reconciles and tries again).  The cause stays in the message. */
@@ -121,7 +217,7 @@ model_errno(int err)
 static int
 parent_fd(struct secondary *s, const struct oref *o)
 {
-	int fd = resolve_dir(&s->res, o->base, o->parent, o->parent_len);
+	int fd = resolve_parent(s, o->base, o->parent, o->parent_len);
 
 	if (fd < 0) {
 		int err = errno;
@@ -146,6 +242,18 @@ rmtree_at(int dfd, const char *name)
 		return errno == ENOENT ? 0 : -1;
 	if (!S_ISDIR(st.st_mode))
 		return unlinkat(dfd, name, 0) < 0 && errno != ENOENT ? -1 : 0;
+	/* Without privilege a 0555 or 000 directory is opened up first: it is
+	 * going away anyway. */
+	if ((st.st_mode & 0700) != 0700 && st.st_uid == geteuid()) {
+		int pfd = openat(dfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+		char proc[64];
+		if (pfd >= 0) {
+			snprintf(proc, sizeof(proc), "/proc/self/fd/%d", pfd);
+			if (chmod(proc, (st.st_mode & 07777) | 0700) < 0)
+				log_sys(LOG_LVL_DEBUG, "chmod before removal");
+			close(pfd);
+		}
+	}
 	int fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
 	    O_CLOEXEC);
 	if (fd < 0)
@@ -494,6 +602,14 @@ op_link_or_rename(struct secondary *s, struct rd *r, bool is_rename)
 		goto out;
 	}
 	if (is_rename) {
+		if (S_ISDIR(st.st_mode) && !s->is_root) {
+			int ofd = openat(sfd, sname, O_PATH | O_NOFOLLOW |
+			    O_CLOEXEC);
+			if (ofd >= 0) {
+				unlock_fd(s, ofd);
+				close(ofd);
+			}
+		}
 		rc = renameat(sfd, sname, dfd, dname);
 		if (rc < 0 && (errno == ENOTEMPTY || errno == EEXIST ||
 		    errno == EISDIR || errno == ENOTDIR) &&
@@ -531,7 +647,7 @@ op_remove(struct secondary *s, struct rd *r, bool tree)
 	uint64_t sino = get_u64(r);
 	if (!rd_end(r))
 		return -2;
-	int dfd = resolve_dir(&s->res, o.base, o.parent, o.parent_len);
+	int dfd = resolve_parent(s, o.base, o.parent, o.parent_len);
 	if (dfd < 0 && errno == ENOENT)
 		return 0;	/* gone with its parent: done */
 	if (dfd < 0)
@@ -661,7 +777,7 @@ op_put(struct secondary *s, struct rd *r)
 
 	/* Borrowed from the resolver: nothing else runs inside a PUT, so the
 	 * cached directory cannot change under it. */
-	p->dirfd = resolve_dir(&s->res, o.base, o.parent, o.parent_len);
+	p->dirfd = resolve_parent(s, o.base, o.parent, o.parent_len);
 	if (p->dirfd < 0) {
 		int err = errno;
 		put_error(s, err, "resolve the parent of");
@@ -1153,6 +1269,7 @@ handle(struct secondary *s, const struct frame *f)
 	}
 	if (f->type == MSG_PUT || f->type == MSG_DATA)
 		return 0;	/* answered by PUT_END / PUT_ABORT */
+	restore_unlocked(s);
 	if (rc < 0 && is_ordered(f->type))
 		s->poisoned = true;
 	reply(s, f->id, rc < 0 ? errno : 0, val);
@@ -1231,5 +1348,7 @@ secondary_main(const char *dir, int in_fd, int out_fd)
 	buf_release(&s.in);
 	buf_release(&s.out);
 	buf_release(&s.data);
+	restore_unlocked(&s);
+	free(s.unlocked);
 	return status;
 }
