@@ -464,6 +464,8 @@ reconcile_dir(struct turn *t, const struct fid *dir, struct mobj *objs,
 	return rc;
 }
 
+static int reconcile_full(struct turn *t);
+
 int
 reconcile(struct turn *t)
 {
@@ -500,7 +502,9 @@ reconcile(struct turn *t)
 			bool dup = false;
 			for (size_t k = 0; k < i && !dup; k++)
 				dup = fid_eq(&dirs[k], &dirs[i]);
-			if (dup || done[i])
+			if (dup)
+				done[i] = 1;
+			if (done[i])
 				continue;
 			rc = reconcile_dir(t, &dirs[i], objs, nobjs, &l, &mt);
 			if (rc == 2) {
@@ -511,7 +515,14 @@ reconcile(struct turn *t)
 			progress = true;
 		}
 	}
+	/* A directory that could not be listed: this turn's view of it is a
+	 * guess, and guesses lose data.  The whole secondary is walked. */
+	bool partial = false;
+	for (size_t i = 0; i <= ndirs; i++)
+		partial = partial || !done[i];
 	free(done);
+	if (rc == 0 && partial)
+		rc = reconcile_full(t);
 	/* Marked objects the secondary no longer has anywhere: forgotten. */
 	for (size_t i = 0; i < nobjs && rc == 0; i++) {
 		if (index_get(t->txn, &objs[i].fid, &rec) != 0)
