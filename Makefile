@@ -21,7 +21,7 @@ LIB_OBJ   := $(LIB_SRC:src/%.c=$(BUILD)/%.o)
 UNIT_SRC  := $(wildcard tests/unit/test_*.c)
 UNIT_BIN  := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all check unit e2e asan fuzz demo bench clean deps
+.PHONY: all check check-plain unit asan fuzz demo bench clean deps
 
 all: georep
 
@@ -45,17 +45,25 @@ $(BUILD)/tests/%: tests/unit/%.c $(LIB_OBJ) $(wildcard tests/unit/*.h)
 deps:
 	tests/install-deps.sh
 
-# The whole suite: unit tests, then end-to-end scenarios on real directories.
-check: all $(UNIT_BIN)
-	GEOREP=$(CURDIR)/$(BUILD)/georep UNIT_BIN="$(UNIT_BIN)" tests/run.sh
+# The whole suite: unit tests and end-to-end scenarios on real directories,
+# first as built, then again under the sanitizers (make asan).
+check: check-plain
+	$(MAKE) asan
+
+check-plain: all $(UNIT_BIN)
+	GEOREP=$(CURDIR)/$(BUILD)/georep GEOREP_ASAN=$(GEOREP_ASAN) \
+	    UNIT_BIN="$(UNIT_BIN)" tests/run.sh
 
 unit: $(UNIT_BIN)
 	GEOREP=$(CURDIR)/$(BUILD)/georep UNIT_BIN="$(UNIT_BIN)" tests/run.sh --unit
 
-# The same suite under AddressSanitizer and UndefinedBehaviorSanitizer.
+# The suite under AddressSanitizer (with leak checks) and
+# UndefinedBehaviorSanitizer; any report fails the test that caused it.
+ASAN_CFLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer \
+               -fno-sanitize-recover=undefined
 asan:
-	$(MAKE) BUILD=build-asan CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" \
-	    LDFLAGS="-fsanitize=address,undefined" check
+	$(MAKE) BUILD=build-asan CFLAGS="$(ASAN_CFLAGS)" \
+	    LDFLAGS="-fsanitize=address,undefined" GEOREP_ASAN=1 check-plain
 
 # libFuzzer on the frame parser and the secondary's request handling.
 fuzz:
