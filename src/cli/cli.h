@@ -21,6 +21,16 @@
 int cmd_sync(int argc, char **argv);
 int cmd_secondary(int argc, char **argv);
 
+int cmd_create(int argc, char **argv);
+int cmd_config(int argc, char **argv);
+int cmd_delete(int argc, char **argv);
+
+/* paths.c: the real path of a secondary that may not exist yet (its parent
+ * must), and the refusal of pairs that would replicate a tree into itself
+ * (logged; -1). */
+char *secondary_realpath(const char *arg);
+int check_pair(const char *prim, const char *sec, const char *sec_arg);
+
 /* Common option handling. */
 const char *georep_home(const char *opt_home);
 const char *self_exe(void);

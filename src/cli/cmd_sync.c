@@ -140,61 +140,6 @@ parse_args(int argc, char **argv, struct sync_args *a)
 	return 0;
 }
 
-/* The real path of a secondary that may not exist yet (its parent must). */
-static char *
-secondary_realpath(const char *arg)
-{
-	char *r = realpath(arg, NULL);
-
-	if (r)
-		return r;
-	if (errno != ENOENT)
-		return NULL;
-	char *copy1 = xstrdup(arg), *copy2 = xstrdup(arg);
-	char *parent = realpath(dirname(copy1), NULL);
-	char *base = basename(copy2);
-	if (parent)
-		r = xasprintf("%s/%s", strcmp(parent, "/") ? parent : "", base);
-	free(parent);
-	free(copy1);
-	free(copy2);
-	return r;
-}
-
-static bool
-is_inside(const char *inner, const char *outer)
-{
-	size_t n = strlen(outer);
-
-	if (strcmp(outer, "/") == 0)
-		return true;
-	return strncmp(inner, outer, n) == 0 && inner[n] == '/';
-}
-
-/* Refuse the pairs that would replicate a tree into itself. */
-static int
-check_pair(const char *prim, const char *sec, const char *sec_arg)
-{
-	struct stat a, b;
-
-	if (strcmp(prim, sec) == 0 || (stat(prim, &a) == 0 &&
-	    stat(sec, &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino)) {
-		log_err("%s and %s are the same directory", prim, sec_arg);
-		return -1;
-	}
-	if (is_inside(sec, prim)) {
-		log_err("the secondary %s is inside the primary %s: it would be "
-		    "replicated into itself", sec, prim);
-		return -1;
-	}
-	if (is_inside(prim, sec)) {
-		log_err("the primary %s is inside the secondary %s: syncing would "
-		    "delete the primary", prim, sec);
-		return -1;
-	}
-	return 0;
-}
-
 static int
 open_index(const char *home, const char *name, const char *volume,
     struct index **ix)

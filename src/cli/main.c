@@ -23,6 +23,9 @@ usage(FILE *out)
 "\n"
 "commands:\n"
 "  sync [OPTIONS] PRIMARY SECONDARY   one-shot: make SECONDARY an exact replica\n"
+"  create NAME PRIMARY SECONDARY      create a session (continuous replication)\n"
+"  config NAME [KEY [VALUE]]          show or change a session's settings\n"
+"  delete NAME                        delete a session (the replica stays)\n"
 "  secondary DIR                      the far end; speaks the protocol on stdin/stdout\n"
 "\n"
 "Run 'georep COMMAND --help' for a command's options.\n");
@@ -97,6 +100,12 @@ main(int argc, char **argv)
 	}
 	if (strcmp(cmd, "sync") == 0)
 		return cmd_sync(argc - 1, argv + 1);
+	if (strcmp(cmd, "create") == 0)
+		return cmd_create(argc - 1, argv + 1);
+	if (strcmp(cmd, "config") == 0)
+		return cmd_config(argc - 1, argv + 1);
+	if (strcmp(cmd, "delete") == 0)
+		return cmd_delete(argc - 1, argv + 1);
 	if (strcmp(cmd, "secondary") == 0)
 		return cmd_secondary(argc - 1, argv + 1);
 	fprintf(stderr, "georep: unknown command '%s'\n", cmd);

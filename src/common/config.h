@@ -1,0 +1,60 @@
+/*
+ * config: a session's settings -- the keys DESIGN.md lists, their defaults,
+ * their validation, and the INI file they live in (read with libinih,
+ * written by durable_write_at).
+ *
+ *   config_init()        the defaults
+ *   config_set()         one key from text, validated: -1 with a message in
+ *                        err (the key, the value, what was expected)
+ *   config_get()         one key as text (caller frees)
+ *   config_load/save()   sessions/NAME/config
+ *
+ * The file has a [session] section (primary, secondary: fixed at create)
+ * and a [config] section (the keys below).  An unknown section or key, or a
+ * bad value, in the file is an error naming the file and the line: a typo
+ * never silently falls back to a default.
+ */
+#ifndef GEOREP_CONFIG_H
+#define GEOREP_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+enum detector { DETECT_AUTO, DETECT_FANOTIFY, DETECT_INOTIFY, DETECT_CRAWL };
+
+struct config {
+	char *primary;
+	char *secondary;
+	enum detector change_detector;
+	int64_t change_interval_ms;
+	int sync_jobs;
+	int64_t timeout_ms;
+	bool ignore_deletes;
+	bool sync_xattrs;
+	bool sync_acls;
+	int compress;		/* zstd level; -1: the default for the transport */
+	char **exclude;
+	size_t nexclude;
+	char *ssh_command;
+	int64_t crawl_interval_ms;
+	int log_level;		/* enum log_level */
+};
+
+void config_init(struct config *c);
+void config_release(struct config *c);
+/* Set KEY to VALUE.  For exclude, append (an empty VALUE clears). */
+int config_set(struct config *c, const char *key, const char *value,
+    char *err, size_t errlen);
+/* KEY as text, or NULL (errno ENOENT) for an unknown key. */
+char *config_get(const struct config *c, const char *key);
+/* The settable keys, NULL-terminated, in the order they are shown. */
+extern const char *const config_keys[];
+
+int config_load(struct config *c, const char *path, char *err, size_t errlen);
+int config_save(const struct config *c, const char *dir);
+
+/* Parse "1s", "500ms", "2m", "1h" or a plain number of seconds. */
+int parse_duration_ms(const char *s, int64_t *out);
+
+#endif

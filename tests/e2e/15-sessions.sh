@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# Sessions: create, config (show, get, set, validation), delete; two
+# sessions may share a primary but not write one secondary directory.
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+
+G() { if [[ $1 == --help ]]; then "$GEOREP" --help; else "$GEOREP" "$1" --home "$T/home" "${@:2}"; fi; }
+mkdir -p "$T/p" "$T/p2"
+
+step "create, with settings"
+expect_rc 0 G create s1 "$T/p" "$T/s" --config sync_jobs=5 \
+    --config exclude='*.tmp' --config exclude=/cache/
+expect_stdout "created session s1: $T/p -> $T/s"
+expect_rc 0 G config s1
+expect_stdout "^sync_jobs = 5$"
+expect_stdout "^exclude = \*\.tmp$"
+expect_stdout "^exclude = /cache/$"
+expect_stdout "^change_interval = 1s$"
+expect_rc 0 G config s1 primary
+expect_stdout "^$T/p$"
+
+step "set and get"
+expect_rc 0 G config s1 timeout 90s
+expect_rc 0 G config s1 timeout
+expect_stdout "^90s$"
+expect_rc 0 G config s1 exclude '*.bak'
+expect_rc 0 G config s1 exclude
+expect_stdout '^\*\.bak$'
+expect_rc 0 G config s1 ignore_deletes yes
+expect_rc 0 G config s1 ignore_deletes
+expect_stdout "^true$"
+
+step "bad input is refused, and nothing changes"
+cp "$T/home/sessions/s1/config" "$T/config.before"
+expect_rc 64 G config s1 timeout soon
+expect_stderr "timeout 'soon': expected a duration"
+expect_rc 64 G config s1 sync_jobs 0
+expect_stderr "sync_jobs '0': expected a number from 1 to 64"
+expect_rc 64 G config s1 nosuchkey 1
+expect_stderr "unknown key 'nosuchkey'"
+expect_rc 64 G config s1 change_detector magic
+expect_stderr "expected fanotify, inotify, crawl or auto"
+expect_rc 64 G config s1 secondary /elsewhere
+expect_stderr "fixed when the session is created"
+cmp -s "$T/config.before" "$T/home/sessions/s1/config" ||
+	fail "a refused setting changed the config file"
+expect_rc 64 G create s2 "$T/p" "$T/s2" --config sync_jobs=many
+expect_stderr "sync_jobs 'many'"
+[[ ! -e $T/home/sessions/s2 ]] || fail "a refused create left a session"
+expect_rc 64 G create 'bad/name' "$T/p" "$T/s2"
+expect_stderr "not a session name"
+expect_rc 66 G create s2 "$T/missing" "$T/s2"
+expect_stderr "primary $T/missing"
+expect_rc 64 G create s2 "$T/p" "$T/p/inside"
+expect_stderr "inside the primary"
+
+step "a config file edited by hand with a typo is an error, not a default"
+sed -i 's/^sync_jobs = .*/sync_job = 4/' "$T/home/sessions/s1/config"
+expect_rc 66 G config s1
+expect_stderr "unknown key 'sync_job'"
+cp "$T/config.before" "$T/home/sessions/s1/config"
+
+step "two sessions: one primary is fine, one secondary is not"
+expect_rc 0 G create s2 "$T/p" "$T/s2"
+expect_rc 73 G create s3 "$T/p2" "$T/s"
+expect_stderr "session 's1' already writes $T/s"
+expect_rc 73 G create s1 "$T/p2" "$T/s3"
+expect_stderr "session 's1' exists already"
+
+step "delete"
+expect_rc 0 G delete s1
+expect_rc 66 G config s1
+expect_stderr "no session 's1'"
+expect_rc 66 G delete s1
+expect_rc 0 G create s3 "$T/p2" "$T/s"
+expect_rc 0 G --help
