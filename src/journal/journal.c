@@ -144,6 +144,10 @@ parse_seg_name(const char *name, uint64_t *seq, bool *open)
 
 	if (strlen(name) != 24 && strlen(name) != 25)
 		return false;
+	/* strtoull would take a sign or a blank: digits only. */
+	for (int i = 0; i < 20; i++)
+		if (name[i] < '0' || name[i] > '9')
+			return false;
 	errno = 0;
 	unsigned long long v = strtoull(name, &end, 10);
 	if (errno || end != name + 20)
@@ -213,6 +217,33 @@ last_seq(const char *dir, uint64_t *seq)
 	return 0;
 }
 
+static int
+seal_leftovers(struct journal *j)
+{
+	DIR *d = opendir(j->dir);
+	struct dirent *de;
+	int rc = 0;
+
+	if (d == NULL)
+		return -1;
+	while ((de = readdir(d)) != NULL) {
+		uint64_t seq;
+		bool open;
+		char to[40];
+		if (!parse_seg_name(de->d_name, &seq, &open) || !open)
+			continue;
+		seg_name(seq, false, to);
+		log_warn("sealing the journal segment %s/%s left open by a "
+		    "crash", j->dir, de->d_name);
+		if (renameat(j->dirfd, de->d_name, j->dirfd, to) < 0)
+			rc = -1;
+	}
+	closedir(d);
+	if (rc == 0 && fsync(j->dirfd) < 0)
+		rc = -1;
+	return rc;
+}
+
 int
 journal_open(struct journal **out, const char *dir)
 {
@@ -227,9 +258,9 @@ journal_open(struct journal **out, const char *dir)
 		log_sys(LOG_LVL_ERR, "open the journal %s", dir);
 		goto fail;
 	}
-	/* An open segment left by a crash is sealed as it is by the next
-	 * reader: its torn tail, if any, is found by its checksums. */
-	if (last_seq(dir, &j->seq) < 0) {
+	/* An open segment left by a crash is sealed as it is: its torn
+	 * tail, if any, is found by its checksums when it is read. */
+	if (seal_leftovers(j) < 0 || last_seq(dir, &j->seq) < 0) {
 		log_sys(LOG_LVL_ERR, "list the journal %s", dir);
 		close(j->dirfd);
 		goto fail;

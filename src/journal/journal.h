@@ -8,7 +8,8 @@
  * a u32 length of its body, a u32 XXH32 checksum of the body, and the body
  * (struct jrec, encoded by jrec_encode).  Integers are little-endian.
  *
- * Writing: journal_open, then journal_append for each record (buffered),
+ * Writing: journal_open (which seals a segment a crash left open), then
+ * journal_append for each record (written at once, not synced),
  * journal_cut to seal the open segment (written and fdatasync'ed, a new one
  * started) and hand its sequence to the syncer; journal_close.
  * Reading: journal_read_segment decodes a whole segment.  A torn or corrupt
