@@ -929,11 +929,12 @@ test_reopen_continues(void **state)
 	journal_close(f->j);
 	f->j = NULL;
 
-	static const uint64_t want[] = { 1, 2, 3, 5 };
-	expect_list(f, want, 4);
+	static const uint64_t want[] = { 1, 2, 3, 4, 5 };
+	expect_list(f, want, 5);
 	expect_segment(f, 1, 0, 2, false);
 	expect_segment(f, 2, 2, 2, false);
 	expect_segment(f, 3, 4, 1, false);
+	expect_segment(f, 4, 5, 2, false);	/* the sealed leftover, whole */
 	expect_segment(f, 5, 7, 3, false);
 
 	/* A far higher one, from elsewhere (an older session's files),
