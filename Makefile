@@ -1,7 +1,7 @@
 # georep -- see README.md.  GNU make; dependencies through pkg-config
 # (librsync ships no .pc on Debian 12, so it is linked by name).
 
-PKGS      := lmdb libzstd libxxhash inih
+PKGS      := lmdb libzstd libxxhash inih jansson
 CC        ?= cc
 CFLAGS    ?= -O2 -g
 WARN      := -Wall -Wextra -Wshadow -Wno-unused-parameter -Wformat=2 \

@@ -2,7 +2,7 @@
 # Install what a fresh Debian 12 machine lacks to build and test georep.
 # Idempotent: packages already present are not touched.
 set -euo pipefail
-pkgs=(gcc make pkg-config liblmdb-dev libzstd-dev libxxhash-dev libinih-dev libcmocka-dev
+pkgs=(gcc make pkg-config liblmdb-dev libzstd-dev libxxhash-dev libinih-dev libjansson-dev libcmocka-dev
       python3 attr acl rsync strace clang libclang-rt-14-dev util-linux)
 missing=()
 for p in "${pkgs[@]}"; do

@@ -21,7 +21,7 @@
 #include "cli.h"
 #include "../common/banned.h"
 
-static bool
+bool
 session_name_valid(const char *name)
 {
 	size_t n = strlen(name);
@@ -37,14 +37,14 @@ session_name_valid(const char *name)
 	return true;
 }
 
-static char *
+char *
 session_dir(const char *home, const char *name)
 {
 	return xasprintf("%s/sessions/%s", home, name);
 }
 
 /* Load a session's config; logs and returns -1 if it does not exist. */
-static int
+int
 load_session(const char *home, const char *name, struct config *c,
     char **dirp)
 {

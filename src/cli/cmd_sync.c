@@ -140,192 +140,6 @@ parse_args(int argc, char **argv, struct sync_args *a)
 	return 0;
 }
 
-static int
-open_index(const char *home, const char *name, const char *volume,
-    struct index **ix)
-{
-	char *dir = xasprintf("%s/sync/%s", home, name);
-	struct index_txn *t;
-	struct buf b = BUF_INIT;
-	int rc;
-
-	rc = index_open(ix, dir);
-	if (rc < 0) {
-		log_err("cannot open the index in %s", dir);
-		free(dir);
-		return -1;
-	}
-	if (index_begin(*ix, true, &t) < 0)
-		goto fail;
-	rc = index_meta_get(t, "volume", &b);
-	if (rc == 0 && (b.len != strlen(volume) ||
-	    memcmp(b.data, volume, b.len) != 0)) {
-		log_err("the index %s belongs to another primary; choose another "
-		    "--name", dir);
-		index_abort(t);
-		goto fail;
-	}
-	if (rc == 1 && (index_meta_put(t, "volume", volume, strlen(volume)) < 0 ||
-	    index_commit(t) < 0))
-		goto fail;
-	if (rc == 0)
-		index_abort(t);
-	buf_release(&b);
-	free(dir);
-	return 0;
-fail:
-	buf_release(&b);
-	free(dir);
-	index_close(*ix);
-	*ix = NULL;
-	return -1;
-}
-
-struct hello_result {
-	int state;
-	bool privileged;
-};
-
-static int
-say_hello(struct conn *c, const char *volume, bool force,
-    struct hello_result *out, int *exit_code);
-
-static void
-hello_reply(void *arg, const struct pending_req *req, const struct reply *rep)
-{
-	struct reply *dst = arg;
-	char *msg;
-
-	(void)req;
-	msg = xstrndup(rep->msg ? rep->msg : "", rep->msg_len);
-	*dst = *rep;
-	dst->msg = msg;
-}
-
-static int
-say_hello(struct conn *c, const char *volume, bool force,
-    struct hello_result *out, int *exit_code)
-{
-	struct reply rep = { 0 };
-	size_t s;
-
-	c->on_reply = hello_reply;
-	c->arg = &rep;
-	s = conn_begin(c, MSG_HELLO, 0, true);
-	put_u32(&c->out, PROTO_VERSION);
-	put_str(&c->out, volume);
-	put_u32(&c->out, force ? HELLO_FORCE : 0);
-	if (conn_end(c, s) < 0 || conn_wait_all(c) < 0) {
-		log_err("%s", c->error);
-		*exit_code = EX_UNAVAILABLE;
-		return -1;
-	}
-	c->on_reply = NULL;
-	if (rep.err) {
-		log_err("%s", rep.msg);
-		*exit_code = rep.err == EPROTO ? EX_PROTOCOL :
-		    (rep.err == EEXIST || rep.err == ENOTEMPTY) ? EX_DATAERR :
-		    EX_CANTCREAT;
-		free((char *)rep.msg);
-		return -1;
-	}
-	free((char *)rep.msg);
-	out->state = (int)(rep.value & 0xff);
-	out->privileged = (rep.value & HELLO_IS_ROOT) != 0;
-	if (rep.value & HELLO_NO_OPENAT2)
-		log_warn("the secondary confines paths by a component walk "
-		    "(openat2 is not available there)");
-	return 0;
-}
-
-/* A reset reply: just the error. */
-static void
-reset_reply(void *arg, const struct pending_req *req, const struct reply *rep)
-{
-	(void)req;
-	if (rep->err) {
-		log_err("emptying the secondary failed: %.*s", (int)rep->msg_len,
-		    rep->msg ? rep->msg : "");
-		*(int *)arg = rep->err;
-	}
-}
-
-/*
- * Reconcile what the secondary said with what the index holds: a new or
- * taken-over secondary means the index describes nothing there; a bound
- * secondary with an empty index is a lost index.
- */
-static int
-reconcile(struct conn *c, struct index *ix, const struct hello_result *h,
-    bool force, const char *sec, int *exit_code)
-{
-	struct index_txn *t;
-	bool empty;
-	bool reset = false;
-
-	if (index_begin(ix, true, &t) < 0 || index_is_empty(t, &empty) < 0)
-		goto fail;
-	if (h->state == HELLO_TAKEN) {
-		log_warn("taking over %s, which belonged to another primary "
-		    "(--force): its content is replaced", sec);
-		reset = true;
-	} else if (h->state == HELLO_BOUND && empty) {
-		if (!force) {
-			log_err("%s was synced from this primary, but the index of "
-			    "this pair is missing (a new --home or --name?); "
-			    "refusing to guess what it holds: use --force to "
-			    "replace its content", sec);
-			index_abort(t);
-			*exit_code = EX_DATAERR;
-			return -1;
-		}
-		reset = true;
-	}
-	if ((reset || h->state == HELLO_NEW) && !empty && index_clear(t) < 0)
-		goto fail;
-	if (index_commit(t) < 0)
-		goto fail_nocommit;
-	if (reset) {
-		int err = 0;
-		c->on_reply = reset_reply;
-		c->arg = &err;
-		size_t s = conn_begin(c, MSG_RESET, 0, true);
-		if (conn_end(c, s) < 0 || conn_wait_all(c) < 0 || err) {
-			if (c->failed)
-				log_err("%s", c->error);
-			*exit_code = EX_CANTCREAT;
-			return -1;
-		}
-		c->on_reply = NULL;
-	}
-	return 0;
-fail:
-	index_abort(t);
-fail_nocommit:
-	*exit_code = EX_IOERR;
-	return -1;
-}
-
-static char *
-volume_id(int rootfd, const char *prim, uint64_t *fsid, struct fid *root)
-{
-	struct statfs sf;
-	char hex[2 * FID_MAX + 1];
-
-	if (fstatfs(rootfd, &sf) < 0) {
-		log_sys(LOG_LVL_ERR, "statfs %s", prim);
-		return NULL;
-	}
-	memcpy(fsid, &sf.f_fsid, sizeof(*fsid));
-	if (fid_at(rootfd, "", *fsid, root) < 0) {
-		log_sys(LOG_LVL_ERR, "%s: cannot get file handles on this "
-		    "filesystem (georep identifies files by handle)", prim);
-		return NULL;
-	}
-	fid_hex(root, hex);
-	return xasprintf("fid:%s", hex);
-}
-
 int
 cmd_sync(int argc, char **argv)
 {
@@ -393,7 +207,10 @@ cmd_sync(int argc, char **argv)
 		    key.data, key.len));
 		buf_release(&key);
 	}
-	if (open_index(georep_home(a.home), name, volume, &ix) < 0) {
+	char *ixdir = xasprintf("%s/sync/%s", georep_home(a.home), name);
+	int ixrc = open_index(ixdir, volume, &ix);
+	free(ixdir);
+	if (ixrc < 0) {
 		code = EX_CANTCREAT;
 		goto out;
 	}
@@ -412,7 +229,7 @@ cmd_sync(int argc, char **argv)
 		goto out_conn;
 	}
 	if (say_hello(&c, volume, a.force, &h, &code) < 0 ||
-	    reconcile(&c, ix, &h, a.force, sec, &code) < 0) {
+	    reconcile_hello(&c, ix, &h, a.force, sec, &code) < 0) {
 		/* A secondary that could not even open its directory exits
 		 * with EX_CANTCREAT (it said why on stderr). */
 		int status = conn_close(&c);
@@ -459,6 +276,7 @@ cmd_sync(int argc, char **argv)
 out_conn:
 	conn_release(&c);
 out:
+	sync_stats_release(&st);
 	index_close(ix);
 	if (tgt.rootfd >= 0)
 		close(tgt.rootfd);

@@ -26,6 +26,10 @@ usage(FILE *out)
 "  create NAME PRIMARY SECONDARY      create a session (continuous replication)\n"
 "  config NAME [KEY [VALUE]]          show or change a session's settings\n"
 "  delete NAME                        delete a session (the replica stays)\n"
+"  start NAME [--foreground]          start continuous replication\n"
+"  stop NAME | pause NAME | resume NAME\n"
+"  status [NAME] [--json]             state, sync point, lag, failures, checkpoint\n"
+"  checkpoint NAME now|TIME           completes when the sync point passes TIME\n"
 "  secondary DIR                      the far end; speaks the protocol on stdin/stdout\n"
 "\n"
 "Run 'georep COMMAND --help' for a command's options.\n");
@@ -106,6 +110,16 @@ main(int argc, char **argv)
 		return cmd_config(argc - 1, argv + 1);
 	if (strcmp(cmd, "delete") == 0)
 		return cmd_delete(argc - 1, argv + 1);
+	if (strcmp(cmd, "start") == 0)
+		return cmd_start(argc - 1, argv + 1);
+	if (strcmp(cmd, "stop") == 0)
+		return cmd_stop(argc - 1, argv + 1);
+	if (strcmp(cmd, "pause") == 0 || strcmp(cmd, "resume") == 0)
+		return cmd_pause(argc - 1, argv + 1);
+	if (strcmp(cmd, "checkpoint") == 0)
+		return cmd_checkpoint(argc - 1, argv + 1);
+	if (strcmp(cmd, "status") == 0)
+		return cmd_status(argc - 1, argv + 1);
 	if (strcmp(cmd, "secondary") == 0)
 		return cmd_secondary(argc - 1, argv + 1);
 	fprintf(stderr, "georep: unknown command '%s'\n", cmd);

@@ -315,7 +315,7 @@ send_put(struct turn *t, size_t idx)
 	}
 	if (fd < 0 || fstat(fd, &st) < 0) {
 		if (errno != ENOENT && errno != ELOOP)
-			turn_error(t, "read %s: %s", disp, strerror(errno));
+			turn_error(t, disp, "read %s: %s", disp, strerror(errno));
 		d->done = true;		/* vanished: not an error */
 		goto out;
 	}
@@ -329,7 +329,7 @@ send_put(struct turn *t, size_t idx)
 		uint8_t h[16];
 		if (hash_file(fd, (uint64_t)st.st_size, (uint64_t)st.st_blocks *
 		    512 < (uint64_t)st.st_size, h) < 0) {
-			turn_error(t, "read %s: %s", disp, strerror(errno));
+			turn_error(t, disp, "read %s: %s", disp, strerror(errno));
 			d->done = true;
 			goto out;
 		}
@@ -378,7 +378,7 @@ send_put(struct turn *t, size_t idx)
 				goto out;
 			}
 			if (rd < 0) {
-				turn_error(t, "read %s: %s", disp, strerror(rderr));
+				turn_error(t, disp, "read %s: %s", disp, strerror(rderr));
 				d->done = true;
 				goto out;
 			}
@@ -391,7 +391,7 @@ send_put(struct turn *t, size_t idx)
 		struct attrs x = a;
 		if (read_xattrs(t, fd, dirfd, &at, false, &x, &xstore) < 0) {
 			s = conn_begin_cont(c, MSG_PUT_ABORT, true, COOKIE_IGNORE);
-			turn_error(t, "read xattrs of %s: %s", disp,
+			turn_error(t, disp, "read xattrs of %s: %s", disp,
 			    strerror(errno));
 			d->done = true;
 			rc = conn_end(c, s);
@@ -452,7 +452,8 @@ send_setattr(struct turn *t, size_t idx)
 			if (!root)
 				turn_oref(t, NULL, &at.parent, at.name,
 				    at.name_len, &disp);
-			turn_error(t, "read xattrs of %s: %s", root ? "." : disp,
+			turn_error(t, root ? "." : disp, "read xattrs of %s: %s",
+			    root ? "." : disp,
 			    strerror(errno));
 			free(disp);
 		}
@@ -501,9 +502,15 @@ data_on_reply(struct turn *t, size_t idx, const struct reply *rep)
 	if (rep->err == ESTALE)
 		t->stale = true;	/* the next turn reconciles fully */
 	if (rep->err) {
-		turn_error(t, "%s failed on the secondary: %.*s",
-		    d->type == D_PUT ? "write" : "setting attributes",
+		struct plink at;
+		char *disp = NULL;
+		if ((o->flags & POBJ_ROOT) == 0 && dop_link(t, d, &at) == 0)
+			turn_oref(t, NULL, &at.parent, at.name, at.name_len,
+			    &disp);
+		turn_error(t, disp ? disp : ".", "%s failed on the secondary: "
+		    "%.*s", d->type == D_PUT ? "write" : "setting attributes",
 		    (int)rep->msg_len, rep->msg ? rep->msg : "");
+		free(disp);
 		return;
 	}
 	t->acked_since_commit++;
@@ -574,6 +581,8 @@ static int
 run_dops(struct turn *t, size_t from)
 {
 	for (size_t i = from; i < t->ndops && !t->conn->failed && !t->fatal; i++) {
+		if (turn_stopped(t))
+			return -1;
 		struct dop *d = &t->dops[i];
 		int rc = d->type == D_PUT ? send_put(t, i) : send_setattr(t, i);
 		if (rc < 0)

@@ -48,16 +48,29 @@ struct sync_opts {
 	bool progress;		/* progress on stderr */
 	bool ignore_deletes;
 	bool no_fsync;		/* tests only */
+	/* Set (by a signal handler) to stop the turn at the next operation;
+	 * the turn then returns -1 and the next one reconciles. */
+	volatile int *stop;
 	const char *const *excludes;
 	size_t nexcludes;
 };
+
+#define SYNC_FAILURES_KEPT 8
 
 struct sync_stats {
 	uint64_t files_sent, bytes_sent, bytes_wire;
 	uint64_t entries, attrs_set, removed;
 	uint64_t files_seen, dirs_seen;
 	uint64_t errors;
+	int64_t sync_point;	/* set when the turn left the secondary exact */
+	/* The first failures: the path (on the primary, relative) and what
+	 * went wrong.  Freed by sync_stats_release. */
+	char *fail_path[SYNC_FAILURES_KEPT];
+	char *fail_error[SYNC_FAILURES_KEPT];
+	size_t nfail;
 };
+
+void sync_stats_release(struct sync_stats *st);
 
 struct sync_target {
 	int rootfd;		/* the primary's root */

@@ -16,8 +16,17 @@
  * so an LMDB write transaction stays bounded. */
 #define COMMIT_BATCH 20000
 
+static void
+keep_failure(struct sync_stats *st, const char *path, const char *msg)
+{
+	if (st->nfail == SYNC_FAILURES_KEPT)
+		return;
+	st->fail_path[st->nfail] = xstrdup(path && *path ? path : "(turn)");
+	st->fail_error[st->nfail++] = xstrdup(msg);
+}
+
 void
-turn_error(struct turn *t, const char *fmt, ...)
+turn_error(struct turn *t, const char *path, const char *fmt, ...)
 {
 	char msg[2048];
 	va_list ap;
@@ -27,6 +36,17 @@ turn_error(struct turn *t, const char *fmt, ...)
 	va_end(ap);
 	log_err("%s", msg);
 	t->st->errors++;
+	keep_failure(t->st, path, msg);
+}
+
+void
+sync_stats_release(struct sync_stats *st)
+{
+	for (size_t i = 0; i < st->nfail; i++) {
+		free(st->fail_path[i]);
+		free(st->fail_error[i]);
+	}
+	st->nfail = 0;
 }
 
 /*
@@ -43,6 +63,12 @@ turn_crash_point(const char *where)
 		log_warn("GEOREP_TEST_CRASH=%s: killing myself", where);
 		raise(SIGKILL);
 	}
+}
+
+bool
+turn_stopped(const struct turn *t)
+{
+	return t->opts->stop != NULL && *t->opts->stop;
 }
 
 /* ---- paths ---- */
@@ -524,8 +550,12 @@ mop_on_reply(struct turn *t, size_t idx, const struct reply *rep)
 	if (rep->err == ESTALE)
 		t->stale = true;
 	t->entry_failed = true;
-	turn_error(t, "%s failed on the secondary: %.*s", mop_verb(m->type),
-	    (int)rep->msg_len, rep->msg ? rep->msg : "");
+	char *disp = NULL;
+	const struct plink *l = m->type == M_REMOVE ? &m->from : &m->to;
+	turn_oref(t, NULL, &l->parent, l->name, l->name_len, &disp);
+	turn_error(t, disp, "%s failed on the secondary: %.*s",
+	    mop_verb(m->type), (int)rep->msg_len, rep->msg ? rep->msg : "");
+	free(disp);
 }
 
 static void
@@ -542,12 +572,12 @@ on_reply(void *arg, const struct pending_req *req, const struct reply *rep)
 		break;
 	case COOKIE_STRAY:
 		if (rep->err)
-			turn_error(t, "removing a leftover on the secondary "
+			turn_error(t, NULL, "removing a leftover on the secondary "
 			    "failed: %.*s", (int)rep->msg_len, rep->msg);
 		break;
 	case COOKIE_COMMIT:
 		if (rep->err) {
-			turn_error(t, "commit failed on the secondary: %.*s",
+			turn_error(t, NULL, "commit failed on the secondary: %.*s",
 			    (int)rep->msg_len, rep->msg ? rep->msg : "");
 			t->fatal = true;
 		}
@@ -698,7 +728,7 @@ int
 turn_entry_ops(struct turn *t, size_t first)
 {
 	for (size_t i = first; i < t->nmops && !t->conn->failed; i++) {
-		if (send_mop(t, i) < 0)
+		if (turn_stopped(t) || send_mop(t, i) < 0)
 			return -1;
 	}
 	if (t->opts->dry_run)
@@ -781,6 +811,12 @@ sync_turn(const struct sync_opts *o, const struct sync_target *tgt,
 	st->files_seen = t.crawl.seen_files;
 	st->dirs_seen = t.crawl.seen_dirs;
 	st->errors += t.crawl.nerrors;
+	for (size_t i = 0; i < t.crawl.nerrors; i++) {
+		char *msg = xasprintf("%s %s: %s", t.crawl.errors[i].what,
+		    t.crawl.errors[i].path, strerror(t.crawl.errors[i].err));
+		keep_failure(st, t.crawl.errors[i].path, msg);
+		free(msg);
+	}
 	/* Planning models moves to choose between a straight rename and
 	 * staging: in a nested transaction, thrown away after. */
 	struct index_txn *parent = t.txn;
@@ -824,6 +860,8 @@ sync_turn(const struct sync_opts *o, const struct sync_target *tgt,
 	    turn_commit(&t, st->errors ? 0 : sync_point) < 0)
 		goto out;
 	rc = t.stale ? 2 : st->errors ? 1 : 0;
+	if (rc == 0)
+		st->sync_point = sync_point;
 out:
 	if (o->progress)
 		progress_update(&t, true);

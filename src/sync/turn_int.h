@@ -68,8 +68,9 @@ struct turn {
 };
 
 /* turn.c */
-void turn_error(struct turn *t, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+/* A failure of one path: logged, counted, kept for status. */
+void turn_error(struct turn *t, const char *path, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
 int turn_oref(struct turn *t, struct buf *b, const struct fid *parent,
     const char *name, size_t len, char **display);
 int turn_fid_link(struct turn *t, const struct fid *fid, struct plink *out,
@@ -78,6 +79,8 @@ int turn_commit(struct turn *t, int64_t sync_point);
 int turn_entry_ops(struct turn *t, size_t first);
 int turn_forget(struct turn *t, const struct fid *fid);
 void turn_crash_point(const char *where);
+/* Whether a stop was asked for (sync_opts.stop). */
+bool turn_stopped(const struct turn *t);
 
 /* reconcile.c */
 int turn_mark(struct turn *t);

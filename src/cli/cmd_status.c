@@ -1,0 +1,144 @@
+#include <dirent.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sysexits.h>
+#include <unistd.h>
+
+#include "../common/config.h"
+#include "../common/log.h"
+#include "../common/util.h"
+#include "../status/status.h"
+#include "cli.h"
+#include "../common/banned.h"
+
+static bool
+is_running(const char *dir)
+{
+	char *path = xasprintf("%s/lock", dir);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	bool r = false;
+
+	free(path);
+	if (fd >= 0) {
+		r = flock(fd, LOCK_SH | LOCK_NB) < 0;
+		close(fd);
+	}
+	return r;
+}
+
+/* One session: 0, or -1 when it cannot be read (reported). */
+static int
+show(const char *home, const char *name, bool json, json_t *array)
+{
+	struct config cfg;
+	struct status st;
+	char *dir;
+
+	if (load_session(home, name, &cfg, &dir) < 0)
+		return -1;
+	if (status_load(&st, dir) < 0)
+		status_init(&st);
+	bool running = is_running(dir);
+	if (!running && strcmp(st.state, "Created") != 0 &&
+	    strcmp(st.state, "Stopped") != 0) {
+		/* The monitor ended without saying so (killed): stopped. */
+		char detail[256];
+		snprintf(detail, sizeof(detail), "not running: the monitor ended "
+		    "while %s (the next start recovers)", st.state);
+		snprintf(st.state, sizeof(st.state), "Stopped");
+		status_set_detail(&st, detail);
+	}
+	if (json)
+		status_print_json(&st, name, cfg.primary, cfg.secondary, running,
+		    array);
+	else
+		status_print_row(&st, name, cfg.primary, cfg.secondary, running);
+	status_release(&st);
+	config_release(&cfg);
+	free(dir);
+	return 0;
+}
+
+static int
+cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+int
+cmd_status(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "home", required_argument, NULL, 'H' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *home = NULL;
+	bool json = false;
+	int ch, rc = 0;
+
+	while ((ch = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'H': home = optarg; break;
+		case 'j': json = true; break;
+		case 'h':
+			printf("usage: georep status [--home DIR] [--json] [NAME]\n"
+			    "\nThe state of one session or of all: state, last "
+			    "synced (the sync point),\nlag, failures with their "
+			    "paths, checkpoint.  --json prints one object for\n"
+			    "NAME, an array for all.\n");
+			return 0;
+		default: return EX_USAGE;
+		}
+	}
+	home = georep_home(home);
+	if (argc - optind > 1) {
+		fprintf(stderr, "usage: georep status [--home DIR] [--json] "
+		    "[NAME]\n");
+		return EX_USAGE;
+	}
+	if (argc - optind == 1) {
+		if (!json)
+			status_print_header();
+		return show(home, argv[optind], json, NULL) < 0 ? EX_NOINPUT : 0;
+	}
+	char *sessions = xasprintf("%s/sessions", home);
+	DIR *d = opendir(sessions);
+	char **names = NULL;
+	size_t n = 0;
+	struct dirent *de;
+	while (d && (de = readdir(d)) != NULL) {
+		if (!session_name_valid(de->d_name))
+			continue;
+		names = xrealloc(names, (n + 1) * sizeof(*names));
+		names[n++] = xstrdup(de->d_name);
+	}
+	if (d)
+		closedir(d);
+	free(sessions);
+	if (n > 1)
+		qsort(names, n, sizeof(*names), cmp_str);
+	json_t *array = json ? json_array() : NULL;
+	if (!json)
+		status_print_header();
+	for (size_t i = 0; i < n; i++) {
+		if (show(home, names[i], json, array) < 0)
+			rc = EX_IOERR;
+		free(names[i]);
+	}
+	free(names);
+	if (json) {
+		char *text = json_dumps(array, JSON_INDENT(2) |
+		    JSON_REAL_PRECISION(6));
+		printf("%s\n", text);
+		free(text);
+		json_decref(array);
+	}
+	return rc;
+}

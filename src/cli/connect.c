@@ -1,0 +1,198 @@
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/statfs.h>
+#include <sysexits.h>
+#include <unistd.h>
+
+#include "../common/fid.h"
+#include "../common/log.h"
+#include "../index/index.h"
+#include "../protocol/conn.h"
+#include "cli.h"
+#include "../common/banned.h"
+
+/*
+ * connect: what a one-shot sync and a session's worker share before their
+ * first turn -- the primary's volume id, the index of the pair, the HELLO
+ * and what it means for the index.
+ */
+
+int
+open_index(const char *where, const char *volume, struct index **ix)
+{
+	char *dir = xstrdup(where);
+	struct index_txn *t;
+	struct buf b = BUF_INIT;
+	int rc;
+
+	rc = index_open(ix, dir);
+	if (rc < 0) {
+		log_err("cannot open the index in %s", dir);
+		free(dir);
+		return -1;
+	}
+	if (index_begin(*ix, true, &t) < 0)
+		goto fail;
+	rc = index_meta_get(t, "volume", &b);
+	if (rc == 0 && (b.len != strlen(volume) ||
+	    memcmp(b.data, volume, b.len) != 0)) {
+		log_err("the index %s belongs to another primary; choose another "
+		    "--name", dir);
+		index_abort(t);
+		goto fail;
+	}
+	if (rc == 1 && (index_meta_put(t, "volume", volume, strlen(volume)) < 0 ||
+	    index_commit(t) < 0))
+		goto fail;
+	if (rc == 0)
+		index_abort(t);
+	buf_release(&b);
+	free(dir);
+	return 0;
+fail:
+	buf_release(&b);
+	free(dir);
+	index_close(*ix);
+	*ix = NULL;
+	return -1;
+}
+
+
+static void
+hello_reply(void *arg, const struct pending_req *req, const struct reply *rep)
+{
+	struct reply *dst = arg;
+	char *msg;
+
+	(void)req;
+	msg = xstrndup(rep->msg ? rep->msg : "", rep->msg_len);
+	*dst = *rep;
+	dst->msg = msg;
+}
+
+int
+say_hello(struct conn *c, const char *volume, bool force,
+    struct hello_result *out, int *exit_code)
+{
+	struct reply rep = { 0 };
+	size_t s;
+
+	c->on_reply = hello_reply;
+	c->arg = &rep;
+	s = conn_begin(c, MSG_HELLO, 0, true);
+	put_u32(&c->out, PROTO_VERSION);
+	put_str(&c->out, volume);
+	put_u32(&c->out, force ? HELLO_FORCE : 0);
+	if (conn_end(c, s) < 0 || conn_wait_all(c) < 0) {
+		log_err("%s", c->error);
+		*exit_code = EX_UNAVAILABLE;
+		return -1;
+	}
+	c->on_reply = NULL;
+	if (rep.err) {
+		log_err("%s", rep.msg);
+		*exit_code = rep.err == EPROTO ? EX_PROTOCOL :
+		    (rep.err == EEXIST || rep.err == ENOTEMPTY) ? EX_DATAERR :
+		    EX_CANTCREAT;
+		free((char *)rep.msg);
+		return -1;
+	}
+	free((char *)rep.msg);
+	out->state = (int)(rep.value & 0xff);
+	out->privileged = (rep.value & HELLO_IS_ROOT) != 0;
+	if (rep.value & HELLO_NO_OPENAT2)
+		log_warn("the secondary confines paths by a component walk "
+		    "(openat2 is not available there)");
+	return 0;
+}
+
+/* A reset reply: just the error. */
+static void
+reset_reply(void *arg, const struct pending_req *req, const struct reply *rep)
+{
+	(void)req;
+	if (rep->err) {
+		log_err("emptying the secondary failed: %.*s", (int)rep->msg_len,
+		    rep->msg ? rep->msg : "");
+		*(int *)arg = rep->err;
+	}
+}
+
+/*
+ * Reconcile what the secondary said with what the index holds: a new or
+ * taken-over secondary means the index describes nothing there; a bound
+ * secondary with an empty index is a lost index.
+ */
+int
+reconcile_hello(struct conn *c, struct index *ix, const struct hello_result *h,
+    bool force, const char *sec, int *exit_code)
+{
+	struct index_txn *t;
+	bool empty;
+	bool reset = false;
+
+	if (index_begin(ix, true, &t) < 0 || index_is_empty(t, &empty) < 0)
+		goto fail;
+	if (h->state == HELLO_TAKEN) {
+		log_warn("taking over %s, which belonged to another primary "
+		    "(--force): its content is replaced", sec);
+		reset = true;
+	} else if (h->state == HELLO_BOUND && empty) {
+		if (!force) {
+			log_err("%s was synced from this primary, but the index of "
+			    "this pair is missing (a new --home or --name?); "
+			    "refusing to guess what it holds: use --force to "
+			    "replace its content", sec);
+			index_abort(t);
+			*exit_code = EX_DATAERR;
+			return -1;
+		}
+		reset = true;
+	}
+	if ((reset || h->state == HELLO_NEW) && !empty && index_clear(t) < 0)
+		goto fail;
+	if (index_commit(t) < 0)
+		goto fail_nocommit;
+	if (reset) {
+		int err = 0;
+		c->on_reply = reset_reply;
+		c->arg = &err;
+		size_t s = conn_begin(c, MSG_RESET, 0, true);
+		if (conn_end(c, s) < 0 || conn_wait_all(c) < 0 || err) {
+			if (c->failed)
+				log_err("%s", c->error);
+			*exit_code = EX_CANTCREAT;
+			return -1;
+		}
+		c->on_reply = NULL;
+	}
+	return 0;
+fail:
+	index_abort(t);
+fail_nocommit:
+	*exit_code = EX_IOERR;
+	return -1;
+}
+
+char *
+volume_id(int rootfd, const char *prim, uint64_t *fsid, struct fid *root)
+{
+	struct statfs sf;
+	char hex[2 * FID_MAX + 1];
+
+	if (fstatfs(rootfd, &sf) < 0) {
+		log_sys(LOG_LVL_ERR, "statfs %s", prim);
+		return NULL;
+	}
+	memcpy(fsid, &sf.f_fsid, sizeof(*fsid));
+	if (fid_at(rootfd, "", *fsid, root) < 0) {
+		log_sys(LOG_LVL_ERR, "%s: cannot get file handles on this "
+		    "filesystem (georep identifies files by handle)", prim);
+		return NULL;
+	}
+	fid_hex(root, hex);
+	return xasprintf("fid:%s", hex);
+}
+
