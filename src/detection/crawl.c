@@ -10,6 +10,8 @@
 
 #include "../common/log.h"
 #include "../common/names.h"
+#include "../common/resolve.h"
+#include "../protocol/proto.h"
 #include "../index/index.h"
 #include "crawl.h"
 #include "../common/banned.h"
@@ -356,6 +358,9 @@ visit_entry(struct walk *w, int dirfd, struct pobj *dir, const char *name,
 			}
 			return;
 		}
+		if (o->flags & POBJ_VISITED)
+			return;	/* met again under a new name: renamed while
+				 * the crawl ran; walked once */
 		if (*nsub == *capsub) {
 			*capsub = *capsub ? *capsub * 2 : 16;
 			*subdirs = xrealloc(*subdirs, *capsub * sizeof(**subdirs));
@@ -496,6 +501,10 @@ walk_dir(struct walk *w, int dirfd, struct pobj *dir, uint32_t depth)
 	for (size_t k = 0; k < nsub; k++) {
 		struct pobj *sub = subdirs[k].o;
 		const char *nm = subdirs[k].name;
+		/* A directed crawl walks only what the index has never seen:
+		 * changes below a known directory have their own records. */
+		if (c->directed && (sub->flags & POBJ_KNOWN))
+			continue;
 		int fd = openat(dirfd, nm, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
 		    O_CLOEXEC);
 		if (base)
@@ -583,6 +592,85 @@ crawl_run(struct crawl *c, const struct crawl_opts *opts, int rootfd,
 		r->flags |= POBJ_ATTRS;
 	}
 	rc = walk_dir(&w, rootfd, r, 0);
+	buf_release(&w.path);
+	if (rc == 0)
+		rc = crawl_stage(c, txn);
+	return rc;
+}
+
+/* Open a directory of the primary by its path in the index, checked by
+ * fid; -1 if it is gone or is something else now. */
+static int
+open_known_dir(struct crawl *c, struct index_txn *txn, struct resolver *res,
+    const struct fid *fid, struct buf *path)
+{
+	uint8_t base;
+	struct fid now;
+
+	if (fid_eq(fid, &c->root)) {
+		buf_reset(path);
+		return openat(c->rootfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	}
+	if (index_path(txn, &c->root, fid, path, &base) != 0 ||
+	    base != BASE_ROOT)
+		return -1;
+	int pfd = resolve_dir(res, BASE_ROOT, (char *)path->data, path->len);
+	if (pfd < 0 || fid_at(pfd, "", c->fsid, &now) < 0 ||
+	    !fid_eq(&now, fid))
+		return -1;
+	return openat(pfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+}
+
+int
+crawl_dirs(struct crawl *c, const struct crawl_opts *opts, int rootfd,
+    uint64_t fsid, const struct fid *root, struct index_txn *txn,
+    const struct fid *dirs, size_t ndirs)
+{
+	struct walk w = { .c = c, .txn = txn };
+	struct resolver res;
+	struct stat st;
+	struct irec rec;
+	bool created;
+	int rc = 0;
+
+	memset(c, 0, sizeof(*c));
+	c->opts = opts;
+	c->rootfd = rootfd;
+	c->fsid = fsid;
+	c->root = *root;
+	c->directed = true;
+	if (fstat(rootfd, &st) < 0)
+		return -1;
+	c->root_dev = st.st_dev;
+	resolve_init(&res, rootfd, rootfd);
+	for (size_t i = 0; i < ndirs && rc == 0; i++) {
+		struct pobj *o = crawl_find(c, &dirs[i]);
+		if (o && (o->flags & POBJ_VISITED))
+			continue;	/* named twice, or walked already */
+		int fd = open_known_dir(c, txn, &res, &dirs[i], &w.path);
+		if (fd < 0)
+			continue;
+		if (fstat(fd, &st) < 0) {
+			close(fd);
+			continue;
+		}
+		o = pobj_get(c, &dirs[i], &created);
+		fill_stat(o, &st);
+		o->flags |= POBJ_VISITED;
+		if (fid_eq(&dirs[i], root))
+			o->flags |= POBJ_ROOT;
+		rc = index_get(txn, &dirs[i], &rec);
+		if (rc == 0) {
+			o->flags |= POBJ_KNOWN | compare(&st, &rec);
+			o->sino = rec.sino;
+			o->old_xattr_digest = rec.xattr_digest;
+			irec_release(&rec);
+		}
+		rc = rc < 0 ? -1 : walk_dir(&w, fd, o, fid_eq(&dirs[i], root) ?
+		    0 : 1);
+		close(fd);
+	}
+	resolve_release(&res);
 	buf_release(&w.path);
 	if (rc == 0)
 		rc = crawl_stage(c, txn);

@@ -94,6 +94,7 @@ struct crawl {
 	struct crawl_error *errors;
 	size_t nerrors, cap_errors;
 	uint64_t seen_files, seen_dirs, data_bytes, data_files;
+	bool directed;		/* crawl_dirs: not every directory was listed */
 };
 
 /* Walk the primary rooted at rootfd (fid root, filesystem id fsid) against
@@ -101,6 +102,19 @@ struct crawl {
  * errors go to c->errors. */
 int crawl_run(struct crawl *c, const struct crawl_opts *opts, int rootfd,
     uint64_t fsid, const struct fid *root, struct index_txn *txn);
+
+/*
+ * A directed crawl, for turns driven by the journal: list only the
+ * directories named (found by the index's path for them, and checked by
+ * fid), compare their entries as crawl_run does, and walk in full below any
+ * directory that is new to the index.  A named directory that is gone or is
+ * no longer where the index says is skipped: what moved or removed it
+ * changed its parent too.  Links in directories not listed are taken as
+ * unchanged (c->directed), unless a directory above them is removed.
+ */
+int crawl_dirs(struct crawl *c, const struct crawl_opts *opts, int rootfd,
+    uint64_t fsid, const struct fid *root, struct index_txn *txn,
+    const struct fid *dirs, size_t ndirs);
 void crawl_release(struct crawl *c);
 
 /* A copy of n bytes that lives as long as the crawl. */

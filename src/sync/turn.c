@@ -273,15 +273,44 @@ in_links(const struct plink *v, uint32_t n, const struct fid *parent,
 	return false;
 }
 
+/* Is dir, or a directory above it in the model, removed in this turn (it
+ * lost its links and the primary does not have it)? */
+static bool
+under_removed(struct turn *t, const struct fid *dir)
+{
+	struct fid cur = *dir;
+	struct irec rec;
+
+	for (int depth = 0; depth < 100000; depth++) {
+		if (fid_eq(&cur, &t->tgt->root))
+			return false;
+		struct pobj *p = crawl_find(&t->crawl, &cur);
+		if (p && p->mode == 0 && p->nremoved > 0 && p->nadded == 0)
+			return true;
+		if (index_get(t->txn, &cur, &rec) != 0)
+			return true;
+		bool orphan = rec.nlinks == 0;
+		if (!orphan)
+			cur = rec.links[0].parent;
+		irec_release(&rec);
+		if (orphan || fid_is_stage(&cur))
+			return true;
+	}
+	return true;
+}
+
 /* Whether a link of the index is confirmed present on the primary: its
- * directory was listed, and the link was not found removed. */
+ * directory was listed and the link was not found removed -- or, in a
+ * directed crawl, its directory was not listed (nothing changed there)
+ * and is not going away. */
 static bool
 link_confirmed(struct turn *t, const struct pobj *o, const struct ilink *l)
 {
 	struct pobj *dir = crawl_find(&t->crawl, &l->parent);
 
-	if (dir == NULL || !(dir->flags & POBJ_VISITED) ||
-	    (dir->flags & POBJ_UNREADABLE))
+	if (dir == NULL || !(dir->flags & POBJ_VISITED))
+		return t->crawl.directed && !under_removed(t, &l->parent);
+	if (dir->flags & POBJ_UNREADABLE)
 		return false;
 	return !in_links(o->removed, o->nremoved, &l->parent, l->name,
 	    l->name_len);
@@ -329,6 +358,9 @@ plan_known(struct turn *t, struct pobj *o, const struct irec *rec,
 
 	for (uint32_t i = 0; i < rec->nlinks && !kept; i++)
 		kept = link_confirmed(t, o, &rec->links[i]);
+	/* A directory with a new name moved, whatever else the crawl saw. */
+	if (S_ISDIR(rec->mode))
+		kept = false;
 	if (o->nadded > 0 && !kept) {
 		/* It moves: from a removed link, else from a link in a
 		 * directory that is gone. */
@@ -401,6 +433,17 @@ build_plan(struct turn *t)
 	struct mop **removes = NULL;
 	size_t nremoves = 0, capr = 0;
 	struct irec rec;
+
+	/* A directory has one name.  Two new ones mean it was renamed while
+	 * the crawl ran: keep the name seen last (the next turn corrects it,
+	 * should that one be stale too). */
+	for (size_t i = 0; i < t->crawl.nobjs; i++) {
+		struct pobj *o = t->crawl.objs[i];
+		if (S_ISDIR(o->mode) && o->nadded > 1) {
+			o->added[0] = o->added[o->nadded - 1];
+			o->nadded = 1;
+		}
+	}
 
 	for (size_t i = 0; i < t->crawl.nobjs; i++) {
 		struct pobj *o = t->crawl.objs[i];
