@@ -1,8 +1,8 @@
 /*
  * Unit tests of the crawl (src/detection/crawl.c) on small real trees: what
  * it reports against an empty index, and against an index filled by hand
- * after renames, hard links, deletes and content changes; and the exclude
- * rules.
+ * after renames, hard links, deletes and content changes; the exclude
+ * rules; and the directed crawl (crawl_dirs), against crawl_run.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -776,6 +776,603 @@ test_crawl_excludes(void **state)
 	assert_true(saw_ac);
 }
 
+/* ---- the directed crawl (crawl_dirs) ---- */
+
+/* crawl_dirs over these directory fids, in a read transaction, as
+ * crawl_opts() does for crawl_run. */
+static void
+crawl_dirs_fids(struct fx *f, const struct fid *dirs, size_t ndirs)
+{
+	static const struct crawl_opts none = { 0 };
+
+	if (f->crawled)
+		crawl_release(&f->c);
+	index_abort(f->t);
+	assert_int_equal(index_begin(f->ix, false, &f->t), 0);
+	f->crawled = true;
+	assert_int_equal(crawl_dirs(&f->c, &none, f->rootfd, FSID, &f->root,
+	    f->t, dirs, ndirs), 0);
+	assert_int_equal(f->c.nerrors, 0);
+	assert_true(f->c.directed);
+}
+
+/* The same, the directories given by their paths now ("" or "." for the
+ * root). */
+static void
+crawl_dirs_paths(struct fx *f, const char *const *rel, size_t n)
+{
+	struct fid *ids = calloc(n ? n : 1, sizeof(*ids));
+
+	assert_non_null(ids);
+	for (size_t i = 0; i < n; i++)
+		ids[i] = fid_of(f, strcmp(rel[i], ".") == 0 ? "" : rel[i]);
+	crawl_dirs_fids(f, ids, n);
+	free(ids);
+}
+
+#define crawl_dirs_of(f, ...) crawl_dirs_paths(f, \
+	(const char *const[]){ __VA_ARGS__ }, \
+	sizeof((const char *const[]){ __VA_ARGS__ }) / sizeof(const char *))
+
+/* Names for fids, for readable messages. */
+struct labels {
+	struct fid id[64];
+	char name[64][64];
+	size_t n;
+};
+
+static void
+label(struct fx *f, struct labels *l, const char *rel)
+{
+	assert_true(l->n < 64);
+	l->id[l->n] = fid_of(f, rel);
+	snprintf(l->name[l->n], sizeof(l->name[0]), "%s", rel[0] ? rel : "/");
+	l->n++;
+}
+
+static void
+label_of(const struct labels *l, const struct fid *id, char *out, size_t n)
+{
+	char hex[2 * FID_MAX + 1];
+
+	for (size_t i = 0; l && i < l->n; i++)
+		if (fid_eq(&l->id[i], id)) {
+			snprintf(out, n, "%s", l->name[i]);
+			return;
+		}
+	fid_hex(id, hex);
+	snprintf(out, n, "fid:%s", hex);
+}
+
+/* Every added and removed link of every object of the crawl, as sorted
+ * strings "object +parent/name" / "object -parent/name". */
+struct linkset {
+	char **v;
+	size_t n;
+};
+
+static int
+cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static void
+linkset_add(struct linkset *s, const struct labels *l, const struct fid *obj,
+    char sign, const struct plink *p)
+{
+	char o[2 * FID_MAX + 8], d[2 * FID_MAX + 8], line[1024];
+
+	label_of(l, obj, o, sizeof(o));
+	label_of(l, &p->parent, d, sizeof(d));
+	snprintf(line, sizeof(line), "%s %c%s/%.*s", o, sign, d,
+	    (int)p->name_len, p->name);
+	s->v = realloc(s->v, (s->n + 1) * sizeof(*s->v));
+	assert_non_null(s->v);
+	s->v[s->n] = strdup(line);
+	assert_non_null(s->v[s->n]);
+	s->n++;
+}
+
+static void
+linkset_of(struct crawl *c, const struct labels *l, struct linkset *s)
+{
+	s->v = NULL;
+	s->n = 0;
+	for (size_t i = 0; i < c->nobjs; i++) {
+		const struct pobj *o = c->objs[i];
+		for (uint32_t k = 0; k < o->nadded; k++)
+			linkset_add(s, l, &o->fid, '+', &o->added[k]);
+		for (uint32_t k = 0; k < o->nremoved; k++)
+			linkset_add(s, l, &o->fid, '-', &o->removed[k]);
+	}
+	if (s->n > 1)
+		qsort(s->v, s->n, sizeof(*s->v), cmp_str);
+}
+
+static void
+linkset_release(struct linkset *s)
+{
+	for (size_t i = 0; i < s->n; i++)
+		free(s->v[i]);
+	free(s->v);
+	s->v = NULL;
+	s->n = 0;
+}
+
+/* Whether the two sets are equal; what differs is printed. */
+static bool
+same_links(const struct linkset *want, const struct linkset *got,
+    const char *what)
+{
+	size_t i = 0, j = 0;
+	bool same = true;
+
+	while (i < want->n || j < got->n) {
+		int cmp = i == want->n ? 1 : j == got->n ? -1 :
+		    strcmp(want->v[i], got->v[j]);
+		if (cmp == 0) {
+			i++;
+			j++;
+			continue;
+		}
+		same = false;
+		if (cmp < 0)
+			print_error("  %s: crawl_run only:   %s\n", what,
+			    want->v[i++]);
+		else
+			print_error("  %s: crawl_dirs only:  %s\n", what,
+			    got->v[j++]);
+	}
+	return same;
+}
+
+/* Compare, release got, and fail (releasing want first) if they differ. */
+static void
+assert_same_links(struct linkset *want, struct linkset *got, const char *what)
+{
+	bool same = same_links(want, got, what);
+
+	linkset_release(got);
+	if (!same) {
+		linkset_release(want);
+		fail_msg("%s: crawl_dirs links differ from crawl_run's", what);
+	}
+}
+
+/* 1. A rename inside a named directory. */
+static void
+test_dirs_rename_in_dir(void **state)
+{
+	struct fx *f = *state;
+	struct linkset want, got;
+	struct pobj *o;
+
+	mkd(f, "d");
+	mkf(f, "d/a", "content a");
+	mkf(f, "d/z", "content z");
+	mkf(f, "d/same", "unchanged");
+	fill_index(f);
+	assert_int_equal(renameat(f->rootfd, "d/a", f->rootfd, "d/b"), 0);
+	assert_int_equal(renameat(f->rootfd, "d/z", f->rootfd, "d/c"), 0);
+	crawl(f);
+	linkset_of(&f->c, NULL, &want);
+	crawl_dirs_of(f, "d");
+	linkset_of(&f->c, NULL, &got);
+	assert_same_links(&want, &got, "rename in a named directory");
+	linkset_release(&want);
+
+	o = obj(f, "d/b");
+	assert_non_null(o);
+	ADDED(f, o, "d", "b");
+	REMOVED_AT(f, o, "d", "a");
+	assert_true(o->flags & POBJ_KNOWN);
+	assert_false(o->flags & POBJ_DATA);
+	o = obj(f, "d/c");
+	assert_non_null(o);
+	ADDED(f, o, "d", "c");
+	REMOVED_AT(f, o, "d", "z");
+	assert_true(o->flags & POBJ_KNOWN);
+	assert_null(obj(f, "d/same"));
+	o = obj(f, "d");
+	assert_non_null(o);
+	assert_true(o->flags & POBJ_VISITED);
+	assert_true(o->flags & POBJ_DIRTY);
+	assert_true(o->flags & POBJ_KNOWN);
+	assert_false(o->flags & POBJ_ROOT);
+	/* The root was not named: not listed. */
+	assert_null(crawl_find(&f->c, &f->root));
+}
+
+/* 2. A move between two directories, both named, or only the target. */
+static void
+test_dirs_move_across(void **state)
+{
+	struct fx *f = *state;
+	struct pobj *o;
+
+	std_tree(f);
+	mkd(f, "d2");
+	fill_index(f);
+	assert_int_equal(renameat(f->rootfd, "d1/f1", f->rootfd, "d2/f1"), 0);
+
+	crawl_dirs_of(f, "d1", "d2");
+	o = obj(f, "d2/f1");
+	assert_non_null(o);
+	ADDED(f, o, "d2", "f1");
+	REMOVED_AT(f, o, "d1", "f1");
+	assert_true(o->flags & POBJ_KNOWN);
+	assert_true(obj(f, "d1")->flags & POBJ_DIRTY);
+	assert_true(obj(f, "d2")->flags & POBJ_DIRTY);
+	assert_true(f->c.directed);
+
+	/* Only the target named: the old name is not seen (d1 not
+	 * listed). */
+	crawl_dirs_of(f, "d2");
+	o = obj(f, "d2/f1");
+	assert_non_null(o);
+	ADDED(f, o, "d2", "f1");
+	assert_int_equal(o->nremoved, 0);
+	assert_true(o->flags & POBJ_KNOWN);
+	assert_true(f->c.directed);
+	o = obj(f, "d1");
+	assert_true(o == NULL || !(o->flags & POBJ_VISITED));
+	for (size_t i = 0; i < f->c.nobjs; i++)
+		assert_int_equal(f->c.objs[i]->nremoved, 0);
+}
+
+/* 3. A new tree inside a named directory is walked in full. */
+static void
+test_dirs_new_tree(void **state)
+{
+	struct fx *f = *state;
+	struct pobj *o;
+
+	std_tree(f);
+	fill_index(f);
+	mkd(f, "d1/new");
+	mkd(f, "d1/new/x");
+	mkd(f, "d1/new/x/y");
+	mkf(f, "d1/new/a", "a");
+	mkf(f, "d1/new/x/b", "bb");
+	mkf(f, "d1/new/x/y/c", "ccc");
+	/* A known file under a new name deep in the new tree. */
+	assert_int_equal(linkat(f->rootfd, "f3", f->rootfd, "d1/new/x/y/h",
+	    0), 0);
+	crawl_dirs_of(f, "d1");
+
+	o = obj(f, "d1/new");
+	assert_non_null(o);
+	ADDED(f, o, "d1", "new");
+	assert_false(o->flags & POBJ_KNOWN);
+	assert_true(o->flags & POBJ_VISITED);
+	o = obj(f, "d1/new/x");
+	assert_non_null(o);
+	ADDED(f, o, "d1/new", "x");
+	assert_false(o->flags & POBJ_KNOWN);
+	assert_true(o->flags & POBJ_VISITED);
+	o = obj(f, "d1/new/x/y");
+	assert_non_null(o);
+	ADDED(f, o, "d1/new/x", "y");
+	assert_false(o->flags & POBJ_KNOWN);
+	assert_true(o->flags & POBJ_VISITED);
+	o = obj(f, "d1/new/a");
+	assert_non_null(o);
+	ADDED(f, o, "d1/new", "a");
+	assert_true(o->flags & POBJ_DATA);
+	assert_int_equal(o->size, 1);
+	o = obj(f, "d1/new/x/b");
+	assert_non_null(o);
+	ADDED(f, o, "d1/new/x", "b");
+	assert_true(o->flags & POBJ_DATA);
+	o = obj(f, "d1/new/x/y/c");
+	assert_non_null(o);
+	ADDED(f, o, "d1/new/x/y", "c");
+	assert_true(o->flags & POBJ_DATA);
+	assert_int_equal(o->size, 3);
+	o = obj(f, "d1/new/x/y/h");
+	assert_non_null(o);
+	assert_ptr_equal(o, obj(f, "f3"));
+	ADDED(f, o, "d1/new/x/y", "h");
+	assert_int_equal(o->nremoved, 0);
+	assert_true(o->flags & POBJ_KNOWN);
+	for (size_t i = 0; i < f->c.nobjs; i++)
+		assert_int_equal(f->c.objs[i]->nremoved, 0);
+}
+
+/* 4. A known subdirectory of a named directory is not listed. */
+static void
+test_dirs_no_recursion_into_known(void **state)
+{
+	struct fx *f = *state;
+	struct pobj *o;
+
+	std_tree(f);
+	fill_index(f);
+	append(f, "d1/sub/f2", " and more");
+	mkf(f, "d1/sub/extra", "new but not listed");
+	crawl_dirs_of(f, "d1");
+	assert_null(obj(f, "d1/sub/f2"));
+	assert_null(obj(f, "d1/sub/extra"));
+	assert_no_link_changes(f);
+	assert_true(obj(f, "d1")->flags & POBJ_VISITED);
+
+	/* Named itself, it is listed: the changes are there to find. */
+	crawl_dirs_of(f, "d1/sub");
+	o = obj(f, "d1/sub/f2");
+	assert_non_null(o);
+	assert_true(o->flags & POBJ_DATA);
+	o = obj(f, "d1/sub/extra");
+	assert_non_null(o);
+	ADDED(f, o, "d1/sub", "extra");
+}
+
+/* 5. New content in a named directory. */
+static void
+test_dirs_content_change(void **state)
+{
+	struct fx *f = *state;
+	struct pobj *o;
+
+	std_tree(f);
+	fill_index(f);
+	append(f, "d1/f1", "-more");
+	crawl_dirs_of(f, "d1");
+	o = obj(f, "d1/f1");
+	assert_non_null(o);
+	assert_true(o->flags & POBJ_KNOWN);
+	assert_true(o->flags & POBJ_DATA);
+	assert_int_equal(o->size, 8);
+	assert_int_equal(o->nadded + o->nremoved, 0);
+	assert_true(obj(f, "d1")->flags & POBJ_DIRTY);
+	assert_null(obj(f, "d1/h3"));	/* unchanged */
+	assert_no_link_changes(f);
+}
+
+/* 6. A named directory no longer at its index path is skipped. */
+static void
+test_dirs_moved_dir_skipped(void **state)
+{
+	struct fx *f = *state;
+	struct fid fa, fb, fc, named[3];
+	struct pobj *o;
+
+	mkd(f, "a");
+	mkd(f, "a/in");
+	mkf(f, "a/in/f", "f");
+	mkd(f, "b");
+	mkd(f, "c");
+	mkd(f, "p");
+	fill_index(f);
+	fa = fid_of(f, "a");
+	fb = fid_of(f, "b");
+	fc = fid_of(f, "c");
+	/* "a" now holds another directory, "b" nothing, "c" a file. */
+	assert_int_equal(renameat(f->rootfd, "a", f->rootfd, "p/a2"), 0);
+	assert_int_equal(renameat(f->rootfd, "b", f->rootfd, "a"), 0);
+	assert_int_equal(renameat(f->rootfd, "c", f->rootfd, "p/c2"), 0);
+	mkf(f, "c", "a file where a directory was");
+
+	named[0] = fa;
+	named[1] = fb;
+	named[2] = fc;
+	crawl_dirs_fids(f, named, 3);
+	assert_int_equal(f->c.nerrors, 0);
+	for (size_t i = 0; i < f->c.nobjs; i++)
+		assert_false(f->c.objs[i]->flags & POBJ_VISITED);
+	assert_no_link_changes(f);
+
+	/* The new parents, named, show the renames.  (p before the root: the
+	 * order parent first is test_dirs_parent_and_child's.) */
+	crawl_dirs_of(f, "p", "");
+	o = crawl_find(&f->c, &fa);
+	assert_non_null(o);
+	ADDED(f, o, "p", "a2");
+	REMOVED_AT(f, o, "", "a");
+	o = crawl_find(&f->c, &fb);
+	assert_non_null(o);
+	ADDED(f, o, "", "a");
+	REMOVED_AT(f, o, "", "b");
+	o = crawl_find(&f->c, &fc);
+	assert_non_null(o);
+	ADDED(f, o, "p", "c2");
+	REMOVED_AT(f, o, "", "c");
+	o = obj(f, "c");
+	assert_non_null(o);
+	ADDED(f, o, "", "c");
+	assert_int_equal(o->nremoved, 0);
+	assert_false(o->flags & POBJ_KNOWN);
+	assert_true(S_ISREG(o->mode));
+	/* The moved directory's content did not change: nothing there. */
+	assert_null(obj(f, "p/a2/in/f"));
+}
+
+/* 7. A directory named twice is listed once. */
+static void
+test_dirs_named_twice(void **state)
+{
+	struct fx *f = *state;
+	struct pobj *o;
+
+	mkd(f, "d");
+	mkf(f, "d/a", "a");
+	mkf(f, "top", "t");
+	fill_index(f);
+	assert_int_equal(renameat(f->rootfd, "d/a", f->rootfd, "d/b"), 0);
+	mkf(f, "d/new", "n");
+	assert_int_equal(renameat(f->rootfd, "top", f->rootfd, "top2"), 0);
+	crawl_dirs_of(f, "d", "", "d", ".", "d");
+
+	o = obj(f, "d/b");
+	assert_non_null(o);
+	ADDED(f, o, "d", "b");
+	REMOVED_AT(f, o, "d", "a");
+	o = obj(f, "d/new");
+	assert_non_null(o);
+	ADDED(f, o, "d", "new");
+	assert_int_equal(o->nremoved, 0);
+	o = obj(f, "top2");
+	assert_non_null(o);
+	ADDED(f, o, "", "top2");
+	REMOVED_AT(f, o, "", "top");
+	/* One pobj each. */
+	size_t nd = 0, nroot = 0;
+	struct fid d = fid_of(f, "d");
+	for (size_t i = 0; i < f->c.nobjs; i++) {
+		nd += fid_eq(&f->c.objs[i]->fid, &d);
+		nroot += fid_eq(&f->c.objs[i]->fid, &f->root);
+	}
+	assert_int_equal(nd, 1);
+	assert_int_equal(nroot, 1);
+}
+
+/* 8. The root, named. */
+static void
+test_dirs_root(void **state)
+{
+	struct fx *f = *state;
+	struct pobj *o;
+
+	std_tree(f);
+	fill_index(f);
+	mkf(f, "newtop", "x");
+	mkf(f, ".georep/more", "state, never seen");
+	crawl_dirs_of(f, "");
+	o = crawl_find(&f->c, &f->root);
+	assert_non_null(o);
+	assert_true(o->flags & POBJ_ROOT);
+	assert_true(o->flags & POBJ_VISITED);
+	assert_true(o->flags & POBJ_KNOWN);
+	assert_true(o->flags & POBJ_DIRTY);
+	assert_true(S_ISDIR(o->mode));
+	o = obj(f, "newtop");
+	assert_non_null(o);
+	ADDED(f, o, "", "newtop");
+	assert_null(obj(f, ".georep"));
+	assert_null(obj(f, ".georep/more"));
+	/* Only the root is marked so. */
+	for (size_t i = 0; i < f->c.nobjs; i++)
+		if (!fid_eq(&f->c.objs[i]->fid, &f->root))
+			assert_false(f->c.objs[i]->flags & POBJ_ROOT);
+
+	crawl_dirs_of(f, ".");
+	o = crawl_find(&f->c, &f->root);
+	assert_non_null(o);
+	assert_true(o->flags & POBJ_ROOT);
+	assert_true(o->flags & POBJ_VISITED);
+}
+
+/* 9. Every indexed directory named: the same links as crawl_run. */
+static void
+test_dirs_equivalence(void **state)
+{
+	struct fx *f = *state;
+	static const char *const dirs[] = {
+		"", "d1", "d1/sub", "d2", "d2/deep", "d3", "d4",
+	};
+	enum { NDIRS = sizeof(dirs) / sizeof(dirs[0]) };
+	struct fid fwd[NDIRS], rev[NDIRS];
+	struct labels l = { .n = 0 };
+	struct linkset want, got;
+
+	std_tree(f);
+	mkd(f, "d2");
+	mkd(f, "d2/deep");
+	mkf(f, "d2/deep/g", "g");
+	mkd(f, "d3");
+	mkf(f, "d3/inner", "i");
+	mkd(f, "d4");
+	mkf(f, "d4/k", "k");
+	fill_index(f);
+	for (size_t i = 0; i < NDIRS; i++) {
+		fwd[i] = fid_of(f, dirs[i]);
+		rev[NDIRS - 1 - i] = fwd[i];
+		label(f, &l, dirs[i]);
+	}
+	label(f, &l, "d1/f1");
+	label(f, &l, "d1/sub/f2");
+	label(f, &l, "d2/deep/g");
+	label(f, &l, "d3/inner");
+	label(f, &l, "f3");
+	label(f, &l, "fifo");
+
+	/* Creations. */
+	mkf(f, "d2/new.txt", "new");
+	mkd(f, "d2/newdir");
+	mkf(f, "d2/newdir/n", "n");
+	/* Renames across directories, a file and a directory. */
+	assert_int_equal(renameat(f->rootfd, "d1/f1", f->rootfd,
+	    "d2/f1moved"), 0);
+	assert_int_equal(renameat(f->rootfd, "d2/deep/g", f->rootfd,
+	    "d1/sub/g"), 0);
+	assert_int_equal(renameat(f->rootfd, "d4", f->rootfd, "d1/d4moved"),
+	    0);
+	/* Deletes. */
+	assert_int_equal(unlinkat(f->rootfd, "d1/sub/f2", 0), 0);
+	assert_int_equal(unlinkat(f->rootfd, "fifo", 0), 0);
+	/* A new hard link. */
+	assert_int_equal(linkat(f->rootfd, "f3", f->rootfd, "d2/deep/h3b", 0),
+	    0);
+	/* A directory replaced by a file. */
+	assert_int_equal(unlinkat(f->rootfd, "d3/inner", 0), 0);
+	assert_int_equal(unlinkat(f->rootfd, "d3", AT_REMOVEDIR), 0);
+	mkf(f, "d3", "now a file");
+	label(f, &l, "d2/new.txt");
+	label(f, &l, "d2/newdir");
+	label(f, &l, "d2/newdir/n");
+	label(f, &l, "d3");
+
+	crawl(f);
+	linkset_of(&f->c, &l, &want);
+	assert_int_equal(want.n, 14);	/* every mutation is seen */
+
+	/* Children before their parents. */
+	crawl_dirs_fids(f, rev, NDIRS);
+	linkset_of(&f->c, &l, &got);
+	assert_same_links(&want, &got, "directories named children first");
+
+	/* Parents before their children. */
+	crawl_dirs_fids(f, fwd, NDIRS);
+	linkset_of(&f->c, &l, &got);
+	assert_same_links(&want, &got, "directories named parents first");
+	linkset_release(&want);
+}
+
+/* A directory and its known subdirectory both named: both are listed,
+ * whichever comes first. */
+static void
+test_dirs_parent_and_child(void **state)
+{
+	struct fx *f = *state;
+	struct pobj *o;
+
+	std_tree(f);
+	fill_index(f);
+	assert_int_equal(renameat(f->rootfd, "d1/f1", f->rootfd,
+	    "d1/sub/f1"), 0);
+
+	crawl_dirs_of(f, "d1/sub", "d1");
+	o = obj(f, "d1/sub/f1");
+	assert_non_null(o);
+	if (o->nadded != 1 || o->nremoved != 1)
+		fail_msg("d1/sub named before d1: f1 has %u added, %u removed "
+		    "links (want 1 and 1)", o->nadded, o->nremoved);
+	ADDED(f, o, "d1/sub", "f1");
+	REMOVED_AT(f, o, "d1", "f1");
+
+	crawl_dirs_of(f, "d1", "d1/sub");
+	o = obj(f, "d1/sub/f1");
+	assert_non_null(o);
+	if (o->nadded != 1 || o->nremoved != 1)
+		fail_msg("d1 named before d1/sub: f1 has %u added, %u removed "
+		    "links (want 1 and 1): d1/sub was %s", o->nadded,
+		    o->nremoved, obj(f, "d1/sub") && (obj(f, "d1/sub")->flags &
+		    POBJ_VISITED) ? "marked POBJ_VISITED by d1's listing, "
+		    "and not listed" : "not listed");
+	ADDED(f, o, "d1/sub", "f1");
+	REMOVED_AT(f, o, "d1", "f1");
+}
+
 int
 main(void)
 {
@@ -794,6 +1391,16 @@ main(void)
 		T(test_attr_changes),
 		cmocka_unit_test(test_exclude_rules),
 		T(test_crawl_excludes),
+		T(test_dirs_rename_in_dir),
+		T(test_dirs_move_across),
+		T(test_dirs_new_tree),
+		T(test_dirs_no_recursion_into_known),
+		T(test_dirs_content_change),
+		T(test_dirs_moved_dir_skipped),
+		T(test_dirs_named_twice),
+		T(test_dirs_root),
+		T(test_dirs_equivalence),
+		T(test_dirs_parent_and_child),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
