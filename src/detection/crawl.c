@@ -226,6 +226,7 @@ struct walk {
 };
 
 static int walk_dir(struct walk *w, int dirfd, struct pobj *dir, uint32_t depth);
+static bool crawl_named(const struct crawl *c, const struct fid *fid);
 
 static char *
 child_path(struct walk *w, const char *name)
@@ -501,10 +502,15 @@ walk_dir(struct walk *w, int dirfd, struct pobj *dir, uint32_t depth)
 	for (size_t k = 0; k < nsub; k++) {
 		struct pobj *sub = subdirs[k].o;
 		const char *nm = subdirs[k].name;
-		/* A directed crawl walks only what the index has never seen:
-		 * changes below a known directory have their own records. */
-		if (c->directed && (sub->flags & POBJ_KNOWN))
+		/* A directed crawl walks what the index has never seen, and
+		 * the known directories it was asked to list, wherever it
+		 * meets them (one may have moved): changes below any other
+		 * known directory have their own records. */
+		if (c->directed && (sub->flags & POBJ_KNOWN) &&
+		    !crawl_named(c, &sub->fid)) {
+			sub->flags &= ~POBJ_VISITED;	/* not listed */
 			continue;
+		}
 		int fd = openat(dirfd, nm, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
 		    O_CLOEXEC);
 		if (base)
@@ -598,6 +604,24 @@ crawl_run(struct crawl *c, const struct crawl_opts *opts, int rootfd,
 	return rc;
 }
 
+static int
+cmp_fid(const void *a, const void *b)
+{
+	const struct fid *x = a, *y = b;
+
+	if (x->len != y->len)
+		return (int)x->len - (int)y->len;
+	return memcmp(x->bytes, y->bytes, x->len);
+}
+
+/* Whether crawl_dirs was asked to list this directory. */
+static bool
+crawl_named(const struct crawl *c, const struct fid *fid)
+{
+	return c->nnamed && bsearch(fid, c->named, c->nnamed,
+	    sizeof(*c->named), cmp_fid) != NULL;
+}
+
 /* Open a directory of the primary by its path in the index, checked by
  * fid; -1 if it is gone or is something else now. */
 static int
@@ -639,6 +663,11 @@ crawl_dirs(struct crawl *c, const struct crawl_opts *opts, int rootfd,
 	c->fsid = fsid;
 	c->root = *root;
 	c->directed = true;
+	c->named = xcalloc(ndirs ? ndirs : 1, sizeof(*c->named));
+	memcpy(c->named, dirs, ndirs * sizeof(*dirs));
+	c->nnamed = ndirs;
+	if (ndirs > 1)
+		qsort(c->named, ndirs, sizeof(*c->named), cmp_fid);
 	if (fstat(rootfd, &st) < 0)
 		return -1;
 	c->root_dev = st.st_dev;
@@ -688,6 +717,7 @@ crawl_release(struct crawl *c)
 	}
 	free(c->objs);
 	free(c->table);
+	free(c->named);
 	for (size_t i = 0; i < c->narenas; i++)
 		free(c->arenas[i]);
 	free(c->arenas);

@@ -95,6 +95,8 @@ struct crawl {
 	size_t nerrors, cap_errors;
 	uint64_t seen_files, seen_dirs, data_bytes, data_files;
 	bool directed;		/* crawl_dirs: not every directory was listed */
+	struct fid *named;	/* crawl_dirs: the directories to list, sorted */
+	size_t nnamed;
 };
 
 /* Walk the primary rooted at rootfd (fid root, filesystem id fsid) against
@@ -108,9 +110,10 @@ int crawl_run(struct crawl *c, const struct crawl_opts *opts, int rootfd,
  * directories named (found by the index's path for them, and checked by
  * fid), compare their entries as crawl_run does, and walk in full below any
  * directory that is new to the index.  A named directory that is gone or is
- * no longer where the index says is skipped: what moved or removed it
- * changed its parent too.  Links in directories not listed are taken as
- * unchanged (c->directed), unless a directory above them is removed.
+ * no longer where the index says is listed where the walk meets it (its
+ * new parent is named too, since the move changed it); one met nowhere is
+ * gone.  Links in directories not listed are taken as unchanged
+ * (c->directed), unless a directory above them is removed.
  */
 int crawl_dirs(struct crawl *c, const struct crawl_opts *opts, int rootfd,
     uint64_t fsid, const struct fid *root, struct index_txn *txn,

@@ -142,27 +142,6 @@ irec_release(struct irec *r)
 /* ---- record encoding ---- */
 
 static void
-put_fid(struct buf *b, const struct fid *f)
-{
-	put_u8(b, f->len);
-	buf_add(b, f->bytes, f->len);
-}
-
-static bool
-get_fid(struct rd *r, struct fid *f)
-{
-	f->len = get_u8(r);
-	if (r->bad || f->len == 0 || f->len > FID_MAX ||
-	    r->len - r->off < f->len) {
-		r->bad = true;
-		return false;
-	}
-	memcpy(f->bytes, r->p + r->off, f->len);
-	r->off += f->len;
-	return true;
-}
-
-static void
 encode_irec(struct buf *b, const struct irec *rec)
 {
 	put_u8(b, IREC_VERSION);
@@ -218,7 +197,7 @@ decode_irec(const void *p, size_t len, struct irec *rec)
 	rec->links = xcalloc(rec->nlinks, sizeof(*rec->links));
 	for (uint32_t i = 0; i < rec->nlinks; i++) {
 		struct ilink *l = &rec->links[i];
-		get_fid(&r, &l->parent);
+		get_fid(&r, &l->parent, false);
 		l->name_len = get_u8(&r);
 		if (r.bad || r.len - r.off < l->name_len || l->name_len == 0)
 			goto bad;

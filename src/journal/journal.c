@@ -28,13 +28,6 @@ struct journal {
 
 /* ---- records ---- */
 
-static void
-put_fid(struct buf *b, const struct fid *f)
-{
-	put_u8(b, f->len);
-	buf_add(b, f->bytes, f->len);
-}
-
 void
 jrec_encode(struct buf *b, const struct jrec *r)
 {
@@ -58,19 +51,6 @@ jrec_encode(struct buf *b, const struct jrec *r)
 		b->data[start + i] = (uint8_t)(len >> (8 * i));
 		b->data[start + 4 + i] = (uint8_t)(sum >> (8 * i));
 	}
-}
-
-static bool
-get_fid(struct rd *r, struct fid *f)
-{
-	f->len = get_u8(r);
-	if (r->bad || f->len > FID_MAX || r->len - r->off < f->len) {
-		r->bad = true;
-		return false;
-	}
-	memcpy(f->bytes, r->p + r->off, f->len);
-	r->off += f->len;
-	return true;
 }
 
 static bool
@@ -108,9 +88,9 @@ jrec_decode(const uint8_t *p, size_t len, struct jrec *out)
 	out->type = get_u8(&r);
 	out->time_ns = (int64_t)get_u64(&r);
 	out->mode = get_u32(&r);
-	if (!get_fid(&r, &out->fid) || !get_fid(&r, &out->parent) ||
+	if (!get_fid(&r, &out->fid, true) || !get_fid(&r, &out->parent, true) ||
 	    !get_name(&r, out->name, &out->name_len) ||
-	    !get_fid(&r, &out->parent2) ||
+	    !get_fid(&r, &out->parent2, true) ||
 	    !get_name(&r, out->name2, &out->name2_len) || !rd_end(&r))
 		return -1;
 	if (out->type < J_CREATE || out->type > J_OVERFLOW)

@@ -93,6 +93,13 @@ put_attrs(struct buf *b, const struct attrs *a)
 	}
 }
 
+void
+put_fid(struct buf *b, const struct fid *f)
+{
+	put_u8(b, f->len);
+	buf_add(b, f->bytes, f->len);
+}
+
 static const uint8_t *
 rd_take(struct rd *r, size_t n)
 {
@@ -273,6 +280,21 @@ attrs_release(struct attrs *a)
 	free(a->xattrs);
 	a->xattrs = NULL;
 	a->nxattrs = 0;
+}
+
+bool
+get_fid(struct rd *r, struct fid *f, bool allow_empty)
+{
+	f->len = get_u8(r);
+	if (r->bad || (f->len == 0 && !allow_empty) || f->len > FID_MAX) {
+		r->bad = true;
+		return false;
+	}
+	const uint8_t *p = rd_take(r, f->len);
+	if (p == NULL)
+		return false;
+	memcpy(f->bytes, p, f->len);
+	return true;
 }
 
 bool

@@ -30,6 +30,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "../common/fid.h"
 #include "../common/util.h"
 
 #define PROTO_VERSION		1
@@ -132,6 +133,8 @@ void put_str(struct buf *b, const char *s);
 void put_oref(struct buf *b, uint8_t base, const char *parent, size_t plen,
     const char *name, size_t nlen);
 void put_attrs(struct buf *b, const struct attrs *a);
+/* A fid: u8 length and the bytes. */
+void put_fid(struct buf *b, const struct fid *f);
 
 /* Reading: a cursor over one frame's payload. */
 struct rd {
@@ -165,6 +168,8 @@ bool get_oref_or_self(struct rd *r, struct oref *o);
 /* Checked attributes; the xattr array is allocated (free it with
  * attrs_release) and points into the frame. */
 bool get_attrs(struct rd *r, struct attrs *a);
+/* A fid of 1..FID_MAX bytes (0 too when allow_empty). */
+bool get_fid(struct rd *r, struct fid *f, bool allow_empty);
 void attrs_release(struct attrs *a);
 /* True when the payload was read exactly and nothing was refused. */
 bool rd_end(struct rd *r);

@@ -55,29 +55,6 @@ struct matches {
 /* ---- the marker ---- */
 
 static void
-put_fid(struct buf *b, const struct fid *f)
-{
-	put_u8(b, f->len);
-	buf_add(b, f->bytes, f->len);
-}
-
-static bool
-get_fid(struct rd *r, struct fid *f)
-{
-	uint32_t n;
-	f->len = get_u8(r);
-	if (r->bad || f->len == 0 || f->len > FID_MAX ||
-	    r->len - r->off < f->len) {
-		r->bad = true;
-		return false;
-	}
-	n = f->len;
-	memcpy(f->bytes, r->p + r->off, n);
-	r->off += n;
-	return true;
-}
-
-static void
 add_dir(struct buf *dirs, uint32_t *ndirs, const struct fid *f)
 {
 	if (fid_is_stage(f))
@@ -301,14 +278,14 @@ decode_mark(const struct buf *b, struct fid **dirs, size_t *ndirs,
 		return -1;
 	*dirs = xcalloc(*ndirs + 1, sizeof(**dirs));
 	for (size_t i = 0; i < *ndirs; i++)
-		if (!get_fid(&r, &(*dirs)[i]))
+		if (!get_fid(&r, &(*dirs)[i], false))
 			return -1;
 	*nobjs = get_u32(&r);
 	if (r.bad || *nobjs > b->len)
 		return -1;
 	*objs = xcalloc(*nobjs + 1, sizeof(**objs));
 	for (size_t i = 0; i < *nobjs; i++) {
-		if (!get_fid(&r, &(*objs)[i].fid))
+		if (!get_fid(&r, &(*objs)[i].fid, false))
 			return -1;
 		(*objs)[i].sino = get_u64(&r);
 		(*objs)[i].flags = get_u8(&r);
