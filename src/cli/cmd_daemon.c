@@ -267,6 +267,8 @@ worker_run(struct worker *w)
 	o.excludes = (const char *const *)w->cfg->exclude;
 	o.nexcludes = w->cfg->nexclude;
 	o.ignore_deletes = w->cfg->ignore_deletes;
+	o.no_xattrs = !w->cfg->sync_xattrs;
+	o.no_acls = !w->cfg->sync_acls;
 	o.stop = &sig_stop;
 	o.no_fsync = getenv("GEOREP_TEST_NO_FSYNC") != NULL;
 	bool first = w->st.last_synced == 0;

@@ -84,7 +84,7 @@ put_attrs(struct buf *b, const struct attrs *a)
 	put_u32(b, a->gid);
 	put_u64(b, (uint64_t)a->mtime_sec);
 	put_u32(b, a->mtime_nsec);
-	if (!(a->mask & ATTR_XATTRS))
+	if (!(a->mask & (ATTR_XATTRS | ATTR_ACLS)))
 		return;
 	put_u32(b, a->nxattrs);
 	for (uint32_t i = 0; i < a->nxattrs; i++) {
@@ -218,6 +218,14 @@ get_oref_or_self(struct rd *r, struct oref *o)
 	return get_oref(r, o);
 }
 
+bool
+xattr_is_acl(const char *name, size_t len)
+{
+	static const char acl[] = "system.posix_acl_";
+
+	return len > sizeof(acl) - 1 && memcmp(name, acl, sizeof(acl) - 1) == 0;
+}
+
 static bool
 xattr_name_valid(const char *name, uint32_t len)
 {
@@ -248,12 +256,12 @@ get_attrs(struct rd *r, struct attrs *a)
 	a->gid = get_u32(r);
 	a->mtime_sec = (int64_t)get_u64(r);
 	a->mtime_nsec = get_u32(r);
-	if (r->bad || (a->mask & ~0xfu) || a->mtime_nsec >= 1000000000u ||
-	    (a->mode & ~07777u)) {
+	if (r->bad || (a->mask & ~(uint32_t)ATTR_ALL) ||
+	    a->mtime_nsec >= 1000000000u || (a->mode & ~07777u)) {
 		r->bad = true;
 		return false;
 	}
-	if (!(a->mask & ATTR_XATTRS))
+	if (!(a->mask & (ATTR_XATTRS | ATTR_ACLS)))
 		return true;
 	a->nxattrs = get_u32(r);
 	if (r->bad || a->nxattrs > PROTO_XATTR_COUNT_MAX) {
@@ -265,7 +273,11 @@ get_attrs(struct rd *r, struct attrs *a)
 		struct xattr *x = &a->xattrs[i];
 		x->name = get_str(r, &x->name_len, PROTO_XATTR_NAME_MAX);
 		x->value = get_bytes(r, &x->value_len, PROTO_XATTR_VALUE_MAX);
-		if (r->bad || !xattr_name_valid(x->name, x->name_len)) {
+		/* Each name within a category the mask replaces. */
+		uint32_t cat = r->bad ? 0 : xattr_is_acl(x->name, x->name_len) ?
+		    ATTR_ACLS : ATTR_XATTRS;
+		if (r->bad || !xattr_name_valid(x->name, x->name_len) ||
+		    !(a->mask & cat)) {
 			r->bad = true;
 			attrs_release(a);
 			return false;

@@ -33,7 +33,7 @@
 #include "../common/fid.h"
 #include "../common/util.h"
 
-#define PROTO_VERSION		1
+#define PROTO_VERSION		2	/* 2: ATTR_ACLS */
 #define PROTO_HDR_LEN		9
 #define PROTO_FRAME_MAX		(4u << 20)	/* type + id + payload */
 #define PROTO_DATA_CHUNK	(256u << 10)
@@ -103,7 +103,11 @@ struct oref {
 #define ATTR_MODE	0x1
 #define ATTR_OWNER	0x2
 #define ATTR_MTIME	0x4
-#define ATTR_XATTRS	0x8
+#define ATTR_XATTRS	0x8	/* the xattrs other than ACLs are replaced */
+#define ATTR_ACLS	0x10	/* the POSIX ACLs are replaced */
+#define ATTR_ALL	0x1f
+/* With ATTR_XATTRS or ATTR_ACLS, the list of xattrs follows; it replaces
+ * the managed xattrs of the categories named, and only those. */
 
 struct xattr {
 	const char *name;	/* not NUL-terminated */
@@ -171,6 +175,8 @@ bool get_attrs(struct rd *r, struct attrs *a);
 /* A fid of 1..FID_MAX bytes (0 too when allow_empty). */
 bool get_fid(struct rd *r, struct fid *f, bool allow_empty);
 void attrs_release(struct attrs *a);
+/* Whether an xattr name is a POSIX ACL (system.posix_acl_*). */
+bool xattr_is_acl(const char *name, size_t len);
 /* True when the payload was read exactly and nothing was refused. */
 bool rd_end(struct rd *r);
 

@@ -341,8 +341,9 @@ set_xattrs(const struct xtarget *x, const struct attrs *a, bool priv)
 	if (n < 0 && errno != ENOTSUP && errno != EOPNOTSUPP)
 		return -1;
 	for (char *p = names; n > 0 && p < names + n; p += strlen(p) + 1) {
-		if (!xattr_managed(p, priv))
-			continue;
+		if (!xattr_managed(p, priv) || !(a->mask &
+		    (xattr_is_acl(p, strlen(p)) ? ATTR_ACLS : ATTR_XATTRS)))
+			continue;	/* not a category this request replaces */
 		bool keep = false;
 		for (uint32_t i = 0; i < a->nxattrs && !keep; i++)
 			keep = strlen(p) == a->xattrs[i].name_len &&
@@ -388,7 +389,7 @@ apply_attrs(struct secondary *s, int fd, bool real_fd, int dfd,
 		    AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0)
 			return -1;
 	}
-	if (a->mask & ATTR_XATTRS) {
+	if (a->mask & (ATTR_XATTRS | ATTR_ACLS)) {
 		*step = "set xattrs of";
 		if (set_xattrs(&x, a, s->is_root) < 0)
 			return -1;
@@ -598,7 +599,10 @@ op_link_or_rename(struct secondary *s, struct rd *r, bool is_rename)
 			rc = 0;		/* already done */
 			goto out;
 		}
+		/* Not where the model says, nor moved already: the model is
+		 * wrong (ESTALE); the cause stays in the message. */
 		fail(s, err, what, &src);
+		errno = model_errno(err);
 		goto out;
 	}
 	if (is_rename) {
@@ -716,8 +720,11 @@ op_setattr(struct secondary *s, struct rd *r)
 			    &step);
 		}
 	}
-	if (rc < 0)
-		fail(s, errno, step, &o);
+	if (rc < 0) {
+		int err = errno;
+		fail(s, err, step, &o);
+		errno = fd < 0 ? model_errno(err) : err;
+	}
 	if (fd >= 0)
 		close(fd);
 	free(name);
@@ -789,7 +796,9 @@ op_put(struct secondary *s, struct rd *r)
 		p->fd = openat(p->dirfd, p->name, O_WRONLY | O_NOFOLLOW |
 		    O_CLOEXEC);
 		if (p->fd < 0 || fstat(p->fd, &st) < 0) {
-			put_error(s, errno, "open");
+			int err = errno;
+			put_error(s, err, "open");
+			p->err = model_errno(err);
 		} else if (!S_ISREG(st.st_mode) ||
 		    (sino != 0 && (uint64_t)st.st_ino != sino)) {
 			put_error(s, ESTALE, "write in place");

@@ -64,10 +64,12 @@ dop_add(struct turn *t, uint8_t type, struct pobj *o)
 }
 
 static void
-attrs_from_pobj(struct attrs *a, const struct pobj *o)
+attrs_from_pobj(struct attrs *a, const struct pobj *o,
+    const struct sync_opts *opts)
 {
 	memset(a, 0, sizeof(*a));
-	a->mask = ATTR_MODE | ATTR_OWNER | ATTR_MTIME | ATTR_XATTRS;
+	a->mask = ATTR_MODE | ATTR_OWNER | ATTR_MTIME |
+	    (opts->no_xattrs ? 0 : ATTR_XATTRS) | (opts->no_acls ? 0 : ATTR_ACLS);
 	a->mode = o->mode & 07777;
 	a->uid = o->uid;
 	a->gid = o->gid;
@@ -127,8 +129,40 @@ primary_dir(struct turn *t, const struct plink *at)
 	return resolve_dir(&t->pres, 0, (char *)t->path.data, t->path.len);
 }
 
+/* Keep only the categories this turn replicates (sync_xattrs, sync_acls). */
+static void
+filter_xattrs(struct turn *t, struct attrs *a)
+{
+	uint32_t k = 0;
+
+	for (uint32_t i = 0; i < a->nxattrs; i++) {
+		bool acl = xattr_is_acl(a->xattrs[i].name, a->xattrs[i].name_len);
+		if (acl ? !t->opts->no_acls : !t->opts->no_xattrs)
+			a->xattrs[k++] = a->xattrs[i];
+	}
+	a->nxattrs = k;
+}
+
+static int read_xattrs_all(struct turn *t, int fd, int dirfd,
+    const struct plink *at, bool root, struct attrs *a, struct buf *store);
+
 static int
 read_xattrs(struct turn *t, int fd, int dirfd, const struct plink *at,
+    bool root, struct attrs *a, struct buf *store)
+{
+	if (t->opts->no_xattrs && t->opts->no_acls) {
+		a->nxattrs = 0;
+		a->xattrs = NULL;
+		return 0;
+	}
+	int rc = read_xattrs_all(t, fd, dirfd, at, root, a, store);
+	if (rc == 0)
+		filter_xattrs(t, a);
+	return rc;
+}
+
+static int
+read_xattrs_all(struct turn *t, int fd, int dirfd, const struct plink *at,
     bool root, struct attrs *a, struct buf *store)
 {
 	char path[64 + 256];
@@ -387,7 +421,7 @@ send_put(struct turn *t, size_t idx)
 		}
 		/* Still changing after the retries: what was read goes, with
 		 * the attributes from before, so the next turn sends it again. */
-		attrs_from_pobj(&a, o);
+		attrs_from_pobj(&a, o, t->opts);
 		struct attrs x = a;
 		if (read_xattrs(t, fd, dirfd, &at, false, &x, &xstore) < 0) {
 			s = conn_begin_cont(c, MSG_PUT_ABORT, true, COOKIE_IGNORE);
@@ -444,7 +478,7 @@ send_setattr(struct turn *t, size_t idx)
 			return 0;
 		}
 	}
-	attrs_from_pobj(&a, o);
+	attrs_from_pobj(&a, o, t->opts);
 	x = a;
 	if (read_xattrs(t, -1, dirfd, &at, root, &x, &xstore) < 0) {
 		if (errno != ENOENT) {

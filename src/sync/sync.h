@@ -47,6 +47,8 @@ struct sync_opts {
 	bool verbose;		/* print each change, like rsync -v */
 	bool progress;		/* progress on stderr */
 	bool ignore_deletes;
+	bool no_xattrs;		/* leave xattrs other than ACLs alone */
+	bool no_acls;		/* leave POSIX ACLs alone */
 	bool no_fsync;		/* tests only */
 	/* Set (by a signal handler) to stop the turn at the next operation;
 	 * the turn then returns -1 and the next one reconciles. */

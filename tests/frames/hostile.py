@@ -39,7 +39,7 @@ def attrs(mode=0o644):
 
 
 def hello():
-    return frame(MSG['HELLO'], 1, u32(1) + bstr(b'fid:test-volume') + u32(0))
+    return frame(MSG['HELLO'], 1, u32(2) + bstr(b'fid:test-volume') + u32(0))
 
 
 def snapshot(path):

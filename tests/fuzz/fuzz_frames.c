@@ -119,11 +119,11 @@ read_attrs(struct rd *r)
 		attrs_release(&a);
 		return false;
 	}
-	CHECK((a.mask & ~0xfu) == 0);
+	CHECK((a.mask & ~(uint32_t)ATTR_ALL) == 0);
 	CHECK(a.mtime_nsec < 1000000000u);
 	CHECK((a.mode & ~07777u) == 0);
 	CHECK(a.nxattrs <= PROTO_XATTR_COUNT_MAX);
-	if (!(a.mask & ATTR_XATTRS))
+	if (!(a.mask & (ATTR_XATTRS | ATTR_ACLS)))
 		CHECK(a.nxattrs == 0);
 	for (uint32_t i = 0; i < a.nxattrs; i++) {
 		const struct xattr *x = &a.xattrs[i];
@@ -132,6 +132,8 @@ read_attrs(struct rd *r)
 		check_inside(r, x->name, x->name_len);
 		check_inside(r, x->value, x->value_len);
 		CHECK(memchr(x->name, '\0', x->name_len) == NULL);
+		CHECK(a.mask & (xattr_is_acl(x->name, x->name_len) ?
+		    ATTR_ACLS : ATTR_XATTRS));
 		bool ns = (x->name_len > 5 && !memcmp(x->name, "user.", 5)) ||
 		    (x->name_len > 8 && !memcmp(x->name, "trusted.", 8)) ||
 		    (x->name_len > 9 && !memcmp(x->name, "security.", 9)) ||

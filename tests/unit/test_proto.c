@@ -101,7 +101,7 @@ one_xattr_ok(const char *name, size_t nlen, uint32_t vlen)
 	bool ok;
 
 	attrs_plain(&a);
-	a.mask |= ATTR_XATTRS;
+	a.mask |= ATTR_XATTRS | ATTR_ACLS;
 	x.name = name;
 	x.name_len = (uint32_t)nlen;
 	x.value = val;
@@ -184,7 +184,7 @@ test_roundtrip_oref_attrs(void **state)
 	(void)state;
 	put_oref(&b, BASE_STAGE, "a/b", 3, "c", 1);
 	attrs_plain(&a);
-	a.mask |= ATTR_XATTRS;
+	a.mask |= ATTR_XATTRS | ATTR_ACLS;	/* the list holds an ACL too */
 	a.mode = 07777;
 	a.mtime_sec = -5;		/* before the epoch */
 	a.mtime_nsec = 999999999;
@@ -204,7 +204,7 @@ test_roundtrip_oref_attrs(void **state)
 
 	assert_true(get_attrs(&r, &out));
 	assert_int_equal(out.mask, ATTR_MODE | ATTR_OWNER | ATTR_MTIME |
-	    ATTR_XATTRS);
+	    ATTR_XATTRS | ATTR_ACLS);
 	assert_int_equal(out.mode, 07777);
 	assert_int_equal(out.uid, 1000);
 	assert_int_equal(out.gid, 100);
@@ -573,8 +573,10 @@ test_attrs_refusals(void **state)
 	assert_true(attrs_try(&a));
 
 	attrs_plain(&a);
-	a.mask = 0x10;
+	a.mask = 0x20;			/* past ATTR_ALL */
 	assert_false(attrs_try(&a));
+	a.mask = ATTR_ACLS;		/* the ACL category alone, no list */
+	assert_true(attrs_try(&a));
 	a.mask = ATTR_MODE | 0x80000000u;
 	assert_false(attrs_try(&a));
 
@@ -593,6 +595,34 @@ test_attrs_refusals(void **state)
 	assert_false(attrs_try(&a));
 	a.mode = 07777;
 	assert_true(attrs_try(&a));
+}
+
+/* A name outside the categories the mask replaces is refused: an ACL
+ * needs ATTR_ACLS, any other xattr ATTR_XATTRS. */
+static bool
+one_xattr_mask(const char *name, uint32_t mask)
+{
+	struct attrs a;
+	struct xattr x = { .name = name, .name_len = (uint32_t)strlen(name),
+	    .value = (const uint8_t *)"v", .value_len = 1 };
+
+	attrs_plain(&a);
+	a.mask |= mask;
+	a.nxattrs = 1;
+	a.xattrs = &x;
+	return attrs_try(&a);
+}
+
+static void
+test_attrs_xattr_categories(void **state)
+{
+	(void)state;
+	assert_true(one_xattr_mask("user.a", ATTR_XATTRS));
+	assert_false(one_xattr_mask("user.a", ATTR_ACLS));
+	assert_true(one_xattr_mask("system.posix_acl_access", ATTR_ACLS));
+	assert_false(one_xattr_mask("system.posix_acl_access", ATTR_XATTRS));
+	assert_true(one_xattr_mask("system.posix_acl_default",
+	    ATTR_XATTRS | ATTR_ACLS));
 }
 
 static void
@@ -715,6 +745,7 @@ main(void)
 		cmocka_unit_test(test_oref_or_self),
 		cmocka_unit_test(test_attrs_refusals),
 		cmocka_unit_test(test_attrs_xattr_names),
+		cmocka_unit_test(test_attrs_xattr_categories),
 		cmocka_unit_test(test_attrs_xattr_count),
 		cmocka_unit_test(test_msg_name),
 	};
