@@ -468,6 +468,8 @@ cmd_start(int argc, char **argv)
 	if (foreground) {
 		if (take_lock(dir, &lockfd) < 0) {
 			log_err("session %s is already running", name);
+			config_release(&cfg);
+			free(dir);
 			return EX_TEMPFAIL;
 		}
 		int rc = monitor_run(name, dir, &cfg, lockfd);
@@ -487,6 +489,9 @@ cmd_start(int argc, char **argv)
 		ssize_t n = read_full(ready[0], msg, sizeof(msg) - 1);
 		msg[n > 0 ? n : 0] = '\0';
 		waitpid(pid, NULL, 0);
+		close(ready[0]);
+		config_release(&cfg);
+		free(dir);
 		if (strncmp(msg, "ok ", 3) != 0) {
 			log_err("session %s did not start: %s", name, n > 0 ? msg :
 			    "see its log");

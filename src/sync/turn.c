@@ -897,10 +897,16 @@ sync_turn(const struct sync_opts *o, const struct sync_target *tgt,
 		goto out;
 	}
 	turn_crash_point("data");
+	/* A turn that found nothing to do touches nothing: no syncfs on the
+	 * secondary, no index commit.  (The secondary's recorded sync point is
+	 * that of the last turn that changed it; status has the newer one.) */
+	bool idle = t.nmops == 0 && t.ndops == 0 && !t.marked && !t.stale &&
+	    st->errors == 0;
 	/* A sync point only when everything made it; the marker goes with
 	 * the last commit either way (unless the secondary said ESTALE). */
-	if (turn_unmark(&t) < 0 || (t.stale && reconcile_mark_full(&t) < 0) ||
-	    turn_commit(&t, st->errors ? 0 : sync_point) < 0)
+	if (!idle && (turn_unmark(&t) < 0 || (t.stale &&
+	    reconcile_mark_full(&t) < 0) ||
+	    turn_commit(&t, st->errors ? 0 : sync_point) < 0))
 		goto out;
 	rc = t.stale ? 2 : st->errors ? 1 : 0;
 	if (rc == 0)
