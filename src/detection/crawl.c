@@ -292,8 +292,6 @@ visit_entry(struct walk *w, int dirfd, struct pobj *dir, const char *name,
 					o->flags |= POBJ_KNOWN | flags;
 					o->sino = rec.sino;
 					memcpy(o->old_hash, rec.content_hash, 16);
-					o->old_xattr_digest = rec.xattr_digest;
-					o->old_nlinks = rec.nlinks;
 					fill_stat(o, &st);
 					o->depth = depth;
 				}
@@ -313,8 +311,6 @@ visit_entry(struct walk *w, int dirfd, struct pobj *dir, const char *name,
 				o->flags |= POBJ_KNOWN | compare(&st, &rec);
 				o->sino = rec.sino;
 				memcpy(o->old_hash, rec.content_hash, 16);
-				o->old_xattr_digest = rec.xattr_digest;
-				o->old_nlinks = rec.nlinks;
 				irec_release(&rec);
 			} else {
 				o->flags |= POBJ_ATTRS | (S_ISREG(st.st_mode) ?
@@ -592,7 +588,6 @@ crawl_run(struct crawl *c, const struct crawl_opts *opts, int rootfd,
 	if (rc == 0) {
 		r->flags |= POBJ_KNOWN | compare(&st, &rec);
 		r->sino = rec.sino;
-		r->old_xattr_digest = rec.xattr_digest;
 		irec_release(&rec);
 	} else {
 		r->flags |= POBJ_ATTRS;
@@ -692,7 +687,6 @@ crawl_dirs(struct crawl *c, const struct crawl_opts *opts, int rootfd,
 		if (rc == 0) {
 			o->flags |= POBJ_KNOWN | compare(&st, &rec);
 			o->sino = rec.sino;
-			o->old_xattr_digest = rec.xattr_digest;
 			irec_release(&rec);
 		}
 		rc = rc < 0 ? -1 : walk_dir(&w, fd, o, fid_eq(&dirs[i], root) ?

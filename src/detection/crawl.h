@@ -59,8 +59,6 @@ struct pobj {
 	uint32_t depth;		/* of its first added or visited link */
 	uint64_t sino;		/* from the index */
 	uint8_t old_hash[16];
-	uint64_t old_xattr_digest;
-	uint32_t old_nlinks;
 };
 
 struct crawl_error {
@@ -87,13 +85,12 @@ struct crawl {
 	/* fid -> pobj */
 	struct pobj **table;
 	size_t table_cap;
-	struct buf arena_unused;
 	char **arenas;
 	size_t narenas, arena_left;
 	char *arena_pos;
 	struct crawl_error *errors;
 	size_t nerrors, cap_errors;
-	uint64_t seen_files, seen_dirs, data_bytes, data_files;
+	uint64_t seen_files, seen_dirs;
 	bool directed;		/* crawl_dirs: not every directory was listed */
 	struct fid *named;	/* crawl_dirs: the directories to list, sorted */
 	size_t nnamed;

@@ -45,7 +45,6 @@ struct secondary {
 	bool is_root;
 	bool hello_done;
 	bool poisoned;		/* an ordered op failed: cancel the rest */
-	bool warned_owner;
 	struct put put;
 	struct buf in, out;
 	int in_fd, out_fd;

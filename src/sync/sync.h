@@ -60,7 +60,7 @@ struct sync_opts {
 #define SYNC_FAILURES_KEPT 8
 
 struct sync_stats {
-	uint64_t files_sent, bytes_sent, bytes_wire;
+	uint64_t files_sent, bytes_sent;
 	uint64_t entries, attrs_set, removed;
 	uint64_t files_seen, dirs_seen;
 	uint64_t errors;

@@ -545,7 +545,6 @@ test_hard_link_added(void **state)
 	assert_int_equal(o->nremoved, 0);	/* d1/f1 kept */
 	assert_true(o->flags & POBJ_KNOWN);
 	assert_int_equal(o->nlink, 3);
-	assert_int_equal(o->old_nlinks, 1);
 	/* Nobody else changed names. */
 	for (size_t i = 0; i < f->c.nobjs; i++)
 		if (f->c.objs[i] != o) {
