@@ -46,6 +46,10 @@ int load_session(const char *home, const char *name, struct config *c,
  * (logged; -1). */
 char *secondary_realpath(const char *arg);
 int check_pair(const char *prim, const char *sec, const char *sec_arg);
+/* The real paths of PRIMARY (an existing directory) and SECONDARY (local),
+ * checked as a pair: 0, or the sysexits code (the reason logged). */
+int resolve_pair(const char *prim_arg, const char *sec_arg, char **prim,
+    char **sec);
 
 /* connect.c: before the first turn. */
 struct conn;

@@ -174,33 +174,15 @@ cmd_create(int argc, char **argv)
 		    "'.'; at most 64)", name);
 		goto out;
 	}
-	const char *colon = strchr(sec_arg, ':'), *slash = strchr(sec_arg, '/');
-	if (colon && (!slash || colon < slash)) {
-		log_err("%s: remote secondaries are not supported yet", sec_arg);
+	code = resolve_pair(prim_arg, sec_arg, &prim, &sec);
+	if (code != 0)
 		goto out;
-	}
-	struct stat st;
-	prim = realpath(prim_arg, NULL);
-	if (prim == NULL || stat(prim, &st) < 0 || !S_ISDIR(st.st_mode)) {
-		if (prim && !S_ISDIR(st.st_mode))
-			errno = ENOTDIR;
-		log_sys(LOG_LVL_ERR, "primary %s", prim_arg);
-		code = EX_NOINPUT;
-		goto out;
-	}
-	sec = secondary_realpath(sec_arg);
-	if (sec == NULL) {
-		log_sys(LOG_LVL_ERR, "secondary %s", sec_arg);
-		code = EX_CANTCREAT;
-		goto out;
-	}
+	code = EX_USAGE;
 	if (strchr(prim, '\n') || strchr(sec, '\n')) {
 		log_err("a primary or secondary path with a newline cannot be a "
 		    "session (use georep sync)");
 		goto out;
 	}
-	if (check_pair(prim, sec, sec_arg) < 0)
-		goto out;
 	home = georep_home(home);
 	dir = session_dir(home, name);
 	if (access(dir, F_OK) == 0) {

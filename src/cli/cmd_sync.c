@@ -163,32 +163,13 @@ cmd_sync(int argc, char **argv)
 		return EX_USAGE;
 	}
 	const char *prim_arg = argv[optind], *sec_arg = argv[optind + 1];
-	const char *colon = strchr(sec_arg, ':'), *slash = strchr(sec_arg, '/');
-	if (colon && (!slash || colon < slash)) {
-		log_err("%s: remote secondaries ([USER@]HOST:PATH) are not "
-		    "supported yet; for a local path with ':' write ./%s",
-		    sec_arg, sec_arg);
-		return EX_USAGE;
-	}
-	prim = realpath(prim_arg, NULL);
-	if (prim == NULL) {
-		log_sys(LOG_LVL_ERR, "primary %s", prim_arg);
-		return EX_NOINPUT;
-	}
+	code = resolve_pair(prim_arg, sec_arg, &prim, &sec);
+	if (code != 0)
+		goto out;
 	tgt.rootfd = open(prim, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (tgt.rootfd < 0) {
 		log_sys(LOG_LVL_ERR, "primary %s", prim_arg);
 		code = EX_NOINPUT;
-		goto out;
-	}
-	sec = secondary_realpath(sec_arg);
-	if (sec == NULL) {
-		log_sys(LOG_LVL_ERR, "secondary %s", sec_arg);
-		code = EX_CANTCREAT;
-		goto out;
-	}
-	if (check_pair(prim, sec, sec_arg) < 0) {
-		code = EX_USAGE;
 		goto out;
 	}
 	volume = volume_id(tgt.rootfd, prim, &tgt.fsid, &tgt.root);

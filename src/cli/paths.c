@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sysexits.h>
 
 #include "../common/log.h"
 #include "../common/util.h"
@@ -64,3 +65,44 @@ check_pair(const char *prim, const char *sec, const char *sec_arg)
 	return 0;
 }
 
+
+int
+resolve_pair(const char *prim_arg, const char *sec_arg, char **prim,
+    char **sec)
+{
+	const char *colon = strchr(sec_arg, ':'), *slash = strchr(sec_arg, '/');
+	struct stat st;
+
+	*prim = *sec = NULL;
+	if (colon && (!slash || colon < slash)) {
+		log_err("%s: remote secondaries ([USER@]HOST:PATH) are not "
+		    "supported yet; for a local path with ':' write ./%s",
+		    sec_arg, sec_arg);
+		return EX_USAGE;
+	}
+	*prim = realpath(prim_arg, NULL);
+	if (*prim == NULL || stat(*prim, &st) < 0 || !S_ISDIR(st.st_mode)) {
+		if (*prim && !S_ISDIR(st.st_mode))
+			errno = ENOTDIR;
+		log_sys(LOG_LVL_ERR, "primary %s", prim_arg);
+		goto fail_noinput;
+	}
+	*sec = secondary_realpath(sec_arg);
+	if (*sec == NULL) {
+		log_sys(LOG_LVL_ERR, "secondary %s", sec_arg);
+		free(*prim);
+		*prim = NULL;
+		return EX_CANTCREAT;
+	}
+	if (check_pair(*prim, *sec, sec_arg) < 0) {
+		free(*prim);
+		free(*sec);
+		*prim = *sec = NULL;
+		return EX_USAGE;
+	}
+	return 0;
+fail_noinput:
+	free(*prim);
+	*prim = NULL;
+	return EX_NOINPUT;
+}
