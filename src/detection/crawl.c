@@ -307,6 +307,12 @@ visit_entry(struct walk *w, int dirfd, struct pobj *dir, const char *name,
 			fill_stat(o, &st);
 			o->depth = depth;
 			rc = index_get(w->txn, &fid, &rec);
+			if (rc == 0 && rec.nlinks == 0 && !S_ISDIR(rec.mode)) {
+				/* Known, but nowhere on the secondary (a reconcile
+				 * took its last name): new again. */
+				irec_release(&rec);
+				rc = 1;
+			}
 			if (rc == 0) {
 				o->flags |= POBJ_KNOWN | compare(&st, &rec);
 				o->sino = rec.sino;

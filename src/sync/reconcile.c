@@ -341,9 +341,26 @@ unmatch(struct turn *t, struct matches *mt, const struct mobj *m)
 	return 0;
 }
 
+/* Objects that lost a link in the reconcile: forgotten at its end if they
+ * have none left, marked or not, so the crawl that follows sends them. */
+struct unlinked {
+	struct fid *v;
+	size_t n, cap;
+};
+
+static void
+note_unlinked(struct unlinked *u, const struct fid *fid)
+{
+	if (u->n == u->cap) {
+		u->cap = u->cap ? u->cap * 2 : 64;
+		u->v = xrealloc(u->v, u->cap * sizeof(*u->v));
+	}
+	u->v[u->n++] = *fid;
+}
+
 static int
 reconcile_dir(struct turn *t, const struct fid *dir, struct mobj *objs,
-    size_t nobjs, struct listing *l, struct matches *mt)
+    size_t nobjs, struct listing *l, struct matches *mt, struct unlinked *u)
 {
 	struct ichild_list kids = { 0 };
 	struct sent *ents;
@@ -403,6 +420,7 @@ reconcile_dir(struct turn *t, const struct fid *dir, struct mobj *objs,
 		} else if (rc == 0) {
 			rc = link_del(t->txn, &kid->fid, dir, kid->name,
 			    kid->name_len);
+			note_unlinked(u, &kid->fid);
 		}
 	}
 	/* Entries the model lacks: a marked object moved here, or a stray. */
@@ -452,6 +470,7 @@ reconcile(struct turn *t)
 	size_t ndirs = 0, nobjs = 0;
 	struct listing l = { BUF_INIT, false, 0 };
 	struct matches mt = { 0 };
+	struct unlinked u = { 0 };
 	struct irec rec;
 	int rc;
 
@@ -483,7 +502,8 @@ reconcile(struct turn *t)
 				done[i] = 1;
 			if (done[i])
 				continue;
-			rc = reconcile_dir(t, &dirs[i], objs, nobjs, &l, &mt);
+			rc = reconcile_dir(t, &dirs[i], objs, nobjs, &l, &mt,
+			    &u);
 			if (rc == 2) {
 				rc = 0;		/* try again next pass */
 				continue;
@@ -500,14 +520,18 @@ reconcile(struct turn *t)
 	free(done);
 	if (rc == 0 && partial)
 		rc = reconcile_full(t);
-	/* Marked objects the secondary no longer has anywhere: forgotten. */
-	for (size_t i = 0; i < nobjs && rc == 0; i++) {
-		if (index_get(t->txn, &objs[i].fid, &rec) != 0)
+	/* Objects the secondary no longer has anywhere -- marked ones, and
+	 * any that lost its last link here -- are forgotten (a directory with
+	 * what is below it), so the crawl that follows sends them again. */
+	for (size_t i = 0; i < nobjs; i++)
+		note_unlinked(&u, &objs[i].fid);
+	for (size_t i = 0; i < u.n && rc == 0; i++) {
+		if (index_get(t->txn, &u.v[i], &rec) != 0)
 			continue;
 		bool gone = rec.nlinks == 0;
 		irec_release(&rec);
 		if (gone)
-			rc = turn_forget(t, &objs[i].fid);
+			rc = turn_forget(t, &u.v[i]);
 	}
 	if (rc == 0 && conn_wait_all(t->conn) < 0)
 		rc = -1;
@@ -519,6 +543,7 @@ out:
 	buf_release(&mark);
 	buf_release(&l.data);
 	free(mt.v);
+	free(u.v);
 	free(dirs);
 	free(objs);
 	return rc;

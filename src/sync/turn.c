@@ -452,6 +452,13 @@ build_plan(struct turn *t)
 		int rc = index_get(t->txn, &o->fid, &rec);
 		if (rc < 0)
 			return -1;
+		if (rc == 0 && rec.nlinks == 0 && !S_ISDIR(rec.mode) &&
+		    o->nadded > 0) {
+			/* Known, but nowhere on the secondary (a reconcile took
+			 * its last name): created again, like a new one. */
+			irec_release(&rec);
+			rc = 1;
+		}
 		if (rc == 0) {
 			o->flags |= POBJ_KNOWN;
 			o->sino = rec.sino;
@@ -459,6 +466,7 @@ build_plan(struct turn *t)
 			irec_release(&rec);
 		} else {
 			o->flags &= ~POBJ_KNOWN;
+			o->flags |= POBJ_ATTRS | (S_ISREG(o->mode) ? POBJ_DATA : 0);
 		}
 	}
 	/* 1. Moves: straight when the new name is free now, else staged. */
