@@ -20,6 +20,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 int cmd_sync(int argc, char **argv);
 int cmd_secondary(int argc, char **argv);
@@ -32,6 +33,11 @@ int cmd_stop(int argc, char **argv);
 int cmd_pause(int argc, char **argv);
 int cmd_checkpoint(int argc, char **argv);
 int cmd_status(int argc, char **argv);
+
+/* cmd_daemon.c: the pid of a session's running monitor (it holds the
+ * flock on sessions/NAME/lock), 0 when not running, -1 when running with
+ * its pid unknown. */
+pid_t running_pid(const char *dir);
 
 /* cmd_session.c: sessions live in HOME/sessions/NAME. */
 struct config;

@@ -46,8 +46,8 @@
 
 /* ---- the lock ---- */
 
-/* The pid of the running monitor, or 0. */
-static pid_t
+/* The pid of the running monitor, or 0 (-1: running, pid unknown). */
+pid_t
 running_pid(const char *dir)
 {
 	char *path = xasprintf("%s/lock", dir);

@@ -1,11 +1,9 @@
 #include <dirent.h>
-#include <fcntl.h>
 #include <getopt.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sysexits.h>
 #include <unistd.h>
 
@@ -15,21 +13,6 @@
 #include "../status/status.h"
 #include "cli.h"
 #include "../common/banned.h"
-
-static bool
-is_running(const char *dir)
-{
-	char *path = xasprintf("%s/lock", dir);
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	bool r = false;
-
-	free(path);
-	if (fd >= 0) {
-		r = flock(fd, LOCK_SH | LOCK_NB) < 0;
-		close(fd);
-	}
-	return r;
-}
 
 /* One session: 0, or -1 when it cannot be read (reported). */
 static int
@@ -43,7 +26,7 @@ show(const char *home, const char *name, bool json, json_t *array)
 		return -1;
 	if (status_load(&st, dir) < 0)
 		status_init(&st);
-	bool running = is_running(dir);
+	bool running = running_pid(dir) != 0;
 	if (!running && strcmp(st.state, "Created") != 0 &&
 	    strcmp(st.state, "Stopped") != 0) {
 		/* The monitor ended without saying so (killed): stopped. */

@@ -12,6 +12,8 @@
 #include "turn_int.h"
 #include "../common/banned.h"
 
+/* Turns longer than this many acknowledged operations commit in batches,
+ * so an LMDB write transaction stays bounded. */
 #define COMMIT_BATCH	20000
 #define CHANGED_RETRIES	3
 

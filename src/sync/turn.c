@@ -12,9 +12,6 @@
 #include "turn_int.h"
 #include "../common/banned.h"
 
-/* Turns longer than this many acknowledged operations commit in batches,
- * so an LMDB write transaction stays bounded. */
-#define COMMIT_BATCH 20000
 
 static void
 keep_failure(struct sync_stats *st, const char *path, const char *msg)
