@@ -294,8 +294,12 @@ worker_run(struct worker *w)
 		    "crawl mode");
 		struct sync_stats s = { 0 };
 		int rc = sync_turn(&o, &tgt, ix, &c, &s);
-		if (rc == 2)
+		if (rc == 2) {
+			/* Reconciled fully by the next turn: its report alone. */
+			sync_stats_release(&s);
+			memset(&s, 0, sizeof(s));
 			rc = sync_turn(&o, &tgt, ix, &c, &s);
+		}
 		if (rc < 0) {
 			sync_stats_release(&s);
 			if (sig_stop)

@@ -226,6 +226,7 @@ cmd_sync(int argc, char **argv)
 		 * reconciling the two. */
 		log_warn("the secondary did not match the index: reconciling "
 		    "and trying again");
+		sync_stats_release(&st);
 		memset(&st, 0, sizeof(st));
 		rc = sync_turn(&a.o, &tgt, ix, &c, &st);
 		if (rc == 2)
