@@ -1,10 +1,13 @@
 #include <dirent.h>
+#include <errno.h>
 #include <getopt.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sysexits.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "../common/config.h"
@@ -12,7 +15,53 @@
 #include "../common/util.h"
 #include "../status/status.h"
 #include "cli.h"
+#include "daemon.h"
 #include "../common/banned.h"
+
+/* The status a running monitor serves on the session's socket; -1 if it
+ * does not answer within a second (stopped with SIGSTOP, say): the caller
+ * reads status.json instead. */
+static int
+read_live(const char *dir, struct status *st)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct timeval tv = { .tv_sec = 1 };
+	char *path = session_sock_path(dir);
+	struct buf b = BUF_INIT;
+	int rc = -1;
+
+	if (strlen(path) >= sizeof(sa.sun_path)) {
+		free(path);
+		return -1;
+	}
+	memcpy(sa.sun_path, path, strlen(path) + 1);
+	free(path);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -1;
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+		goto out;
+	for (;;) {
+		buf_reserve(&b, 4096);
+		ssize_t n = read(fd, b.data + b.len, 4096);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			goto out;
+		if (n == 0)
+			break;
+		b.len += (size_t)n;
+		if (b.len > (1u << 20))
+			goto out;
+	}
+	rc = status_load_text(st, (const char *)b.data, b.len);
+out:
+	close(fd);
+	buf_release(&b);
+	return rc;
+}
 
 /* One session: 0, or -1 when it cannot be read (reported). */
 static int
@@ -24,9 +73,18 @@ show(const char *home, const char *name, bool json, json_t *array)
 
 	if (load_session(home, name, &cfg, &dir) < 0)
 		return -1;
-	if (status_load(&st, dir) < 0)
-		status_init(&st);
 	bool running = running_pid(dir) != 0;
+	if ((!running || read_live(dir, &st) < 0) && status_load(&st, dir) < 0)
+		status_init(&st);
+	/* A checkpoint just set, that the worker has not seen yet: pending
+	 * (not the previous one, completed).  status.json keeps times to
+	 * the millisecond. */
+	int64_t cp = session_checkpoint(dir);
+	if (cp / 1000000 != st.checkpoint / 1000000) {
+		st.checkpoint = cp;
+		st.checkpoint_completed = false;
+		st.checkpoint_completed_at = 0;
+	}
 	if (!running && strcmp(st.state, "Created") != 0 &&
 	    strcmp(st.state, "Stopped") != 0) {
 		/* The monitor ended without saying so (killed): stopped. */

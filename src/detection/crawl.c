@@ -520,7 +520,7 @@ walk_dir(struct walk *w, int dirfd, struct pobj *dir, uint32_t depth)
 		buf_addstr(&w->path, nm);
 		if (fd < 0) {
 			char *p = xstrndup((char *)w->path.data, w->path.len);
-			if (errno != ENOENT)
+			if (errno != ENOENT && errno != ENOTDIR)
 				crawl_add_error(c, p, errno, "open directory");
 			sub->flags |= POBJ_UNREADABLE;
 			free(p);

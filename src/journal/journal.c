@@ -24,6 +24,7 @@ struct journal {
 	uint64_t seq;		/* its sequence */
 	struct buf pending;	/* encoded, not yet written */
 	size_t nrecords;	/* in the open segment */
+	bool durable;		/* fdatasync each segment as it is cut */
 };
 
 /* ---- records ---- */
@@ -93,7 +94,7 @@ jrec_decode(const uint8_t *p, size_t len, struct jrec *out)
 	    !get_fid(&r, &out->parent2, true) ||
 	    !get_name(&r, out->name2, &out->name2_len) || !rd_end(&r))
 		return -1;
-	if (out->type < J_CREATE || out->type > J_OVERFLOW)
+	if (out->type < J_CREATE || out->type > J_CUT)
 		return -1;
 	return (ssize_t)(8 + blen);
 }
@@ -103,9 +104,9 @@ jrec_type_name(uint8_t type)
 {
 	static const char *const names[] = { "?", "CREATE", "MKDIR", "MKNOD",
 	    "SYMLINK", "LINK", "RENAME", "UNLINK", "RMDIR", "SETATTR",
-	    "SETXATTR", "DATA", "OVERFLOW" };
+	    "SETXATTR", "DATA", "OVERFLOW", "CUT" };
 
-	return type <= J_OVERFLOW ? names[type] : "?";
+	return type <= J_CUT ? names[type] : "?";
 }
 
 /* ---- segments ---- */
@@ -225,11 +226,12 @@ seal_leftovers(struct journal *j)
 }
 
 int
-journal_open(struct journal **out, const char *dir)
+journal_open(struct journal **out, const char *dir, bool durable)
 {
 	struct journal *j = xcalloc(1, sizeof(*j));
 
 	j->dir = xstrdup(dir);
+	j->durable = durable;
 	j->fd = -1;
 	if (mkdir_p(dir, 0700) < 0)
 		goto fail;
@@ -291,8 +293,16 @@ journal_append(struct journal *j, const struct jrec *r)
 		return -1;
 	jrec_encode(&j->pending, r);
 	j->nrecords++;
-	/* Written at once (no fsync): a recorder that dies loses nothing the
-	 * kernel has; a power loss leaves a torn tail, found by checksum. */
+	/* Written in batches (journal_flush, or when 64 KiB are waiting):
+	 * a burst of events costs a few writes, not one each. */
+	return j->pending.len >= 65536 ? journal_flush(j) : 0;
+}
+
+int
+journal_flush(struct journal *j)
+{
+	if (j->fd < 0 || j->pending.len == 0)
+		return 0;
 	if (write_full(j->fd, j->pending.data, j->pending.len) < 0) {
 		log_sys(LOG_LVL_ERR, "append to the journal %s", j->dir);
 		return -1;
@@ -315,7 +325,9 @@ journal_cut(struct journal *j, uint64_t *seq)
 	*seq = 0;
 	if (j->fd < 0)
 		return 0;
-	if (fdatasync(j->fd) < 0 || close(j->fd) < 0) {
+	if (journal_flush(j) < 0)
+		return -1;
+	if ((j->durable && fdatasync(j->fd) < 0) || close(j->fd) < 0) {
 		log_sys(LOG_LVL_ERR, "seal the journal segment %llu in %s",
 		    (unsigned long long)j->seq, j->dir);
 		j->fd = -1;
@@ -324,7 +336,8 @@ journal_cut(struct journal *j, uint64_t *seq)
 	j->fd = -1;
 	seg_name(j->seq, true, from);
 	seg_name(j->seq, false, to);
-	if (renameat(j->dirfd, from, j->dirfd, to) < 0 || fsync(j->dirfd) < 0) {
+	if (renameat(j->dirfd, from, j->dirfd, to) < 0 ||
+	    (j->durable && fsync(j->dirfd) < 0)) {
 		log_sys(LOG_LVL_ERR, "seal the journal segment %s/%s", j->dir,
 		    from);
 		return -1;
@@ -338,8 +351,10 @@ journal_close(struct journal *j)
 {
 	if (j == NULL)
 		return;
-	if (j->fd >= 0)
+	if (j->fd >= 0) {
+		(void)journal_flush(j);	/* logged; the next start crawls */
 		close(j->fd);
+	}
 	close(j->dirfd);
 	buf_release(&j->pending);
 	free(j->dir);

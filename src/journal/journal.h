@@ -9,7 +9,7 @@
  * (struct jrec, encoded by jrec_encode).  Integers are little-endian.
  *
  * Writing: journal_open (which seals a segment a crash left open), then
- * journal_append for each record (written at once, not synced),
+ * journal_append for each record (buffered, written in batches),
  * journal_cut to seal the open segment (written and fdatasync'ed, a new one
  * started) and hand its sequence to the syncer; journal_close.
  * Reading: journal_read_segment decodes a whole segment.  A torn or corrupt
@@ -44,6 +44,9 @@ enum jrec_type {
 	J_SETXATTR,	/* an xattr of fid changed */
 	J_DATA,		/* the content of fid changed */
 	J_OVERFLOW,	/* events were lost: the next turn crawls */
+	J_CUT,		/* the segment was cut at time_ns, after the recorder
+			 * had read everything queued: a change made before
+			 * that time is in this segment or an earlier one */
 };
 
 struct jrec {
@@ -68,8 +71,14 @@ const char *jrec_type_name(uint8_t type);
 
 struct journal;
 
-int journal_open(struct journal **out, const char *dir);
+/* durable: fdatasync each segment when it is cut.  The daemon does not
+ * need it: every start of a monitor begins with a full crawl (nothing can
+ * prove a record gapless across a monitor that died), so the journal only
+ * has to outlive the worker, which the page cache does. */
+int journal_open(struct journal **out, const char *dir, bool durable);
+/* Buffered: written by journal_flush, by journal_cut, or when 64 KiB wait. */
 int journal_append(struct journal *j, const struct jrec *r);
+int journal_flush(struct journal *j);
 /* Records appended since the last cut. */
 size_t journal_pending(const struct journal *j);
 /* Seal the open segment: write, fdatasync, start a new one.  *seq gets the

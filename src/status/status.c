@@ -159,12 +159,11 @@ to_json(const struct status *s, const char *name, const char *primary,
 	return o;
 }
 
-int
-status_save(const struct status *s, const char *dir)
+char *
+status_to_text(const struct status *s)
 {
 	json_t *o = to_json(s, "", "", "", true);
 	char *text;
-	int fd, rc;
 
 	/* The file keeps the raw start time; shown values are derived. */
 	json_object_set_new(o, "started_at", time_json(s->started_at));
@@ -173,6 +172,15 @@ status_save(const struct status *s, const char *dir)
 	json_decref(o);
 	if (text == NULL)
 		fatal("out of memory formatting the status");
+	return text;
+}
+
+int
+status_save(const struct status *s, const char *dir)
+{
+	char *text = status_to_text(s);
+	int fd, rc;
+
 	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0) {
 		log_sys(LOG_LVL_ERR, "open %s", dir);
@@ -194,12 +202,14 @@ json_u64(json_t *o, const char *key)
 	    (uint64_t)json_integer_value(v) : 0;
 }
 
+static void from_json(struct status *s, json_t *o);
+
 int
 status_load(struct status *s, const char *dir)
 {
 	char *path = xasprintf("%s/status.json", dir);
 	json_error_t jerr;
-	json_t *o, *v;
+	json_t *o;
 
 	status_init(s);
 	o = json_load_file(path, 0, &jerr);
@@ -211,6 +221,32 @@ status_load(struct status *s, const char *dir)
 		return missing ? 1 : -1;
 	}
 	free(path);
+	from_json(s, o);
+	json_decref(o);
+	return 0;
+}
+
+int
+status_load_text(struct status *s, const char *text, size_t len)
+{
+	json_error_t jerr;
+	json_t *o = json_loadb(text, len, 0, &jerr);
+
+	status_init(s);
+	if (o == NULL || !json_is_object(o)) {
+		json_decref(o);
+		return -1;
+	}
+	from_json(s, o);
+	json_decref(o);
+	return 0;
+}
+
+static void
+from_json(struct status *s, json_t *o)
+{
+	json_t *v;
+
 	if ((v = json_object_get(o, "state")) && json_is_string(v))
 		snprintf(s->state, sizeof(s->state), "%s", json_string_value(v));
 	if ((v = json_object_get(o, "detail")) && json_is_string(v))
@@ -248,8 +284,6 @@ status_load(struct status *s, const char *dir)
 	    "completed_at"));
 	s->started_at = json_time(json_object_get(o, "started_at"));
 	s->pid = (int)json_u64(o, "pid");
-	json_decref(o);
-	return 0;
 }
 
 void

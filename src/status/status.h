@@ -46,6 +46,10 @@ void status_release(struct status *s);
 /* 0, 1 if there is no status file yet, -1 on a bad one (logged). */
 int status_load(struct status *s, const char *dir);
 int status_save(const struct status *s, const char *dir);
+/* The form status.json has (malloc'ed), and its reading: what the
+ * monitor serves on the session's socket.  -1 on a bad text. */
+char *status_to_text(const struct status *s);
+int status_load_text(struct status *s, const char *text, size_t len);
 void status_set_detail(struct status *s, const char *detail);
 /* Record the failures of a turn: an entry already listed keeps its
  * `since` and counts a try; entries not failing any more go. */

@@ -350,9 +350,12 @@ send_put(struct turn *t, size_t idx)
 		free(nm);
 	}
 	if (fd < 0 || fstat(fd, &st) < 0) {
-		if (errno != ENOENT && errno != ELOOP)
+		/* Vanished (its name, or a directory above it, is gone or
+		 * replaced): not an error; what replaced it has its own
+		 * change. */
+		if (errno != ENOENT && errno != ELOOP && errno != ENOTDIR)
 			turn_error(t, disp, "read %s: %s", disp, strerror(errno));
-		d->done = true;		/* vanished: not an error */
+		d->done = true;
 		goto out;
 	}
 	struct fid now;

@@ -55,6 +55,14 @@ struct sync_opts {
 	volatile int *stop;
 	const char *const *excludes;
 	size_t nexcludes;
+	/* A directed turn (from the journal): list only these directories
+	 * (and whatever is new beneath them), not the whole primary. */
+	bool directed;
+	const struct fid *dirs;
+	size_t ndirs;
+	/* The sync point the turn records when it succeeds: every change
+	 * before it is covered.  0: the turn's start (a full crawl). */
+	int64_t sync_point;
 };
 
 #define SYNC_FAILURES_KEPT 8

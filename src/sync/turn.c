@@ -834,7 +834,7 @@ sync_turn(const struct sync_opts *o, const struct sync_target *tgt,
 	struct turn t;
 	struct crawl_opts copts = { .excludes = o->excludes,
 	    .nexcludes = o->nexcludes };
-	int64_t sync_point = now_ns();
+	int64_t sync_point = o->sync_point ? o->sync_point : now_ns();
 	int rc = -1;
 
 	memset(&t, 0, sizeof(t));
@@ -851,8 +851,9 @@ sync_turn(const struct sync_opts *o, const struct sync_target *tgt,
 		goto out;
 	if (!o->dry_run && reconcile_start(&t) < 0)
 		goto out;
-	if (crawl_run(&t.crawl, &copts, tgt->rootfd, tgt->fsid, &tgt->root,
-	    t.txn) < 0) {
+	if ((o->directed ? crawl_dirs(&t.crawl, &copts, tgt->rootfd, tgt->fsid,
+	    &tgt->root, t.txn, o->dirs, o->ndirs) : crawl_run(&t.crawl, &copts,
+	    tgt->rootfd, tgt->fsid, &tgt->root, t.txn)) < 0) {
 		log_sys(LOG_LVL_ERR, "crawl of the primary");
 		goto out;
 	}

@@ -92,7 +92,7 @@ small_rec(struct jrec *r, unsigned i)
 	char name[32];
 
 	memset(r, 0, sizeof(*r));
-	r->type = (uint8_t)(J_CREATE + i % J_OVERFLOW);
+	r->type = (uint8_t)(J_CREATE + i % J_CUT);
 	r->time_ns = (int64_t)(1000 + i);
 	r->mode = 0100600u;
 	set_fid(&r->fid, 16, (uint8_t)i);
@@ -153,9 +153,9 @@ test_roundtrip_all_types(void **state)
 	(void)state;
 	for (int variant = 0; variant < 3; variant++) {
 		struct buf all = BUF_INIT;
-		size_t sizes[J_OVERFLOW + 1] = { 0 };
+		size_t sizes[J_CUT + 1] = { 0 };
 
-		for (uint8_t t = J_CREATE; t <= J_OVERFLOW; t++) {
+		for (uint8_t t = J_CREATE; t <= J_CUT; t++) {
 			struct jrec in, out;
 			struct buf b = BUF_INIT;
 
@@ -180,7 +180,7 @@ test_roundtrip_all_types(void **state)
 		/* Back to back, as in a segment: each one takes exactly its
 		 * own bytes. */
 		size_t off = 0;
-		for (uint8_t t = J_CREATE; t <= J_OVERFLOW; t++) {
+		for (uint8_t t = J_CREATE; t <= J_CUT; t++) {
 			struct jrec in, out;
 
 			make_rec(&in, t, variant, t);
@@ -194,7 +194,7 @@ test_roundtrip_all_types(void **state)
 		buf_release(&all);
 	}
 	assert_string_equal(jrec_type_name(0), "?");
-	assert_string_equal(jrec_type_name(J_OVERFLOW + 1), "?");
+	assert_string_equal(jrec_type_name(J_CUT + 1), "?");
 	assert_string_equal(jrec_type_name(255), "?");
 }
 
@@ -312,7 +312,7 @@ static void
 test_decode_unknown_type(void **state)
 {
 	(void)state;
-	static const uint8_t bad[] = { 0, J_OVERFLOW + 1, 100, 255 };
+	static const uint8_t bad[] = { 0, J_CUT + 1, 100, 255 };
 
 	for (size_t i = 0; i < sizeof(bad); i++) {
 		for (int variant = 0; variant < 3; variant++) {
@@ -587,7 +587,7 @@ test_open_new_dir(void **state)
 	struct stat st;
 	uint64_t seq = 77;
 
-	assert_int_equal(journal_open(&f->j, f->dir), 0);
+	assert_int_equal(journal_open(&f->j, f->dir, true), 0);
 	assert_int_equal(stat(f->dir, &st), 0);
 	assert_true(S_ISDIR(st.st_mode));
 	assert_int_equal(journal_pending(f->j), 0);
@@ -605,7 +605,7 @@ test_append_cut(void **state)
 	struct fx *f = *state;
 	uint64_t seq = 77;
 
-	assert_int_equal(journal_open(&f->j, f->dir), 0);
+	assert_int_equal(journal_open(&f->j, f->dir, true), 0);
 	for (unsigned i = 0; i < 5; i++) {
 		append_n(f, i, 1);
 		assert_int_equal(journal_pending(f->j), i + 1);
@@ -656,11 +656,11 @@ test_big_records_on_disk(void **state)
 
 	/* Every type and every shape through a segment, 300 records (past
 	 * the reader's first allocation). */
-	assert_int_equal(journal_open(&f->j, f->dir), 0);
+	assert_int_equal(journal_open(&f->j, f->dir, true), 0);
 	for (unsigned i = 0; i < 300; i++) {
 		struct jrec r;
 
-		make_rec(&r, (uint8_t)(J_CREATE + i % J_OVERFLOW), (int)(i % 3),
+		make_rec(&r, (uint8_t)(J_CREATE + i % J_CUT), (int)(i % 3),
 		    i);
 		assert_int_equal(journal_append(f->j, &r), 0);
 	}
@@ -673,7 +673,7 @@ test_big_records_on_disk(void **state)
 	for (unsigned i = 0; i < 300; i++) {
 		struct jrec r;
 
-		make_rec(&r, (uint8_t)(J_CREATE + i % J_OVERFLOW), (int)(i % 3),
+		make_rec(&r, (uint8_t)(J_CREATE + i % J_CUT), (int)(i % 3),
 		    i);
 		assert_rec_equal(&l.v[i], &r);
 	}
@@ -688,7 +688,7 @@ test_list_order_and_junk(void **state)
 	struct fx *f = *state;
 	uint64_t seq;
 
-	assert_int_equal(journal_open(&f->j, f->dir), 0);
+	assert_int_equal(journal_open(&f->j, f->dir, true), 0);
 	for (unsigned s = 1; s <= 3; s++) {
 		append_n(f, s, 1);
 		assert_int_equal(journal_cut(f->j, &seq), 0);
@@ -767,7 +767,7 @@ test_reopen_ignores_signed_names(void **state)
 	 * journal_cut uses for "nothing sealed". */
 	assert_int_equal(mkdir_p(f->dir, 0700), 0);
 	put_in_dir(f, "-0000000000000000001.open", "junk");
-	assert_int_equal(journal_open(&f->j, f->dir), 0);
+	assert_int_equal(journal_open(&f->j, f->dir, true), 0);
 	append_n(f, 0, 2);
 	assert_int_equal(journal_cut(f->j, &seq), 0);
 	assert_int_equal(seq, 1);
@@ -780,7 +780,7 @@ test_read_truncated_tail(void **state)
 	struct fx *f = *state;
 	uint64_t seq;
 
-	assert_int_equal(journal_open(&f->j, f->dir), 0);
+	assert_int_equal(journal_open(&f->j, f->dir, true), 0);
 	append_n(f, 0, 4);
 	assert_int_equal(journal_cut(f->j, &seq), 0);
 	assert_int_equal(seq, 1);
@@ -818,7 +818,7 @@ test_read_corrupt_middle(void **state)
 	struct fx *f = *state;
 	uint64_t seq;
 
-	assert_int_equal(journal_open(&f->j, f->dir), 0);
+	assert_int_equal(journal_open(&f->j, f->dir, true), 0);
 	append_n(f, 0, 5);
 	assert_int_equal(journal_cut(f->j, &seq), 0);
 	append_n(f, 0, 5);
@@ -848,7 +848,7 @@ test_read_bad_header(void **state)
 	struct fx *f = *state;
 	uint64_t seq;
 
-	assert_int_equal(journal_open(&f->j, f->dir), 0);
+	assert_int_equal(journal_open(&f->j, f->dir, true), 0);
 	for (unsigned s = 1; s <= 4; s++) {
 		append_n(f, 0, 3);
 		assert_int_equal(journal_cut(f->j, &seq), 0);
@@ -893,7 +893,7 @@ test_reopen_continues(void **state)
 	uint64_t seq;
 
 	/* Highest sealed. */
-	assert_int_equal(journal_open(&f->j, f->dir), 0);
+	assert_int_equal(journal_open(&f->j, f->dir, true), 0);
 	append_n(f, 0, 2);
 	assert_int_equal(journal_cut(f->j, &seq), 0);
 	append_n(f, 2, 2);
@@ -902,7 +902,7 @@ test_reopen_continues(void **state)
 	journal_close(f->j);
 	f->j = NULL;
 
-	assert_int_equal(journal_open(&f->j, f->dir), 0);
+	assert_int_equal(journal_open(&f->j, f->dir, true), 0);
 	assert_int_equal(journal_pending(f->j), 0);
 	append_n(f, 4, 1);
 	assert_int_equal(journal_cut(f->j, &seq), 0);
@@ -915,7 +915,7 @@ test_reopen_continues(void **state)
 	f->j = NULL;
 	assert_true(seg_exists(f, 4, "open"));
 
-	assert_int_equal(journal_open(&f->j, f->dir), 0);
+	assert_int_equal(journal_open(&f->j, f->dir, true), 0);
 	assert_int_equal(journal_pending(f->j), 0);
 	assert_int_equal(journal_cut(f->j, &seq), 0);
 	assert_int_equal(seq, 0);
@@ -940,14 +940,14 @@ test_reopen_continues(void **state)
 	/* A far higher one, from elsewhere (an older session's files),
 	 * sealed or open, and the gap below it. */
 	put_in_dir(f, "00000000000000000100.seg", "");
-	assert_int_equal(journal_open(&f->j, f->dir), 0);
+	assert_int_equal(journal_open(&f->j, f->dir, true), 0);
 	append_n(f, 0, 1);
 	assert_int_equal(journal_cut(f->j, &seq), 0);
 	assert_int_equal(seq, 101);
 	journal_close(f->j);
 	f->j = NULL;
 	put_in_dir(f, "00000000000000000500.open", "");
-	assert_int_equal(journal_open(&f->j, f->dir), 0);
+	assert_int_equal(journal_open(&f->j, f->dir, true), 0);
 	append_n(f, 0, 1);
 	assert_int_equal(journal_cut(f->j, &seq), 0);
 	assert_int_equal(seq, 501);
@@ -960,7 +960,7 @@ test_remove(void **state)
 	struct fx *f = *state;
 	uint64_t seq;
 
-	assert_int_equal(journal_open(&f->j, f->dir), 0);
+	assert_int_equal(journal_open(&f->j, f->dir, true), 0);
 	for (unsigned s = 1; s <= 3; s++) {
 		append_n(f, 0, 1);
 		assert_int_equal(journal_cut(f->j, &seq), 0);

@@ -1,0 +1,753 @@
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/fanotify.h>
+#include <sys/inotify.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <xxhash.h>
+
+#include "../common/log.h"
+#include "../common/names.h"
+#include "../common/util.h"
+#include "../journal/journal.h"
+#include "recorder.h"
+#include "../common/banned.h"
+
+/* ---- a map from byte strings to a small value ---- */
+
+struct kslot {
+	uint8_t *key;		/* NULL: free */
+	uint32_t len;
+	int8_t val;
+};
+
+struct keymap {
+	struct kslot *slots;
+	size_t cap, n;
+};
+
+static size_t
+keymap_slot(const struct keymap *m, const void *key, size_t len)
+{
+	size_t i = (size_t)XXH3_64bits(key, len) & (m->cap - 1);
+
+	while (m->slots[i].key && (m->slots[i].len != len ||
+	    memcmp(m->slots[i].key, key, len) != 0))
+		i = (i + 1) & (m->cap - 1);
+	return i;
+}
+
+static int8_t *
+keymap_get(struct keymap *m, const void *key, size_t len)
+{
+	if (m->n == 0)
+		return NULL;
+	size_t i = keymap_slot(m, key, len);
+	return m->slots[i].key ? &m->slots[i].val : NULL;
+}
+
+static void
+keymap_clear(struct keymap *m)
+{
+	for (size_t i = 0; i < m->cap; i++)
+		free(m->slots[i].key);
+	free(m->slots);
+	memset(m, 0, sizeof(*m));
+}
+
+static void
+keymap_put(struct keymap *m, const void *key, size_t len, int8_t val)
+{
+	if (2 * (m->n + 1) > m->cap) {
+		struct keymap bigger = { .cap = m->cap ? 2 * m->cap : 256 };
+		bigger.slots = xcalloc(bigger.cap, sizeof(*bigger.slots));
+		for (size_t i = 0; i < m->cap; i++) {
+			struct kslot *s = &m->slots[i];
+			if (s->key)
+				bigger.slots[keymap_slot(&bigger, s->key,
+				    s->len)] = *s;
+		}
+		bigger.n = m->n;
+		free(m->slots);
+		*m = bigger;
+	}
+	size_t i = keymap_slot(m, key, len);
+	if (m->slots[i].key == NULL) {
+		m->slots[i].key = xmalloc(len ? len : 1);
+		memcpy(m->slots[i].key, key, len);
+		m->slots[i].len = (uint32_t)len;
+		m->n++;
+	}
+	m->slots[i].val = val;
+}
+
+/* ---- the recorder ---- */
+
+/* Beyond this many remembered directories, forget them all (they are
+ * checked again as their events come). */
+#define INSIDE_MAX	(1u << 18)
+#define FAN_BUF		(256 * 1024)
+#define INO_BUF		(256 * 1024)
+
+struct watch {
+	char *path;		/* relative to the primary; "" for the root */
+	struct fid fid;
+};
+
+struct recorder {
+	struct recorder_opts o;
+	struct journal *j;
+	int fd;
+	uint8_t *buf;
+	struct keymap seen;	/* records written in this segment */
+	struct keymap inside;	/* fanotify: directory fid -> inside? */
+	size_t primary_len;
+	uint64_t overflows;
+	/* inotify: watch descriptor -> directory */
+	struct watch *watches;
+	size_t nwatches;
+	uint32_t move_cookie;	/* a directory moved from ... */
+	char *move_from;	/* ... this path, waiting for its MOVED_TO */
+	int move_wd;
+};
+
+const char *
+recorder_kind_name(enum recorder_kind kind)
+{
+	return kind == RECORDER_FANOTIFY ? "fanotify" : "inotify";
+}
+
+int
+recorder_fd(const struct recorder *r)
+{
+	return r->fd;
+}
+
+uint64_t
+recorder_overflows(const struct recorder *r)
+{
+	return r->overflows;
+}
+
+void
+recorder_segment_cut(struct recorder *r)
+{
+	keymap_clear(&r->seen);
+}
+
+static bool
+dedupable(uint8_t type)
+{
+	return type == J_DATA || type == J_SETATTR;
+}
+
+/* Append r unless the same change of the same name is in the segment. */
+static int
+record(struct recorder *r, struct jrec *rec)
+{
+	rec->time_ns = now_ns();
+	if (dedupable(rec->type)) {
+		uint8_t key[1 + 1 + FID_MAX + 256];
+		size_t n = 0;
+		key[n++] = rec->type;
+		key[n++] = rec->parent.len;
+		memcpy(key + n, rec->parent.bytes, rec->parent.len);
+		n += rec->parent.len;
+		memcpy(key + n, rec->name, rec->name_len);
+		n += rec->name_len;
+		if (keymap_get(&r->seen, key, n))
+			return 0;
+		keymap_put(&r->seen, key, n, 1);
+	}
+	return journal_append(r->j, rec) < 0 ? -1 : 1;
+}
+
+static int
+record_overflow(struct recorder *r, const char *why)
+{
+	struct jrec rec;
+
+	memset(&rec, 0, sizeof(rec));
+	rec.type = J_OVERFLOW;
+	r->overflows++;
+	log_warn("%s: the next turn crawls the whole primary %s", why,
+	    r->o.primary);
+	return record(r, &rec);
+}
+
+static void
+set_name(struct jrec *rec, bool second, const char *name)
+{
+	size_t len = strnlen(name, NAME_MAX + 1);
+
+	if (len > NAME_MAX || (len && !name_valid(name, len)))
+		len = 0;	/* "." names the directory itself */
+	if (second) {
+		memcpy(rec->name2, name, len);
+		rec->name2[len] = '\0';
+		rec->name2_len = (uint8_t)len;
+	} else {
+		memcpy(rec->name, name, len);
+		rec->name[len] = '\0';
+		rec->name_len = (uint8_t)len;
+	}
+}
+
+/* ---- fanotify ---- */
+
+/* The fid of a handle from an event: the same bytes as fid_at. */
+static bool
+event_fid(const struct fanotify_event_info_fid *info, struct fid *out)
+{
+	const struct file_handle *fh = (const void *)info->handle;
+
+	if (fh->handle_bytes + 12 > FID_MAX)
+		return false;
+	memcpy(out->bytes, &info->fsid, 8);
+	memcpy(out->bytes + 8, &fh->handle_type, 4);
+	memcpy(out->bytes + 12, fh->f_handle, fh->handle_bytes);
+	out->len = (uint8_t)(12 + fh->handle_bytes);
+	return true;
+}
+
+/* Whether the directory with this handle is the primary or beneath it:
+ * opened by handle, its path compared with the primary's. */
+static bool
+dir_inside(struct recorder *r, const struct fid *dir,
+    const struct fanotify_event_info_fid *info)
+{
+	char link[64], path[PATH_MAX + 1];
+
+	if (fid_eq(dir, &r->o.root))
+		return true;
+	if (memcmp(dir->bytes, &r->o.fsid, 8) != 0)
+		return false;
+	int8_t *known = keymap_get(&r->inside, dir->bytes, dir->len);
+	if (known)
+		return *known;
+	int fd = open_by_handle_at(r->o.rootfd, (struct file_handle *)(void *)
+	    info->handle, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return false;	/* gone: its parent's event covers it */
+	snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+	ssize_t n = readlink(link, path, sizeof(path) - 1);
+	close(fd);
+	if (n < 0)
+		return false;
+	path[n] = '\0';
+	size_t pl = r->primary_len;
+	bool in = strcmp(r->o.primary, "/") == 0 ||
+	    (strncmp(path, r->o.primary, pl) == 0 &&
+	    (path[pl] == '\0' || path[pl] == '/'));
+	if (r->inside.n >= INSIDE_MAX)
+		keymap_clear(&r->inside);
+	keymap_put(&r->inside, dir->bytes, dir->len, in);
+	return in;
+}
+
+struct fan_event {
+	uint64_t mask;
+	struct fid dir, dir2, obj;
+	const char *name, *name2;
+	bool has_dir, has_dir2, has_obj;
+	bool in, in2;
+};
+
+static bool
+fan_parse(struct recorder *r, const struct fanotify_event_metadata *m,
+    struct fan_event *e)
+{
+	const uint8_t *p = (const uint8_t *)m + m->metadata_len;
+	const uint8_t *end = (const uint8_t *)m + m->event_len;
+
+	memset(e, 0, sizeof(*e));
+	e->mask = m->mask;
+	while (end - p >= (ptrdiff_t)sizeof(struct fanotify_event_info_header)) {
+		const struct fanotify_event_info_fid *info = (const void *)p;
+		uint16_t len = info->hdr.len;
+		if (len < sizeof(*info) + sizeof(struct file_handle) ||
+		    len > end - p)
+			return false;
+		const struct file_handle *fh = (const void *)info->handle;
+		const char *name = (const char *)fh->f_handle +
+		    fh->handle_bytes;
+		struct fid f;
+		if (!event_fid(info, &f))
+			return false;
+		switch (info->hdr.info_type) {
+		case FAN_EVENT_INFO_TYPE_FID:
+			e->obj = f;
+			e->has_obj = true;
+			break;
+		case FAN_EVENT_INFO_TYPE_DFID_NAME:
+		case FAN_EVENT_INFO_TYPE_OLD_DFID_NAME:
+		case FAN_EVENT_INFO_TYPE_DFID:
+			e->dir = f;
+			e->has_dir = true;
+			e->name = info->hdr.info_type ==
+			    FAN_EVENT_INFO_TYPE_DFID ? "." : name;
+			e->in = dir_inside(r, &f, info);
+			break;
+		case FAN_EVENT_INFO_TYPE_NEW_DFID_NAME:
+			e->dir2 = f;
+			e->has_dir2 = true;
+			e->name2 = name;
+			e->in2 = dir_inside(r, &f, info);
+			break;
+		default:
+			break;
+		}
+		p += len;
+	}
+	return true;
+}
+
+static uint8_t
+fan_type(uint64_t mask)
+{
+	bool dir = mask & FAN_ONDIR;
+
+	if (mask & FAN_RENAME)
+		return J_RENAME;
+	if (mask & FAN_CREATE)
+		return dir ? J_MKDIR : J_CREATE;
+	if (mask & FAN_DELETE)
+		return dir ? J_RMDIR : J_UNLINK;
+	if (mask & (FAN_MODIFY | FAN_CLOSE_WRITE))
+		return J_DATA;
+	return J_SETATTR;
+}
+
+static int
+fan_event(struct recorder *r, const struct fanotify_event_metadata *m)
+{
+	struct fan_event e;
+	struct jrec rec;
+
+	if (m->mask & FAN_Q_OVERFLOW)
+		return record_overflow(r, "the fanotify event queue overflowed");
+	if (!fan_parse(r, m, &e)) {
+		log_warn("a fanotify event that does not parse (mask %#llx)",
+		    (unsigned long long)m->mask);
+		return record_overflow(r, "an unreadable fanotify event");
+	}
+	memset(&rec, 0, sizeof(rec));
+	rec.type = fan_type(e.mask);
+	rec.mode = e.mask & FAN_ONDIR ? S_IFDIR : 0;
+	if (e.has_obj)
+		rec.fid = e.obj;
+	/* The primary's root itself (its parent is outside). */
+	if (e.has_obj && fid_eq(&e.obj, &r->o.root) && !e.in) {
+		rec.parent = r->o.root;
+		return record(r, &rec);
+	}
+	if (e.has_dir && e.in) {
+		rec.parent = e.dir;
+		set_name(&rec, false, e.name);
+	}
+	if (e.has_dir2 && e.in2) {
+		rec.parent2 = e.dir2;
+		set_name(&rec, true, e.name2);
+	}
+	if (rec.parent.len == 0 && rec.parent2.len == 0)
+		return 0;	/* outside the primary */
+	/* A directory moved across the primary's edge: what is beneath it
+	 * changed sides. */
+	if (rec.type == J_RENAME && (e.mask & FAN_ONDIR) && e.in != e.in2)
+		keymap_clear(&r->inside);
+	return record(r, &rec);
+}
+
+static ssize_t
+fan_drain(struct recorder *r)
+{
+	ssize_t total = 0;
+
+	for (;;) {
+		ssize_t n = read(r->fd, r->buf, FAN_BUF);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN)
+				break;
+			log_sys(LOG_LVL_ERR, "read fanotify events");
+			return -1;
+		}
+		const struct fanotify_event_metadata *m = (const void *)r->buf;
+		while (FAN_EVENT_OK(m, n)) {
+			if (m->vers != FANOTIFY_METADATA_VERSION) {
+				log_err("fanotify metadata version %u, not %u",
+				    m->vers, FANOTIFY_METADATA_VERSION);
+				return -1;
+			}
+			int rc = fan_event(r, m);
+			if (rc < 0)
+				return -1;
+			total += rc;
+			if (m->fd >= 0)
+				close(m->fd);
+			m = FAN_EVENT_NEXT(m, n);
+		}
+	}
+	return total;
+}
+
+static int
+fan_open(struct recorder *r, char *err, size_t errlen)
+{
+	uint64_t mask = FAN_CREATE | FAN_DELETE | FAN_RENAME | FAN_MODIFY |
+	    FAN_CLOSE_WRITE | FAN_ATTRIB | FAN_ONDIR;
+
+	r->fd = fanotify_init(FAN_CLASS_NOTIF | FAN_REPORT_DFID_NAME_TARGET |
+	    FAN_CLOEXEC | FAN_NONBLOCK, O_RDONLY | O_LARGEFILE);
+	if (r->fd < 0) {
+		snprintf(err, errlen, "fanotify_init: %s", strerror(errno));
+		return -1;
+	}
+	if (fanotify_mark(r->fd, FAN_MARK_ADD | FAN_MARK_FILESYSTEM, mask,
+	    r->o.rootfd, NULL) < 0) {
+		snprintf(err, errlen, "fanotify_mark %s: %s", r->o.primary,
+		    strerror(errno));
+		return -1;
+	}
+	r->buf = xmalloc(FAN_BUF);
+	return 0;
+}
+
+/* ---- inotify ---- */
+
+/* No IN_DONT_FOLLOW: watches are added through /proc/self/fd/N, a link
+ * to a directory already opened with O_NOFOLLOW. */
+#define INO_MASK (IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO | \
+	IN_MODIFY | IN_CLOSE_WRITE | IN_ATTRIB | IN_EXCL_UNLINK | IN_ONLYDIR)
+
+static struct watch *
+watch_of(struct recorder *r, int wd)
+{
+	if (wd < 0 || (size_t)wd >= r->nwatches || r->watches[wd].path == NULL)
+		return NULL;
+	return &r->watches[wd];
+}
+
+static void
+watch_forget(struct recorder *r, int wd)
+{
+	struct watch *w = watch_of(r, wd);
+
+	if (w) {
+		free(w->path);
+		w->path = NULL;
+	}
+}
+
+/*
+ * Watch the directory open at fd (path rel, relative to the primary), then
+ * list it and watch its subdirectories: watched before listed, so an entry
+ * made in between is either listed or reported.  Stays on the primary's
+ * filesystem; -1 only when a watch cannot be added (the limit).
+ */
+static int
+ino_watch_tree(struct recorder *r, int fd, const char *rel, dev_t dev)
+{
+	char proc[64];
+	struct fid fid;
+
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+	int wd = inotify_add_watch(r->fd, proc, INO_MASK);
+	if (wd < 0) {
+		if (errno == ENOSPC)
+			log_err("inotify: the watch limit is reached at %s%s%s "
+			    "(raise fs.inotify.max_user_watches)", r->o.primary,
+			    *rel ? "/" : "", rel);
+		else
+			log_sys(LOG_LVL_ERR, "inotify: watch %s%s%s",
+			    r->o.primary, *rel ? "/" : "", rel);
+		close(fd);
+		return -1;
+	}
+	if (fid_at(fd, "", r->o.fsid, &fid) < 0) {
+		close(fd);
+		return 0;	/* no handle: nothing a turn can name */
+	}
+	if ((size_t)wd >= r->nwatches) {
+		size_t n = (size_t)wd * 2 + 16;
+		r->watches = xrealloc(r->watches, n * sizeof(*r->watches));
+		memset(r->watches + r->nwatches, 0,
+		    (n - r->nwatches) * sizeof(*r->watches));
+		r->nwatches = n;
+	}
+	free(r->watches[wd].path);
+	r->watches[wd].path = xstrdup(rel);
+	r->watches[wd].fid = fid;
+	DIR *d = fdopendir(fd);
+	if (d == NULL) {
+		close(fd);
+		return 0;
+	}
+	int rc = 0;
+	struct dirent *de;
+	while (rc == 0 && (de = readdir(d)) != NULL) {
+		if (de->d_type != DT_DIR && de->d_type != DT_UNKNOWN)
+			continue;
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		int sub = openat(dirfd(d), de->d_name, O_RDONLY | O_DIRECTORY |
+		    O_NOFOLLOW | O_CLOEXEC);
+		struct stat st;
+		if (sub < 0)
+			continue;	/* gone, not a directory, unreadable */
+		if (fstat(sub, &st) < 0 || st.st_dev != dev) {
+			close(sub);
+			continue;
+		}
+		char *subrel = *rel ? xasprintf("%s/%s", rel, de->d_name) :
+		    xstrdup(de->d_name);
+		rc = ino_watch_tree(r, sub, subrel, dev);
+		free(subrel);
+	}
+	closedir(d);
+	return rc;
+}
+
+/* Watch a directory that appeared (created or moved in) as name in w. */
+static int
+ino_watch_new(struct recorder *r, const struct watch *w, const char *name)
+{
+	char *rel = *w->path ? xasprintf("%s/%s", w->path, name) :
+	    xstrdup(name);
+	struct stat st;
+	int rc = 0;
+
+	int fd = openat(r->o.rootfd, *rel ? rel : ".", O_RDONLY | O_DIRECTORY |
+	    O_NOFOLLOW | O_CLOEXEC);
+	if (fd >= 0 && fstat(fd, &st) == 0) {
+		struct stat root;
+		if (fstat(r->o.rootfd, &root) == 0 && st.st_dev == root.st_dev)
+			rc = ino_watch_tree(r, fd, rel, st.st_dev);
+		else
+			close(fd);
+	} else if (fd >= 0) {
+		close(fd);
+	}
+	free(rel);
+	if (rc < 0)
+		return record_overflow(r, "inotify: a directory is not watched");
+	return 0;
+}
+
+/* A directory moved from `from` to `to` (both relative): the paths of the
+ * watches beneath it follow. */
+static void
+ino_moved(struct recorder *r, const char *from, const char *to)
+{
+	size_t fl = strlen(from);
+
+	for (size_t i = 0; i < r->nwatches; i++) {
+		char *p = r->watches[i].path;
+		if (p == NULL || strncmp(p, from, fl) != 0 ||
+		    (p[fl] != '\0' && p[fl] != '/'))
+			continue;
+		r->watches[i].path = xasprintf("%s%s", to, p + fl);
+		free(p);
+	}
+}
+
+/* A directory moved out of the primary: its watches go. */
+static void
+ino_moved_out(struct recorder *r, const char *from)
+{
+	size_t fl = strlen(from);
+
+	for (size_t i = 0; i < r->nwatches; i++) {
+		char *p = r->watches[i].path;
+		if (p == NULL || strncmp(p, from, fl) != 0 ||
+		    (p[fl] != '\0' && p[fl] != '/'))
+			continue;
+		inotify_rm_watch(r->fd, (int)i);
+		watch_forget(r, (int)i);
+	}
+}
+
+static char *
+ino_child(const struct watch *w, const char *name)
+{
+	return *w->path ? xasprintf("%s/%s", w->path, name) : xstrdup(name);
+}
+
+/* The end of a directory's move: MOVED_FROM with no MOVED_TO after it
+ * left the primary. */
+static void
+ino_settle_move(struct recorder *r)
+{
+	if (r->move_from) {
+		ino_moved_out(r, r->move_from);
+		free(r->move_from);
+		r->move_from = NULL;
+	}
+}
+
+static int
+ino_event(struct recorder *r, const struct inotify_event *ev)
+{
+	struct jrec rec;
+	bool dir = ev->mask & IN_ISDIR;
+
+	if (ev->mask & IN_Q_OVERFLOW)
+		return record_overflow(r, "the inotify event queue overflowed");
+	if (ev->mask & IN_IGNORED) {
+		watch_forget(r, ev->wd);
+		return 0;
+	}
+	struct watch *w = watch_of(r, ev->wd);
+	if (w == NULL)
+		return 0;
+	const char *name = ev->len ? ev->name : "";
+	if (!(ev->mask & IN_MOVED_TO) || ev->cookie != r->move_cookie)
+		ino_settle_move(r);
+	memset(&rec, 0, sizeof(rec));
+	rec.mode = dir ? S_IFDIR : 0;
+	rec.parent = w->fid;
+	set_name(&rec, false, name);
+	if (ev->mask & IN_CREATE)
+		rec.type = dir ? J_MKDIR : J_CREATE;
+	else if (ev->mask & IN_DELETE)
+		rec.type = dir ? J_RMDIR : J_UNLINK;
+	else if (ev->mask & (IN_MOVED_FROM | IN_MOVED_TO))
+		rec.type = J_RENAME;
+	else if (ev->mask & (IN_MODIFY | IN_CLOSE_WRITE))
+		rec.type = J_DATA;
+	else
+		rec.type = J_SETATTR;
+	if (ev->len == 0)
+		rec.fid = w->fid;	/* the directory itself */
+	int rc = record(r, &rec);
+	if (rc < 0 || !dir)
+		return rc;
+	if (ev->mask & IN_MOVED_FROM) {
+		r->move_from = ino_child(w, name);
+		r->move_cookie = ev->cookie;
+	} else if ((ev->mask & IN_MOVED_TO) && r->move_from &&
+	    ev->cookie == r->move_cookie) {
+		char *to = ino_child(w, name);
+		ino_moved(r, r->move_from, to);
+		free(to);
+		free(r->move_from);
+		r->move_from = NULL;
+	} else if (ev->mask & (IN_CREATE | IN_MOVED_TO)) {
+		if (ino_watch_new(r, w, name) < 0)
+			return -1;
+	}
+	return rc;
+}
+
+static ssize_t
+ino_drain(struct recorder *r)
+{
+	ssize_t total = 0;
+
+	for (;;) {
+		ssize_t n = read(r->fd, r->buf, INO_BUF);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN)
+				break;
+			log_sys(LOG_LVL_ERR, "read inotify events");
+			return -1;
+		}
+		for (ssize_t off = 0; off < n; ) {
+			const struct inotify_event *ev = (const void *)
+			    (r->buf + off);
+			if ((size_t)(n - off) < sizeof(*ev) ||
+			    (size_t)(n - off) < sizeof(*ev) + ev->len)
+				break;
+			int rc = ino_event(r, ev);
+			if (rc < 0)
+				return -1;
+			total += rc;
+			off += (ssize_t)(sizeof(*ev) + ev->len);
+		}
+	}
+	/* A move whose other half is not in this read: it left. */
+	ino_settle_move(r);
+	return total;
+}
+
+static int
+ino_open(struct recorder *r, char *err, size_t errlen)
+{
+	struct stat st;
+
+	r->fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+	if (r->fd < 0) {
+		snprintf(err, errlen, "inotify_init1: %s", strerror(errno));
+		return -1;
+	}
+	r->buf = xmalloc(INO_BUF);
+	int fd = openat(r->o.rootfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0 || fstat(fd, &st) < 0) {
+		snprintf(err, errlen, "%s: %s", r->o.primary, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	if (ino_watch_tree(r, fd, "", st.st_dev) < 0) {
+		snprintf(err, errlen, "inotify cannot watch every directory "
+		    "of %s (see the log)", r->o.primary);
+		return -1;
+	}
+	return 0;
+}
+
+/* ---- the interface ---- */
+
+int
+recorder_open(struct recorder **out, const struct recorder_opts *o,
+    struct journal *j, char *err, size_t errlen)
+{
+	struct recorder *r = xcalloc(1, sizeof(*r));
+	int rc;
+
+	r->o = *o;
+	r->j = j;
+	r->fd = -1;
+	r->primary_len = strlen(o->primary);
+	rc = o->kind == RECORDER_FANOTIFY ? fan_open(r, err, errlen) :
+	    ino_open(r, err, errlen);
+	if (rc < 0) {
+		int saved = errno;
+		recorder_close(r);
+		errno = saved;
+		return -1;
+	}
+	*out = r;
+	return 0;
+}
+
+ssize_t
+recorder_drain(struct recorder *r)
+{
+	return r->o.kind == RECORDER_FANOTIFY ? fan_drain(r) : ino_drain(r);
+}
+
+void
+recorder_close(struct recorder *r)
+{
+	if (r == NULL)
+		return;
+	if (r->fd >= 0)
+		close(r->fd);
+	for (size_t i = 0; i < r->nwatches; i++)
+		free(r->watches[i].path);
+	free(r->watches);
+	free(r->move_from);
+	keymap_clear(&r->seen);
+	keymap_clear(&r->inside);
+	free(r->buf);
+	free(r);
+}
