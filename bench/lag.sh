@@ -291,10 +291,12 @@ summary() {
 	echo "$(nproc) CPUs, kernel $(uname -r), work area on $(findmnt -n -o FSTYPE -T "$W")"
 	echo "rounds $ROUNDS; single $N_SINGLE writes ($N_SINGLE_SLOW for lsyncd-default), rate100 $N_RATE100, rate1000 $N_RATE1000, burst $N_BURST files; deadline ${DEADLINE}s; GEOREP_CONFIG='${GEOREP_CONFIG-}'; ${ELAPSED}s in all"
 	echo
-	echo "Medians across rounds of each run's figures (ms). all = burst: first write to"
-	echo "the last file on the secondary. missing: writes not on the secondary ${DEADLINE}s"
-	echo "after the last write (summed over rounds); swept: found by a sweep, not an"
-	echo "inotify event (lag known to 100 ms)."
+	echo "Medians across rounds of each run's figures (ms). all = burst: from the first"
+	echo "write until the last file is on the secondary (notes: how long the writing"
+	echo "took, then how long after the last write). missing: writes not on the"
+	echo "secondary ${DEADLINE}s after the last write (summed over rounds); swept: found by"
+	echo "the probe's sweep, not by its inotify event; ovfl: the probe's own inotify"
+	echo "queue overflowed (summed)."
 	echo
 	awk -F'\t' -v scen="$SCENARIOS" -v vars="$VARIANTS" '
 	function val(s, k,   a, i, n, kv) {
@@ -324,8 +326,8 @@ summary() {
 		if (!(k in det)) det[k] = $4
 		else if (index("," det[k] ",", "," $4 ",") == 0) det[k] = det[k] "," $4
 		if ($6 ~ /^error/) { err[k]++; next }
-		for (f = 1; f <= 5; f++) {
-			name = (f == 1 ? "p50_ms" : f == 2 ? "p99_ms" : f == 3 ? "max_ms" : f == 4 ? "all_ms" : "rate")
+		for (f = 1; f <= 7; f++) {
+			name = (f == 1 ? "p50_ms" : f == 2 ? "p99_ms" : f == 3 ? "max_ms" : f == 4 ? "all_ms" : f == 5 ? "rate" : f == 6 ? "write_ms" : "after_ms")
 			x = val($6, name)
 			if (x != "") v[k, name] = v[k, name] " " x
 		}
@@ -349,6 +351,8 @@ summary() {
 			if (err[k]) note = note err[k] " failed runs; "
 			if (fails[k]) note = note "georep failures " fails[k] "; "
 			if (S[i] ~ /^rate/) note = note "rate " show(median(v[k, "rate"])) "/s"
+			if (S[i] == "burst") note = note "writing " show(median(v[k, "write_ms"])) \
+			    ", then " show(median(v[k, "after_ms"]))
 			printf "%-9s %-16s %-9s %9s %9s %9s %9s %7d %7d %5d %s\n", S[i], V[j], det[k],
 			    show(m[S[i], V[j], "p50_ms"]), show(m[S[i], V[j], "p99_ms"]),
 			    show(m[S[i], V[j], "max_ms"]), show(m[S[i], V[j], "all_ms"]),

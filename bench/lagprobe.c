@@ -13,7 +13,9 @@
  *                      overwrites of existing ones, spread over d00..d15
  *   lagprobe [OPTS] burst PRIMARY SECONDARY COUNT
  *                      COUNT new files as fast as possible; reports when ALL are
- *                      on the secondary
+ *                      on the secondary: all_ms from just before the first
+ *                      write, after_ms from the end of the last one (write_ms
+ *                      is how long the writing took)
  *
  *   -d SECONDS   how long to wait, after the last write, for everything to
  *                show on the secondary (60); what has not is "missing"
@@ -33,8 +35,9 @@
  * content).  Events can be lost (queue overflow): after an overflow, after
  * the last write, and every 100 ms in single mode, the observer also sweeps
  * every file still waiting (read again only when its inode, size or ctime
- * changed).  Writes first seen by a sweep are counted ("swept"): their lag is
- * known to within the sweep period.
+ * changed).  Writes first seen by a sweep are counted ("swept"); the sweep
+ * runs in the observer thread, between batches of events, so a swept write
+ * was usually found before its queued event was read, not later.
  *
  * Output: one line of KEY=VALUE on stdout, times in milliseconds; a write
  * that never showed counts as an infinite lag in the percentiles ("inf").
@@ -628,7 +631,9 @@ main(int argc, char **argv)
 	if (burst) {
 		print_ms("write_ms", (double)(t_written - t0) / 1e6);
 		print_ms("all_ms", missing ? INFINITY :
-		    (double)(last_seen - P.ops[0].write_ns) / 1e6);
+		    (double)(last_seen - t0) / 1e6);
+		print_ms("after_ms", missing ? INFINITY :
+		    (double)(last_seen - t_written) / 1e6);
 	}
 	printf(" missing=%d swept=%d overflows=%d early=%d timed_out=%d\n",
 	    missing, swept, atomic_load(&P.overflows), early, timed_out);
