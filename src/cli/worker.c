@@ -16,6 +16,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,6 +28,7 @@
 #include "../common/config.h"
 #include "../common/log.h"
 #include "../common/util.h"
+#include "../detection/crawl.h"
 #include "../index/index.h"
 #include "../journal/journal.h"
 #include "../protocol/conn.h"
@@ -140,47 +142,104 @@ check_checkpoint(struct worker *w)
 
 /* ---- a batch of segments ---- */
 
+/* Past this many names in one directory, it is listed whole. */
+#define NAMES_MAX	4096
+
+struct dirname {
+	struct fid dir;
+	char *name;		/* NULL: the directory itself */
+};
+
 struct batch {
 	uint64_t *seqs;
 	size_t nseqs;
+	struct dirname *pairs;
+	size_t npairs, cap;
+	struct fid *objs;	/* the objects records name by fid */
+	size_t nobjs, capobjs;
+	struct fid *deep;	/* directories that moved */
+	size_t ndeep, capdeep;
+	/* grouped: the directories to list, and the names in each */
 	struct fid *dirs;
-	size_t ndirs, cap;
+	struct crawl_names *names;
+	size_t ndirs;
 	size_t nrecords;
 	bool full;		/* a full crawl: overflow, torn, or too many */
 	int64_t cut;		/* the last segment's cut time */
 };
 
 static void
-batch_add_dir(struct batch *b, const struct fid *f)
+batch_add(struct batch *b, const struct fid *dir, const char *name,
+    size_t len)
 {
-	if (f->len == 0)
+	if (dir->len == 0)
 		return;
-	if (b->ndirs == b->cap) {
+	if (b->npairs == b->cap) {
 		b->cap = b->cap ? 2 * b->cap : 256;
-		b->dirs = xrealloc(b->dirs, b->cap * sizeof(*b->dirs));
+		b->pairs = xrealloc(b->pairs, b->cap * sizeof(*b->pairs));
 	}
-	b->dirs[b->ndirs++] = *f;
+	b->pairs[b->npairs].dir = *dir;
+	b->pairs[b->npairs++].name = len ? xstrndup(name, len) : NULL;
 }
 
 static void
 batch_release(struct batch *b)
 {
+	for (size_t i = 0; i < b->npairs; i++)
+		free(b->pairs[i].name);
+	for (size_t i = 0; i < b->ndirs; i++)
+		free(b->names[i].names);
+	free(b->pairs);
+	free(b->objs);
+	free(b->deep);
 	free(b->seqs);
 	free(b->dirs);
+	free(b->names);
 	memset(b, 0, sizeof(*b));
 }
 
 static int
-cmp_fid_sort(const void *a, const void *b)
+cmp_pair(const void *a, const void *b)
 {
-	const struct fid *x = a, *y = b;
+	const struct dirname *x = a, *y = b;
+	int c = crawl_fid_cmp(&x->dir, &y->dir);
 
-	if (x->len != y->len)
-		return (int)x->len - (int)y->len;
-	return memcmp(x->bytes, y->bytes, x->len);
+	if (c || x->name == y->name)
+		return c;
+	if (x->name == NULL || y->name == NULL)
+		return x->name == NULL ? -1 : 1;
+	return strcmp(x->name, y->name);
 }
 
-/* Read the sealed segments: the directories they name, deduplicated. */
+/* Group the (directory, name) pairs: each directory once, with its names
+ * sorted and unique (the pairs keep the strings). */
+static void
+batch_group(struct batch *b)
+{
+	if (b->npairs > 1)
+		qsort(b->pairs, b->npairs, sizeof(*b->pairs), cmp_pair);
+	b->dirs = xcalloc(b->npairs ? b->npairs : 1, sizeof(*b->dirs));
+	b->names = xcalloc(b->npairs ? b->npairs : 1, sizeof(*b->names));
+	for (size_t i = 0; i < b->npairs; ) {
+		size_t k = i;
+		while (k < b->npairs && fid_eq(&b->pairs[k].dir,
+		    &b->pairs[i].dir))
+			k++;
+		struct crawl_names *n = &b->names[b->ndirs];
+		b->dirs[b->ndirs++] = b->pairs[i].dir;
+		n->names = xcalloc(k - i, sizeof(*n->names));
+		for (size_t m = i; m < k; m++) {
+			char *nm = b->pairs[m].name;
+			if (nm && (n->n == 0 || strcmp(n->names[n->n - 1],
+			    nm) != 0))
+				n->names[n->n++] = nm;
+		}
+		n->all = n->n > NAMES_MAX;
+		i = k;
+	}
+}
+
+/* Read the sealed segments: the directories and names they record. */
 static int
 batch_read(const char *jdir, struct batch *b)
 {
@@ -192,7 +251,7 @@ batch_read(const char *jdir, struct batch *b)
 		b->full = true;
 		return 0;
 	}
-	for (size_t i = 0; i < b->nseqs; i++) {
+	for (size_t i = 0; i < b->nseqs && !b->full; i++) {
 		struct jrec_list l = { 0 };
 		bool torn = false;
 		if (journal_read_segment(jdir, b->seqs[i], &l, &torn) < 0) {
@@ -213,24 +272,69 @@ batch_read(const char *jdir, struct batch *b)
 				b->full = true;
 			else if (r->type == J_CUT)
 				b->cut = r->time_ns;
-			batch_add_dir(b, &r->parent);
-			batch_add_dir(b, &r->parent2);
-			if (r->name_len == 0 && r->parent.len)
-				batch_add_dir(b, &r->fid);
+			batch_add(b, &r->parent, r->name, r->name_len);
+			batch_add(b, &r->parent2, r->name2, r->name2_len);
+			if (r->type == J_RENAME && S_ISDIR(r->mode) &&
+			    r->fid.len) {
+				if (b->ndeep == b->capdeep) {
+					b->capdeep = b->capdeep ? 2 * b->capdeep :
+					    16;
+					b->deep = xrealloc(b->deep, b->capdeep *
+					    sizeof(*b->deep));
+				}
+				b->deep[b->ndeep++] = r->fid;
+			}
+			if (r->fid.len && r->type != J_MKDIR) {
+				if (b->nobjs == b->capobjs) {
+					b->capobjs = b->capobjs ? 2 * b->capobjs :
+					    64;
+					b->objs = xrealloc(b->objs, b->capobjs *
+					    sizeof(*b->objs));
+				}
+				b->objs[b->nobjs++] = r->fid;
+			}
 		}
 		b->nrecords += l.n;
 		jrec_list_release(&l);
 	}
 	if (b->nseqs && b->cut == 0)
 		b->full = true;	/* sealed by a crash: no cut time to trust */
-	if (b->ndirs > 1) {
-		qsort(b->dirs, b->ndirs, sizeof(*b->dirs), cmp_fid_sort);
-		size_t n = 1;
-		for (size_t i = 1; i < b->ndirs; i++)
-			if (!fid_eq(&b->dirs[i], &b->dirs[n - 1]))
-				b->dirs[n++] = b->dirs[i];
-		b->ndirs = n;
+	return 0;
+}
+
+/*
+ * The names the index has for each object a record names by fid: a file
+ * written through one hard link, whose name is then removed, changed
+ * under its other names -- only the index knows where those are.
+ */
+static int
+batch_add_links(struct batch *b, struct index *ix)
+{
+	struct index_txn *txn;
+
+	if (b->nobjs == 0)
+		return 0;
+	qsort(b->objs, b->nobjs, sizeof(*b->objs), crawl_fid_cmp);
+	if (index_begin(ix, false, &txn) < 0)
+		return -1;
+	for (size_t i = 0; i < b->nobjs; i++) {
+		struct irec rec;
+		if (i && fid_eq(&b->objs[i], &b->objs[i - 1]))
+			continue;
+		int rc = index_get(txn, &b->objs[i], &rec);
+		if (rc < 0) {
+			index_abort(txn);
+			return -1;
+		}
+		if (rc > 0)
+			continue;
+		for (uint32_t k = 0; k < rec.nlinks; k++)
+			if (!fid_is_stage(&rec.links[k].parent))
+				batch_add(b, &rec.links[k].parent,
+				    rec.links[k].name, rec.links[k].name_len);
+		irec_release(&rec);
 	}
+	index_abort(txn);
 	return 0;
 }
 
@@ -238,7 +342,13 @@ static void
 batch_remove(const char *jdir, const struct batch *b)
 {
 	for (size_t i = 0; i < b->nseqs; i++)
-		if (journal_remove(jdir, b->seqs[i]) < 0)
+		if (getenv("GEOREP_TEST_KEEP_JOURNAL")) {
+			char from[PATH_MAX], to[PATH_MAX + 8];
+			snprintf(from, sizeof(from), "%s/%020llu.seg", jdir,
+			    (unsigned long long)b->seqs[i]);
+			snprintf(to, sizeof(to), "%s.done", from);
+			(void)rename(from, to);
+		} else if (journal_remove(jdir, b->seqs[i]) < 0)
 			log_sys(LOG_LVL_WARN, "remove the journal segment %llu "
 			    "in %s", (unsigned long long)b->seqs[i], jdir);
 }
@@ -369,6 +479,7 @@ connect_secondary(struct worker *w, struct session_conn *sc, char *detail,
 	sc->o.no_acls = !w->cfg->sync_acls;
 	sc->o.stop = &sig_stop;
 	sc->o.no_fsync = getenv("GEOREP_TEST_NO_FSYNC") != NULL;
+	sc->o.verbose = getenv("GEOREP_TEST_VERBOSE") != NULL;
 	return 0;
 }
 
@@ -408,6 +519,15 @@ journal_turn(struct worker *w, struct session_conn *sc, const char *jdir,
 		return 3;
 	}
 	bool full = b.full || crawl_needed;
+	if (!full && (batch_add_links(&b, sc->ix) < 0)) {
+		batch_release(&b);
+		return -1;
+	}
+	if (!full) {
+		batch_group(&b);
+		if (b.ndeep > 1)
+			qsort(b.deep, b.ndeep, sizeof(*b.deep), crawl_fid_cmp);
+	}
 	if (!full && b.nseqs == 0) {
 		batch_release(&b);
 		return 0;	/* a retry with nothing left to retry */
@@ -416,6 +536,9 @@ journal_turn(struct worker *w, struct session_conn *sc, const char *jdir,
 	    "Hybrid Crawl" : "Initializing");
 	sc->o.directed = !full;
 	sc->o.dirs = b.dirs;
+	sc->o.dirnames = b.names;
+	sc->o.deep = b.deep;
+	sc->o.ndeep = b.ndeep;
 	sc->o.ndirs = b.ndirs;
 	/* A directed turn covers what was recorded before its last cut. */
 	sc->o.sync_point = full ? 0 : b.cut;
@@ -441,7 +564,10 @@ journal_turn(struct worker *w, struct session_conn *sc, const char *jdir,
 	batch_release(&b);
 	sc->o.directed = false;
 	sc->o.dirs = NULL;
+	sc->o.dirnames = NULL;
 	sc->o.ndirs = 0;
+	sc->o.deep = NULL;
+	sc->o.ndeep = 0;
 	sc->o.sync_point = 0;
 	return rc;
 }

@@ -30,6 +30,24 @@ fid_at(int dirfd, const char *name, uint64_t fsid, struct fid *out)
 	return 0;
 }
 
+int
+fid_open(int mountfd, const struct fid *fid, uint64_t fsid, int flags)
+{
+	union {
+		struct file_handle fh;
+		uint8_t space[sizeof(struct file_handle) + FID_MAX];
+	} h;
+
+	if (fid->len <= 12 || memcmp(fid->bytes, &fsid, 8) != 0) {
+		errno = ESTALE;
+		return -1;
+	}
+	h.fh.handle_bytes = fid->len - 12u;
+	memcpy(&h.fh.handle_type, fid->bytes + 8, 4);
+	memcpy(h.fh.f_handle, fid->bytes + 12, h.fh.handle_bytes);
+	return open_by_handle_at(mountfd, &h.fh, flags | O_CLOEXEC);
+}
+
 void
 fid_hex(const struct fid *f, char *out)
 {

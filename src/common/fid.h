@@ -49,6 +49,13 @@ fid_set_stage(struct fid *f)
  */
 int fid_at(int dirfd, const char *name, uint64_t fsid, struct fid *out);
 
+/*
+ * Open the object with this fid, wherever it is now, on the filesystem of
+ * mountfd (open_by_handle_at: needs CAP_DAC_READ_SEARCH).  -1 with errno:
+ * ESTALE when it no longer exists, EPERM without the privilege.
+ */
+int fid_open(int mountfd, const struct fid *fid, uint64_t fsid, int flags);
+
 /* Hex form for messages and staging names; out >= 2*FID_MAX+1. */
 void fid_hex(const struct fid *f, char *out);
 

@@ -223,6 +223,7 @@ struct walk {
 	struct index_txn *txn;
 	struct buf path;	/* relative path of the directory being walked */
 	bool warned_mount;
+	int deep;		/* inside this many moved directories */
 };
 
 static int walk_dir(struct walk *w, int dirfd, struct pobj *dir, uint32_t depth);
@@ -297,6 +298,11 @@ visit_entry(struct walk *w, int dirfd, struct pobj *dir, const char *name,
 				}
 				irec_release(&rec);
 			}
+		} else if (o->flags & (POBJ_DATA | POBJ_HASHCHECK)) {
+			/* Met by another link first: this directory may see
+			 * the new content renamed in all the same (the file
+			 * can end the turn with this one link). */
+			dir->flags |= POBJ_DIRTY;
 		}
 	} else {
 		o = pobj_get(c, &fid, &created);
@@ -440,6 +446,69 @@ entry_is_dir(int dirfd, const char *name)
 	    S_ISDIR(st.st_mode);
 }
 
+/* Whether dir moved (crawl_opts.deep): walked whole. */
+static bool
+crawl_deep(const struct crawl *c, const struct fid *dir)
+{
+	return c->opts->ndeep && bsearch(dir, c->opts->deep, c->opts->ndeep,
+	    sizeof(*c->opts->deep), crawl_fid_cmp) != NULL;
+}
+
+/* The names recorded for dir, when only they are to be looked at. */
+static const struct crawl_names *
+names_of(const struct crawl *c, const struct fid *dir)
+{
+	if (c->dirnames == NULL || c->nnamed == 0)
+		return NULL;
+	const struct fid *f = bsearch(dir, c->named, c->nnamed,
+	    sizeof(*c->named), crawl_fid_cmp);
+	if (f == NULL)
+		return NULL;
+	const struct crawl_names *n = &c->dirnames[f - c->named];
+	return n->all ? NULL : n;
+}
+
+/* The entries of a directory and the index's children of it, for only
+ * the names given: those the primary has, and those the index has. */
+static int
+read_names(struct walk *w, int dirfd, const struct pobj *dir,
+    const struct crawl_names *only, bool at_root, struct entry **ents,
+    size_t *nents, struct ichild_list *kids)
+{
+	struct stat st;
+
+	*ents = xcalloc(only->n ? only->n : 1, sizeof(**ents));
+	*nents = 0;
+	for (size_t i = 0; i < only->n; i++) {
+		const char *nm = only->names[i];
+		size_t len = strlen(nm);
+		struct fid f;
+		if (at_root && strcmp(nm, GEOREP_STATE_DIR) == 0)
+			continue;
+		/* Gone is absent; any other error is visit_entry's to say. */
+		if (fstatat(dirfd, nm, &st, AT_SYMLINK_NOFOLLOW) == 0 ||
+		    errno != ENOENT) {
+			(*ents)[*nents].name = xstrndup(nm, len);
+			(*ents)[(*nents)++].len = (uint16_t)len;
+		}
+		int rc = index_child_get(w->txn, &dir->fid, nm, len, &f);
+		if (rc < 0)
+			return -1;
+		if (rc > 0)
+			continue;
+		if (kids->n == kids->cap) {
+			kids->cap = kids->cap ? 2 * kids->cap : 16;
+			kids->v = xrealloc(kids->v, kids->cap * sizeof(*kids->v));
+		}
+		struct ichild *k = &kids->v[kids->n++];
+		k->fid = f;
+		k->name_len = (uint8_t)len;
+		memcpy(k->name, nm, len);
+		k->name[len] = '\0';
+	}
+	return 0;
+}
+
 static int
 walk_dir(struct walk *w, int dirfd, struct pobj *dir, uint32_t depth)
 {
@@ -451,16 +520,25 @@ walk_dir(struct walk *w, int dirfd, struct pobj *dir, uint32_t depth)
 	size_t nsub = 0, capsub = 0;
 	bool have_excludes = c->opts->nexcludes > 0;
 
-	if (read_dir(dirfd, &ents, &nents, depth == 0) < 0) {
+	/* Only a directory the index knows can be looked at by name: the
+	 * names of one that is new are not all in the journal. */
+	bool deep = c->directed && crawl_deep(c, &dir->fid);
+	const struct crawl_names *only = (dir->flags & POBJ_KNOWN) &&
+	    w->deep == 0 && !deep ? names_of(c, &dir->fid) : NULL;
+	if (only) {
+		if (read_names(w, dirfd, dir, only, depth == 0, &ents, &nents,
+		    &kids) < 0)
+			goto fail;
+	} else if (read_dir(dirfd, &ents, &nents, depth == 0) < 0) {
 		char *p = w->path.len ? xstrndup((char *)w->path.data,
 		    w->path.len) : xstrdup(".");
 		crawl_add_error(c, p, errno, "list directory");
 		free(p);
 		dir->flags |= POBJ_UNREADABLE;
 		return 0;
-	}
-	if (index_children(w->txn, &dir->fid, &kids) < 0)
+	} else if (index_children(w->txn, &dir->fid, &kids) < 0) {
 		goto fail;
+	}
 	/* Merge the two sorted lists. */
 	while (i < nents || j < kids.n) {
 		int cmp;
@@ -508,13 +586,25 @@ walk_dir(struct walk *w, int dirfd, struct pobj *dir, uint32_t depth)
 		 * the known directories it was asked to list, wherever it
 		 * meets them (one may have moved): changes below any other
 		 * known directory have their own records. */
-		if (c->directed && (sub->flags & POBJ_KNOWN) &&
-		    !crawl_named(c, &sub->fid)) {
+		if (c->directed && (sub->flags & POBJ_KNOWN) && w->deep == 0 &&
+		    !deep && !crawl_named(c, &sub->fid) &&
+		    !crawl_deep(c, &sub->fid)) {
 			sub->flags &= ~POBJ_VISITED;	/* not listed */
 			continue;
 		}
 		int fd = openat(dirfd, nm, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
 		    O_CLOEXEC);
+		struct fid now;
+		if (fd >= 0 && (fid_at(fd, "", c->fsid, &now) < 0 ||
+		    !fid_eq(&now, &sub->fid))) {
+			/* Another directory has the name since the listing (a
+			 * swap): its entries are not this one's.  Left as the
+			 * index has it, like one that vanished; the rename
+			 * has its own change. */
+			close(fd);
+			fd = -1;
+			errno = ENOENT;
+		}
 		if (base)
 			buf_add(&w->path, "/", 1);
 		buf_addstr(&w->path, nm);
@@ -525,7 +615,9 @@ walk_dir(struct walk *w, int dirfd, struct pobj *dir, uint32_t depth)
 			sub->flags |= POBJ_UNREADABLE;
 			free(p);
 		} else {
+			w->deep += deep;
 			walk_dir(w, fd, sub, depth + 1);
+			w->deep -= deep;
 			close(fd);
 		}
 		w->path.len = base;
@@ -605,8 +697,8 @@ crawl_run(struct crawl *c, const struct crawl_opts *opts, int rootfd,
 	return rc;
 }
 
-static int
-cmp_fid(const void *a, const void *b)
+int
+crawl_fid_cmp(const void *a, const void *b)
 {
 	const struct fid *x = a, *y = b;
 
@@ -620,7 +712,7 @@ static bool
 crawl_named(const struct crawl *c, const struct fid *fid)
 {
 	return c->nnamed && bsearch(fid, c->named, c->nnamed,
-	    sizeof(*c->named), cmp_fid) != NULL;
+	    sizeof(*c->named), crawl_fid_cmp) != NULL;
 }
 
 /* Open a directory of the primary by its path in the index, checked by
@@ -651,12 +743,108 @@ crawl_dirs(struct crawl *c, const struct crawl_opts *opts, int rootfd,
     uint64_t fsid, const struct fid *root, struct index_txn *txn,
     const struct fid *dirs, size_t ndirs)
 {
-	struct walk w = { .c = c, .txn = txn };
-	struct resolver res;
+	return crawl_dirs_names(c, opts, rootfd, fsid, root, txn, dirs, NULL,
+	    ndirs);
+}
+
+/*
+ * Open a named directory that is not at its index path (it, or a directory
+ * above it, moved or went away) by its handle, and find its path now.
+ * Needs CAP_DAC_READ_SEARCH; -1 when it cannot be done or the directory
+ * is gone or outside the primary.
+ */
+static int
+open_moved_dir(struct crawl *c, const struct fid *fid, struct buf *path)
+{
+	char link[64], where[PATH_MAX + 1], root[PATH_MAX + 1];
+	int fd = fid_open(c->rootfd, fid, c->fsid, O_RDONLY | O_DIRECTORY);
+
+	if (fd < 0)
+		return -1;
+	snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+	ssize_t n = readlink(link, where, sizeof(where) - 1);
+	snprintf(link, sizeof(link), "/proc/self/fd/%d", c->rootfd);
+	ssize_t rn = readlink(link, root, sizeof(root) - 1);
+	if (n < 0 || rn < 0) {
+		close(fd);
+		return -1;
+	}
+	where[n] = root[rn] = '\0';
+	size_t rl = strcmp(root, "/") == 0 ? 0 : (size_t)rn;
+	if (strncmp(where, root, rl) != 0 || where[rl] != '/') {
+		close(fd);
+		return -1;	/* moved out of the primary (or deleted) */
+	}
+	buf_reset(path);
+	buf_addstr(path, where + rl + 1);
+	return fd;
+}
+
+/* Is the known directory fid going away in this crawl: removed, or below
+ * a directory that is (as far as the index tells its ancestors)? */
+static bool
+crawl_gone(struct crawl *c, struct index_txn *txn, const struct fid *fid)
+{
+	struct fid cur = *fid;
+	struct irec rec;
+
+	for (int depth = 0; depth < 100000; depth++) {
+		if (fid_eq(&cur, &c->root))
+			return false;
+		struct pobj *p = crawl_find(c, &cur);
+		if (p && p->nremoved > 0 && p->nadded == 0 && p->mode == 0)
+			return true;
+		if (index_get(txn, &cur, &rec) != 0)
+			return true;	/* unknown: nothing to miss */
+		bool orphan = rec.nlinks == 0;
+		if (!orphan)
+			cur = rec.links[0].parent;
+		irec_release(&rec);
+		if (orphan || fid_is_stage(&cur))
+			return true;
+	}
+	return false;
+}
+
+/* Walk one named directory, open at fd (its path in w->path). */
+static int
+walk_named(struct walk *w, int fd, const struct fid *fid)
+{
+	struct crawl *c = w->c;
 	struct stat st;
 	struct irec rec;
 	bool created;
+	int rc;
+
+	if (fstat(fd, &st) < 0)
+		return 0;
+	struct pobj *o = pobj_get(c, fid, &created);
+	fill_stat(o, &st);
+	o->flags |= POBJ_VISITED;
+	bool root = fid_eq(fid, &c->root);
+	if (root)
+		o->flags |= POBJ_ROOT;
+	rc = index_get(w->txn, fid, &rec);
+	if (rc < 0)
+		return -1;
+	if (rc == 0) {
+		o->flags |= POBJ_KNOWN | compare(&st, &rec);
+		o->sino = rec.sino;
+		irec_release(&rec);
+	}
+	return walk_dir(w, fd, o, root ? 0 : 1);
+}
+
+int
+crawl_dirs_names(struct crawl *c, const struct crawl_opts *opts,
+    int rootfd, uint64_t fsid, const struct fid *root, struct index_txn *txn,
+    const struct fid *dirs, const struct crawl_names *names, size_t ndirs)
+{
+	struct walk w = { .c = c, .txn = txn };
+	struct resolver res;
+	struct stat st;
 	int rc = 0;
+	bool *moved = xcalloc(ndirs ? ndirs : 1, sizeof(*moved));
 
 	memset(c, 0, sizeof(*c));
 	c->opts = opts;
@@ -667,38 +855,53 @@ crawl_dirs(struct crawl *c, const struct crawl_opts *opts, int rootfd,
 	c->named = xcalloc(ndirs ? ndirs : 1, sizeof(*c->named));
 	memcpy(c->named, dirs, ndirs * sizeof(*dirs));
 	c->nnamed = ndirs;
-	if (ndirs > 1)
-		qsort(c->named, ndirs, sizeof(*c->named), cmp_fid);
-	if (fstat(rootfd, &st) < 0)
+	c->dirnames = names;
+	if (ndirs > 1 && names == NULL)
+		qsort(c->named, ndirs, sizeof(*c->named), crawl_fid_cmp);
+	if (fstat(rootfd, &st) < 0) {
+		free(moved);
 		return -1;
+	}
 	c->root_dev = st.st_dev;
 	resolve_init(&res, rootfd, rootfd);
 	for (size_t i = 0; i < ndirs && rc == 0; i++) {
 		struct pobj *o = crawl_find(c, &dirs[i]);
 		if (o && (o->flags & POBJ_VISITED))
 			continue;	/* named twice, or walked already */
+		/* One the index does not know is new: its parent's walk
+		 * meets it (a new directory is walked whole). */
+		struct irec rec;
+		int known = index_get(txn, &dirs[i], &rec);
+		if (known < 0) {
+			rc = -1;
+			break;
+		}
+		if (known > 0)
+			continue;
+		bool linked = rec.nlinks > 0;
+		irec_release(&rec);
+		if (!linked && !fid_eq(&dirs[i], root))
+			continue;
 		int fd = open_known_dir(c, txn, &res, &dirs[i], &w.path);
 		if (fd < 0)
-			continue;
-		if (fstat(fd, &st) < 0) {
-			close(fd);
+			fd = open_moved_dir(c, &dirs[i], &w.path);
+		if (fd < 0) {
+			moved[i] = true;	/* checked after the walk */
 			continue;
 		}
-		o = pobj_get(c, &dirs[i], &created);
-		fill_stat(o, &st);
-		o->flags |= POBJ_VISITED;
-		if (fid_eq(&dirs[i], root))
-			o->flags |= POBJ_ROOT;
-		rc = index_get(txn, &dirs[i], &rec);
-		if (rc == 0) {
-			o->flags |= POBJ_KNOWN | compare(&st, &rec);
-			o->sino = rec.sino;
-			irec_release(&rec);
-		}
-		rc = rc < 0 ? -1 : walk_dir(&w, fd, o, fid_eq(&dirs[i], root) ?
-		    0 : 1);
+		rc = walk_named(&w, fd, &dirs[i]);
 		close(fd);
 	}
+	/* A named directory neither walked nor going away moved with a
+	 * directory above it, where no handle could find it: only a full
+	 * crawl finds its changes. */
+	for (size_t i = 0; i < ndirs && rc == 0 && !c->need_full; i++) {
+		struct pobj *o = crawl_find(c, &dirs[i]);
+		if (moved[i] && !(o && (o->flags & POBJ_VISITED)) &&
+		    !crawl_gone(c, txn, &dirs[i]))
+			c->need_full = true;
+	}
+	free(moved);
 	resolve_release(&res);
 	buf_release(&w.path);
 	if (rc == 0)

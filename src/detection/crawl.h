@@ -71,6 +71,11 @@ struct crawl_opts {
 	const char *const *excludes;
 	size_t nexcludes;
 	bool one_file_system;
+	/* crawl_dirs: directories that moved (sorted): walked whole wherever
+	 * they are met, everything beneath them listed -- what changed in
+	 * them around their move may be only partly in the records. */
+	const struct fid *deep;
+	size_t ndeep;
 };
 
 struct crawl {
@@ -94,6 +99,19 @@ struct crawl {
 	bool directed;		/* crawl_dirs: not every directory was listed */
 	struct fid *named;	/* crawl_dirs: the directories to list, sorted */
 	size_t nnamed;
+	const struct crawl_names *dirnames;	/* parallel to named, or NULL */
+	/* crawl_dirs: a named directory could not be found (it moved with a
+	 * directory above it, and no handle opens it): crawl in full. */
+	bool need_full;
+};
+
+/* The names a journal recorded in one directory (sorted by bytes, unique,
+ * NUL-terminated): only they are looked at there.  With `all`, or past
+ * what is worth looking up one by one, the whole directory is listed. */
+struct crawl_names {
+	char **names;
+	size_t n;
+	bool all;
 };
 
 /* Walk the primary rooted at rootfd (fid root, filesystem id fsid) against
@@ -115,6 +133,19 @@ int crawl_run(struct crawl *c, const struct crawl_opts *opts, int rootfd,
 int crawl_dirs(struct crawl *c, const struct crawl_opts *opts, int rootfd,
     uint64_t fsid, const struct fid *root, struct index_txn *txn,
     const struct fid *dirs, size_t ndirs);
+/*
+ * crawl_dirs, looking in each named directory only at the names recorded
+ * for it (names[i] for dirs[i]; dirs sorted as crawl_dirs sorts them, and
+ * unique).  A name not looked at is taken as unchanged: its link is
+ * confirmed, as a link in a directory not listed is.  The whole directory
+ * is still listed where names[i].all.  The names are borrowed for the
+ * crawl's life.
+ */
+int crawl_dirs_names(struct crawl *c, const struct crawl_opts *opts,
+    int rootfd, uint64_t fsid, const struct fid *root, struct index_txn *txn,
+    const struct fid *dirs, const struct crawl_names *names, size_t ndirs);
+/* The order crawl_dirs sorts directories in. */
+int crawl_fid_cmp(const void *a, const void *b);
 void crawl_release(struct crawl *c);
 
 /* A copy of n bytes that lives as long as the crawl. */

@@ -111,9 +111,14 @@ struct recorder {
 	/* inotify: watch descriptor -> directory */
 	struct watch *watches;
 	size_t nwatches;
-	uint32_t move_cookie;	/* a directory moved from ... */
-	char *move_from;	/* ... this path, waiting for its MOVED_TO */
-	int move_wd;
+	/* directories moved from a path, waiting for their MOVED_TO (other
+	 * events may come between the two halves) */
+	struct pending_move {
+		uint32_t cookie;
+		char *from;
+	} *moves;
+	size_t nmoves;
+	bool rescan;		/* a new directory could not be watched */
 };
 
 const char *
@@ -146,24 +151,43 @@ dedupable(uint8_t type)
 	return type == J_DATA || type == J_SETATTR;
 }
 
+/* Whether the same change of the same name is in the segment already
+ * (data and attribute changes only); remembered if not. */
+static bool
+seen_before(struct recorder *r, const struct jrec *rec)
+{
+	uint8_t key[1 + 1 + FID_MAX + 256];
+	size_t n = 0;
+
+	if (!dedupable(rec->type))
+		return false;
+	key[n++] = rec->type;
+	key[n++] = rec->parent.len;
+	memcpy(key + n, rec->parent.bytes, rec->parent.len);
+	n += rec->parent.len;
+	memcpy(key + n, rec->name, rec->name_len);
+	n += rec->name_len;
+	if (keymap_get(&r->seen, key, n))
+		return true;
+	keymap_put(&r->seen, key, n, 1);
+	return false;
+}
+
 /* Append r unless the same change of the same name is in the segment. */
 static int
 record(struct recorder *r, struct jrec *rec)
 {
 	rec->time_ns = now_ns();
-	if (dedupable(rec->type)) {
-		uint8_t key[1 + 1 + FID_MAX + 256];
-		size_t n = 0;
-		key[n++] = rec->type;
-		key[n++] = rec->parent.len;
-		memcpy(key + n, rec->parent.bytes, rec->parent.len);
-		n += rec->parent.len;
-		memcpy(key + n, rec->name, rec->name_len);
-		n += rec->name_len;
-		if (keymap_get(&r->seen, key, n))
-			return 0;
-		keymap_put(&r->seen, key, n, 1);
-	}
+	if (seen_before(r, rec))
+		return 0;
+	return journal_append(r->j, rec) < 0 ? -1 : 1;
+}
+
+/* Append r, already checked by seen_before. */
+static int
+record_new(struct recorder *r, struct jrec *rec)
+{
+	rec->time_ns = now_ns();
 	return journal_append(r->j, rec) < 0 ? -1 : 1;
 }
 
@@ -357,9 +381,14 @@ fan_event(struct recorder *r, const struct fanotify_event_metadata *m)
 	if (rec.parent.len == 0 && rec.parent2.len == 0)
 		return 0;	/* outside the primary */
 	/* A directory moved across the primary's edge: what is beneath it
-	 * changed sides. */
-	if (rec.type == J_RENAME && (e.mask & FAN_ONDIR) && e.in != e.in2)
+	 * changed sides, and what changed in it while it was outside was
+	 * not recorded (a crawl finds it). */
+	if (rec.type == J_RENAME && (e.mask & FAN_ONDIR) && e.in != e.in2) {
 		keymap_clear(&r->inside);
+		if (e.in2 && record_overflow(r, "a directory moved into the "
+		    "primary") < 0)
+			return -1;
+	}
 	return record(r, &rec);
 }
 
@@ -533,11 +562,37 @@ ino_watch_new(struct recorder *r, const struct watch *w, const char *name)
 			close(fd);
 	} else if (fd >= 0) {
 		close(fd);
+	} else if (errno == ENOENT || errno == ENOTDIR) {
+		/* Moved (or gone) before its event was read: its path here
+		 * is stale.  Every directory is watched again after this
+		 * drain, and a crawl covers what it missed meanwhile. */
+		r->rescan = true;
 	}
 	free(rel);
 	if (rc < 0)
 		return record_overflow(r, "inotify: a directory is not watched");
 	return 0;
+}
+
+/* Watch every directory again, with its path now (inotify_add_watch on
+ * a watched one returns its watch), and crawl once. */
+static int
+ino_rescan(struct recorder *r)
+{
+	struct stat st;
+
+	r->rescan = false;
+	int fd = openat(r->o.rootfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0 || fstat(fd, &st) < 0) {
+		if (fd >= 0)
+			close(fd);
+		return record_overflow(r, "inotify: the primary cannot be "
+		    "watched again");
+	}
+	if (ino_watch_tree(r, fd, "", st.st_dev) < 0)
+		return record_overflow(r, "inotify: a directory is not watched");
+	return record_overflow(r, "inotify: a new directory moved before it "
+	    "was watched");
 }
 
 /* A directory moved from `from` to `to` (both relative): the paths of the
@@ -579,16 +634,32 @@ ino_child(const struct watch *w, const char *name)
 	return *w->path ? xasprintf("%s/%s", w->path, name) : xstrdup(name);
 }
 
-/* The end of a directory's move: MOVED_FROM with no MOVED_TO after it
- * left the primary. */
+/* Directories moved from the primary with no MOVED_TO after them left
+ * it: their watches go. */
 static void
-ino_settle_move(struct recorder *r)
+ino_settle_moves(struct recorder *r)
 {
-	if (r->move_from) {
-		ino_moved_out(r, r->move_from);
-		free(r->move_from);
-		r->move_from = NULL;
+	for (size_t i = 0; i < r->nmoves; i++) {
+		ino_moved_out(r, r->moves[i].from);
+		free(r->moves[i].from);
 	}
+	free(r->moves);
+	r->moves = NULL;
+	r->nmoves = 0;
+}
+
+/* The pending move with this cookie, taken out of the list (NULL). */
+static char *
+ino_take_move(struct recorder *r, uint32_t cookie)
+{
+	for (size_t i = 0; i < r->nmoves; i++) {
+		if (r->moves[i].cookie != cookie)
+			continue;
+		char *from = r->moves[i].from;
+		r->moves[i] = r->moves[--r->nmoves];
+		return from;
+	}
+	return NULL;
 }
 
 static int
@@ -607,8 +678,6 @@ ino_event(struct recorder *r, const struct inotify_event *ev)
 	if (w == NULL)
 		return 0;
 	const char *name = ev->len ? ev->name : "";
-	if (!(ev->mask & IN_MOVED_TO) || ev->cookie != r->move_cookie)
-		ino_settle_move(r);
 	memset(&rec, 0, sizeof(rec));
 	rec.mode = dir ? S_IFDIR : 0;
 	rec.parent = w->fid;
@@ -623,22 +692,42 @@ ino_event(struct recorder *r, const struct inotify_event *ev)
 		rec.type = J_DATA;
 	else
 		rec.type = J_SETATTR;
-	if (ev->len == 0)
+	if (seen_before(r, &rec))
+		return 0;
+	if (ev->len == 0) {
 		rec.fid = w->fid;	/* the directory itself */
-	int rc = record(r, &rec);
+	} else if (!(ev->mask & (IN_DELETE | IN_MOVED_FROM))) {
+		/* Which object the name is, while it is there (inotify does
+		 * not say): a file written through a hard link that is then
+		 * removed changed under its other names, which the turn
+		 * finds by fid.  A name gone before this is read leaves the
+		 * fid unknown -- inotify's limit; fanotify reports it. */
+		char *rel = ino_child(w, name);
+		if (fid_at(r->o.rootfd, rel, r->o.fsid, &rec.fid) < 0)
+			rec.fid.len = 0;
+		free(rel);
+	}
+	int rc = record_new(r, &rec);
 	if (rc < 0 || !dir)
 		return rc;
+	char *from;
 	if (ev->mask & IN_MOVED_FROM) {
-		r->move_from = ino_child(w, name);
-		r->move_cookie = ev->cookie;
-	} else if ((ev->mask & IN_MOVED_TO) && r->move_from &&
-	    ev->cookie == r->move_cookie) {
+		r->moves = xrealloc(r->moves, (r->nmoves + 1) *
+		    sizeof(*r->moves));
+		r->moves[r->nmoves].cookie = ev->cookie;
+		r->moves[r->nmoves++].from = ino_child(w, name);
+	} else if ((ev->mask & IN_MOVED_TO) &&
+	    (from = ino_take_move(r, ev->cookie)) != NULL) {
 		char *to = ino_child(w, name);
-		ino_moved(r, r->move_from, to);
+		ino_moved(r, from, to);
 		free(to);
-		free(r->move_from);
-		r->move_from = NULL;
+		free(from);
 	} else if (ev->mask & (IN_CREATE | IN_MOVED_TO)) {
+		/* Moved in from outside: what changed in it meanwhile was
+		 * not seen, and its watches start now (a crawl follows). */
+		if ((ev->mask & IN_MOVED_TO) && record_overflow(r,
+		    "a directory moved into the primary") < 0)
+			return -1;
 		if (ino_watch_new(r, w, name) < 0)
 			return -1;
 	}
@@ -673,8 +762,14 @@ ino_drain(struct recorder *r)
 			off += (ssize_t)(sizeof(*ev) + ev->len);
 		}
 	}
-	/* A move whose other half is not in this read: it left. */
-	ino_settle_move(r);
+	/* A move whose other half is not queued: it left. */
+	ino_settle_moves(r);
+	if (r->rescan) {
+		int rc = ino_rescan(r);
+		if (rc < 0)
+			return -1;
+		total += rc;
+	}
 	return total;
 }
 
@@ -745,7 +840,9 @@ recorder_close(struct recorder *r)
 	for (size_t i = 0; i < r->nwatches; i++)
 		free(r->watches[i].path);
 	free(r->watches);
-	free(r->move_from);
+	for (size_t i = 0; i < r->nmoves; i++)
+		free(r->moves[i].from);
+	free(r->moves);
 	keymap_clear(&r->seen);
 	keymap_clear(&r->inside);
 	free(r->buf);

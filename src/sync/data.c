@@ -1,5 +1,6 @@
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -129,6 +130,36 @@ primary_dir(struct turn *t, const struct plink *at)
 		return -1;
 	}
 	return resolve_dir(&t->pres, 0, (char *)t->path.data, t->path.len);
+}
+
+/* A name that no longer leads to the object the crawl found there. */
+static bool
+vanished(int err)
+{
+	return err == ENOENT || err == ENOTDIR || err == ELOOP ||
+	    err == ENXIO || err == ENODEV || err == ESTALE;
+}
+
+/*
+ * An object the model's path no longer leads to on the primary: renamed or
+ * deleted since the crawl, or a directory above it moved (a directed turn
+ * lists only some directories, so its model can lag the primary's paths).
+ * With the privilege to open by handle, it is found wherever it is; ESTALE
+ * means it is gone, which is no error (its removal has its own change).
+ * Without, nothing proves it gone: the turn is incomplete -- no sync
+ * point, and it runs again.
+ */
+static int
+reopen_moved(struct turn *t, const struct fid *fid, int flags)
+{
+	if (t->privileged) {
+		int fd = fid_open(t->tgt->rootfd, fid, t->tgt->fsid, flags);
+		if (fd >= 0 || errno == ESTALE)
+			return fd;
+	}
+	t->incomplete = true;
+	errno = ENOENT;
+	return -1;
 }
 
 /* Keep only the categories this turn replicates (sync_xattrs, sync_acls). */
@@ -343,25 +374,29 @@ send_put(struct turn *t, size_t idx)
 	dirfd = primary_dir(t, &at);
 	if (dirfd >= 0) {
 		char *nm = xstrndup(at.name, at.name_len);
+		/* O_NONBLOCK: a name replaced by a fifo since the crawl must
+		 * not hang the turn (the fid check below finds it). */
 		fd = openat(dirfd, nm, O_RDONLY | O_NOFOLLOW | O_CLOEXEC |
-		    O_NOATIME);
+		    O_NONBLOCK | O_NOATIME);
 		if (fd < 0 && errno == EPERM)
-			fd = openat(dirfd, nm, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+			fd = openat(dirfd, nm, O_RDONLY | O_NOFOLLOW | O_CLOEXEC |
+			    O_NONBLOCK);
 		free(nm);
 	}
-	if (fd < 0 || fstat(fd, &st) < 0) {
-		/* Vanished (its name, or a directory above it, is gone or
-		 * replaced): not an error; what replaced it has its own
-		 * change. */
-		if (errno != ENOENT && errno != ELOOP && errno != ENOTDIR)
-			turn_error(t, disp, "read %s: %s", disp, strerror(errno));
-		d->done = true;
-		goto out;
-	}
 	struct fid now;
-	if (!S_ISREG(st.st_mode) || fid_at(fd, "", t->tgt->fsid, &now) < 0 ||
-	    !fid_eq(&now, &o->fid)) {
-		d->done = true;		/* replaced since the crawl: next turn */
+	if (fd >= 0 && (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) ||
+	    fid_at(fd, "", t->tgt->fsid, &now) < 0 || !fid_eq(&now, &o->fid))) {
+		close(fd);	/* another object has the name now */
+		fd = -1;
+		errno = ENOENT;
+	}
+	if (fd < 0 && vanished(errno))
+		fd = reopen_moved(t, &o->fid, O_RDONLY | O_NONBLOCK | O_NOATIME);
+	if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		if (fd >= 0 || !vanished(errno))
+			turn_error(t, disp, "read %s: %s", disp, fd >= 0 ?
+			    "not a regular file" : strerror(errno));
+		d->done = true;
 		goto out;
 	}
 	if (!(o->flags & POBJ_DATA) && (o->flags & POBJ_HASHCHECK)) {
@@ -478,15 +513,51 @@ send_setattr(struct turn *t, size_t idx)
 			return 0;
 		}
 		dirfd = primary_dir(t, &at);
-		if (dirfd < 0) {
+	}
+	/* The object itself, checked by fid: the name may hold another one
+	 * now (a swap since the crawl), whose xattrs are not this one's.
+	 * O_PATH, so no read permission is needed; the xattrs are read
+	 * through /proc/self/fd (which leads to a symlink itself, too). */
+	int fd = -1, xrc;
+	if (!root) {
+		char nm[NAME_MAX + 1];
+		struct fid now;
+		memcpy(nm, at.name, at.name_len);
+		nm[at.name_len] = '\0';
+		fd = dirfd < 0 ? -1 : openat(dirfd, nm, O_PATH | O_NOFOLLOW |
+		    O_CLOEXEC);
+		if (fd >= 0 && (fid_at(fd, "", t->tgt->fsid, &now) < 0 ||
+		    !fid_eq(&now, &o->fid))) {
+			close(fd);
+			fd = -1;
+			errno = ENOENT;
+		}
+		if (fd < 0 && (dirfd < 0 || vanished(errno)))
+			fd = reopen_moved(t, &o->fid, O_PATH | O_NOFOLLOW);
+		if (fd < 0) {
+			if (!vanished(errno))
+				t->incomplete = true;
 			d->done = true;
+			buf_release(&xstore);
 			return 0;
 		}
 	}
 	attrs_from_pobj(&a, o, t->opts);
 	x = a;
-	if (read_xattrs(t, -1, dirfd, &at, root, &x, &xstore) < 0) {
-		if (errno != ENOENT) {
+	if (root) {
+		xrc = read_xattrs(t, -1, -1, &at, true, &x, &xstore);
+	} else {
+		char path[64];
+		snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+		xrc = xattrs_read(-1, path, true, t->privileged, &x, &xstore);
+		if (xrc == 0)
+			filter_xattrs(t, &x);
+		close(fd);
+	}
+	if (xrc < 0) {
+		if (vanished(errno)) {
+			t->incomplete = true;	/* moved while read */
+		} else {
 			char *disp = NULL;
 			if (!root)
 				turn_oref(t, NULL, &at.parent, at.name,
@@ -511,6 +582,8 @@ send_setattr(struct turn *t, size_t idx)
 		buf_release(&xstore);
 		return 0;
 	}
+	if (t->opts->verbose && !root)
+		verbose_path(t, "attrs", &at, NULL);
 	size_t s = conn_begin(c, MSG_SETATTR, COOKIE_DOP | idx, true);
 	if (root) {
 		put_u8(&c->out, BASE_SELF);

@@ -40,6 +40,7 @@
 #include "../common/fid.h"
 
 struct conn;
+struct crawl_names;
 struct index;
 
 struct sync_opts {
@@ -59,7 +60,10 @@ struct sync_opts {
 	 * (and whatever is new beneath them), not the whole primary. */
 	bool directed;
 	const struct fid *dirs;
+	const struct crawl_names *dirnames;	/* parallel to dirs, or NULL */
 	size_t ndirs;
+	const struct fid *deep;	/* directories that moved: walked whole */
+	size_t ndeep;
 	/* The sync point the turn records when it succeeds: every change
 	 * before it is covered.  0: the turn's start (a full crawl). */
 	int64_t sync_point;

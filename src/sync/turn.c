@@ -689,10 +689,28 @@ send_mop(struct turn *t, size_t idx)
 		m->state = 1;
 		return model_apply(t, m);
 	}
-	if (!dry)
-		start = conn_begin(t->conn, type, COOKIE_MOP | idx, true);
 	bool has_from = m->type != M_MKDIR && m->type != M_SYMLINK &&
 	    m->type != M_MKNOD;
+	/* A directed turn sees only part of the primary: a directory that
+	 * left a listed one for one not listed yet looks removed, and what
+	 * goes into it has nowhere to go.  Skipped, and the turn runs again
+	 * with the records that say where it went. */
+	if ((has_from && (rc = turn_oref(t, NULL, &m->from.parent,
+	    m->from.name, m->from.name_len, NULL)) != 0) ||
+	    (m->type != M_REMOVE && (rc = turn_oref(t, NULL, &m->to.parent,
+	    m->to.name, m->to.name_len, NULL)) != 0)) {
+		if (rc < 0)
+			return -1;
+		if (!t->crawl.directed)
+			goto unresolved;
+		log_debug("%s: a directory is not in the model yet: the turn "
+		    "runs again", mop_verb(m->type));
+		t->incomplete = true;
+		m->state = 1;
+		return 0;
+	}
+	if (!dry)
+		start = conn_begin(t->conn, type, COOKIE_MOP | idx, true);
 	if (has_from) {
 		rc = turn_oref(t, dry ? NULL : out, &m->from.parent, m->from.name,
 		    m->from.name_len, &from);
@@ -833,7 +851,7 @@ sync_turn(const struct sync_opts *o, const struct sync_target *tgt,
 {
 	struct turn t;
 	struct crawl_opts copts = { .excludes = o->excludes,
-	    .nexcludes = o->nexcludes };
+	    .nexcludes = o->nexcludes, .deep = o->deep, .ndeep = o->ndeep };
 	int64_t sync_point = o->sync_point ? o->sync_point : now_ns();
 	int rc = -1;
 
@@ -851,12 +869,22 @@ sync_turn(const struct sync_opts *o, const struct sync_target *tgt,
 		goto out;
 	if (!o->dry_run && reconcile_start(&t) < 0)
 		goto out;
-	if ((o->directed ? crawl_dirs(&t.crawl, &copts, tgt->rootfd, tgt->fsid,
-	    &tgt->root, t.txn, o->dirs, o->ndirs) : crawl_run(&t.crawl, &copts,
-	    tgt->rootfd, tgt->fsid, &tgt->root, t.txn)) < 0) {
+	rc = o->directed ? crawl_dirs_names(&t.crawl, &copts, tgt->rootfd,
+	    tgt->fsid, &tgt->root, t.txn, o->dirs, o->dirnames, o->ndirs) : 0;
+	if (rc == 0 && (!o->directed || t.crawl.need_full)) {
+		if (o->directed)
+			log_debug("a directory to list moved out of sight: "
+			    "the turn crawls the whole primary");
+		crawl_release(&t.crawl);
+		rc = crawl_run(&t.crawl, &copts, tgt->rootfd, tgt->fsid,
+		    &tgt->root, t.txn);
+	}
+	if (rc < 0) {
+		rc = -1;
 		log_sys(LOG_LVL_ERR, "crawl of the primary");
 		goto out;
 	}
+	rc = -1;
 	st->files_seen = t.crawl.seen_files;
 	st->dirs_seen = t.crawl.seen_dirs;
 	st->errors += t.crawl.nerrors;
@@ -907,14 +935,17 @@ sync_turn(const struct sync_opts *o, const struct sync_target *tgt,
 	 * secondary, no index commit.  (The secondary's recorded sync point is
 	 * that of the last turn that changed it; status has the newer one.) */
 	bool idle = t.nmops == 0 && t.ndops == 0 && !t.marked && !t.stale &&
-	    st->errors == 0;
+	    st->errors == 0 && !t.incomplete;
 	/* A sync point only when everything made it; the marker goes with
 	 * the last commit either way (unless the secondary said ESTALE). */
 	if (!idle && (turn_unmark(&t) < 0 || (t.stale &&
 	    reconcile_mark_full(&t) < 0) ||
-	    turn_commit(&t, st->errors ? 0 : sync_point) < 0))
+	    turn_commit(&t, st->errors || t.incomplete ? 0 : sync_point) < 0))
 		goto out;
-	rc = t.stale ? 2 : st->errors ? 1 : 0;
+	rc = t.stale ? 2 : st->errors || t.incomplete ? 1 : 0;
+	if (t.incomplete)
+		log_debug("the turn did not find everything where it looked: "
+		    "it runs again");
 	if (rc == 0)
 		st->sync_point = sync_point;
 out:

@@ -58,6 +58,8 @@ struct turn {
 	bool fatal;		/* index or connection failure */
 	bool privileged;	/* we may read trusted.* xattrs */
 	bool marked;		/* the turn marker is in the index */
+	bool incomplete;	/* something could not be read where the model
+				 * says, and not proved gone: no sync point */
 	bool stale;		/* the secondary refused an op (ESTALE): the
 				 * marker stays, the next turn reconciles */
 	struct buf path, path2;
