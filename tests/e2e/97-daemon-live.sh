@@ -1,0 +1,287 @@
+#!/usr/bin/env bash
+# The daemon with the real change detectors, fanotify (as root) and inotify:
+# continuous replication, journal-driven.  For each detector, one session
+# (crawl_interval=1h, so no crawl timer can deliver anything):
+#   - the first full crawl, a checkpoint waited for with a deadline, a full
+#     comparison; status names the detector and says "Changelog Crawl"; the
+#     recorder's fanotify/inotify descriptor is held by the monitor process;
+#   - seeded workloads while it replicates, then a checkpoint and a compare;
+#   - a change reaches the secondary with no checkpoint (not timed: a 10 s
+#     deadline): a write, a rename, a new directory with a file, a delete;
+#   - stop, change, start (every start crawls): checkpoint, compare;
+#   - pause, change, a checkpoint that stays pending, resume, compare;
+#   - the worker killed with SIGKILL during a workload: restarted, compare;
+#   - a queue overflow (the monitor stopped with SIGSTOP while more than
+#     16384 events pile up): "overflow" in the session log, a full crawl,
+#     the replica converges; then the flood deleted, compare.
+# Every wait polls status with a deadline; no step relies on a fixed sleep.
+#
+# RECORDER-PENDING: until the recorder is built, fanotify/inotify sessions
+# run in crawl mode (status says the detector is "crawl").  The test then
+# prints "SKIP-PART: ..." to stderr and skips what only a real detector can
+# do (the detector/state assertions, the no-checkpoint delivery, the
+# overflow line in the log); every convergence check still runs.
+# REQUIRE_RECORDER=1 turns that fallback into a failure.
+#
+# SEED=N replays a run; DETECTORS="inotify" runs one detector only.
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+
+export GEOREP_TEST_NO_FSYNC=1
+SEED=${SEED:-$RANDOM}; echo "seed $SEED" >&2
+FLOOD=${FLOOD:-20000}	# > 16384: fanotify's queue, and inotify's default
+			# max_queued_events
+
+G() { "$GEOREP" "$1" --home "$T/home" "${@:2}"; }
+# The session under test is $sess; its trees are $P and $S.
+sess='' P='' S='' real=0
+st() { "$GEOREP" status --home "$T/home" --json "$sess"; }
+field() { st | python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
+# The detector status reports.  The contract calls the field "detector";
+# the daemon of today names it "change_detector": either is accepted.
+DETECTOR_EXPR="d.get('detector', d.get('change_detector'))"
+
+# Wait (with a deadline, in seconds) for a python condition on the status.
+wait_for() {
+	local cond=$1 what=$2 limit=${3:-60} deadline
+	deadline=$((SECONDS + limit))
+	until [[ $(field "$cond") == True ]]; do
+		((SECONDS < deadline)) || fail "no $what within ${limit}s: $(st)"
+		sleep 0.05
+	done
+}
+
+# Set a checkpoint "now"; $cp_time is its time as status prints it.  Waiting
+# for this very time matters: until the worker has read the new checkpoint,
+# status still shows the previous one, completed.
+cp_time=
+set_checkpoint() {
+	expect_rc 0 G checkpoint "$sess" now
+	cp_time=$(sed -nE 's/^checkpoint ([^ ]+) set on session .*/\1/p' "$T/out")
+	[[ -n $cp_time ]] || fail "no checkpoint time in: $(cat "$T/out")"
+}
+wait_checkpoint() {
+	wait_for "d['checkpoint']['time'] == '$cp_time' and \
+d['checkpoint']['completed']" "completed checkpoint $cp_time" "${1:-90}"
+}
+no_failures() {
+	local n
+	n=$(field "d['failures']['count']")
+	[[ $n == 0 ]] || check_failed "$n failure(s) parked: $(st)"
+}
+checkpoint_and_compare() {
+	set_checkpoint
+	wait_checkpoint "${1:-90}"
+	compare "$P" "$S"
+	no_failures
+}
+# With a real detector, journal-driven turns are the normal state.
+expect_changelog_state() {
+	((real)) || return 0
+	wait_for "d['state'] == 'Changelog Crawl'" "state Changelog Crawl" 30
+}
+monitor_pid() { field "d['pid']"; }
+
+# Wait (10 s deadline) for a condition on the secondary, with no checkpoint.
+wait_replica() {
+	local what=$1 deadline=$((SECONDS + 10))
+	shift
+	until "$@"; do
+		if ((SECONDS >= deadline)); then
+			check_failed "not on the secondary within 10 s, with no" \
+				"checkpoint: $what"
+			return 0
+		fi
+		sleep 0.02
+	done
+	echo "  on the secondary: $what" >&2
+}
+same_file() { cmp -s "$1" "$2"; }
+gone() { [[ ! -e $1 && ! -L $1 ]]; }
+moved() { same_file "$1" "$2" && gone "$3"; }
+gone_both() { gone "$1" && gone "$2"; }
+
+# The cleanup: first let a monitor stopped with SIGSTOP go on (else stop
+# would wait for it), then stop every session started.
+stopped_pid='' started=()
+cleanup() {
+	local s
+	if [[ -n $stopped_pid ]]; then
+		kill -CONT "$stopped_pid" 2>/dev/null || true
+	fi
+	for s in "${started[@]}"; do
+		G stop "$s" >/dev/null 2>&1 || true
+	done
+}
+at_exit cleanup
+
+run_detector() {
+	local det=$1 base=$2 got mon worker wl fds logf off round
+	sess=$det P=$T/$det.p S=$T/$det.s real=0
+
+	step "$det: the first sync"
+	mktree "$P" --seed "$SEED" --files 200
+	expect_rc 0 G create "$sess" "$P" "$S" --config change_detector="$det" \
+		--config timeout=10s --config crawl_interval=1h
+	expect_rc 0 G start "$sess"
+	started+=("$sess")
+	checkpoint_and_compare
+
+	step "$det: status names the detector; Changelog Crawl"
+	got=$(field "$DETECTOR_EXPR")
+	if [[ $got == "$det" ]]; then
+		real=1
+		expect_changelog_state
+		# The recorder runs inside the monitor: its descriptor is there.
+		mon=$(monitor_pid)
+		fds=$(ls -l "/proc/$mon/fd" 2>/dev/null || true)
+		grep -q "$det" <<<"$fds" ||
+			check_failed "monitor $mon holds no $det descriptor:" \
+				"$(grep anon_inode <<<"$fds" || true)"
+	elif [[ $got == crawl ]]; then
+		# RECORDER-PENDING: the recorder is not built; the daemon runs
+		# the session in crawl mode.  Remove this branch when it lands.
+		[[ ${REQUIRE_RECORDER:-0} == 0 ]] ||
+			fail "$det session runs in crawl mode (REQUIRE_RECORDER=1)"
+		echo "SKIP-PART: recorder not built: the $det session runs in" \
+			"crawl mode; detector/state/no-checkpoint/overflow" \
+			"assertions skipped, convergence still checked" >&2
+	else
+		fail "status names detector '$got', not $det: $(st)"
+	fi
+
+	step "$det: workloads while it replicates"
+	for round in 1 2 3; do
+		workload "$P" --seed $((base + round)) --ops 300
+		# RECORDER-PENDING: in crawl mode (and crawl_interval=1h) nothing
+		# runs a turn unasked: a checkpoint not waited for starts one,
+		# racing with the next round.  A real detector needs no help.
+		((real)) || expect_rc 0 G checkpoint "$sess" now
+	done
+	checkpoint_and_compare
+	expect_changelog_state
+
+	step "$det: a change reaches the secondary with no checkpoint"
+	if ((real)); then
+		printf 'latency %s %s %s\n' "$det" "$SEED" "$RANDOM" >"$P/latency"
+		wait_replica "a new file" same_file "$P/latency" "$S/latency"
+		printf 'more\n' >>"$P/latency"
+		wait_replica "an append" same_file "$P/latency" "$S/latency"
+		mv "$P/latency" "$P/latency.moved"
+		wait_replica "a rename" moved "$P/latency.moved" \
+			"$S/latency.moved" "$S/latency"
+		# A file made at once in a new directory (inotify: before its
+		# watch can exist).
+		mkdir "$P/latency.d"
+		printf 'inner %s\n' "$RANDOM" >"$P/latency.d/f"
+		wait_replica "a file in a new directory" same_file \
+			"$P/latency.d/f" "$S/latency.d/f"
+		rm -r "$P/latency.moved" "$P/latency.d"
+		wait_replica "deletes" gone_both "$S/latency.moved" \
+			"$S/latency.d"
+		checkpoint_and_compare
+	else
+		# RECORDER-PENDING
+		echo "SKIP-PART: recorder not built: no-checkpoint delivery" \
+			"not checked for $det" >&2
+	fi
+
+	step "$det: stop, change, start (the start crawls)"
+	expect_rc 0 G stop "$sess"
+	expect_stdout "stopped session $sess"
+	[[ $(field "d['state']") == Stopped ]] || fail "not Stopped: $(st)"
+	workload "$P" --seed $((base + 10)) --ops 300
+	expect_rc 0 G start "$sess"
+	checkpoint_and_compare
+	expect_changelog_state
+
+	step "$det: pause, change, a pending checkpoint, resume"
+	expect_rc 0 G pause "$sess"
+	wait_for "d['state'] == 'Paused'" "Paused state"
+	workload "$P" --seed $((base + 20)) --ops 300
+	set_checkpoint
+	wait_for "d['checkpoint']['time'] == '$cp_time'" \
+		"checkpoint $cp_time in status" 30
+	[[ $(field "d['checkpoint']['completed']") == False ]] ||
+		fail "a checkpoint completed while paused: $(st)"
+	[[ $(field "d['state']") == Paused ]] || fail "not Paused: $(st)"
+	expect_rc 0 G resume "$sess"
+	wait_checkpoint 90
+	compare "$P" "$S"
+	no_failures
+	expect_changelog_state
+
+	step "$det: the worker killed with SIGKILL during a workload"
+	mon=$(monitor_pid)
+	worker=$(pgrep -P "$mon" -x georep | head -1 || true)
+	[[ -n $worker ]] || fail "no worker under monitor $mon"
+	workload "$P" --seed $((base + 30)) --ops 600 &
+	wl=$!
+	sleep 0.2	# not a timing assumption: only to land inside it
+	kill -9 "$worker"
+	wait "$wl" || fail "the workload failed"
+	workload "$P" --seed $((base + 31)) --ops 300
+	checkpoint_and_compare
+	[[ $(monitor_pid) == "$mon" ]] || fail "the monitor changed: $(st)"
+	kill -0 "$worker" 2>/dev/null && fail "worker $worker still alive"
+	[[ -n $(pgrep -P "$mon" -x georep || true) ]] ||
+		fail "no worker restarted under monitor $mon"
+	expect_changelog_state
+
+	step "$det: a queue overflow ($FLOOD files while the monitor is stopped)"
+	# The directory first, so that inotify watches it before the flood.
+	mkdir "$P/flood"
+	checkpoint_and_compare
+	logf=$T/home/sessions/$sess/log
+	off=$(stat -c %s "$logf")
+	mon=$(monitor_pid)
+	stopped_pid=$mon
+	kill -STOP "$mon"
+	python3 - "$P/flood" "$FLOOD" <<-'EOF'
+		import os, sys
+		d, n = sys.argv[1], int(sys.argv[2])
+		for i in range(n):
+		    with open(os.path.join(d, "f%05d" % i), "wb") as f:
+		        f.write(b"flood %d\n" % i)
+	EOF
+	kill -CONT "$mon"
+	stopped_pid=
+	checkpoint_and_compare 120
+	if ((real)); then
+		tail -c +$((off + 1)) "$logf" | grep -qi overflow ||
+			check_failed "no 'overflow' in $logf after the flood"
+		expect_changelog_state
+	else
+		# RECORDER-PENDING
+		echo "SKIP-PART: recorder not built: no overflow to see for $det" >&2
+	fi
+	echo "  log since the flood:" >&2
+	tail -c +$((off + 1)) "$logf" | head -20 | sed 's/^/    /' >&2
+
+	step "$det: the flood deleted"
+	rm -rf "$P/flood"
+	checkpoint_and_compare 120
+	expect_changelog_state
+
+	expect_rc 0 G stop "$sess"
+	expect_stdout "stopped session $sess"
+	[[ $(field "d['state']") == Stopped ]] || fail "not Stopped: $(st)"
+}
+
+if [[ -z ${DETECTORS:-} ]]; then
+	DETECTORS=inotify
+	if ((EUID == 0)); then
+		DETECTORS="fanotify inotify"
+	else
+		echo "SKIP-PART: fanotify needs root; inotify only" >&2
+	fi
+fi
+# The workload seeds of a detector do not depend on which others run:
+# SEED=N DETECTORS=inotify replays the inotify half of a run.
+for det in $DETECTORS; do
+	case $det in
+	fanotify) run_detector fanotify $((SEED + 1000)) ;;
+	inotify) run_detector inotify $((SEED + 2000)) ;;
+	*) fail "DETECTORS: unknown detector '$det'" ;;
+	esac
+done
