@@ -24,8 +24,8 @@
 # the run starts once the secondary equals the primary.
 #
 # lsyncd-default waits 15 s before it syncs, so its single scenario runs
-# LAG_SINGLE_SLOW writes instead of LAG_SINGLE; that keeps a full run (3
-# rounds) near 12 minutes.
+# LAG_SINGLE_SLOW writes instead of LAG_SINGLE; a full run (3 rounds) takes
+# about 15 minutes on 2 CPUs (lsyncd-default alone about 6).
 #
 # environment:
 #   ROUNDS         rounds (3)
@@ -268,7 +268,10 @@ run() {	# round variant scenario
 }
 
 note "work area $W; results to $OUT"
-note "georep: $GEOREP_IN (tree $(git -C "$REPO" describe --always --dirty 2>/dev/null || echo '?'))"
+# What is measured: the binary's checksum, and the commit of the tree it sits
+# in (dirty: that tree has uncommitted changes; they may be in the binary).
+GEOREP_ID="$GEOREP_IN, sha256 $(sha256sum "$G" | cut -c1-12), tree $(git -C "$(dirname "$GEOREP_IN")" describe --always --dirty 2>/dev/null || echo '?')"
+note "georep: $GEOREP_ID"
 note "lsyncd: $(lsyncd --version | head -1); rsync: $(rsync --version | head -1)"
 T0=$(now)
 read -r -a VLIST <<<"$VARIANTS"
@@ -287,7 +290,8 @@ ELAPSED=$(awk -v a="$(now)" -v b="$T0" 'BEGIN { printf "%.0f", a - b }')
 
 summary() {
 	echo "georep replication lag, $(date -u +%Y-%m-%dT%H:%M:%SZ), $(hostname)"
-	echo "georep $(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo '?') ($GEOREP_IN), $(lsyncd --version | head -1), $(rsync --version | head -1 | awk '{print $1, $2, $3}')"
+	echo "georep: $GEOREP_ID"
+	echo "lsyncd $(lsyncd --version | awk '{print $2; exit}'), $(rsync --version | head -1 | awk '{print $1, $2, $3}')"
 	echo "$(nproc) CPUs, kernel $(uname -r), work area on $(findmnt -n -o FSTYPE -T "$W")"
 	echo "rounds $ROUNDS; single $N_SINGLE writes ($N_SINGLE_SLOW for lsyncd-default), rate100 $N_RATE100, rate1000 $N_RATE1000, burst $N_BURST files; deadline ${DEADLINE}s; GEOREP_CONFIG='${GEOREP_CONFIG-}'; ${ELAPSED}s in all"
 	echo
