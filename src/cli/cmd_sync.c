@@ -221,17 +221,31 @@ cmd_sync(int argc, char **argv)
 	}
 	tgt.secondary_privileged = h.privileged;
 	int rc = sync_turn(&a.o, &tgt, ix, &c, &st);
-	if (rc == 2) {
-		/* The secondary was not what the index said: once more, after
-		 * reconciling the two. */
-		log_warn("the secondary did not match the index: reconciling "
-		    "and trying again");
-		sync_stats_release(&st);
-		memset(&st, 0, sizeof(st));
-		rc = sync_turn(&a.o, &tgt, ix, &c, &st);
+	/* Once more when the secondary was not what the index said (after
+	 * reconciling the two), or when the primary changed under the crawl
+	 * (a directory renamed while it was walked: 1 with no failure). */
+	for (int again = 0; again < 4 && (rc == 2 || (rc == 1 &&
+	    st.errors == 0)); again++) {
 		if (rc == 2)
-			rc = 1;
+			log_warn("the secondary did not match the index: "
+			    "reconciling and trying again");
+		else
+			log_info("the primary changed while it was read: "
+			    "once more");
+		struct sync_stats prev = st;
+		memset(&st, 0, sizeof(st));
+		st.files_sent = prev.files_sent;
+		st.bytes_sent = prev.bytes_sent;
+		st.entries = prev.entries;
+		st.attrs_set = prev.attrs_set;
+		sync_stats_release(&prev);
+		rc = sync_turn(&a.o, &tgt, ix, &c, &st);
 	}
+	if (rc == 1 && st.errors == 0)
+		log_err("the primary kept changing while it was read: run "
+		    "georep sync again");
+	if (rc == 2)
+		rc = 1;
 	int status = conn_close(&c);
 	if (rc < 0 && !c.failed && status != 0 && WIFEXITED(status))
 		log_err("the secondary exited with status %d",

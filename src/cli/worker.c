@@ -312,11 +312,34 @@ batch_add_links(struct batch *b, struct index *ix)
 {
 	struct index_txn *txn;
 
-	if (b->nobjs == 0)
+	if (b->npairs == 0)
 		return 0;
-	qsort(b->objs, b->nobjs, sizeof(*b->objs), crawl_fid_cmp);
 	if (index_begin(ix, false, &txn) < 0)
 		return -1;
+	/* A name the index has stands for its object too: inotify cannot
+	 * say which object a name that is gone was. */
+	for (size_t i = 0, n = b->npairs; i < n; i++) {
+		struct fid f;
+		const char *nm = b->pairs[i].name;
+		if (nm == NULL)
+			continue;
+		int rc = index_child_get(txn, &b->pairs[i].dir, nm, strlen(nm),
+		    &f);
+		if (rc < 0) {
+			index_abort(txn);
+			return -1;
+		}
+		if (rc > 0)
+			continue;
+		if (b->nobjs == b->capobjs) {
+			b->capobjs = b->capobjs ? 2 * b->capobjs : 64;
+			b->objs = xrealloc(b->objs, b->capobjs *
+			    sizeof(*b->objs));
+		}
+		b->objs[b->nobjs++] = f;
+	}
+	if (b->nobjs > 1)
+		qsort(b->objs, b->nobjs, sizeof(*b->objs), crawl_fid_cmp);
 	for (size_t i = 0; i < b->nobjs; i++) {
 		struct irec rec;
 		if (i && fid_eq(&b->objs[i], &b->objs[i - 1]))

@@ -612,6 +612,10 @@ walk_dir(struct walk *w, int dirfd, struct pobj *dir, uint32_t depth)
 			char *p = xstrndup((char *)w->path.data, w->path.len);
 			if (errno != ENOENT && errno != ENOTDIR)
 				crawl_add_error(c, p, errno, "open directory");
+			/* Renamed or replaced since the listing: what changed
+			 * in it before is not seen, so this crawl proves no
+			 * sync point (the next one walks it where it is). */
+			c->incomplete = true;
 			sub->flags |= POBJ_UNREADABLE;
 			free(p);
 		} else {

@@ -103,6 +103,9 @@ struct crawl {
 	/* crawl_dirs: a named directory could not be found (it moved with a
 	 * directory above it, and no handle opens it): crawl in full. */
 	bool need_full;
+	/* A directory could not be walked where it was listed (renamed or
+	 * replaced meanwhile): the crawl is not a complete picture. */
+	bool incomplete;
 };
 
 /* The names a journal recorded in one directory (sorted by bytes, unique,

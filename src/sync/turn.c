@@ -885,6 +885,7 @@ sync_turn(const struct sync_opts *o, const struct sync_target *tgt,
 		goto out;
 	}
 	rc = -1;
+	t.incomplete |= t.crawl.incomplete;
 	st->files_seen = t.crawl.seen_files;
 	st->dirs_seen = t.crawl.seen_dirs;
 	st->errors += t.crawl.nerrors;
