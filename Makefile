@@ -74,6 +74,7 @@ demo: deps all
 
 bench: all
 	bench/run.sh
+	bench/lag.sh
 
 clean:
 	rm -rf build build-asan build-fuzz georep

@@ -95,9 +95,11 @@ start_usage(FILE *out)
 "usage: georep start [--home DIR] [--foreground] NAME\n"
 "\n"
 "Start continuous replication of session NAME: a monitor process (a daemon,\n"
-"or in the foreground with --foreground, for systemd) that runs a worker and\n"
-"restarts it with backoff when it fails.  The log is sessions/NAME/log.\n"
-"Stop it with 'georep stop NAME'.\n");
+"or in the foreground with --foreground, for systemd) that records the\n"
+"primary's changes (change_detector: fanotify, inotify or crawl), serves\n"
+"status, and runs a worker that applies them, restarted with backoff when it\n"
+"fails.  Every start begins with a full crawl.  The log is\n"
+"sessions/NAME/log.  Stop it with 'georep stop NAME'.\n");
 }
 
 int
