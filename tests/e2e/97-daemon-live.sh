@@ -28,6 +28,10 @@ set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
 export GEOREP_TEST_NO_FSYNC=1
+# python3 may be a shim (pyenv) that costs more than half a second a call:
+# put the interpreter itself first in PATH (for lib.sh's helpers too).
+PY=$(python3 -c 'import sys; print(sys.executable)')
+PATH=$(dirname "$PY"):$PATH
 SEED=${SEED:-$RANDOM}; echo "seed $SEED" >&2
 FLOOD=${FLOOD:-20000}	# > 16384: fanotify's queue, and inotify's default
 			# max_queued_events
@@ -41,14 +45,24 @@ field() { st | python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"; 
 # the daemon of today names it "change_detector": either is accepted.
 DETECTOR_EXPR="d.get('detector', d.get('change_detector'))"
 
-# Wait (with a deadline, in seconds) for a python condition on the status.
+# Wait (with a deadline, in seconds) for a python condition on the status
+# (d): one python process polls every 50 ms.
 wait_for() {
-	local cond=$1 what=$2 limit=${3:-60} deadline
-	deadline=$((SECONDS + limit))
-	until [[ $(field "$cond") == True ]]; do
-		((SECONDS < deadline)) || fail "no $what within ${limit}s: $(st)"
-		sleep 0.05
-	done
+	local cond=$1 what=$2 limit=${3:-60}
+	"$PY" - "$GEOREP" "$T/home" "$sess" "$cond" "$limit" <<-'EOF' ||
+		import json, subprocess, sys, time
+		georep, home, name, cond, limit = sys.argv[1:6]
+		deadline = time.monotonic() + float(limit)
+		while True:
+		    p = subprocess.run([georep, "status", "--home", home, "--json",
+		                        name], stdout=subprocess.PIPE)
+		    if p.returncode == 0 and eval(cond, {"d": json.loads(p.stdout)}):
+		        sys.exit(0)
+		    if time.monotonic() > deadline:
+		        sys.exit(1)
+		    time.sleep(0.05)
+	EOF
+		fail "no $what within ${limit}s: $(st)"
 }
 
 # Set a checkpoint "now"; $cp_time is its time as status prints it.  Waiting
