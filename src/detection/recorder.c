@@ -224,26 +224,49 @@ set_name(struct jrec *rec, bool second, const char *name)
 
 /* ---- fanotify ---- */
 
-/* The fid of a handle from an event: the same bytes as fid_at. */
-static bool
-event_fid(const struct fanotify_event_info_fid *info, struct fid *out)
-{
-	const struct file_handle *fh = (const void *)info->handle;
+/*
+ * Events and their info records are packed in the read buffer with no
+ * alignment promised for our structs: every field is copied out with
+ * memcpy, never read through a cast pointer.
+ */
 
-	if (fh->handle_bytes + 12 > FID_MAX)
+/* A file handle, aligned, built from an event's info record. */
+union handle {
+	struct file_handle fh;
+	uint8_t space[sizeof(struct file_handle) + FID_MAX];
+};
+
+/* The fid and handle of an info record's handle at p (len bytes left);
+ * false when it does not fit.  *name points past the handle. */
+static bool
+event_fid(const uint8_t *p, size_t len, struct fid *out, union handle *h,
+    const char **name)
+{
+	const size_t hdr = sizeof(struct fanotify_event_info_header);
+	uint32_t bytes;
+	int32_t type;
+
+	if (len < hdr + 8 + 8)
 		return false;
-	memcpy(out->bytes, &info->fsid, 8);
-	memcpy(out->bytes + 8, &fh->handle_type, 4);
-	memcpy(out->bytes + 12, fh->f_handle, fh->handle_bytes);
-	out->len = (uint8_t)(12 + fh->handle_bytes);
+	memcpy(&bytes, p + hdr + 8, 4);
+	memcpy(&type, p + hdr + 12, 4);
+	if (bytes + 12 > FID_MAX || len < hdr + 16 + bytes)
+		return false;
+	memcpy(out->bytes, p + hdr, 8);			/* fsid */
+	memcpy(out->bytes + 8, &type, 4);
+	memcpy(out->bytes + 12, p + hdr + 16, bytes);
+	out->len = (uint8_t)(12 + bytes);
+	h->fh.handle_bytes = bytes;
+	h->fh.handle_type = type;
+	memcpy(h->fh.f_handle, p + hdr + 16, bytes);
+	*name = (const char *)p + hdr + 16 + bytes;
 	return true;
 }
 
 /* Whether the directory with this handle is the primary or beneath it:
  * opened by handle, its path compared with the primary's. */
 static bool
-dir_inside(struct recorder *r, const struct fid *dir,
-    const struct fanotify_event_info_fid *info)
+dir_inside(struct recorder *r, const struct fid *dir, union handle *h)
 {
 	char link[64], path[PATH_MAX + 1];
 
@@ -254,8 +277,8 @@ dir_inside(struct recorder *r, const struct fid *dir,
 	int8_t *known = keymap_get(&r->inside, dir->bytes, dir->len);
 	if (known)
 		return *known;
-	int fd = open_by_handle_at(r->o.rootfd, (struct file_handle *)(void *)
-	    info->handle, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	int fd = open_by_handle_at(r->o.rootfd, &h->fh, O_PATH | O_DIRECTORY |
+	    O_CLOEXEC);
 	if (fd < 0)
 		return false;	/* gone: its parent's event covers it */
 	snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
@@ -282,51 +305,62 @@ struct fan_event {
 	bool in, in2;
 };
 
+/* The info records of the event at ev (len bytes, metadata_len first). */
 static bool
-fan_parse(struct recorder *r, const struct fanotify_event_metadata *m,
-    struct fan_event *e)
+fan_parse(struct recorder *r, const uint8_t *ev, size_t len,
+    const struct fanotify_event_metadata *m, struct fan_event *e)
 {
-	const uint8_t *p = (const uint8_t *)m + m->metadata_len;
-	const uint8_t *end = (const uint8_t *)m + m->event_len;
+	const uint8_t *p = ev + m->metadata_len;
+	const uint8_t *end = ev + len;
+	struct fanotify_event_info_header hdr;
 
-	memset(e, 0, sizeof(*e));
+	memset(e, 0, sizeof(e[0]));
 	e->mask = m->mask;
-	while (end - p >= (ptrdiff_t)sizeof(struct fanotify_event_info_header)) {
-		const struct fanotify_event_info_fid *info = (const void *)p;
-		uint16_t len = info->hdr.len;
-		if (len < sizeof(*info) + sizeof(struct file_handle) ||
-		    len > end - p)
+	while ((size_t)(end - p) >= sizeof(hdr)) {
+		memcpy(&hdr, p, sizeof(hdr));
+		if (hdr.len < sizeof(hdr) || hdr.len > end - p)
 			return false;
-		const struct file_handle *fh = (const void *)info->handle;
-		const char *name = (const char *)fh->f_handle +
-		    fh->handle_bytes;
+		union handle h;
 		struct fid f;
-		if (!event_fid(info, &f))
-			return false;
-		switch (info->hdr.info_type) {
+		const char *name;
+		switch (hdr.info_type) {
 		case FAN_EVENT_INFO_TYPE_FID:
-			e->obj = f;
-			e->has_obj = true;
-			break;
 		case FAN_EVENT_INFO_TYPE_DFID_NAME:
 		case FAN_EVENT_INFO_TYPE_OLD_DFID_NAME:
 		case FAN_EVENT_INFO_TYPE_DFID:
-			e->dir = f;
-			e->has_dir = true;
-			e->name = info->hdr.info_type ==
-			    FAN_EVENT_INFO_TYPE_DFID ? "." : name;
-			e->in = dir_inside(r, &f, info);
+		case FAN_EVENT_INFO_TYPE_NEW_DFID_NAME:
+			if (!event_fid(p, hdr.len, &f, &h, &name))
+				return false;
+			break;
+		default:
+			p += hdr.len;
+			continue;
+		}
+		/* A name must end inside its record. */
+		bool has_name = hdr.info_type != FAN_EVENT_INFO_TYPE_FID &&
+		    hdr.info_type != FAN_EVENT_INFO_TYPE_DFID;
+		if (has_name && memchr(name, '\0', (size_t)(p + hdr.len -
+		    (const uint8_t *)name)) == NULL)
+			return false;
+		switch (hdr.info_type) {
+		case FAN_EVENT_INFO_TYPE_FID:
+			e->obj = f;
+			e->has_obj = true;
 			break;
 		case FAN_EVENT_INFO_TYPE_NEW_DFID_NAME:
 			e->dir2 = f;
 			e->has_dir2 = true;
 			e->name2 = name;
-			e->in2 = dir_inside(r, &f, info);
+			e->in2 = dir_inside(r, &f, &h);
 			break;
 		default:
+			e->dir = f;
+			e->has_dir = true;
+			e->name = has_name ? name : ".";
+			e->in = dir_inside(r, &f, &h);
 			break;
 		}
-		p += len;
+		p += hdr.len;
 	}
 	return true;
 }
@@ -348,14 +382,15 @@ fan_type(uint64_t mask)
 }
 
 static int
-fan_event(struct recorder *r, const struct fanotify_event_metadata *m)
+fan_event(struct recorder *r, const uint8_t *ev,
+    const struct fanotify_event_metadata *m)
 {
 	struct fan_event e;
 	struct jrec rec;
 
 	if (m->mask & FAN_Q_OVERFLOW)
 		return record_overflow(r, "the fanotify event queue overflowed");
-	if (!fan_parse(r, m, &e)) {
+	if (!fan_parse(r, ev, m->event_len, m, &e)) {
 		log_warn("a fanotify event that does not parse (mask %#llx)",
 		    (unsigned long long)m->mask);
 		return record_overflow(r, "an unreadable fanotify event");
@@ -407,20 +442,25 @@ fan_drain(struct recorder *r)
 			log_sys(LOG_LVL_ERR, "read fanotify events");
 			return -1;
 		}
-		const struct fanotify_event_metadata *m = (const void *)r->buf;
-		while (FAN_EVENT_OK(m, n)) {
-			if (m->vers != FANOTIFY_METADATA_VERSION) {
+		for (size_t off = 0; (size_t)n - off >= FAN_EVENT_METADATA_LEN; ) {
+			struct fanotify_event_metadata m;
+			memcpy(&m, r->buf + off, sizeof(m));
+			if (m.event_len < FAN_EVENT_METADATA_LEN ||
+			    m.event_len > (size_t)n - off ||
+			    m.metadata_len > m.event_len)
+				break;
+			if (m.vers != FANOTIFY_METADATA_VERSION) {
 				log_err("fanotify metadata version %u, not %u",
-				    m->vers, FANOTIFY_METADATA_VERSION);
+				    m.vers, FANOTIFY_METADATA_VERSION);
 				return -1;
 			}
-			int rc = fan_event(r, m);
+			int rc = fan_event(r, r->buf + off, &m);
+			if (m.fd >= 0)
+				close(m.fd);
 			if (rc < 0)
 				return -1;
 			total += rc;
-			if (m->fd >= 0)
-				close(m->fd);
-			m = FAN_EVENT_NEXT(m, n);
+			off += m.event_len;
 		}
 	}
 	return total;
