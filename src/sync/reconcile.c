@@ -481,6 +481,7 @@ reconcile(struct turn *t)
 	}
 	log_warn("the last sync did not finish: checking %s against the index",
 	    t->conn->peer);
+	t->reconciled = true;
 	if (decode_mark(&mark, &dirs, &ndirs, &objs, &nobjs) < 0) {
 		log_err("a corrupt turn marker in the index");
 		rc = -1;
@@ -748,6 +749,7 @@ reconcile_start(struct turn *t)
 		return -1;
 	if (rc == 1)
 		return reconcile(t);
+	t->reconciled = true;
 	if (reconcile_full(t) < 0)
 		return -1;
 	if (index_meta_del(t->txn, FULL_KEY) < 0)

@@ -869,10 +869,11 @@ sync_turn(const struct sync_opts *o, const struct sync_target *tgt,
 		goto out;
 	if (!o->dry_run && reconcile_start(&t) < 0)
 		goto out;
-	rc = o->directed ? crawl_dirs_names(&t.crawl, &copts, tgt->rootfd,
+	bool directed = o->directed && !t.reconciled;
+	rc = directed ? crawl_dirs_names(&t.crawl, &copts, tgt->rootfd,
 	    tgt->fsid, &tgt->root, t.txn, o->dirs, o->dirnames, o->ndirs) : 0;
-	if (rc == 0 && (!o->directed || t.crawl.need_full)) {
-		if (o->directed)
+	if (rc == 0 && (!directed || t.crawl.need_full)) {
+		if (directed)
 			log_debug("a directory to list moved out of sight: "
 			    "the turn crawls the whole primary");
 		crawl_release(&t.crawl);

@@ -58,6 +58,8 @@ struct turn {
 	bool fatal;		/* index or connection failure */
 	bool privileged;	/* we may read trusted.* xattrs */
 	bool marked;		/* the turn marker is in the index */
+	bool reconciled;	/* the index was mended from the secondary: what
+				 * it dropped is found again by a full crawl */
 	bool incomplete;	/* something could not be read where the model
 				 * says, and not proved gone: no sync point */
 	bool stale;		/* the secondary refused an op (ESTALE): the
