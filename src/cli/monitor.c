@@ -253,6 +253,43 @@ drain_recorder(struct monitor *m)
 	}
 }
 
+/*
+ * While no worker runs (the secondary is away, say), segments pile up; past
+ * what a worker would read as a batch anyway (a full crawl), they are
+ * replaced by one OVERFLOW record: the journal stays small however long the
+ * outage, and the next worker crawls, as it would have.
+ */
+#define BACKLOG_MAX	256
+
+static void
+fold_backlog(struct monitor *m)
+{
+	uint64_t *seqs = NULL;
+	size_t n = 0;
+	struct jrec r;
+
+	if (journal_list(m->jdir, &seqs, &n) < 0 || n <= BACKLOG_MAX) {
+		free(seqs);
+		return;
+	}
+	memset(&r, 0, sizeof(r));
+	r.type = J_OVERFLOW;
+	r.time_ns = now_ns();
+	if (journal_append(m->j, &r) < 0 || journal_flush(m->j) < 0) {
+		free(seqs);
+		return;
+	}
+	if (m->open_since == 0)
+		m->open_since = mono_ns();
+	for (size_t i = 0; i < n; i++)
+		if (journal_remove(m->jdir, seqs[i]) < 0)
+			log_sys(LOG_LVL_WARN, "remove the journal segment %llu",
+			    (unsigned long long)seqs[i]);
+	log_info("%zu journal segments wait for the worker: replaced by a "
+	    "full crawl at its next start", n);
+	free(seqs);
+}
+
 /* Seal the open segment.  Everything recorded before `t` is in it (the
  * recorder was drained after t was taken). */
 static void
@@ -276,6 +313,8 @@ cut(struct monitor *m)
 		recorder_segment_cut(m->rec);
 	m->open_since = 0;
 	m->last_cut = seq;
+	if (m->worker == 0)
+		fold_backlog(m);
 	if (m->waiting) {
 		m->waiting = false;
 		send_line(m, "s\n");
