@@ -395,9 +395,18 @@ reconcile_dir(struct turn *t, const struct fid *dir, struct mobj *objs,
 			rc = rc < 0 ? -1 : 0;
 			continue;
 		}
-		/* Inode numbers are reused: the type must agree as well. */
+		/* Inode numbers are reused: the type must agree as well, and
+		 * the size of a file or symlink (a symlink replaced by one with
+		 * another target often gets the inode just freed), and a
+		 * file's mtime -- as the full reconcile asks.  A link that does
+		 * not match is dropped, and the crawl that follows sends the
+		 * object again. */
 		bool ok = e && e->ino == rec.sino &&
-		    (e->mode & S_IFMT) == (rec.mode & S_IFMT);
+		    (e->mode & S_IFMT) == (rec.mode & S_IFMT) &&
+		    (!(S_ISREG(rec.mode) || S_ISLNK(rec.mode)) ||
+		    (e->size == rec.size && (!S_ISREG(rec.mode) ||
+		    (e->mtime_sec == rec.mtime_sec &&
+		    e->mtime_nsec == rec.mtime_nsec))));
 		struct mobj *m = NULL;
 		for (size_t i = 0; i < nobjs && !m; i++)
 			if (fid_eq(&objs[i].fid, &kid->fid))
