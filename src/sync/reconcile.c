@@ -396,17 +396,16 @@ reconcile_dir(struct turn *t, const struct fid *dir, struct mobj *objs,
 			continue;
 		}
 		/* Inode numbers are reused: the type must agree as well, and
-		 * the size of a file or symlink (a symlink replaced by one with
-		 * another target often gets the inode just freed), and a
-		 * file's mtime -- as the full reconcile asks.  A link that does
+		 * the size and mtime of a file or symlink (a symlink replaced by
+		 * one with another target often gets the inode just freed, and
+		 * targets can be of one length).  A link that does
 		 * not match is dropped, and the crawl that follows sends the
 		 * object again. */
 		bool ok = e && e->ino == rec.sino &&
 		    (e->mode & S_IFMT) == (rec.mode & S_IFMT) &&
 		    (!(S_ISREG(rec.mode) || S_ISLNK(rec.mode)) ||
-		    (e->size == rec.size && (!S_ISREG(rec.mode) ||
-		    (e->mtime_sec == rec.mtime_sec &&
-		    e->mtime_nsec == rec.mtime_nsec))));
+		    (e->size == rec.size && e->mtime_sec == rec.mtime_sec &&
+		    e->mtime_nsec == rec.mtime_nsec));
 		struct mobj *m = NULL;
 		for (size_t i = 0; i < nobjs && !m; i++)
 			if (fid_eq(&objs[i].fid, &kid->fid))
@@ -635,9 +634,8 @@ claim(struct fobjs *f, const struct sent *e)
 		if (S_ISDIR(o->mode) && o->linked)
 			continue;	/* a directory has one name */
 		if ((S_ISREG(o->mode) || S_ISLNK(o->mode)) &&
-		    (o->size != e->size || (S_ISREG(o->mode) &&
-		    (o->mtime_sec != e->mtime_sec ||
-		    o->mtime_nsec != e->mtime_nsec))))
+		    (o->size != e->size || o->mtime_sec != e->mtime_sec ||
+		    o->mtime_nsec != e->mtime_nsec))
 			continue;
 		return o;
 	}
