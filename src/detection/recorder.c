@@ -427,20 +427,35 @@ fan_event(struct recorder *r, const uint8_t *ev,
 	return record(r, &rec);
 }
 
+/* One read of queued events into r->buf: the bytes read, 0 when nothing
+ * is queued, -1 on an error (logged). */
+static ssize_t
+read_events(struct recorder *r, size_t size, const char *what)
+{
+	for (;;) {
+		ssize_t n = read(r->fd, r->buf, size);
+		if (n >= 0)
+			return n;
+		if (errno == EAGAIN)
+			return 0;
+		if (errno != EINTR) {
+			log_sys(LOG_LVL_ERR, "read %s events", what);
+			return -1;
+		}
+	}
+}
+
 static ssize_t
 fan_drain(struct recorder *r)
 {
 	ssize_t total = 0;
 
 	for (;;) {
-		ssize_t n = read(r->fd, r->buf, FAN_BUF);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			if (errno == EAGAIN)
-				break;
-			log_sys(LOG_LVL_ERR, "read fanotify events");
-			return -1;
+		ssize_t n = read_events(r, FAN_BUF, "fanotify");
+		if (n <= 0) {
+			if (n < 0)
+				return -1;
+			break;
 		}
 		for (size_t off = 0; (size_t)n - off >= FAN_EVENT_METADATA_LEN; ) {
 			struct fanotify_event_metadata m;
@@ -780,14 +795,11 @@ ino_drain(struct recorder *r)
 	ssize_t total = 0;
 
 	for (;;) {
-		ssize_t n = read(r->fd, r->buf, INO_BUF);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			if (errno == EAGAIN)
-				break;
-			log_sys(LOG_LVL_ERR, "read inotify events");
-			return -1;
+		ssize_t n = read_events(r, INO_BUF, "inotify");
+		if (n <= 0) {
+			if (n < 0)
+				return -1;
+			break;
 		}
 		for (ssize_t off = 0; off < n; ) {
 			const struct inotify_event *ev = (const void *)
