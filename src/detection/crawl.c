@@ -184,7 +184,10 @@ fill_stat(struct pobj *o, const struct stat *st)
 	o->uid = st->st_uid;
 	o->gid = st->st_gid;
 	o->nlink = (uint32_t)st->st_nlink;
-	o->size = S_ISREG(st->st_mode) ? (uint64_t)st->st_size : 0;
+	/* A symlink's size (its target's length) is kept too: the reconcile
+	 * tells a replaced symlink on the secondary by it. */
+	o->size = S_ISREG(st->st_mode) || S_ISLNK(st->st_mode) ?
+	    (uint64_t)st->st_size : 0;
 	o->rdev = (S_ISCHR(st->st_mode) || S_ISBLK(st->st_mode)) ?
 	    (uint64_t)st->st_rdev : 0;
 	o->mtime_sec = st->st_mtim.tv_sec;

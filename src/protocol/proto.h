@@ -33,7 +33,7 @@
 #include "../common/fid.h"
 #include "../common/util.h"
 
-#define PROTO_VERSION		2	/* 2: ATTR_ACLS */
+#define PROTO_VERSION		3	/* 2: ATTR_ACLS; 3: LISTDIR sino */
 #define PROTO_HDR_LEN		9
 #define PROTO_FRAME_MAX		(4u << 20)	/* type + id + payload */
 #define PROTO_DATA_CHUNK	(256u << 10)
@@ -60,8 +60,9 @@ enum msg_type {
 	MSG_BYE,	/* (empty): the secondary answers and exits */
 	MSG_RESET,	/* (empty): remove everything beneath the root but the
 			 * state directory (a takeover, or a lost index) */
-	MSG_LISTDIR,	/* u8 base, str path, str after: the directory's
-			 * entries with names after `after`, in byte order;
+	MSG_LISTDIR,	/* u8 base, str path, u64 sino (0: any), str after:
+			 * the directory's entries with names after `after`,
+			 * in byte order (ESTALE when path is not inode sino);
 			 * reply value 1 when more follow, data: entries of
 			 * u64 ino, u32 mode, u64 size, u64 mtime sec,
 			 * u32 mtime nsec, str name */

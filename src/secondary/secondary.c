@@ -427,6 +427,21 @@ check_ino(int dfd, const char *name, uint64_t sino, struct stat *st)
 	return 0;
 }
 
+/* Whether fd is inode sino; errno ESTALE when another. */
+static bool
+fd_is_inode(int fd, uint64_t sino)
+{
+	struct stat st;
+
+	if (fstat(fd, &st) < 0)
+		return false;
+	if ((uint64_t)st.st_ino != sino) {
+		errno = ESTALE;
+		return false;
+	}
+	return true;
+}
+
 /* ---- entry operations ---- */
 
 static int
@@ -1133,6 +1148,7 @@ op_listdir(struct secondary *s, struct rd *r, uint64_t *more)
 
 	uint8_t base = get_u8(r);
 	const char *path = get_str(r, &plen, PROTO_FRAME_MAX);
+	uint64_t sino = get_u64(r);
 	const char *after = get_str(r, &alen, NAME_MAX);
 	if (!rd_end(r) || base > BASE_STAGE || !relpath_valid(path, plen))
 		return -2;
@@ -1144,6 +1160,15 @@ op_listdir(struct secondary *s, struct rd *r, uint64_t *more)
 	int dfd = resolve_dir(&s->res, base, path, plen);
 	int fd = dfd < 0 ? -1 : openat(dfd, ".", O_RDONLY | O_DIRECTORY |
 	    O_CLOEXEC);
+	/* The primary lists a directory by the path its index holds; after
+	 * an unfinished turn another directory can sit there, and its
+	 * entries must not be taken for this one's. */
+	if (fd >= 0 && sino != 0 && !fd_is_inode(fd, sino)) {
+		int err = errno;
+		close(fd);
+		fd = -1;
+		errno = err;
+	}
 	if (fd < 0 || (d = fdopendir(fd)) == NULL) {
 		struct oref o = { .base = base, .parent = "", .name = path,
 		    .name_len = plen };

@@ -140,7 +140,7 @@ list_reply(void *arg, const struct pending_req *req, const struct reply *rep)
 	if (rep->err) {
 		l->err = rep->err;
 		if (rep->err != ENOENT && rep->err != ENOTDIR &&
-		    rep->err != ELOOP)
+		    rep->err != ELOOP && rep->err != ESTALE)
 			log_err("listing on the secondary failed: %.*s",
 			    (int)rep->msg_len, rep->msg);
 		return;
@@ -184,10 +184,11 @@ last_name(const uint8_t *p, size_t len, char out[256], uint32_t *olen)
 	return 0;
 }
 
-/* All entries of a directory (base/path), in name order; names point into
- * l->data. */
+/* All entries of a directory (base/path, inode sino when not 0), in name
+ * order; names point into l->data.  1: the path is not that directory
+ * (not yet, when an unfinished turn moved it). */
 static int
-list_dir(struct turn *t, uint8_t base, const struct buf *path,
+list_dir(struct turn *t, uint8_t base, const struct buf *path, uint64_t sino,
     struct listing *l, struct sent **out, size_t *n)
 {
 	struct conn *c = t->conn;
@@ -209,6 +210,7 @@ list_dir(struct turn *t, uint8_t base, const struct buf *path,
 		size_t s = conn_begin(c, MSG_LISTDIR, 0, true);
 		put_u8(&c->out, base);
 		put_bytes(&c->out, path->data, (uint32_t)path->len);
+		put_u64(&c->out, sino);
 		put_bytes(&c->out, after, alen);
 		if (conn_end(c, s) < 0 || conn_wait_all(c) < 0 || l->err)
 			break;
@@ -220,7 +222,7 @@ list_dir(struct turn *t, uint8_t base, const struct buf *path,
 	c->arg = saved_arg;
 	if (c->failed || l->err) {
 		if (!c->failed && (l->err == ENOENT || l->err == ENOTDIR ||
-		    l->err == ELOOP)) {
+		    l->err == ELOOP || l->err == ESTALE)) {
 			l->err = 0;
 			return 1;	/* not there (yet): the model moves it */
 		}
@@ -366,6 +368,7 @@ reconcile_dir(struct turn *t, const struct fid *dir, struct mobj *objs,
 	struct sent *ents;
 	size_t nents;
 	uint8_t base;
+	uint64_t sino = 0;
 	struct irec rec;
 	int rc;
 
@@ -375,8 +378,13 @@ reconcile_dir(struct turn *t, const struct fid *dir, struct mobj *objs,
 	} else if ((rc = index_path(t->txn, &t->tgt->root, dir, &t->path,
 	    &base)) != 0) {
 		return rc < 0 ? -1 : 0;	/* not in the model: its parent is */
+	} else if ((rc = index_get(t->txn, dir, &rec)) != 0) {
+		return rc < 0 ? -1 : 0;
+	} else {
+		sino = rec.sino;
+		irec_release(&rec);
 	}
-	if ((rc = list_dir(t, base, &t->path, l, &ents, &nents)) != 0)
+	if ((rc = list_dir(t, base, &t->path, sino, l, &ents, &nents)) != 0)
 		return rc < 0 ? -1 : 2;
 	if (index_children(t->txn, dir, &kids) < 0) {
 		free(ents);
@@ -644,6 +652,7 @@ claim(struct fobjs *f, const struct sent *e)
 
 struct qdir {
 	struct fid fid;
+	uint64_t sino;		/* 0 for the two roots */
 	uint8_t base;
 	char *path;
 	size_t len;
@@ -683,7 +692,8 @@ reconcile_full(struct turn *t)
 		size_t nents;
 		buf_reset(&path);
 		buf_add(&path, q[i].path, q[i].len);
-		rc = list_dir(t, q[i].base, &path, &l, &ents, &nents);
+		rc = list_dir(t, q[i].base, &path, q[i].sino, &l, &ents,
+		    &nents);
 		if (rc != 0) {
 			rc = rc < 0 ? -1 : 0;
 			continue;
@@ -703,6 +713,7 @@ reconcile_full(struct turn *t)
 					q = xrealloc(q, qcap * sizeof(*q));
 				}
 				q[qn].fid = o->fid;
+				q[qn].sino = o->sino;
 				q[qn].base = q[i].base;
 				q[qn].path = q[i].len ? xasprintf("%s/%.*s",
 				    q[i].path, (int)e->len, e->name) :
