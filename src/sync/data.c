@@ -227,7 +227,23 @@ read_xattrs_all(struct turn *t, int fd, int dirfd, const struct plink *at,
 
 /* ---- content ---- */
 
-/* Hash the content as it is sent: extents with their offsets. */
+/* The end of a content hash: the size goes in last, for a hole at the end
+ * is in no extent (a sparse file truncated within its trailing hole keeps
+ * every extent, and would hash the same). */
+static void
+hash_end(XXH3_state_t *st, uint64_t size, uint8_t out[16])
+{
+	static const char tag[] = "size";
+
+	XXH3_128bits_update(st, tag, sizeof(tag));
+	XXH3_128bits_update(st, &size, sizeof(size));
+	XXH128_hash_t h = XXH3_128bits_digest(st);
+	memcpy(out, &h.high64, 8);
+	memcpy(out + 8, &h.low64, 8);
+}
+
+/* Hash the content as it is sent: extents with their offsets, and the
+ * size. */
 static int next_extent(int fd, bool sparse, off_t off, uint64_t size,
     off_t *data, off_t *hole);
 
@@ -261,11 +277,8 @@ hash_file(int fd, uint64_t size, bool sparse, uint8_t out[16])
 		}
 	}
 out:
-	if (rc == 0) {
-		XXH128_hash_t h = XXH3_128bits_digest(st);
-		memcpy(out, &h.high64, 8);
-		memcpy(out + 8, &h.low64, 8);
-	}
+	if (rc == 0)
+		hash_end(st, size, out);
 	free(chunk);
 	XXH3_freeState(st);
 	return rc;
@@ -344,9 +357,7 @@ send_extents(struct turn *t, int fd, uint64_t size, bool sparse,
 		if ((uint64_t)off < (uint64_t)hole)
 			break;
 	}
-	XXH128_hash_t h = XXH3_128bits_digest(st);
-	memcpy(hash, &h.high64, 8);
-	memcpy(hash + 8, &h.low64, 8);
+	hash_end(st, size, hash);
 	XXH3_freeState(st);
 	return rc;
 }

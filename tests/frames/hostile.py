@@ -9,6 +9,7 @@ directory, sends a HELLO and then the hostile request(s), and checks that
 Usage: hostile.py GEOREP SCRATCH
 """
 import os
+import re
 import struct
 import subprocess
 import sys
@@ -16,8 +17,14 @@ import sys
 GEOREP, SCRATCH = sys.argv[1], sys.argv[2]
 MSG = dict(HELLO=1, MKDIR=2, SYMLINK=3, MKNOD=4, LINK=5, RENAME=6, UNLINK=7,
            RMTREE=8, PUT=9, DATA=10, PUT_END=11, PUT_ABORT=12, SETATTR=13,
-           COMMIT=14, BYE=15, RESET=16, REPLY=64)
+           COMMIT=14, BYE=15, RESET=16, LISTDIR=17, REPLY=64)
 failures = 0
+# The protocol version the secondary speaks, from the header it is built from.
+with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..',
+                       'src', 'protocol', 'proto.h')) as _h:
+    PROTO_VERSION = int(re.search(r'#define PROTO_VERSION\s+(\d+)',
+                                  _h.read()).group(1))
+ESTALE = 116
 
 
 def u8(v): return struct.pack('<B', v)
@@ -39,7 +46,8 @@ def attrs(mode=0o644):
 
 
 def hello():
-    return frame(MSG['HELLO'], 1, u32(2) + bstr(b'fid:test-volume') + u32(0))
+    return frame(MSG['HELLO'], 1, u32(PROTO_VERSION) +
+                 bstr(b'fid:test-volume') + u32(0))
 
 
 def snapshot(path):
@@ -147,6 +155,26 @@ run('state-dir-as-parent',
     [frame(MSG['UNLINK'], 2, oref(b'.georep', b'volume') + u64(0))], 'drop',
     check=lambda s, o: None if os.path.exists(
         os.path.join(s, '.georep', 'volume')) else 'volume removed')
+
+
+def listdir(path, sino=0, after=b''):
+    return frame(MSG['LISTDIR'], 2, u8(0) + bstr(path) + u64(sino) +
+                 bstr(after))
+
+
+def plant_dir(sec, outside):
+    plant_symlink(sec, outside)
+    os.makedirs(os.path.join(sec, 'd'))
+
+
+run('listdir-state-dir', [listdir(b'.georep')], 'drop')
+run('listdir-dotdot', [listdir(b'..')], 'drop')
+run('listdir-through-symlink', [listdir(b'evil')], [None],
+    setup=plant_symlink)
+# A directory that is not the inode the primary names: refused, not listed
+# (the primary would take its entries for another directory's).
+run('listdir-other-inode', [listdir(b'd', sino=1)], [ESTALE],
+    setup=plant_dir)
 run('mkdir-through-symlink',
     [frame(MK, 2, oref(b'evil', b'x') + u32(0o755))], [None],
     setup=plant_symlink)

@@ -94,6 +94,9 @@ main(int argc, char **argv)
 	FRAME("commit", MSG_COMMIT,
 	    put_u64(b, 1700000000000000000ull); put_u32(b, COMMIT_NOSYNC));
 	FRAME("reset", MSG_RESET, (void)b);
+	FRAME("listdir", MSG_LISTDIR,
+	    put_u8(b, BASE_ROOT); put_bytes(b, "a/b", 3); put_u64(b, 12);
+	    put_bytes(b, "f", 1));
 	FRAME("reply", MSG_REPLY,
 	    put_u32(b, 0); put_u64(b, HELLO_BOUND | HELLO_IS_ROOT);
 	    put_str(b, "ok"));
