@@ -481,6 +481,7 @@ send_put(struct turn *t, size_t idx)
 			if (rd < 0) {
 				turn_error(t, disp, "read %s: %s", disp, strerror(rderr));
 				d->done = true;
+				rc = inplace ? content_unsynced(t, &o->fid) : 0;
 				goto out;
 			}
 			st = st2;	/* changed while sent: send it again */
@@ -496,6 +497,8 @@ send_put(struct turn *t, size_t idx)
 			    strerror(errno));
 			d->done = true;
 			rc = conn_end(c, s);
+			if (rc == 0 && inplace)
+				rc = content_unsynced(t, &o->fid);
 			goto out;
 		}
 		d->xattr_digest = xattrs_digest(&x);
@@ -653,6 +656,11 @@ data_on_reply(struct turn *t, size_t idx, const struct reply *rep)
 		    "%.*s", d->type == D_PUT ? "write" : "setting attributes",
 		    (int)rep->msg_len, rep->msg ? rep->msg : "");
 		free(disp);
+		/* A write in place that failed half way left the file half
+		 * new: whatever the primary does next, it is sent again. */
+		if (d->type == D_PUT && !d->is_new &&
+		    content_unsynced(t, &o->fid) < 0)
+			t->fatal = true;
 		return;
 	}
 	t->acked_since_commit++;

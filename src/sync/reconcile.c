@@ -478,6 +478,20 @@ reconcile_dir(struct turn *t, const struct fid *dir, struct mobj *objs,
 static int reconcile_full(struct turn *t);
 
 int
+content_unsynced(struct turn *t, const struct fid *fid)
+{
+	struct irec rec;
+	int rc = index_get(t->txn, fid, &rec);
+
+	if (rc != 0)
+		return rc < 0 ? -1 : 0;
+	rec.synced &= ~(IREC_CONTENT | IREC_ATTRS);
+	rc = index_put(t->txn, fid, &rec);
+	irec_release(&rec);
+	return rc < 0 ? -1 : 0;
+}
+
+int
 reconcile(struct turn *t)
 {
 	struct buf mark = BUF_INIT;
@@ -537,6 +551,12 @@ reconcile(struct turn *t)
 	free(done);
 	if (rc == 0 && partial)
 		rc = reconcile_full(t);
+	/* A file the unfinished turn was writing may hold part of the new
+	 * content, in place (a file with several names keeps its inode, so
+	 * nothing above tells): it is sent again. */
+	for (size_t i = 0; i < nobjs && rc == 0; i++)
+		if (objs[i].flags & MARK_PUT)
+			rc = content_unsynced(t, &objs[i].fid);
 	/* Objects the secondary no longer has anywhere -- marked ones, and
 	 * any that lost its last link here -- are forgotten (a directory with
 	 * what is below it), so the crawl that follows sends them again. */

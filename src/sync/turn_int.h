@@ -95,6 +95,9 @@ int reconcile(struct turn *t);
 int reconcile_start(struct turn *t);
 /* Ask the next turn for a full reconcile (in the current transaction). */
 int reconcile_mark_full(struct turn *t);
+/* The index no longer vouches for fid's content and attributes on the
+ * secondary: the next crawl sends them. */
+int content_unsynced(struct turn *t, const struct fid *fid);
 
 /* data.c */
 int data_phase(struct turn *t);
