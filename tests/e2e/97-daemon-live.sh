@@ -11,6 +11,8 @@
 #   - stop, change, start (every start crawls): checkpoint, compare;
 #   - pause, change, a checkpoint that stays pending, resume, compare;
 #   - the worker killed with SIGKILL during a workload: restarted, compare;
+#   - the monitor killed with SIGKILL during a workload: the next start
+#     crawls, compare;
 #   - a queue overflow (the monitor stopped with SIGSTOP while more than
 #     16384 events pile up): "overflow" in the session log, a full crawl,
 #     the replica converges; then the flood deleted, compare.
@@ -238,6 +240,31 @@ run_detector() {
 	kill -0 "$worker" 2>/dev/null && fail "worker $worker still alive"
 	[[ -n $(pgrep -P "$mon" -x georep || true) ]] ||
 		fail "no worker restarted under monitor $mon"
+	expect_changelog_state
+
+	step "$det: the monitor killed with SIGKILL during a workload"
+	# The recorder dies with it: what changes until the next start is in
+	# no journal, so that start crawls.
+	mon=$(monitor_pid)
+	worker=$(pgrep -P "$mon" -x georep | head -1 || true)
+	workload "$P" --seed $((base + 40)) --ops 600 &
+	wl=$!
+	sleep 0.2	# not a timing assumption: only to land inside it
+	kill -9 "$mon"
+	wait "$wl" || fail "the workload failed"
+	wait_for "d['state'] == 'Stopped'" "Stopped after the monitor died" 30
+	# Its worker sees the monitor gone and ends by itself.
+	if [[ -n $worker ]]; then
+		local deadline=$((SECONDS + 30))
+		while kill -0 "$worker" 2>/dev/null; do
+			((SECONDS < deadline)) ||
+				fail "worker $worker outlived its monitor by 30 s"
+			sleep 0.05
+		done
+	fi
+	workload "$P" --seed $((base + 41)) --ops 300
+	expect_rc 0 G start "$sess"
+	checkpoint_and_compare
 	expect_changelog_state
 
 	step "$det: a queue overflow ($FLOOD files while the monitor is stopped)"
