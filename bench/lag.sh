@@ -39,6 +39,7 @@
 #   LAG_DEADLINE   seconds to wait after the last write before a write counts
 #                  as missing (60)
 #   GEOREP_CONFIG  more georep --config KEY=VALUE, space-separated
+#   LAG_LOGS       keep each georep run's session log in this directory
 #                  (e.g. "crawl_interval=1s" while georep has only crawl mode)
 #   BENCH_DIR      work area (a new directory under /tmp)
 #   GEOREP         the binary to measure (build/georep)
@@ -174,6 +175,11 @@ georep_stop() {
 	FAILS=$(jq -r '.failures.count // 0' <<<"$st" 2>/dev/null || echo '?')
 	"$G" stop lag --home "$H" >/dev/null || note "georep stop failed"
 	GEOREP_UP=0
+	if [[ -n ${LAG_LOGS-} ]]; then
+		mkdir -p "$LAG_LOGS"
+		cp "$H/sessions/lag/log" "$LAG_LOGS/$(date +%H%M%S)-$RUN_TAG.log" ||
+			true
+	fi
 	if [[ $FAILS != 0 ]]; then
 		note "georep reported $FAILS failures:"
 		jq -c '.failures' <<<"$st" >&2 || true
@@ -242,6 +248,7 @@ probe_args() {	# variant scenario
 
 run() {	# round variant scenario
 	local round=$1 v=$2 sc=$3 line rc=0
+	RUN_TAG=$round-$sc-$v
 	rm -rf "$P" "$S"
 	cp -a "$W/base" "$P"
 	DETECTOR='?' STATE='?' FAILS='?'
