@@ -215,7 +215,7 @@ compare(const struct stat *st, const struct irec *rec)
 	if (S_ISREG(st->st_mode)) {
 		if (!(rec->synced & IREC_CONTENT) || !size_same || !mtime_same)
 			flags |= POBJ_DATA;
-		else if (!ctime_same)
+		else if (!ctime_same || (rec->synced & IREC_RACY))
 			flags |= POBJ_HASHCHECK;
 	}
 	return flags;

@@ -93,6 +93,51 @@ pobj_restat(struct pobj *o, const struct stat *st)
 	o->ctime_nsec = (uint32_t)st->st_ctim.tv_nsec;
 }
 
+/*
+ * Whether a file seen at `seen` (taken before the stat) may change again
+ * with its size and times unmoved: file times come from a coarse clock
+ * (a tick of 1-10 ms), so a change in the tick of the last one leaves ctime
+ * as it was, and only a new look at the content tells.  The margin is wide;
+ * it costs a hash of the file when it is next looked at.
+ */
+#define RACY_NS	(100 * 1000000LL)
+
+static bool
+racy(const struct stat *st, int64_t seen)
+{
+	int64_t ctime = (int64_t)st->st_ctim.tv_sec * 1000000000 +
+	    st->st_ctim.tv_nsec;
+
+	return ctime + RACY_NS > seen;
+}
+
+/* Whether st is what the crawl saw of o. */
+static bool
+stat_is_pobj(const struct stat *st, const struct pobj *o)
+{
+	return (uint64_t)st->st_size == o->size && st->st_mode == o->mode &&
+	    st->st_uid == o->uid && st->st_gid == o->gid &&
+	    st->st_mtim.tv_sec == o->mtime_sec &&
+	    (uint32_t)st->st_mtim.tv_nsec == o->mtime_nsec &&
+	    st->st_ctim.tv_sec == o->ctime_sec &&
+	    (uint32_t)st->st_ctim.tv_nsec == o->ctime_nsec;
+}
+
+/* A racy file found unchanged: the index says whether it still is. */
+static int
+settle(struct turn *t, const struct fid *fid, bool still_racy)
+{
+	struct irec rec;
+	int rc = index_get(t->txn, fid, &rec);
+
+	if (rc != 0)
+		return rc < 0 ? -1 : 0;
+	rec.synced = (rec.synced & ~IREC_RACY) | (still_racy ? IREC_RACY : 0);
+	rc = index_put(t->txn, fid, &rec);
+	irec_release(&rec);
+	return rc < 0 ? -1 : 0;
+}
+
 static bool
 same_stat(const struct stat *a, const struct stat *b)
 {
@@ -419,6 +464,7 @@ send_put(struct turn *t, size_t idx)
 	}
 	if (fd < 0 && vanished(errno))
 		fd = reopen_moved(t, &o->fid, O_RDONLY | O_NONBLOCK | O_NOATIME);
+	int64_t seen = now_ns();
 	if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
 		if (fd >= 0 || !vanished(errno))
 			turn_error(t, disp, "read %s: %s", disp, fd >= 0 ?
@@ -434,10 +480,20 @@ send_put(struct turn *t, size_t idx)
 			d->done = true;
 			goto out;
 		}
+		if (memcmp(h, o->old_hash, 16) == 0 &&
+		    !(o->flags & POBJ_ATTRS) && stat_is_pobj(&st, o)) {
+			/* Looked at again only because it was racy: nothing
+			 * changed, and it may be settled now. */
+			d->done = true;
+			rc = settle(t, &o->fid, racy(&st, seen));
+			goto out;
+		}
 		if (memcmp(h, o->old_hash, 16) == 0) {
 			/* Same content: attributes only. */
 			pobj_restat(o, &st);
 			d->type = D_SETATTR;
+			d->hashed = true;
+			d->racy = racy(&st, seen);
 			rc = send_setattr(t, idx);
 			goto out;
 		}
@@ -467,6 +523,7 @@ send_put(struct turn *t, size_t idx)
 		int rd = send_extents(t, fd, (uint64_t)st.st_size, sparse,
 		    d->hash);
 		int rderr = errno;
+		seen = now_ns();
 		bool changed = fstat(fd, &st2) < 0 || !same_stat(&st, &st2);
 		if (c->failed) {
 			rc = -1;
@@ -503,6 +560,8 @@ send_put(struct turn *t, size_t idx)
 		}
 		d->xattr_digest = xattrs_digest(&x);
 		d->size = (uint64_t)st.st_size;
+		d->hashed = true;
+		d->racy = changed || racy(&st, seen);
 		s = conn_begin_cont(c, MSG_PUT_END, true, COOKIE_DOP | idx);
 		put_attrs(&c->out, &x);
 		free(x.xattrs);
@@ -697,6 +756,8 @@ data_on_reply(struct turn *t, size_t idx, const struct reply *rep)
 	rec.xattr_digest = d->xattr_digest;
 	memcpy(rec.content_hash, d->hash, 16);
 	rec.synced = synced | IREC_ATTRS | (d->type == D_PUT ? IREC_CONTENT : 0);
+	if (d->hashed)
+		rec.synced = (rec.synced & ~IREC_RACY) | (d->racy ? IREC_RACY : 0);
 	rec.sino = sino;
 	rec.nlinks = nlinks;
 	rec.links = links;

@@ -38,6 +38,8 @@ struct dop {
 	uint8_t hash[16];
 	uint64_t xattr_digest;
 	uint64_t size;
+	bool hashed;		/* content hashed: sets or clears IREC_RACY */
+	bool racy;		/* ... which it sets */
 };
 
 struct turn {
