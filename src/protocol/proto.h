@@ -51,7 +51,8 @@ enum msg_type {
 	MSG_RENAME,	/* oref src, u64 sino, oref dst */
 	MSG_UNLINK,	/* oref, u64 sino (0: any) */
 	MSG_RMTREE,	/* oref, u64 sino (0: any) */
-	MSG_PUT,	/* oref, u64 sino (0: new), u32 flags, u64 size */
+	MSG_PUT,	/* oref, u64 sino (0: new), u32 flags, u64 size,
+			 * u32 mode (permission bits, for a new file) */
 	MSG_DATA,	/* u64 offset, bytes */
 	MSG_PUT_END,	/* attrs */
 	MSG_PUT_ABORT,	/* (empty) */

@@ -36,6 +36,8 @@ struct put {
 	uint32_t flags;
 	uint64_t sino;		/* expected inode (0: a new file) */
 	uint64_t size;
+	struct stat cur;	/* the file as opened (owner, mode, inode) */
+	bool have_cur;
 };
 
 struct secondary {
@@ -332,7 +334,8 @@ x_set(const struct xtarget *x, const char *name, const void *v, size_t n)
 
 /* Replace the managed xattrs of the target with the list in a. */
 static int
-set_xattrs(const struct xtarget *x, const struct attrs *a, bool priv)
+set_xattrs(const struct xtarget *x, const struct attrs *a, bool priv,
+    bool *changed)
 {
 	char names[65536];
 	ssize_t n = x_list(x, names, sizeof(names));
@@ -347,7 +350,10 @@ set_xattrs(const struct xtarget *x, const struct attrs *a, bool priv)
 		for (uint32_t i = 0; i < a->nxattrs && !keep; i++)
 			keep = strlen(p) == a->xattrs[i].name_len &&
 			    memcmp(p, a->xattrs[i].name, a->xattrs[i].name_len) == 0;
-		if (!keep && x_remove(x, p) < 0 && errno != ENODATA)
+		if (keep)
+			continue;
+		*changed = true;
+		if (x_remove(x, p) < 0 && errno != ENODATA)
 			return -1;
 	}
 	for (uint32_t i = 0; i < a->nxattrs; i++) {
@@ -356,6 +362,7 @@ set_xattrs(const struct xtarget *x, const struct attrs *a, bool priv)
 		nm[a->xattrs[i].name_len] = '\0';
 		if (!xattr_managed(nm, priv))
 			continue;
+		*changed = true;
 		if (x_set(x, nm, a->xattrs[i].value, a->xattrs[i].value_len) < 0)
 			return -1;
 	}
@@ -367,12 +374,17 @@ set_xattrs(const struct xtarget *x, const struct attrs *a, bool priv)
  * descriptor of a regular file when real_fd (f* calls), else an O_PATH one
  * (reached through /proc/self/fd/N, or dir/name for a symlink).  Order
  * matters: chown clears set-id bits, so mode after owner; ACL xattrs touch
- * the group bits, so mode after xattrs; times last.
+ * the group bits, so mode after xattrs; times last.  cur, when not NULL, is
+ * the object's stat from before (a file just created or opened): an owner
+ * or a mode it has already is not set again.
  */
 static int
 apply_attrs(struct secondary *s, int fd, bool real_fd, int dfd,
-    const char *name, mode_t type, const struct attrs *a, const char **step)
+    const char *name, mode_t type, const struct attrs *a,
+    const struct stat *cur, const char **step)
 {
+	bool owner_set = false, xattrs_set = false;
+
 	char path[64 + NAME_MAX];
 	bool symlink = S_ISLNK(type);
 	struct xtarget x = { .fd = real_fd ? fd : -1, .path = path,
@@ -382,18 +394,24 @@ apply_attrs(struct secondary *s, int fd, bool real_fd, int dfd,
 		snprintf(path, sizeof(path), "/proc/self/fd/%d/%s", dfd, name);
 	else
 		snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
-	if ((a->mask & ATTR_OWNER) && s->is_root) {
+	if ((a->mask & ATTR_OWNER) && s->is_root && !(cur &&
+	    cur->st_uid == a->uid && cur->st_gid == a->gid)) {
 		*step = "chown";
+		owner_set = true;
 		if (fchownat(fd, "", a->uid, a->gid,
 		    AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0)
 			return -1;
 	}
 	if (a->mask & (ATTR_XATTRS | ATTR_ACLS)) {
 		*step = "set xattrs of";
-		if (set_xattrs(&x, a, s->is_root) < 0)
+		if (set_xattrs(&x, a, s->is_root, &xattrs_set) < 0)
 			return -1;
 	}
-	if ((a->mask & ATTR_MODE) && !symlink) {
+	/* A write may only clear set-id bits, never add one: a mode without
+	 * them that the file had when opened, it still has. */
+	bool mode_kept = cur && !owner_set && !xattrs_set &&
+	    (a->mode & 06000) == 0 && (cur->st_mode & 07777) == a->mode;
+	if ((a->mask & ATTR_MODE) && !symlink && !mode_kept) {
 		*step = "chmod";
 		if ((real_fd ? fchmod(fd, a->mode & 07777) :
 		    chmod(path, a->mode & 07777)) < 0)
@@ -731,7 +749,7 @@ op_setattr(struct secondary *s, struct rd *r)
 			step = "set attributes of";
 		} else {
 			rc = apply_attrs(s, fd, false, dfd, name, st.st_mode, &a,
-			    &step);
+			    &st, &step);
 		}
 	}
 	if (rc < 0) {
@@ -782,7 +800,9 @@ op_put(struct secondary *s, struct rd *r)
 	uint64_t sino = get_u64(r);
 	uint32_t flags = get_u32(r);
 	uint64_t size = get_u64(r);
-	if (!rd_end(r) || (flags & ~PUT_INPLACE) || size > (uint64_t)INT64_MAX)
+	uint32_t mode = get_u32(r);
+	if (!rd_end(r) || (flags & ~PUT_INPLACE) || size > (uint64_t)INT64_MAX ||
+	    (mode & ~07777u))
 		return -2;
 	put_reset(p);
 	p->active = true;
@@ -806,26 +826,35 @@ op_put(struct secondary *s, struct rd *r)
 		return 0;
 	}
 	if (flags & PUT_INPLACE) {
-		struct stat st;
+		struct stat *st = &p->cur;
 		p->fd = openat(p->dirfd, p->name, O_WRONLY | O_NOFOLLOW |
 		    O_CLOEXEC);
-		if (p->fd < 0 || fstat(p->fd, &st) < 0) {
+		if (p->fd < 0 || fstat(p->fd, st) < 0) {
 			int err = errno;
 			put_error(s, err, "open");
 			p->err = model_errno(err);
-		} else if (!S_ISREG(st.st_mode) ||
-		    (sino != 0 && (uint64_t)st.st_ino != sino)) {
+		} else if (!S_ISREG(st->st_mode) ||
+		    (sino != 0 && (uint64_t)st->st_ino != sino)) {
 			put_error(s, ESTALE, "write in place");
 		} else if (ftruncate(p->fd, 0) < 0) {
 			put_error(s, errno, "truncate");
+		} else {
+			p->have_cur = true;
 		}
 		return 0;
 	}
 	/* A nameless file, linked in only once complete: a crash or a full
-	 * disk never leaves a half-written file under a real name. */
-	p->fd = openat(p->dirfd, ".", O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600);
+	 * disk never leaves a half-written file under a real name.  Made
+	 * with its final permission bits (the umask allowing), so that
+	 * most files need no chmod at the end. */
+	p->fd = openat(p->dirfd, ".", O_TMPFILE | O_WRONLY | O_CLOEXEC,
+	    (mode_t)(mode & 0777));
 	if (p->fd < 0)
 		put_error(s, errno, "create a temporary file for");
+	else if (fstat(p->fd, &p->cur) < 0)
+		put_error(s, errno, "stat the temporary file for");
+	else
+		p->have_cur = true;
 	return 0;
 }
 
@@ -907,11 +936,14 @@ op_put_end(struct secondary *s, struct rd *r, bool abort_put, uint64_t *val)
 	if (p->written_end != p->size && ftruncate(p->fd, (off_t)p->size) < 0)
 		put_error(s, errno, "truncate");
 	else if (apply_attrs(s, p->fd, true, p->dirfd, p->name, S_IFREG, &a,
-	    &step) < 0)
+	    p->have_cur ? &p->cur : NULL, &step) < 0)
 		put_error(s, errno, step);
 	else if (!(p->flags & PUT_INPLACE))
 		put_link_into_place(s);
-	if (!p->err && fstat(p->fd, &st) == 0)
+	/* The inode number: a temporary file keeps its own when linked. */
+	if (!p->err && p->have_cur)
+		*val = p->cur.st_ino;
+	else if (!p->err && fstat(p->fd, &st) == 0)
 		*val = st.st_ino;
 done:
 	attrs_release(&a);

@@ -514,6 +514,7 @@ send_put(struct turn *t, size_t idx)
 		put_u64(&c->out, inplace ? o->sino : 0);
 		put_u32(&c->out, inplace ? PUT_INPLACE : 0);
 		put_u64(&c->out, (uint64_t)st.st_size);
+		put_u32(&c->out, st.st_mode & 07777);
 		if (conn_end(c, s) < 0) {
 			free(a.xattrs);
 			rc = -1;

@@ -157,6 +157,11 @@ run('state-dir-as-parent',
         os.path.join(s, '.georep', 'volume')) else 'volume removed')
 
 
+def put_req(parent, name, sino, flags, size, mode=0o644):
+    return frame(MSG['PUT'], 2, oref(parent, name) + u64(sino) + u32(flags) +
+                 u64(size) + u32(mode))
+
+
 def listdir(path, sino=0, after=b''):
     return frame(MSG['LISTDIR'], 2, u8(0) + bstr(path) + u64(sino) +
                  bstr(after))
@@ -167,6 +172,8 @@ def plant_dir(sec, outside):
     os.makedirs(os.path.join(sec, 'd'))
 
 
+run('put-mode-with-type-bits', [put_req(b'', b'f', 0, 0, 1, mode=0o100644)],
+    'drop', check=nothing_at('f'))
 run('listdir-state-dir', [listdir(b'.georep')], 'drop')
 run('listdir-dotdot', [listdir(b'..')], 'drop')
 run('listdir-through-symlink', [listdir(b'evil')], [None],
@@ -182,21 +189,21 @@ run('mkdir-through-symlink-deeper',
     [frame(MK, 2, oref(b'evil/sub', b'x') + u32(0o755))], [None],
     setup=plant_symlink)
 run('put-through-symlink',
-    [frame(MSG['PUT'], 2, oref(b'evil', b'victim') + u64(0) + u32(0) + u64(4)),
+    [put_req(b'evil', b'victim', 0, 0, 4),
      frame(MSG['DATA'], 2, u64(0) + bstr(b'PWND')),
      frame(MSG['PUT_END'], 2, attrs())], [None], setup=plant_symlink)
 run('put-inplace-on-symlink',
-    [frame(MSG['PUT'], 2, oref(b'', b'vlink') + u64(0) + u32(1) + u64(4)),
+    [put_req(b'', b'vlink', 0, 1, 4),
      frame(MSG['DATA'], 2, u64(0) + bstr(b'PWND')),
      frame(MSG['PUT_END'], 2, attrs())], [None], setup=plant_symlink)
 run('put-replaces-symlink-not-target',
-    [frame(MSG['PUT'], 2, oref(b'', b'vlink') + u64(0) + u32(0) + u64(4)),
+    [put_req(b'', b'vlink', 0, 0, 4),
      frame(MSG['DATA'], 2, u64(0) + bstr(b'safe')),
      frame(MSG['PUT_END'], 2, attrs())], [0], setup=plant_symlink,
     check=lambda s, o: None if open(os.path.join(s, 'vlink')).read() == 'safe'
     and not os.path.islink(os.path.join(s, 'vlink')) else 'vlink not replaced')
 run('data-beyond-size',
-    [frame(MSG['PUT'], 2, oref(b'', b'f') + u64(0) + u32(0) + u64(2)),
+    [put_req(b'', b'f', 0, 0, 2),
      frame(MSG['DATA'], 2, u64(0) + bstr(b'toolong'))], 'drop',
     check=nothing_at('f'))
 run('rename-into-symlinked-dir',
@@ -233,7 +240,7 @@ run('reply-type-from-primary', [frame(MSG['REPLY'], 2, u32(0) + u64(0) +
 run('second-hello', [hello()], 'drop')
 run('data-outside-put', [frame(MSG['DATA'], 2, u64(0) + bstr(b'x'))], 'drop')
 run('other-op-inside-put',
-    [frame(MSG['PUT'], 2, oref(b'', b'f') + u64(0) + u32(0) + u64(1)),
+    [put_req(b'', b'f', 0, 0, 1),
      frame(MK, 3, oref(b'', b'x') + u32(0o755))], 'drop',
     check=nothing_at('f', 'x'))
 run('bad-mode-bits',

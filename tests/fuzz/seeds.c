@@ -80,7 +80,7 @@ main(int argc, char **argv)
 	    put_oref(b, BASE_ROOT, "", 0, "a", 1); put_u64(b, 9));
 	FRAME("put", MSG_PUT,
 	    put_oref(b, BASE_ROOT, "a", 1, "f", 1); put_u64(b, 0);
-	    put_u32(b, PUT_INPLACE); put_u64(b, 11));
+	    put_u32(b, PUT_INPLACE); put_u64(b, 11); put_u32(b, 0644));
 	FRAME("data", MSG_DATA,
 	    put_u64(b, 0); put_bytes(b, "hello world", 11));
 	FRAME("put_end", MSG_PUT_END, put_attrs(b, &a));
