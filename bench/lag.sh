@@ -39,9 +39,14 @@
 #   LAG_DEADLINE   seconds to wait after the last write before a write counts
 #                  as missing (60)
 #   GEOREP_CONFIG  more georep --config KEY=VALUE, space-separated
-#   LAG_LOGS       keep each georep run's session log in this directory
 #                  (e.g. "crawl_interval=1s" while georep has only crawl mode)
+#   LAG_LOGS       keep each georep run's session log in this directory
 #   BENCH_DIR      work area (a new directory under /tmp)
+#   LAG_FS=ext4    run on a fresh ext4 (with a journal) made in an 8 GiB
+#                  sparse image under /tmp and loop-mounted for the run: the
+#                  results no longer depend on the state of the host's
+#                  filesystem (see docs/BENCHMARKS.md: a journal-less ext4
+#                  with many recently deleted inodes makes every create slow)
 #   GEOREP         the binary to measure (build/georep)
 #
 # Raw probe lines and the summary (medians across rounds, ratios georep /
@@ -91,6 +96,18 @@ RESULTS=$REPO/bench/results
 STAMP=$(date +%Y%m%d-%H%M%S)
 OUT=$RESULTS/lag-$STAMP.txt
 
+LOOP_IMG='' LOOP_DIR=''
+if [[ ${LAG_FS-} == ext4 ]]; then
+	LOOP_IMG=$(mktemp /tmp/georep-lag-fs.XXXXXX)
+	LOOP_DIR=$(mktemp -d /tmp/georep-lag-mnt.XXXXXX)
+	truncate -s 8G "$LOOP_IMG"
+	mkfs.ext4 -q -F "$LOOP_IMG" || die "mkfs.ext4 $LOOP_IMG failed"
+	mount -o loop "$LOOP_IMG" "$LOOP_DIR" ||
+	    { rm -f "$LOOP_IMG"; rmdir "$LOOP_DIR"; die "cannot loop-mount $LOOP_IMG"; }
+	BENCH_DIR=$LOOP_DIR
+elif [[ -n ${LAG_FS-} ]]; then
+	die "LAG_FS: only 'ext4' is known"
+fi
 if [[ -n ${BENCH_DIR-} ]]; then
 	mkdir -p "$BENCH_DIR"
 	W=$(mktemp -d "$BENCH_DIR/lag.XXXXXX")
@@ -115,6 +132,9 @@ cleanup() {
 		"$G" stop lag --home "$H" >/dev/null 2>&1 || true
 	fi
 	rm -rf "${W:?}"
+	if [[ -n $LOOP_DIR ]]; then
+		umount "$LOOP_DIR" && rmdir "$LOOP_DIR" && rm -f "$LOOP_IMG"
+	fi
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -301,6 +321,7 @@ summary() {
 	echo "lsyncd $(lsyncd --version | awk '{print $2; exit}'), $(rsync --version | head -1 | awk '{print $1, $2, $3}')"
 	echo "$(nproc) CPUs, kernel $(uname -r), work area on $(findmnt -n -o FSTYPE -T "$W")"
 	echo "rounds $ROUNDS; single $N_SINGLE writes ($N_SINGLE_SLOW for lsyncd-default), rate100 $N_RATE100, rate1000 $N_RATE1000, burst $N_BURST files; deadline ${DEADLINE}s; GEOREP_CONFIG='${GEOREP_CONFIG-}'; ${ELAPSED}s in all"
+	echo "work area $W on $(df -T "$W" | awk 'NR == 2 { print $2, $1 }')${LAG_FS:+ (LAG_FS=$LAG_FS)}"
 	echo
 	echo "Medians across rounds of each run's figures (ms). all = burst: from the first"
 	echo "write until the last file is on the secondary (notes: how long the writing"
