@@ -123,21 +123,6 @@ stat_is_pobj(const struct stat *st, const struct pobj *o)
 	    (uint32_t)st->st_ctim.tv_nsec == o->ctime_nsec;
 }
 
-/* A racy file found unchanged: the index says whether it still is. */
-static int
-settle(struct turn *t, const struct fid *fid, bool still_racy)
-{
-	struct irec rec;
-	int rc = index_get(t->txn, fid, &rec);
-
-	if (rc != 0)
-		return rc < 0 ? -1 : 0;
-	rec.synced = (rec.synced & ~IREC_RACY) | (still_racy ? IREC_RACY : 0);
-	rc = index_put(t->txn, fid, &rec);
-	irec_release(&rec);
-	return rc < 0 ? -1 : 0;
-}
-
 static bool
 same_stat(const struct stat *a, const struct stat *b)
 {
@@ -485,7 +470,8 @@ send_put(struct turn *t, size_t idx)
 			/* Looked at again only because it was racy: nothing
 			 * changed, and it may be settled now. */
 			d->done = true;
-			rc = settle(t, &o->fid, racy(&st, seen));
+			rc = turn_synced(t, &o->fid, IREC_RACY,
+			    racy(&st, seen) ? IREC_RACY : 0);
 			goto out;
 		}
 		if (memcmp(h, o->old_hash, 16) == 0) {

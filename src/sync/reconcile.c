@@ -477,19 +477,6 @@ reconcile_dir(struct turn *t, const struct fid *dir, struct mobj *objs,
 
 static int reconcile_full(struct turn *t);
 
-int
-content_unsynced(struct turn *t, const struct fid *fid)
-{
-	struct irec rec;
-	int rc = index_get(t->txn, fid, &rec);
-
-	if (rc != 0)
-		return rc < 0 ? -1 : 0;
-	rec.synced &= ~(IREC_CONTENT | IREC_ATTRS);
-	rc = index_put(t->txn, fid, &rec);
-	irec_release(&rec);
-	return rc < 0 ? -1 : 0;
-}
 
 int
 reconcile(struct turn *t)

@@ -163,6 +163,21 @@ forget(struct index_txn *txn, const struct fid *fid)
 }
 
 int
+turn_synced(struct turn *t, const struct fid *fid, uint32_t clear,
+    uint32_t set)
+{
+	struct irec rec;
+	int rc = index_get(t->txn, fid, &rec);
+
+	if (rc != 0)
+		return rc < 0 ? -1 : 0;
+	rec.synced = (rec.synced & ~clear) | set;
+	rc = index_put(t->txn, fid, &rec);
+	irec_release(&rec);
+	return rc < 0 ? -1 : 0;
+}
+
+int
 turn_forget(struct turn *t, const struct fid *fid)
 {
 	return forget(t->txn, fid);

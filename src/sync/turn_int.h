@@ -84,6 +84,16 @@ int turn_fid_link(struct turn *t, const struct fid *fid, struct plink *out,
 int turn_commit(struct turn *t, int64_t sync_point);
 int turn_entry_ops(struct turn *t, size_t first);
 int turn_forget(struct turn *t, const struct fid *fid);
+/* Clear, then set, IREC_* bits of fid's index record (if it has one). */
+int turn_synced(struct turn *t, const struct fid *fid, uint32_t clear,
+    uint32_t set);
+/* The index no longer vouches for fid's content and attributes on the
+ * secondary: the next crawl sends them. */
+static inline int
+content_unsynced(struct turn *t, const struct fid *fid)
+{
+	return turn_synced(t, fid, IREC_CONTENT | IREC_ATTRS, 0);
+}
 void turn_crash_point(const char *where);
 /* Whether a stop was asked for (sync_opts.stop). */
 bool turn_stopped(const struct turn *t);
@@ -97,9 +107,6 @@ int reconcile(struct turn *t);
 int reconcile_start(struct turn *t);
 /* Ask the next turn for a full reconcile (in the current transaction). */
 int reconcile_mark_full(struct turn *t);
-/* The index no longer vouches for fid's content and attributes on the
- * secondary: the next crawl sends them. */
-int content_unsynced(struct turn *t, const struct fid *fid);
 
 /* data.c */
 int data_phase(struct turn *t);
