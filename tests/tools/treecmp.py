@@ -15,8 +15,8 @@ Compared, for every path (the roots included, shown as "."):
     the same on both sides,
   - extended attributes (not following symlinks), ACLs included; only
     security.selinux is ignored,
-  - with --sparse: a file that is sparse on PRIMARY must be sparse on
-    SECONDARY.
+  - with --sparse: the holes of a sparse file on PRIMARY (whole blocks,
+    found with SEEK_HOLE) must be holes on SECONDARY too.
 
 The walk uses directory file descriptors and names (bytes) only, so names that
 are not UTF-8 or hold newlines, and paths longer than PATH_MAX, are fine.
@@ -65,7 +65,40 @@ def kind(mode):
 
 
 def is_sparse(st):
-    return st.st_size >= 65536 and st.st_blocks * 512 < st.st_size // 2
+    return st.st_blocks * 512 < st.st_size
+
+
+def data_ranges(fd, size):
+    """The [start, end) ranges of data of an open file (SEEK_DATA)."""
+    out, off = [], 0
+    while off < size:
+        try:
+            start = os.lseek(fd, off, os.SEEK_DATA)
+        except OSError:
+            break           # ENXIO: a hole to the end
+        end = os.lseek(fd, start, os.SEEK_HOLE)
+        out.append((start, end))
+        off = end
+    return out
+
+
+def holes_filled(pfd, sfd, size, block=4096):
+    """Bytes of whole blocks that are a hole on the primary and hold data
+    on the secondary (the allocated size is no measure: a file system may
+    allocate a block for its extent tree, or round differently)."""
+    pdata = data_ranges(pfd, size)
+    holes, prev = [], 0
+    for start, end in pdata + [(size, size)]:
+        a = -(-prev // block) * block
+        b = start // block * block
+        if b > a:
+            holes.append((a, b))
+        prev = end
+    filled = 0
+    for start, end in data_ranges(sfd, size):
+        for a, b in holes:
+            filled += max(0, min(b, end) - max(a, start))
+    return filled
 
 
 class Side:
@@ -153,6 +186,9 @@ class Cmp:
             self.diff(rel, "cannot open on the secondary: %s" % e.strerror)
             return
         try:
+            filled = 0
+            if self.args.sparse and is_sparse(pst):
+                filled = holes_filled(pf, sf, pst.st_size)
             off = 0
             while True:
                 a = os.read(pf, CHUNK)
@@ -168,10 +204,11 @@ class Cmp:
         finally:
             os.close(pf)
             os.close(sf)
-        if self.args.sparse and is_sparse(pst) and not is_sparse(sst):
-            self.diff(rel, "sparse on the primary (%d bytes allocated), not "
-                      "on the secondary (%d bytes allocated)" % (
-                          pst.st_blocks * 512, sst.st_blocks * 512))
+        if filled:
+            self.diff(rel, "%d bytes of the primary's holes hold data on the "
+                      "secondary (allocated: %d on the primary, %d on the "
+                      "secondary)" % (filled, pst.st_blocks * 512,
+                                      sst.st_blocks * 512))
 
     def obj(self, rel, pdir, sdir, name, pst, sst):
         """Two entries named NAME in PDIR and SDIR."""
