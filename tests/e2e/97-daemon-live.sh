@@ -15,7 +15,10 @@
 #     crawls, compare;
 #   - a queue overflow (the monitor stopped with SIGSTOP while more than
 #     16384 events pile up): "overflow" in the session log, a full crawl,
-#     the replica converges; then the flood deleted, compare.
+#     the replica converges; then the flood deleted, compare;
+#   - a long outage of the secondary while changes go on: the journal's
+#     backlog (more than 256 segments) becomes one overflow record, and the
+#     replica converges when the secondary is back.
 # Every wait polls status with a deadline; no step relies on a fixed sleep.
 #
 # The recorder is built: a fanotify/inotify session that runs in crawl mode
@@ -302,6 +305,44 @@ run_detector() {
 
 	step "$det: the flood deleted"
 	rm -rf "$P/flood"
+	checkpoint_and_compare 120
+	expect_changelog_state
+
+	step "$det: a long outage: the journal's backlog becomes one crawl"
+	# The secondary cannot be reached, so no worker runs, while changes
+	# go on: past 256 sealed segments (cut every 5 ms here) the monitor
+	# replaces them with one overflow record, and the journal stays small.
+	expect_rc 0 G stop "$sess"
+	expect_rc 0 G config "$sess" change_interval 5ms
+	mv "$S" "$T/$det.s.away"
+	echo "not a directory" >"$S"
+	logf=$T/home/sessions/$sess/log
+	off=$(stat -c %s "$logf")
+	expect_rc 0 G start "$sess"
+	wait_for "d['state'] == 'Faulty'" "Faulty state (no secondary)" 30
+	python3 - "$P/outage" "$logf" "$off" <<-'EOF' ||
+		import os, sys, time
+		d, log, off = sys.argv[1], sys.argv[2], int(sys.argv[3])
+		os.mkdir(d)
+		deadline = time.monotonic() + 60
+		i = 0
+		while time.monotonic() < deadline:
+		    with open(os.path.join(d, "f%05d" % i), "wb") as f:
+		        f.write(b"outage %d\n" % i)
+		    i += 1
+		    if i % 50 == 0:
+		        with open(log, "rb") as f:
+		            f.seek(off)
+		            if b"replaced by a full crawl" in f.read():
+		                sys.exit(0)
+		    time.sleep(0.002)
+		sys.exit(1)
+	EOF
+		fail "no journal backlog folded within 60 s: $(ls "$T/home/sessions/$sess/journal" | wc -l) segments"
+	got=$(ls "$T/home/sessions/$sess/journal" | wc -l)
+	((got < 256)) || check_failed "$got journal segments after the fold"
+	rm "$S"
+	mv "$T/$det.s.away" "$S"
 	checkpoint_and_compare 120
 	expect_changelog_state
 
