@@ -717,6 +717,40 @@ ino_take_move(struct recorder *r, uint32_t cookie)
 	return NULL;
 }
 
+/*
+ * A directory moved within the primary (both halves of the move seen): it
+ * should be watched already, but a walk that watched a tree (a new
+ * directory's, a rescan) can miss one moved across it meanwhile, from a part
+ * not yet listed to one already listed.  Watched then, and crawled for what
+ * it missed.
+ */
+static int
+ino_check_moved(struct recorder *r, const struct watch *w, const char *name)
+{
+	char *rel = ino_child(w, name);
+	char proc[64];
+	int fd = openat(r->o.rootfd, rel, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+	    O_CLOEXEC);
+	int wd = -1;
+
+	free(rel);
+	if (fd < 0) {
+		if (errno == ENOENT || errno == ENOTDIR)
+			r->rescan = true;	/* moved again: see ino_watch_new */
+		return 0;
+	}
+	/* On a watched directory this returns its watch, changing nothing. */
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+	wd = inotify_add_watch(r->fd, proc, INO_MASK);
+	close(fd);
+	if (wd >= 0 && watch_of(r, wd) != NULL)
+		return 0;
+	if (ino_watch_new(r, w, name) < 0)
+		return -1;
+	return record_overflow(r, "inotify: a directory moved before it was "
+	    "watched");
+}
+
 static int
 ino_event(struct recorder *r, const struct inotify_event *ev)
 {
@@ -777,6 +811,8 @@ ino_event(struct recorder *r, const struct inotify_event *ev)
 		ino_moved(r, from, to);
 		free(to);
 		free(from);
+		if (ino_check_moved(r, w, name) < 0)
+			return -1;
 	} else if (ev->mask & (IN_CREATE | IN_MOVED_TO)) {
 		/* Moved in from outside: what changed in it meanwhile was
 		 * not seen, and its watches start now (a crawl follows). */
