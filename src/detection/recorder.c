@@ -97,6 +97,8 @@ keymap_put(struct keymap *m, const void *key, size_t len, int8_t val)
 struct watch {
 	char *path;		/* relative to the primary; "" for the root */
 	struct fid fid;
+	bool moving;		/* in a tree moved away, whose other half */
+	uint32_t cookie;	/* (this move's cookie) is not seen yet */
 };
 
 struct recorder {
@@ -526,6 +528,7 @@ watch_forget(struct recorder *r, int wd)
 	if (w) {
 		free(w->path);
 		w->path = NULL;
+		w->moving = false;
 	}
 }
 
@@ -568,6 +571,7 @@ ino_watch_tree(struct recorder *r, int fd, const char *rel, dev_t dev)
 	free(r->watches[wd].path);
 	r->watches[wd].path = xstrdup(rel);
 	r->watches[wd].fid = fid;
+	r->watches[wd].moving = false;	/* found here: in the primary */
 	DIR *d = fdopendir(fd);
 	if (d == NULL) {
 		close(fd);
@@ -650,10 +654,11 @@ ino_rescan(struct recorder *r)
 	    "was watched");
 }
 
-/* A directory moved from `from` to `to` (both relative): the paths of the
- * watches beneath it follow. */
+/* A directory moved away from `from` (relative), with this cookie: the
+ * watches of its tree are marked, so that what is watched at those paths
+ * later (a new directory of the same name) is not taken for them. */
 static void
-ino_moved(struct recorder *r, const char *from, const char *to)
+ino_moving(struct recorder *r, const char *from, uint32_t cookie)
 {
 	size_t fl = strlen(from);
 
@@ -662,21 +667,38 @@ ino_moved(struct recorder *r, const char *from, const char *to)
 		if (p == NULL || strncmp(p, from, fl) != 0 ||
 		    (p[fl] != '\0' && p[fl] != '/'))
 			continue;
-		r->watches[i].path = xasprintf("%s%s", to, p + fl);
-		free(p);
+		r->watches[i].moving = true;
+		r->watches[i].cookie = cookie;
 	}
 }
 
-/* A directory moved out of the primary: its watches go. */
+/* The move with this cookie from `from` ended at `to` (both relative): the
+ * paths of the watches marked follow. */
 static void
-ino_moved_out(struct recorder *r, const char *from)
+ino_moved(struct recorder *r, uint32_t cookie, const char *from,
+    const char *to)
 {
 	size_t fl = strlen(from);
 
 	for (size_t i = 0; i < r->nwatches; i++) {
-		char *p = r->watches[i].path;
-		if (p == NULL || strncmp(p, from, fl) != 0 ||
-		    (p[fl] != '\0' && p[fl] != '/'))
+		struct watch *w = &r->watches[i];
+		if (w->path == NULL || !w->moving || w->cookie != cookie)
+			continue;
+		char *p = w->path;
+		w->path = strlen(p) >= fl ? xasprintf("%s%s", to, p + fl) :
+		    xstrdup(to);
+		w->moving = false;
+		free(p);
+	}
+}
+
+/* The move with this cookie left the primary: the watches marked go. */
+static void
+ino_moved_out(struct recorder *r, uint32_t cookie)
+{
+	for (size_t i = 0; i < r->nwatches; i++) {
+		struct watch *w = &r->watches[i];
+		if (w->path == NULL || !w->moving || w->cookie != cookie)
 			continue;
 		inotify_rm_watch(r->fd, (int)i);
 		watch_forget(r, (int)i);
@@ -695,7 +717,7 @@ static void
 ino_settle_moves(struct recorder *r)
 {
 	for (size_t i = 0; i < r->nmoves; i++) {
-		ino_moved_out(r, r->moves[i].from);
+		ino_moved_out(r, r->moves[i].cookie);
 		free(r->moves[i].from);
 	}
 	free(r->moves);
@@ -804,11 +826,13 @@ ino_event(struct recorder *r, const struct inotify_event *ev)
 		r->moves = xrealloc(r->moves, (r->nmoves + 1) *
 		    sizeof(*r->moves));
 		r->moves[r->nmoves].cookie = ev->cookie;
-		r->moves[r->nmoves++].from = ino_child(w, name);
+		r->moves[r->nmoves].from = ino_child(w, name);
+		ino_moving(r, r->moves[r->nmoves].from, ev->cookie);
+		r->nmoves++;
 	} else if ((ev->mask & IN_MOVED_TO) &&
 	    (from = ino_take_move(r, ev->cookie)) != NULL) {
 		char *to = ino_child(w, name);
-		ino_moved(r, from, to);
+		ino_moved(r, ev->cookie, from, to);
 		free(to);
 		free(from);
 		if (ino_check_moved(r, w, name) < 0)

@@ -8,6 +8,8 @@
 #   - seeded workloads while it replicates, then a checkpoint and a compare;
 #   - a change reaches the secondary with no checkpoint (not timed: a 10 s
 #     deadline): a write, a rename, a new directory with a file, a delete;
+#   - a directory moved out of the primary and a new one made under its
+#     name before the recorder reads either event: the new one is watched;
 #   - stop, change, start (every start crawls): checkpoint, compare;
 #   - pause, change, a checkpoint that stays pending, resume, compare;
 #   - the worker killed with SIGKILL during a workload: restarted, compare;
@@ -201,6 +203,28 @@ run_detector() {
 		# RECORDER-PENDING
 		echo "SKIP-PART: recorder not built: no-checkpoint delivery" \
 			"not checked for $det" >&2
+	fi
+
+	step "$det: a directory moved out, and a new one of its name at once"
+	# Both in one read of the kernel's queue (the monitor stopped
+	# meanwhile): the watches of the tree that left go, and only those --
+	# the new directory of the same name stays watched.
+	if ((real)); then
+		mkdir -p "$P/movedout/sub" "$T/$det.outside"
+		checkpoint_and_compare
+		mon=$(monitor_pid)
+		stopped_pid=$mon
+		kill -STOP "$mon"
+		mv "$P/movedout" "$T/$det.outside/movedout"
+		mkdir -p "$P/movedout/sub"
+		kill -CONT "$mon"
+		stopped_pid=
+		checkpoint_and_compare
+		printf 'after %s\n' "$RANDOM" >"$P/movedout/sub/f"
+		wait_replica "a file in the new directory" same_file \
+			"$P/movedout/sub/f" "$S/movedout/sub/f"
+		rm -r "$P/movedout" "$T/$det.outside"
+		checkpoint_and_compare
 	fi
 
 	step "$det: stop, change, start (the start crawls)"
