@@ -289,7 +289,9 @@ visit_entry(struct walk *w, int dirfd, struct pobj *dir, const char *name,
 			rc = index_get(w->txn, &fid, &rec);
 			if (rc == 0) {
 				flags = compare(&st, &rec);
-				if (flags & (POBJ_DATA | POBJ_HASHCHECK))
+				/* (A hash check that finds new content marks the
+				 * directory it writes into: send_put.) */
+				if (flags & POBJ_DATA)
 					dir->flags |= POBJ_DIRTY;
 				if (flags || S_ISDIR(st.st_mode)) {
 					o = pobj_get(c, &fid, &created);
@@ -301,7 +303,7 @@ visit_entry(struct walk *w, int dirfd, struct pobj *dir, const char *name,
 				}
 				irec_release(&rec);
 			}
-		} else if (o->flags & (POBJ_DATA | POBJ_HASHCHECK)) {
+		} else if (o->flags & POBJ_DATA) {
 			/* Met by another link first: this directory may see
 			 * the new content renamed in all the same (the file
 			 * can end the turn with this one link). */

@@ -491,6 +491,11 @@ send_put(struct turn *t, size_t idx)
 		inplace = rec.nlinks > 1;
 		irec_release(&rec);
 	}
+	/* Else the new content is renamed in, which changes the directory on
+	 * the secondary: its attributes go again after the data. */
+	struct pobj *dir = inplace ? NULL : crawl_find(&t->crawl, &at.parent);
+	if (dir != NULL)
+		dir->flags |= POBJ_DIRTY;
 	for (int attempt = 0; ; attempt++) {
 		pobj_restat(o, &st);
 		size_t s = conn_begin(c, MSG_PUT, 0, false);
