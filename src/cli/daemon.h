@@ -27,6 +27,7 @@
 #include <stdint.h>
 
 #include "../status/status.h"
+#include "../sync/sync.h"
 
 struct config;
 
@@ -48,6 +49,10 @@ struct worker {
 	const char *detector_note;	/* why not the configured one, or NULL */
 	int chan;		/* to the monitor; -1 in crawl mode */
 	int64_t saved_at;	/* when status.json was last written */
+	/* Files left racy by the turns so far, to settle once the journal
+	 * covers the time they were sent (sync.h, SYNC_RACY_NS). */
+	struct sync_racy *racy;
+	size_t nracy, capracy;
 };
 
 int worker_run(struct worker *w);

@@ -524,6 +524,52 @@ mark_crawl_needed(struct worker *w, bool needed)
 	free(path);
 }
 
+/*
+ * Racy files (sync.h): a directed turn may settle those sent before its cut
+ * time by more than a clock tick -- any change after they were looked at is
+ * in the journal up to that cut, and a turn that met it hashed them again.
+ * The ones it may settle are taken out of w->racy into *out.
+ */
+static void
+racy_due(struct worker *w, int64_t cut, struct fid **out, size_t *n)
+{
+	size_t keep = 0;
+
+	*out = NULL;
+	*n = 0;
+	for (size_t i = 0; i < w->nracy; i++) {
+		if (w->racy[i].seen + SYNC_RACY_NS <= cut) {
+			*out = xrealloc(*out, (*n + 1) * sizeof(**out));
+			(*out)[(*n)++] = w->racy[i].fid;
+		} else {
+			w->racy[keep++] = w->racy[i];
+		}
+	}
+	w->nracy = keep;
+}
+
+static void
+racy_push(struct worker *w, const struct fid *fid, int64_t seen)
+{
+	if (w->nracy == w->capracy) {
+		w->capracy = w->capracy ? 2 * w->capracy : 64;
+		w->racy = xrealloc(w->racy, w->capracy * sizeof(*w->racy));
+	}
+	w->racy[w->nracy].fid = *fid;
+	w->racy[w->nracy++].seen = seen;
+}
+
+/* The files a turn left racy join those waiting (a full crawl looked at
+ * every one that waited: it starts the list again). */
+static void
+racy_add(struct worker *w, const struct sync_stats *s, bool full)
+{
+	if (full)
+		w->nracy = 0;
+	for (size_t i = 0; i < s->nracy; i++)
+		racy_push(w, &s->racy[i].fid, s->racy[i].seen);
+}
+
 /* One turn over the journal's sealed segments, when one of them is new
  * (after *applied) or a retry is due.  Returns the turn's code (0, 1:
  * paths failed, -1: it could not go on), or 3 when there was no turn. */
@@ -565,9 +611,22 @@ journal_turn(struct worker *w, struct session_conn *sc, const char *jdir,
 	sc->o.ndirs = b.ndirs;
 	/* A directed turn covers what was recorded before its last cut. */
 	sc->o.sync_point = full ? 0 : b.cut;
+	struct fid *settle = NULL;
+	size_t nsettle = 0;
+	if (!full)
+		racy_due(w, b.cut, &settle, &nsettle);
+	sc->o.settle = settle;
+	sc->o.nsettle = nsettle;
 	log_debug("turn: %zu segments, %zu records, %zu directories%s",
 	    b.nseqs, b.nrecords, b.ndirs, full ? ", a full crawl" : "");
 	int rc = run_turn(sc, &s);
+	racy_add(w, &s, full && rc >= 0);
+	if (rc < 0)	/* not settled: due again next turn */
+		for (size_t i = 0; i < nsettle; i++)
+			racy_push(w, &settle[i], 0);
+	free(settle);
+	sc->o.settle = NULL;
+	sc->o.nsettle = 0;
 	if (rc >= 0) {
 		after_turn(w, &s);
 		/* Segments stay while their paths fail, so the next turn
@@ -713,5 +772,8 @@ out:
 	if (sc.tgt.rootfd >= 0)
 		close(sc.tgt.rootfd);
 	free(sc.volume);
+	free(w->racy);
+	w->racy = NULL;
+	w->nracy = w->capracy = 0;
 	return code;
 }

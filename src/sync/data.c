@@ -100,15 +100,25 @@ pobj_restat(struct pobj *o, const struct stat *st)
  * as it was, and only a new look at the content tells.  The margin is wide;
  * it costs a hash of the file when it is next looked at.
  */
-#define RACY_NS	(100 * 1000000LL)
-
 static bool
 racy(const struct stat *st, int64_t seen)
 {
 	int64_t ctime = (int64_t)st->st_ctim.tv_sec * 1000000000 +
 	    st->st_ctim.tv_nsec;
 
-	return ctime + RACY_NS > seen;
+	return ctime + SYNC_RACY_NS > seen;
+}
+
+/* Note a file left racy, for the caller (sync_stats.racy). */
+static void
+report_racy(struct sync_stats *st, const struct fid *fid, int64_t seen)
+{
+	if (st->nracy == st->capracy) {
+		st->capracy = st->capracy ? 2 * st->capracy : 64;
+		st->racy = xrealloc(st->racy, st->capracy * sizeof(*st->racy));
+	}
+	st->racy[st->nracy].fid = *fid;
+	st->racy[st->nracy++].seen = seen;
 }
 
 /* Whether st is what the crawl saw of o. */
@@ -470,8 +480,11 @@ send_put(struct turn *t, size_t idx)
 			/* Looked at again only because it was racy: nothing
 			 * changed, and it may be settled now. */
 			d->done = true;
+			bool still = racy(&st, seen);
+			if (still)
+				report_racy(t->st, &o->fid, seen);
 			rc = turn_synced(t, &o->fid, IREC_RACY,
-			    racy(&st, seen) ? IREC_RACY : 0);
+			    still ? IREC_RACY : 0);
 			goto out;
 		}
 		if (memcmp(h, o->old_hash, 16) == 0) {
@@ -480,6 +493,7 @@ send_put(struct turn *t, size_t idx)
 			d->type = D_SETATTR;
 			d->hashed = true;
 			d->racy = racy(&st, seen);
+			d->seen = seen;
 			rc = send_setattr(t, idx);
 			goto out;
 		}
@@ -554,6 +568,7 @@ send_put(struct turn *t, size_t idx)
 		d->size = (uint64_t)st.st_size;
 		d->hashed = true;
 		d->racy = changed || racy(&st, seen);
+		d->seen = seen;
 		s = conn_begin_cont(c, MSG_PUT_END, true, COOKIE_DOP | idx);
 		put_attrs(&c->out, &x);
 		free(x.xattrs);
@@ -750,6 +765,8 @@ data_on_reply(struct turn *t, size_t idx, const struct reply *rep)
 	rec.synced = synced | IREC_ATTRS | (d->type == D_PUT ? IREC_CONTENT : 0);
 	if (d->hashed)
 		rec.synced = (rec.synced & ~IREC_RACY) | (d->racy ? IREC_RACY : 0);
+	if (d->hashed && d->racy)
+		report_racy(t->st, &o->fid, d->seen);
 	rec.sino = sino;
 	rec.nlinks = nlinks;
 	rec.links = links;

@@ -360,6 +360,22 @@ note_unlinked(struct unlinked *u, const struct fid *fid)
 	u->v[u->n++] = *fid;
 }
 
+/*
+ * Whether the listed entry e is the object of index record rec.  Inode
+ * numbers are reused: the type must agree as well, and the size and mtime
+ * of a file or symlink (a symlink replaced by one with another target often
+ * gets the inode just freed, and targets can be of one length).
+ */
+static bool
+is_object(const struct sent *e, const struct irec *rec)
+{
+	return e->ino == rec->sino &&
+	    (e->mode & S_IFMT) == (rec->mode & S_IFMT) &&
+	    (!(S_ISREG(rec->mode) || S_ISLNK(rec->mode)) ||
+	    (e->size == rec->size && e->mtime_sec == rec->mtime_sec &&
+	    e->mtime_nsec == rec->mtime_nsec));
+}
+
 static int
 reconcile_dir(struct turn *t, const struct fid *dir, struct mobj *objs,
     size_t nobjs, struct listing *l, struct matches *mt, struct unlinked *u)
@@ -403,17 +419,9 @@ reconcile_dir(struct turn *t, const struct fid *dir, struct mobj *objs,
 			rc = rc < 0 ? -1 : 0;
 			continue;
 		}
-		/* Inode numbers are reused: the type must agree as well, and
-		 * the size and mtime of a file or symlink (a symlink replaced by
-		 * one with another target often gets the inode just freed, and
-		 * targets can be of one length).  A link that does
-		 * not match is dropped, and the crawl that follows sends the
-		 * object again. */
-		bool ok = e && e->ino == rec.sino &&
-		    (e->mode & S_IFMT) == (rec.mode & S_IFMT) &&
-		    (!(S_ISREG(rec.mode) || S_ISLNK(rec.mode)) ||
-		    (e->size == rec.size && e->mtime_sec == rec.mtime_sec &&
-		    e->mtime_nsec == rec.mtime_nsec));
+		/* A link the secondary does not confirm is dropped, and the
+		 * crawl that follows sends the object again. */
+		bool ok = e && is_object(e, &rec);
 		struct mobj *m = NULL;
 		for (size_t i = 0; i < nobjs && !m; i++)
 			if (fid_eq(&objs[i].fid, &kid->fid))
@@ -445,9 +453,16 @@ reconcile_dir(struct turn *t, const struct fid *dir, struct mobj *objs,
 		if (e->used)
 			continue;
 		struct mobj *m = find_sino(objs, nobjs, e->ino);
+		bool same = false;
 		if (m != NULL && !m->replaced &&
 		    index_get(t->txn, &m->fid, &rec) == 0) {
+			/* The inode number may have been freed and reused by
+			 * the unfinished turn (a file rewritten, a symlink made
+			 * in its place): the rest must agree too. */
+			same = is_object(e, &rec);
 			irec_release(&rec);
+		}
+		if (same) {
 			rc = link_add(t->txn, &m->fid, dir, e->name, e->len);
 			if (mt->n == mt->cap) {
 				mt->cap = mt->cap ? mt->cap * 2 : 16;

@@ -67,6 +67,27 @@ struct sync_opts {
 	/* The sync point the turn records when it succeeds: every change
 	 * before it is covered.  0: the turn's start (a full crawl). */
 	int64_t sync_point;
+	/* Racy files (below) that a directed turn settles if it does not look
+	 * at them: the caller knows that no change of theirs after they were
+	 * sent is left unrecorded -- any would have named them. */
+	const struct fid *settle;
+	size_t nsettle;
+};
+
+/*
+ * A file sent within SYNC_RACY_NS of its last change is "racy": file times
+ * come from a coarse clock, so a change in the same tick leaves size and
+ * times as they were.  The index marks it, and the next look at it hashes
+ * the content.  Each turn reports the files it left racy, with when they
+ * were looked at, so that a caller with a journal can settle them once the
+ * journal covers that time (sync_opts.settle) instead of leaving them for
+ * the next full crawl to hash.
+ */
+#define SYNC_RACY_NS	(100 * 1000000LL)
+
+struct sync_racy {
+	struct fid fid;
+	int64_t seen;		/* CLOCK_REALTIME, ns, taken before the stat */
 };
 
 #define SYNC_FAILURES_KEPT 8
@@ -82,6 +103,9 @@ struct sync_stats {
 	char *fail_path[SYNC_FAILURES_KEPT];
 	char *fail_error[SYNC_FAILURES_KEPT];
 	size_t nfail;
+	/* The files the turn left racy (freed by sync_stats_release). */
+	struct sync_racy *racy;
+	size_t nracy, capracy;
 };
 
 void sync_stats_release(struct sync_stats *st);

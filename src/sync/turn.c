@@ -44,6 +44,9 @@ sync_stats_release(struct sync_stats *st)
 		free(st->fail_error[i]);
 	}
 	st->nfail = 0;
+	free(st->racy);
+	st->racy = NULL;
+	st->nracy = st->capracy = 0;
 }
 
 /*
@@ -860,6 +863,32 @@ warn_unprivileged(struct turn *t)
 		    "and owners are not replicated");
 }
 
+/* The racy files the caller names, unless this turn looked at them (then
+ * it decided for itself): no change of theirs went unrecorded. */
+static int
+settle_racy(struct turn *t, size_t *settled)
+{
+	for (size_t i = 0; i < t->opts->nsettle; i++) {
+		const struct fid *fid = &t->opts->settle[i];
+		struct irec rec;
+		if (crawl_find(&t->crawl, fid) != NULL)
+			continue;
+		int rc = index_get(t->txn, fid, &rec);
+		if (rc < 0)
+			return -1;
+		if (rc > 0)
+			continue;
+		bool was = (rec.synced & IREC_RACY) != 0;
+		rec.synced &= ~IREC_RACY;
+		rc = was ? index_put(t->txn, fid, &rec) : 0;
+		irec_release(&rec);
+		if (rc < 0)
+			return -1;
+		*settled += was;
+	}
+	return 0;
+}
+
 int
 sync_turn(const struct sync_opts *o, const struct sync_target *tgt,
     struct index *ix, struct conn *c, struct sync_stats *st)
@@ -953,11 +982,17 @@ sync_turn(const struct sync_opts *o, const struct sync_target *tgt,
 	}
 	turn_crash_point("data");
 	at_data = mono_ns();
+	size_t settled = 0;
+	if (settle_racy(&t, &settled) < 0)
+		goto out;
+	if (settled)
+		log_debug("turn: %zu racy files settled (no change recorded "
+		    "since they were sent)", settled);
 	/* A turn that found nothing to do touches nothing: no syncfs on the
 	 * secondary, no index commit.  (The secondary's recorded sync point is
 	 * that of the last turn that changed it; status has the newer one.) */
 	bool idle = t.nmops == 0 && t.ndops == 0 && !t.marked && !t.stale &&
-	    st->errors == 0 && !t.incomplete;
+	    st->errors == 0 && !t.incomplete && settled == 0;
 	/* A sync point only when everything made it; the marker goes with
 	 * the last commit either way (unless the secondary said ESTALE). */
 	if (!idle && (turn_unmark(&t) < 0 || (t.stale &&

@@ -40,6 +40,7 @@ struct dop {
 	uint64_t size;
 	bool hashed;		/* content hashed: sets or clears IREC_RACY */
 	bool racy;		/* ... which it sets */
+	int64_t seen;		/* when the file was looked at */
 };
 
 struct turn {
