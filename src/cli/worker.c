@@ -530,6 +530,17 @@ mark_crawl_needed(struct worker *w, bool needed)
  * in the journal up to that cut, and a turn that met it hashed them again.
  * The ones it may settle are taken out of w->racy into *out.
  */
+static int
+cmp_racy(const void *a, const void *b)
+{
+	const struct sync_racy *x = a, *y = b;
+	int c = crawl_fid_cmp(&x->fid, &y->fid);
+
+	if (c)
+		return c;
+	return (x->seen < y->seen) - (x->seen > y->seen);	/* newest first */
+}
+
 static void
 racy_due(struct worker *w, int64_t cut, struct fid **out, size_t *n)
 {
@@ -537,6 +548,14 @@ racy_due(struct worker *w, int64_t cut, struct fid **out, size_t *n)
 
 	*out = NULL;
 	*n = 0;
+	/* A file left racy again by a later turn counts from then only. */
+	if (w->nracy > 1)
+		qsort(w->racy, w->nracy, sizeof(*w->racy), cmp_racy);
+	size_t uniq = 0;
+	for (size_t i = 0; i < w->nracy; i++)
+		if (uniq == 0 || !fid_eq(&w->racy[i].fid, &w->racy[uniq - 1].fid))
+			w->racy[uniq++] = w->racy[i];
+	w->nracy = uniq;
 	for (size_t i = 0; i < w->nracy; i++) {
 		if (w->racy[i].seen + SYNC_RACY_NS <= cut) {
 			*out = xrealloc(*out, (*n + 1) * sizeof(**out));
