@@ -538,7 +538,7 @@ cmp_racy(const void *a, const void *b)
 
 	if (c)
 		return c;
-	return (x->seen < y->seen) - (x->seen > y->seen);	/* newest first */
+	return (x->seen < y->seen) - (x->seen > y->seen);	/* newest 1st */
 }
 
 static void
@@ -553,7 +553,8 @@ racy_due(struct worker *w, int64_t cut, struct fid **out, size_t *n)
 		qsort(w->racy, w->nracy, sizeof(*w->racy), cmp_racy);
 	size_t uniq = 0;
 	for (size_t i = 0; i < w->nracy; i++)
-		if (uniq == 0 || !fid_eq(&w->racy[i].fid, &w->racy[uniq - 1].fid))
+		if (uniq == 0 ||
+		    !fid_eq(&w->racy[i].fid, &w->racy[uniq - 1].fid))
 			w->racy[uniq++] = w->racy[i];
 	w->nracy = uniq;
 	for (size_t i = 0; i < w->nracy; i++) {

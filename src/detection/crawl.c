@@ -289,8 +289,9 @@ visit_entry(struct walk *w, int dirfd, struct pobj *dir, const char *name,
 			rc = index_get(w->txn, &fid, &rec);
 			if (rc == 0) {
 				flags = compare(&st, &rec);
-				/* (A hash check that finds new content marks the
-				 * directory it writes into: send_put.) */
+				/* (A hash check that finds new content
+				 * marks the directory it writes into:
+				 * send_put.) */
 				if (flags & POBJ_DATA)
 					dir->flags |= POBJ_DIRTY;
 				if (flags || S_ISDIR(st.st_mode)) {

@@ -54,10 +54,10 @@ struct irec {
 };
 #define IREC_CONTENT	0x1	/* content (and its hash) on the secondary */
 #define IREC_ATTRS	0x2	/* attributes on the secondary */
-#define IREC_RACY	0x4	/* sent within a clock tick of its last change:
-				 * a change in the same tick leaves size and
-				 * times alone, so the content is hashed again
-				 * when the file is next looked at */
+/* Sent within a clock tick of its last change: a change in the same tick
+ * leaves size and times alone, so the content is hashed again when the file
+ * is next looked at. */
+#define IREC_RACY	0x4
 
 void irec_release(struct irec *r);
 

@@ -33,7 +33,8 @@
 #include "../common/fid.h"
 #include "../common/util.h"
 
-#define PROTO_VERSION		3	/* 2: ATTR_ACLS; 3: LISTDIR sino */
+/* 2: ATTR_ACLS; 3: LISTDIR's sino, PUT's mode */
+#define PROTO_VERSION		3
 #define PROTO_HDR_LEN		9
 #define PROTO_FRAME_MAX		(4u << 20)	/* type + id + payload */
 #define PROTO_DATA_CHUNK	(256u << 10)

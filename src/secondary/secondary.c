@@ -801,8 +801,8 @@ op_put(struct secondary *s, struct rd *r)
 	uint32_t flags = get_u32(r);
 	uint64_t size = get_u64(r);
 	uint32_t mode = get_u32(r);
-	if (!rd_end(r) || (flags & ~PUT_INPLACE) || size > (uint64_t)INT64_MAX ||
-	    (mode & ~07777u))
+	if (!rd_end(r) || (flags & ~PUT_INPLACE) ||
+	    size > (uint64_t)INT64_MAX || (mode & ~07777u))
 		return -2;
 	put_reset(p);
 	p->active = true;

@@ -764,7 +764,8 @@ data_on_reply(struct turn *t, size_t idx, const struct reply *rep)
 	memcpy(rec.content_hash, d->hash, 16);
 	rec.synced = synced | IREC_ATTRS | (d->type == D_PUT ? IREC_CONTENT : 0);
 	if (d->hashed)
-		rec.synced = (rec.synced & ~IREC_RACY) | (d->racy ? IREC_RACY : 0);
+		rec.synced = (rec.synced & ~IREC_RACY) |
+		    (d->racy ? IREC_RACY : 0);
 	if (d->hashed && d->racy)
 		report_racy(t->st, &o->fid, d->seen);
 	rec.sino = sino;

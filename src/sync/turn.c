@@ -897,7 +897,8 @@ sync_turn(const struct sync_opts *o, const struct sync_target *tgt,
 	struct crawl_opts copts = { .excludes = o->excludes,
 	    .nexcludes = o->nexcludes, .deep = o->deep, .ndeep = o->ndeep };
 	int64_t sync_point = o->sync_point ? o->sync_point : now_ns();
-	/* When each phase ended, for the debug log: where a turn's time goes. */
+	/* When each phase ended, for the debug log: where a turn's time
+	 * goes. */
 	int64_t at_start = mono_ns(), at_crawl = 0, at_entry = 0, at_data = 0;
 	int rc = -1;
 
