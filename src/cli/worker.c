@@ -538,7 +538,8 @@ cmp_racy(const void *a, const void *b)
 
 	if (c)
 		return c;
-	return (x->seen < y->seen) - (x->seen > y->seen);	/* newest 1st */
+	/* The newest first. */
+	return (x->seen < y->seen) - (x->seen > y->seen);
 }
 
 static void

@@ -758,7 +758,7 @@ ino_check_moved(struct recorder *r, const struct watch *w, const char *name)
 	free(rel);
 	if (fd < 0) {
 		if (errno == ENOENT || errno == ENOTDIR)
-			r->rescan = true;	/* moved again (ino_watch_new) */
+			r->rescan = true;	/* moved again */
 		return 0;
 	}
 	/* On a watched directory this returns its watch, changing nothing. */

@@ -87,7 +87,7 @@ struct sync_opts {
 
 struct sync_racy {
 	struct fid fid;
-	int64_t seen;		/* CLOCK_REALTIME ns, taken before the stat */
+	int64_t seen;		/* realtime ns, taken before the stat */
 };
 
 #define SYNC_FAILURES_KEPT 8

@@ -38,7 +38,7 @@ struct dop {
 	uint8_t hash[16];
 	uint64_t xattr_digest;
 	uint64_t size;
-	bool hashed;		/* content hashed: sets or clears IREC_RACY */
+	bool hashed;		/* hashed: sets or clears IREC_RACY */
 	bool racy;		/* ... which it sets */
 	int64_t seen;		/* when the file was looked at */
 };
