@@ -51,8 +51,7 @@ struct worker {
 	int64_t saved_at;	/* when status.json was last written */
 	/* Files left racy by the turns so far, to settle once the journal
 	 * covers the time they were sent (sync.h, SYNC_RACY_NS). */
-	struct sync_racy *racy;
-	size_t nracy, capracy;
+	struct sync_racy_list racy;
 };
 
 int worker_run(struct worker *w);

@@ -524,12 +524,6 @@ mark_crawl_needed(struct worker *w, bool needed)
 	free(path);
 }
 
-/*
- * Racy files (sync.h): a directed turn may settle those sent before its cut
- * time by more than a clock tick -- any change after they were looked at is
- * in the journal up to that cut, and a turn that met it hashed them again.
- * The ones it may settle are taken out of w->racy into *out.
- */
 static int
 cmp_racy(const void *a, const void *b)
 {
@@ -542,53 +536,43 @@ cmp_racy(const void *a, const void *b)
 	return (x->seen < y->seen) - (x->seen > y->seen);
 }
 
+/*
+ * Racy files (sync.h): a directed turn may settle those sent before its cut
+ * time by more than a clock tick -- any change after they were looked at is
+ * in the journal up to that cut, and a turn that met it hashed them again.
+ * The ones it may settle are taken out of l into *out.
+ */
 static void
-racy_due(struct worker *w, int64_t cut, struct fid **out, size_t *n)
+racy_due(struct sync_racy_list *l, int64_t cut, struct fid **out, size_t *n)
 {
-	size_t keep = 0;
+	size_t keep = 0, uniq = 0;
 
-	*out = NULL;
-	*n = 0;
 	/* A file left racy again by a later turn counts from then only. */
-	if (w->nracy > 1)
-		qsort(w->racy, w->nracy, sizeof(*w->racy), cmp_racy);
-	size_t uniq = 0;
-	for (size_t i = 0; i < w->nracy; i++)
-		if (uniq == 0 ||
-		    !fid_eq(&w->racy[i].fid, &w->racy[uniq - 1].fid))
-			w->racy[uniq++] = w->racy[i];
-	w->nracy = uniq;
-	for (size_t i = 0; i < w->nracy; i++) {
-		if (w->racy[i].seen + SYNC_RACY_NS <= cut) {
-			*out = xrealloc(*out, (*n + 1) * sizeof(**out));
-			(*out)[(*n)++] = w->racy[i].fid;
-		} else {
-			w->racy[keep++] = w->racy[i];
-		}
+	if (l->n > 1)
+		qsort(l->v, l->n, sizeof(*l->v), cmp_racy);
+	for (size_t i = 0; i < l->n; i++)
+		if (uniq == 0 || !fid_eq(&l->v[i].fid, &l->v[uniq - 1].fid))
+			l->v[uniq++] = l->v[i];
+	*out = xcalloc(uniq + 1, sizeof(**out));
+	*n = 0;
+	for (size_t i = 0; i < uniq; i++) {
+		if (l->v[i].seen + SYNC_RACY_NS <= cut)
+			(*out)[(*n)++] = l->v[i].fid;
+		else
+			l->v[keep++] = l->v[i];
 	}
-	w->nracy = keep;
-}
-
-static void
-racy_push(struct worker *w, const struct fid *fid, int64_t seen)
-{
-	if (w->nracy == w->capracy) {
-		w->capracy = w->capracy ? 2 * w->capracy : 64;
-		w->racy = xrealloc(w->racy, w->capracy * sizeof(*w->racy));
-	}
-	w->racy[w->nracy].fid = *fid;
-	w->racy[w->nracy++].seen = seen;
+	l->n = keep;
 }
 
 /* The files a turn left racy join those waiting (a full crawl looked at
  * every one that waited: it starts the list again). */
 static void
-racy_add(struct worker *w, const struct sync_stats *s, bool full)
+racy_add(struct sync_racy_list *l, const struct sync_stats *s, bool full)
 {
 	if (full)
-		w->nracy = 0;
-	for (size_t i = 0; i < s->nracy; i++)
-		racy_push(w, &s->racy[i].fid, s->racy[i].seen);
+		l->n = 0;
+	for (size_t i = 0; i < s->racy.n; i++)
+		sync_racy_add(l, &s->racy.v[i].fid, s->racy.v[i].seen);
 }
 
 /* One turn over the journal's sealed segments, when one of them is new
@@ -635,16 +619,16 @@ journal_turn(struct worker *w, struct session_conn *sc, const char *jdir,
 	struct fid *settle = NULL;
 	size_t nsettle = 0;
 	if (!full)
-		racy_due(w, b.cut, &settle, &nsettle);
+		racy_due(&w->racy, b.cut, &settle, &nsettle);
 	sc->o.settle = settle;
 	sc->o.nsettle = nsettle;
 	log_debug("turn: %zu segments, %zu records, %zu directories%s",
 	    b.nseqs, b.nrecords, b.ndirs, full ? ", a full crawl" : "");
 	int rc = run_turn(sc, &s);
-	racy_add(w, &s, full && rc >= 0);
+	racy_add(&w->racy, &s, full && rc >= 0);
 	if (rc < 0)	/* not settled: due again next turn */
 		for (size_t i = 0; i < nsettle; i++)
-			racy_push(w, &settle[i], 0);
+			sync_racy_add(&w->racy, &settle[i], 0);
 	free(settle);
 	sc->o.settle = NULL;
 	sc->o.nsettle = 0;
@@ -793,8 +777,7 @@ out:
 	if (sc.tgt.rootfd >= 0)
 		close(sc.tgt.rootfd);
 	free(sc.volume);
-	free(w->racy);
-	w->racy = NULL;
-	w->nracy = w->capracy = 0;
+	free(w->racy.v);
+	memset(&w->racy, 0, sizeof(w->racy));
 	return code;
 }

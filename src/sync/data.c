@@ -109,17 +109,6 @@ racy(const struct stat *st, int64_t seen)
 	return ctime + SYNC_RACY_NS > seen;
 }
 
-/* Note a file left racy, for the caller (sync_stats.racy). */
-static void
-report_racy(struct sync_stats *st, const struct fid *fid, int64_t seen)
-{
-	if (st->nracy == st->capracy) {
-		st->capracy = st->capracy ? 2 * st->capracy : 64;
-		st->racy = xrealloc(st->racy, st->capracy * sizeof(*st->racy));
-	}
-	st->racy[st->nracy].fid = *fid;
-	st->racy[st->nracy++].seen = seen;
-}
 
 /* Whether st is what the crawl saw of o. */
 static bool
@@ -482,9 +471,9 @@ send_put(struct turn *t, size_t idx)
 			d->done = true;
 			bool still = racy(&st, seen);
 			if (still)
-				report_racy(t->st, &o->fid, seen);
+				sync_racy_add(&t->st->racy, &o->fid, seen);
 			rc = turn_synced(t, &o->fid, IREC_RACY,
-			    still ? IREC_RACY : 0);
+			    still ? IREC_RACY : 0) < 0 ? -1 : 0;
 			goto out;
 		}
 		if (memcmp(h, o->old_hash, 16) == 0) {
@@ -767,7 +756,7 @@ data_on_reply(struct turn *t, size_t idx, const struct reply *rep)
 		rec.synced = (rec.synced & ~IREC_RACY) |
 		    (d->racy ? IREC_RACY : 0);
 	if (d->hashed && d->racy)
-		report_racy(t->st, &o->fid, d->seen);
+		sync_racy_add(&t->st->racy, &o->fid, d->seen);
 	rec.sino = sino;
 	rec.nlinks = nlinks;
 	rec.links = links;

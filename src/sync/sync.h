@@ -90,6 +90,14 @@ struct sync_racy {
 	int64_t seen;		/* realtime ns, taken before the stat */
 };
 
+struct sync_racy_list {
+	struct sync_racy *v;
+	size_t n, cap;
+};
+
+void sync_racy_add(struct sync_racy_list *l, const struct fid *fid,
+    int64_t seen);
+
 #define SYNC_FAILURES_KEPT 8
 
 struct sync_stats {
@@ -104,8 +112,7 @@ struct sync_stats {
 	char *fail_error[SYNC_FAILURES_KEPT];
 	size_t nfail;
 	/* The files the turn left racy (freed by sync_stats_release). */
-	struct sync_racy *racy;
-	size_t nracy, capracy;
+	struct sync_racy_list racy;
 };
 
 void sync_stats_release(struct sync_stats *st);

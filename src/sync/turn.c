@@ -44,9 +44,19 @@ sync_stats_release(struct sync_stats *st)
 		free(st->fail_error[i]);
 	}
 	st->nfail = 0;
-	free(st->racy);
-	st->racy = NULL;
-	st->nracy = st->capracy = 0;
+	free(st->racy.v);
+	memset(&st->racy, 0, sizeof(st->racy));
+}
+
+void
+sync_racy_add(struct sync_racy_list *l, const struct fid *fid, int64_t seen)
+{
+	if (l->n == l->cap) {
+		l->cap = l->cap ? 2 * l->cap : 64;
+		l->v = xrealloc(l->v, l->cap * sizeof(*l->v));
+	}
+	l->v[l->n].fid = *fid;
+	l->v[l->n++].seen = seen;
 }
 
 /*
@@ -174,10 +184,12 @@ turn_synced(struct turn *t, const struct fid *fid, uint32_t clear,
 
 	if (rc != 0)
 		return rc < 0 ? -1 : 0;
-	rec.synced = (rec.synced & ~clear) | set;
-	rc = index_put(t->txn, fid, &rec);
+	uint32_t synced = (rec.synced & ~clear) | set;
+	bool changed = synced != rec.synced;
+	rec.synced = synced;
+	rc = changed ? index_put(t->txn, fid, &rec) : 0;
 	irec_release(&rec);
-	return rc < 0 ? -1 : 0;
+	return rc < 0 ? -1 : changed;
 }
 
 int
@@ -870,21 +882,12 @@ settle_racy(struct turn *t, size_t *settled)
 {
 	for (size_t i = 0; i < t->opts->nsettle; i++) {
 		const struct fid *fid = &t->opts->settle[i];
-		struct irec rec;
 		if (crawl_find(&t->crawl, fid) != NULL)
 			continue;
-		int rc = index_get(t->txn, fid, &rec);
+		int rc = turn_synced(t, fid, IREC_RACY, 0);
 		if (rc < 0)
 			return -1;
-		if (rc > 0)
-			continue;
-		bool was = (rec.synced & IREC_RACY) != 0;
-		rec.synced &= ~IREC_RACY;
-		rc = was ? index_put(t->txn, fid, &rec) : 0;
-		irec_release(&rec);
-		if (rc < 0)
-			return -1;
-		*settled += was;
+		*settled += (size_t)rc;
 	}
 	return 0;
 }

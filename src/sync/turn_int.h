@@ -85,7 +85,8 @@ int turn_fid_link(struct turn *t, const struct fid *fid, struct plink *out,
 int turn_commit(struct turn *t, int64_t sync_point);
 int turn_entry_ops(struct turn *t, size_t first);
 int turn_forget(struct turn *t, const struct fid *fid);
-/* Clear, then set, IREC_* bits of fid's index record (if it has one). */
+/* Clear, then set, IREC_* bits of fid's index record (if it has one): 1
+ * when that changed it, 0 when not, -1 on error. */
 int turn_synced(struct turn *t, const struct fid *fid, uint32_t clear,
     uint32_t set);
 /* The index no longer vouches for fid's content and attributes on the
@@ -93,7 +94,7 @@ int turn_synced(struct turn *t, const struct fid *fid, uint32_t clear,
 static inline int
 content_unsynced(struct turn *t, const struct fid *fid)
 {
-	return turn_synced(t, fid, IREC_CONTENT | IREC_ATTRS, 0);
+	return turn_synced(t, fid, IREC_CONTENT | IREC_ATTRS, 0) < 0 ? -1 : 0;
 }
 void turn_crash_point(const char *where);
 /* Whether a stop was asked for (sync_opts.stop). */
