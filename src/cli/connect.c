@@ -10,6 +10,7 @@
 #include "../common/log.h"
 #include "../index/index.h"
 #include "../protocol/conn.h"
+#include "../sync/sync.h"
 #include "cli.h"
 #include "../common/banned.h"
 
@@ -120,24 +121,41 @@ reset_reply(void *arg, const struct pending_req *req, const struct reply *rep)
 	}
 }
 
+/* Index meta: this index bound its secondary (set with the binding, before
+ * anything is sent), so an empty index with a bound secondary is a first
+ * sync that never finished, not a lost index. */
+#define BOUND_KEY	"bound"
+
 /*
  * Reconcile what the secondary said with what the index holds: a new or
  * taken-over secondary means the index describes nothing there; a bound
- * secondary with an empty index is a lost index.
+ * secondary with an empty index is a lost index -- or, if this index made
+ * the binding, a first sync that was interrupted: what it left is unknown
+ * to the index, so the secondary is emptied and the sync starts again.
  */
 int
 reconcile_hello(struct conn *c, struct index *ix, const struct hello_result *h,
     bool force, const char *sec, int *exit_code)
 {
 	struct index_txn *t;
+	struct buf b = BUF_INIT;
 	bool empty;
 	bool reset = false;
+	int bound;
 
-	if (index_begin(ix, true, &t) < 0 || index_is_empty(t, &empty) < 0)
+	if (index_begin(ix, true, &t) < 0 || index_is_empty(t, &empty) < 0 ||
+	    (bound = index_meta_get(t, BOUND_KEY, &b)) < 0) {
+		buf_release(&b);
 		goto fail;
+	}
+	buf_release(&b);
 	if (h->state == HELLO_TAKEN) {
 		log_warn("taking over %s, which belonged to another primary "
 		    "(--force): its content is replaced", sec);
+		reset = true;
+	} else if (h->state == HELLO_BOUND && empty && bound == 0) {
+		log_warn("the first sync into %s did not finish: emptying it "
+		    "and starting again", sec);
 		reset = true;
 	} else if (h->state == HELLO_BOUND && empty) {
 		if (!force) {
@@ -151,7 +169,9 @@ reconcile_hello(struct conn *c, struct index *ix, const struct hello_result *h,
 		}
 		reset = true;
 	}
-	if ((reset || h->state == HELLO_NEW) && !empty && index_clear(t) < 0)
+	if ((reset || h->state == HELLO_NEW) && ((!empty &&
+	    index_clear(t) < 0) || sync_forget_secondary(t) < 0 ||
+	    index_meta_put(t, BOUND_KEY, "1", 1) < 0))
 		goto fail;
 	if (index_commit(t) < 0)
 		goto fail_nocommit;

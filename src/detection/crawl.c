@@ -738,7 +738,7 @@ open_known_dir(struct crawl *c, struct index_txn *txn, struct resolver *res,
 		buf_reset(path);
 		return openat(c->rootfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	}
-	if (index_path(txn, &c->root, fid, path, &base) != 0 ||
+	if (index_path(txn, &c->root, fid, path, &base, NULL) != 0 ||
 	    base != BASE_ROOT)
 		return -1;
 	int pfd = resolve_dir(res, BASE_ROOT, (char *)path->data, path->len);

@@ -550,7 +550,7 @@ index_meta_del(struct index_txn *t, const char *key)
 
 int
 index_path(struct index_txn *t, const struct fid *root, const struct fid *fid,
-    struct buf *path, uint8_t *base)
+    struct buf *path, uint8_t *base, uint64_t *sino)
 {
 	struct fid cur = *fid;
 	struct buf rev = BUF_INIT;	/* components, last first, each NUL-ended */
@@ -558,6 +558,8 @@ index_path(struct index_txn *t, const struct fid *root, const struct fid *fid,
 	int rc = 0;
 
 	*base = BASE_ROOT;
+	if (sino)
+		*sino = 0;
 	buf_reset(path);
 	for (int depth = 0; ; depth++) {
 		if (fid_eq(&cur, root))
@@ -575,6 +577,8 @@ index_path(struct index_txn *t, const struct fid *root, const struct fid *fid,
 			buf_release(&rev);
 			return rc;
 		}
+		if (depth == 0 && sino)
+			*sino = rec.sino;
 		buf_add(&rev, rec.links[0].name, rec.links[0].name_len);
 		buf_add(&rev, "", 1);
 		cur = rec.links[0].parent;

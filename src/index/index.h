@@ -120,9 +120,11 @@ int index_meta_del(struct index_txn *t, const char *key);
 /*
  * The path of fid on the secondary, from its first link up to the root (or
  * the staging area: *base is then BASE_STAGE).  The root's path is "".
- * 1 if the fid, or a directory above it, is unknown.
+ * *sino (if not NULL) gets fid's own inode number on the secondary, 0 for
+ * the root and the staging area.  1 if the fid, or a directory above it,
+ * is unknown.
  */
 int index_path(struct index_txn *t, const struct fid *root,
-    const struct fid *fid, struct buf *path, uint8_t *base);
+    const struct fid *fid, struct buf *path, uint8_t *base, uint64_t *sino);
 
 #endif

@@ -68,10 +68,11 @@ put_str(struct buf *b, const char *s)
 
 void
 put_oref(struct buf *b, uint8_t base, const char *parent, size_t plen,
-    const char *name, size_t nlen)
+    uint64_t psino, const char *name, size_t nlen)
 {
 	put_u8(b, base);
 	put_bytes(b, parent, (uint32_t)plen);
+	put_u64(b, psino);
 	put_bytes(b, name, (uint32_t)nlen);
 }
 
@@ -181,6 +182,7 @@ get_oref(struct rd *r, struct oref *o)
 {
 	o->base = get_u8(r);
 	o->parent = get_str(r, &o->parent_len, PROTO_FRAME_MAX);
+	o->psino = get_u64(r);
 	o->name = get_str(r, &o->name_len, NAME_MAX);
 	if (r->bad)
 		return false;
@@ -212,6 +214,7 @@ get_oref_or_self(struct rd *r, struct oref *o)
 	if (r->off < r->len && r->p[r->off] == BASE_SELF) {
 		o->base = get_u8(r);
 		o->parent = get_str(r, &o->parent_len, 0);
+		o->psino = get_u64(r);
 		o->name = get_str(r, &o->name_len, 0);
 		return !r->bad;
 	}

@@ -16,8 +16,14 @@
  * queue of pending requests.
  *
  * Every object is named by an oref: a base (the tree root or the staging
- * area), the path of its parent relative to that base, and its name.  The
- * secondary resolves it beneath its root without following any symlink.
+ * area), the path of its parent relative to that base, the parent's inode
+ * number on the secondary as the primary's index knows it (0: not known
+ * yet, any), and its name.  The secondary resolves it beneath its root
+ * without following any symlink, and answers ESTALE when the directory at
+ * that path is another inode: a path is only the index's belief, and a
+ * write that went to whatever directory sits there now would be reported
+ * done while the object it meant stays missing.  On the wire: u8 base,
+ * str parent, u64 parent sino, str name.
  *
  * Entry operations are "ordered": once one fails, the secondary answers every
  * later ordered request with ECANCELED until the next MSG_COMMIT, so the
@@ -33,8 +39,8 @@
 #include "../common/fid.h"
 #include "../common/util.h"
 
-/* 2: ATTR_ACLS; 3: LISTDIR's sino, PUT's mode */
-#define PROTO_VERSION		3
+/* 2: ATTR_ACLS; 3: LISTDIR's sino, PUT's mode; 4: the oref's parent sino */
+#define PROTO_VERSION		4
 #define PROTO_HDR_LEN		9
 #define PROTO_FRAME_MAX		(4u << 20)	/* type + id + payload */
 #define PROTO_DATA_CHUNK	(256u << 10)
@@ -99,6 +105,7 @@ struct oref {
 	uint8_t base;
 	const char *parent;	/* not NUL-terminated */
 	uint32_t parent_len;
+	uint64_t psino;		/* the parent's inode number; 0: any */
 	const char *name;
 	uint32_t name_len;
 };
@@ -138,7 +145,7 @@ void put_u64(struct buf *b, uint64_t v);
 void put_bytes(struct buf *b, const void *p, uint32_t n);
 void put_str(struct buf *b, const char *s);
 void put_oref(struct buf *b, uint8_t base, const char *parent, size_t plen,
-    const char *name, size_t nlen);
+    uint64_t psino, const char *name, size_t nlen);
 void put_attrs(struct buf *b, const struct attrs *a);
 /* A fid: u8 length and the bytes. */
 void put_fid(struct buf *b, const struct fid *f);

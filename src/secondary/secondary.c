@@ -191,7 +191,7 @@ unlock_path(struct secondary *s, int base, const char *path, size_t len)
 	resolve_forget(&s->res);
 }
 
-/* The parent directory of o, opened up for writing if need be. */
+/* The directory at base/path, opened up for writing if need be. */
 static int
 resolve_parent(struct secondary *s, int base, const char *path, size_t len)
 {
@@ -215,15 +215,37 @@ model_errno(int err)
 	return (err == ENOENT || err == ENOTDIR || err == ELOOP) ? ESTALE : err;
 }
 
+/*
+ * The parent directory of o, which must be inode o->psino when that is
+ * given: a path is the primary's belief, and an operation applied to
+ * another directory found there would be reported done while the object
+ * meant stays missing.  ESTALE on a mismatch, with both numbers in the
+ * message; the primary then rebuilds its index from the secondary.
+ */
 static int
 parent_fd(struct secondary *s, const struct oref *o)
 {
 	int fd = resolve_parent(s, o->base, o->parent, o->parent_len);
+	struct stat st;
 
 	if (fd < 0) {
 		int err = errno;
 		fail(s, err, "resolve the parent of", o);
 		errno = model_errno(err);
+		return -1;
+	}
+	if (o->psino == 0)
+		return fd;
+	if (fstat(fd, &st) < 0)
+		return fail(s, errno, "stat the parent of", o);
+	if ((uint64_t)st.st_ino != o->psino) {
+		fail(s, ESTALE, "resolve the parent of", o);
+		size_t n = strlen(s->msg);
+		snprintf(s->msg + n, sizeof(s->msg) - n, " (the directory is "
+		    "inode %llu, expected %llu)", (unsigned long long)st.st_ino,
+		    (unsigned long long)o->psino);
+		errno = ESTALE;
+		return -1;
 	}
 	return fd;
 }
@@ -683,11 +705,10 @@ op_remove(struct secondary *s, struct rd *r, bool tree)
 	uint64_t sino = get_u64(r);
 	if (!rd_end(r))
 		return -2;
-	int dfd = resolve_parent(s, o.base, o.parent, o.parent_len);
-	if (dfd < 0 && errno == ENOENT)
+	if (resolve_parent(s, o.base, o.parent, o.parent_len) < 0 &&
+	    errno == ENOENT)
 		return 0;	/* gone with its parent: done */
-	if (dfd < 0)
-		dfd = parent_fd(s, &o);
+	int dfd = parent_fd(s, &o);
 	if (dfd < 0)
 		return -1;
 	char *name = cstr(o.name, o.name_len);
@@ -818,11 +839,10 @@ op_put(struct secondary *s, struct rd *r)
 
 	/* Borrowed from the resolver: nothing else runs inside a PUT, so the
 	 * cached directory cannot change under it. */
-	p->dirfd = resolve_parent(s, o.base, o.parent, o.parent_len);
+	p->dirfd = parent_fd(s, &o);
 	if (p->dirfd < 0) {
-		int err = errno;
-		put_error(s, err, "resolve the parent of");
-		p->err = model_errno(err);
+		p->err = errno;
+		p->errmsg = xstrdup(s->msg);
 		return 0;
 	}
 	if (flags & PUT_INPLACE) {

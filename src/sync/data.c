@@ -154,7 +154,8 @@ primary_dir(struct turn *t, const struct plink *at)
 {
 	uint8_t base;
 
-	if (index_path(t->txn, &t->tgt->root, &at->parent, &t->path, &base) != 0) {
+	if (index_path(t->txn, &t->tgt->root, &at->parent, &t->path, &base,
+	    NULL) != 0) {
 		errno = ENOENT;
 		return -1;
 	}
@@ -674,9 +675,7 @@ send_setattr(struct turn *t, size_t idx)
 		verbose_path(t, "attrs", &at, NULL);
 	size_t s = conn_begin(c, MSG_SETATTR, COOKIE_DOP | idx, true);
 	if (root) {
-		put_u8(&c->out, BASE_SELF);
-		put_bytes(&c->out, "", 0);
-		put_bytes(&c->out, "", 0);
+		put_oref(&c->out, BASE_SELF, "", 0, 0, "", 0);
 	} else if (turn_oref(t, &c->out, &at.parent, at.name, at.name_len,
 	    NULL) != 0) {
 		fatal("internal error: SETATTR of an unresolved path");

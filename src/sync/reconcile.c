@@ -297,7 +297,7 @@ decode_mark(const struct buf *b, struct fid **dirs, size_t *ndirs,
 
 static int
 remove_stray(struct turn *t, uint8_t base, const struct buf *dir,
-    const struct sent *e)
+    uint64_t dir_sino, const struct sent *e)
 {
 	struct conn *c = t->conn;
 	char *q = quote_name(e->name, e->len);
@@ -307,7 +307,8 @@ remove_stray(struct turn *t, uint8_t base, const struct buf *dir,
 	    (int)dir->len, (char *)dir->data, dir->len ? "/" : "", q);
 	free(q);
 	size_t s = conn_begin(c, MSG_RMTREE, COOKIE_STRAY, true);
-	put_oref(&c->out, base, (char *)dir->data, dir->len, e->name, e->len);
+	put_oref(&c->out, base, (char *)dir->data, dir->len, dir_sino, e->name,
+	    e->len);
 	put_u64(&c->out, e->ino);
 	return conn_end(c, s);
 }
@@ -329,13 +330,14 @@ unmatch(struct turn *t, struct matches *mt, const struct mobj *m)
 		/* Not t->path: the caller is using it. */
 		struct buf path = BUF_INIT;
 		uint8_t base = BASE_STAGE;
+		uint64_t dir_sino = 0;
 		if (!fid_is_stage(&x->dir) && index_path(t->txn, &t->tgt->root,
-		    &x->dir, &path, &base) != 0) {
+		    &x->dir, &path, &base, &dir_sino) != 0) {
 			buf_release(&path);
 			continue;
 		}
 		struct sent e = { .ino = x->ino, .name = x->name, .len = x->len };
-		int rc = remove_stray(t, base, &path, &e);
+		int rc = remove_stray(t, base, &path, dir_sino, &e);
 		buf_release(&path);
 		if (rc < 0)
 			return -1;
@@ -392,13 +394,8 @@ reconcile_dir(struct turn *t, const struct fid *dir, struct mobj *objs,
 		base = BASE_STAGE;
 		buf_reset(&t->path);
 	} else if ((rc = index_path(t->txn, &t->tgt->root, dir, &t->path,
-	    &base)) != 0) {
+	    &base, &sino)) != 0) {
 		return rc < 0 ? -1 : 0;	/* not in the model: its parent is */
-	} else if ((rc = index_get(t->txn, dir, &rec)) != 0) {
-		return rc < 0 ? -1 : 0;
-	} else {
-		sino = rec.sino;
-		irec_release(&rec);
 	}
 	if ((rc = list_dir(t, base, &t->path, sino, l, &ents, &nents)) != 0)
 		return rc < 0 ? -1 : 2;
@@ -475,7 +472,7 @@ reconcile_dir(struct turn *t, const struct fid *dir, struct mobj *objs,
 			x->len = (uint8_t)e->len;
 			memcpy(x->name, e->name, e->len);
 		} else {
-			rc = remove_stray(t, base, &t->path, e);
+			rc = remove_stray(t, base, &t->path, sino, e);
 		}
 	}
 	/* The unfinished turn may have changed this directory: its attributes
@@ -724,7 +721,8 @@ reconcile_full(struct turn *t)
 			struct sent *e = &ents[k];
 			struct fobj *o = claim(&f, e);
 			if (o == NULL) {
-				rc = remove_stray(t, q[i].base, &path, e);
+				rc = remove_stray(t, q[i].base, &path,
+				    q[i].sino, e);
 				continue;
 			}
 			o->linked = true;
@@ -797,4 +795,13 @@ reconcile_start(struct turn *t)
 	if (index_meta_del(t->txn, MARK_KEY) < 0)
 		return -1;
 	return turn_commit(t, 0);
+}
+
+int
+sync_forget_secondary(struct index_txn *txn)
+{
+	if (index_meta_del(txn, MARK_KEY) < 0 ||
+	    index_meta_del(txn, FULL_KEY) < 0)
+		return -1;
+	return 0;
 }

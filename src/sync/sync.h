@@ -42,6 +42,7 @@
 struct conn;
 struct crawl_names;
 struct index;
+struct index_txn;
 
 struct sync_opts {
 	bool dry_run;
@@ -126,5 +127,10 @@ struct sync_target {
 
 int sync_turn(const struct sync_opts *o, const struct sync_target *t,
     struct index *ix, struct conn *c, struct sync_stats *st);
+
+/* Drop what the index notes about the secondary's content beyond its
+ * objects (an unfinished turn's marker, a pending full reconcile): void
+ * once that content is emptied.  0, or -1 on an index error. */
+int sync_forget_secondary(struct index_txn *txn);
 
 #endif

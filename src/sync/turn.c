@@ -93,12 +93,15 @@ turn_oref(struct turn *t, struct buf *b, const struct fid *parent,
     const char *name, size_t len, char **display)
 {
 	uint8_t base;
-	int rc = index_path(t->txn, &t->tgt->root, parent, &t->path2, &base);
+	uint64_t psino;
+	int rc = index_path(t->txn, &t->tgt->root, parent, &t->path2, &base,
+	    &psino);
 
 	if (rc != 0)
 		return rc;
 	if (b)
-		put_oref(b, base, (char *)t->path2.data, t->path2.len, name, len);
+		put_oref(b, base, (char *)t->path2.data, t->path2.len, psino,
+		    name, len);
 	if (display) {
 		char *p = quote_name((char *)t->path2.data, t->path2.len);
 		char *n = quote_name(name, len);

@@ -3,13 +3,26 @@
 # and before the index committed it (GEOREP_TEST_CRASH: after the entry
 # operations, after the data, right before the final index commit).  The
 # next sync reconciles the index with the secondary and converges, even
-# for renames that swap names (the case a naive replay gets wrong).
+# for renames that swap names (the case a naive replay gets wrong).  A
+# killed first sync is started again.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
 P=$T/p S=$T/s
 python3 "$TOOLS/mktree.py" "$P" --seed 7 --files 300 >/dev/null
+# The first sync itself killed: the index has no object yet, and the
+# secondary is bound to this primary.  That is an interrupted first sync,
+# not a lost index: the next one starts again (no --force needed).
+for point in entry data; do
+	step "the first sync killed at '$point'"
+	run env GEOREP_TEST_CRASH=$point "$GEOREP" sync --home "$T/home" \
+	    --no-fsync "$P" "$S"
+	[[ $RC -eq 137 ]] || fail "crash point '$point' not reached (exit $RC)"
+	[[ -n $(ls -A "$S" | grep -vx .georep) ]] ||
+	    fail "the killed first sync left nothing"
+done
 expect_rc 0 gsync "$P" "$S"
+expect_stderr "the first sync into .* did not finish"
 compare "$P" "$S"
 
 SEED=${SEED:-$RANDOM}; echo "seed $SEED" >&2

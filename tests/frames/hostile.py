@@ -37,8 +37,8 @@ def frame(t, rid, payload):
     return u32(5 + len(payload)) + u8(t) + u32(rid) + payload
 
 
-def oref(parent, name, base=0):
-    return u8(base) + bstr(parent) + bstr(name)
+def oref(parent, name, base=0, psino=0):
+    return u8(base) + bstr(parent) + u64(psino) + bstr(name)
 
 
 def attrs(mode=0o644):
@@ -157,9 +157,9 @@ run('state-dir-as-parent',
         os.path.join(s, '.georep', 'volume')) else 'volume removed')
 
 
-def put_req(parent, name, sino, flags, size, mode=0o644):
-    return frame(MSG['PUT'], 2, oref(parent, name) + u64(sino) + u32(flags) +
-                 u64(size) + u32(mode))
+def put_req(parent, name, sino, flags, size, mode=0o644, psino=0):
+    return frame(MSG['PUT'], 2, oref(parent, name, psino=psino) + u64(sino) +
+                 u32(flags) + u64(size) + u32(mode))
 
 
 def listdir(path, sino=0, after=b''):
@@ -182,6 +182,27 @@ run('listdir-through-symlink', [listdir(b'evil')], [None],
 # (the primary would take its entries for another directory's).
 run('listdir-other-inode', [listdir(b'd', sino=1)], [ESTALE],
     setup=plant_dir)
+# The same for every operation's parent: whatever directory sits at the
+# path now is not written, and the reply says ESTALE.
+run('mkdir-parent-other-inode',
+    [frame(MK, 2, oref(b'd', b'x', psino=1) + u32(0o755))], [ESTALE],
+    setup=plant_dir, check=nothing_at('d/x'))
+run('put-parent-other-inode',
+    [put_req(b'd', b'f', 0, 0, 2, psino=1),
+     frame(MSG['DATA'], 2, u64(0) + bstr(b'hi')),
+     frame(MSG['PUT_END'], 2, attrs())], [ESTALE],
+    setup=plant_dir, check=nothing_at('d/f'))
+run('rename-dst-parent-other-inode',
+    [frame(MK, 2, oref(b'', b'x') + u32(0o755)),
+     frame(MSG['RENAME'], 3, oref(b'', b'x') + u64(0) +
+           oref(b'd', b'x', psino=1))], [0, ESTALE],
+    setup=plant_dir, check=nothing_at('d/x'))
+run('unlink-parent-other-inode',
+    [frame(MK, 2, oref(b'd', b'x') + u32(0o755)),
+     frame(MSG['RMTREE'], 3, oref(b'd', b'x', psino=1) + u64(0))],
+    [0, ESTALE], setup=plant_dir,
+    check=lambda s, o: None if os.path.isdir(os.path.join(s, 'd', 'x'))
+    else 'd/x was removed')
 run('mkdir-through-symlink',
     [frame(MK, 2, oref(b'evil', b'x') + u32(0o755))], [None],
     setup=plant_symlink)

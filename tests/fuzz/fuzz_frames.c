@@ -99,7 +99,8 @@ read_oref(struct rd *r, struct oref *o, bool or_self)
 		}
 	}
 	struct buf b = BUF_INIT;
-	put_oref(&b, o->base, o->parent, o->parent_len, o->name, o->name_len);
+	put_oref(&b, o->base, o->parent, o->parent_len, o->psino, o->name,
+	    o->name_len);
 	check_same(r, start, &b);
 	buf_release(&b);
 	return true;

@@ -62,34 +62,34 @@ main(int argc, char **argv)
 	FRAME("hello", MSG_HELLO,
 	    put_u32(b, PROTO_VERSION); put_str(b, "vol-0123"); put_u32(b, 0));
 	FRAME("mkdir", MSG_MKDIR,
-	    put_oref(b, BASE_ROOT, "a/b", 3, "c", 1); put_u32(b, 0755));
+	    put_oref(b, BASE_ROOT, "a/b", 3, 17, "c", 1); put_u32(b, 0755));
 	FRAME("symlink", MSG_SYMLINK,
-	    put_oref(b, BASE_ROOT, "a", 1, "l", 1); put_str(b, "../target"));
+	    put_oref(b, BASE_ROOT, "a", 1, 17, "l", 1); put_str(b, "../target"));
 	FRAME("mknod", MSG_MKNOD,
-	    put_oref(b, BASE_ROOT, "", 0, "fifo", 4); put_u32(b, 010644);
+	    put_oref(b, BASE_ROOT, "", 0, 0, "fifo", 4); put_u32(b, 010644);
 	    put_u64(b, 0));
 	FRAME("link", MSG_LINK,
-	    put_oref(b, BASE_ROOT, "a", 1, "f", 1); put_u64(b, 42);
-	    put_oref(b, BASE_ROOT, "b", 1, "g", 1));
+	    put_oref(b, BASE_ROOT, "a", 1, 17, "f", 1); put_u64(b, 42);
+	    put_oref(b, BASE_ROOT, "b", 1, 17, "g", 1));
 	FRAME("rename", MSG_RENAME,
-	    put_oref(b, BASE_STAGE, "", 0, "0123456789abcdef", 16);
-	    put_u64(b, 7); put_oref(b, BASE_ROOT, "x/y", 3, "z", 1));
+	    put_oref(b, BASE_STAGE, "", 0, 0, "0123456789abcdef", 16);
+	    put_u64(b, 7); put_oref(b, BASE_ROOT, "x/y", 3, 17, "z", 1));
 	FRAME("unlink", MSG_UNLINK,
-	    put_oref(b, BASE_ROOT, "a", 1, "f", 1); put_u64(b, 0));
+	    put_oref(b, BASE_ROOT, "a", 1, 17, "f", 1); put_u64(b, 0));
 	FRAME("rmtree", MSG_RMTREE,
-	    put_oref(b, BASE_ROOT, "", 0, "a", 1); put_u64(b, 9));
+	    put_oref(b, BASE_ROOT, "", 0, 0, "a", 1); put_u64(b, 9));
 	FRAME("put", MSG_PUT,
-	    put_oref(b, BASE_ROOT, "a", 1, "f", 1); put_u64(b, 0);
+	    put_oref(b, BASE_ROOT, "a", 1, 17, "f", 1); put_u64(b, 0);
 	    put_u32(b, PUT_INPLACE); put_u64(b, 11); put_u32(b, 0644));
 	FRAME("data", MSG_DATA,
 	    put_u64(b, 0); put_bytes(b, "hello world", 11));
 	FRAME("put_end", MSG_PUT_END, put_attrs(b, &a));
 	FRAME("put_abort", MSG_PUT_ABORT, (void)b);
 	FRAME("setattr", MSG_SETATTR,
-	    put_oref(b, BASE_ROOT, "a", 1, "f", 1); put_u64(b, 42);
+	    put_oref(b, BASE_ROOT, "a", 1, 17, "f", 1); put_u64(b, 42);
 	    put_attrs(b, &a));
 	FRAME("setattr_self", MSG_SETATTR,
-	    put_oref(b, BASE_SELF, "", 0, "", 0); put_u64(b, 0);
+	    put_oref(b, BASE_SELF, "", 0, 0, "", 0); put_u64(b, 0);
 	    put_attrs(b, &plain));
 	FRAME("commit", MSG_COMMIT,
 	    put_u64(b, 1700000000000000000ull); put_u32(b, COMMIT_NOSYNC));
@@ -103,9 +103,9 @@ main(int argc, char **argv)
 	FRAME("bye", MSG_BYE, (void)b);
 	/* Refused ones, near the edges. */
 	FRAME("bad_state_dir", MSG_MKDIR,
-	    put_oref(b, BASE_ROOT, ".georep", 7, "x", 1); put_u32(b, 0755));
+	    put_oref(b, BASE_ROOT, ".georep", 7, 17, "x", 1); put_u32(b, 0755));
 	FRAME("bad_dotdot", MSG_UNLINK,
-	    put_oref(b, BASE_ROOT, "a/..", 4, "x", 1); put_u64(b, 0));
+	    put_oref(b, BASE_ROOT, "a/..", 4, 17, "x", 1); put_u64(b, 0));
 	struct xattr bx = { "os2.x", 5, (const uint8_t *)"", 0 };
 	struct attrs ba = a;
 	ba.nxattrs = 1;
