@@ -96,6 +96,20 @@ fail(struct secondary *s, int err, const char *step, const struct oref *o)
 	return -1;
 }
 
+/* After an ESTALE message: the inode found and the one the primary meant
+ * (errno is kept). */
+static void
+add_inodes(struct secondary *s, uint64_t found, uint64_t expected)
+{
+	size_t n = strlen(s->msg);
+	int saved = errno;
+
+	snprintf(s->msg + n, sizeof(s->msg) - n, " (inode %llu there, "
+	    "expected %llu)", (unsigned long long)found,
+	    (unsigned long long)expected);
+	errno = saved;
+}
+
 static int
 flush_out(struct secondary *s)
 {
@@ -240,10 +254,7 @@ parent_fd(struct secondary *s, const struct oref *o)
 		return fail(s, errno, "stat the parent of", o);
 	if ((uint64_t)st.st_ino != o->psino) {
 		fail(s, ESTALE, "resolve the parent of", o);
-		size_t n = strlen(s->msg);
-		snprintf(s->msg + n, sizeof(s->msg) - n, " (the directory is "
-		    "inode %llu, expected %llu)", (unsigned long long)st.st_ino,
-		    (unsigned long long)o->psino);
+		add_inodes(s, (uint64_t)st.st_ino, o->psino);
 		errno = ESTALE;
 		return -1;
 	}
@@ -656,6 +667,8 @@ op_link_or_rename(struct secondary *s, struct rd *r, bool is_rename)
 		/* Not where the model says, nor moved already: the model is
 		 * wrong (ESTALE); the cause stays in the message. */
 		fail(s, err, what, &src);
+		if (err == ESTALE)
+			add_inodes(s, (uint64_t)st.st_ino, sino);
 		errno = model_errno(err);
 		goto out;
 	}
@@ -715,12 +728,8 @@ op_remove(struct secondary *s, struct rd *r, bool tree)
 	int rc = check_ino(dfd, name, sino, &st);
 	if (rc < 0) {
 		rc = errno == ENOENT ? 0 : fail(s, errno, "remove", &o);
-		if (errno == ESTALE) {
-			size_t n = strlen(s->msg);
-			snprintf(s->msg + n, sizeof(s->msg) - n, " (inode %llu, "
-			    "expected %llu)", (unsigned long long)st.st_ino,
-			    (unsigned long long)sino);
-		}
+		if (errno == ESTALE)
+			add_inodes(s, (uint64_t)st.st_ino, sino);
 		free(name);
 		return rc;
 	}
