@@ -63,6 +63,8 @@ sync_racy_add(struct sync_racy_list *l, const struct fid *fid, int64_t seen)
  * Tests only: GEOREP_TEST_CRASH=entry|data|commit kills this process with
  * SIGKILL once the secondary has applied that part of the turn and before
  * the index commits it -- the window a crash recovery must handle.
+ * GEOREP_TEST_CRASH=reply:N kills it at the Nth reply to an operation of
+ * the turn, anywhere in it (the secondary may have applied a few more).
  */
 void
 turn_crash_point(const char *where)
@@ -71,6 +73,30 @@ turn_crash_point(const char *where)
 
 	if (want && strcmp(want, where) == 0) {
 		log_warn("GEOREP_TEST_CRASH=%s: killing myself", where);
+		raise(SIGKILL);
+	}
+}
+
+static void
+crash_point_init(struct turn *t)
+{
+	const char *want = getenv("GEOREP_TEST_CRASH");
+	char *end;
+
+	if (want == NULL || strncmp(want, "reply:", 6) != 0)
+		return;
+	errno = 0;
+	t->crash_after = strtoul(want + 6, &end, 10);
+	if (errno || *end != '\0')
+		fatal("GEOREP_TEST_CRASH=%s: not reply:N", want);
+}
+
+static void
+crash_at_reply(struct turn *t)
+{
+	if (t->crash_after != 0 && ++t->replies == t->crash_after) {
+		log_warn("GEOREP_TEST_CRASH=reply:%lu: killing myself",
+		    t->crash_after);
 		raise(SIGKILL);
 	}
 }
@@ -646,9 +672,11 @@ on_reply(void *arg, const struct pending_req *req, const struct reply *rep)
 
 	switch (COOKIE_KIND(req->cookie)) {
 	case COOKIE_MOP:
+		crash_at_reply(t);
 		mop_on_reply(t, COOKIE_IDX(req->cookie), rep);
 		break;
 	case COOKIE_DOP:
+		crash_at_reply(t);
 		data_on_reply(t, COOKIE_IDX(req->cookie), rep);
 		break;
 	case COOKIE_STRAY:
@@ -915,6 +943,7 @@ sync_turn(const struct sync_opts *o, const struct sync_target *tgt,
 	t.ix = ix;
 	t.st = st;
 	t.privileged = geteuid() == 0;
+	crash_point_init(&t);
 	c->on_reply = on_reply;
 	c->arg = &t;
 	resolve_init(&t.pres, tgt->rootfd, tgt->rootfd);

@@ -68,6 +68,9 @@ struct turn {
 	bool stale;		/* the secondary refused an op (ESTALE): the
 				 * marker stays, the next turn reconciles */
 	struct buf path, path2;
+	/* Tests only (GEOREP_TEST_CRASH=reply:N): SIGKILL at the Nth reply
+	 * to an entry or data operation of the turn. */
+	unsigned long crash_after, replies;
 	/* progress */
 	uint64_t total_bytes, total_files;
 	uint64_t done_bytes;	/* sent, and holes skipped */

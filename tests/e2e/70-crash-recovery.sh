@@ -3,8 +3,9 @@
 # and before the index committed it (GEOREP_TEST_CRASH: after the entry
 # operations, after the data, right before the final index commit).  The
 # next sync reconciles the index with the secondary and converges, even
-# for renames that swap names (the case a naive replay gets wrong).  A
-# killed first sync is started again.
+# for renames that swap names (the case a naive replay gets wrong).  Also
+# killed at a random reply to any operation of a turn (reply:N), and in the
+# first sync (which is then started again).
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
@@ -50,6 +51,23 @@ for point in entry data commit entry data commit; do
 	expect_stderr "the last sync did not finish"
 	compare "$P" "$S"
 	# And a clean sync after it changes nothing.
+	expect_rc 0 gsync "$P" "$S"
+	expect_nothing_sent
+done
+
+# Killed anywhere in a turn: at a random reply to one of its operations
+# (the secondary may have applied a few more, still in the pipe).
+RANDOM=$SEED
+for round in 1 2 3 4 5 6 7 8; do
+	n=$((RANDOM % 300 + 1))
+	step "crash at reply $n"
+	python3 "$TOOLS/workload.py" "$P" --seed $((SEED + 100 + round)) \
+	    --ops 200 >/dev/null
+	run env GEOREP_TEST_CRASH=reply:$n "$GEOREP" sync --home "$T/home" \
+	    --no-fsync "$P" "$S"
+	[[ $RC -eq 137 || $RC -eq 0 ]] || fail "exit $RC at reply $n"
+	expect_rc 0 gsync "$P" "$S"
+	compare "$P" "$S"
 	expect_rc 0 gsync "$P" "$S"
 	expect_nothing_sent
 done
