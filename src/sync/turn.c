@@ -65,6 +65,9 @@ sync_racy_add(struct sync_racy_list *l, const struct fid *fid, int64_t seen)
  * the index commits it -- the window a crash recovery must handle.
  * GEOREP_TEST_CRASH=reply:N kills it at the Nth reply to an operation of
  * the turn, anywhere in it (the secondary may have applied a few more).
+ * With GEOREP_TEST_CRASH_FLAG=FILE as well, replies are counted across
+ * the process's turns, only while FILE exists, and FILE is removed at the
+ * crash: a daemon's worker dies once, at a point a test can choose.
  */
 void
 turn_crash_point(const char *where)
@@ -94,11 +97,26 @@ crash_point_init(struct turn *t)
 static void
 crash_at_reply(struct turn *t)
 {
-	if (t->crash_after != 0 && ++t->replies == t->crash_after) {
-		log_warn("GEOREP_TEST_CRASH=reply:%lu: killing myself",
-		    t->crash_after);
-		raise(SIGKILL);
+	static unsigned long flagged_replies;	/* tests only */
+	const char *flag = getenv("GEOREP_TEST_CRASH_FLAG");
+	unsigned long n;
+
+	if (t->crash_after == 0)
+		return;
+	if (flag != NULL) {
+		if (access(flag, F_OK) < 0)
+			return;
+		n = ++flagged_replies;
+	} else {
+		n = ++t->replies;
 	}
+	if (n != t->crash_after)
+		return;
+	if (flag != NULL && unlink(flag) < 0)
+		return;
+	log_warn("GEOREP_TEST_CRASH=reply:%lu: killing myself",
+	    t->crash_after);
+	raise(SIGKILL);
 }
 
 bool

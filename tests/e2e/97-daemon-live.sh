@@ -13,6 +13,8 @@
 #   - stop, change, start (every start crawls): checkpoint, compare;
 #   - pause, change, a checkpoint that stays pending, resume, compare;
 #   - the worker killed with SIGKILL during a workload: restarted, compare;
+#   - the worker killed at a chosen reply of its turns (GEOREP_TEST_CRASH):
+#     restarted, compare;
 #   - the monitor killed with SIGKILL during a workload: the next start
 #     crawls, compare;
 #   - a queue overflow (the monitor stopped with SIGSTOP while more than
@@ -40,6 +42,11 @@ PATH=$(dirname "$PY"):$PATH
 SEED=${SEED:-$RANDOM}; echo "seed $SEED" >&2
 FLOOD=${FLOOD:-20000}	# > 16384: fanotify's queue, and inotify's default
 			# max_queued_events
+# The worker is also killed at the Nth reply of its turns (counted while
+# $T/crash-flag exists; the flag goes with the crash): a recovery from a
+# chosen point of a directed turn, not only wherever a SIGKILL lands.
+CRASH_AT=$((SEED % 40 + 1))
+export GEOREP_TEST_CRASH=reply:$CRASH_AT GEOREP_TEST_CRASH_FLAG=$T/crash-flag
 
 G() { "$GEOREP" "$1" --home "$T/home" "${@:2}"; }
 # The session under test is $sess; its trees are $P and $S.
@@ -267,6 +274,22 @@ run_detector() {
 	kill -0 "$worker" 2>/dev/null && fail "worker $worker still alive"
 	[[ -n $(pgrep -P "$mon" -x georep || true) ]] ||
 		fail "no worker restarted under monitor $mon"
+	expect_changelog_state
+
+	step "$det: the worker killed at reply $CRASH_AT of its turns"
+	mon=$(monitor_pid)
+	touch "$T/crash-flag"
+	deadline=$((SECONDS + 60)) round=0
+	while [[ -e $T/crash-flag ]]; do
+		((SECONDS < deadline)) || fail "the worker never reached reply \
+$CRASH_AT"
+		round=$((round + 1))
+		workload "$P" --seed $((base + 32 + round * 1000)) --ops 100
+	done
+	checkpoint_and_compare
+	[[ $(monitor_pid) == "$mon" ]] || fail "the monitor changed: $(st)"
+	grep -q "GEOREP_TEST_CRASH=reply:$CRASH_AT" "$T/home/sessions/$sess/log" ||
+		fail "no crash at reply $CRASH_AT in the log"
 	expect_changelog_state
 
 	step "$det: the monitor killed with SIGKILL during a workload"
