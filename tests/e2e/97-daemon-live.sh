@@ -15,6 +15,8 @@
 #   - the worker killed with SIGKILL during a workload: restarted, compare;
 #   - the worker killed at a chosen reply of its turns (GEOREP_TEST_CRASH):
 #     restarted, compare;
+#   - the secondary killed with SIGKILL during a workload: the worker
+#     reconnects, compare;
 #   - the monitor killed with SIGKILL during a workload: the next start
 #     crawls, compare;
 #   - a queue overflow (the monitor stopped with SIGSTOP while more than
@@ -290,6 +292,22 @@ $CRASH_AT"
 	[[ $(monitor_pid) == "$mon" ]] || fail "the monitor changed: $(st)"
 	grep -q "GEOREP_TEST_CRASH=reply:$CRASH_AT" "$T/home/sessions/$sess/log" ||
 		fail "no crash at reply $CRASH_AT in the log"
+	expect_changelog_state
+
+	step "$det: the secondary killed with SIGKILL during a workload"
+	mon=$(monitor_pid)
+	worker=$(pgrep -P "$mon" -x georep | head -1 || true)
+	[[ -n $worker ]] || fail "no worker under monitor $mon"
+	secpid=$(pgrep -P "$worker" -x georep | head -1 || true)
+	[[ -n $secpid ]] || fail "no secondary under worker $worker"
+	workload "$P" --seed $((base + 35)) --ops 600 &
+	wl=$!
+	sleep 0.2	# not a timing assumption: only to land inside it
+	kill -9 "$secpid"
+	wait "$wl" || fail "the workload failed"
+	workload "$P" --seed $((base + 36)) --ops 300
+	checkpoint_and_compare
+	[[ $(monitor_pid) == "$mon" ]] || fail "the monitor changed: $(st)"
 	expect_changelog_state
 
 	step "$det: the monitor killed with SIGKILL during a workload"
