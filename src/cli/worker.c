@@ -758,16 +758,19 @@ worker_run(struct worker *w)
 		goto fail;
 	int rc = w->chan >= 0 ? journal_loop(w, &sc) : crawl_loop(w, &sc);
 	if (rc < 0 && !sig_stop) {
+		/* The turn logged the cause; status and the monitor say it
+		 * again, the log need not. */
 		snprintf(detail, sizeof(detail), "%s", sc.c.failed ?
 		    sc.c.error : "a turn failed (see the log)");
 		code = sc.c.failed ? EX_UNAVAILABLE : EX_IOERR;
-		goto fail;
+		goto fail_logged;
 	}
 	worker_save_status(w);
 	code = 0;
 	goto out;
 fail:
 	log_err("%s", detail);
+fail_logged:
 	snprintf(w->st.state, sizeof(w->st.state), "Faulty");
 	status_set_detail(&w->st, detail);
 	worker_save_status(w);
