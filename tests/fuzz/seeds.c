@@ -64,7 +64,8 @@ main(int argc, char **argv)
 	FRAME("mkdir", MSG_MKDIR,
 	    put_oref(b, BASE_ROOT, "a/b", 3, 17, "c", 1); put_u32(b, 0755));
 	FRAME("symlink", MSG_SYMLINK,
-	    put_oref(b, BASE_ROOT, "a", 1, 17, "l", 1); put_str(b, "../target"));
+	    put_oref(b, BASE_ROOT, "a", 1, 17, "l", 1);
+	    put_str(b, "../target"));
 	FRAME("mknod", MSG_MKNOD,
 	    put_oref(b, BASE_ROOT, "", 0, 0, "fifo", 4); put_u32(b, 010644);
 	    put_u64(b, 0));
