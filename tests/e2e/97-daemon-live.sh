@@ -291,7 +291,8 @@ run_detector() {
 	checkpoint_and_compare
 	[[ $(monitor_pid) == "$mon" ]] || fail "the monitor changed: $(st)"
 	grep -q "GEOREP_TEST_CRASH=reply:$CRASH_AT" \
-	    "$T/home/sessions/$sess/log" || fail "no crash at reply $CRASH_AT in the log"
+	    "$T/home/sessions/$sess/log" ||
+		fail "no crash at reply $CRASH_AT in the log"
 	expect_changelog_state
 
 	step "$det: the secondary killed with SIGKILL during a workload"
