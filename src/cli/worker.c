@@ -503,6 +503,8 @@ connect_secondary(struct worker *w, struct session_conn *sc, char *detail,
 	sc->o.stop = &sig_stop;
 	sc->o.no_fsync = getenv("GEOREP_TEST_NO_FSYNC") != NULL;
 	sc->o.verbose = getenv("GEOREP_TEST_VERBOSE") != NULL;
+	if (sc->o.verbose)	/* the log: whole lines, even at a SIGKILL */
+		setvbuf(stdout, NULL, _IOLBF, 0);
 	return 0;
 }
 
