@@ -7,12 +7,13 @@
  * the objects it may move, remove or rewrite, with the secondary inode
  * numbers the index holds for them.  The commit that ends the turn removes
  * it.  A marker found at the start of a turn therefore means the secondary
- * may be ahead of the index.  reconcile() lists those directories on the
- * secondary and, by inode number, puts each marked object's links where the
- * secondary has them; names the index cannot explain (left by the unfinished
- * turn) are removed from the secondary, so the crawl that follows sends them
- * again if the primary has them.
- */
+ * may be ahead of the index.  reconcile() then walks the whole secondary
+ * and gives each entry to the object whose inode number (and type, size
+ * and mtime) it has; names the index cannot explain (left by the unfinished
+ * turn) are removed from the secondary, and objects found nowhere are
+ * forgotten, so the crawl that follows sends them again if the primary has
+ * them.  The marker's objects tell which files were being written.
+ * (Listing only its directories is not enough: see reconcile().) */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,24 +33,6 @@ struct mobj {
 	struct fid fid;
 	uint64_t sino;
 	uint8_t flags;
-	bool replaced;		/* found rewritten: its old inode number may
-				 * now belong to another file */
-};
-
-/* A link given to a marked object because its inode number was found
- * there: undone if the object turns out to have been rewritten. */
-struct matched {
-	struct mobj *m;
-	struct fid dir;
-	uint8_t base;
-	uint64_t ino;
-	uint8_t len;
-	char name[256];
-};
-
-struct matches {
-	struct matched *v;
-	size_t n, cap;
 };
 
 /* ---- the marker ---- */
@@ -249,24 +232,6 @@ list_dir(struct turn *t, uint8_t base, const struct buf *path, uint64_t sino,
 /* ---- repairing the model ---- */
 
 static int
-cmp_mobj_sino(const void *a, const void *b)
-{
-	const struct mobj *x = a, *y = b;
-
-	return (x->sino > y->sino) - (x->sino < y->sino);
-}
-
-static struct mobj *
-find_sino(struct mobj *v, size_t n, uint64_t sino)
-{
-	struct mobj key = { .sino = sino };
-
-	if (sino == 0)
-		return NULL;
-	return bsearch(&key, v, n, sizeof(*v), cmp_mobj_sino);
-}
-
-static int
 decode_mark(const struct buf *b, struct fid **dirs, size_t *ndirs,
     struct mobj **objs, size_t *nobjs)
 {
@@ -311,278 +276,6 @@ remove_stray(struct turn *t, uint8_t base, const struct buf *dir,
 	    e->len);
 	put_u64(&c->out, e->ino);
 	return conn_end(c, s);
-}
-
-/* One listed directory: check every model link in it against the
- * listing, and note what the listing holds that the model lacks. */
-/* Undo the links matched by inode number to m, now known rewritten:
- * what holds that number is another file, left by the unfinished turn. */
-static int
-unmatch(struct turn *t, struct matches *mt, const struct mobj *m)
-{
-	for (size_t i = 0; i < mt->n; i++) {
-		struct matched *x = &mt->v[i];
-		if (x->m != m)
-			continue;
-		x->m = NULL;
-		if (link_del(t->txn, &m->fid, &x->dir, x->name, x->len) < 0)
-			return -1;
-		/* Not t->path: the caller is using it. */
-		struct buf path = BUF_INIT;
-		uint8_t base = BASE_STAGE;
-		uint64_t dir_sino = 0;
-		if (!fid_is_stage(&x->dir) && index_path(t->txn, &t->tgt->root,
-		    &x->dir, &path, &base, &dir_sino) != 0) {
-			buf_release(&path);
-			continue;
-		}
-		struct sent e = { .ino = x->ino, .name = x->name, .len = x->len };
-		int rc = remove_stray(t, base, &path, dir_sino, &e);
-		buf_release(&path);
-		if (rc < 0)
-			return -1;
-	}
-	return 0;
-}
-
-/* Objects that lost a link in the reconcile: forgotten at its end if they
- * have none left, marked or not, so the crawl that follows sends them. */
-struct unlinked {
-	struct fid *v;
-	size_t n, cap;
-};
-
-static void
-note_unlinked(struct unlinked *u, const struct fid *fid)
-{
-	if (u->n == u->cap) {
-		u->cap = u->cap ? u->cap * 2 : 64;
-		u->v = xrealloc(u->v, u->cap * sizeof(*u->v));
-	}
-	u->v[u->n++] = *fid;
-}
-
-/*
- * Whether the listed entry e is the object of index record rec.  Inode
- * numbers are reused: the type must agree as well, and the size and mtime
- * of a file or symlink (a symlink replaced by one with another target often
- * gets the inode just freed, and targets can be of one length).
- */
-static bool
-is_object(const struct sent *e, const struct irec *rec)
-{
-	return e->ino == rec->sino &&
-	    (e->mode & S_IFMT) == (rec->mode & S_IFMT) &&
-	    (!(S_ISREG(rec->mode) || S_ISLNK(rec->mode)) ||
-	    (e->size == rec->size && e->mtime_sec == rec->mtime_sec &&
-	    e->mtime_nsec == rec->mtime_nsec));
-}
-
-static int
-reconcile_dir(struct turn *t, const struct fid *dir, struct mobj *objs,
-    size_t nobjs, struct listing *l, struct matches *mt, struct unlinked *u)
-{
-	struct ichild_list kids = { 0 };
-	struct sent *ents;
-	size_t nents;
-	uint8_t base;
-	uint64_t sino = 0;
-	struct irec rec;
-	int rc;
-
-	if (fid_is_stage(dir)) {
-		base = BASE_STAGE;
-		buf_reset(&t->path);
-	} else if ((rc = index_path(t->txn, &t->tgt->root, dir, &t->path,
-	    &base, &sino)) != 0) {
-		return rc < 0 ? -1 : 0;	/* not in the model: its parent is */
-	}
-	if ((rc = list_dir(t, base, &t->path, sino, l, &ents, &nents)) != 0)
-		return rc < 0 ? -1 : 2;
-	if (index_children(t->txn, dir, &kids) < 0) {
-		free(ents);
-		return -1;
-	}
-	rc = 0;
-	/* Model links: keep those the secondary confirms. */
-	for (size_t k = 0; k < kids.n && rc == 0; k++) {
-		struct ichild *kid = &kids.v[k];
-		struct sent *e = NULL;
-		for (size_t i = 0; i < nents && !e; i++)
-			if (ents[i].len == kid->name_len &&
-			    memcmp(ents[i].name, kid->name, kid->name_len) == 0)
-				e = &ents[i];
-		if ((rc = index_get(t->txn, &kid->fid, &rec)) != 0) {
-			rc = rc < 0 ? -1 : 0;
-			continue;
-		}
-		/* A link the secondary does not confirm is dropped, and the
-		 * crawl that follows sends the object again. */
-		bool ok = e && is_object(e, &rec);
-		struct mobj *m = NULL;
-		for (size_t i = 0; i < nobjs && !m; i++)
-			if (fid_eq(&objs[i].fid, &kid->fid))
-				m = &objs[i];
-		if (!ok && e && S_ISREG(e->mode) && S_ISREG(rec.mode) && m &&
-		    (m->flags & MARK_PUT) && !find_sino(objs, nobjs, e->ino)) {
-			/* Rewritten by the unfinished turn: a new inode. Its
-			 * content is sent again by the crawl that follows. */
-			rec.sino = e->ino;
-			rec.synced = 0;
-			rc = index_put(t->txn, &kid->fid, &rec);
-			ok = true;
-			m->replaced = true;
-			if (rc == 0)
-				rc = unmatch(t, mt, m);
-		}
-		irec_release(&rec);
-		if (ok) {
-			e->used = true;
-		} else if (rc == 0) {
-			rc = link_del(t->txn, &kid->fid, dir, kid->name,
-			    kid->name_len);
-			note_unlinked(u, &kid->fid);
-		}
-	}
-	/* Entries the model lacks: a marked object moved here, or a stray. */
-	for (size_t i = 0; i < nents && rc == 0; i++) {
-		struct sent *e = &ents[i];
-		if (e->used)
-			continue;
-		struct mobj *m = find_sino(objs, nobjs, e->ino);
-		bool same = false;
-		if (m != NULL && !m->replaced &&
-		    index_get(t->txn, &m->fid, &rec) == 0) {
-			/* The inode number may have been freed and reused by
-			 * the unfinished turn (a file rewritten, a symlink made
-			 * in its place): the rest must agree too. */
-			same = is_object(e, &rec);
-			irec_release(&rec);
-		}
-		if (same) {
-			rc = link_add(t->txn, &m->fid, dir, e->name, e->len);
-			if (mt->n == mt->cap) {
-				mt->cap = mt->cap ? mt->cap * 2 : 16;
-				mt->v = xrealloc(mt->v, mt->cap * sizeof(*mt->v));
-			}
-			struct matched *x = &mt->v[mt->n++];
-			x->m = m;
-			x->dir = *dir;
-			x->ino = e->ino;
-			x->len = (uint8_t)e->len;
-			memcpy(x->name, e->name, e->len);
-		} else {
-			rc = remove_stray(t, base, &t->path, sino, e);
-		}
-	}
-	/* The unfinished turn may have changed this directory: its attributes
-	 * are set again by the turn that follows. */
-	if (rc == 0 && !fid_is_stage(dir) && index_get(t->txn, dir, &rec) == 0) {
-		rec.synced &= ~IREC_ATTRS;
-		rc = index_put(t->txn, dir, &rec);
-		irec_release(&rec);
-	}
-	ichild_list_release(&kids);
-	free(ents);
-	return rc;
-}
-
-static int reconcile_full(struct turn *t);
-
-
-int
-reconcile(struct turn *t)
-{
-	struct buf mark = BUF_INIT;
-	struct fid *dirs = NULL;
-	struct mobj *objs = NULL;
-	size_t ndirs = 0, nobjs = 0;
-	struct listing l = { BUF_INIT, false, 0 };
-	struct matches mt = { 0 };
-	struct unlinked u = { 0 };
-	struct irec rec;
-	int rc;
-
-	rc = index_meta_get(t->txn, MARK_KEY, &mark);
-	if (rc != 0) {
-		buf_release(&mark);
-		return rc < 0 ? -1 : 0;
-	}
-	log_warn("the last sync did not finish: checking %s against the index",
-	    t->conn->peer);
-	t->reconciled = true;
-	if (decode_mark(&mark, &dirs, &ndirs, &objs, &nobjs) < 0) {
-		log_err("a corrupt turn marker in the index");
-		rc = -1;
-		goto out;
-	}
-	qsort(objs, nobjs, sizeof(*objs), cmp_mobj_sino);
-	fid_set_stage(&dirs[ndirs]);
-	/* A directory the unfinished turn moved is found under its old name
-	 * in the model until its parent is reconciled: passes until no
-	 * directory is left or none makes progress. */
-	uint8_t *done = xcalloc(ndirs + 1, 1);
-	for (bool progress = true; progress && rc == 0; ) {
-		progress = false;
-		for (size_t i = 0; i <= ndirs && rc == 0; i++) {
-			bool dup = false;
-			for (size_t k = 0; k < i && !dup; k++)
-				dup = fid_eq(&dirs[k], &dirs[i]);
-			if (dup)
-				done[i] = 1;
-			if (done[i])
-				continue;
-			rc = reconcile_dir(t, &dirs[i], objs, nobjs, &l, &mt,
-			    &u);
-			if (rc == 2) {
-				rc = 0;		/* try again next pass */
-				continue;
-			}
-			done[i] = 1;
-			progress = true;
-		}
-	}
-	/* A directory that could not be listed: this turn's view of it is a
-	 * guess, and guesses lose data.  The whole secondary is walked. */
-	bool partial = false;
-	for (size_t i = 0; i <= ndirs; i++)
-		partial = partial || !done[i];
-	free(done);
-	if (rc == 0 && partial)
-		rc = reconcile_full(t);
-	/* A file the unfinished turn was writing may hold part of the new
-	 * content, in place (a file with several names keeps its inode, so
-	 * nothing above tells): it is sent again. */
-	for (size_t i = 0; i < nobjs && rc == 0; i++)
-		if (objs[i].flags & MARK_PUT)
-			rc = content_unsynced(t, &objs[i].fid);
-	/* Objects the secondary no longer has anywhere -- marked ones, and
-	 * any that lost its last link here -- are forgotten (a directory with
-	 * what is below it), so the crawl that follows sends them again. */
-	for (size_t i = 0; i < nobjs; i++)
-		note_unlinked(&u, &objs[i].fid);
-	for (size_t i = 0; i < u.n && rc == 0; i++) {
-		if (index_get(t->txn, &u.v[i], &rec) != 0)
-			continue;
-		bool gone = rec.nlinks == 0;
-		irec_release(&rec);
-		if (gone)
-			rc = turn_forget(t, &u.v[i]);
-	}
-	if (rc == 0 && conn_wait_all(t->conn) < 0)
-		rc = -1;
-	if (rc == 0 && index_meta_del(t->txn, MARK_KEY) < 0)
-		rc = -1;
-	if (rc == 0)
-		rc = turn_commit(t, 0);
-out:
-	buf_release(&mark);
-	buf_release(&l.data);
-	free(mt.v);
-	free(u.v);
-	free(dirs);
-	free(objs);
-	return rc;
 }
 
 /* ---- the full reconcile ---- */
@@ -688,8 +381,6 @@ reconcile_full(struct turn *t)
 	struct irec rec;
 	int rc;
 
-	log_warn("the index did not match %s: rebuilding it from a walk of "
-	    "the secondary", t->conn->peer);
 	if (index_foreach(t->txn, collect, &f) != 0 ||
 	    index_drop_links(t->txn) < 0) {
 		free(f.v);
@@ -776,25 +467,62 @@ reconcile_mark_full(struct turn *t)
 	return index_meta_put(t->txn, FULL_KEY, "1", 1);
 }
 
+/*
+ * At the start of a turn: a marker means the last turn changed the
+ * secondary and did not commit; a full-reconcile request, that a turn
+ * found the index wrong (ESTALE).  Either way the whole secondary is walked
+ * and the index's links rebuilt from it (reconcile_full).  Listing only the
+ * directories the marker names was tried first and lost data: an
+ * unfinished turn's moves, staging and reused inode numbers can leave a
+ * directory the marker does not name holding something else than the
+ * index says, and nothing would ever look there again.  A walk of the
+ * secondary after a crash is the price of never trusting a guess.  A file
+ * the unfinished turn was writing may hold part of the new content in
+ * place (a file with several names keeps its inode and may keep its size):
+ * it is sent again.
+ */
 int
 reconcile_start(struct turn *t)
 {
-	struct buf b = BUF_INIT;
-	int rc = index_meta_get(t->txn, FULL_KEY, &b);
+	struct buf mark = BUF_INIT, b = BUF_INIT;
+	struct fid *dirs = NULL;
+	struct mobj *objs = NULL;
+	size_t ndirs = 0, nobjs = 0;
+	int full = index_meta_get(t->txn, FULL_KEY, &b);
+	int marked = full < 0 ? -1 : index_meta_get(t->txn, MARK_KEY, &mark);
+	int rc = -1;
 
 	buf_release(&b);
-	if (rc < 0)
-		return -1;
-	if (rc == 1)
-		return reconcile(t);
+	if (full < 0 || marked < 0 || (full == 1 && marked == 1)) {
+		buf_release(&mark);
+		return full < 0 || marked < 0 ? -1 : 0;
+	}
+	if (full == 0)
+		log_warn("the index did not match %s: rebuilding it from a "
+		    "walk of the secondary", t->conn->peer);
+	else
+		log_warn("the last sync did not finish: walking %s to check "
+		    "the index", t->conn->peer);
 	t->reconciled = true;
-	if (reconcile_full(t) < 0)
-		return -1;
-	if (index_meta_del(t->txn, FULL_KEY) < 0)
-		return -1;
-	if (index_meta_del(t->txn, MARK_KEY) < 0)
-		return -1;
-	return turn_commit(t, 0);
+	if (marked == 0 &&
+	    decode_mark(&mark, &dirs, &ndirs, &objs, &nobjs) < 0) {
+		log_err("a corrupt turn marker in the index");
+		goto out;
+	}
+	rc = reconcile_full(t);
+	for (size_t i = 0; i < nobjs && rc == 0; i++)
+		if (objs[i].flags & MARK_PUT)
+			rc = content_unsynced(t, &objs[i].fid);
+	if (rc == 0 && (index_meta_del(t->txn, FULL_KEY) < 0 ||
+	    index_meta_del(t->txn, MARK_KEY) < 0))
+		rc = -1;
+	if (rc == 0)
+		rc = turn_commit(t, 0);
+out:
+	buf_release(&mark);
+	free(dirs);
+	free(objs);
+	return rc;
 }
 
 int

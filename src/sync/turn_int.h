@@ -106,9 +106,8 @@ bool turn_stopped(const struct turn *t);
 /* reconcile.c */
 int turn_mark(struct turn *t);
 int turn_unmark(struct turn *t);
-int reconcile(struct turn *t);
-/* At the start of a turn: the full reconcile if one was asked for, else
- * the targeted one if a marker is there, else nothing. */
+/* At the start of a turn: a walk of the secondary if a marker is there
+ * (an unfinished turn) or one was asked for (ESTALE), else nothing. */
 int reconcile_start(struct turn *t);
 /* Ask the next turn for a full reconcile (in the current transaction). */
 int reconcile_mark_full(struct turn *t);
