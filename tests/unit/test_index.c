@@ -423,41 +423,59 @@ test_path(void **state)
 	put_obj(f, &lost, 0100644);	/* no link */
 	recommit(f);
 
-	assert_int_equal(index_path(f->t, &root, &fc, &path, &base), 0);
+	assert_int_equal(index_path(f->t, &root, &fc, &path, &base, NULL), 0);
 	assert_int_equal(base, BASE_ROOT);
 	assert_int_equal(path.len, 5);
 	assert_memory_equal(path.data, "a/b/c", 5);
-	assert_int_equal(index_path(f->t, &root, &da, &path, &base), 0);
+	assert_int_equal(index_path(f->t, &root, &da, &path, &base, NULL), 0);
 	assert_int_equal(path.len, 1);
 	assert_memory_equal(path.data, "a", 1);
 	/* The root: "" (path reset from the last call). */
-	assert_int_equal(index_path(f->t, &root, &root, &path, &base), 0);
+	assert_int_equal(index_path(f->t, &root, &root, &path, &base, NULL), 0);
 	assert_int_equal(base, BASE_ROOT);
 	assert_int_equal(path.len, 0);
 
 	/* Under the staging area. */
 	base = 99;
-	assert_int_equal(index_path(f->t, &root, &sy, &path, &base), 0);
+	assert_int_equal(index_path(f->t, &root, &sy, &path, &base, NULL), 0);
 	assert_int_equal(base, BASE_STAGE);
 	assert_int_equal(path.len, 3);
 	assert_memory_equal(path.data, "x/y", 3);
-	assert_int_equal(index_path(f->t, &root, &sx, &path, &base), 0);
+	assert_int_equal(index_path(f->t, &root, &sx, &path, &base, NULL), 0);
 	assert_int_equal(base, BASE_STAGE);
 	assert_int_equal(path.len, 1);
-	assert_int_equal(index_path(f->t, &root, &stage, &path, &base), 0);
+	assert_int_equal(index_path(f->t, &root, &stage, &path, &base, NULL), 0);
 	assert_int_equal(base, BASE_STAGE);
 	assert_int_equal(path.len, 0);
 
 	/* Unknown: the fid, a directory above it, or no link. */
-	assert_int_equal(index_path(f->t, &root, &unknown, &path, &base), 1);
-	assert_int_equal(index_path(f->t, &root, &orphan, &path, &base), 1);
-	assert_int_equal(index_path(f->t, &root, &lost, &path, &base), 1);
+	assert_int_equal(index_path(f->t, &root, &unknown, &path, &base, NULL), 1);
+	assert_int_equal(index_path(f->t, &root, &orphan, &path, &base, NULL), 1);
+	assert_int_equal(index_path(f->t, &root, &lost, &path, &base, NULL), 1);
 
 	/* The first link decides; a second link elsewhere does not matter. */
 	assert_int_equal(link_add(f->t, &fc, &root, "hard", 4), 0);
-	assert_int_equal(index_path(f->t, &root, &fc, &path, &base), 0);
+	assert_int_equal(index_path(f->t, &root, &fc, &path, &base, NULL), 0);
 	assert_int_equal(path.len, 5);
 	assert_memory_equal(path.data, "a/b/c", 5);
+
+	/* The object's own secondary inode number: 0 for the root and the
+	 * staging area, which the secondary finds by itself. */
+	struct irec r;
+	uint64_t sino = 1;
+	assert_int_equal(index_get(f->t, &db, &r), 0);
+	r.sino = 77;
+	assert_int_equal(index_put(f->t, &db, &r), 0);
+	irec_release(&r);
+	assert_int_equal(index_path(f->t, &root, &db, &path, &base, &sino), 0);
+	assert_int_equal(sino, 77);
+	assert_int_equal(index_path(f->t, &root, &root, &path, &base, &sino),
+	    0);
+	assert_int_equal(sino, 0);
+	sino = 1;
+	assert_int_equal(index_path(f->t, &root, &stage, &path, &base, &sino),
+	    0);
+	assert_int_equal(sino, 0);
 
 	/* Long names. */
 	char n255[256];
@@ -465,7 +483,7 @@ test_path(void **state)
 	n255[255] = '\0';
 	struct fid deep = FID(9, 4);
 	add(f, &deep, &fc, n255, 0100644);
-	assert_int_equal(index_path(f->t, &root, &deep, &path, &base), 0);
+	assert_int_equal(index_path(f->t, &root, &deep, &path, &base, NULL), 0);
 	assert_int_equal(path.len, 5 + 1 + 255);
 	assert_memory_equal(path.data + 6, n255, 255);
 	buf_release(&path);
@@ -485,7 +503,7 @@ test_path_cycle(void **state)
 	put_obj(f, &b, 040755);
 	assert_int_equal(link_add(f->t, &a, &b, "a", 1), 0);
 	assert_int_equal(link_add(f->t, &b, &a, "b", 1), 0);
-	assert_int_not_equal(index_path(f->t, &root, &a, &path, &base), 0);
+	assert_int_not_equal(index_path(f->t, &root, &a, &path, &base, NULL), 0);
 	buf_release(&path);
 }
 

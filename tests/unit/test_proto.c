@@ -33,11 +33,12 @@ oref_try(bool or_self, uint8_t base, const char *parent, size_t plen,
 	struct rd r;
 	bool ok;
 
-	put_oref(&b, base, parent, plen, name, nlen);
+	put_oref(&b, base, parent, plen, 0x1122334455667788ull, name, nlen);
 	rd_buf(&r, &b);
 	ok = or_self ? get_oref_or_self(&r, &o) : get_oref(&r, &o);
 	if (ok) {
 		assert_int_equal(o.base, base);
+		assert_true(o.psino == 0x1122334455667788ull);
 		assert_int_equal(o.parent_len, plen);
 		assert_int_equal(o.name_len, nlen);
 		if (plen)
@@ -182,7 +183,7 @@ test_roundtrip_oref_attrs(void **state)
 	struct rd r;
 
 	(void)state;
-	put_oref(&b, BASE_STAGE, "a/b", 3, "c", 1);
+	put_oref(&b, BASE_STAGE, "a/b", 3, 42, "c", 1);
 	attrs_plain(&a);
 	a.mask |= ATTR_XATTRS | ATTR_ACLS;	/* the list holds an ACL too */
 	a.mode = 07777;
@@ -199,6 +200,7 @@ test_roundtrip_oref_attrs(void **state)
 	assert_int_equal(o.base, BASE_STAGE);
 	assert_int_equal(o.parent_len, 3);
 	assert_memory_equal(o.parent, "a/b", 3);
+	assert_int_equal(o.psino, 42);
 	assert_int_equal(o.name_len, 1);
 	assert_memory_equal(o.name, "c", 1);
 
@@ -244,7 +246,7 @@ test_frame_parse(void **state)
 
 	(void)state;
 	s1 = proto_begin(&b, MSG_MKDIR, 0x01020304u);
-	put_oref(&b, BASE_ROOT, "", 0, "dir", 3);
+	put_oref(&b, BASE_ROOT, "", 0, 0, "dir", 3);
 	put_u32(&b, 0755);
 	proto_finish(&b, s1);
 	len1 = b.len;
@@ -419,7 +421,7 @@ test_truncated(void **state)
 	struct buf b = BUF_INIT;
 	struct oref o;
 	struct attrs a;
-	put_oref(&b, BASE_ROOT, "dir", 3, "name", 4);
+	put_oref(&b, BASE_ROOT, "dir", 3, 0, "name", 4);
 	for (size_t n = 0; n < b.len; n++) {
 		rd_init(&r, b.data, n);
 		assert_false(get_oref(&r, &o));
