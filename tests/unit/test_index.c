@@ -444,13 +444,16 @@ test_path(void **state)
 	assert_int_equal(index_path(f->t, &root, &sx, &path, &base, NULL), 0);
 	assert_int_equal(base, BASE_STAGE);
 	assert_int_equal(path.len, 1);
-	assert_int_equal(index_path(f->t, &root, &stage, &path, &base, NULL), 0);
+	assert_int_equal(index_path(f->t, &root, &stage, &path, &base, NULL),
+	    0);
 	assert_int_equal(base, BASE_STAGE);
 	assert_int_equal(path.len, 0);
 
 	/* Unknown: the fid, a directory above it, or no link. */
-	assert_int_equal(index_path(f->t, &root, &unknown, &path, &base, NULL), 1);
-	assert_int_equal(index_path(f->t, &root, &orphan, &path, &base, NULL), 1);
+	assert_int_equal(index_path(f->t, &root, &unknown, &path, &base, NULL),
+	    1);
+	assert_int_equal(index_path(f->t, &root, &orphan, &path, &base, NULL),
+	    1);
 	assert_int_equal(index_path(f->t, &root, &lost, &path, &base, NULL), 1);
 
 	/* The first link decides; a second link elsewhere does not matter. */
@@ -503,7 +506,8 @@ test_path_cycle(void **state)
 	put_obj(f, &b, 040755);
 	assert_int_equal(link_add(f->t, &a, &b, "a", 1), 0);
 	assert_int_equal(link_add(f->t, &b, &a, "b", 1), 0);
-	assert_int_not_equal(index_path(f->t, &root, &a, &path, &base, NULL), 0);
+	assert_int_not_equal(index_path(f->t, &root, &a, &path, &base, NULL),
+	    0);
 	buf_release(&path);
 }
 
