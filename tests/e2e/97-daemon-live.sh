@@ -103,6 +103,18 @@ checkpoint_and_compare() {
 	compare "$P" "$S"
 	no_failures
 }
+# SIGKILL to PID in the middle of a workload (seed SEED), more changes
+# (SEED + 1), then a checkpoint and a compare.
+kill_during_workload() {
+	local pid=$1 seed=$2 wl
+	workload "$P" --seed "$seed" --ops 600 &
+	wl=$!
+	sleep 0.2	# not a timing assumption: only to land inside it
+	kill -9 "$pid"
+	wait "$wl" || fail "the workload failed"
+	workload "$P" --seed $((seed + 1)) --ops 300
+	checkpoint_and_compare
+}
 # With a real detector, journal-driven turns are the normal state.
 expect_changelog_state() {
 	((real)) || return 0
@@ -265,13 +277,7 @@ run_detector() {
 	mon=$(monitor_pid)
 	worker=$(pgrep -P "$mon" -x georep | head -1 || true)
 	[[ -n $worker ]] || fail "no worker under monitor $mon"
-	workload "$P" --seed $((base + 30)) --ops 600 &
-	wl=$!
-	sleep 0.2	# not a timing assumption: only to land inside it
-	kill -9 "$worker"
-	wait "$wl" || fail "the workload failed"
-	workload "$P" --seed $((base + 31)) --ops 300
-	checkpoint_and_compare
+	kill_during_workload "$worker" $((base + 30))
 	[[ $(monitor_pid) == "$mon" ]] || fail "the monitor changed: $(st)"
 	kill -0 "$worker" 2>/dev/null && fail "worker $worker still alive"
 	[[ -n $(pgrep -P "$mon" -x georep || true) ]] ||
@@ -301,13 +307,7 @@ run_detector() {
 	[[ -n $worker ]] || fail "no worker under monitor $mon"
 	secpid=$(pgrep -P "$worker" -x georep | head -1 || true)
 	[[ -n $secpid ]] || fail "no secondary under worker $worker"
-	workload "$P" --seed $((base + 35)) --ops 600 &
-	wl=$!
-	sleep 0.2	# not a timing assumption: only to land inside it
-	kill -9 "$secpid"
-	wait "$wl" || fail "the workload failed"
-	workload "$P" --seed $((base + 36)) --ops 300
-	checkpoint_and_compare
+	kill_during_workload "$secpid" $((base + 35))
 	[[ $(monitor_pid) == "$mon" ]] || fail "the monitor changed: $(st)"
 	expect_changelog_state
 
