@@ -3,10 +3,8 @@
  * that did not finish.
  *
  * Before a turn changes the secondary, turn_mark() commits a marker to the
- * index: the directories the turn may touch (besides the staging area) and
- * the objects it may move, remove or rewrite, with the secondary inode
- * numbers the index holds for them.  The commit that ends the turn removes
- * it.  A marker found at the start of a turn therefore means the secondary
+ * index, with the files the turn writes.  The commit that ends the turn
+ * removes it.  A marker found at the start of a turn therefore means the secondary
  * may be ahead of the index.  reconcile() then walks the whole secondary
  * and gives each entry to the object whose inode number (and type, size
  * and mtime) it has; names the index cannot explain (left by the unfinished
@@ -37,61 +35,42 @@ struct mobj {
 
 /* ---- the marker ---- */
 
-static void
-add_dir(struct buf *dirs, uint32_t *ndirs, const struct fid *f)
-{
-	if (fid_is_stage(f))
-		return;		/* always listed */
-	put_fid(dirs, f);
-	(*ndirs)++;
-}
-
+/*
+ * Only the files the turn writes are listed (the recovery sends them
+ * again); the marker's presence says the rest.  The version 1 layout
+ * keeps its directory list and inode numbers, now empty and 0, so a
+ * marker left by an older georep still reads.
+ */
 int
 turn_mark(struct turn *t)
 {
-	struct buf dirs = BUF_INIT, objs = BUF_INIT, out = BUF_INIT;
-	uint32_t ndirs = 0, nobjs = 0;
-	struct irec rec;
+	struct buf objs = BUF_INIT, out = BUF_INIT;
+	uint32_t nobjs = 0;
+	bool touches = t->nmops != 0;
 	int rc;
 
 	for (size_t i = 0; i < t->crawl.nobjs; i++) {
 		struct pobj *o = t->crawl.objs[i];
 		bool put = S_ISREG(o->mode) &&
 		    (o->flags & (POBJ_DATA | POBJ_HASHCHECK));
-		if (o->nadded == 0 && o->nremoved == 0 && !put)
+		touches = touches || put || o->nadded || o->nremoved;
+		if (!put)
 			continue;
-		for (uint32_t k = 0; k < o->nadded; k++)
-			add_dir(&dirs, &ndirs, &o->added[k].parent);
-		for (uint32_t k = 0; k < o->nremoved; k++)
-			add_dir(&dirs, &ndirs, &o->removed[k].parent);
-		if ((rc = index_get(t->txn, &o->fid, &rec)) < 0)
-			goto fail;
-		if (rc == 1)
-			continue;	/* new: nothing of it in the index */
-		for (uint32_t k = 0; k < rec.nlinks; k++)
-			add_dir(&dirs, &ndirs, &rec.links[k].parent);
 		put_fid(&objs, &o->fid);
-		put_u64(&objs, rec.sino);
-		put_u8(&objs, put ? MARK_PUT : 0);
+		put_u64(&objs, 0);
+		put_u8(&objs, MARK_PUT);
 		nobjs++;
-		irec_release(&rec);
 	}
-	if (ndirs == 0 && nobjs == 0 && t->nmops == 0) {
-		rc = 0;
-		goto out;
+	if (!touches) {
+		buf_release(&objs);
+		return 0;
 	}
 	put_u32(&out, MARK_VERSION);
-	put_u32(&out, ndirs);
-	buf_add(&out, dirs.data, dirs.len);
+	put_u32(&out, 0);
 	put_u32(&out, nobjs);
 	buf_add(&out, objs.data, objs.len);
 	rc = index_meta_put(t->txn, MARK_KEY, out.data, out.len);
 	t->marked = rc == 0;
-	goto out;
-fail:
-	rc = -1;
-out:
-	buf_release(&dirs);
 	buf_release(&objs);
 	buf_release(&out);
 	return rc;
