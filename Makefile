@@ -10,8 +10,14 @@ ifdef WERROR
 WARN      += -Werror
 endif
 CPPFLAGS  += -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64
-ALL_CFLAGS = -std=gnu11 $(WARN) $(CFLAGS) $(shell pkg-config --cflags $(PKGS))
-LIBS      := $(shell pkg-config --libs $(PKGS))
+# Deferred (=, not :=): on a fresh machine these are expanded only once a
+# recipe runs, after `deps` installed pkg-config and the libraries.  The
+# targets that install (demo, check, bench) build through a sub-make for the
+# same reason.
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS))
+PKG_LIBS   = $(shell pkg-config --libs $(PKGS))
+ALL_CFLAGS = -std=gnu11 $(WARN) $(CFLAGS) $(PKG_CFLAGS)
+LIBS       = $(PKG_LIBS)
 
 BUILD     ?= build
 SRC       := $(wildcard src/*/*.c)
@@ -21,7 +27,7 @@ LIB_OBJ   := $(LIB_SRC:src/%.c=$(BUILD)/%.o)
 UNIT_SRC  := $(wildcard tests/unit/test_*.c)
 UNIT_BIN  := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all check check-plain unit asan fuzz demo bench clean deps
+.PHONY: all check check-plain unit asan fuzz demo bench clean deps bench-deps
 
 all: georep
 
@@ -41,13 +47,18 @@ $(BUILD)/tests/%: tests/unit/%.c $(LIB_OBJ) $(wildcard tests/unit/*.h)
 
 -include $(OBJ:.o=.d)
 
-# Install what a fresh Debian 12 machine lacks (as root), then build.
+# Install what a fresh Debian 12 machine lacks (as root).
 deps:
 	tests/install-deps.sh
 
+bench-deps:
+	tests/install-deps.sh --bench
+
 # The whole suite: unit tests and end-to-end scenarios on real directories,
-# first as built, then again under the sanitizers (make asan).
-check: check-plain
+# first as built, then again under the sanitizers (make asan).  It installs
+# what it needs first, so it works on a fresh machine on its own.
+check: deps
+	$(MAKE) check-plain
 	$(MAKE) asan
 
 check-plain: all $(UNIT_BIN)
@@ -69,14 +80,16 @@ asan:
 fuzz:
 	tests/fuzz/run.sh
 
-demo: deps all
+demo: deps
+	$(MAKE) all
 	tests/demo.sh
 
 # The lag benchmark runs on a fresh loop-mounted ext4 (LAG_FS=ext4, needs
 # root): the host's filesystem state skews it (docs/BENCHMARKS.md).
 # LAG_FS= runs it in /tmp.
 LAG_FS ?= ext4
-bench: all
+bench: bench-deps
+	$(MAKE) all
 	bench/run.sh
 	LAG_FS=$(LAG_FS) bench/lag.sh
 

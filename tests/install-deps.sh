@@ -1,9 +1,16 @@
 #!/usr/bin/env bash
-# Install what a fresh Debian 12 machine lacks to build and test georep.
+# Install what a fresh Debian 12 machine lacks to build and test georep
+# (--bench: also the peers `make bench` measures against).
 # Idempotent: packages already present are not touched.
 set -euo pipefail
 pkgs=(gcc make pkg-config liblmdb-dev libzstd-dev libxxhash-dev libinih-dev libjansson-dev libcmocka-dev
-      python3 attr acl rsync strace clang libclang-rt-14-dev util-linux)
+      python3 attr acl rsync strace clang libclang-rt-14-dev util-linux procps e2fsprogs)
+if [[ ${1-} == --bench ]]; then
+	pkgs+=(rsync tar lsyncd)
+elif (($#)); then
+	echo "usage: tests/install-deps.sh [--bench]" >&2
+	exit 64
+fi
 missing=()
 for p in "${pkgs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
