@@ -21,6 +21,8 @@ LIBS       = $(PKG_LIBS)
 
 BUILD     ?= build
 SRC       := $(wildcard src/*/*.c)
+# Everything but the command line goes into the unit tests' link: every
+# stage of the data path can be tested on its own.
 LIB_SRC   := $(filter-out src/cli/%,$(SRC))
 OBJ       := $(SRC:src/%.c=$(BUILD)/%.o)
 LIB_OBJ   := $(LIB_SRC:src/%.c=$(BUILD)/%.o)

@@ -34,19 +34,6 @@ int cmd_pause(int argc, char **argv);
 int cmd_checkpoint(int argc, char **argv);
 int cmd_status(int argc, char **argv);
 
-/* cmd_daemon.c: the pid of a session's running monitor (it holds the
- * flock on sessions/NAME/lock), 0 when not running, -1 when running with
- * its pid unknown. */
-pid_t running_pid(const char *dir);
-
-/* cmd_session.c: sessions live in HOME/sessions/NAME. */
-struct config;
-bool session_name_valid(const char *name);
-char *session_dir(const char *home, const char *name);
-/* Load NAME's config (and its directory, if dirp); -1 logged. */
-int load_session(const char *home, const char *name, struct config *c,
-    char **dirp);
-
 /* paths.c: the real path of a secondary that may not exist yet (its parent
  * must), and the refusal of pairs that would replicate a tree into itself
  * (logged; -1). */
@@ -56,31 +43,5 @@ int check_pair(const char *prim, const char *sec, const char *sec_arg);
  * checked as a pair: 0, or the sysexits code (the reason logged). */
 int resolve_pair(const char *prim_arg, const char *sec_arg, char **prim,
     char **sec);
-
-/* connect.c: before the first turn. */
-struct conn;
-struct index;
-struct fid;
-struct hello_result {
-	int state;
-	bool privileged;
-};
-/* The primary's volume id ("fid:HEX" of its root); fills fsid and root. */
-char *volume_id(int rootfd, const char *prim, uint64_t *fsid,
-    struct fid *root);
-/* Open (create) the index in dir, bound to volume; -1 logged. */
-int open_index(const char *dir, const char *volume, struct index **ix);
-/* HELLO; on refusal -1 with the sysexits code in *exit_code. */
-int say_hello(struct conn *c, const char *volume, bool force,
-    struct hello_result *out, int *exit_code);
-/* Make the index agree with what HELLO found (a new or taken-over
- * secondary empties it; a bound one with no index needs --force). */
-int reconcile_hello(struct conn *c, struct index *ix,
-    const struct hello_result *h, bool force, const char *sec,
-    int *exit_code);
-
-/* Common option handling. */
-const char *georep_home(const char *opt_home);
-const char *self_exe(void);
 
 #endif

@@ -31,60 +31,11 @@
 #include "../protocol/conn.h"
 #include "../status/status.h"
 #include "../sync/sync.h"
+#include "../daemon/session.h"
+#include "../sync/contact.h"
 #include "cli.h"
-#include "daemon.h"
+#include "../daemon/daemon.h"
 #include "../common/banned.h"
-
-/* ---- the lock ---- */
-
-/* The pid of the running monitor, or 0 (-1: running, pid unknown). */
-pid_t
-running_pid(const char *dir)
-{
-	char *path = xasprintf("%s/lock", dir);
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	char buf[32] = "";
-	pid_t pid = 0;
-
-	free(path);
-	if (fd < 0)
-		return 0;
-	if (flock(fd, LOCK_SH | LOCK_NB) < 0 && errno == EWOULDBLOCK) {
-		ssize_t n = read(fd, buf, sizeof(buf) - 1);
-		if (n > 0) {
-			buf[n] = '\0';
-			pid = (pid_t)atoi(buf);
-		}
-		if (pid <= 0)
-			pid = -1;	/* running, pid unknown */
-	}
-	close(fd);
-	return pid;
-}
-
-static int
-take_lock(const char *dir, int *fdp)
-{
-	char *path = xasprintf("%s/lock", dir);
-	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-	char buf[32];
-
-	free(path);
-	if (fd < 0) {
-		log_sys(LOG_LVL_ERR, "open %s/lock", dir);
-		return -1;
-	}
-	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
-		close(fd);
-		errno = EWOULDBLOCK;
-		return -1;
-	}
-	int n = snprintf(buf, sizeof(buf), "%d\n", (int)getpid());
-	if (ftruncate(fd, 0) < 0 || pwrite(fd, buf, (size_t)n, 0) != n)
-		log_sys(LOG_LVL_WARN, "write the pid to %s/lock", dir);
-	*fdp = fd;
-	return 0;
-}
 
 /* ---- start ---- */
 
@@ -130,9 +81,9 @@ cmd_start(int argc, char **argv)
 		return EX_USAGE;
 	}
 	const char *name = argv[optind];
-	if (load_session(georep_home(home), name, &cfg, &dir) < 0)
+	if (session_load(session_home(home), name, &cfg, &dir) < 0)
 		return EX_NOINPUT;
-	pid_t pid = running_pid(dir);
+	pid_t pid = session_running_pid(dir);
 	if (pid != 0) {
 		log_err("session %s is already running (pid %d)", name, (int)pid);
 		config_release(&cfg);
@@ -141,7 +92,7 @@ cmd_start(int argc, char **argv)
 	}
 	log_set_level((enum log_level)cfg.log_level);
 	if (foreground) {
-		if (take_lock(dir, &lockfd) < 0) {
+		if (session_lock(dir, &lockfd) < 0) {
 			log_err("session %s is already running", name);
 			config_release(&cfg);
 			free(dir);
@@ -180,7 +131,7 @@ cmd_start(int argc, char **argv)
 		_exit(EX_OSERR);
 	if (pid > 0)
 		_exit(0);
-	char *logpath = xasprintf("%s/log", dir);
+	char *logpath = session_path(dir, SF_LOG);
 	int logfd = open(logpath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC,
 	    0600);
 	int nullfd = open("/dev/null", O_RDWR | O_CLOEXEC);
@@ -192,7 +143,7 @@ cmd_start(int argc, char **argv)
 	free(logpath);
 	FILE *logf = fdopen(2, "a");
 	log_init("georep", (enum log_level)cfg.log_level, logf);
-	if (take_lock(dir, &lockfd) < 0) {
+	if (session_lock(dir, &lockfd) < 0) {
 		dprintf(ready[1], "it is already running");
 		_exit(EX_TEMPFAIL);
 	}
@@ -226,7 +177,7 @@ session_arg(int argc, char **argv, const char *usage, const char **home,
 		fprintf(stderr, "%s", usage);
 		return EX_USAGE;
 	}
-	if (load_session(georep_home(*home), argv[optind], cfg, dir) < 0)
+	if (session_load(session_home(*home), argv[optind], cfg, dir) < 0)
 		return EX_NOINPUT;
 	return 0;
 }
@@ -244,7 +195,7 @@ cmd_stop(int argc, char **argv)
 	if (rc)
 		return rc;
 	const char *name = argv[optind];
-	pid_t pid = running_pid(dir);
+	pid_t pid = session_running_pid(dir);
 	config_release(&cfg);
 	if (pid == 0) {
 		printf("session %s is not running\n", name);
@@ -257,11 +208,11 @@ cmd_stop(int argc, char **argv)
 		return EX_UNAVAILABLE;
 	}
 	int64_t deadline = mono_ns() + 120 * 1000000000LL;
-	while (running_pid(dir) != 0 && mono_ns() < deadline) {
+	while (session_running_pid(dir) != 0 && mono_ns() < deadline) {
 		struct timespec ts = { 0, 20 * 1000000 };
 		nanosleep(&ts, NULL);
 	}
-	rc = running_pid(dir) != 0;
+	rc = session_running_pid(dir) != 0;
 	free(dir);
 	if (rc) {
 		log_err("session %s (pid %d) did not stop within 120 s", name,
@@ -276,7 +227,7 @@ cmd_stop(int argc, char **argv)
 static void
 poke(const char *dir)
 {
-	pid_t pid = running_pid(dir);
+	pid_t pid = session_running_pid(dir);
 
 	if (pid > 0)
 		kill(pid, SIGUSR1);
@@ -298,21 +249,12 @@ cmd_pause(int argc, char **argv)
 	if (rc)
 		return rc;
 	config_release(&cfg);
-	char *path = xasprintf("%s/paused", dir);
-	if (pause) {
-		int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
-		rc = fd < 0 ? -1 : close(fd);
-	} else {
-		rc = unlink(path) < 0 && errno != ENOENT ? -1 : 0;
-	}
-	if (rc < 0)
-		log_sys(LOG_LVL_ERR, "%s", path);
-	else {
+	rc = session_set_flag(dir, SF_PAUSED, pause);
+	if (rc == 0) {
 		poke(dir);
 		printf("%s session %s\n", pause ? "paused" : "resumed",
 		    argv[optind]);
 	}
-	free(path);
 	free(dir);
 	return rc < 0 ? EX_CANTCREAT : 0;
 }
@@ -372,14 +314,8 @@ cmd_checkpoint(int argc, char **argv)
 		free(dir);
 		return EX_USAGE;
 	}
-	char text[32];
-	int n = snprintf(text, sizeof(text), "%lld\n", (long long)when);
-	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	rc = fd < 0 ? -1 : durable_write_at(fd, "checkpoint", text, (size_t)n,
-	    0600);
-	if (fd >= 0)
-		close(fd);
-	if (rc == 0 && running_pid(dir) == 0) {
+	rc = session_set_checkpoint(dir, when);
+	if (rc == 0 && session_running_pid(dir) == 0) {
 		/* Not running: status shows the checkpoint pending. */
 		struct status st;
 		status_load(&st, dir);

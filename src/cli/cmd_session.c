@@ -18,67 +18,10 @@
 #include "../common/config.h"
 #include "../common/log.h"
 #include "../common/util.h"
+#include "../daemon/session.h"
+#include "../sync/contact.h"
 #include "cli.h"
 #include "../common/banned.h"
-
-bool
-session_name_valid(const char *name)
-{
-	size_t n = strlen(name);
-
-	if (n == 0 || n > 64 || name[0] == '.' || name[0] == '-')
-		return false;
-	for (size_t i = 0; i < n; i++) {
-		char c = name[i];
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-		    (c >= '0' && c <= '9') || c == '_' || c == '-' || c == '.'))
-			return false;
-	}
-	return true;
-}
-
-char *
-session_dir(const char *home, const char *name)
-{
-	return xasprintf("%s/sessions/%s", home, name);
-}
-
-/* Load a session's config; logs and returns -1 if it does not exist. */
-int
-load_session(const char *home, const char *name, struct config *c,
-    char **dirp)
-{
-	char err[1024];
-	char *dir, *path;
-	struct stat st;
-
-	if (!session_name_valid(name)) {
-		log_err("'%s' is not a session name (letters, digits, '_', '-', "
-		    "'.'; at most 64)", name);
-		return -1;
-	}
-	dir = session_dir(home, name);
-	if (stat(dir, &st) < 0) {
-		log_err("no session '%s' (in %s/sessions)", name, home);
-		free(dir);
-		return -1;
-	}
-	path = xasprintf("%s/config", dir);
-	config_init(c);
-	if (config_load(c, path, err, sizeof(err)) < 0) {
-		log_err("%s", err);
-		free(path);
-		free(dir);
-		config_release(c);
-		return -1;
-	}
-	free(path);
-	if (dirp)
-		*dirp = dir;
-	else
-		free(dir);
-	return 0;
-}
 
 /* The session, if any, that already writes this secondary. */
 static char *
@@ -96,7 +39,9 @@ session_writing(const char *home, const char *secondary)
 		struct config c;
 		if (!session_name_valid(de->d_name))
 			continue;
-		char *path = xasprintf("%s/sessions/%s/config", home, de->d_name);
+		char *sdir = session_dir(home, de->d_name);
+		char *path = session_path(sdir, SF_CONFIG);
+		free(sdir);
 		char err[1024];
 		config_init(&c);
 		if (config_load(&c, path, err, sizeof(err)) == 0 &&
@@ -183,7 +128,7 @@ cmd_create(int argc, char **argv)
 		    "session (use georep sync)");
 		goto out;
 	}
-	home = georep_home(home);
+	home = session_home(home);
 	dir = session_dir(home, name);
 	if (access(dir, F_OK) == 0) {
 		log_err("session '%s' exists already (%s)", name, dir);
@@ -268,7 +213,7 @@ cmd_config(int argc, char **argv)
 		config_usage(stderr);
 		return EX_USAGE;
 	}
-	if (load_session(georep_home(home), argv[optind], &c, &dir) < 0)
+	if (session_load(session_home(home), argv[optind], &c, &dir) < 0)
 		return EX_NOINPUT;
 	int code = 0;
 	if (n == 1) {
@@ -360,7 +305,7 @@ cmd_delete(int argc, char **argv)
 		fprintf(stderr, "usage: georep delete [--home DIR] NAME\n");
 		return EX_USAGE;
 	}
-	if (load_session(georep_home(home), argv[optind], &c, &dir) < 0)
+	if (session_load(session_home(home), argv[optind], &c, &dir) < 0)
 		return EX_NOINPUT;
 	config_release(&c);
 	int rc = nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);

@@ -14,8 +14,10 @@
 #include "../common/log.h"
 #include "../common/util.h"
 #include "../status/status.h"
+#include "../daemon/session.h"
+#include "../sync/contact.h"
 #include "cli.h"
-#include "daemon.h"
+#include "../daemon/daemon.h"
 #include "../common/banned.h"
 
 /* The status a running monitor serves on the session's socket; -1 if it
@@ -26,7 +28,7 @@ read_live(const char *dir, struct status *st)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	struct timeval tv = { .tv_sec = 1 };
-	char *path = session_sock_path(dir);
+	char *path = session_path(dir, SF_SOCK);
 	struct buf b = BUF_INIT;
 	int rc = -1;
 
@@ -71,9 +73,9 @@ show(const char *home, const char *name, bool json, json_t *array)
 	struct status st;
 	char *dir;
 
-	if (load_session(home, name, &cfg, &dir) < 0)
+	if (session_load(home, name, &cfg, &dir) < 0)
 		return -1;
-	bool running = running_pid(dir) != 0;
+	bool running = session_running_pid(dir) != 0;
 	if ((!running || read_live(dir, &st) < 0) && status_load(&st, dir) < 0)
 		status_init(&st);
 	/* A checkpoint just set, that the worker has not seen yet: pending
@@ -138,7 +140,7 @@ cmd_status(int argc, char **argv)
 		default: return EX_USAGE;
 		}
 	}
-	home = georep_home(home);
+	home = session_home(home);
 	if (argc - optind > 1) {
 		fprintf(stderr, "usage: georep status [--home DIR] [--json] "
 		    "[NAME]\n");

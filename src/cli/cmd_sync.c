@@ -19,6 +19,8 @@
 #include "../index/index.h"
 #include "../protocol/conn.h"
 #include "../sync/sync.h"
+#include "../daemon/session.h"
+#include "../sync/contact.h"
 #include "cli.h"
 #include "../common/banned.h"
 
@@ -188,7 +190,7 @@ cmd_sync(int argc, char **argv)
 		    key.data, key.len));
 		buf_release(&key);
 	}
-	char *ixdir = xasprintf("%s/sync/%s", georep_home(a.home), name);
+	char *ixdir = xasprintf("%s/sync/%s", session_home(a.home), name);
 	int ixrc = open_index(ixdir, volume, &ix);
 	free(ixdir);
 	if (ixrc < 0) {

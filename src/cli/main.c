@@ -35,47 +35,6 @@ usage(FILE *out)
 "Run 'georep COMMAND --help' for a command's options.\n");
 }
 
-const char *
-self_exe(void)
-{
-	static char path[PATH_MAX];
-	ssize_t n = readlink("/proc/self/exe", path, sizeof(path) - 1);
-
-	if (n < 0 || (size_t)n >= sizeof(path) - 1)
-		fatal("cannot find this program's path (/proc/self/exe): %s",
-		    strerror(errno));
-	path[n] = '\0';
-	/* Replaced since it started (an upgrade, a rebuild under a running
-	 * daemon): run this same program, which the kernel still has, so
-	 * both ends speak the same protocol; the next start runs the new. */
-	static const char deleted[] = " (deleted)";
-	if ((size_t)n > sizeof(deleted) - 1 && strcmp(path + n -
-	    (sizeof(deleted) - 1), deleted) == 0 && access(path, X_OK) < 0)
-		return "/proc/self/exe";
-	return path;
-}
-
-const char *
-georep_home(const char *opt_home)
-{
-	static char *home;
-	const char *env = getenv("GEOREP_HOME");
-
-	if (opt_home)
-		return opt_home;
-	if (env && *env)
-		return env;
-	if (geteuid() == 0)
-		return "/var/lib/georep";
-	if (home == NULL) {
-		const char *h = getenv("HOME");
-		if (h == NULL || *h == '\0')
-			fatal("neither GEOREP_HOME nor HOME is set: use --home DIR");
-		home = xasprintf("%s/.local/state/georep", h);
-	}
-	return home;
-}
-
 /* Deep trees keep one descriptor open per level while they are walked. */
 static void
 raise_fd_limit(void)

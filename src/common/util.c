@@ -1,5 +1,6 @@
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -439,4 +440,24 @@ quote_name(const char *s, size_t n)
 	}
 	buf_add(&b, "", 1);
 	return (char *)b.data;
+}
+
+const char *
+self_exe(void)
+{
+	static char path[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", path, sizeof(path) - 1);
+
+	if (n < 0 || (size_t)n >= sizeof(path) - 1)
+		fatal("cannot find this program's path (/proc/self/exe): %s",
+		    strerror(errno));
+	path[n] = '\0';
+	/* Replaced since it started (an upgrade, a rebuild under a running
+	 * daemon): run this same program, which the kernel still has, so
+	 * both ends speak the same protocol; the next start runs the new. */
+	static const char deleted[] = " (deleted)";
+	if ((size_t)n > sizeof(deleted) - 1 && strcmp(path + n -
+	    (sizeof(deleted) - 1), deleted) == 0 && access(path, X_OK) < 0)
+		return "/proc/self/exe";
+	return path;
 }

@@ -63,6 +63,10 @@ int64_t mono_ns(void);		/* CLOCK_MONOTONIC in nanoseconds */
 /* RFC 3339 UTC with milliseconds into out (>= 32 bytes). */
 void format_rfc3339(int64_t ns, char *out, size_t outlen);
 
+/* This program's path, to run it again (the secondary); "/proc/self/exe"
+ * when the file was replaced since it started. */
+const char *self_exe(void);
+
 /* Human size: 1.5M, 300K, 12G into out (>= 16 bytes). */
 void format_size(uint64_t n, char *out, size_t outlen);
 

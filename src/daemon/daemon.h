@@ -1,6 +1,9 @@
 /*
  * daemon: the processes of a running session (DESIGN.md, "Process model").
  *
+ * Files: monitor.c and worker.c (the two processes), batch.c (journal
+ * segments into a turn), session.c (the session directory), signals.c.
+ *
  *   monitor (monitor.c)  holds the session's lock; records the primary's
  *                        changes into the journal (src/detection/recorder)
  *                        and cuts segments; serves status on the session's
@@ -55,14 +58,9 @@ struct worker {
 };
 
 int worker_run(struct worker *w);
-/* The checkpoint last set on the session (its file), 0 if none. */
-int64_t session_checkpoint(const char *dir);
 void worker_save_status(struct worker *w);
 
 int monitor_run(const char *name, const char *dir, struct config *cfg,
     int lockfd);
-
-/* A session's socket path; status connects to it. */
-char *session_sock_path(const char *dir);
 
 #endif

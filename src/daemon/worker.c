@@ -9,7 +9,7 @@
  * writes one, and a queue overflow does) is a full crawl instead.  A turn
  * whose paths failed keeps its segments, so the next turn lists those
  * directories again and retries them, with backoff when nothing new came;
- * past SEGMENTS_MAX kept segments they give way to a full crawl marked in
+ * past BATCH_SEGMENTS_MAX kept segments they give way to a full crawl marked in
  * the file `crawl_needed`, which stays until a full crawl succeeds.
  *
  * In crawl mode (no recorder), a full crawl every crawl_interval.
@@ -33,11 +33,12 @@
 #include "../journal/journal.h"
 #include "../protocol/conn.h"
 #include "../sync/sync.h"
-#include "cli.h"
+#include "../sync/contact.h"
+#include "batch.h"
+#include "session.h"
 #include "daemon.h"
 #include "../common/banned.h"
 
-#define SEGMENTS_MAX	256	/* kept for a retry; beyond, a full crawl */
 #define RETRY_MIN_MS	1000
 
 /* ---- status ---- */
@@ -48,32 +49,6 @@ worker_save_status(struct worker *w)
 	if (status_save(&w->st, w->dir) < 0)
 		log_err("cannot write the status of %s", w->name);
 	w->saved_at = mono_ns();
-}
-
-int64_t
-session_checkpoint(const char *dir)
-{
-	char *path = xasprintf("%s/checkpoint", dir);
-	FILE *f = fopen(path, "re");
-	long long v = 0;
-
-	free(path);
-	if (f == NULL)
-		return 0;
-	if (fscanf(f, "%lld", &v) != 1)
-		v = 0;
-	fclose(f);
-	return v;
-}
-
-static bool
-file_exists(const char *dir, const char *name)
-{
-	char *path = xasprintf("%s/%s", dir, name);
-	bool p = access(path, F_OK) == 0;
-
-	free(path);
-	return p;
 }
 
 static void
@@ -138,242 +113,6 @@ check_checkpoint(struct worker *w)
 	w->st.checkpoint_completed_at = 0;
 	worker_save_status(w);
 	return true;
-}
-
-/* ---- a batch of segments ---- */
-
-/* Past this many names in one directory, it is listed whole. */
-#define NAMES_MAX	4096
-
-struct dirname {
-	struct fid dir;
-	char *name;		/* NULL: the directory itself */
-};
-
-struct batch {
-	uint64_t *seqs;
-	size_t nseqs;
-	struct dirname *pairs;
-	size_t npairs, cap;
-	struct fid *objs;	/* the objects records name by fid */
-	size_t nobjs, capobjs;
-	struct fid *deep;	/* directories that moved */
-	size_t ndeep, capdeep;
-	/* grouped: the directories to list, and the names in each */
-	struct fid *dirs;
-	struct crawl_names *names;
-	size_t ndirs;
-	size_t nrecords;
-	bool full;		/* a full crawl: overflow, torn, or too many */
-	int64_t cut;		/* the last segment's cut time */
-};
-
-static void
-batch_add(struct batch *b, const struct fid *dir, const char *name,
-    size_t len)
-{
-	if (dir->len == 0)
-		return;
-	if (b->npairs == b->cap) {
-		b->cap = b->cap ? 2 * b->cap : 256;
-		b->pairs = xrealloc(b->pairs, b->cap * sizeof(*b->pairs));
-	}
-	b->pairs[b->npairs].dir = *dir;
-	b->pairs[b->npairs++].name = len ? xstrndup(name, len) : NULL;
-}
-
-static void
-batch_release(struct batch *b)
-{
-	for (size_t i = 0; i < b->npairs; i++)
-		free(b->pairs[i].name);
-	for (size_t i = 0; i < b->ndirs; i++)
-		free(b->names[i].names);
-	free(b->pairs);
-	free(b->objs);
-	free(b->deep);
-	free(b->seqs);
-	free(b->dirs);
-	free(b->names);
-	memset(b, 0, sizeof(*b));
-}
-
-static int
-cmp_pair(const void *a, const void *b)
-{
-	const struct dirname *x = a, *y = b;
-	int c = crawl_fid_cmp(&x->dir, &y->dir);
-
-	if (c || x->name == y->name)
-		return c;
-	if (x->name == NULL || y->name == NULL)
-		return x->name == NULL ? -1 : 1;
-	return strcmp(x->name, y->name);
-}
-
-/* Group the (directory, name) pairs: each directory once, with its names
- * sorted and unique (the pairs keep the strings). */
-static void
-batch_group(struct batch *b)
-{
-	if (b->npairs > 1)
-		qsort(b->pairs, b->npairs, sizeof(*b->pairs), cmp_pair);
-	b->dirs = xcalloc(b->npairs ? b->npairs : 1, sizeof(*b->dirs));
-	b->names = xcalloc(b->npairs ? b->npairs : 1, sizeof(*b->names));
-	for (size_t i = 0; i < b->npairs; ) {
-		size_t k = i;
-		while (k < b->npairs && fid_eq(&b->pairs[k].dir,
-		    &b->pairs[i].dir))
-			k++;
-		struct crawl_names *n = &b->names[b->ndirs];
-		b->dirs[b->ndirs++] = b->pairs[i].dir;
-		n->names = xcalloc(k - i, sizeof(*n->names));
-		for (size_t m = i; m < k; m++) {
-			char *nm = b->pairs[m].name;
-			if (nm && (n->n == 0 || strcmp(n->names[n->n - 1],
-			    nm) != 0))
-				n->names[n->n++] = nm;
-		}
-		n->all = n->n > NAMES_MAX;
-		i = k;
-	}
-}
-
-/* Read the sealed segments: the directories and names they record. */
-static int
-batch_read(const char *jdir, struct batch *b)
-{
-	if (journal_list(jdir, &b->seqs, &b->nseqs) < 0) {
-		log_sys(LOG_LVL_ERR, "list the journal %s", jdir);
-		return -1;
-	}
-	if (b->nseqs > SEGMENTS_MAX) {
-		b->full = true;
-		return 0;
-	}
-	for (size_t i = 0; i < b->nseqs && !b->full; i++) {
-		struct jrec_list l = { 0 };
-		bool torn = false;
-		if (journal_read_segment(jdir, b->seqs[i], &l, &torn) < 0) {
-			log_sys(LOG_LVL_ERR, "read the journal segment %llu in %s",
-			    (unsigned long long)b->seqs[i], jdir);
-			return -1;
-		}
-		if (torn) {
-			log_warn("the journal segment %llu in %s has a torn tail: "
-			    "a full crawl covers it", (unsigned long long)
-			    b->seqs[i], jdir);
-			b->full = true;
-		}
-		b->cut = 0;
-		for (size_t k = 0; k < l.n; k++) {
-			const struct jrec *r = &l.v[k];
-			if (r->type == J_OVERFLOW)
-				b->full = true;
-			else if (r->type == J_CUT)
-				b->cut = r->time_ns;
-			batch_add(b, &r->parent, r->name, r->name_len);
-			batch_add(b, &r->parent2, r->name2, r->name2_len);
-			if (r->type == J_RENAME && S_ISDIR(r->mode) &&
-			    r->fid.len) {
-				if (b->ndeep == b->capdeep) {
-					b->capdeep = b->capdeep ? 2 * b->capdeep :
-					    16;
-					b->deep = xrealloc(b->deep, b->capdeep *
-					    sizeof(*b->deep));
-				}
-				b->deep[b->ndeep++] = r->fid;
-			}
-			if (r->fid.len && r->type != J_MKDIR) {
-				if (b->nobjs == b->capobjs) {
-					b->capobjs = b->capobjs ? 2 * b->capobjs :
-					    64;
-					b->objs = xrealloc(b->objs, b->capobjs *
-					    sizeof(*b->objs));
-				}
-				b->objs[b->nobjs++] = r->fid;
-			}
-		}
-		b->nrecords += l.n;
-		jrec_list_release(&l);
-	}
-	if (b->nseqs && b->cut == 0)
-		b->full = true;	/* sealed by a crash: no cut time to trust */
-	return 0;
-}
-
-/*
- * The names the index has for each object a record names by fid: a file
- * written through one hard link, whose name is then removed, changed
- * under its other names -- only the index knows where those are.
- */
-static int
-batch_add_links(struct batch *b, struct index *ix)
-{
-	struct index_txn *txn;
-
-	if (b->npairs == 0)
-		return 0;
-	if (index_begin(ix, false, &txn) < 0)
-		return -1;
-	/* A name the index has stands for its object too: inotify cannot
-	 * say which object a name that is gone was. */
-	for (size_t i = 0, n = b->npairs; i < n; i++) {
-		struct fid f;
-		const char *nm = b->pairs[i].name;
-		if (nm == NULL)
-			continue;
-		int rc = index_child_get(txn, &b->pairs[i].dir, nm, strlen(nm),
-		    &f);
-		if (rc < 0) {
-			index_abort(txn);
-			return -1;
-		}
-		if (rc > 0)
-			continue;
-		if (b->nobjs == b->capobjs) {
-			b->capobjs = b->capobjs ? 2 * b->capobjs : 64;
-			b->objs = xrealloc(b->objs, b->capobjs *
-			    sizeof(*b->objs));
-		}
-		b->objs[b->nobjs++] = f;
-	}
-	if (b->nobjs > 1)
-		qsort(b->objs, b->nobjs, sizeof(*b->objs), crawl_fid_cmp);
-	for (size_t i = 0; i < b->nobjs; i++) {
-		struct irec rec;
-		if (i && fid_eq(&b->objs[i], &b->objs[i - 1]))
-			continue;
-		int rc = index_get(txn, &b->objs[i], &rec);
-		if (rc < 0) {
-			index_abort(txn);
-			return -1;
-		}
-		if (rc > 0)
-			continue;
-		for (uint32_t k = 0; k < rec.nlinks; k++)
-			if (!fid_is_stage(&rec.links[k].parent))
-				batch_add(b, &rec.links[k].parent,
-				    rec.links[k].name, rec.links[k].name_len);
-		irec_release(&rec);
-	}
-	index_abort(txn);
-	return 0;
-}
-
-static void
-batch_remove(const char *jdir, const struct batch *b)
-{
-	for (size_t i = 0; i < b->nseqs; i++)
-		if (getenv("GEOREP_TEST_KEEP_JOURNAL")) {
-			char from[PATH_MAX], to[PATH_MAX + 8];
-			snprintf(from, sizeof(from), "%s/%020llu.seg", jdir,
-			    (unsigned long long)b->seqs[i]);
-			snprintf(to, sizeof(to), "%s.done", from);
-			(void)rename(from, to);
-		} else if (journal_remove(jdir, b->seqs[i]) < 0)
-			log_sys(LOG_LVL_WARN, "remove the journal segment %llu "
-			    "in %s", (unsigned long long)b->seqs[i], jdir);
 }
 
 /* ---- talking to the monitor ---- */
@@ -475,7 +214,7 @@ connect_secondary(struct worker *w, struct session_conn *sc, char *detail,
 	}
 	sc->volume = volume_id(sc->tgt.rootfd, w->cfg->primary, &sc->tgt.fsid,
 	    &sc->tgt.root);
-	ixdir = xasprintf("%s/index", w->dir);
+	ixdir = session_path(w->dir, SF_INDEX);
 	if (sc->volume == NULL || open_index(ixdir, sc->volume, &sc->ix) < 0) {
 		snprintf(detail, dlen, "cannot open the index of %s",
 		    w->cfg->primary);
@@ -502,28 +241,12 @@ connect_secondary(struct worker *w, struct session_conn *sc, char *detail,
 	sc->o.no_acls = !w->cfg->sync_acls;
 	sc->o.stop = &sig_stop;
 	sc->o.no_fsync = getenv("GEOREP_TEST_NO_FSYNC") != NULL;
-	sc->o.verbose = getenv("GEOREP_TEST_VERBOSE") != NULL;
-	if (sc->o.verbose)	/* the log: whole lines, even at a SIGKILL */
+	/* At debug level, each change goes to the log, as sync -v prints it
+	 * (whole lines, even at a SIGKILL). */
+	sc->o.verbose = w->cfg->log_level == LOG_LVL_DEBUG;
+	if (sc->o.verbose)
 		setvbuf(stdout, NULL, _IOLBF, 0);
 	return 0;
-}
-
-static void
-mark_crawl_needed(struct worker *w, bool needed)
-{
-	char *path = xasprintf("%s/crawl_needed", w->dir);
-
-	if (needed) {
-		int fd = open(w->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		if (fd < 0 || durable_write_at(fd, "crawl_needed", "1\n", 2,
-		    0600) < 0)
-			log_sys(LOG_LVL_ERR, "%s", path);
-		if (fd >= 0)
-			close(fd);
-	} else if (unlink(path) < 0 && errno != ENOENT) {
-		log_sys(LOG_LVL_WARN, "%s", path);
-	}
-	free(path);
 }
 
 static int
@@ -586,7 +309,7 @@ journal_turn(struct worker *w, struct session_conn *sc, const char *jdir,
 {
 	struct batch b = { 0 };
 	struct sync_stats s = { 0 };
-	bool crawl_needed = file_exists(w->dir, "crawl_needed");
+	bool crawl_needed = session_flag(w->dir, SF_CRAWL_NEEDED);
 
 	if (batch_read(jdir, &b) < 0)
 		return -1;
@@ -595,14 +318,9 @@ journal_turn(struct worker *w, struct session_conn *sc, const char *jdir,
 		return 3;
 	}
 	bool full = b.full || crawl_needed;
-	if (!full && (batch_add_links(&b, sc->ix) < 0)) {
+	if (!full && batch_plan(&b, sc->ix) < 0) {
 		batch_release(&b);
 		return -1;
-	}
-	if (!full) {
-		batch_group(&b);
-		if (b.ndeep > 1)
-			qsort(b.deep, b.ndeep, sizeof(*b.deep), crawl_fid_cmp);
 	}
 	if (!full && b.nseqs == 0) {
 		batch_release(&b);
@@ -638,11 +356,11 @@ journal_turn(struct worker *w, struct session_conn *sc, const char *jdir,
 		after_turn(w, &s);
 		/* Segments stay while their paths fail, so the next turn
 		 * lists them again; a full crawl stands for them all. */
-		if (rc == 0 || full || b.nseqs > SEGMENTS_MAX) {
+		if (rc == 0 || full || b.nseqs > BATCH_SEGMENTS_MAX) {
 			if (rc != 0)
-				mark_crawl_needed(w, true);
+				session_set_flag(w->dir, SF_CRAWL_NEEDED, true);
 			else if (crawl_needed)
-				mark_crawl_needed(w, false);
+				session_set_flag(w->dir, SF_CRAWL_NEEDED, false);
 			batch_remove(jdir, &b);
 		}
 		if (b.nseqs)
@@ -665,7 +383,7 @@ journal_turn(struct worker *w, struct session_conn *sc, const char *jdir,
 static int
 journal_loop(struct worker *w, struct session_conn *sc)
 {
-	char *jdir = xasprintf("%s/journal", w->dir);
+	char *jdir = session_path(w->dir, SF_JOURNAL);
 	struct chan ch = { .fd = w->chan };
 	uint64_t applied = 0;
 	int64_t retry_ms = RETRY_MIN_MS, retry_at = 0;
@@ -676,7 +394,7 @@ journal_loop(struct worker *w, struct session_conn *sc)
 	while (!sig_stop) {
 		sig_wake = 0;
 		want_idle |= check_checkpoint(w);
-		if (file_exists(w->dir, "paused")) {
+		if (session_flag(w->dir, SF_PAUSED)) {
 			set_state(w, "Paused");
 			nap(INT32_MAX);
 			continue;
@@ -723,7 +441,7 @@ crawl_loop(struct worker *w, struct session_conn *sc)
 	while (!sig_stop) {
 		sig_wake = 0;
 		check_checkpoint(w);
-		if (file_exists(w->dir, "paused")) {
+		if (session_flag(w->dir, SF_PAUSED)) {
 			set_state(w, "Paused");
 			nap(INT32_MAX);
 			continue;

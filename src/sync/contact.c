@@ -11,7 +11,7 @@
 #include "../index/index.h"
 #include "../protocol/conn.h"
 #include "../sync/sync.h"
-#include "cli.h"
+#include "contact.h"
 #include "../common/banned.h"
 
 /*

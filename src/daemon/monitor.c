@@ -31,93 +31,12 @@
 #include "../common/util.h"
 #include "../detection/recorder.h"
 #include "../journal/journal.h"
-#include "cli.h"
+#include "../sync/contact.h"
+#include "session.h"
 #include "daemon.h"
 #include "../common/banned.h"
 
 #define BACKOFF_MAX_MS	60000
-
-/* ---- signals: flags, and a pipe that wakes a sleeper ---- */
-
-volatile int sig_stop, sig_wake, sig_child;
-static int wake_pipe[2] = { -1, -1 };
-
-static void
-on_signal(int sig)
-{
-	int saved = errno;
-	char c = 0;
-
-	if (sig == SIGUSR1)
-		sig_wake = 1;
-	else if (sig == SIGCHLD)
-		sig_child = 1;
-	else if (sig == SIGTERM || sig == SIGINT)
-		sig_stop = 1;
-	if (wake_pipe[1] >= 0) {
-		ssize_t n = write(wake_pipe[1], &c, 1);
-		(void)n;	/* a full pipe: a wake-up is pending anyway */
-	}
-	errno = saved;
-}
-
-void
-install_signals(void)
-{
-	struct sigaction sa;
-
-	if (wake_pipe[0] < 0 && pipe2(wake_pipe, O_CLOEXEC | O_NONBLOCK) < 0)
-		fatal("pipe: %s", strerror(errno));
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_signal;
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGUSR1, &sa, NULL);
-	sigaction(SIGCHLD, &sa, NULL);
-	sa.sa_handler = SIG_IGN;
-	sigaction(SIGPIPE, &sa, NULL);
-}
-
-int
-wake_fd(void)
-{
-	return wake_pipe[0];
-}
-
-void
-drain_wake(void)
-{
-	char buf[64];
-
-	while (read(wake_pipe[0], buf, sizeof(buf)) > 0)
-		;
-}
-
-void
-close_wake(void)
-{
-	close(wake_pipe[0]);
-	close(wake_pipe[1]);
-	wake_pipe[0] = wake_pipe[1] = -1;
-}
-
-void
-nap(int64_t ms)
-{
-	struct pollfd p = { .fd = wake_pipe[0], .events = POLLIN };
-
-	if (sig_stop || sig_wake)
-		return;
-	if (poll(&p, 1, ms > INT32_MAX ? INT32_MAX : (int)ms) > 0)
-		drain_wake();
-}
-
-char *
-session_sock_path(const char *dir)
-{
-	return xasprintf("%s/sock", dir);
-}
 
 /* ---- the monitor ---- */
 
@@ -473,7 +392,7 @@ static int
 open_socket(const char *dir)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	char *path = session_sock_path(dir);
+	char *path = session_path(dir, SF_SOCK);
 	int fd = -1;
 
 	if (strlen(path) >= sizeof(sa.sun_path)) {
@@ -594,7 +513,7 @@ monitor_run(const char *name, const char *dir, struct config *cfg, int lockfd)
 	m.rootfd = -1;
 	m.chan = -1;
 	m.backoff = 1000;
-	m.jdir = xasprintf("%s/journal", dir);
+	m.jdir = session_path(dir, SF_JOURNAL);
 	status_load(&m.w.st, dir);
 	m.w.st.started_at = now_ns();
 	m.w.st.pid = (int)getpid();
@@ -615,7 +534,7 @@ monitor_run(const char *name, const char *dir, struct config *cfg, int lockfd)
 	stop_recording(&m);
 	journal_close(m.j);
 	if (m.listenfd >= 0) {
-		char *path = session_sock_path(dir);
+		char *path = session_path(dir, SF_SOCK);
 		close(m.listenfd);
 		unlink(path);
 		free(path);

@@ -1,0 +1,43 @@
+/*
+ * contact: what a one-shot sync and a session's worker share before their
+ * first turn -- the primary's volume id, the index of the pair, the HELLO,
+ * and what the secondary's answer means for the index (DESIGN.md, "First
+ * contact").
+ *
+ *   volume_id()        the primary's identity, from the primary itself
+ *   open_index()       the pair's index, bound to that volume
+ *   say_hello()        version and binding; a refusal gives a sysexits code
+ *   reconcile_hello()  a new or taken-over secondary empties the index; a
+ *                      bound one with no index is refused without --force
+ *
+ * Each returns 0, or -1 with the reason logged (and, where it says so, the
+ * sysexits(3) code for the command in *exit_code).
+ */
+#ifndef GEOREP_CONTACT_H
+#define GEOREP_CONTACT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct conn;
+struct index;
+struct fid;
+
+struct hello_result {
+	int state;		/* enum hello_state */
+	bool privileged;	/* the secondary may set owners, make devices */
+};
+
+/* The primary's volume id ("fid:HEX" of its root); fills fsid and root.
+ * NULL (logged) when the primary's filesystem has no file handles. */
+char *volume_id(int rootfd, const char *prim, uint64_t *fsid,
+    struct fid *root);
+/* Open (create) the index in dir, bound to volume. */
+int open_index(const char *dir, const char *volume, struct index **ix);
+int say_hello(struct conn *c, const char *volume, bool force,
+    struct hello_result *out, int *exit_code);
+int reconcile_hello(struct conn *c, struct index *ix,
+    const struct hello_result *h, bool force, const char *sec,
+    int *exit_code);
+
+#endif
