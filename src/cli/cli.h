@@ -34,6 +34,15 @@ int cmd_pause(int argc, char **argv);
 int cmd_checkpoint(int argc, char **argv);
 int cmd_status(int argc, char **argv);
 
+/* cmd_status.c: the status a running monitor serves; -1 if it does not
+ * answer within a second. */
+struct status;
+int read_live_status(const char *dir, struct status *st);
+
+/* cmd_daemon.c: stop a running session (SIGTERM, then wait up to 120 s):
+ * 0 stopped, 1 it was not running, else a sysexits code (logged). */
+int stop_session(const char *name, const char *dir);
+
 /* paths.c: the real path of a secondary that may not exist yet (its parent
  * must), and the refusal of pairs that would replicate a tree into itself
  * (logged; -1). */

@@ -3,10 +3,11 @@
  * checkpoint.  The processes they start and talk to are in daemon.h.
  *
  * `start` runs a monitor (a daemon, or in the foreground under systemd)
- * that holds the session's lock (sessions/NAME/lock, flock, with its pid)
- * for its whole life.  Signals to it: SIGTERM/SIGINT stop (the worker
- * finishes or drops its turn -- a dropped turn is reconciled at the next
- * start), SIGUSR1 wakes the worker (a checkpoint, a pause, a resume).
+ * that holds the session's lock (session.h) for its whole life.  Signals
+ * to it: SIGTERM/SIGINT stop (the worker finishes or drops its turn -- a
+ * dropped turn is reconciled at the next start), SIGUSR1 wakes the worker
+ * (a checkpoint, a pause, a resume), SIGHUP reopens the log and reloads
+ * the config.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -49,61 +50,19 @@ start_usage(FILE *out)
 "or in the foreground with --foreground, for systemd) that records the\n"
 "primary's changes (change_detector: fanotify, inotify or crawl), serves\n"
 "status, and runs a worker that applies them, restarted with backoff when it\n"
-"fails.  Every start begins with a full crawl.  The log is\n"
-"sessions/NAME/log.  Stop it with 'georep stop NAME'.\n");
+"fails.  Every start begins with a full crawl.  The primary is checked first\n"
+"(a directory that opens, on a filesystem with file handles, the one the\n"
+"session was created for).  The log is HOME/sessions/NAME/log; SIGHUP makes\n"
+"the monitor reopen it and reload the config.  Stop it with 'georep stop'.\n");
 }
 
-int
-cmd_start(int argc, char **argv)
+/* The daemon: the parent returns once the monitor holds the lock. */
+static int
+daemonize(const char *name, const char *dir, struct config *cfg)
 {
-	static const struct option longopts[] = {
-		{ "home", required_argument, NULL, 'H' },
-		{ "foreground", no_argument, NULL, 'f' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
-	const char *home = NULL;
-	bool foreground = false;
-	struct config cfg;
-	char *dir = NULL;
-	int ch, lockfd, ready[2];
+	int ready[2], lockfd;
+	pid_t pid;
 
-	while ((ch = getopt_long(argc, argv, "fh", longopts, NULL)) != -1) {
-		switch (ch) {
-		case 'H': home = optarg; break;
-		case 'f': foreground = true; break;
-		case 'h': start_usage(stdout); return 0;
-		default: return EX_USAGE;
-		}
-	}
-	if (argc - optind != 1) {
-		start_usage(stderr);
-		return EX_USAGE;
-	}
-	const char *name = argv[optind];
-	if (session_load(session_home(home), name, &cfg, &dir) < 0)
-		return EX_NOINPUT;
-	pid_t pid = session_running_pid(dir);
-	if (pid != 0) {
-		log_err("session %s is already running (pid %d)", name, (int)pid);
-		config_release(&cfg);
-		free(dir);
-		return EX_TEMPFAIL;
-	}
-	log_set_level((enum log_level)cfg.log_level);
-	if (foreground) {
-		if (session_lock(dir, &lockfd) < 0) {
-			log_err("session %s is already running", name);
-			config_release(&cfg);
-			free(dir);
-			return EX_TEMPFAIL;
-		}
-		int rc = monitor_run(name, dir, &cfg, lockfd);
-		config_release(&cfg);
-		free(dir);
-		return rc;
-	}
-	/* A daemon: the parent returns once the monitor holds the lock. */
 	if (pipe2(ready, O_CLOEXEC) < 0)
 		fatal("pipe: %s", strerror(errno));
 	pid = fork();
@@ -116,15 +75,18 @@ cmd_start(int argc, char **argv)
 		msg[n > 0 ? n : 0] = '\0';
 		waitpid(pid, NULL, 0);
 		close(ready[0]);
-		config_release(&cfg);
-		free(dir);
+		char *log = session_path(dir, SF_LOG);
+		int rc = 0;
 		if (strncmp(msg, "ok ", 3) != 0) {
-			log_err("session %s did not start: %s", name, n > 0 ? msg :
-			    "see its log");
-			return EX_TEMPFAIL;
+			log_err("session %s did not start: %s", name, n > 0 ?
+			    msg : "see its log");
+			rc = EX_TEMPFAIL;
+		} else {
+			printf("started session %s (pid %s); log: %s\n", name,
+			    msg + 3, log);
 		}
-		printf("started session %s (pid %s)\n", name, msg + 3);
-		return 0;
+		free(log);
+		return rc;
 	}
 	close(ready[0]);
 	if (setsid() < 0 || (pid = fork()) < 0)
@@ -140,16 +102,79 @@ cmd_start(int argc, char **argv)
 		dprintf(ready[1], "cannot open %s: %s", logpath, strerror(errno));
 		_exit(EX_CANTCREAT);
 	}
+	close(logfd);
+	close(nullfd);
 	free(logpath);
 	FILE *logf = fdopen(2, "a");
-	log_init("georep", (enum log_level)cfg.log_level, logf);
+	log_init("georep", (enum log_level)cfg->log_level, logf);
 	if (session_lock(dir, &lockfd) < 0) {
 		dprintf(ready[1], "it is already running");
 		_exit(EX_TEMPFAIL);
 	}
 	dprintf(ready[1], "ok %d", (int)getpid());
 	close(ready[1]);
-	_exit(monitor_run(name, dir, &cfg, lockfd));
+	_exit(monitor_run(name, dir, cfg, false));
+}
+
+int
+cmd_start(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "home", required_argument, NULL, 'H' },
+		{ "foreground", no_argument, NULL, 'f' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *home = NULL;
+	bool foreground = false;
+	struct config cfg;
+	char *dir = NULL;
+	int ch, lockfd, rc;
+
+	while ((ch = getopt_long(argc, argv, "fh", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'H': home = optarg; break;
+		case 'f': foreground = true; break;
+		case 'h': start_usage(stdout); return 0;
+		default: return EX_USAGE;
+		}
+	}
+	if (argc - optind != 1) {
+		fprintf(stderr, "georep start: %s\n", argc - optind == 0 ?
+		    "missing NAME" : "one NAME only");
+		start_usage(stderr);
+		return EX_USAGE;
+	}
+	const char *name = argv[optind];
+	if (session_load(session_home(home), name, &cfg, &dir) < 0)
+		return EX_NOINPUT;
+	pid_t pid = session_running_pid(dir);
+	if (pid != 0) {
+		log_err("session %s is already running (pid %d)", name, (int)pid);
+		rc = EX_TEMPFAIL;
+		goto out;
+	}
+	/* What can fail for good fails here, not in a daemon's Faulty. */
+	rc = session_check_primary(cfg.primary, dir);
+	if (rc != 0) {
+		log_err("session %s not started", name);
+		goto out;
+	}
+	log_set_level((enum log_level)cfg.log_level);
+	if (!foreground) {
+		rc = daemonize(name, dir, &cfg);
+		goto out;
+	}
+	if (session_lock(dir, &lockfd) < 0) {
+		log_err("session %s is already running", name);
+		rc = EX_TEMPFAIL;
+		goto out;
+	}
+	rc = monitor_run(name, dir, &cfg, true);
+out:
+	config_release(&cfg);
+	free(dir);
+	return rc;
 }
 
 /* ---- stop, pause, resume, checkpoint ---- */
@@ -174,11 +199,35 @@ session_arg(int argc, char **argv, const char *usage, const char **home,
 		}
 	}
 	if (argc - optind < 1) {
-		fprintf(stderr, "%s", usage);
+		fprintf(stderr, "georep %s: missing NAME\n%s", argv[0], usage);
 		return EX_USAGE;
 	}
 	if (session_load(session_home(*home), argv[optind], cfg, dir) < 0)
 		return EX_NOINPUT;
+	return 0;
+}
+
+int
+stop_session(const char *name, const char *dir)
+{
+	pid_t pid = session_running_pid(dir);
+
+	if (pid == 0)
+		return 1;
+	if (pid < 0 || kill(pid, SIGTERM) < 0) {
+		log_err("cannot signal session %s (pid %d)", name, (int)pid);
+		return EX_UNAVAILABLE;
+	}
+	int64_t deadline = mono_ns() + 120 * 1000000000LL;
+	while (session_running_pid(dir) != 0 && mono_ns() < deadline) {
+		struct timespec ts = { 0, 20 * 1000000 };
+		nanosleep(&ts, NULL);
+	}
+	if (session_running_pid(dir) != 0) {
+		log_err("session %s (pid %d) did not stop within 120 s", name,
+		    (int)pid);
+		return EX_TEMPFAIL;
+	}
 	return 0;
 }
 
@@ -195,32 +244,16 @@ cmd_stop(int argc, char **argv)
 	if (rc)
 		return rc;
 	const char *name = argv[optind];
-	pid_t pid = session_running_pid(dir);
 	config_release(&cfg);
-	if (pid == 0) {
+	rc = stop_session(name, dir);
+	free(dir);
+	if (rc == 1) {
 		printf("session %s is not running\n", name);
-		free(dir);
 		return 0;
 	}
-	if (pid < 0 || kill(pid, SIGTERM) < 0) {
-		log_err("cannot signal session %s (pid %d)", name, (int)pid);
-		free(dir);
-		return EX_UNAVAILABLE;
-	}
-	int64_t deadline = mono_ns() + 120 * 1000000000LL;
-	while (session_running_pid(dir) != 0 && mono_ns() < deadline) {
-		struct timespec ts = { 0, 20 * 1000000 };
-		nanosleep(&ts, NULL);
-	}
-	rc = session_running_pid(dir) != 0;
-	free(dir);
-	if (rc) {
-		log_err("session %s (pid %d) did not stop within 120 s", name,
-		    (int)pid);
-		return EX_TEMPFAIL;
-	}
-	printf("stopped session %s\n", name);
-	return 0;
+	if (rc == 0)
+		printf("stopped session %s\n", name);
+	return rc;
 }
 
 /* Tell a running monitor to look again (a checkpoint, a resume). */
@@ -319,9 +352,7 @@ cmd_checkpoint(int argc, char **argv)
 		/* Not running: status shows the checkpoint pending. */
 		struct status st;
 		status_load(&st, dir);
-		st.checkpoint = when;
-		st.checkpoint_completed = st.last_synced >= when;
-		st.checkpoint_completed_at = st.checkpoint_completed ? now_ns() : 0;
+		status_set_checkpoint(&st, when);
 		status_save(&st, dir);
 		status_release(&st);
 	}

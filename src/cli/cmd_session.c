@@ -7,7 +7,9 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
+#include <time.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -18,6 +20,7 @@
 #include "../common/config.h"
 #include "../common/log.h"
 #include "../common/util.h"
+#include "../status/status.h"
 #include "../daemon/session.h"
 #include "../sync/contact.h"
 #include "cli.h"
@@ -58,12 +61,18 @@ static void
 create_usage(FILE *out)
 {
 	fprintf(out,
-"usage: georep create [--home DIR] [--config KEY=VALUE]... NAME PRIMARY SECONDARY\n"
+"usage: georep create [--home DIR] [--force] [--config KEY=VALUE]... NAME PRIMARY\n"
+"                     SECONDARY\n"
 "\n"
 "Create the session NAME replicating PRIMARY to SECONDARY (a local directory).\n"
 "Nothing is copied until 'georep start NAME'.  --config sets a key (see\n"
 "'georep config --help'); exclude=PATTERN may be given several times.\n"
-"Two sessions may share a primary, never a secondary directory.\n");
+"Two sessions may share a primary, never a secondary directory.  PRIMARY must\n"
+"be a directory on a filesystem with file handles (not ramfs, say).\n"
+"\n"
+"  --force   the first start may replace what SECONDARY holds when it\n"
+"            belongs to another primary, or was synced from this one by a\n"
+"            session that is gone (deleted, or a lost --home)\n");
 }
 
 int
@@ -72,12 +81,14 @@ cmd_create(int argc, char **argv)
 	static const struct option longopts[] = {
 		{ "home", required_argument, NULL, 'H' },
 		{ "config", required_argument, NULL, 'c' },
+		{ "force", no_argument, NULL, 'f' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *home = NULL;
 	struct config c;
 	char err[1024];
+	bool force = false;
 	int ch, code = EX_USAGE;
 	char *prim = NULL, *sec = NULL, *dir = NULL, *other = NULL;
 
@@ -100,6 +111,9 @@ cmd_create(int argc, char **argv)
 			}
 			break;
 		}
+		case 'f':
+			force = true;
+			break;
 		case 'h':
 			create_usage(stdout);
 			code = 0;
@@ -109,6 +123,14 @@ cmd_create(int argc, char **argv)
 		}
 	}
 	if (argc - optind != 3) {
+		static const char *const what[] = { "NAME, PRIMARY and SECONDARY",
+		    "PRIMARY and SECONDARY", "SECONDARY" };
+		if (argc - optind < 3)
+			fprintf(stderr, "georep create: missing %s\n",
+			    what[argc - optind]);
+		else
+			fprintf(stderr, "georep create: unexpected argument "
+			    "'%s'\n", argv[optind + 3]);
 		create_usage(stderr);
 		goto out;
 	}
@@ -120,6 +142,8 @@ cmd_create(int argc, char **argv)
 		goto out;
 	}
 	code = resolve_pair(prim_arg, sec_arg, &prim, &sec);
+	if (code == 0)
+		code = session_check_primary(prim, NULL);
 	if (code != 0)
 		goto out;
 	code = EX_USAGE;
@@ -147,6 +171,10 @@ cmd_create(int argc, char **argv)
 		code = EX_CANTCREAT;
 		goto out;
 	}
+	if (force && session_set_flag(dir, SF_TAKEOVER, true) < 0) {
+		code = EX_CANTCREAT;
+		goto out;
+	}
 	printf("created session %s: %s -> %s\n", name, prim, sec);
 	code = 0;
 out:
@@ -158,14 +186,61 @@ out:
 	return code;
 }
 
+/*
+ * A setting changed on a running session takes effect at once: the monitor
+ * reloads its config on SIGHUP and restarts the worker with it after the
+ * worker's turn.  Wait (up to APPLY_WAIT_S) until status says the running
+ * worker has this very config, and say which it was.
+ */
+#define APPLY_WAIT_S	60
+
+static void
+apply_running(const char *name, const char *dir)
+{
+	pid_t pid = session_running_pid(dir);
+	uint64_t want = session_config_digest(dir);
+	struct status st;
+
+	if (pid <= 0) {
+		if (pid < 0)
+			printf("saved; session %s is running with its pid unknown: "
+			    "it applies the change at its next start\n", name);
+		return;
+	}
+	if (kill(pid, SIGHUP) < 0) {
+		log_sys(LOG_LVL_WARN, "signal session %s (pid %d): the change "
+		    "applies at its next start", name, (int)pid);
+		return;
+	}
+	int64_t deadline = mono_ns() + APPLY_WAIT_S * 1000000000LL;
+	while (mono_ns() < deadline) {
+		bool applied = false;
+		if (read_live_status(dir, &st) == 0) {
+			applied = st.config_applied == want;
+			status_release(&st);
+		}
+		if (applied) {
+			printf("applied to the running session %s (its worker "
+			    "restarted with it)\n", name);
+			return;
+		}
+		struct timespec ts = { 0, 20 * 1000000 };
+		nanosleep(&ts, NULL);
+	}
+	printf("saved; the running session %s applies it once its current "
+	    "turn ends\n", name);
+}
+
 static void
 config_usage(FILE *out)
 {
 	fprintf(out,
 "usage: georep config [--home DIR] NAME [KEY [VALUE]]\n"
 "\n"
-"Show all of a session's settings, one of them, or set one (validated; the\n"
-"running session picks it up at its next start).\n"
+"Show all of a session's settings, one of them, or set one (validated).  A\n"
+"running session applies a new setting at once: its monitor reloads the config\n"
+"and restarts its worker with it after the worker's current turn (the command\n"
+"waits for that, up to a minute, and says so).\n"
 "\n"
 "keys (default):\n"
 "  change_detector  fanotify | inotify | crawl | auto (auto: fanotify when\n"
@@ -256,6 +331,8 @@ cmd_config(int argc, char **argv)
 				code = EX_USAGE;
 			} else if (config_save(&c, dir) < 0) {
 				code = EX_CANTCREAT;
+			} else {
+				apply_running(argv[optind], dir);
 			}
 		}
 	}
@@ -282,32 +359,56 @@ cmd_delete(int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{ "home", required_argument, NULL, 'H' },
+		{ "force", no_argument, NULL, 'f' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *home = NULL;
 	struct config c;
 	char *dir;
+	bool force = false;
 	int ch;
 
-	while ((ch = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "fh", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'H': home = optarg; break;
+		case 'f': force = true; break;
 		case 'h':
-			printf("usage: georep delete [--home DIR] NAME\n\n"
+			printf("usage: georep delete [--home DIR] [--force] NAME\n\n"
 			    "Delete the session NAME: its config, index, journal, "
-			    "status and log.\nThe secondary keeps its files.\n");
+			    "status and log.\nThe secondary keeps its files.  A "
+			    "running session is refused (exit 75):\nstop it "
+			    "first, or --force stops it, then deletes it.\n");
 			return 0;
 		default: return EX_USAGE;
 		}
 	}
 	if (argc - optind != 1) {
-		fprintf(stderr, "usage: georep delete [--home DIR] NAME\n");
+		fprintf(stderr, "georep delete: %s\nusage: georep delete "
+		    "[--home DIR] [--force] NAME\n", argc - optind ?
+		    "one NAME only" : "missing NAME");
 		return EX_USAGE;
 	}
-	if (session_load(session_home(home), argv[optind], &c, &dir) < 0)
+	const char *name = argv[optind];
+	if (session_load(session_home(home), name, &c, &dir) < 0)
 		return EX_NOINPUT;
 	config_release(&c);
+	pid_t pid = session_running_pid(dir);
+	if (pid != 0 && !force) {
+		log_err("session %s is running (monitor pid %d): stop it first "
+		    "('georep stop %s'), or 'georep delete --force %s' stops it "
+		    "and deletes it", name, (int)pid, name, name);
+		free(dir);
+		return EX_TEMPFAIL;
+	}
+	if (pid != 0) {
+		int stopped = stop_session(name, dir);
+		if (stopped > 1) {
+			free(dir);
+			return stopped;
+		}
+		printf("stopped session %s\n", name);
+	}
 	int rc = nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
 	if (rc == 0)
 		printf("deleted session %s\n", argv[optind]);

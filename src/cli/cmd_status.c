@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sysexits.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -23,8 +24,8 @@
 /* The status a running monitor serves on the session's socket; -1 if it
  * does not answer within a second (stopped with SIGSTOP, say): the caller
  * reads status.json instead. */
-static int
-read_live(const char *dir, struct status *st)
+int
+read_live_status(const char *dir, struct status *st)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	struct timeval tv = { .tv_sec = 1 };
@@ -65,9 +66,26 @@ out:
 	return rc;
 }
 
+/* The terminal's width, for the table's second lines (0: not a terminal,
+ * the default then). */
+static int
+term_width(void)
+{
+	struct winsize ws;
+	const char *cols = getenv("COLUMNS");
+
+	if (cols && atoi(cols) > 0)
+		return atoi(cols);
+	if (ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0)
+		return ws.ws_col;
+	return 0;
+}
+
+enum view_kind { VIEW_TABLE, VIEW_DETAIL, VIEW_JSON };
+
 /* One session: 0, or -1 when it cannot be read (reported). */
 static int
-show(const char *home, const char *name, bool json, json_t *array)
+show(const char *home, const char *name, enum view_kind kind, json_t *array)
 {
 	struct config cfg;
 	struct status st;
@@ -76,31 +94,34 @@ show(const char *home, const char *name, bool json, json_t *array)
 	if (session_load(home, name, &cfg, &dir) < 0)
 		return -1;
 	bool running = session_running_pid(dir) != 0;
-	if ((!running || read_live(dir, &st) < 0) && status_load(&st, dir) < 0)
+	if ((!running || read_live_status(dir, &st) < 0) && status_load(&st, dir) < 0)
 		status_init(&st);
 	/* A checkpoint just set, that the worker has not seen yet: pending
 	 * (not the previous one, completed).  status.json keeps times to
 	 * the millisecond. */
 	int64_t cp = session_checkpoint(dir);
-	if (cp / 1000000 != st.checkpoint / 1000000) {
-		st.checkpoint = cp;
-		st.checkpoint_completed = false;
-		st.checkpoint_completed_at = 0;
-	}
-	if (!running && strcmp(st.state, "Created") != 0 &&
-	    strcmp(st.state, "Stopped") != 0) {
+	if (cp / 1000000 != st.checkpoint / 1000000)
+		status_set_checkpoint(&st, cp);
+	if (!running && st.state != STATE_CREATED &&
+	    st.state != STATE_STOPPED) {
 		/* The monitor ended without saying so (killed): stopped. */
-		char detail[256];
-		snprintf(detail, sizeof(detail), "not running: the monitor ended "
-		    "while %s (the next start recovers)", st.state);
-		snprintf(st.state, sizeof(st.state), "Stopped");
+		char *detail = xasprintf("not running: the monitor ended while "
+		    "%s (the next start recovers)", state_name(st.state));
+		st.state = STATE_STOPPED;
 		status_set_detail(&st, detail);
+		free(detail);
 	}
-	if (json)
-		status_print_json(&st, name, cfg.primary, cfg.secondary, running,
-		    array);
+	char *log = session_path(dir, SF_LOG);
+	struct status_view v = { .name = name, .primary = cfg.primary,
+	    .secondary = cfg.secondary, .log = log, .running = running,
+	    .width = term_width() };
+	if (kind == VIEW_JSON)
+		status_print_json(&st, &v, array);
+	else if (kind == VIEW_DETAIL)
+		status_print_detail(&st, &v);
 	else
-		status_print_row(&st, name, cfg.primary, cfg.secondary, running);
+		status_print_row(&st, &v);
+	free(log);
 	status_release(&st);
 	config_release(&cfg);
 	free(dir);
@@ -113,43 +134,55 @@ cmp_str(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
+static void
+status_usage(FILE *out)
+{
+	fprintf(out,
+"usage: georep status [--home DIR] [--json | --detail] [NAME]\n"
+"\n"
+"The state of one session or of all: state, last synced (the sync point), lag,\n"
+"failures with their paths, checkpoint; a Faulty session's reason and its log.\n"
+"  --detail   every field, one block per session: the crawl in progress\n"
+"             (files seen, bytes sent of those to send), the entry, data and\n"
+"             metadata operations pending, the changes recorded and not yet\n"
+"             applied, the checkpoint's completion time, the log\n"
+"  --json     every field: one object for NAME, an array for all\n");
+}
+
 int
 cmd_status(int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{ "home", required_argument, NULL, 'H' },
 		{ "json", no_argument, NULL, 'j' },
+		{ "detail", no_argument, NULL, 'd' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *home = NULL;
-	bool json = false;
+	enum view_kind kind = VIEW_TABLE;
 	int ch, rc = 0;
 
 	while ((ch = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'H': home = optarg; break;
-		case 'j': json = true; break;
-		case 'h':
-			printf("usage: georep status [--home DIR] [--json] [NAME]\n"
-			    "\nThe state of one session or of all: state, last "
-			    "synced (the sync point),\nlag, failures with their "
-			    "paths, checkpoint.  --json prints one object for\n"
-			    "NAME, an array for all.\n");
-			return 0;
+		case 'j': kind = VIEW_JSON; break;
+		case 'd': kind = VIEW_DETAIL; break;
+		case 'h': status_usage(stdout); return 0;
 		default: return EX_USAGE;
 		}
 	}
 	home = session_home(home);
 	if (argc - optind > 1) {
-		fprintf(stderr, "usage: georep status [--home DIR] [--json] "
-		    "[NAME]\n");
+		fprintf(stderr, "georep status: unexpected argument '%s'\n",
+		    argv[optind + 1]);
+		status_usage(stderr);
 		return EX_USAGE;
 	}
 	if (argc - optind == 1) {
-		if (!json)
+		if (kind == VIEW_TABLE)
 			status_print_header();
-		return show(home, argv[optind], json, NULL) < 0 ? EX_NOINPUT : 0;
+		return show(home, argv[optind], kind, NULL) < 0 ? EX_NOINPUT : 0;
 	}
 	char *sessions = xasprintf("%s/sessions", home);
 	DIR *d = opendir(sessions);
@@ -167,17 +200,19 @@ cmd_status(int argc, char **argv)
 	free(sessions);
 	if (n > 1)
 		qsort(names, n, sizeof(*names), cmp_str);
-	json_t *array = json ? json_array() : NULL;
-	if (!json)
+	json_t *array = kind == VIEW_JSON ? json_array() : NULL;
+	if (kind == VIEW_TABLE)
 		status_print_header();
 	for (size_t i = 0; i < n; i++) {
-		if (show(home, names[i], json, array) < 0)
+		if (kind == VIEW_DETAIL && i)
+			printf("\n");
+		if (show(home, names[i], kind, array) < 0)
 			rc = EX_IOERR;
 		free(names[i]);
 	}
 	free(names);
-	if (json) {
-		char *text = json_dumps(array, JSON_INDENT(2) |
+	if (array) {
+		char *text = json_dumps(array, JSON_INDENT(2) | JSON_SORT_KEYS |
 		    JSON_REAL_PRECISION(6));
 		printf("%s\n", text);
 		free(text);

@@ -192,8 +192,11 @@ cmd_sync(int argc, char **argv)
 	}
 	char *ixdir = xasprintf("%s/sync/%s", session_home(a.home), name);
 	int ixrc = open_index(ixdir, volume, &ix);
+	if (ixrc > 0)
+		log_err("the index %s belongs to another primary; choose another "
+		    "--name", ixdir);
 	free(ixdir);
-	if (ixrc < 0) {
+	if (ixrc != 0) {
 		code = EX_CANTCREAT;
 		goto out;
 	}

@@ -10,6 +10,9 @@
 static const char *log_prog = "georep";
 static enum log_level log_level = LOG_LVL_INFO;
 static FILE *log_out;
+/* The last error logged, for a status that must say why without a look
+ * at the log (log_last_error). */
+static char log_last[512];
 
 static const char *level_names[] = { "error", "warning", "info", "debug" };
 
@@ -45,13 +48,43 @@ log_level_parse(const char *s, enum log_level *out)
 	return -1;
 }
 
+/* One record is one line: a byte that would break it (a newline in a
+ * file name, say) or fool a terminal is written as \xNN. */
+static void
+escape_controls(const char *in, char *out, size_t outlen)
+{
+	size_t o = 0;
+
+	for (const unsigned char *p = (const unsigned char *)in; *p &&
+	    o + 5 < outlen; p++) {
+		if (*p < 0x20 && *p != '\t') {
+			snprintf(out + o, outlen - o, "\\x%02x", *p);
+			o += 4;
+		} else {
+			out[o++] = (char)*p;
+		}
+	}
+	out[o] = '\0';
+}
+
 static void
 log_vwrite(enum log_level lvl, const char *fmt, va_list ap, int err)
 {
 	FILE *out = log_out ? log_out : stderr;
-	char msg[4096];
+	char raw[4096], msg[4096 + 64];
 
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	vsnprintf(raw, sizeof(raw), fmt, ap);
+	if (err) {
+		size_t n = strlen(raw);
+		snprintf(raw + n, sizeof(raw) - n, ": %s", strerror(err));
+	}
+	escape_controls(raw, msg, sizeof(msg));
+	if (lvl == LOG_LVL_ERR) {
+		/* Cut where it fits (a status line, not the log's record). */
+		size_t n = strnlen(msg, sizeof(log_last) - 1);
+		memcpy(log_last, msg, n);
+		log_last[n] = '\0';
+	}
 	if (out != stderr) {
 		/* A file log gets timestamps; a terminal does not need them. */
 		struct timespec ts;
@@ -68,11 +101,20 @@ log_vwrite(enum log_level lvl, const char *fmt, va_list ap, int err)
 		if (lvl != LOG_LVL_INFO)
 			fprintf(out, "%s: ", level_names[lvl]);
 	}
-	if (err)
-		fprintf(out, "%s: %s\n", msg, strerror(err));
-	else
-		fprintf(out, "%s\n", msg);
+	fprintf(out, "%s\n", msg);
 	fflush(out);
+}
+
+const char *
+log_last_error(void)
+{
+	return log_last[0] ? log_last : NULL;
+}
+
+void
+log_clear_last_error(void)
+{
+	log_last[0] = '\0';
 }
 
 void

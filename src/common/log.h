@@ -6,6 +6,8 @@
  * and then inspect or propagate errno.  log_sys*() append ": strerror(errno)".
  * fatal() is for start-up and broken internal invariants only: input from the
  * peer, a file or the command line is refused with a message, never fatal.
+ * A record is one line: control bytes in a message (a name holding a
+ * newline) are written as \xNN.
  * The only global state in georep is here (and it is set once at start-up).
  */
 #ifndef GEOREP_LOG_H
@@ -25,6 +27,10 @@ void log_msg(enum log_level lvl, const char *fmt, ...)
 /* Like log_msg, with ": strerror(errno)" appended. */
 void log_sys(enum log_level lvl, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
+/* The last message logged at error level (escaped as logged), or NULL;
+ * cleared by log_clear_last_error.  For a status that says why. */
+const char *log_last_error(void);
+void log_clear_last_error(void);
 void fatal(const char *fmt, ...)
 	__attribute__((format(printf, 1, 2), noreturn));
 

@@ -10,6 +10,13 @@
  * any number of times: recording goes on, and it resumes from the sealed
  * segments.  A monitor that dies leaves its open segment; the next
  * monitor seals it and starts with a full crawl all the same.
+ *
+ * The primary: the monitor holds its root open from the start, and checks
+ * every PRIMARY_CHECK_MS that the configured path still names that very
+ * directory.  One moved away (or replaced) would otherwise be followed
+ * silently, by the recorder and by a worker holding it open: the session
+ * goes Faulty with the reason instead, recording and the worker stop, and
+ * both start again (with a full crawl) once the path holds it again.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -20,6 +27,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <sysexits.h>
@@ -36,17 +44,32 @@
 #include "daemon.h"
 #include "../common/banned.h"
 
-#define BACKOFF_MAX_MS	60000
+#define BACKOFF_MIN_MS		1000
+#define BACKOFF_MAX_MS		60000
+#define PRIMARY_CHECK_MS	1000
 
-/* ---- the monitor ---- */
+/* A sealed segment not yet applied, and how many records it holds. */
+struct sealed {
+	uint64_t seq;
+	size_t records;
+};
 
 struct monitor {
 	struct worker w;	/* what the worker starts from */
+	bool foreground;
 	char *jdir;
 	struct journal *j;
 	struct recorder *rec;
+	/* The primary the session runs on: its root held open, and who it
+	 * is (device and inode for the quick check, volume id for sure). */
 	int rootfd;
+	dev_t root_dev;
+	ino_t root_ino;
+	char *volume;
+	bool primary_lost;
+	int64_t next_check;
 	char note[1024];
+	char lost_note[1024];	/* the reason the primary is lost, as saved */
 	int listenfd;
 	pid_t worker;		/* 0: none running */
 	int chan;
@@ -55,10 +78,87 @@ struct monitor {
 	bool waiting;		/* the worker asked and has no segment */
 	uint64_t applied;	/* the worker's last applied segment */
 	uint64_t last_cut;
+	struct sealed *sealed;	/* cut by this monitor, not applied yet */
+	size_t nsealed, capsealed;
 	int64_t open_since;	/* mono ns of the open segment's first record */
 	int64_t restart_at;	/* mono ns; the worker starts again then */
-	int64_t backoff, began;
+	int64_t backoff;	/* ms */
+	/* The sync point as known here (a worker idle with nothing pending
+	 * is in step now): what status showed once stays, even when the
+	 * session pauses or stops. */
+	int64_t synced;
+	bool reload;		/* the worker was told to finish (SIGHUP) */
+	uint64_t config_digest;	/* of the config in use */
+	uint64_t worker_digest;	/* of the one the running worker has */
 };
+
+/* ---- the primary ---- */
+
+/* Open the primary where the config says, and learn who it is: 0, or -1
+ * with the reason in m->note. */
+static int
+primary_open(struct monitor *m)
+{
+	const char *path = m->w.cfg->primary;
+	struct stat st;
+	struct fid root;
+	uint64_t fsid;
+
+	m->rootfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (m->rootfd < 0 || fstat(m->rootfd, &st) < 0) {
+		snprintf(m->note, sizeof(m->note), "the primary %s: %s", path,
+		    strerror(errno));
+		if (m->rootfd >= 0)
+			close(m->rootfd);
+		m->rootfd = -1;
+		return -1;
+	}
+	m->root_dev = st.st_dev;
+	m->root_ino = st.st_ino;
+	m->volume = volume_id(m->rootfd, path, &fsid, &root);
+	if (m->volume == NULL) {
+		snprintf(m->note, sizeof(m->note), "the primary %s: no file "
+		    "handles on its filesystem", path);
+		close(m->rootfd);
+		m->rootfd = -1;
+		return -1;
+	}
+	return 0;
+}
+
+/* Whether the configured path names the directory held open; else why
+ * not, in m->note. */
+static bool
+primary_in_place(struct monitor *m)
+{
+	const char *path = m->w.cfg->primary;
+	struct stat st;
+
+	if (m->rootfd < 0) {
+		/* Missing since the start: it is back once it opens. */
+		free(m->volume);
+		m->volume = NULL;
+		return primary_open(m) == 0;
+	}
+	if (stat(path, &st) < 0) {
+		snprintf(m->note, sizeof(m->note), "the primary %s is gone (%s): "
+		    "moved or removed while the session ran; waiting for it "
+		    "to come back", path, strerror(errno));
+		return false;
+	}
+	if (st.st_dev != m->root_dev || st.st_ino != m->root_ino) {
+		snprintf(m->note, sizeof(m->note), "the primary %s is not the "
+		    "directory this session started on (it was moved away or "
+		    "replaced: inode %llu there, %llu expected); nothing is "
+		    "replicated until it is back", path,
+		    (unsigned long long)st.st_ino,
+		    (unsigned long long)m->root_ino);
+		return false;
+	}
+	return true;
+}
+
+/* ---- recording ---- */
 
 static enum recorder_kind
 first_kind(enum detector d)
@@ -70,6 +170,20 @@ first_kind(enum detector d)
 	return geteuid() == 0 ? RECORDER_FANOTIFY : RECORDER_INOTIFY;
 }
 
+static void
+append_overflow(struct monitor *m)
+{
+	struct jrec r;
+
+	memset(&r, 0, sizeof(r));
+	r.type = J_OVERFLOW;
+	r.time_ns = now_ns();
+	if (journal_append(m->j, &r) < 0 || journal_flush(m->j) < 0)
+		log_err("cannot write the journal %s", m->jdir);
+	if (m->open_since == 0)
+		m->open_since = mono_ns();
+}
+
 /* Open the recorder the config asks for, falling back from fanotify to
  * inotify to crawl mode, each fallback said in the log and in status. */
 static void
@@ -78,61 +192,45 @@ start_recording(struct monitor *m)
 	struct config *cfg = m->w.cfg;
 	struct recorder_opts ro = { 0 };
 	char err[512];
+	static char fallback[1024];
 
 	m->w.detector = "crawl";
 	m->w.detector_note = NULL;
-	if (cfg->change_detector == DETECT_CRAWL)
+	if (cfg->change_detector == DETECT_CRAWL || m->rootfd < 0)
 		return;
-	m->rootfd = open(cfg->primary, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	char *volume = m->rootfd < 0 ? NULL : volume_id(m->rootfd,
-	    cfg->primary, &ro.fsid, &ro.root);
-	if (volume == NULL) {
-		/* The worker says why (the primary is gone); retried at its
-		 * next start. */
-		if (m->rootfd >= 0)
-			close(m->rootfd);
-		m->rootfd = -1;
-		return;
-	}
-	free(volume);
 	if (m->j == NULL && journal_open(&m->j, m->jdir, false) < 0) {
-		snprintf(m->note, sizeof(m->note), "cannot open the journal %s: "
-		    "crawl mode", m->jdir);
-		m->w.detector_note = m->note;
+		snprintf(fallback, sizeof(fallback), "cannot open the journal "
+		    "%s: crawl mode", m->jdir);
+		m->w.detector_note = fallback;
 		return;
 	}
+	free(volume_id(m->rootfd, cfg->primary, &ro.fsid, &ro.root));
 	ro.primary = cfg->primary;
 	ro.rootfd = m->rootfd;
 	ro.kind = first_kind(cfg->change_detector);
-	m->note[0] = '\0';
+	fallback[0] = '\0';
 	if (recorder_open(&m->rec, &ro, m->j, err, sizeof(err)) < 0 &&
 	    ro.kind == RECORDER_FANOTIFY) {
-		snprintf(m->note, sizeof(m->note), "fanotify is not available "
+		snprintf(fallback, sizeof(fallback), "fanotify is not available "
 		    "(%s): using inotify", err);
-		log_warn("%s", m->note);
+		log_warn("%s", fallback);
 		ro.kind = RECORDER_INOTIFY;
 		if (recorder_open(&m->rec, &ro, m->j, err, sizeof(err)) < 0)
 			m->rec = NULL;
 	}
 	if (m->rec == NULL) {
-		snprintf(m->note, sizeof(m->note), "no change notification "
+		snprintf(fallback, sizeof(fallback), "no change notification "
 		    "(%s): crawl mode, every %lld ms", err,
 		    (long long)cfg->crawl_interval_ms);
-		log_warn("%s", m->note);
-		m->w.detector_note = m->note;
+		log_warn("%s", fallback);
+		m->w.detector_note = fallback;
 		return;
 	}
-	if (m->note[0])
-		m->w.detector_note = m->note;
+	if (fallback[0])
+		m->w.detector_note = fallback;
 	m->w.detector = recorder_kind_name(ro.kind);
 	/* Before this, nothing was recorded: the first turn crawls. */
-	struct jrec r;
-	memset(&r, 0, sizeof(r));
-	r.type = J_OVERFLOW;
-	r.time_ns = now_ns();
-	if (journal_append(m->j, &r) < 0 || journal_flush(m->j) < 0)
-		log_err("cannot write the journal %s", m->jdir);
-	m->open_since = mono_ns();
+	append_overflow(m);
 	log_info("recording changes of %s with %s", cfg->primary,
 	    m->w.detector);
 }
@@ -142,9 +240,6 @@ stop_recording(struct monitor *m)
 {
 	recorder_close(m->rec);
 	m->rec = NULL;
-	if (m->rootfd >= 0)
-		close(m->rootfd);
-	m->rootfd = -1;
 }
 
 static void
@@ -155,8 +250,8 @@ send_line(struct monitor *m, const char *line)
 		log_sys(LOG_LVL_WARN, "write to the worker");
 }
 
-/* Read what the recorder has; -1 when recording broke (a full crawl then
- * follows at the next start of recording). */
+/* Read what the recorder has (a full crawl follows when recording broke:
+ * it starts again with an OVERFLOW record). */
 static void
 drain_recorder(struct monitor *m)
 {
@@ -172,6 +267,48 @@ drain_recorder(struct monitor *m)
 	}
 }
 
+/* ---- segments ---- */
+
+/* The records recorded and not yet applied. */
+static uint64_t
+changes_pending(struct monitor *m)
+{
+	uint64_t n = m->j ? journal_pending(m->j) : 0;
+
+	for (size_t i = 0; i < m->nsealed; i++)
+		n += m->sealed[i].records;
+	return n;
+}
+
+static void
+sealed_applied(struct monitor *m, uint64_t applied)
+{
+	size_t keep = 0;
+
+	for (size_t i = 0; i < m->nsealed; i++)
+		if (m->sealed[i].seq > applied)
+			m->sealed[keep++] = m->sealed[i];
+	m->nsealed = keep;
+}
+
+/* Whether a sealed segment after `applied` is still on disk: a worker that
+ * restarted does not know the segments its predecessor applied. */
+static bool
+sealed_after(struct monitor *m, uint64_t applied)
+{
+	uint64_t *seqs = NULL;
+	size_t n = 0;
+	bool any;
+
+	if (journal_list(m->jdir, &seqs, &n) < 0) {
+		log_sys(LOG_LVL_WARN, "list the journal %s", m->jdir);
+		return true;	/* let the worker look */
+	}
+	any = n > 0 && seqs[n - 1] > applied;
+	free(seqs);
+	return any;
+}
+
 /*
  * While no worker runs (the secondary is away, say), segments pile up; past
  * what a worker would read as a batch anyway (a full crawl), they are
@@ -185,25 +322,17 @@ fold_backlog(struct monitor *m)
 {
 	uint64_t *seqs = NULL;
 	size_t n = 0;
-	struct jrec r;
 
 	if (journal_list(m->jdir, &seqs, &n) < 0 || n <= BACKLOG_MAX) {
 		free(seqs);
 		return;
 	}
-	memset(&r, 0, sizeof(r));
-	r.type = J_OVERFLOW;
-	r.time_ns = now_ns();
-	if (journal_append(m->j, &r) < 0 || journal_flush(m->j) < 0) {
-		free(seqs);
-		return;
-	}
-	if (m->open_since == 0)
-		m->open_since = mono_ns();
+	append_overflow(m);
 	for (size_t i = 0; i < n; i++)
 		if (journal_remove(m->jdir, seqs[i]) < 0)
 			log_sys(LOG_LVL_WARN, "remove the journal segment %llu",
 			    (unsigned long long)seqs[i]);
+	m->nsealed = 0;
 	log_info("%zu journal segments wait for the worker: replaced by a "
 	    "full crawl at its next start", n);
 	free(seqs);
@@ -221,6 +350,7 @@ cut(struct monitor *m)
 	drain_recorder(m);
 	if (m->j == NULL || journal_pending(m->j) == 0)
 		return;
+	size_t records = journal_pending(m->j);
 	memset(&r, 0, sizeof(r));
 	r.type = J_CUT;
 	r.time_ns = t;
@@ -232,6 +362,13 @@ cut(struct monitor *m)
 		recorder_segment_cut(m->rec);
 	m->open_since = 0;
 	m->last_cut = seq;
+	if (m->nsealed == m->capsealed) {
+		m->capsealed = m->capsealed ? 2 * m->capsealed : 64;
+		m->sealed = xrealloc(m->sealed, m->capsealed *
+		    sizeof(*m->sealed));
+	}
+	m->sealed[m->nsealed].seq = seq;
+	m->sealed[m->nsealed++].records = records;
 	if (m->worker == 0)
 		fold_backlog(m);
 	if (m->waiting) {
@@ -249,13 +386,15 @@ on_request(struct monitor *m, uint64_t applied)
 
 	drain_recorder(m);
 	m->applied = applied;
+	sealed_applied(m, applied);
 	m->waiting = true;
 	if (m->j && journal_pending(m->j)) {
 		cut(m);
-	} else if (m->last_cut > applied) {
+	} else if (m->last_cut > applied && sealed_after(m, applied)) {
 		m->waiting = false;
 		send_line(m, "s\n");
 	} else {
+		/* Nothing recorded before t is left to apply. */
 		snprintf(line, sizeof(line), "i %lld\n", (long long)t);
 		send_line(m, line);
 	}
@@ -280,6 +419,8 @@ read_chan(struct monitor *m)
 		*nl = '\0';
 		if (m->in[0] == 'r')
 			on_request(m, strtoull(m->in + 1, NULL, 10));
+		else if (m->in[0] == 't')
+			m->backoff = BACKOFF_MIN_MS;	/* progress */
 		size_t used = (size_t)(nl + 1 - m->in);
 		memmove(m->in, nl + 1, m->inlen - used);
 		m->inlen -= used;
@@ -288,28 +429,38 @@ read_chan(struct monitor *m)
 		m->inlen = 0;
 }
 
+/* ---- the worker ---- */
+
+/* The worker starts from the status as it is now (the last worker's
+ * counters and checkpoint), with the monitor's start time and pid. */
+static void
+refresh_status(struct monitor *m)
+{
+	struct status *st = &m->w.st;
+	int64_t started = st->started_at;
+
+	status_release(st);
+	status_load(st, m->w.dir);
+	st->started_at = started;
+	st->pid = (int)getpid();
+}
+
 static void
 spawn_worker(struct monitor *m)
 {
-	int sv[2] = { -1, -1 };
+	int sv[2];
 
-	if (m->rec == NULL && m->w.cfg->change_detector != DETECT_CRAWL &&
-	    m->rootfd < 0)
-		start_recording(m);	/* the primary is back */
-	if (m->rec && socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0,
-	    sv) < 0) {
+	refresh_status(m);
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
 		log_sys(LOG_LVL_ERR, "socketpair");
 		m->restart_at = mono_ns() + m->backoff * 1000000;
 		return;
 	}
-	m->began = mono_ns();
 	pid_t pid = fork();
 	if (pid < 0) {
 		log_sys(LOG_LVL_ERR, "fork a worker");
-		if (sv[0] >= 0) {
-			close(sv[0]);
-			close(sv[1]);
-		}
+		close(sv[0]);
+		close(sv[1]);
 		m->restart_at = mono_ns() + m->backoff * 1000000;
 		return;
 	}
@@ -325,14 +476,15 @@ spawn_worker(struct monitor *m)
 		journal_close(m->j);
 		if (m->listenfd >= 0)
 			close(m->listenfd);
-		if (sv[0] >= 0)
-			close(sv[0]);
+		close(m->rootfd);
+		close(sv[0]);
 		m->w.chan = sv[1];
+		m->w.journal = m->rec != NULL;
 		_exit(worker_run(&m->w));
 	}
-	if (sv[1] >= 0)
-		close(sv[1]);
+	close(sv[1]);
 	m->worker = pid;
+	m->worker_digest = m->config_digest;
 	m->chan = sv[0];
 	m->inlen = 0;
 	m->waiting = false;
@@ -340,12 +492,32 @@ spawn_worker(struct monitor *m)
 	m->restart_at = 0;
 }
 
-/* The worker ended: Faulty, with what it said, and a restart later. */
+/* Faulty, with the reason, in the status file (no worker runs). */
+static void
+save_faulty(struct monitor *m, const char *detail)
+{
+	struct worker *w = &m->w;
+
+	status_release(&w->st);
+	status_load(&w->st, w->dir);
+	w->st.started_at = w->st.started_at ? w->st.started_at : now_ns();
+	w->st.pid = (int)getpid();
+	if (m->synced > w->st.last_synced)
+		w->st.last_synced = m->synced;
+	w->st.state = STATE_FAULTY;
+	memset(&w->st.turn, 0, sizeof(w->st.turn));
+	w->st.entries_pending = w->st.data_pending = w->st.meta_pending = 0;
+	status_set_detail(&w->st, detail);
+	worker_save_status(w);
+}
+
+/* The worker ended: at once again when it was told to reload, else
+ * Faulty, with what it said, and a restart later. */
 static void
 worker_ended(struct monitor *m, int wstatus)
 {
 	struct worker *w = &m->w;
-	char detail[1200];
+	char detail[1400];
 
 	m->worker = 0;
 	if (m->chan >= 0)
@@ -354,21 +526,22 @@ worker_ended(struct monitor *m, int wstatus)
 	m->waiting = false;
 	if (sig_stop)
 		return;
+	if (m->reload && WIFEXITED(wstatus) && WEXITSTATUS(wstatus) == 0) {
+		m->reload = false;
+		m->restart_at = mono_ns();
+		log_info("the worker restarts with the new settings");
+		return;
+	}
+	m->reload = false;
 	status_release(&w->st);
 	status_load(&w->st, w->dir);
-	w->st.started_at = m->w.st.started_at ? m->w.st.started_at : now_ns();
-	w->st.pid = (int)getpid();
-	if (mono_ns() - m->began > 60 * 1000000000LL)
-		m->backoff = 1000;
 	snprintf(detail, sizeof(detail), "%s%sthe worker %s %d; retrying in "
 	    "%lld s", w->st.detail ? w->st.detail : "", w->st.detail ? "; " :
 	    "", WIFSIGNALED(wstatus) ? "was killed by signal" :
 	    "exited with status", WIFSIGNALED(wstatus) ? WTERMSIG(wstatus) :
 	    WEXITSTATUS(wstatus), (long long)(m->backoff / 1000));
 	log_warn("%s", detail);
-	snprintf(w->st.state, sizeof(w->st.state), "Faulty");
-	status_set_detail(&w->st, detail);
-	worker_save_status(w);
+	save_faulty(m, detail);
 	m->restart_at = mono_ns() + m->backoff * 1000000;
 	m->backoff = m->backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS :
 	    m->backoff * 2;
@@ -384,6 +557,139 @@ reap(struct monitor *m)
 	while ((pid = waitpid(-1, &wstatus, WNOHANG)) > 0)
 		if (pid == m->worker)
 			worker_ended(m, wstatus);
+}
+
+/* Stop the worker and wait for it (its turn is finished or dropped: a
+ * dropped turn is reconciled by the next worker). */
+static void
+stop_worker(struct monitor *m)
+{
+	int wstatus;
+
+	if (m->worker == 0)
+		return;
+	kill(m->worker, SIGTERM);
+	while (waitpid(m->worker, &wstatus, 0) < 0 && errno == EINTR)
+		;
+	m->worker = 0;
+	if (m->chan >= 0)
+		close(m->chan);
+	m->chan = -1;
+	m->waiting = false;
+}
+
+/* Every PRIMARY_CHECK_MS: is the primary still where the config says?
+ * Lost: Faulty, nothing recorded or applied.  Back: a full crawl. */
+static void
+check_primary(struct monitor *m)
+{
+	int64_t now = mono_ns();
+
+	if (now < m->next_check)
+		return;
+	m->next_check = now + PRIMARY_CHECK_MS * 1000000LL;
+	bool there = primary_in_place(m);
+	if (!there && m->primary_lost && strcmp(m->note, m->lost_note) != 0) {
+		/* Still lost, for another reason now (replaced, say). */
+		snprintf(m->lost_note, sizeof(m->lost_note), "%s", m->note);
+		log_err("%s", m->note);
+		save_faulty(m, m->note);
+	}
+	if (there == !m->primary_lost)
+		return;
+	m->primary_lost = !there;
+	if (!there) {
+		snprintf(m->lost_note, sizeof(m->lost_note), "%s", m->note);
+		log_err("%s", m->note);
+		stop_worker(m);
+		stop_recording(m);
+		save_faulty(m, m->note);
+		return;
+	}
+	log_info("the primary %s is back: recording again, with a full crawl",
+	    m->w.cfg->primary);
+	start_recording(m);
+	m->restart_at = now;
+}
+
+/* ---- SIGHUP: the log and the config ---- */
+
+static void
+reopen_log(struct monitor *m)
+{
+	char *path = session_path(m->w.dir, SF_LOG);
+	int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+
+	if (fd < 0) {
+		log_sys(LOG_LVL_ERR, "reopen the log %s (the old one stays)",
+		    path);
+	} else {
+		fflush(NULL);
+		if (dup2(fd, 1) < 0 || dup2(fd, 2) < 0)
+			log_sys(LOG_LVL_ERR, "reopen the log %s", path);
+		close(fd);
+		log_info("log reopened (SIGHUP)");
+	}
+	free(path);
+}
+
+/* Load the config file again; only what may change changes (primary and
+ * secondary are fixed at create). */
+static int
+reload_config(struct monitor *m, bool *detector_changed)
+{
+	struct config *cfg = m->w.cfg, c;
+	char *path = session_path(m->w.dir, SF_CONFIG);
+	char err[1024];
+
+	config_init(&c);
+	int rc = config_load(&c, path, err, sizeof(err));
+	free(path);
+	if (rc == 0 && (strcmp(c.primary, cfg->primary) != 0 ||
+	    strcmp(c.secondary, cfg->secondary) != 0)) {
+		snprintf(err, sizeof(err), "primary and secondary are fixed when "
+		    "the session is created");
+		rc = -1;
+	}
+	if (rc < 0) {
+		log_err("reloading the config: %s; the settings in use stay",
+		    err);
+		config_release(&c);
+		return -1;
+	}
+	*detector_changed = c.change_detector != cfg->change_detector;
+	/* The recorder keeps a pointer to the primary's path. */
+	free(c.primary);
+	free(c.secondary);
+	c.primary = cfg->primary;
+	c.secondary = cfg->secondary;
+	cfg->primary = cfg->secondary = NULL;
+	config_release(cfg);
+	*cfg = c;
+	return 0;
+}
+
+static void
+on_hup(struct monitor *m)
+{
+	bool detector_changed = false;
+
+	sig_hup = 0;
+	if (!m->foreground)
+		reopen_log(m);
+	if (reload_config(m, &detector_changed) < 0)
+		return;
+	log_set_level((enum log_level)m->w.cfg->log_level);
+	m->config_digest = session_config_digest(m->w.dir);
+	log_info("config reloaded: the worker restarts with it after its turn");
+	if (detector_changed && !m->primary_lost) {
+		stop_recording(m);
+		start_recording(m);
+	}
+	if (m->worker) {
+		m->reload = true;
+		kill(m->worker, SIGHUP);
+	}
 }
 
 /* ---- status on the socket ---- */
@@ -416,9 +722,25 @@ out:
 	return fd;
 }
 
-/* One reader: the status as the worker last wrote it, with what only the
- * monitor knows -- an idle worker with nothing recorded since is in step
- * (lag 0), and the records not yet applied. */
+/* The status as the worker last wrote it, with what only the monitor
+ * knows: the changes not yet applied, and the sync point -- an idle worker
+ * with nothing recorded since is in step now, and what was shown once is
+ * never taken back. */
+static void
+overlay(struct monitor *m, struct status *st)
+{
+	uint64_t pending = changes_pending(m);
+
+	if (m->worker && m->waiting && pending == 0 &&
+	    st->failure_count == 0 && st->state == STATE_CHANGELOG_CRAWL)
+		m->synced = now_ns();
+	if (st->last_synced > m->synced)
+		m->synced = st->last_synced;
+	st->last_synced = m->synced;
+	st->changes_pending = pending;
+	st->config_applied = m->worker ? m->worker_digest : m->config_digest;
+}
+
 static void
 serve_status(struct monitor *m)
 {
@@ -430,11 +752,7 @@ serve_status(struct monitor *m)
 	if (status_load(&st, m->w.dir) < 0)
 		status_init(&st);
 	drain_recorder(m);
-	size_t pending = m->j ? journal_pending(m->j) : 0;
-	if (m->worker && m->waiting && pending == 0 && st.failure_count == 0 &&
-	    strcmp(st.state, "Changelog Crawl") == 0)
-		st.last_synced = now_ns();
-	st.entries_pending = pending;
+	overlay(m, &st);
 	char *text = status_to_text(&st);
 	struct timeval tv = { .tv_sec = 1 };
 	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
@@ -450,24 +768,28 @@ serve_status(struct monitor *m)
 static int
 poll_timeout(const struct monitor *m)
 {
-	int64_t now = mono_ns(), ms = INT32_MAX;
+	int64_t now = mono_ns(), ms = PRIMARY_CHECK_MS;
 
-	if (m->worker == 0 && m->restart_at)
-		ms = (m->restart_at - now) / 1000000 + 1;
+	if (m->worker == 0 && m->restart_at && !m->primary_lost) {
+		int64_t due = (m->restart_at - now) / 1000000 + 1;
+		if (due < ms)
+			ms = due;
+	}
 	if (m->open_since) {
 		int64_t due = (m->open_since + m->w.cfg->change_interval_ms *
 		    1000000 - now) / 1000000 + 1;
 		if (due < ms)
 			ms = due;
 	}
-	return ms < 0 ? 0 : ms > INT32_MAX ? INT32_MAX : (int)ms;
+	return ms < 0 ? 0 : (int)ms;
 }
 
 static void
 monitor_loop(struct monitor *m)
 {
 	while (!sig_stop) {
-		if (m->worker == 0 && mono_ns() >= m->restart_at)
+		if (m->worker == 0 && !m->primary_lost &&
+		    mono_ns() >= m->restart_at)
 			spawn_worker(m);
 		struct pollfd p[4] = {
 			{ .fd = wake_fd(), .events = POLLIN },
@@ -482,6 +804,8 @@ monitor_loop(struct monitor *m)
 			drain_wake();
 		if (sig_child)
 			reap(m);
+		if (sig_hup)
+			on_hup(m);
 		if (sig_wake) {
 			sig_wake = 0;
 			if (m->worker)
@@ -493,6 +817,7 @@ monitor_loop(struct monitor *m)
 			read_chan(m);
 		if (p[3].revents)
 			serve_status(m);
+		check_primary(m);
 		if (m->j && journal_pending(m->j) && (m->waiting ||
 		    mono_ns() - m->open_since >= m->w.cfg->change_interval_ms *
 		    1000000))
@@ -500,8 +825,30 @@ monitor_loop(struct monitor *m)
 	}
 }
 
+/* The session stops: Stopped, with the sync point it reached. */
+static void
+save_stopped(struct monitor *m)
+{
+	struct worker *w = &m->w;
+
+	status_release(&w->st);
+	status_load(&w->st, w->dir);
+	if (m->synced > w->st.last_synced)
+		w->st.last_synced = m->synced;
+	w->st.state = STATE_STOPPED;
+	status_set_detail(&w->st, NULL);
+	memset(&w->st.turn, 0, sizeof(w->st.turn));
+	w->st.entries_pending = w->st.data_pending = w->st.meta_pending = 0;
+	w->st.changes_pending = 0;
+	w->st.started_at = 0;
+	w->st.pid = 0;
+	worker_save_status(w);
+	status_release(&w->st);
+}
+
 int
-monitor_run(const char *name, const char *dir, struct config *cfg, int lockfd)
+monitor_run(const char *name, const char *dir, struct config *cfg,
+    bool foreground)
 {
 	struct monitor m;
 
@@ -510,26 +857,30 @@ monitor_run(const char *name, const char *dir, struct config *cfg, int lockfd)
 	m.w.dir = dir;
 	m.w.cfg = cfg;
 	m.w.chan = -1;
+	m.foreground = foreground;
 	m.rootfd = -1;
 	m.chan = -1;
-	m.backoff = 1000;
+	m.backoff = BACKOFF_MIN_MS;
 	m.jdir = session_path(dir, SF_JOURNAL);
+	m.config_digest = session_config_digest(dir);
 	status_load(&m.w.st, dir);
+	m.synced = m.w.st.last_synced;
 	m.w.st.started_at = now_ns();
-	m.w.st.pid = (int)getpid();
 	install_signals();
-	(void)lockfd;	/* held open (and locked) until the process ends */
 	log_info("session %s: %s -> %s, monitor pid %d", name, cfg->primary,
 	    cfg->secondary, (int)getpid());
-	start_recording(&m);
+	if (primary_open(&m) < 0) {
+		/* Checked before it started; gone since: Faulty, and it
+		 * starts when the primary comes back. */
+		log_err("%s", m.note);
+		m.primary_lost = true;
+		save_faulty(&m, m.note);
+	} else {
+		start_recording(&m);
+	}
 	m.listenfd = open_socket(dir);
 	monitor_loop(&m);
-	if (m.worker) {
-		kill(m.worker, SIGTERM);
-		int wstatus;
-		while (waitpid(m.worker, &wstatus, 0) < 0 && errno == EINTR)
-			;
-	}
+	stop_worker(&m);
 	cut(&m);	/* what was recorded is kept (the next start crawls) */
 	stop_recording(&m);
 	journal_close(m.j);
@@ -539,14 +890,11 @@ monitor_run(const char *name, const char *dir, struct config *cfg, int lockfd)
 		unlink(path);
 		free(path);
 	}
-	status_release(&m.w.st);
-	status_load(&m.w.st, dir);
-	snprintf(m.w.st.state, sizeof(m.w.st.state), "Stopped");
-	status_set_detail(&m.w.st, NULL);
-	m.w.st.started_at = 0;
-	m.w.st.pid = 0;
-	worker_save_status(&m.w);
-	status_release(&m.w.st);
+	save_stopped(&m);
+	if (m.rootfd >= 0)
+		close(m.rootfd);
+	free(m.volume);
+	free(m.sealed);
 	free(m.jdir);
 	log_info("session %s stopped", name);
 	return 0;

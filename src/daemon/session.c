@@ -1,15 +1,21 @@
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sysexits.h>
 #include <unistd.h>
+#include <xxhash.h>
 
 #include "../common/config.h"
+#include "../common/fid.h"
 #include "../common/log.h"
 #include "../common/util.h"
+#include "../index/index.h"
+#include "../sync/contact.h"
 #include "session.h"
 #include "../common/banned.h"
 
@@ -24,7 +30,23 @@ static const char *const file_names[] = {
 	[SF_PAUSED] = "paused",
 	[SF_CHECKPOINT] = "checkpoint",
 	[SF_CRAWL_NEEDED] = "crawl_needed",
+	[SF_TAKEOVER] = "takeover",
 };
+
+/* Absolute, so that what is shown (the log's path) and what a daemon
+ * opens later do not depend on where the command ran. */
+static const char *
+absolute(const char *path)
+{
+	static char abs[PATH_MAX];
+	char cwd[PATH_MAX];
+
+	if (path[0] == '/' || getcwd(cwd, sizeof(cwd)) == NULL)
+		return path;
+	int n = snprintf(abs, sizeof(abs), "%s/%s", strcmp(cwd, "/") ? cwd :
+	    "", path);
+	return n > 0 && (size_t)n < sizeof(abs) ? abs : path;
+}
 
 const char *
 session_home(const char *opt_home)
@@ -33,9 +55,9 @@ session_home(const char *opt_home)
 	const char *env = getenv("GEOREP_HOME");
 
 	if (opt_home)
-		return opt_home;
+		return absolute(opt_home);
 	if (env && *env)
-		return env;
+		return absolute(env);
 	if (geteuid() == 0)
 		return "/var/lib/georep";
 	if (home == NULL) {
@@ -44,7 +66,7 @@ session_home(const char *opt_home)
 			fatal("neither GEOREP_HOME nor HOME is set: use --home DIR");
 		home = xasprintf("%s/.local/state/georep", h);
 	}
-	return home;
+	return absolute(home);
 }
 
 bool
@@ -231,4 +253,54 @@ session_lock(const char *dir, int *fdp)
 	free(path);
 	*fdp = fd;
 	return 0;
+}
+
+uint64_t
+session_config_digest(const char *dir)
+{
+	struct buf b = BUF_INIT;
+	uint64_t d = 0;
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	if (fd >= 0 && read_small_file_at(fd, file_names[SF_CONFIG], &b,
+	    1 << 20) == 0)
+		d = XXH3_64bits(b.data, b.len) | 1;	/* never 0 */
+	if (fd >= 0)
+		close(fd);
+	buf_release(&b);
+	return d;
+}
+
+int
+session_check_primary(const char *primary, const char *dir)
+{
+	struct fid root;
+	struct index *ix = NULL;
+	uint64_t fsid;
+	int rc = 0;
+	int fd = open(primary, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	if (fd < 0) {
+		log_sys(LOG_LVL_ERR, "the primary %s", primary);
+		return EX_NOINPUT;
+	}
+	/* volume_id says why when the filesystem has no file handles. */
+	char *volume = volume_id(fd, primary, &fsid, &root);
+	close(fd);
+	if (volume == NULL)
+		return EX_NOINPUT;
+	char *ixdir = dir ? session_path(dir, SF_INDEX) : NULL;
+	if (ixdir && access(ixdir, F_OK) == 0) {
+		int o = open_index(ixdir, volume, &ix);
+		if (o > 0)
+			log_err("the primary %s is not the directory this session "
+			    "was created for (moved away, or replaced by "
+			    "another); to replicate this one, delete the session "
+			    "and create it again", primary);
+		rc = o == 0 ? 0 : o > 0 ? EX_DATAERR : EX_IOERR;
+		index_close(ix);
+	}
+	free(ixdir);
+	free(volume);
+	return rc;
 }

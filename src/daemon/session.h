@@ -14,6 +14,10 @@
  *   checkpoint     the checkpoint last set (ns since the epoch, text)
  *   crawl_needed   present until a full crawl succeeds (a journal turn
  *                  could not keep the segments it failed on)
+ *   takeover       present from `georep create --force` until the first
+ *                  contact with the secondary: it may replace what the
+ *                  secondary holds (bound to another primary, or synced
+ *                  from this one by a session whose index is gone)
  *
  * The command line (cli/) and the daemon (monitor, worker) go through these
  * functions and never spell a file's name.  Paths are malloc'ed; the
@@ -31,7 +35,7 @@ struct config;
 
 enum session_file {
 	SF_CONFIG, SF_INDEX, SF_JOURNAL, SF_STATUS, SF_LOG, SF_LOCK, SF_SOCK,
-	SF_PAUSED, SF_CHECKPOINT, SF_CRAWL_NEEDED,
+	SF_PAUSED, SF_CHECKPOINT, SF_CRAWL_NEEDED, SF_TAKEOVER,
 };
 
 /* The state directory: opt_home, else $GEOREP_HOME, else /var/lib/georep
@@ -57,6 +61,16 @@ int session_set_flag(const char *dir, enum session_file f, bool on);
 /* The checkpoint last set (ns), 0 if none; setting it is durable. */
 int64_t session_checkpoint(const char *dir);
 int session_set_checkpoint(const char *dir, int64_t when);
+
+/* A digest of the config file as it is now (0 if unreadable): the config
+ * a running session applied, as status shows it, is compared with it. */
+uint64_t session_config_digest(const char *dir);
+
+/* What can be checked of a primary before a session runs on it: a
+ * directory that opens, on a filesystem with file handles, and (dir not
+ * NULL, its index present) the one the session's index was made for.
+ * 0, or the sysexits(3) code with the path and the reason logged. */
+int session_check_primary(const char *primary, const char *dir);
 
 /* The pid of the session's running monitor (the holder of the lock), 0
  * when not running, -1 when running with its pid unknown. */

@@ -14,7 +14,7 @@
 #include "daemon.h"
 #include "../common/banned.h"
 
-volatile int sig_stop, sig_wake, sig_child;
+volatile int sig_stop, sig_wake, sig_child, sig_hup;
 static int wake_pipe[2] = { -1, -1 };
 
 static void
@@ -29,6 +29,8 @@ on_signal(int sig)
 		sig_child = 1;
 	else if (sig == SIGTERM || sig == SIGINT)
 		sig_stop = 1;
+	else if (sig == SIGHUP)
+		sig_hup = 1;
 	if (wake_pipe[1] >= 0) {
 		ssize_t n = write(wake_pipe[1], &c, 1);
 		(void)n;	/* a full pipe: a wake-up is pending anyway */
@@ -50,6 +52,7 @@ install_signals(void)
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGUSR1, &sa, NULL);
 	sigaction(SIGCHLD, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
 	sa.sa_handler = SIG_IGN;
 	sigaction(SIGPIPE, &sa, NULL);
 }
@@ -82,7 +85,7 @@ nap(int64_t ms)
 {
 	struct pollfd p = { .fd = wake_pipe[0], .events = POLLIN };
 
-	if (sig_stop || sig_wake)
+	if (sig_stop || sig_wake || sig_hup)
 		return;
 	if (poll(&p, 1, ms > INT32_MAX ? INT32_MAX : (int)ms) > 0)
 		drain_wake();

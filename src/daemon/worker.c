@@ -3,16 +3,21 @@
  * stop (daemon.h).
  *
  * With a recorder (fanotify or inotify), each turn takes every sealed
- * segment of the journal, lists again the directories their records name
- * (crawl_dirs) and applies the difference; a segment is deleted once the
+ * segment of the journal (batch.h), lists again the directories their
+ * records name and applies the difference; a segment is deleted once the
  * secondary has it.  A batch holding J_OVERFLOW (every start of a monitor
  * writes one, and a queue overflow does) is a full crawl instead.  A turn
  * whose paths failed keeps its segments, so the next turn lists those
  * directories again and retries them, with backoff when nothing new came;
- * past BATCH_SEGMENTS_MAX kept segments they give way to a full crawl marked in
- * the file `crawl_needed`, which stays until a full crawl succeeds.
+ * past BATCH_SEGMENTS_MAX kept segments they give way to a full crawl
+ * marked in the session's crawl_needed flag, which stays until a full
+ * crawl succeeds.
  *
  * In crawl mode (no recorder), a full crawl every crawl_interval.
+ *
+ * Between turns it waits on the monitor, on signals and on the secondary
+ * (idle_wait): a secondary that dies is noticed at once, one that stops
+ * answering within `timeout` (a PING every timeout / 2 of silence).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -40,6 +45,15 @@
 #include "../common/banned.h"
 
 #define RETRY_MIN_MS	1000
+#define SAVE_EVERY_NS	1000000000LL	/* status under load */
+
+/* What one loop iteration of the journal loop found. */
+enum turn_outcome {
+	OUT_FAILED = -1,	/* the turn could not go on: the worker ends */
+	OUT_DONE = 0,		/* applied, the secondary matches */
+	OUT_PARTIAL = 1,	/* applied, some paths failed (kept, retried) */
+	OUT_NOTHING = 3,	/* nothing new to apply */
+};
 
 /* ---- status ---- */
 
@@ -49,55 +63,60 @@ worker_save_status(struct worker *w)
 	if (status_save(&w->st, w->dir) < 0)
 		log_err("cannot write the status of %s", w->name);
 	w->saved_at = mono_ns();
+	w->dirty = false;
+}
+
+/* Save now if asked, else at most once a second (turns follow each other
+ * closely under load); what is left is saved when the worker goes idle. */
+static void
+save_status(struct worker *w, bool now)
+{
+	w->dirty = true;
+	if (now || mono_ns() - w->saved_at > SAVE_EVERY_NS)
+		worker_save_status(w);
 }
 
 static void
-set_state(struct worker *w, const char *state)
+set_state(struct worker *w, enum session_state state)
 {
-	if (strcmp(w->st.state, state) == 0)
+	if (w->st.state == state)
 		return;
-	snprintf(w->st.state, sizeof(w->st.state), "%s", state);
+	w->st.state = state;
 	status_set_detail(&w->st, w->detector_note);
 	worker_save_status(w);
 }
 
-/* The sync point moved to t: a checkpoint it passes completes. */
-static bool
+static void
 sync_point_moved(struct worker *w, int64_t t)
 {
-	if (t > w->st.last_synced)
-		w->st.last_synced = t;
-	if (w->st.checkpoint && !w->st.checkpoint_completed &&
-	    w->st.last_synced >= w->st.checkpoint) {
+	int64_t before = w->st.last_synced;
+
+	if (status_synced(&w->st, t)) {
 		char s[40];
-		w->st.checkpoint_completed = true;
-		w->st.checkpoint_completed_at = now_ns();
 		format_rfc3339(w->st.checkpoint, s, sizeof(s));
 		log_info("checkpoint %s completed", s);
-		return true;
+		worker_save_status(w);
+	} else if (w->st.last_synced != before) {
+		w->dirty = true;
 	}
-	return false;
 }
 
 /* After a turn: counters, failures, the sync point (only a turn without
- * failures sets one, so no checkpoint passes a parked failure).  Saved at
- * once when something a reader waits for changed, else at most once a
- * second: under load, turns follow each other closely. */
+ * failures sets one, so no checkpoint passes a parked failure). */
 static void
 after_turn(struct worker *w, const struct sync_stats *s)
 {
 	bool had_failures = w->st.failure_count != 0;
-	bool now = false;
 
 	w->st.files_synced += s->files_sent;
 	w->st.bytes_synced += s->bytes_sent;
+	w->st.entries_pending = w->st.data_pending = w->st.meta_pending = 0;
+	memset(&w->st.turn, 0, sizeof(w->st.turn));
 	status_set_failures(&w->st, s->fail_path, s->fail_error, s->nfail,
 	    s->errors);
 	if (s->sync_point)
-		now = sync_point_moved(w, s->sync_point);
-	if (now || had_failures != (w->st.failure_count != 0) ||
-	    mono_ns() - w->saved_at > 1000000000LL)
-		worker_save_status(w);
+		sync_point_moved(w, s->sync_point);
+	save_status(w, had_failures != (w->st.failure_count != 0));
 }
 
 /* A new checkpoint shows as pending at once, paused or not. */
@@ -108,12 +127,46 @@ check_checkpoint(struct worker *w)
 
 	if (cp == w->st.checkpoint)
 		return false;
-	w->st.checkpoint = cp;
-	w->st.checkpoint_completed = false;
-	w->st.checkpoint_completed_at = 0;
+	status_set_checkpoint(&w->st, cp);
 	worker_save_status(w);
 	return true;
 }
+
+/* sync_opts.on_progress: where the running turn is, for status. */
+static void
+on_progress(void *arg, const struct sync_progress *p)
+{
+	struct worker *w = arg;
+
+	w->st.turn.files_seen = p->files_seen;
+	w->st.turn.dirs_seen = p->dirs_seen;
+	w->st.turn.bytes_total = p->bytes_total;
+	w->st.turn.bytes_done = p->bytes_done;
+	w->st.entries_pending = p->entries_total - p->entries_done;
+	w->st.data_pending = p->data_total - p->data_done;
+	w->st.meta_pending = p->meta_total - p->meta_done;
+	save_status(w, false);
+}
+
+static void
+turn_begins(struct worker *w, enum turn_kind kind)
+{
+	memset(&w->st.turn, 0, sizeof(w->st.turn));
+	w->st.turn.kind = kind;
+	w->st.turn.started = now_ns();
+	w->dirty = true;
+}
+
+/* ---- the link to the secondary ---- */
+
+struct session_conn {
+	struct sync_target tgt;
+	struct sync_opts o;
+	struct index *ix;
+	struct conn c;
+	char *volume;
+	int64_t quiet_since;	/* mono ns: the link's last exchange */
+};
 
 /* ---- talking to the monitor ---- */
 
@@ -124,38 +177,18 @@ struct chan {
 	bool asked;		/* "r" sent, no "s" since */
 };
 
-/* Ask for the next segment (once) and wait for the monitor, a signal, or
- * the timeout.  Returns 1 when a segment was sealed, 0 otherwise (*idle
- * gets the time of an "i"), -1 when the monitor is gone. */
+/* Lines from the monitor: 1 when a segment was sealed ("s"), else 0;
+ * *idle gets the time of an "i". */
 static int
-chan_wait(struct chan *ch, uint64_t applied, int64_t ms, int64_t *idle)
+chan_read(struct chan *ch, int64_t *idle)
 {
-	struct pollfd p[2] = { { .fd = ch->fd, .events = POLLIN },
-	    { .fd = wake_fd(), .events = POLLIN } };
-
-	*idle = 0;
-	if (!ch->asked) {
-		char line[40];
-		int n = snprintf(line, sizeof(line), "r %llu\n",
-		    (unsigned long long)applied);
-		if (write_full(ch->fd, line, (size_t)n) < 0)
-			return -1;
-		ch->asked = true;
-	}
-	if (sig_stop || sig_wake)
-		return 0;
-	if (poll(p, 2, ms > INT32_MAX ? INT32_MAX : (int)ms) < 0)
-		return errno == EINTR ? 0 : -1;
-	if (p[1].revents)
-		drain_wake();
-	if (!p[0].revents)
-		return 0;
 	ssize_t n = read(ch->fd, ch->buf + ch->len, sizeof(ch->buf) - ch->len);
+	int rc = 0;
+	char *nl;
+
 	if (n <= 0)
 		return n < 0 && errno == EINTR ? 0 : -1;
 	ch->len += (size_t)n;
-	int rc = 0;
-	char *nl;
 	while ((nl = memchr(ch->buf, '\n', ch->len)) != NULL) {
 		*nl = '\0';
 		if (ch->buf[0] == 's') {
@@ -173,15 +206,68 @@ chan_wait(struct chan *ch, uint64_t applied, int64_t ms, int64_t *idle)
 	return rc;
 }
 
-/* ---- turns ---- */
+static int
+chan_say(struct chan *ch, const char *line)
+{
+	return ch == NULL ? 0 : write_full(ch->fd, line, strlen(line));
+}
 
-struct session_conn {
-	struct sync_target tgt;
-	struct sync_opts o;
-	struct index *ix;
-	struct conn c;
-	char *volume;
-};
+/*
+ * Wait up to ms for the monitor (ch may be NULL: crawl mode, paused), a
+ * signal, or the secondary, keeping the link alive meanwhile.  Returns 1
+ * when a segment was sealed, 0 when the time is up or a signal came (*idle
+ * gets the time of an "i"), -1 when the monitor or the secondary is gone
+ * (the secondary's reason in its conn).
+ */
+static int
+idle_wait(struct worker *w, struct session_conn *sc, struct chan *ch,
+    int64_t ms, int64_t *idle)
+{
+	int64_t deadline = mono_ns() + ms * 1000000;
+	int64_t keepalive = (int64_t)w->cfg->timeout_ms * 500000;
+
+	*idle = 0;
+	if (w->dirty)
+		worker_save_status(w);	/* what the last turns did, at once */
+	while (!sig_stop && !sig_wake && !sig_hup) {
+		struct pollfd p[4] = {
+			{ .fd = ch ? ch->fd : -1, .events = POLLIN },
+			{ .fd = wake_fd(), .events = POLLIN },
+			{ .fd = -1, .events = POLLIN },
+			{ .fd = -1, .events = POLLIN },
+		};
+		int64_t now = mono_ns();
+		if (now >= deadline)
+			return 0;
+		if (now - sc->quiet_since >= keepalive) {
+			if (conn_ping(&sc->c) < 0)
+				return -1;
+			sc->quiet_since = now;
+		}
+		if (conn_ping_overdue(&sc->c))
+			return -1;
+		conn_idle_fds(&sc->c, &p[2].fd, &p[3].fd);
+		int64_t wait = deadline - now;
+		if (wait > keepalive)
+			wait = keepalive;
+		if (poll(p, 4, (int)(wait / 1000000) + 1) < 0 &&
+		    errno != EINTR)
+			return -1;
+		if (p[1].revents)
+			drain_wake();
+		if ((p[2].revents || p[3].revents) &&
+		    conn_pump(&sc->c, false) < 0)
+			return -1;
+		if (p[0].revents) {
+			int got = chan_read(ch, idle);
+			if (got != 0 || *idle)
+				return got;
+		}
+	}
+	return 0;
+}
+
+/* ---- turns ---- */
 
 /* One turn; a second at once after ESTALE (it reconciles first). */
 static int
@@ -194,7 +280,54 @@ run_turn(struct session_conn *sc, struct sync_stats *s)
 		memset(s, 0, sizeof(*s));
 		rc = sync_turn(&sc->o, &sc->tgt, sc->ix, &sc->c, s);
 	}
-	return rc;
+	sc->quiet_since = mono_ns();
+	return rc == 2 ? 1 : rc;
+}
+
+/* The reason of the last failure, for status: what the connection said,
+ * else the last error logged. */
+static const char *
+failure_reason(const struct session_conn *sc, const char *otherwise)
+{
+	if (sc->c.failed)
+		return sc->c.error;
+	return log_last_error() ? log_last_error() : otherwise;
+}
+
+static int
+open_primary(struct worker *w, struct session_conn *sc, char *detail,
+    size_t dlen, int *code)
+{
+	char *ixdir;
+	int rc;
+
+	sc->tgt.rootfd = open(w->cfg->primary, O_RDONLY | O_DIRECTORY |
+	    O_CLOEXEC);
+	if (sc->tgt.rootfd < 0) {
+		snprintf(detail, dlen, "the primary %s: %s", w->cfg->primary,
+		    strerror(errno));
+		*code = EX_NOINPUT;
+		return -1;
+	}
+	sc->volume = volume_id(sc->tgt.rootfd, w->cfg->primary, &sc->tgt.fsid,
+	    &sc->tgt.root);
+	if (sc->volume == NULL) {
+		snprintf(detail, dlen, "%s", failure_reason(sc, "the primary "
+		    "has no file handles"));
+		*code = EX_NOINPUT;
+		return -1;
+	}
+	ixdir = session_path(w->dir, SF_INDEX);
+	rc = open_index(ixdir, sc->volume, &sc->ix);
+	free(ixdir);
+	if (rc != 0) {
+		snprintf(detail, dlen, rc > 0 ? "the primary %s is not the "
+		    "directory this session was created for (it was moved or "
+		    "replaced)" : "cannot open the index of %s", w->cfg->primary);
+		*code = rc > 0 ? EX_DATAERR : EX_IOERR;
+		return -1;
+	}
+	return 0;
 }
 
 static int
@@ -202,37 +335,25 @@ connect_secondary(struct worker *w, struct session_conn *sc, char *detail,
     size_t dlen, int *code)
 {
 	struct hello_result h;
-	char *ixdir;
+	/* Created with --force: the first contact may replace what the
+	 * secondary holds (bound to another primary, or its index lost). */
+	bool force = session_flag(w->dir, SF_TAKEOVER);
 
-	sc->tgt.rootfd = open(w->cfg->primary, O_RDONLY | O_DIRECTORY |
-	    O_CLOEXEC);
-	if (sc->tgt.rootfd < 0) {
-		snprintf(detail, dlen, "primary %s: %s", w->cfg->primary,
-		    strerror(errno));
-		*code = EX_NOINPUT;
+	if (open_primary(w, sc, detail, dlen, code) < 0)
 		return -1;
-	}
-	sc->volume = volume_id(sc->tgt.rootfd, w->cfg->primary, &sc->tgt.fsid,
-	    &sc->tgt.root);
-	ixdir = session_path(w->dir, SF_INDEX);
-	if (sc->volume == NULL || open_index(ixdir, sc->volume, &sc->ix) < 0) {
-		snprintf(detail, dlen, "cannot open the index of %s",
-		    w->cfg->primary);
-		free(ixdir);
-		*code = EX_IOERR;
-		return -1;
-	}
-	free(ixdir);
 	*code = EX_UNAVAILABLE;
+	sc->c.capture_stderr = true;
 	if (conn_spawn_local(&sc->c, self_exe(), w->cfg->secondary) < 0 ||
-	    say_hello(&sc->c, sc->volume, false, &h, code) < 0 ||
-	    reconcile_hello(&sc->c, sc->ix, &h, false, w->cfg->secondary,
+	    say_hello(&sc->c, sc->volume, force, &h, code) < 0 ||
+	    reconcile_hello(&sc->c, sc->ix, &h, force, w->cfg->secondary,
 	    code) < 0) {
-		snprintf(detail, dlen, "the secondary %s: %s",
-		    w->cfg->secondary, sc->c.failed ? sc->c.error :
-		    "refused (see the log)");
+		snprintf(detail, dlen, "the secondary %s: %s", w->cfg->secondary,
+		    failure_reason(sc, "refused"));
 		return -1;
 	}
+	if (force)
+		session_set_flag(w->dir, SF_TAKEOVER, false);
+	sc->quiet_since = mono_ns();
 	sc->tgt.secondary_privileged = h.privileged;
 	sc->o.excludes = (const char *const *)w->cfg->exclude;
 	sc->o.nexcludes = w->cfg->nexclude;
@@ -241,11 +362,12 @@ connect_secondary(struct worker *w, struct session_conn *sc, char *detail,
 	sc->o.no_acls = !w->cfg->sync_acls;
 	sc->o.stop = &sig_stop;
 	sc->o.no_fsync = getenv("GEOREP_TEST_NO_FSYNC") != NULL;
-	/* At debug level, each change goes to the log, as sync -v prints it
-	 * (whole lines, even at a SIGKILL). */
-	sc->o.verbose = w->cfg->log_level == LOG_LVL_DEBUG;
-	if (sc->o.verbose)
-		setvbuf(stdout, NULL, _IOLBF, 0);
+	sc->o.on_progress = on_progress;
+	sc->o.progress_arg = w;
+	/* At debug level, each change goes to the log, as sync -v prints
+	 * it. */
+	sc->o.verbose = sc->o.verbose_log = w->cfg->log_level ==
+	    LOG_LVL_DEBUG;
 	return 0;
 }
 
@@ -300,48 +422,87 @@ racy_add(struct sync_racy_list *l, const struct sync_stats *s, bool full)
 		sync_racy_add(l, &s->racy.v[i].fid, s->racy.v[i].seen);
 }
 
+static void
+directed_begin(struct session_conn *sc, const struct batch *b)
+{
+	sc->o.directed = true;
+	sc->o.dirs = b->dirs;
+	sc->o.dirnames = b->names;
+	sc->o.deep = b->deep;
+	sc->o.ndeep = b->ndeep;
+	sc->o.ndirs = b->ndirs;
+	/* A directed turn covers what was recorded before its last cut. */
+	sc->o.sync_point = b->cut;
+}
+
+static void
+directed_end(struct session_conn *sc)
+{
+	sc->o.directed = false;
+	sc->o.dirs = NULL;
+	sc->o.dirnames = NULL;
+	sc->o.ndirs = 0;
+	sc->o.deep = NULL;
+	sc->o.ndeep = 0;
+	sc->o.sync_point = 0;
+	sc->o.settle = NULL;
+	sc->o.nsettle = 0;
+}
+
+/* After a turn over a batch: its segments go once the secondary has what
+ * they recorded, or once a full crawl stands for them. */
+static void
+batch_applied(struct worker *w, const char *jdir, struct batch *b,
+    int rc, bool full, bool crawl_needed, uint64_t *applied)
+{
+	if (rc == 0 || full || b->nseqs > BATCH_SEGMENTS_MAX) {
+		if (rc != 0)
+			session_set_flag(w->dir, SF_CRAWL_NEEDED, true);
+		else if (crawl_needed)
+			session_set_flag(w->dir, SF_CRAWL_NEEDED, false);
+		batch_remove(jdir, b);
+	}
+	if (b->nseqs)
+		*applied = b->seqs[b->nseqs - 1];
+}
+
 /* One turn over the journal's sealed segments, when one of them is new
- * (after *applied) or a retry is due.  Returns the turn's code (0, 1:
- * paths failed, -1: it could not go on), or 3 when there was no turn. */
-static int
+ * (after *applied) or a retry is due. */
+static enum turn_outcome
 journal_turn(struct worker *w, struct session_conn *sc, const char *jdir,
     uint64_t *applied, bool retry_due)
 {
 	struct batch b = { 0 };
 	struct sync_stats s = { 0 };
 	bool crawl_needed = session_flag(w->dir, SF_CRAWL_NEEDED);
+	struct fid *settle = NULL;
+	size_t nsettle = 0;
 
 	if (batch_read(jdir, &b) < 0)
-		return -1;
+		return OUT_FAILED;
 	if (!(b.nseqs && b.seqs[b.nseqs - 1] > *applied) && !retry_due) {
 		batch_release(&b);
-		return 3;
+		return OUT_NOTHING;
 	}
 	bool full = b.full || crawl_needed;
 	if (!full && batch_plan(&b, sc->ix) < 0) {
 		batch_release(&b);
-		return -1;
+		return OUT_FAILED;
 	}
 	if (!full && b.nseqs == 0) {
 		batch_release(&b);
-		return 0;	/* a retry with nothing left to retry */
+		return OUT_DONE;	/* a retry with nothing left to retry */
 	}
-	set_state(w, !full ? "Changelog Crawl" : w->st.last_synced ?
-	    "Hybrid Crawl" : "Initializing");
-	sc->o.directed = !full;
-	sc->o.dirs = b.dirs;
-	sc->o.dirnames = b.names;
-	sc->o.deep = b.deep;
-	sc->o.ndeep = b.ndeep;
-	sc->o.ndirs = b.ndirs;
-	/* A directed turn covers what was recorded before its last cut. */
-	sc->o.sync_point = full ? 0 : b.cut;
-	struct fid *settle = NULL;
-	size_t nsettle = 0;
-	if (!full)
+	set_state(w, !full ? STATE_CHANGELOG_CRAWL : w->st.last_synced ?
+	    STATE_HYBRID_CRAWL : STATE_INITIALIZING);
+	turn_begins(w, !full ? TURN_JOURNAL : w->st.last_synced ?
+	    TURN_FULL_CRAWL : TURN_FIRST_CRAWL);
+	if (!full) {
+		directed_begin(sc, &b);
 		racy_due(&w->racy, b.cut, &settle, &nsettle);
-	sc->o.settle = settle;
-	sc->o.nsettle = nsettle;
+		sc->o.settle = settle;
+		sc->o.nsettle = nsettle;
+	}
 	log_debug("turn: %zu segments, %zu records, %zu directories%s",
 	    b.nseqs, b.nrecords, b.ndirs, full ? ", a full crawl" : "");
 	int rc = run_turn(sc, &s);
@@ -350,33 +511,25 @@ journal_turn(struct worker *w, struct session_conn *sc, const char *jdir,
 		for (size_t i = 0; i < nsettle; i++)
 			sync_racy_add(&w->racy, &settle[i], 0);
 	free(settle);
-	sc->o.settle = NULL;
-	sc->o.nsettle = 0;
+	directed_end(sc);
 	if (rc >= 0) {
 		after_turn(w, &s);
-		/* Segments stay while their paths fail, so the next turn
-		 * lists them again; a full crawl stands for them all. */
-		if (rc == 0 || full || b.nseqs > BATCH_SEGMENTS_MAX) {
-			if (rc != 0)
-				session_set_flag(w->dir, SF_CRAWL_NEEDED, true);
-			else if (crawl_needed)
-				session_set_flag(w->dir, SF_CRAWL_NEEDED, false);
-			batch_remove(jdir, &b);
-		}
-		if (b.nseqs)
-			*applied = b.seqs[b.nseqs - 1];
-		set_state(w, "Changelog Crawl");
+		batch_applied(w, jdir, &b, rc, full, crawl_needed, applied);
+		set_state(w, STATE_CHANGELOG_CRAWL);
 	}
 	sync_stats_release(&s);
 	batch_release(&b);
-	sc->o.directed = false;
-	sc->o.dirs = NULL;
-	sc->o.dirnames = NULL;
-	sc->o.ndirs = 0;
-	sc->o.deep = NULL;
-	sc->o.ndeep = 0;
-	sc->o.sync_point = 0;
-	return rc;
+	return rc < 0 ? OUT_FAILED : rc == 0 ? OUT_DONE : OUT_PARTIAL;
+}
+
+/* Paused: wait, the link kept alive, until resumed or stopped. */
+static int
+wait_paused(struct worker *w, struct session_conn *sc)
+{
+	int64_t idle;
+
+	set_state(w, STATE_PAUSED);
+	return idle_wait(w, sc, NULL, INT32_MAX, &idle) < 0 ? -1 : 0;
 }
 
 /* The loop with a recorder.  -1 when a turn could not go on. */
@@ -391,44 +544,57 @@ journal_loop(struct worker *w, struct session_conn *sc)
 	bool want_idle = false;
 	int rc = 0;
 
-	while (!sig_stop) {
+	while (!sig_stop && !sig_hup) {
 		sig_wake = 0;
 		want_idle |= check_checkpoint(w);
 		if (session_flag(w->dir, SF_PAUSED)) {
-			set_state(w, "Paused");
-			nap(INT32_MAX);
+			if ((rc = wait_paused(w, sc)) < 0)
+				break;
 			continue;
 		}
-		rc = journal_turn(w, sc, jdir, &applied, retry_pending &&
-		    mono_ns() >= retry_at);
-		if (rc < 0)
+		enum turn_outcome out = journal_turn(w, sc, jdir, &applied,
+		    retry_pending && mono_ns() >= retry_at);
+		if (out == OUT_FAILED) {
+			rc = -1;
 			break;
-		if (rc == 0) {
+		}
+		if (out == OUT_DONE || out == OUT_PARTIAL)
+			chan_say(&ch, "t\n");
+		if (out == OUT_DONE) {
 			retry_pending = false;
 			retry_ms = RETRY_MIN_MS;
-		} else if (rc == 1) {
+		} else if (out == OUT_PARTIAL) {
 			retry_pending = true;
 			retry_at = mono_ns() + retry_ms * 1000000;
 			retry_ms = retry_ms * 2 > w->cfg->crawl_interval_ms ?
 			    w->cfg->crawl_interval_ms : retry_ms * 2;
 		}
-		if (rc != 3)
+		if (out != OUT_NOTHING)
 			continue;	/* look for the next segment at once */
 		if (want_idle)
 			ch.asked = false;	/* a fresh "i" for a checkpoint */
 		want_idle = false;
+		if (!ch.asked) {
+			char line[40];
+			snprintf(line, sizeof(line), "r %llu\n",
+			    (unsigned long long)applied);
+			if (chan_say(&ch, line) < 0) {
+				rc = -1;
+				break;
+			}
+			ch.asked = true;
+		}
 		int64_t idle, wait = retry_pending ?
 		    (retry_at - mono_ns()) / 1000000 + 1 : INT32_MAX;
-		int got = chan_wait(&ch, applied, wait < 0 ? 0 : wait, &idle);
+		int got = idle_wait(w, sc, &ch, wait < 0 ? 0 : wait, &idle);
 		if (got < 0) {
-			if (!sig_stop)
+			if (!sc->c.failed && !sig_stop)
 				log_err("lost the monitor");
 			rc = sig_stop ? 0 : -1;
 			break;
 		}
-		if (idle && !retry_pending && w->st.failure_count == 0 &&
-		    sync_point_moved(w, idle))
-			worker_save_status(w);
+		if (idle && !retry_pending && w->st.failure_count == 0)
+			sync_point_moved(w, idle);
 	}
 	free(jdir);
 	return rc < 0 ? -1 : 0;
@@ -438,16 +604,21 @@ journal_loop(struct worker *w, struct session_conn *sc)
 static int
 crawl_loop(struct worker *w, struct session_conn *sc)
 {
-	while (!sig_stop) {
+	struct chan ch = { .fd = w->chan };
+
+	while (!sig_stop && !sig_hup) {
+		int64_t idle;
 		sig_wake = 0;
 		check_checkpoint(w);
 		if (session_flag(w->dir, SF_PAUSED)) {
-			set_state(w, "Paused");
-			nap(INT32_MAX);
+			if (wait_paused(w, sc) < 0)
+				return -1;
 			continue;
 		}
-		set_state(w, w->st.last_synced ? "Hybrid Crawl" :
-		    "Initializing");
+		set_state(w, w->st.last_synced ? STATE_HYBRID_CRAWL :
+		    STATE_INITIALIZING);
+		turn_begins(w, w->st.last_synced ? TURN_FULL_CRAWL :
+		    TURN_FIRST_CRAWL);
 		struct sync_stats s = { 0 };
 		int rc = run_turn(sc, &s);
 		if (rc < 0) {
@@ -456,10 +627,21 @@ crawl_loop(struct worker *w, struct session_conn *sc)
 		}
 		after_turn(w, &s);
 		sync_stats_release(&s);
-		set_state(w, "Hybrid Crawl");
-		nap(w->cfg->crawl_interval_ms);
+		chan_say(&ch, "t\n");
+		set_state(w, STATE_HYBRID_CRAWL);
+		if (idle_wait(w, sc, NULL, w->cfg->crawl_interval_ms, &idle) < 0)
+			return -1;
 	}
 	return 0;
+}
+
+static void
+worker_fail(struct worker *w, const char *detail)
+{
+	w->st.state = STATE_FAULTY;
+	memset(&w->st.turn, 0, sizeof(w->st.turn));
+	status_set_detail(&w->st, detail);
+	worker_save_status(w);
 }
 
 int
@@ -474,26 +656,28 @@ worker_run(struct worker *w)
 	conn_init(&sc.c, w->cfg->secondary, (int)w->cfg->timeout_ms);
 	free(w->st.detector);
 	w->st.detector = xstrdup(w->detector);
-	if (connect_secondary(w, &sc, detail, sizeof(detail), &code) < 0)
-		goto fail;
-	int rc = w->chan >= 0 ? journal_loop(w, &sc) : crawl_loop(w, &sc);
-	if (rc < 0 && !sig_stop) {
-		/* The turn logged the cause; status and the monitor say it
-		 * again, the log need not. */
-		snprintf(detail, sizeof(detail), "%s", sc.c.failed ?
-		    sc.c.error : "a turn failed (see the log)");
-		code = sc.c.failed ? EX_UNAVAILABLE : EX_IOERR;
-		goto fail_logged;
+	log_clear_last_error();
+	if (connect_secondary(w, &sc, detail, sizeof(detail), &code) < 0) {
+		log_err("%s", detail);
+		worker_fail(w, detail);
+		goto out;
 	}
+	/* Connected: no longer Faulty, whatever the first turn finds. */
+	set_state(w, w->journal ? STATE_CHANGELOG_CRAWL : w->st.last_synced ?
+	    STATE_HYBRID_CRAWL : STATE_INITIALIZING);
+	int rc = w->journal ? journal_loop(w, &sc) : crawl_loop(w, &sc);
+	if (rc < 0 && !sig_stop) {
+		/* The cause was logged where it happened; status and the
+		 * monitor say it again, the log need not. */
+		snprintf(detail, sizeof(detail), "%s", failure_reason(&sc,
+		    "a turn failed"));
+		code = sc.c.failed ? EX_UNAVAILABLE : EX_IOERR;
+		worker_fail(w, detail);
+		goto out;
+	}
+	memset(&w->st.turn, 0, sizeof(w->st.turn));
 	worker_save_status(w);
 	code = 0;
-	goto out;
-fail:
-	log_err("%s", detail);
-fail_logged:
-	snprintf(w->st.state, sizeof(w->st.state), "Faulty");
-	status_set_detail(&w->st, detail);
-	worker_save_status(w);
 out:
 	conn_release(&sc.c);
 	index_close(sc.ix);

@@ -585,6 +585,8 @@ walk_dir(struct walk *w, int dirfd, struct pobj *dir, uint32_t depth)
 	ichild_list_release(&kids);
 	/* Now descend, with this directory's listing released. */
 	size_t base = w->path.len;
+	if (c->opts->tick)
+		c->opts->tick(c->opts->tick_arg, c->seen_files, c->seen_dirs);
 	for (size_t k = 0; k < nsub; k++) {
 		struct pobj *sub = subdirs[k].o;
 		const char *nm = subdirs[k].name;

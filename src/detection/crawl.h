@@ -76,6 +76,9 @@ struct crawl_opts {
 	 * them around their move may be only partly in the records. */
 	const struct fid *deep;
 	size_t ndeep;
+	/* Called after each directory is listed (may be NULL): progress. */
+	void (*tick)(void *arg, uint64_t files_seen, uint64_t dirs_seen);
+	void *tick_arg;
 };
 
 struct crawl {

@@ -20,8 +20,9 @@ void
 conn_init(struct conn *c, const char *peer, int timeout_ms)
 {
 	memset(c, 0, sizeof(*c));
-	c->rfd = c->wfd = -1;
+	c->rfd = c->wfd = c->errfd = -1;
 	c->pid = -1;
+	c->exit_status = -1;
 	c->next_id = 1;
 	c->peer = peer;
 	c->timeout_ms = timeout_ms;
@@ -43,14 +44,15 @@ conn_fail(struct conn *c, const char *fmt, ...)
 int
 conn_spawn_local(struct conn *c, const char *self_exe, const char *dir)
 {
-	int to_child[2], from_child[2], errpipe[2];
+	int to_child[2], from_child[2], errpipe[2], errout[2] = { -1, -1 };
 	char *argv[] = { (char *)"georep", (char *)"secondary", (char *)dir,
 	    NULL };
 	int child_errno;
 	ssize_t n;
 
 	if (pipe2(to_child, O_CLOEXEC) < 0 || pipe2(from_child, O_CLOEXEC) < 0 ||
-	    pipe2(errpipe, O_CLOEXEC) < 0) {
+	    pipe2(errpipe, O_CLOEXEC) < 0 || (c->capture_stderr &&
+	    pipe2(errout, O_CLOEXEC) < 0)) {
 		conn_fail(c, "pipe: %s", strerror(errno));
 		return -1;
 	}
@@ -61,7 +63,8 @@ conn_spawn_local(struct conn *c, const char *self_exe, const char *dir)
 	}
 	if (c->pid == 0) {
 		/* Only async-signal-safe calls from here to exec. */
-		if (dup2(to_child[0], 0) < 0 || dup2(from_child[1], 1) < 0)
+		if (dup2(to_child[0], 0) < 0 || dup2(from_child[1], 1) < 0 ||
+		    (errout[1] >= 0 && dup2(errout[1], 2) < 0))
 			goto child_fail;
 		execv(self_exe, argv);
 child_fail:
@@ -73,6 +76,9 @@ child_fail:
 	close(to_child[0]);
 	close(from_child[1]);
 	close(errpipe[1]);
+	if (errout[1] >= 0)
+		close(errout[1]);
+	c->errfd = errout[0];
 	n = read_full(errpipe[0], &child_errno, sizeof(child_errno));
 	close(errpipe[0]);
 	if (n == sizeof(child_errno)) {
@@ -91,7 +97,8 @@ child_fail:
 	fcntl(c->wfd, F_SETPIPE_SZ, 1 << 20);
 	fcntl(c->rfd, F_SETPIPE_SZ, 1 << 20);
 	if (fcntl(c->wfd, F_SETFL, O_NONBLOCK) < 0 ||
-	    fcntl(c->rfd, F_SETFL, O_NONBLOCK) < 0) {
+	    fcntl(c->rfd, F_SETFL, O_NONBLOCK) < 0 || (c->errfd >= 0 &&
+	    fcntl(c->errfd, F_SETFL, O_NONBLOCK) < 0)) {
 		conn_fail(c, "fcntl: %s", strerror(errno));
 		return -1;
 	}
@@ -240,6 +247,95 @@ do_write(struct conn *c)
 	}
 }
 
+/* One line of the secondary's stderr, logged at the level it was written
+ * with ("georep secondary: warning: ..."); its last error is kept for the
+ * message that says why the connection failed. */
+static void
+relay_line(struct conn *c, const char *line)
+{
+	static const char prog[] = "georep secondary: ";
+	static const char *const levels[] = { "error: ", "warning: " };
+	enum log_level lvl = LOG_LVL_INFO;
+
+	if (strncmp(line, prog, sizeof(prog) - 1) == 0)
+		line += sizeof(prog) - 1;
+	for (size_t i = 0; i < 2; i++)
+		if (strncmp(line, levels[i], strlen(levels[i])) == 0) {
+			lvl = i == 0 ? LOG_LVL_ERR : LOG_LVL_WARN;
+			line += strlen(levels[i]);
+		}
+	if (lvl == LOG_LVL_ERR)
+		snprintf(c->peer_said, sizeof(c->peer_said), "%s", line);
+	log_msg(lvl, "secondary: %s", line);
+}
+
+/* Read what the secondary wrote on stderr and log its whole lines (all
+ * that is left at EOF). */
+static void
+relay_stderr(struct conn *c)
+{
+	char chunk[4096];
+	ssize_t n;
+
+	while ((n = read(c->errfd, chunk, sizeof(chunk))) != 0) {
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return;	/* EAGAIN: the rest comes later */
+		buf_add(&c->errbuf, chunk, (size_t)n);
+		char *start = (char *)c->errbuf.data, *nl;
+		size_t left = c->errbuf.len;
+		while ((nl = memchr(start, '\n', left)) != NULL) {
+			*nl = '\0';
+			relay_line(c, start);
+			left -= (size_t)(nl + 1 - start);
+			start = nl + 1;
+		}
+		buf_consume(&c->errbuf, c->errbuf.len - left);
+		if (c->errbuf.len > 8192) {	/* no line that long: cut it */
+			buf_add(&c->errbuf, "", 1);
+			relay_line(c, (char *)c->errbuf.data);
+			buf_reset(&c->errbuf);
+		}
+	}
+	if (c->errbuf.len) {
+		buf_add(&c->errbuf, "", 1);
+		relay_line(c, (char *)c->errbuf.data);
+		buf_reset(&c->errbuf);
+	}
+	close(c->errfd);
+	c->errfd = -1;
+}
+
+/* The secondary's output ended: say how it ended, with what it said last
+ * (the reason is usually there). */
+static void
+peer_gone(struct conn *c)
+{
+	int status;
+	char how[64] = "closed the connection";
+
+	if (c->pid > 0 && waitpid(c->pid, &status, WNOHANG) == c->pid) {
+		c->pid = -1;
+		c->exit_status = status;
+		if (WIFSIGNALED(status))
+			snprintf(how, sizeof(how), "was killed by signal %d",
+			    WTERMSIG(status));
+		else
+			snprintf(how, sizeof(how), "exited with status %d",
+			    WEXITSTATUS(status));
+		if (c->errfd >= 0) {
+			/* It exited: what it said is all in the pipe. */
+			int fl = fcntl(c->errfd, F_GETFL);
+			if (fl >= 0)
+				fcntl(c->errfd, F_SETFL, fl & ~O_NONBLOCK);
+			relay_stderr(c);
+		}
+	}
+	conn_fail(c, "the secondary (%s) %s%s%s", c->peer, how,
+	    c->peer_said[0] ? ": " : "", c->peer_said);
+}
+
 static void
 do_read(struct conn *c)
 {
@@ -255,8 +351,7 @@ do_read(struct conn *c)
 			return;
 		}
 		if (r == 0) {
-			conn_fail(c, "the secondary (%s) closed the connection",
-			    c->peer);
+			peer_gone(c);
 			return;
 		}
 		c->in.len += (size_t)r;
@@ -269,7 +364,7 @@ do_read(struct conn *c)
 int
 conn_pump(struct conn *c, bool block)
 {
-	struct pollfd pfd[2];
+	struct pollfd pfd[3];
 	int n;
 
 	if (c->failed)
@@ -278,8 +373,10 @@ conn_pump(struct conn *c, bool block)
 	pfd[0].events = POLLIN;
 	pfd[1].fd = c->out_off < c->out.len ? c->wfd : -1;
 	pfd[1].events = POLLOUT;
+	pfd[2].fd = c->errfd;
+	pfd[2].events = POLLIN;
 	do {
-		n = poll(pfd, 2, block ? c->timeout_ms : 0);
+		n = poll(pfd, 3, block ? c->timeout_ms : 0);
 	} while (n < 0 && errno == EINTR);
 	if (n < 0) {
 		conn_fail(c, "poll: %s", strerror(errno));
@@ -291,11 +388,58 @@ conn_pump(struct conn *c, bool block)
 			    c->peer, c->timeout_ms / 1000);
 		return c->failed ? -1 : 0;
 	}
+	if (pfd[2].revents & (POLLIN | POLLERR | POLLHUP))
+		relay_stderr(c);
 	if (pfd[1].revents & (POLLOUT | POLLERR | POLLHUP))
 		do_write(c);
 	if (pfd[0].revents & (POLLIN | POLLERR | POLLHUP))
 		do_read(c);
 	return c->failed ? -1 : 0;
+}
+
+static void
+ping_reply(void *arg, const struct pending_req *req, const struct reply *rep)
+{
+	(void)arg;
+	(void)req;
+	(void)rep;
+}
+
+int
+conn_ping(struct conn *c)
+{
+	if (c->failed)
+		return -1;
+	/* Only when idle: a request out (the last PING, or a turn's, whose
+	 * handler is not ours) is answered first. */
+	if (c->pend_count > 0)
+		return 0;
+	c->on_reply = ping_reply;
+	c->ping_sent = mono_ns();
+	size_t s = conn_begin(c, MSG_PING, 0, true);
+	if (conn_end(c, s) < 0)
+		return -1;
+	return conn_pump(c, false);
+}
+
+bool
+conn_ping_overdue(struct conn *c)
+{
+	if (c->pend_count == 0)
+		c->ping_sent = 0;	/* answered */
+	if (c->failed || c->ping_sent == 0 ||
+	    mono_ns() - c->ping_sent < (int64_t)c->timeout_ms * 1000000)
+		return c->failed;
+	conn_fail(c, "the secondary (%s) did not answer a keep-alive for %d s",
+	    c->peer, c->timeout_ms / 1000);
+	return true;
+}
+
+void
+conn_idle_fds(const struct conn *c, int *rfd, int *errfd)
+{
+	*rfd = c->failed ? -1 : c->rfd;
+	*errfd = c->errfd;
 }
 
 int
@@ -312,7 +456,7 @@ conn_close(struct conn *c)
 	int status = -1;
 
 	if (c->pid < 0)
-		return -1;
+		return c->exit_status;	/* reaped already, or never spawned */
 	if (!c->failed) {
 		size_t s = conn_begin(c, MSG_BYE, 0, true);
 		conn_end(c, s);
@@ -327,6 +471,13 @@ conn_close(struct conn *c)
 	while (waitpid(c->pid, &status, 0) < 0 && errno == EINTR)
 		;
 	c->pid = -1;
+	if (c->errfd >= 0) {
+		/* It exited: what it said last is all there now. */
+		int fl = fcntl(c->errfd, F_GETFL);
+		if (fl >= 0)
+			fcntl(c->errfd, F_SETFL, fl & ~O_NONBLOCK);
+		relay_stderr(c);
+	}
 	return status;
 }
 
@@ -339,7 +490,10 @@ conn_release(struct conn *c)
 		close(c->rfd);
 	if (c->wfd >= 0)
 		close(c->wfd);
-	c->rfd = c->wfd = -1;
+	if (c->errfd >= 0)
+		close(c->errfd);
+	c->rfd = c->wfd = c->errfd = -1;
+	buf_release(&c->errbuf);
 	buf_release(&c->out);
 	buf_release(&c->in);
 	free(c->pend);

@@ -5,6 +5,9 @@
  *   conn_begin()/conn_end() append one request frame; conn_end may pump
  *   conn_wait_all()         pump until every request has been answered
  *   conn_close()            say BYE, reap the child
+ *   conn_ping()             the keep-alive of an idle link: a PING whose
+ *                           answer conn_pump takes (conn_idle_fds to poll
+ *                           while idle)
  *
  * Both pipe ends are non-blocking and one poll() loop moves requests out and
  * replies in, so neither side can deadlock on a full pipe.  Each reply is
@@ -55,6 +58,15 @@ struct conn {
 	char error[512];
 	const char *peer;	/* for messages: the secondary's location */
 	uint64_t bytes_out;
+	/* Set before conn_spawn_local: the secondary's stderr comes through
+	 * a pipe and each line is logged here, in this process's format
+	 * (a daemon's log), instead of landing in the log file as is. */
+	bool capture_stderr;
+	int errfd;
+	struct buf errbuf;
+	char peer_said[256];	/* its last error line on stderr */
+	int exit_status;	/* once reaped (pid then -1) */
+	int64_t ping_sent;	/* mono ns of the PING awaiting its answer */
 };
 
 void conn_init(struct conn *c, const char *peer, int timeout_ms);
@@ -74,6 +86,16 @@ int conn_pump(struct conn *c, bool block);
  * exit status or -1. */
 int conn_close(struct conn *c);
 void conn_release(struct conn *c);
+/* Send a PING (unless one is out) and return at once; its answer is taken
+ * by conn_pump.  -1 once the connection failed. */
+int conn_ping(struct conn *c);
+/* Whether a PING has been out longer than the timeout: the link is then
+ * failed with that reason (true). */
+bool conn_ping_overdue(struct conn *c);
+/* The descriptors an idle caller polls (POLLIN) besides its own: the
+ * secondary's output (a reply, or EOF when it died) and its stderr; -1
+ * where there is none.  When one is ready, call conn_pump(c, false). */
+void conn_idle_fds(const struct conn *c, int *rfd, int *errfd);
 void conn_fail(struct conn *c, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 

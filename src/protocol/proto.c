@@ -360,6 +360,7 @@ msg_name(uint8_t type)
 	case MSG_BYE:		return "BYE";
 	case MSG_RESET:		return "RESET";
 	case MSG_LISTDIR:	return "LISTDIR";
+	case MSG_PING:		return "PING";
 	case MSG_REPLY:		return "REPLY";
 	default:		return "unknown";
 	}

@@ -39,8 +39,9 @@
 #include "../common/fid.h"
 #include "../common/util.h"
 
-/* 2: ATTR_ACLS; 3: LISTDIR's sino, PUT's mode; 4: the oref's parent sino */
-#define PROTO_VERSION		4
+/* 2: ATTR_ACLS; 3: LISTDIR's sino, PUT's mode; 4: the oref's parent sino;
+ * 5: PING */
+#define PROTO_VERSION		5
 #define PROTO_HDR_LEN		9
 #define PROTO_FRAME_MAX		(4u << 20)	/* type + id + payload */
 #define PROTO_DATA_CHUNK	(256u << 10)
@@ -74,6 +75,8 @@ enum msg_type {
 			 * reply value 1 when more follow, data: entries of
 			 * u64 ino, u32 mode, u64 size, u64 mtime sec,
 			 * u32 mtime nsec, str name */
+	MSG_PING,	/* (empty): answered at once; the keep-alive of an
+			 * idle link (DESIGN.md, "Process model") */
 	MSG_REPLY = 64,	/* i32 errno, u64 value, bytes data: the message
 			 * on error, else the request's result (LISTDIR) */
 };

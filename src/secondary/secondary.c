@@ -1348,10 +1348,11 @@ handle(struct secondary *s, const struct frame *f)
 	case MSG_RESET:		rc = op_reset(s, &r); break;
 	case MSG_LISTDIR:	rc = op_listdir(s, &r, &val); break;
 	case MSG_BYE:
+	case MSG_PING:
 		if (!rd_end(&r))
 			return -1;
 		reply(s, f->id, 0, 0);
-		return 1;
+		return f->type == MSG_BYE;
 	default:
 		log_err("protocol error: unknown frame type %u", f->type);
 		return -1;

@@ -12,11 +12,53 @@
 #include "status.h"
 #include "../common/banned.h"
 
+static const char *const state_names[] = {
+	[STATE_CREATED] = "Created",
+	[STATE_INITIALIZING] = "Initializing",
+	[STATE_HYBRID_CRAWL] = "Hybrid Crawl",
+	[STATE_CHANGELOG_CRAWL] = "Changelog Crawl",
+	[STATE_PAUSED] = "Paused",
+	[STATE_FAULTY] = "Faulty",
+	[STATE_STOPPED] = "Stopped",
+};
+
+static const char *const turn_names[] = {
+	[TURN_NONE] = "none",
+	[TURN_FIRST_CRAWL] = "first crawl",
+	[TURN_FULL_CRAWL] = "full crawl",
+	[TURN_JOURNAL] = "journal",
+};
+
+#define NELEM(a) (sizeof(a) / sizeof((a)[0]))
+
+const char *
+state_name(enum session_state s)
+{
+	return (size_t)s < NELEM(state_names) ? state_names[s] : "?";
+}
+
+int
+state_parse(const char *name, enum session_state *out)
+{
+	for (size_t i = 0; i < NELEM(state_names); i++)
+		if (strcmp(name, state_names[i]) == 0) {
+			*out = (enum session_state)i;
+			return 0;
+		}
+	return -1;
+}
+
+const char *
+turn_kind_name(enum turn_kind k)
+{
+	return (size_t)k < NELEM(turn_names) ? turn_names[k] : "?";
+}
+
 void
 status_init(struct status *s)
 {
 	memset(s, 0, sizeof(*s));
-	snprintf(s->state, sizeof(s->state), "Created");
+	s->state = STATE_CREATED;
 }
 
 static void
@@ -71,6 +113,28 @@ status_set_failures(struct status *s, char *const *paths, char *const *errors,
 	s->failure_count = count;
 }
 
+bool
+status_synced(struct status *s, int64_t t)
+{
+	if (t > s->last_synced)
+		s->last_synced = t;
+	if (s->checkpoint == 0 || s->checkpoint_completed ||
+	    s->last_synced < s->checkpoint)
+		return false;
+	s->checkpoint_completed = true;
+	s->checkpoint_completed_at = now_ns();
+	return true;
+}
+
+void
+status_set_checkpoint(struct status *s, int64_t when)
+{
+	s->checkpoint = when;
+	s->checkpoint_completed = false;
+	s->checkpoint_completed_at = 0;
+	status_synced(s, 0);
+}
+
 /* ---- JSON ---- */
 
 static json_t *
@@ -84,6 +148,8 @@ time_json(int64_t ns)
 	return json_string(buf);
 }
 
+/* RFC 3339 in UTC as format_rfc3339 writes it ("...T...[.mmm]Z"); 0 for
+ * anything else. */
 static int64_t
 json_time(json_t *v)
 {
@@ -97,77 +163,110 @@ json_time(json_t *v)
 	if (sscanf(s, "%d-%d-%dT%d:%d:%d.%dZ", &tm.tm_year, &tm.tm_mon,
 	    &tm.tm_mday, &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &ms) < 6)
 		return 0;
+	if (tm.tm_year < 1970 || ms < 0 || ms > 999)
+		return 0;
 	tm.tm_year -= 1900;
 	tm.tm_mon -= 1;
-	return (int64_t)timegm(&tm) * 1000000000 + (int64_t)ms * 1000000;
+	time_t t = timegm(&tm);
+	if (t == (time_t)-1 || t < 0)
+		return 0;
+	return (int64_t)t * 1000000000 + (int64_t)ms * 1000000;
+}
+
+static void
+set_u64(json_t *o, const char *key, uint64_t v)
+{
+	json_object_set_new(o, key, json_integer((json_int_t)v));
 }
 
 static json_t *
-to_json(const struct status *s, const char *name, const char *primary,
-    const char *secondary, bool running)
+failures_json(const struct status *s)
 {
-	json_t *o = json_object(), *f = json_array(), *cp;
-	int64_t now = now_ns();
+	json_t *fo = json_object(), *f = json_array();
 
-	json_object_set_new(o, "name", json_string(name));
-	json_object_set_new(o, "primary", json_string(primary));
-	json_object_set_new(o, "secondary", json_string(secondary));
-	json_object_set_new(o, "state", json_string(s->state));
-	if (s->detail)
-		json_object_set_new(o, "detail", json_string(s->detail));
-	if (s->detector)
-		json_object_set_new(o, "change_detector",
-		    json_string(s->detector));
-	json_object_set_new(o, "last_synced", time_json(s->last_synced));
-	json_object_set_new(o, "lag_seconds", s->last_synced ?
-	    json_real((double)(now - s->last_synced) / 1e9) : json_null());
-	json_object_set_new(o, "entries_pending",
-	    json_integer((json_int_t)s->entries_pending));
-	json_object_set_new(o, "data_pending",
-	    json_integer((json_int_t)s->data_pending));
-	json_object_set_new(o, "files_synced",
-	    json_integer((json_int_t)s->files_synced));
-	json_object_set_new(o, "bytes_synced",
-	    json_integer((json_int_t)s->bytes_synced));
 	for (size_t i = 0; i < s->nfailures; i++) {
 		json_t *e = json_object();
 		json_object_set_new(e, "path", json_string(s->failures[i].path));
 		json_object_set_new(e, "error",
 		    json_string(s->failures[i].error));
 		json_object_set_new(e, "since", time_json(s->failures[i].since));
-		json_object_set_new(e, "tries",
-		    json_integer(s->failures[i].tries));
+		set_u64(e, "tries", s->failures[i].tries);
 		json_array_append_new(f, e);
 	}
-	json_t *fo = json_object();
-	json_object_set_new(fo, "count",
-	    json_integer((json_int_t)s->failure_count));
+	set_u64(fo, "count", s->failure_count);
 	json_object_set_new(fo, "last", f);
-	json_object_set_new(o, "failures", fo);
-	cp = json_object();
+	return fo;
+}
+
+static json_t *
+checkpoint_json(const struct status *s)
+{
+	json_t *cp = json_object();
+
 	json_object_set_new(cp, "time", time_json(s->checkpoint));
 	json_object_set_new(cp, "completed",
 	    json_boolean(s->checkpoint && s->checkpoint_completed));
 	json_object_set_new(cp, "completed_at",
 	    time_json(s->checkpoint_completed ? s->checkpoint_completed_at : 0));
-	json_object_set_new(o, "checkpoint", cp);
-	json_object_set_new(o, "uptime_seconds", running && s->started_at ?
-	    json_real((double)(now - s->started_at) / 1e9) : json_integer(0));
-	json_object_set_new(o, "started_at", time_json(running ?
-	    s->started_at : 0));
-	json_object_set_new(o, "pid", json_integer(running ? s->pid : 0));
+	return cp;
+}
+
+static json_t *
+turn_json(const struct status_turn *t)
+{
+	json_t *o;
+
+	if (t->kind == TURN_NONE)
+		return json_null();
+	o = json_object();
+	json_object_set_new(o, "kind", json_string(turn_kind_name(t->kind)));
+	json_object_set_new(o, "started", time_json(t->started));
+	set_u64(o, "files_seen", t->files_seen);
+	set_u64(o, "dirs_seen", t->dirs_seen);
+	set_u64(o, "bytes_total", t->bytes_total);
+	set_u64(o, "bytes_done", t->bytes_done);
+	return o;
+}
+
+/* The fields status.json and every view share. */
+static json_t *
+to_json(const struct status *s)
+{
+	json_t *o = json_object();
+
+	json_object_set_new(o, "state", json_string(state_name(s->state)));
+	json_object_set_new(o, "detail", s->detail ? json_string(s->detail) :
+	    json_null());
+	json_object_set_new(o, "change_detector", s->detector ?
+	    json_string(s->detector) : json_null());
+	json_object_set_new(o, "last_synced", time_json(s->last_synced));
+	set_u64(o, "entries_pending", s->entries_pending);
+	set_u64(o, "data_pending", s->data_pending);
+	set_u64(o, "meta_pending", s->meta_pending);
+	set_u64(o, "changes_pending", s->changes_pending);
+	set_u64(o, "files_synced", s->files_synced);
+	set_u64(o, "bytes_synced", s->bytes_synced);
+	json_object_set_new(o, "failures", failures_json(s));
+	json_object_set_new(o, "checkpoint", checkpoint_json(s));
+	json_object_set_new(o, "crawl", turn_json(&s->turn));
 	return o;
 }
 
 char *
 status_to_text(const struct status *s)
 {
-	json_t *o = to_json(s, "", "", "", true);
+	json_t *o = to_json(s);
+	char hex[20];
 	char *text;
 
-	/* The file keeps the raw start time; shown values are derived. */
+	/* The file keeps the raw facts; shown values are derived. */
+	json_object_set_new(o, "format", json_integer(STATUS_FORMAT));
 	json_object_set_new(o, "started_at", time_json(s->started_at));
 	json_object_set_new(o, "pid", json_integer(s->pid));
+	snprintf(hex, sizeof(hex), "%016llx",
+	    (unsigned long long)s->config_applied);
+	json_object_set_new(o, "config_applied", s->config_applied ?
+	    json_string(hex) : json_null());
 	text = json_dumps(o, JSON_INDENT(2) | JSON_SORT_KEYS);
 	json_decref(o);
 	if (text == NULL)
@@ -202,67 +301,13 @@ json_u64(json_t *o, const char *key)
 	    (uint64_t)json_integer_value(v) : 0;
 }
 
-static void from_json(struct status *s, json_t *o);
-
-int
-status_load(struct status *s, const char *dir)
-{
-	char *path = xasprintf("%s/status.json", dir);
-	json_error_t jerr;
-	json_t *o;
-
-	status_init(s);
-	o = json_load_file(path, 0, &jerr);
-	if (o == NULL) {
-		int missing = access(path, F_OK) < 0 && errno == ENOENT;
-		if (!missing)
-			log_err("%s: %s (line %d)", path, jerr.text, jerr.line);
-		free(path);
-		return missing ? 1 : -1;
-	}
-	free(path);
-	from_json(s, o);
-	json_decref(o);
-	return 0;
-}
-
-int
-status_load_text(struct status *s, const char *text, size_t len)
-{
-	json_error_t jerr;
-	json_t *o = json_loadb(text, len, 0, &jerr);
-
-	status_init(s);
-	if (o == NULL || !json_is_object(o)) {
-		json_decref(o);
-		return -1;
-	}
-	from_json(s, o);
-	json_decref(o);
-	return 0;
-}
-
 static void
-from_json(struct status *s, json_t *o)
+failures_from_json(struct status *s, json_t *fo)
 {
-	json_t *v;
-
-	if ((v = json_object_get(o, "state")) && json_is_string(v))
-		snprintf(s->state, sizeof(s->state), "%s", json_string_value(v));
-	if ((v = json_object_get(o, "detail")) && json_is_string(v))
-		s->detail = xstrdup(json_string_value(v));
-	if ((v = json_object_get(o, "change_detector")) && json_is_string(v))
-		s->detector = xstrdup(json_string_value(v));
-	s->last_synced = json_time(json_object_get(o, "last_synced"));
-	s->entries_pending = json_u64(o, "entries_pending");
-	s->data_pending = json_u64(o, "data_pending");
-	s->files_synced = json_u64(o, "files_synced");
-	s->bytes_synced = json_u64(o, "bytes_synced");
-	json_t *fo = json_object_get(o, "failures");
-	s->failure_count = json_u64(fo, "count");
-	json_t *arr = json_object_get(fo, "last");
+	json_t *arr = json_object_get(fo, "last"), *e;
 	size_t i;
-	json_t *e;
+
+	s->failure_count = json_u64(fo, "count");
 	json_array_foreach(arr, i, e) {
 		if (s->nfailures == STATUS_FAILURES_SHOWN)
 			break;
@@ -274,23 +319,156 @@ from_json(struct status *s, json_t *o)
 		f->path = xstrdup(p);
 		f->error = xstrdup(er);
 		f->since = json_time(json_object_get(e, "since"));
-		f->tries = (uint32_t)json_u64(e, "tries");
+		uint64_t tries = json_u64(e, "tries");
+		f->tries = tries > UINT32_MAX ? UINT32_MAX : (uint32_t)tries;
 	}
+}
+
+static void
+turn_from_json(struct status_turn *t, json_t *o)
+{
+	const char *kind = json_string_value(json_object_get(o, "kind"));
+
+	memset(t, 0, sizeof(*t));
+	for (size_t i = 1; kind && i < NELEM(turn_names); i++)
+		if (strcmp(kind, turn_names[i]) == 0)
+			t->kind = (enum turn_kind)i;
+	if (t->kind == TURN_NONE)
+		return;
+	t->started = json_time(json_object_get(o, "started"));
+	t->files_seen = json_u64(o, "files_seen");
+	t->dirs_seen = json_u64(o, "dirs_seen");
+	t->bytes_total = json_u64(o, "bytes_total");
+	t->bytes_done = json_u64(o, "bytes_done");
+}
+
+/* Every field is checked for its type; what does not fit is left at its
+ * initial value. */
+static void
+from_json(struct status *s, json_t *o)
+{
+	json_t *v;
+
+	if ((v = json_object_get(o, "state")) && json_is_string(v) &&
+	    state_parse(json_string_value(v), &s->state) < 0)
+		s->state = STATE_CREATED;
+	if ((v = json_object_get(o, "detail")) && json_is_string(v))
+		s->detail = xstrdup(json_string_value(v));
+	if ((v = json_object_get(o, "change_detector")) && json_is_string(v))
+		s->detector = xstrdup(json_string_value(v));
+	s->last_synced = json_time(json_object_get(o, "last_synced"));
+	s->entries_pending = json_u64(o, "entries_pending");
+	s->data_pending = json_u64(o, "data_pending");
+	s->meta_pending = json_u64(o, "meta_pending");
+	s->changes_pending = json_u64(o, "changes_pending");
+	s->files_synced = json_u64(o, "files_synced");
+	s->bytes_synced = json_u64(o, "bytes_synced");
+	failures_from_json(s, json_object_get(o, "failures"));
 	json_t *cp = json_object_get(o, "checkpoint");
 	s->checkpoint = json_time(json_object_get(cp, "time"));
 	s->checkpoint_completed = json_is_true(json_object_get(cp,
 	    "completed"));
 	s->checkpoint_completed_at = json_time(json_object_get(cp,
 	    "completed_at"));
+	turn_from_json(&s->turn, json_object_get(o, "crawl"));
 	s->started_at = json_time(json_object_get(o, "started_at"));
-	s->pid = (int)json_u64(o, "pid");
+	uint64_t pid = json_u64(o, "pid");
+	s->pid = pid > INT32_MAX ? 0 : (int)pid;
+	const char *hex = json_string_value(json_object_get(o,
+	    "config_applied"));
+	s->config_applied = hex ? strtoull(hex, NULL, 16) : 0;
+}
+
+/* A status of a format this build reads: "format" absent (the first
+ * builds wrote none) or STATUS_FORMAT. */
+static int
+check_format(json_t *o, const char *where)
+{
+	json_t *v = json_object_get(o, "format");
+
+	if (v == NULL || (json_is_integer(v) && json_integer_value(v) ==
+	    STATUS_FORMAT))
+		return 0;
+	log_warn("%s has status format %lld; this georep reads format %d "
+	    "(made by another version?): not read, the counters start again",
+	    where, json_is_integer(v) ? (long long)json_integer_value(v) :
+	    -1LL, STATUS_FORMAT);
+	return -1;
+}
+
+int
+status_load_text(struct status *s, const char *text, size_t len)
+{
+	json_error_t jerr;
+	json_t *o = json_loadb(text, len, 0, &jerr);
+
+	status_init(s);
+	if (o == NULL || !json_is_object(o) || check_format(o,
+	    "the status text") < 0) {
+		json_decref(o);
+		return -1;
+	}
+	from_json(s, o);
+	json_decref(o);
+	return 0;
+}
+
+int
+status_load(struct status *s, const char *dir)
+{
+	char *path = xasprintf("%s/status.json", dir);
+	json_error_t jerr;
+	json_t *o;
+	int rc = 0;
+
+	status_init(s);
+	o = json_load_file(path, 0, &jerr);
+	if (o == NULL) {
+		bool missing = access(path, F_OK) < 0 && errno == ENOENT;
+		if (!missing)
+			log_err("%s: %s (line %d)", path, jerr.text, jerr.line);
+		free(path);
+		return missing ? 1 : -1;
+	}
+	if (!json_is_object(o) || check_format(o, path) < 0) {
+		if (!json_is_object(o))
+			log_err("%s: not a JSON object", path);
+		rc = -1;
+	} else {
+		from_json(s, o);
+	}
+	json_decref(o);
+	free(path);
+	return rc;
+}
+
+/* ---- views ---- */
+
+static json_t *
+view_json(const struct status *s, const struct status_view *v)
+{
+	json_t *o = to_json(s);
+	int64_t now = now_ns();
+
+	json_object_set_new(o, "name", json_string(v->name));
+	json_object_set_new(o, "primary", json_string(v->primary));
+	json_object_set_new(o, "secondary", json_string(v->secondary));
+	json_object_set_new(o, "log", json_string(v->log));
+	json_object_set_new(o, "lag_seconds", s->last_synced ?
+	    json_real((double)(now - s->last_synced) / 1e9) : json_null());
+	json_object_set_new(o, "uptime_seconds", v->running && s->started_at ?
+	    json_real((double)(now - s->started_at) / 1e9) : json_integer(0));
+	json_object_set_new(o, "started_at", time_json(v->running ?
+	    s->started_at : 0));
+	json_object_set_new(o, "pid", json_integer(v->running ? s->pid : 0));
+	return o;
 }
 
 void
-status_print_json(const struct status *s, const char *name,
-    const char *primary, const char *secondary, bool running, void *array)
+status_print_json(const struct status *s, const struct status_view *v,
+    void *array)
 {
-	json_t *o = to_json(s, name, primary, secondary, running);
+	json_t *o = view_json(s, v);
 
 	if (array) {
 		json_array_append_new(array, o);
@@ -310,33 +488,140 @@ status_print_header(void)
 	    "LAST SYNCED", "SECONDARY", "LAG", "FAILED", "FILES", "CHECKPOINT");
 }
 
-void
-status_print_row(const struct status *s, const char *name,
-    const char *primary, const char *secondary, bool running)
+/* s shortened to at most width columns (bytes: names may be any bytes),
+ * with "..." where it was cut. */
+static void
+print_fitted(const char *prefix, const char *s, int width)
 {
-	char synced[40] = "-", lag[32] = "-", cp[64] = "-";
-	int64_t now = now_ns();
+	size_t room = width > 40 ? (size_t)width : 40;
+	size_t plen = strlen(prefix), len = strlen(s);
 
-	(void)primary;
-	(void)running;
-	if (s->last_synced) {
-		format_rfc3339(s->last_synced, synced, sizeof(synced));
-		snprintf(lag, sizeof(lag), "%.3fs",
-		    (double)(now - s->last_synced) / 1e9);
+	room = room > plen ? room - plen : 0;
+	if (len <= room)
+		printf("%s%s\n", prefix, s);
+	else
+		printf("%s%.*s...\n", prefix, (int)(room > 3 ? room - 3 : 0), s);
+}
+
+static void
+format_lag(int64_t synced, char *out, size_t len)
+{
+	if (synced == 0) {
+		snprintf(out, len, "-");
+		return;
 	}
+	double lag = (double)(now_ns() - synced) / 1e9;
+	snprintf(out, len, "%.3fs", lag < 0 ? 0 : lag);
+}
+
+void
+status_print_row(const struct status *s, const struct status_view *v)
+{
+	char synced[40] = "-", lag[32], cp[64] = "-";
+	int width = v->width > 0 ? v->width : 100;
+
+	if (s->last_synced)
+		format_rfc3339(s->last_synced, synced, sizeof(synced));
+	format_lag(s->last_synced, lag, sizeof(lag));
 	if (s->checkpoint) {
 		char t[40];
 		format_rfc3339(s->checkpoint, t, sizeof(t));
 		snprintf(cp, sizeof(cp), "%s %s", t, s->checkpoint_completed ?
 		    "completed" : "pending");
 	}
-	printf("%-16s %-16s %-24s %-20s %8s %7llu %9llu %s\n", name, s->state,
-	    synced, secondary, lag, (unsigned long long)s->failure_count,
+	printf("%-16s %-16s %-24s %-20s %8s %7llu %9llu %s\n", v->name,
+	    state_name(s->state), synced, v->secondary, lag,
+	    (unsigned long long)s->failure_count,
 	    (unsigned long long)s->files_synced, cp);
+	/* The reason itself, then where the whole story is. */
 	if (s->detail)
-		printf("%-16s   %s\n", "", s->detail);
-	for (size_t i = 0; i < s->nfailures; i++)
-		printf("%-16s   failed: %s: %s (%u tries)\n", "",
+		print_fitted("    ", s->detail, width);
+	for (size_t i = 0; i < s->nfailures; i++) {
+		char *line = xasprintf("failed: %s: %s (%u tries)",
 		    s->failures[i].path, s->failures[i].error,
 		    s->failures[i].tries);
+		print_fitted("    ", line, width);
+		free(line);
+	}
+	if (s->state == STATE_FAULTY || s->nfailures)
+		print_fitted("    log: ", v->log, width);
+}
+
+static const char *
+plural(uint64_t n, const char *one, const char *many)
+{
+	return n == 1 ? one : many;
+}
+
+static void
+print_turn(const struct status_turn *t)
+{
+	char done[16], total[16], since[40];
+
+	if (t->kind == TURN_NONE) {
+		printf("  crawl:           idle\n");
+		return;
+	}
+	format_size(t->bytes_done, done, sizeof(done));
+	format_size(t->bytes_total, total, sizeof(total));
+	format_rfc3339(t->started, since, sizeof(since));
+	printf("  crawl:           %s since %s: %llu %s and %llu %s seen; "
+	    "%s of %s sent\n", turn_kind_name(t->kind), since,
+	    (unsigned long long)t->files_seen, plural(t->files_seen, "file",
+	    "files"), (unsigned long long)t->dirs_seen, plural(t->dirs_seen,
+	    "directory", "directories"), done, total);
+}
+
+void
+status_print_detail(const struct status *s, const struct status_view *v)
+{
+	char t[40], lag[32], bytes[16];
+
+	printf("session %s: %s -> %s\n", v->name, v->primary, v->secondary);
+	printf("  state:           %s%s%s%s\n", state_name(s->state),
+	    s->detector ? " (" : "", s->detector ? s->detector : "",
+	    s->detector ? ")" : "");
+	if (s->detail)
+		printf("  detail:          %s\n", s->detail);
+	format_lag(s->last_synced, lag, sizeof(lag));
+	if (s->last_synced)
+		format_rfc3339(s->last_synced, t, sizeof(t));
+	printf("  last synced:     %s (lag %s)\n", s->last_synced ? t : "never",
+	    lag);
+	print_turn(&s->turn);
+	printf("  pending:         %llu %s, %llu data, %llu metadata; %llu "
+	    "recorded %s not applied yet\n",
+	    (unsigned long long)s->entries_pending, plural(s->entries_pending,
+	    "entry", "entries"), (unsigned long long)s->data_pending,
+	    (unsigned long long)s->meta_pending,
+	    (unsigned long long)s->changes_pending,
+	    plural(s->changes_pending, "change", "changes"));
+	format_size(s->bytes_synced, bytes, sizeof(bytes));
+	printf("  synced:          %llu %s, %s\n",
+	    (unsigned long long)s->files_synced, plural(s->files_synced,
+	    "file", "files"), bytes);
+	printf("  failures:        %llu\n", (unsigned long long)s->failure_count);
+	for (size_t i = 0; i < s->nfailures; i++) {
+		format_rfc3339(s->failures[i].since, t, sizeof(t));
+		printf("    %s: %s (since %s, %u %s)\n", s->failures[i].path,
+		    s->failures[i].error, t, s->failures[i].tries,
+		    plural(s->failures[i].tries, "try", "tries"));
+	}
+	if (s->checkpoint) {
+		format_rfc3339(s->checkpoint, t, sizeof(t));
+		printf("  checkpoint:      %s, ", t);
+		if (s->checkpoint_completed) {
+			format_rfc3339(s->checkpoint_completed_at, t, sizeof(t));
+			printf("completed at %s\n", t);
+		} else {
+			printf("pending\n");
+		}
+	} else {
+		printf("  checkpoint:      none\n");
+	}
+	if (v->running && s->started_at) {
+		format_rfc3339(s->started_at, t, sizeof(t));
+		printf("  running since:   %s (monitor pid %d)\n", t, s->pid);
+	}
+	printf("  log:             %s\n", v->log);
 }

@@ -1,13 +1,27 @@
 /*
  * status: a session's state as `georep status` shows it, kept in
  * sessions/NAME/status.json (written to a temporary file and renamed, so a
- * reader never sees half of it).  The worker writes it after each turn and
- * at each change of state; the monitor writes it when the worker fails
- * (Faulty, with the reason) and when the session stops.  Counters carry
- * over restarts: a new worker starts from the file's values.
+ * reader never sees half of it).
+ *
+ * Who writes it: the worker, after turns (at once when something a reader
+ * waits for changed, else at most once a second, and whenever it becomes
+ * idle), at each change of state, and once a second during a long turn
+ * (its progress); the monitor, when the worker fails (Faulty, with the
+ * reason), when the primary is lost, and when the session stops.  Never
+ * both at once: the monitor writes only while no worker runs.  The monitor
+ * serves the file on the session's socket with what only it knows laid
+ * over it (status_overlay: the changes recorded and not yet applied, and a
+ * sync point of "now" while the worker is idle and nothing is pending).
+ * Counters carry over restarts: a new worker starts from the file's
+ * values.
+ *
+ * The sync point (last_synced) never moves back: status_synced() is the
+ * one way to move it.
  *
  * Times are in nanoseconds since the epoch (0: never); the JSON shows them
- * in RFC 3339.  lag and uptime are derived when the status is shown.
+ * in RFC 3339 with milliseconds.  lag and uptime are derived when the status
+ * is shown.  The file carries "format": STATUS_FORMAT; a file of another
+ * format is not read (logged; the counters start again).
  */
 #ifndef GEOREP_STATUS_H
 #define GEOREP_STATUS_H
@@ -15,7 +29,23 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#define STATUS_FORMAT		1
 #define STATUS_FAILURES_SHOWN	8
+
+/* A session's states, as GlusterFS's geo-replication names them. */
+enum session_state {
+	STATE_CREATED,		/* never started */
+	STATE_INITIALIZING,	/* the first full crawl */
+	STATE_HYBRID_CRAWL,	/* a later full crawl (a start, an overflow,
+				 * crawl mode) */
+	STATE_CHANGELOG_CRAWL,	/* turns from the journal */
+	STATE_PAUSED,
+	STATE_FAULTY,		/* the worker failed; detail says why */
+	STATE_STOPPED,
+};
+const char *state_name(enum session_state s);
+/* -1 for a name that is no state. */
+int state_parse(const char *name, enum session_state *out);
 
 struct failure {
 	char *path;		/* or the operation, where no path applies */
@@ -24,12 +54,28 @@ struct failure {
 	uint32_t tries;
 };
 
+/* The turn running now, for `status --detail` (GlusterFS's crawl status
+ * and the ENTRY/DATA/META columns). */
+enum turn_kind { TURN_NONE, TURN_FIRST_CRAWL, TURN_FULL_CRAWL, TURN_JOURNAL };
+const char *turn_kind_name(enum turn_kind k);
+
+struct status_turn {
+	enum turn_kind kind;
+	int64_t started;	/* realtime ns */
+	uint64_t files_seen, dirs_seen;
+	uint64_t bytes_total, bytes_done;	/* content to send */
+};
+
 struct status {
-	char state[32];		/* Created, Initializing, Hybrid Crawl, ... */
+	enum session_state state;
 	char *detail;		/* why Faulty, or a warning; may be NULL */
 	char *detector;		/* how changes are found */
 	int64_t last_synced;	/* the sync point */
-	uint64_t entries_pending, data_pending;
+	/* Operations of the running turn not yet acknowledged (0 when
+	 * idle): namespace, content, attributes only. */
+	uint64_t entries_pending, data_pending, meta_pending;
+	/* Changes recorded in the journal and not yet applied (monitor). */
+	uint64_t changes_pending;
 	uint64_t files_synced, bytes_synced;
 	uint64_t failure_count;
 	struct failure failures[STATUS_FAILURES_SHOWN];
@@ -37,13 +83,17 @@ struct status {
 	int64_t checkpoint;	/* 0: none set */
 	bool checkpoint_completed;
 	int64_t checkpoint_completed_at;
+	struct status_turn turn;
 	int64_t started_at;	/* of the monitor; 0 when stopped */
 	int pid;		/* of the monitor */
+	uint64_t config_applied;	/* digest of the config the running
+					 * worker was started with (monitor) */
 };
 
 void status_init(struct status *s);
 void status_release(struct status *s);
-/* 0, 1 if there is no status file yet, -1 on a bad one (logged). */
+/* 0, 1 if there is no status file yet, -1 on a bad one (logged; s is then
+ * fresh). */
 int status_load(struct status *s, const char *dir);
 int status_save(const struct status *s, const char *dir);
 /* The form status.json has (malloc'ed), and its reading: what the
@@ -55,12 +105,29 @@ void status_set_detail(struct status *s, const char *detail);
  * `since` and counts a try; entries not failing any more go. */
 void status_set_failures(struct status *s, char *const *paths,
     char *const *errors, size_t n, uint64_t count);
+/* Move the sync point to t, never back.  True when a checkpoint it passes
+ * completed now. */
+bool status_synced(struct status *s, int64_t t);
+/* A checkpoint set at `when` (0: none): pending unless the sync point is
+ * past it already. */
+void status_set_checkpoint(struct status *s, int64_t when);
 
-/* Print as JSON (one object) or as one line of the human table. */
-void status_print_json(const struct status *s, const char *name,
-    const char *primary, const char *secondary, bool running, void *array);
+/* What a view needs beside the status. */
+struct status_view {
+	const char *name, *primary, *secondary;
+	const char *log;	/* the session log's path */
+	bool running;
+	int width;		/* of the terminal, for the table (0: 100) */
+};
+
+/* Print as JSON (one object, or appended to the jansson array `array`),
+ * as one row of the table (with the reason of a Faulty session below it),
+ * or as `status --detail`'s block. */
+void status_print_json(const struct status *s, const struct status_view *v,
+    void *array);
 void status_print_header(void);
-void status_print_row(const struct status *s, const char *name,
-    const char *primary, const char *secondary, bool running);
+void status_print_row(const struct status *s, const struct status_view *v);
+void status_print_detail(const struct status *s,
+    const struct status_view *v);
 
 #endif

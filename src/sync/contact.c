@@ -23,43 +23,43 @@
 int
 open_index(const char *where, const char *volume, struct index **ix)
 {
-	char *dir = xstrdup(where);
 	struct index_txn *t;
 	struct buf b = BUF_INIT;
 	int rc;
 
-	rc = index_open(ix, dir);
-	if (rc < 0) {
-		log_err("cannot open the index in %s", dir);
-		free(dir);
+	if (index_open(ix, where) < 0) {
+		log_err("cannot open the index in %s", where);
 		return -1;
 	}
 	if (index_begin(*ix, true, &t) < 0)
 		goto fail;
 	rc = index_meta_get(t, "volume", &b);
-	if (rc == 0 && (b.len != strlen(volume) ||
-	    memcmp(b.data, volume, b.len) != 0)) {
-		log_err("the index %s belongs to another primary; choose another "
-		    "--name", dir);
+	if (rc < 0) {
 		index_abort(t);
 		goto fail;
 	}
-	if (rc == 1 && (index_meta_put(t, "volume", volume, strlen(volume)) < 0 ||
-	    index_commit(t) < 0))
-		goto fail;
-	if (rc == 0)
+	if (rc == 0) {
+		bool same = b.len == strlen(volume) && memcmp(b.data, volume,
+		    b.len) == 0;
 		index_abort(t);
+		buf_release(&b);
+		if (same)
+			return 0;
+		index_close(*ix);
+		*ix = NULL;
+		return 1;
+	}
+	if (index_meta_put(t, "volume", volume, strlen(volume)) < 0 ||
+	    index_commit(t) < 0)
+		goto fail;
 	buf_release(&b);
-	free(dir);
 	return 0;
 fail:
 	buf_release(&b);
-	free(dir);
 	index_close(*ix);
 	*ix = NULL;
 	return -1;
 }
-
 
 static void
 hello_reply(void *arg, const struct pending_req *req, const struct reply *rep)
@@ -160,9 +160,11 @@ reconcile_hello(struct conn *c, struct index *ix, const struct hello_result *h,
 	} else if (h->state == HELLO_BOUND && empty) {
 		if (!force) {
 			log_err("%s was synced from this primary, but the index of "
-			    "this pair is missing (a new --home or --name?); "
-			    "refusing to guess what it holds: use --force to "
-			    "replace its content", sec);
+			    "this pair is missing (a new --home or --name, or a "
+			    "session deleted and created again?); refusing to "
+			    "guess what it holds: --force replaces its content "
+			    "(georep sync --force; for a session, georep create "
+			    "--force)", sec);
 			index_abort(t);
 			*exit_code = EX_DATAERR;
 			return -1;

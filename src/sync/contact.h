@@ -32,7 +32,8 @@ struct hello_result {
  * NULL (logged) when the primary's filesystem has no file handles. */
 char *volume_id(int rootfd, const char *prim, uint64_t *fsid,
     struct fid *root);
-/* Open (create) the index in dir, bound to volume. */
+/* Open (create) the index in dir, bound to volume: 1 (not logged, *ix
+ * NULL) when it is bound to another volume. */
 int open_index(const char *dir, const char *volume, struct index **ix);
 int say_hello(struct conn *c, const char *volume, bool force,
     struct hello_result *out, int *exit_code);

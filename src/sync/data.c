@@ -50,6 +50,33 @@ progress_update(struct turn *t, bool final)
 	fflush(stderr);
 }
 
+void
+turn_report(struct turn *t, bool now)
+{
+	struct sync_progress p = { 0 };
+	int64_t mono = mono_ns();
+
+	if (t->opts->on_progress == NULL || (!now && mono - t->last_report <
+	    SYNC_PROGRESS_MS * 1000000LL))
+		return;
+	t->last_report = mono;
+	p.crawling = !t->crawled;
+	p.files_seen = t->crawl.seen_files;
+	p.dirs_seen = t->crawl.seen_dirs;
+	for (size_t i = 0; i < t->nmops; i++) {
+		p.entries_total++;
+		p.entries_done += t->mops[i].state == 1 || t->mops[i].state == -1;
+	}
+	for (size_t i = 0; i < t->ndops; i++) {
+		bool put = t->dops[i].type == D_PUT;
+		*(put ? &p.data_total : &p.meta_total) += 1;
+		*(put ? &p.data_done : &p.meta_done) += t->dops[i].done;
+	}
+	p.bytes_total = t->total_bytes;
+	p.bytes_done = t->done_bytes;
+	t->opts->on_progress(t->opts->progress_arg, &p);
+}
+
 /* ---- helpers ---- */
 
 static struct dop *
@@ -383,6 +410,7 @@ send_extents(struct turn *t, int fd, uint64_t size, bool sparse,
 			off += r;
 			if (t->opts->progress)
 				progress_update(t, false);
+			turn_report(t, false);
 		}
 		if ((uint64_t)off < (uint64_t)hole)
 			break;
@@ -402,7 +430,7 @@ verbose_path(struct turn *t, const char *verb, const struct plink *at,
 
 	if (turn_oref(t, NULL, &at->parent, at->name, at->name_len, &disp) != 0)
 		return;
-	printf("%s %s%s%s\n", verb, disp, extra ? " " : "", extra ? extra : "");
+	turn_say(t, verb, disp, extra);
 	free(disp);
 }
 
@@ -569,7 +597,7 @@ send_put(struct turn *t, size_t idx)
 		break;
 	}
 	if (t->opts->verbose)
-		printf("send %s\n", disp);
+		turn_say(t, "send", disp, NULL);
 out:
 	if (fd >= 0)
 		close(fd);
@@ -698,6 +726,7 @@ data_on_reply(struct turn *t, size_t idx, const struct reply *rep)
 	int rc;
 
 	d->done = true;
+	turn_report(t, false);
 	if (rep->err == ESTALE)
 		t->stale = true;	/* the next turn reconciles fully */
 	if (rep->err) {

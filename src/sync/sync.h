@@ -44,9 +44,23 @@ struct crawl_names;
 struct index;
 struct index_txn;
 
+/* Where a running turn is. */
+struct sync_progress {
+	bool crawling;		/* still listing the primary */
+	uint64_t files_seen, dirs_seen;
+	uint64_t entries_total, entries_done;	/* namespace operations */
+	uint64_t data_total, data_done;		/* files whose content goes */
+	uint64_t meta_total, meta_done;		/* attributes only */
+	uint64_t bytes_total, bytes_done;
+};
+#define SYNC_PROGRESS_MS	500
+
 struct sync_opts {
 	bool dry_run;
 	bool verbose;		/* print each change, like rsync -v */
+	bool verbose_log;	/* ... to the log at debug level instead of
+				 * stdout (a daemon: one format for every
+				 * line of its log) */
 	bool progress;		/* progress on stderr */
 	bool ignore_deletes;
 	bool no_xattrs;		/* leave xattrs other than ACLs alone */
@@ -73,6 +87,10 @@ struct sync_opts {
 	 * sent is left unrecorded -- any would have named them. */
 	const struct fid *settle;
 	size_t nsettle;
+	/* Called while the turn runs (may be NULL): at most every
+	 * SYNC_PROGRESS_MS and when a phase ends, for status. */
+	void (*on_progress)(void *arg, const struct sync_progress *p);
+	void *progress_arg;
 };
 
 /*

@@ -650,6 +650,7 @@ mop_on_reply(struct turn *t, size_t idx, const struct reply *rep)
 {
 	struct mop *m = &t->mops[idx];
 
+	turn_report(t, false);
 	if (rep->err == 0) {
 		m->state = 1;
 		if (m->type == M_MKDIR || m->type == M_SYMLINK ||
@@ -714,10 +715,16 @@ on_reply(void *arg, const struct pending_req *req, const struct reply *rep)
 	}
 }
 
-static void
-print_change(const char *verb, const char *path, const char *extra)
+void
+turn_say(struct turn *t, const char *verb, const char *path,
+    const char *extra)
 {
-	printf("%s %s%s%s\n", verb, path, extra ? " " : "", extra ? extra : "");
+	if (t->opts->verbose_log)
+		log_debug("%s %s%s%s", verb, path, extra ? " " : "", extra ?
+		    extra : "");
+	else
+		printf("%s %s%s%s\n", verb, path, extra ? " " : "", extra ?
+		    extra : "");
 }
 
 static int
@@ -826,11 +833,14 @@ send_mop(struct turn *t, size_t idx)
 				    t->mops[k].o == m->o && t->mops[k].shown_from)
 					src = t->mops[k].shown_from;
 			char *arrow = xasprintf("-> %s", to);
-			print_change(mop_verb(m->type), src, arrow);
+			turn_say(t, mop_verb(m->type), src, arrow);
 			free(arrow);
 		} else {
-			print_change(mop_verb(m->type), has_from ? from : to,
-			    m->type == M_SYMLINK ? m->o->target : NULL);
+			char *target = m->type == M_SYMLINK ? quote_name(
+			    m->o->target, strlen(m->o->target)) : NULL;
+			turn_say(t, mop_verb(m->type), has_from ? from : to,
+			    target);
+			free(target);
 		}
 	}
 	free(from);
@@ -941,13 +951,25 @@ settle_racy(struct turn *t, size_t *settled)
 	return 0;
 }
 
+/* The crawl listed a directory: the turn's progress, now and then. */
+static void
+crawl_tick(void *arg, uint64_t files_seen, uint64_t dirs_seen)
+{
+	struct turn *t = arg;
+
+	(void)files_seen;
+	(void)dirs_seen;	/* the crawl in t has them */
+	turn_report(t, false);
+}
+
 int
 sync_turn(const struct sync_opts *o, const struct sync_target *tgt,
     struct index *ix, struct conn *c, struct sync_stats *st)
 {
 	struct turn t;
 	struct crawl_opts copts = { .excludes = o->excludes,
-	    .nexcludes = o->nexcludes, .deep = o->deep, .ndeep = o->ndeep };
+	    .nexcludes = o->nexcludes, .deep = o->deep, .ndeep = o->ndeep,
+	    .tick = crawl_tick };
 	int64_t sync_point = o->sync_point ? o->sync_point : now_ns();
 	/* When each phase ended, for the debug log: where a turn's time
 	 * goes. */
@@ -955,6 +977,7 @@ sync_turn(const struct sync_opts *o, const struct sync_target *tgt,
 	int rc = -1;
 
 	memset(&t, 0, sizeof(t));
+	copts.tick_arg = &t;
 	t.opts = o;
 	t.tgt = tgt;
 	t.conn = c;
@@ -987,6 +1010,7 @@ sync_turn(const struct sync_opts *o, const struct sync_target *tgt,
 	}
 	rc = -1;
 	at_crawl = mono_ns();
+	t.crawled = true;
 	t.incomplete |= t.crawl.incomplete;
 	st->files_seen = t.crawl.seen_files;
 	st->dirs_seen = t.crawl.seen_dirs;
@@ -1011,6 +1035,7 @@ sync_turn(const struct sync_opts *o, const struct sync_target *tgt,
 		goto out;
 	rc = -1;
 	warn_unprivileged(&t);
+	turn_report(&t, true);
 	/* The marker is durable before the secondary changes. */
 	if (!o->dry_run) {
 		if (turn_mark(&t) < 0 || index_commit(t.txn) < 0) {
@@ -1036,6 +1061,7 @@ sync_turn(const struct sync_opts *o, const struct sync_target *tgt,
 	}
 	turn_crash_point("data");
 	at_data = mono_ns();
+	turn_report(&t, true);
 	size_t settled = 0;
 	if (settle_racy(&t, &settled) < 0)
 		goto out;

@@ -75,6 +75,8 @@ struct turn {
 	uint64_t total_bytes, total_files;
 	uint64_t done_bytes;	/* sent, and holes skipped */
 	int64_t started, last_progress;
+	int64_t last_report;	/* mono ns of the last on_progress */
+	bool crawled;		/* the crawl is over */
 };
 
 /* turn.c */
@@ -100,6 +102,10 @@ content_unsynced(struct turn *t, const struct fid *fid)
 	return turn_synced(t, fid, IREC_CONTENT | IREC_ATTRS, 0) < 0 ? -1 : 0;
 }
 void turn_crash_point(const char *where);
+/* One change, for -v (stdout) or a daemon's debug log; path is already
+ * quoted for display. */
+void turn_say(struct turn *t, const char *verb, const char *path,
+    const char *extra);
 /* Whether a stop was asked for (sync_opts.stop). */
 bool turn_stopped(const struct turn *t);
 
@@ -117,6 +123,9 @@ int data_phase(struct turn *t);
 int dirattr_phase(struct turn *t);
 void data_on_reply(struct turn *t, size_t idx, const struct reply *rep);
 void progress_update(struct turn *t, bool final);
+/* Tell sync_opts.on_progress where the turn is: at most every
+ * SYNC_PROGRESS_MS, or now when `now`. */
+void turn_report(struct turn *t, bool now);
 
 #define COOKIE_MOP	(1ull << 56)
 #define COOKIE_DOP	(2ull << 56)

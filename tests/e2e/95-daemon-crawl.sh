@@ -2,31 +2,16 @@
 # The daemon in crawl mode: start, a workload while it replicates, a
 # checkpoint waited for with a deadline, full comparisons; stop/change/
 # start; pause/change/resume; a second start; the worker and the monitor
-# killed with SIGKILL; a primary that vanishes; a secondary that cannot be
-# reached at start.  Every fault ends in a full comparison.
+# killed with SIGKILL; a missing primary refused at start; the primary
+# moved away while it runs (Faulty, with the reason; replaced by another
+# directory: not followed; back: converges); a secondary that cannot be
+# reached at start.  Every fault ends in a full comparison, and the
+# session log has one format throughout.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
 export GEOREP_TEST_NO_FSYNC=1
 P=$T/p S=$T/s
-G() { "$GEOREP" "$1" --home "$T/home" "${@:2}"; }
-st() { "$GEOREP" status --home "$T/home" --json s; }
-field() { st | python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
-
-# Wait (with a deadline) for a python condition on the status.
-wait_for() {
-	local cond=$1 what=$2 deadline=$((SECONDS + ${3:-60}))
-	until [[ $(field "$cond") == True ]]; do
-		((SECONDS < deadline)) || fail "no $what within ${3:-60}s: $(st)"
-		sleep 0.05
-	done
-}
-checkpoint_and_compare() {
-	expect_rc 0 G checkpoint s now
-	wait_for "d['checkpoint']['completed']" "completed checkpoint" 90
-	compare "$P" "$S"
-}
-monitor_pid() { field "d['pid']"; }
 at_exit 'G stop s >/dev/null 2>&1 || true'
 
 SEED=${SEED:-$RANDOM}; echo "seed $SEED" >&2
@@ -53,7 +38,7 @@ checkpoint_and_compare
 step "stop, change, start"
 expect_rc 0 G stop s
 [[ $(field "d['state']") == Stopped ]] || fail "not Stopped: $(st)"
-python3 "$TOOLS/workload.py" "$P" --seed $((SEED + 10)) --ops 300 >/dev/null
+workload "$P" --seed $((SEED + 10)) --ops 300
 expect_rc 0 G start s
 checkpoint_and_compare
 
@@ -86,22 +71,47 @@ python3 "$TOOLS/workload.py" "$P" --seed $((SEED + 40)) --ops 300 >/dev/null
 expect_rc 0 G start s
 checkpoint_and_compare
 
-step "the primary vanishes: Faulty with the reason, recovers when it returns"
+step "a primary that is missing is refused at start, with the reason"
 expect_rc 0 G stop s
 mv "$P" "$T/p.away"
+expect_rc 66 G start s
+expect_stderr "the primary $P: No such file or directory"
+[[ $(field "d['state']") == Stopped ]] || fail "not Stopped: $(st)"
+mv "$T/p.away" "$P"
 expect_rc 0 G start s
-wait_for "d['state'] == 'Faulty' and 'primary' in d.get('detail','')" "Faulty state"
+checkpoint_and_compare
+
+step "the primary moved away while it runs: Faulty with the reason, back"
+workload "$P" --seed $((SEED + 45)) --ops 100
+checkpoint_and_compare
+mv "$P" "$T/p.away"
+wait_for "d['state'] == 'Faulty' and 'primary' in (d['detail'] or '') and \
+'gone' in d['detail']" "Faulty state (primary gone)"
+echo "written while away" >"$T/p.away/while-away"
+mkdir "$P"	# another directory where the primary was: not replicated
+echo "not the primary" >"$P/impostor"
+wait_for "d['state'] == 'Faulty' and 'not the directory' in \
+(d['detail'] or '')" "Faulty state (primary replaced)"
+[[ ! -e $S/impostor && ! -e $S/while-away ]] ||
+	fail "the secondary followed another directory"
+rm -r "$P"
 mv "$T/p.away" "$P"
 checkpoint_and_compare
+[[ -e $S/while-away ]] || fail "what was written while away is missing"
 
 step "the secondary cannot be reached at start: Faulty, retried, recovers"
 expect_rc 0 G stop s
 mv "$S" "$T/s.away"
 echo "not a directory" >"$S"	# root can create anything: a file is in the way
 expect_rc 0 G start s
-wait_for "d['state'] == 'Faulty' and 'secondary' in d.get('detail','')" "Faulty state"
+wait_for "d['state'] == 'Faulty' and 'secondary' in (d['detail'] or '')" \
+    "Faulty state"
+# The secondary said why on its stderr: in the session's log, in its format.
+grep -q "error: secondary: .*$S" "$T/home/sessions/s/log" ||
+	check_failed "the secondary's error is not in the session log"
 rm "$S"
 mv "$T/s.away" "$S"
 checkpoint_and_compare
 expect_rc 0 G stop s
 expect_stdout "stopped session s"
+check_log_format

@@ -7,18 +7,9 @@ command -v setfacl >/dev/null || skip "setfacl is not installed"
 
 export GEOREP_TEST_NO_FSYNC=1
 P=$T/p S=$T/s
-G() { "$GEOREP" "$1" --home "$T/home" "${@:2}"; }
-done_cp() {
-	"$GEOREP" status --home "$T/home" --json s | python3 -c \
-	    "import json,sys; print(json.load(sys.stdin)['checkpoint']['completed'])"
-}
-wait_checkpoint() {
-	local deadline=$((SECONDS + 60))
-	expect_rc 0 G checkpoint s now
-	until [[ $(done_cp) == True ]]; do
-		((SECONDS < deadline)) || fail "no checkpoint within 60s"
-		sleep 0.05
-	done
+wait_checkpoint_own() {
+	set_checkpoint
+	wait_checkpoint 60
 }
 at_exit 'G stop s >/dev/null 2>&1 || true'
 
@@ -29,7 +20,7 @@ setfacl -m u:1234:r "$P/f"
 expect_rc 0 G create s "$P" "$S" --config change_detector=crawl \
     --config crawl_interval=100ms --config sync_xattrs=false
 expect_rc 0 G start s
-wait_checkpoint
+wait_checkpoint_own
 getfacl -cp "$S/f" | grep -q "user:1234:r" || fail "the ACL was not replicated"
 getfattr -n user.color "$S/f" >/dev/null 2>&1 &&
 	fail "user.color replicated with sync_xattrs=false"
@@ -37,7 +28,7 @@ getfattr -n user.color "$S/f" >/dev/null 2>&1 &&
 step "an xattr set on the secondary is left alone; ACL changes still go"
 setfattr -n user.local -v mine "$S/f"
 setfacl -m u:4321:rw "$P/f"
-wait_checkpoint
+wait_checkpoint_own
 getfacl -cp "$S/f" | grep -q "user:4321:rw" || fail "the ACL change did not go"
 [[ $(getfattr --only-values -n user.local "$S/f") == mine ]] ||
 	fail "sync_xattrs=false removed the secondary's own xattr"
@@ -48,7 +39,7 @@ expect_rc 0 G config s sync_xattrs true
 expect_rc 0 G config s sync_acls false
 setfacl -m u:999:r "$P/f"
 expect_rc 0 G start s
-wait_checkpoint
+wait_checkpoint_own
 [[ $(getfattr --only-values -n user.color "$S/f") == blue ]] ||
 	fail "user.color not replicated with sync_xattrs=true"
 getfacl -cp "$S/f" | grep -q "user:999:r" &&

@@ -37,10 +37,6 @@ set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
 export GEOREP_TEST_NO_FSYNC=1
-# python3 may be a shim (pyenv) that costs more than half a second a call:
-# put the interpreter itself first in PATH (for lib.sh's helpers too).
-PY=$(python3 -c 'import sys; print(sys.executable)')
-PATH=$(dirname "$PY"):$PATH
 SEED=${SEED:-$RANDOM}; echo "seed $SEED" >&2
 FLOOD=${FLOOD:-20000}	# > 16384: fanotify's queue, and inotify's default
 			# max_queued_events
@@ -50,59 +46,12 @@ FLOOD=${FLOOD:-20000}	# > 16384: fanotify's queue, and inotify's default
 CRASH_AT=$((SEED % 40 + 1))
 export GEOREP_TEST_CRASH=reply:$CRASH_AT GEOREP_TEST_CRASH_FLAG=$T/crash-flag
 
-G() { "$GEOREP" "$1" --home "$T/home" "${@:2}"; }
-# The session under test is $sess; its trees are $P and $S.
-sess='' P='' S='' real=0
-st() { "$GEOREP" status --home "$T/home" --json "$sess"; }
-field() { st | python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
+# The session under test is $sess; its trees are $P and $S (lib.sh).
+real=0
 # The detector status reports.  The contract calls the field "detector";
 # the daemon of today names it "change_detector": either is accepted.
 DETECTOR_EXPR="d.get('detector', d.get('change_detector'))"
 
-# Wait (with a deadline, in seconds) for a python condition on the status
-# (d): one python process polls every 50 ms.
-wait_for() {
-	local cond=$1 what=$2 limit=${3:-60}
-	"$PY" - "$GEOREP" "$T/home" "$sess" "$cond" "$limit" <<-'EOF' ||
-		import json, subprocess, sys, time
-		georep, home, name, cond, limit = sys.argv[1:6]
-		deadline = time.monotonic() + float(limit)
-		while True:
-		    p = subprocess.run([georep, "status", "--home", home, "--json",
-		                        name], stdout=subprocess.PIPE)
-		    if p.returncode == 0 and eval(cond, {"d": json.loads(p.stdout)}):
-		        sys.exit(0)
-		    if time.monotonic() > deadline:
-		        sys.exit(1)
-		    time.sleep(0.05)
-	EOF
-		fail "no $what within ${limit}s: $(st)"
-}
-
-# Set a checkpoint "now"; $cp_time is its time as status prints it.  Waiting
-# for this very time matters: until the worker has read the new checkpoint,
-# status still shows the previous one, completed.
-cp_time=
-set_checkpoint() {
-	expect_rc 0 G checkpoint "$sess" now
-	cp_time=$(sed -nE 's/^checkpoint ([^ ]+) set on session .*/\1/p' "$T/out")
-	[[ -n $cp_time ]] || fail "no checkpoint time in: $(cat "$T/out")"
-}
-wait_checkpoint() {
-	wait_for "d['checkpoint']['time'] == '$cp_time' and \
-d['checkpoint']['completed']" "completed checkpoint $cp_time" "${1:-90}"
-}
-no_failures() {
-	local n
-	n=$(field "d['failures']['count']")
-	[[ $n == 0 ]] || check_failed "$n failure(s) parked: $(st)"
-}
-checkpoint_and_compare() {
-	set_checkpoint
-	wait_checkpoint "${1:-90}"
-	compare "$P" "$S"
-	no_failures
-}
 # SIGKILL to PID in the middle of a workload (seed SEED), more changes
 # (SEED + 1), then a checkpoint and a compare.
 kill_during_workload() {
@@ -120,8 +69,6 @@ expect_changelog_state() {
 	((real)) || return 0
 	wait_for "d['state'] == 'Changelog Crawl'" "state Changelog Crawl" 30
 }
-monitor_pid() { field "d['pid']"; }
-
 # Wait (10 s deadline) for a condition on the secondary, with no checkpoint.
 wait_replica() {
 	local what=$1 deadline=$((SECONDS + 10))
@@ -415,6 +362,7 @@ run_detector() {
 	expect_rc 0 G stop "$sess"
 	expect_stdout "stopped session $sess"
 	[[ $(field "d['state']") == Stopped ]] || fail "not Stopped: $(st)"
+	check_log_format
 }
 
 if [[ -z ${DETECTORS:-} ]]; then

@@ -170,3 +170,84 @@ compare() {
 
 mktree() { python3 "$TOOLS/mktree.py" "$@" >&2; }
 workload() { python3 "$TOOLS/workload.py" "$@" >&2; }
+
+# ---- sessions: the daemon ----
+#
+#   G CMD ARGS...         georep CMD --home $T/home ARGS...
+#   $sess, $P, $S         the session the helpers look at, and its trees
+#   st                    its status (--json)
+#   field EXPR            a python expression over that status (d)
+#   wait_for COND WHAT [LIMIT]   poll the status every 50 ms until COND (a
+#                         python expression over d) holds; fail after LIMIT
+#                         seconds (60)
+#   set_checkpoint        a checkpoint "now"; $cp_time is its time as
+#                         status prints it
+#   wait_checkpoint [LIMIT]   until that very checkpoint completed (until
+#                         the worker has read a new checkpoint, status
+#                         still shows the previous one, completed)
+#   no_failures           a failed check unless no failure is parked
+#   checkpoint_and_compare [LIMIT]   both, then compare $P $S, no failures
+#   monitor_pid, worker_pid, secondary_pid   the session's processes
+#   check_log_format      every line of the session's log has one format
+#                         (time, [pid], level): a failed check otherwise
+#
+# python3 may be a shim (pyenv) that costs half a second a call: the
+# interpreter itself goes first in PATH.
+PY=$(python3 -c 'import sys; print(sys.executable)')
+PATH=$(dirname "$PY"):$PATH
+sess=s
+G() { "$GEOREP" "$1" --home "$T/home" "${@:2}"; }
+st() { "$GEOREP" status --home "$T/home" --json "$sess"; }
+field() { st | "$PY" -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
+
+wait_for() {
+	local cond=$1 what=$2 limit=${3:-60}
+	"$PY" - "$GEOREP" "$T/home" "$sess" "$cond" "$limit" <<-'PYEOF' ||
+		import json, subprocess, sys, time
+		georep, home, name, cond, limit = sys.argv[1:6]
+		deadline = time.monotonic() + float(limit)
+		while True:
+		    p = subprocess.run([georep, "status", "--home", home, "--json",
+		                        name], stdout=subprocess.PIPE)
+		    if p.returncode == 0 and eval(cond, {"d": json.loads(p.stdout)}):
+		        sys.exit(0)
+		    if time.monotonic() > deadline:
+		        sys.exit(1)
+		    time.sleep(0.05)
+	PYEOF
+		fail "no $what within ${limit}s: $(st)"
+}
+
+cp_time=
+set_checkpoint() {
+	expect_rc 0 G checkpoint "$sess" now
+	cp_time=$(sed -nE 's/^checkpoint ([^ ]+) set on session .*/\1/p' "$T/out")
+	[[ -n $cp_time ]] || fail "no checkpoint time in: $(cat "$T/out")"
+}
+wait_checkpoint() {
+	wait_for "d['checkpoint']['time'] == '$cp_time' and \
+d['checkpoint']['completed']" "completed checkpoint $cp_time" "${1:-90}"
+}
+no_failures() {
+	local n
+	n=$(field "d['failures']['count']")
+	[[ $n == 0 ]] || check_failed "$n failure(s) parked: $(st)"
+}
+checkpoint_and_compare() {
+	set_checkpoint
+	wait_checkpoint "${1:-90}"
+	compare "$P" "$S"
+	no_failures
+}
+monitor_pid() { field "d['pid']"; }
+worker_pid() { pgrep -P "$(monitor_pid)" -x georep | head -1 || true; }
+secondary_pid() {
+	local w
+	w=$(worker_pid)
+	[[ -n $w ]] && pgrep -P "$w" -x georep | head -1 || true
+}
+check_log_format() {
+	local log=$T/home/sessions/$sess/log bad
+	bad=$(grep -nvE '^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:]{8}\.[0-9]{3}Z \[[0-9]+\] (error|warning|info|debug): ' "$log" | head -5 || true)
+	[[ -z $bad ]] || check_failed "lines of $log in another format: $bad"
+}
