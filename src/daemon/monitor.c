@@ -633,10 +633,25 @@ reopen_log(struct monitor *m)
 	free(path);
 }
 
+/* Whether two configs replicate different things: what was left out
+ * before is found by a full crawl only. */
+static bool
+scope_changed(const struct config *a, const struct config *b)
+{
+	if (a->nexclude != b->nexclude || a->ignore_deletes !=
+	    b->ignore_deletes || a->sync_xattrs != b->sync_xattrs ||
+	    a->sync_acls != b->sync_acls)
+		return true;
+	for (size_t i = 0; i < a->nexclude; i++)
+		if (strcmp(a->exclude[i], b->exclude[i]) != 0)
+			return true;
+	return false;
+}
+
 /* Load the config file again; only what may change changes (primary and
  * secondary are fixed at create). */
 static int
-reload_config(struct monitor *m, bool *detector_changed)
+reload_config(struct monitor *m, bool *detector_changed, bool *rescan)
 {
 	struct config *cfg = m->w.cfg, c;
 	char *path = session_path(m->w.dir, SF_CONFIG);
@@ -658,6 +673,7 @@ reload_config(struct monitor *m, bool *detector_changed)
 		return -1;
 	}
 	*detector_changed = c.change_detector != cfg->change_detector;
+	*rescan = scope_changed(&c, cfg);
 	/* The recorder keeps a pointer to the primary's path. */
 	free(c.primary);
 	free(c.secondary);
@@ -672,19 +688,23 @@ reload_config(struct monitor *m, bool *detector_changed)
 static void
 on_hup(struct monitor *m)
 {
-	bool detector_changed = false;
+	bool detector_changed = false, rescan = false;
 
 	sig_hup = 0;
 	if (!m->foreground)
 		reopen_log(m);
-	if (reload_config(m, &detector_changed) < 0)
+	if (reload_config(m, &detector_changed, &rescan) < 0)
 		return;
 	log_set_level((enum log_level)m->w.cfg->log_level);
 	m->config_digest = session_config_digest(m->w.dir);
 	log_info("config reloaded: the worker restarts with it after its turn");
 	if (detector_changed && !m->primary_lost) {
 		stop_recording(m);
-		start_recording(m);
+		start_recording(m);	/* which crawls */
+	} else if (rescan && m->j && m->rec) {
+		log_info("what is replicated changed (exclude, ignore_deletes, "
+		    "sync_xattrs or sync_acls): a full crawl follows");
+		append_overflow(m);
 	}
 	if (m->worker) {
 		m->reload = true;

@@ -347,8 +347,11 @@ connect_secondary(struct worker *w, struct session_conn *sc, char *detail,
 	    say_hello(&sc->c, sc->volume, force, &h, code) < 0 ||
 	    reconcile_hello(&sc->c, sc->ix, &h, force, w->cfg->secondary,
 	    code) < 0) {
-		snprintf(detail, dlen, "the secondary %s: %s", w->cfg->secondary,
-		    failure_reason(sc, "refused"));
+		if (sc->c.failed)	/* it names the secondary */
+			snprintf(detail, dlen, "%s", sc->c.error);
+		else
+			snprintf(detail, dlen, "the secondary %s: %s",
+			    w->cfg->secondary, failure_reason(sc, "refused"));
 		return -1;
 	}
 	if (force)
@@ -552,6 +555,8 @@ journal_loop(struct worker *w, struct session_conn *sc)
 				break;
 			continue;
 		}
+		if (w->st.state == STATE_PAUSED)	/* resumed */
+			set_state(w, STATE_CHANGELOG_CRAWL);
 		enum turn_outcome out = journal_turn(w, sc, jdir, &applied,
 		    retry_pending && mono_ns() >= retry_at);
 		if (out == OUT_FAILED) {

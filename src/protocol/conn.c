@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "../common/log.h"
@@ -220,33 +221,6 @@ parse_input(struct conn *c)
 	buf_consume(&c->in, off);
 }
 
-static void
-do_write(struct conn *c)
-{
-	while (c->out_off < c->out.len) {
-		ssize_t w = write(c->wfd, c->out.data + c->out_off,
-		    c->out.len - c->out_off);
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			if (errno == EAGAIN)
-				break;
-			conn_fail(c, "writing to the secondary (%s): %s",
-			    c->peer, strerror(errno));
-			return;
-		}
-		c->out_off += (size_t)w;
-		c->bytes_out += (uint64_t)w;
-	}
-	if (c->out_off == c->out.len) {
-		c->out.len = 0;
-		c->out_off = 0;
-	} else if (c->out_off > (1u << 20)) {
-		buf_consume(&c->out, c->out_off);
-		c->out_off = 0;
-	}
-}
-
 /* One line of the secondary's stderr, logged at the level it was written
  * with ("georep secondary: warning: ..."); its last error is kept for the
  * message that says why the connection failed. */
@@ -307,6 +281,25 @@ relay_stderr(struct conn *c)
 	c->errfd = -1;
 }
 
+/* Whether the child ended within a second (its end of a pipe closed: it
+ * is on its way out), reaped into *status. */
+static bool
+reap_soon(pid_t pid, int *status)
+{
+	int64_t deadline = mono_ns() + 1000000000LL;
+
+	do {
+		pid_t r = waitpid(pid, status, WNOHANG);
+		if (r == pid)
+			return true;
+		if (r < 0 && errno != EINTR)
+			return false;
+		struct timespec ts = { 0, 5 * 1000000 };
+		nanosleep(&ts, NULL);
+	} while (mono_ns() < deadline);
+	return false;
+}
+
 /* The secondary's output ended: say how it ended, with what it said last
  * (the reason is usually there). */
 static void
@@ -315,7 +308,7 @@ peer_gone(struct conn *c)
 	int status;
 	char how[64] = "closed the connection";
 
-	if (c->pid > 0 && waitpid(c->pid, &status, WNOHANG) == c->pid) {
+	if (c->pid > 0 && reap_soon(c->pid, &status)) {
 		c->pid = -1;
 		c->exit_status = status;
 		if (WIFSIGNALED(status))
@@ -334,6 +327,37 @@ peer_gone(struct conn *c)
 	}
 	conn_fail(c, "the secondary (%s) %s%s%s", c->peer, how,
 	    c->peer_said[0] ? ": " : "", c->peer_said);
+}
+
+static void
+do_write(struct conn *c)
+{
+	while (c->out_off < c->out.len) {
+		ssize_t w = write(c->wfd, c->out.data + c->out_off,
+		    c->out.len - c->out_off);
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN)
+				break;
+			if (errno == EPIPE) {
+				peer_gone(c);	/* it went away: how, and why */
+				return;
+			}
+			conn_fail(c, "writing to the secondary (%s): %s",
+			    c->peer, strerror(errno));
+			return;
+		}
+		c->out_off += (size_t)w;
+		c->bytes_out += (uint64_t)w;
+	}
+	if (c->out_off == c->out.len) {
+		c->out.len = 0;
+		c->out_off = 0;
+	} else if (c->out_off > (1u << 20)) {
+		buf_consume(&c->out, c->out_off);
+		c->out_off = 0;
+	}
 }
 
 static void
@@ -450,6 +474,26 @@ conn_wait_all(struct conn *c)
 	return c->failed ? -1 : 0;
 }
 
+/* A secondary on a failed connection: SIGTERM, and SIGKILL if it has not
+ * ended within a second (a stopped or hung one never would). */
+static void
+end_child(pid_t pid)
+{
+	int64_t deadline = mono_ns() + 1000000000LL;
+
+	kill(pid, SIGTERM);
+	while (mono_ns() < deadline) {
+		siginfo_t si;
+		memset(&si, 0, sizeof(si));
+		if (waitid(P_PID, (id_t)pid, &si, WEXITED | WNOHANG |
+		    WNOWAIT) == 0 && si.si_pid == pid)
+			return;
+		struct timespec ts = { 0, 10 * 1000000 };
+		nanosleep(&ts, NULL);
+	}
+	kill(pid, SIGKILL);
+}
+
 int
 conn_close(struct conn *c)
 {
@@ -467,7 +511,7 @@ conn_close(struct conn *c)
 		c->wfd = -1;
 	}
 	if (c->failed)
-		kill(c->pid, SIGTERM);
+		end_child(c->pid);
 	while (waitpid(c->pid, &status, 0) < 0 && errno == EINTR)
 		;
 	c->pid = -1;
