@@ -4,8 +4,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "../common/codec.h"
 #include "../common/log.h"
-#include "../protocol/proto.h"
 #include "index.h"
 #include "../common/banned.h"
 
@@ -141,6 +141,30 @@ irec_release(struct irec *r)
 
 /* ---- record encoding ---- */
 
+/* A fid in a record or a key: a u8 length and the bytes.  The index's own
+ * layout, whatever the wire does with fids. */
+static void
+put_ifid(struct buf *b, const struct fid *f)
+{
+	put_bytes8(b, f->bytes, f->len);
+}
+
+static bool
+get_ifid(struct rd *r, struct fid *f)
+{
+	const uint8_t *p = get_bytes8(r, &f->len, FID_MAX);
+
+	if (p == NULL || f->len == 0) {
+		r->bad = true;
+		return false;
+	}
+	memcpy(f->bytes, p, f->len);
+	return true;
+}
+
+/* u8 IREC_VERSION, u32 mode, uid, gid, u64 size, u64 mtime sec, u32 nsec,
+ * u64 ctime sec, u32 nsec, u64 rdev, sino, xattr digest, 16 bytes content
+ * hash, u32 synced, u32 nlinks and the links (fid, u8 name length, name). */
 static void
 encode_irec(struct buf *b, const struct irec *rec)
 {
@@ -156,13 +180,30 @@ encode_irec(struct buf *b, const struct irec *rec)
 	put_u64(b, rec->rdev);
 	put_u64(b, rec->sino);
 	put_u64(b, rec->xattr_digest);
-	buf_add(b, rec->content_hash, 16);
+	put_raw(b, rec->content_hash, 16);
 	put_u32(b, rec->synced);
 	put_u32(b, rec->nlinks);
 	for (uint32_t i = 0; i < rec->nlinks; i++) {
-		put_fid(b, &rec->links[i].parent);
-		put_u8(b, rec->links[i].name_len);
-		buf_add(b, rec->links[i].name, rec->links[i].name_len);
+		put_ifid(b, &rec->links[i].parent);
+		put_bytes8(b, rec->links[i].name, rec->links[i].name_len);
+	}
+}
+
+/* The links of a record, after its count (r is bad if one is wrong). */
+static void
+decode_links(struct rd *r, struct irec *rec)
+{
+	rec->links = xcalloc(rec->nlinks, sizeof(*rec->links));
+	for (uint32_t i = 0; i < rec->nlinks && !r->bad; i++) {
+		struct ilink *l = &rec->links[i];
+		const uint8_t *name;
+		get_ifid(r, &l->parent);
+		name = get_bytes8(r, &l->name_len, 255);
+		if (name == NULL || l->name_len == 0) {
+			r->bad = true;
+			break;
+		}
+		memcpy(l->name, name, l->name_len);
 	}
 }
 
@@ -186,30 +227,21 @@ decode_irec(const void *p, size_t len, struct irec *rec)
 	rec->rdev = get_u64(&r);
 	rec->sino = get_u64(&r);
 	rec->xattr_digest = get_u64(&r);
-	if (r.bad || r.len - r.off < 16)
-		return -1;
-	memcpy(rec->content_hash, r.p + r.off, 16);
-	r.off += 16;
+	const uint8_t *hash = get_raw(&r, 16);
+	if (hash != NULL)
+		memcpy(rec->content_hash, hash, 16);
 	rec->synced = get_u32(&r);
 	rec->nlinks = get_u32(&r);
-	if (r.bad || rec->nlinks > (r.len - r.off) / 2)
+	/* Each link takes two bytes at least: a count beyond what is left
+	 * is refused before anything is allocated for it. */
+	if (r.bad || rec->nlinks > rd_left(&r) / 2)
 		return -1;
-	rec->links = xcalloc(rec->nlinks, sizeof(*rec->links));
-	for (uint32_t i = 0; i < rec->nlinks; i++) {
-		struct ilink *l = &rec->links[i];
-		get_fid(&r, &l->parent, false);
-		l->name_len = get_u8(&r);
-		if (r.bad || r.len - r.off < l->name_len || l->name_len == 0)
-			goto bad;
-		memcpy(l->name, r.p + r.off, l->name_len);
-		r.off += l->name_len;
+	decode_links(&r, rec);
+	if (!rd_end(&r)) {
+		irec_release(rec);
+		return -1;
 	}
-	if (!rd_end(&r))
-		goto bad;
 	return 0;
-bad:
-	irec_release(rec);
-	return -1;
 }
 
 /* ---- objects ---- */
@@ -265,8 +297,8 @@ child_key(struct buf *b, const struct fid *parent, const char *name,
     size_t len)
 {
 	buf_reset(b);
-	put_fid(b, parent);
-	buf_add(b, name, len);
+	put_ifid(b, parent);
+	put_raw(b, name, len);
 }
 
 int

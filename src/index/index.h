@@ -119,7 +119,8 @@ int index_meta_del(struct index_txn *t, const char *key);
 
 /*
  * The path of fid on the secondary, from its first link up to the root (or
- * the staging area: *base is then BASE_STAGE).  The root's path is "".
+ * the staging area: *base, a BASE_* of fid.h, is then BASE_STAGE).  The
+ * root's path is "".
  * *sino (if not NULL) gets fid's own inode number on the secondary, 0 for
  * the root and the staging area.  1 if the fid, or a directory above it,
  * is unknown.

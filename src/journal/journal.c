@@ -8,9 +8,9 @@
 #include <unistd.h>
 #include <xxhash.h>
 
+#include "../common/codec.h"
 #include "../common/log.h"
 #include "../common/names.h"
-#include "../protocol/proto.h"
 #include "journal.h"
 #include "../common/banned.h"
 
@@ -29,6 +29,39 @@ struct journal {
 
 /* ---- records ---- */
 
+/* A fid in a record: a u8 length and the bytes, empty where unknown.  The
+ * journal's own layout, whatever the wire does with fids. */
+static void
+put_jfid(struct buf *b, const struct fid *f)
+{
+	put_bytes8(b, f->bytes, f->len);
+}
+
+static bool
+get_jfid(struct rd *r, struct fid *f)
+{
+	const uint8_t *p = get_bytes8(r, &f->len, FID_MAX);
+
+	if (p == NULL)
+		return false;
+	memcpy(f->bytes, p, f->len);
+	return true;
+}
+
+/* A name: a u8 length and the bytes, empty or a valid name; NUL-ended in
+ * out. */
+static bool
+get_jname(struct rd *r, char *out, uint8_t *len)
+{
+	const uint8_t *p = get_bytes8(r, len, 255);
+
+	if (p == NULL)
+		return false;
+	memcpy(out, p, *len);
+	out[*len] = '\0';
+	return *len == 0 || name_valid(out, *len);
+}
+
 void
 jrec_encode(struct buf *b, const struct jrec *r)
 {
@@ -39,33 +72,17 @@ jrec_encode(struct buf *b, const struct jrec *r)
 	put_u8(b, r->type);
 	put_u64(b, (uint64_t)r->time_ns);
 	put_u32(b, r->mode);
-	put_fid(b, &r->fid);
-	put_fid(b, &r->parent);
-	put_u8(b, r->name_len);
-	buf_add(b, r->name, r->name_len);
-	put_fid(b, &r->parent2);
-	put_u8(b, r->name2_len);
-	buf_add(b, r->name2, r->name2_len);
+	put_jfid(b, &r->fid);
+	put_jfid(b, &r->parent);
+	put_bytes8(b, r->name, r->name_len);
+	put_jfid(b, &r->parent2);
+	put_bytes8(b, r->name2, r->name2_len);
 	uint32_t len = (uint32_t)(b->len - start - 8);
 	uint32_t sum = XXH32(b->data + start + 8, len, 0);
 	for (int i = 0; i < 4; i++) {
 		b->data[start + i] = (uint8_t)(len >> (8 * i));
 		b->data[start + 4 + i] = (uint8_t)(sum >> (8 * i));
 	}
-}
-
-static bool
-get_name(struct rd *r, char *out, uint8_t *len)
-{
-	*len = get_u8(r);
-	if (r->bad || r->len - r->off < *len) {
-		r->bad = true;
-		return false;
-	}
-	memcpy(out, r->p + r->off, *len);
-	out[*len] = '\0';
-	r->off += *len;
-	return *len == 0 || name_valid(out, *len);
 }
 
 ssize_t
@@ -89,10 +106,10 @@ jrec_decode(const uint8_t *p, size_t len, struct jrec *out)
 	out->type = get_u8(&r);
 	out->time_ns = (int64_t)get_u64(&r);
 	out->mode = get_u32(&r);
-	if (!get_fid(&r, &out->fid, true) || !get_fid(&r, &out->parent, true) ||
-	    !get_name(&r, out->name, &out->name_len) ||
-	    !get_fid(&r, &out->parent2, true) ||
-	    !get_name(&r, out->name2, &out->name2_len) || !rd_end(&r))
+	if (!get_jfid(&r, &out->fid) || !get_jfid(&r, &out->parent) ||
+	    !get_jname(&r, out->name, &out->name_len) ||
+	    !get_jfid(&r, &out->parent2) ||
+	    !get_jname(&r, out->name2, &out->name2_len) || !rd_end(&r))
 		return -1;
 	if (out->type < J_CREATE || out->type > J_CUT)
 		return -1;

@@ -12,7 +12,6 @@
 
 #include "common/fid.h"
 #include "index/index.h"
-#include "protocol/proto.h"
 #include "testutil.h"
 
 struct fx {
