@@ -1,6 +1,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -378,6 +379,54 @@ journal_close(struct journal *j)
 	free(j);
 }
 
+/*
+ * The header of segment seq, read into b.  0: valid.  1: missing or not
+ * this segment's -- the segment is torn, a full crawl covers it.  -1 with
+ * errno EPROTONOSUPPORT: a version this build does not read.  Logged.
+ */
+static int
+check_header(const struct buf *b, uint64_t seq, const char *dir,
+    const char *name)
+{
+	struct rd h;
+
+	/* The header is written in one write right after the file is
+	 * created: a crash in between leaves the file empty, or short. */
+	if (b->len < SEG_HDR_LEN) {
+		log_warn("the journal segment %s/%s has no valid header (a "
+		    "monitor stopped while it was created): a full crawl "
+		    "covers it", dir, name);
+		return 1;
+	}
+	rd_init(&h, b->data, SEG_HDR_LEN);
+	const uint8_t *magic = get_raw(&h, 4);
+	uint32_t version = get_u32(&h);
+	uint64_t hseq = get_u64(&h);
+	if (memcmp(magic, SEG_MAGIC, 4) != 0) {
+		log_warn("the journal segment %s/%s does not start with a "
+		    "segment's magic: dropped, a full crawl covers it", dir,
+		    name);
+		return 1;
+	}
+	/* Before anything else is believed: another version may lay out
+	 * the rest of its header otherwise. */
+	if (version != JOURNAL_VERSION) {
+		log_err("the journal segment %s/%s has version %" PRIu32 "; "
+		    "this georep reads version %d%s", dir, name, version,
+		    JOURNAL_VERSION, version > JOURNAL_VERSION ?
+		    " (written by a newer georep?)" : "");
+		errno = EPROTONOSUPPORT;
+		return -1;
+	}
+	if (hseq != seq) {
+		log_warn("the journal segment %s/%s has the header of segment "
+		    "%" PRIu64 ": dropped, a full crawl covers it", dir, name,
+		    hseq);
+		return 1;
+	}
+	return 0;
+}
+
 int
 journal_read_segment(const char *dir, uint64_t seq, struct jrec_list *out,
     bool *torn)
@@ -403,15 +452,13 @@ journal_read_segment(const char *dir, uint64_t seq, struct jrec_list *out,
 		buf_release(&b);
 		return -1;
 	}
-	struct rd h;
-	rd_init(&h, b.data, b.len);
-	if (b.len < SEG_HDR_LEN || memcmp(b.data, SEG_MAGIC, 4) != 0 ||
-	    (h.off = 4, get_u32(&h)) != JOURNAL_VERSION || get_u64(&h) != seq) {
-		log_err("the journal segment %s/%s has no valid header", dir,
-		    name);
-		*torn = true;
+	rc = check_header(&b, seq, dir, name);
+	if (rc != 0) {
+		int err = errno;
 		buf_release(&b);
-		return 0;
+		*torn = rc > 0;
+		errno = err;
+		return rc > 0 ? 0 : -1;
 	}
 	for (size_t off = SEG_HDR_LEN; off < b.len; ) {
 		if (out->n == out->cap) {
