@@ -7,7 +7,11 @@
  *
  * FID_STAGE is a pseudo-fid no kernel handle can equal (it is shorter than
  * any): the staging directory on the secondary, where objects wait during a
- * turn that moves them through names that are still taken.
+ * turn that moves them through names that are still taken.  A path on the
+ * secondary is relative to one of two bases: the replica's root
+ * (BASE_ROOT) or that staging directory (BASE_STAGE).  The index answers
+ * paths with their base (index_path), the wire names it in every oref
+ * (proto.h), the secondary holds a directory for each (resolve.h).
  */
 #ifndef GEOREP_FID_H
 #define GEOREP_FID_H
@@ -22,6 +26,9 @@ struct fid {
 	uint8_t len;
 	uint8_t bytes[FID_MAX];
 };
+
+/* Where a path on the secondary starts (above). */
+enum base { BASE_ROOT = 0, BASE_STAGE = 1 };
 
 static inline bool
 fid_eq(const struct fid *a, const struct fid *b)

@@ -454,7 +454,7 @@ self_exe(void)
 	path[n] = '\0';
 	/* Replaced since it started (an upgrade, a rebuild under a running
 	 * daemon): run this same program, which the kernel still has, so
-	 * both ends speak the same protocol; the next start runs the new. */
+	 * both ends speak the same wire; the next start runs the new. */
 	static const char deleted[] = " (deleted)";
 	if ((size_t)n > sizeof(deleted) - 1 && strcmp(path + n -
 	    (sizeof(deleted) - 1), deleted) == 0 && access(path, X_OK) < 0)

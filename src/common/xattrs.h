@@ -13,7 +13,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "../protocol/proto.h"
+#include "attrs.h"
+#include "util.h"
 
 bool xattr_managed(const char *name, bool privileged);
 

@@ -1,15 +1,18 @@
 #include <errno.h>
+#include <inttypes.h>
 #include <lmdb.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
+#include "../common/codec.h"
 #include "../common/log.h"
-#include "../protocol/proto.h"
 #include "index.h"
 #include "../common/banned.h"
 
-#define IREC_VERSION 1
+/* The first byte of every object record (index.h, "Versions"). */
+#define IREC_VERSION	1
+#define FORMAT_KEY	"format"
 
 struct index {
 	MDB_env *env;
@@ -30,42 +33,153 @@ lmdb_fail(struct index *ix, int rc, const char *what)
 	return -1;
 }
 
+/* What to add when this build refuses a version: an older georep's
+ * formats are all read, so a higher one is most likely a newer georep's. */
+static const char *
+newer_hint(uint32_t found, uint32_t ours)
+{
+	return found > ours ? " (made by a newer georep?)" : "";
+}
+
+/* An object record that does not decode: of a version this build does not
+ * read, or corrupt.  Logged; -1 with errno EPROTONOSUPPORT or EIO. */
+static int
+bad_record(struct index *ix, const MDB_val *v)
+{
+	const uint8_t *p = v->mv_data;
+
+	if (v->mv_size > 0 && p[0] != IREC_VERSION) {
+		log_err("the index %s holds records of version %u; this georep "
+		    "reads version %u%s", ix->dir, p[0], IREC_VERSION,
+		    newer_hint(p[0], IREC_VERSION));
+		errno = EPROTONOSUPPORT;
+		return -1;
+	}
+	log_err("index %s: a corrupt object record", ix->dir);
+	errno = EIO;
+	return -1;
+}
+
+/* The first object record's version, as a sample of them all: an index a
+ * newer georep rewrote is refused at open, not at its first lookup. */
+static int
+check_records(struct index *ix, MDB_txn *txn)
+{
+	MDB_cursor *cur;
+	MDB_val k, v;
+	int rc = mdb_cursor_open(txn, ix->objects, &cur);
+
+	if (rc != 0)
+		return lmdb_fail(ix, rc, "open a cursor");
+	rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+	mdb_cursor_close(cur);
+	if (rc == MDB_NOTFOUND)
+		return 0;
+	if (rc != 0)
+		return lmdb_fail(ix, rc, "read the first object");
+	if (v.mv_size > 0 && ((const uint8_t *)v.mv_data)[0] != IREC_VERSION)
+		return bad_record(ix, &v);
+	return 0;
+}
+
+/* Refuse an index of another format; give one without the key (a new
+ * index, or one made before the key existed: format 1) this one's. */
+static int
+check_format(struct index *ix, MDB_txn *txn)
+{
+	MDB_val k = { strlen(FORMAT_KEY), (void *)FORMAT_KEY }, v;
+	struct buf b = BUF_INIT;
+	struct rd r;
+	int rc = mdb_get(txn, ix->meta, &k, &v);
+
+	if (rc == MDB_NOTFOUND) {
+		put_u32(&b, INDEX_FORMAT);
+		v.mv_size = b.len;
+		v.mv_data = b.data;
+		rc = mdb_put(txn, ix->meta, &k, &v, 0);
+		buf_release(&b);
+		return rc ? lmdb_fail(ix, rc, "write the format") : 0;
+	}
+	if (rc != 0)
+		return lmdb_fail(ix, rc, "read the format");
+	rd_init(&r, v.mv_data, v.mv_size);
+	uint32_t found = get_u32(&r);
+	if (!rd_end(&r)) {
+		log_err("the index %s has a corrupt format key (%zu bytes)",
+		    ix->dir, v.mv_size);
+		errno = EIO;
+		return -1;
+	}
+	if (found != INDEX_FORMAT) {
+		log_err("the index %s has format %" PRIu32 "; this georep "
+		    "reads format %d%s", ix->dir, found, INDEX_FORMAT,
+		    newer_hint(found, INDEX_FORMAT));
+		errno = EPROTONOSUPPORT;
+		return -1;
+	}
+	return 0;
+}
+
+static int
+open_env(struct index *ix)
+{
+	int rc;
+
+	if ((rc = mdb_env_create(&ix->env)) != 0)
+		return lmdb_fail(ix, rc, "create");
+	/* The map is sparse: a large bound costs nothing until used. */
+	if ((rc = mdb_env_set_mapsize(ix->env, (size_t)1 << 40)) != 0 ||
+	    (rc = mdb_env_set_maxdbs(ix->env, 4)) != 0 ||
+	    (rc = mdb_env_open(ix->env, ix->dir, 0, 0600)) != 0) {
+		mdb_env_close(ix->env);
+		return lmdb_fail(ix, rc, "open");
+	}
+	return 0;
+}
+
+/* Open the three tables and check the format, in one transaction: a
+ * refused index is left as it was. */
+static int
+open_tables(struct index *ix)
+{
+	MDB_txn *txn;
+	int rc = mdb_txn_begin(ix->env, NULL, 0, &txn);
+
+	if (rc != 0)
+		return lmdb_fail(ix, rc, "begin");
+	if ((rc = mdb_dbi_open(txn, "objects", MDB_CREATE, &ix->objects)) ||
+	    (rc = mdb_dbi_open(txn, "children", MDB_CREATE, &ix->children)) ||
+	    (rc = mdb_dbi_open(txn, "meta", MDB_CREATE, &ix->meta))) {
+		mdb_txn_abort(txn);
+		return lmdb_fail(ix, rc, "open tables");
+	}
+	if (check_records(ix, txn) < 0 || check_format(ix, txn) < 0) {
+		int err = errno;
+		mdb_txn_abort(txn);
+		errno = err;
+		return -1;
+	}
+	if ((rc = mdb_txn_commit(txn)) != 0)
+		return lmdb_fail(ix, rc, "open tables");
+	return 0;
+}
+
 int
 index_open(struct index **out, const char *dir)
 {
 	struct index *ix = xcalloc(1, sizeof(*ix));
-	MDB_txn *txn;
-	int rc;
 
 	ix->dir = xstrdup(dir);
-	if (mkdir_p(dir, 0700) < 0)
+	if (mkdir_p(dir, 0700) < 0 || open_env(ix) < 0)
 		goto fail;
-	if ((rc = mdb_env_create(&ix->env)) != 0) {
-		lmdb_fail(ix, rc, "create");
+	if (open_tables(ix) < 0) {
+		int err = errno;
+		mdb_env_close(ix->env);
+		errno = err;
 		goto fail;
-	}
-	/* The map is sparse: a large bound costs nothing until used. */
-	mdb_env_set_mapsize(ix->env, (size_t)1 << 40);
-	mdb_env_set_maxdbs(ix->env, 4);
-	if ((rc = mdb_env_open(ix->env, dir, 0, 0600)) != 0) {
-		lmdb_fail(ix, rc, "open");
-		goto fail_env;
-	}
-	if ((rc = mdb_txn_begin(ix->env, NULL, 0, &txn)) != 0) {
-		lmdb_fail(ix, rc, "begin");
-		goto fail_env;
-	}
-	if ((rc = mdb_dbi_open(txn, "objects", MDB_CREATE, &ix->objects)) ||
-	    (rc = mdb_dbi_open(txn, "children", MDB_CREATE, &ix->children)) ||
-	    (rc = mdb_dbi_open(txn, "meta", MDB_CREATE, &ix->meta)) ||
-	    (rc = mdb_txn_commit(txn))) {
-		lmdb_fail(ix, rc, "open tables");
-		goto fail_env;
 	}
 	*out = ix;
 	return 0;
-fail_env:
-	mdb_env_close(ix->env);
 fail:
 	free(ix->dir);
 	free(ix);
@@ -141,6 +255,30 @@ irec_release(struct irec *r)
 
 /* ---- record encoding ---- */
 
+/* A fid in a record or a key: a u8 length and the bytes.  The index's own
+ * layout, whatever the wire does with fids. */
+static void
+put_ifid(struct buf *b, const struct fid *f)
+{
+	put_bytes8(b, f->bytes, f->len);
+}
+
+static bool
+get_ifid(struct rd *r, struct fid *f)
+{
+	const uint8_t *p = get_bytes8(r, &f->len, FID_MAX);
+
+	if (p == NULL || f->len == 0) {
+		r->bad = true;
+		return false;
+	}
+	memcpy(f->bytes, p, f->len);
+	return true;
+}
+
+/* u8 IREC_VERSION, u32 mode, uid, gid, u64 size, u64 mtime sec, u32 nsec,
+ * u64 ctime sec, u32 nsec, u64 rdev, sino, xattr digest, 16 bytes content
+ * hash, u32 synced, u32 nlinks and the links (fid, u8 name length, name). */
 static void
 encode_irec(struct buf *b, const struct irec *rec)
 {
@@ -156,16 +294,35 @@ encode_irec(struct buf *b, const struct irec *rec)
 	put_u64(b, rec->rdev);
 	put_u64(b, rec->sino);
 	put_u64(b, rec->xattr_digest);
-	buf_add(b, rec->content_hash, 16);
+	put_raw(b, rec->content_hash, 16);
 	put_u32(b, rec->synced);
 	put_u32(b, rec->nlinks);
 	for (uint32_t i = 0; i < rec->nlinks; i++) {
-		put_fid(b, &rec->links[i].parent);
-		put_u8(b, rec->links[i].name_len);
-		buf_add(b, rec->links[i].name, rec->links[i].name_len);
+		put_ifid(b, &rec->links[i].parent);
+		put_bytes8(b, rec->links[i].name, rec->links[i].name_len);
 	}
 }
 
+/* The links of a record, after its count (r is bad if one is wrong). */
+static void
+decode_links(struct rd *r, struct irec *rec)
+{
+	rec->links = xcalloc(rec->nlinks, sizeof(*rec->links));
+	for (uint32_t i = 0; i < rec->nlinks && !r->bad; i++) {
+		struct ilink *l = &rec->links[i];
+		const uint8_t *name;
+		get_ifid(r, &l->parent);
+		name = get_bytes8(r, &l->name_len, 255);
+		if (name == NULL || l->name_len == 0) {
+			r->bad = true;
+			break;
+		}
+		memcpy(l->name, name, l->name_len);
+	}
+}
+
+/* -1 for a record of another version or a corrupt one (bad_record says
+ * which). */
 static int
 decode_irec(const void *p, size_t len, struct irec *rec)
 {
@@ -186,30 +343,21 @@ decode_irec(const void *p, size_t len, struct irec *rec)
 	rec->rdev = get_u64(&r);
 	rec->sino = get_u64(&r);
 	rec->xattr_digest = get_u64(&r);
-	if (r.bad || r.len - r.off < 16)
-		return -1;
-	memcpy(rec->content_hash, r.p + r.off, 16);
-	r.off += 16;
+	const uint8_t *hash = get_raw(&r, 16);
+	if (hash != NULL)
+		memcpy(rec->content_hash, hash, 16);
 	rec->synced = get_u32(&r);
 	rec->nlinks = get_u32(&r);
-	if (r.bad || rec->nlinks > (r.len - r.off) / 2)
+	/* Each link takes two bytes at least: a count beyond what is left
+	 * is refused before anything is allocated for it. */
+	if (r.bad || rec->nlinks > rd_left(&r) / 2)
 		return -1;
-	rec->links = xcalloc(rec->nlinks, sizeof(*rec->links));
-	for (uint32_t i = 0; i < rec->nlinks; i++) {
-		struct ilink *l = &rec->links[i];
-		get_fid(&r, &l->parent, false);
-		l->name_len = get_u8(&r);
-		if (r.bad || r.len - r.off < l->name_len || l->name_len == 0)
-			goto bad;
-		memcpy(l->name, r.p + r.off, l->name_len);
-		r.off += l->name_len;
+	decode_links(&r, rec);
+	if (!rd_end(&r)) {
+		irec_release(rec);
+		return -1;
 	}
-	if (!rd_end(&r))
-		goto bad;
 	return 0;
-bad:
-	irec_release(rec);
-	return -1;
 }
 
 /* ---- objects ---- */
@@ -224,11 +372,8 @@ index_get(struct index_txn *t, const struct fid *fid, struct irec *out)
 		return 1;
 	if (rc != 0)
 		return lmdb_fail(t->ix, rc, "read an object");
-	if (decode_irec(v.mv_data, v.mv_size, out) < 0) {
-		log_err("index %s: a corrupt object record", t->ix->dir);
-		errno = EIO;
-		return -1;
-	}
+	if (decode_irec(v.mv_data, v.mv_size, out) < 0)
+		return bad_record(t->ix, &v);
 	return 0;
 }
 
@@ -265,8 +410,8 @@ child_key(struct buf *b, const struct fid *parent, const char *name,
     size_t len)
 {
 	buf_reset(b);
-	put_fid(b, parent);
-	buf_add(b, name, len);
+	put_ifid(b, parent);
+	put_raw(b, name, len);
 }
 
 int
@@ -428,10 +573,13 @@ index_foreach(struct index_txn *t,
 		return lmdb_fail(t->ix, rc, "open a cursor");
 	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
 	    rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-		if (k.mv_size == 0 || k.mv_size > FID_MAX ||
-		    decode_irec(v.mv_data, v.mv_size, &rec) < 0) {
+		if (k.mv_size == 0 || k.mv_size > FID_MAX) {
 			rc = MDB_CORRUPTED;
 			break;
+		}
+		if (decode_irec(v.mv_data, v.mv_size, &rec) < 0) {
+			mdb_cursor_close(cur);
+			return bad_record(t->ix, &v);
 		}
 		fid.len = (uint8_t)k.mv_size;
 		memcpy(fid.bytes, k.mv_data, k.mv_size);

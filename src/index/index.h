@@ -7,7 +7,18 @@
  *             object's links (parent fid, name) as the secondary holds them
  *   children  (parent fid, name) -> fid: the same links, by parent, so a
  *             directory's entries on the secondary can be listed in name order
- *   meta      small named values: the root's fid, the primary's volume id
+ *   meta      small named values: the index's format, the root's fid, the
+ *             primary's volume id
+ *
+ * Versions: "format" in meta (a u32) is the version of the whole layout,
+ * written when the index is created, and each object record starts with
+ * its own version byte.  index_open refuses, logged with the directory,
+ * the version found and the one this build reads, an index of another
+ * format or whose first record is of another version; a record of another
+ * version met later is refused the same way.  Such a refusal is -1 with
+ * errno EPROTONOSUPPORT, never a guess at what the bytes mean.  An index
+ * made before the format key existed is format 1: it is accepted and gets
+ * the key.
  *
  * The two link tables change together through link_add/link_del, so they
  * never disagree.  A transaction is opened by index_begin and ended by
@@ -16,7 +27,8 @@
  * index_get owns its links array (irec_release).
  *
  * Functions return 0 when done, 1 for "not found" where that can happen,
- * and -1 on an LMDB error, logged with what was being done.
+ * and -1 on an LMDB error or a corrupt record (errno EIO), logged with
+ * what was being done.
  */
 #ifndef GEOREP_INDEX_H
 #define GEOREP_INDEX_H
@@ -26,6 +38,9 @@
 
 #include "../common/fid.h"
 #include "../common/util.h"
+
+/* The format this build reads and writes (meta "format"). */
+#define INDEX_FORMAT	1
 
 struct index;
 struct index_txn;
@@ -61,6 +76,8 @@ struct irec {
 
 void irec_release(struct irec *r);
 
+/* Open, or create, the index in dir (created if missing); -1 when it
+ * cannot be opened or is refused (see Versions). */
 int index_open(struct index **out, const char *dir);
 void index_close(struct index *ix);
 
@@ -119,7 +136,8 @@ int index_meta_del(struct index_txn *t, const char *key);
 
 /*
  * The path of fid on the secondary, from its first link up to the root (or
- * the staging area: *base is then BASE_STAGE).  The root's path is "".
+ * the staging area: *base, a BASE_* of fid.h, is then BASE_STAGE).  The
+ * root's path is "".
  * *sino (if not NULL) gets fid's own inode number on the secondary, 0 for
  * the root and the staging area.  1 if the fid, or a directory above it,
  * is unknown.

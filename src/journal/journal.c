@@ -1,6 +1,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,9 +9,9 @@
 #include <unistd.h>
 #include <xxhash.h>
 
+#include "../common/codec.h"
 #include "../common/log.h"
 #include "../common/names.h"
-#include "../protocol/proto.h"
 #include "journal.h"
 #include "../common/banned.h"
 
@@ -29,6 +30,39 @@ struct journal {
 
 /* ---- records ---- */
 
+/* A fid in a record: a u8 length and the bytes, empty where unknown.  The
+ * journal's own layout, whatever the wire does with fids. */
+static void
+put_jfid(struct buf *b, const struct fid *f)
+{
+	put_bytes8(b, f->bytes, f->len);
+}
+
+static bool
+get_jfid(struct rd *r, struct fid *f)
+{
+	const uint8_t *p = get_bytes8(r, &f->len, FID_MAX);
+
+	if (p == NULL)
+		return false;
+	memcpy(f->bytes, p, f->len);
+	return true;
+}
+
+/* A name: a u8 length and the bytes, empty or a valid name; NUL-ended in
+ * out. */
+static bool
+get_jname(struct rd *r, char *out, uint8_t *len)
+{
+	const uint8_t *p = get_bytes8(r, len, 255);
+
+	if (p == NULL)
+		return false;
+	memcpy(out, p, *len);
+	out[*len] = '\0';
+	return *len == 0 || name_valid(out, *len);
+}
+
 void
 jrec_encode(struct buf *b, const struct jrec *r)
 {
@@ -39,33 +73,17 @@ jrec_encode(struct buf *b, const struct jrec *r)
 	put_u8(b, r->type);
 	put_u64(b, (uint64_t)r->time_ns);
 	put_u32(b, r->mode);
-	put_fid(b, &r->fid);
-	put_fid(b, &r->parent);
-	put_u8(b, r->name_len);
-	buf_add(b, r->name, r->name_len);
-	put_fid(b, &r->parent2);
-	put_u8(b, r->name2_len);
-	buf_add(b, r->name2, r->name2_len);
+	put_jfid(b, &r->fid);
+	put_jfid(b, &r->parent);
+	put_bytes8(b, r->name, r->name_len);
+	put_jfid(b, &r->parent2);
+	put_bytes8(b, r->name2, r->name2_len);
 	uint32_t len = (uint32_t)(b->len - start - 8);
 	uint32_t sum = XXH32(b->data + start + 8, len, 0);
 	for (int i = 0; i < 4; i++) {
 		b->data[start + i] = (uint8_t)(len >> (8 * i));
 		b->data[start + 4 + i] = (uint8_t)(sum >> (8 * i));
 	}
-}
-
-static bool
-get_name(struct rd *r, char *out, uint8_t *len)
-{
-	*len = get_u8(r);
-	if (r->bad || r->len - r->off < *len) {
-		r->bad = true;
-		return false;
-	}
-	memcpy(out, r->p + r->off, *len);
-	out[*len] = '\0';
-	r->off += *len;
-	return *len == 0 || name_valid(out, *len);
 }
 
 ssize_t
@@ -89,10 +107,10 @@ jrec_decode(const uint8_t *p, size_t len, struct jrec *out)
 	out->type = get_u8(&r);
 	out->time_ns = (int64_t)get_u64(&r);
 	out->mode = get_u32(&r);
-	if (!get_fid(&r, &out->fid, true) || !get_fid(&r, &out->parent, true) ||
-	    !get_name(&r, out->name, &out->name_len) ||
-	    !get_fid(&r, &out->parent2, true) ||
-	    !get_name(&r, out->name2, &out->name2_len) || !rd_end(&r))
+	if (!get_jfid(&r, &out->fid) || !get_jfid(&r, &out->parent) ||
+	    !get_jname(&r, out->name, &out->name_len) ||
+	    !get_jfid(&r, &out->parent2) ||
+	    !get_jname(&r, out->name2, &out->name2_len) || !rd_end(&r))
 		return -1;
 	if (out->type < J_CREATE || out->type > J_CUT)
 		return -1;
@@ -361,6 +379,54 @@ journal_close(struct journal *j)
 	free(j);
 }
 
+/*
+ * The header of segment seq, read into b.  0: valid.  1: missing or not
+ * this segment's -- the segment is torn, a full crawl covers it.  -1 with
+ * errno EPROTONOSUPPORT: a version this build does not read.  Logged.
+ */
+static int
+check_header(const struct buf *b, uint64_t seq, const char *dir,
+    const char *name)
+{
+	struct rd h;
+
+	/* The header is written in one write right after the file is
+	 * created: a crash in between leaves the file empty, or short. */
+	if (b->len < SEG_HDR_LEN) {
+		log_warn("the journal segment %s/%s has no valid header (a "
+		    "monitor stopped while it was created): a full crawl "
+		    "covers it", dir, name);
+		return 1;
+	}
+	rd_init(&h, b->data, SEG_HDR_LEN);
+	const uint8_t *magic = get_raw(&h, 4);
+	uint32_t version = get_u32(&h);
+	uint64_t hseq = get_u64(&h);
+	if (memcmp(magic, SEG_MAGIC, 4) != 0) {
+		log_warn("the journal segment %s/%s does not start with a "
+		    "segment's magic: dropped, a full crawl covers it", dir,
+		    name);
+		return 1;
+	}
+	/* Before anything else is believed: another version may lay out
+	 * the rest of its header otherwise. */
+	if (version != JOURNAL_VERSION) {
+		log_err("the journal segment %s/%s has version %" PRIu32 "; "
+		    "this georep reads version %d%s", dir, name, version,
+		    JOURNAL_VERSION, version > JOURNAL_VERSION ?
+		    " (written by a newer georep?)" : "");
+		errno = EPROTONOSUPPORT;
+		return -1;
+	}
+	if (hseq != seq) {
+		log_warn("the journal segment %s/%s has the header of segment "
+		    "%" PRIu64 ": dropped, a full crawl covers it", dir, name,
+		    hseq);
+		return 1;
+	}
+	return 0;
+}
+
 int
 journal_read_segment(const char *dir, uint64_t seq, struct jrec_list *out,
     bool *torn)
@@ -386,15 +452,13 @@ journal_read_segment(const char *dir, uint64_t seq, struct jrec_list *out,
 		buf_release(&b);
 		return -1;
 	}
-	struct rd h;
-	rd_init(&h, b.data, b.len);
-	if (b.len < SEG_HDR_LEN || memcmp(b.data, SEG_MAGIC, 4) != 0 ||
-	    (h.off = 4, get_u32(&h)) != JOURNAL_VERSION || get_u64(&h) != seq) {
-		log_err("the journal segment %s/%s has no valid header", dir,
-		    name);
-		*torn = true;
+	rc = check_header(&b, seq, dir, name);
+	if (rc != 0) {
+		int err = errno;
 		buf_release(&b);
-		return 0;
+		*torn = rc > 0;
+		errno = err;
+		return rc > 0 ? 0 : -1;
 	}
 	for (size_t off = SEG_HDR_LEN; off < b.len; ) {
 		if (out->n == out->cap) {

@@ -15,8 +15,13 @@
  * Reading: journal_read_segment decodes a whole segment.  A torn or corrupt
  * tail -- a short record or a bad checksum, as a crash during a write
  * leaves -- ends the segment there: the records before it are returned,
- * *torn is set, and the caller logs it and runs a crawl (which covers what
- * was lost).  Nothing after a bad record is trusted.
+ * *torn is set, and the caller runs a full crawl (which covers what was
+ * lost).  Nothing after a bad record is trusted.  A segment without a
+ * valid header -- empty or shorter than one, as a monitor stopped while
+ * creating it leaves, or with another magic or sequence -- is torn with
+ * no record.  A segment of another version is refused, not guessed at:
+ * -1 with errno EPROTONOSUPPORT, logged with its path, the version found
+ * and JOURNAL_VERSION.  Each of these is logged here, with what is done.
  * journal_remove deletes a segment every session has applied.
  */
 #ifndef GEOREP_JOURNAL_H
@@ -28,6 +33,8 @@
 #include "../common/fid.h"
 #include "../common/util.h"
 
+/* The segment format this build reads and writes (the header's version):
+ * bumped whenever an older georep would misread a segment. */
 #define JOURNAL_VERSION		1
 #define JOURNAL_RECORD_MAX	2048	/* a body never exceeds this */
 

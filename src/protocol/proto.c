@@ -1,5 +1,4 @@
 #include <limits.h>
-#include <stdlib.h>
 #include <string.h>
 #include <sys/types.h>
 
@@ -25,45 +24,6 @@ proto_finish(struct buf *b, size_t start)
 
 	for (int i = 0; i < 4; i++)
 		b->data[start + i] = (uint8_t)(n >> (8 * i));
-}
-
-void
-put_u8(struct buf *b, uint8_t v)
-{
-	buf_add(b, &v, 1);
-}
-
-void
-put_u32(struct buf *b, uint32_t v)
-{
-	uint8_t x[4];
-
-	for (int i = 0; i < 4; i++)
-		x[i] = (uint8_t)(v >> (8 * i));
-	buf_add(b, x, 4);
-}
-
-void
-put_u64(struct buf *b, uint64_t v)
-{
-	uint8_t x[8];
-
-	for (int i = 0; i < 8; i++)
-		x[i] = (uint8_t)(v >> (8 * i));
-	buf_add(b, x, 8);
-}
-
-void
-put_bytes(struct buf *b, const void *p, uint32_t n)
-{
-	put_u32(b, n);
-	buf_add(b, p, n);
-}
-
-void
-put_str(struct buf *b, const char *s)
-{
-	put_bytes(b, s, (uint32_t)strlen(s));
 }
 
 void
@@ -97,84 +57,7 @@ put_attrs(struct buf *b, const struct attrs *a)
 void
 put_fid(struct buf *b, const struct fid *f)
 {
-	put_u8(b, f->len);
-	buf_add(b, f->bytes, f->len);
-}
-
-static const uint8_t *
-rd_take(struct rd *r, size_t n)
-{
-	if (r->bad || r->len - r->off < n) {
-		r->bad = true;
-		return NULL;
-	}
-	const uint8_t *p = r->p + r->off;
-	r->off += n;
-	return p;
-}
-
-uint8_t
-get_u8(struct rd *r)
-{
-	const uint8_t *p = rd_take(r, 1);
-
-	return p ? p[0] : 0;
-}
-
-uint32_t
-get_u32(struct rd *r)
-{
-	const uint8_t *p = rd_take(r, 4);
-	uint32_t v = 0;
-
-	if (p == NULL)
-		return 0;
-	for (int i = 0; i < 4; i++)
-		v |= (uint32_t)p[i] << (8 * i);
-	return v;
-}
-
-uint64_t
-get_u64(struct rd *r)
-{
-	const uint8_t *p = rd_take(r, 8);
-	uint64_t v = 0;
-
-	if (p == NULL)
-		return 0;
-	for (int i = 0; i < 8; i++)
-		v |= (uint64_t)p[i] << (8 * i);
-	return v;
-}
-
-const uint8_t *
-get_bytes(struct rd *r, uint32_t *len, uint32_t max)
-{
-	uint32_t n = get_u32(r);
-
-	*len = 0;
-	if (r->bad)
-		return NULL;
-	if (n > max) {
-		r->bad = true;
-		return NULL;
-	}
-	const uint8_t *p = rd_take(r, n);
-	if (p != NULL)
-		*len = n;
-	return p;
-}
-
-const char *
-get_str(struct rd *r, uint32_t *len, uint32_t max)
-{
-	const uint8_t *p = get_bytes(r, len, max);
-
-	if (p != NULL && memchr(p, '\0', *len) != NULL) {
-		r->bad = true;
-		return NULL;
-	}
-	return (const char *)p;
+	put_bytes8(b, f->bytes, f->len);
 }
 
 bool
@@ -219,14 +102,6 @@ get_oref_or_self(struct rd *r, struct oref *o)
 		return !r->bad;
 	}
 	return get_oref(r, o);
-}
-
-bool
-xattr_is_acl(const char *name, size_t len)
-{
-	static const char acl[] = "system.posix_acl_";
-
-	return len > sizeof(acl) - 1 && memcmp(name, acl, sizeof(acl) - 1) == 0;
 }
 
 static bool
@@ -289,33 +164,18 @@ get_attrs(struct rd *r, struct attrs *a)
 	return true;
 }
 
-void
-attrs_release(struct attrs *a)
-{
-	free(a->xattrs);
-	a->xattrs = NULL;
-	a->nxattrs = 0;
-}
-
 bool
 get_fid(struct rd *r, struct fid *f, bool allow_empty)
 {
-	f->len = get_u8(r);
-	if (r->bad || (f->len == 0 && !allow_empty) || f->len > FID_MAX) {
+	const uint8_t *p = get_bytes8(r, &f->len, FID_MAX);
+
+	if (p == NULL || (f->len == 0 && !allow_empty)) {
 		r->bad = true;
+		f->len = 0;
 		return false;
 	}
-	const uint8_t *p = rd_take(r, f->len);
-	if (p == NULL)
-		return false;
 	memcpy(f->bytes, p, f->len);
 	return true;
-}
-
-bool
-rd_end(struct rd *r)
-{
-	return !r->bad && r->off == r->len;
 }
 
 ssize_t

@@ -2,11 +2,14 @@
  * proto: the wire between the primary and the secondary.
  *
  * A frame is a 9-byte header -- u32 length of what follows the length field
- * (type + id + payload), u8 type, u32 request id -- and a payload.  Integers
- * are little-endian.  A frame longer than PROTO_FRAME_MAX is refused before
- * anything is allocated.  Strings and byte strings are a u32 length and the
- * bytes.  A reader (struct rd) refuses what does not fit and a payload must be
- * consumed exactly (rd_end).
+ * (type + id + payload), u8 type, u32 request id -- and a payload.  A frame
+ * longer than PROTO_FRAME_MAX is refused before anything is allocated.  The
+ * fields are codec.h's: little-endian integers, strings and byte strings
+ * with a u32 length, read through a struct rd that refuses what does not
+ * fit; a payload must be consumed exactly (rd_end).  What is the wire's own
+ * is here: frames, orefs, attribute sets and fids as the wire carries them,
+ * and the message types.  The wire has its own version (PROTO_VERSION,
+ * agreed by HELLO), apart from the on-disk formats built on the same codec.
  *
  * Requests are pipelined: the primary sends without waiting; the secondary
  * handles them in order and answers each with one REPLY frame carrying the
@@ -36,6 +39,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "../common/attrs.h"
+#include "../common/codec.h"
 #include "../common/fid.h"
 #include "../common/util.h"
 
@@ -100,9 +105,10 @@ enum hello_state {
 /* MSG_COMMIT flags */
 #define COMMIT_NOSYNC	0x1	/* tests only: skip syncfs */
 
-/* BASE_SELF (empty parent and name) names the root directory itself; only
+/* An oref's base: BASE_ROOT or BASE_STAGE (fid.h), or BASE_SELF (empty
+ * parent and name), which names the root directory itself; only
  * MSG_SETATTR accepts it. */
-enum oref_base { BASE_ROOT = 0, BASE_STAGE = 1, BASE_SELF = 2 };
+enum { BASE_SELF = BASE_STAGE + 1 };
 
 struct oref {
 	uint8_t base;
@@ -113,72 +119,23 @@ struct oref {
 	uint32_t name_len;
 };
 
-#define ATTR_MODE	0x1
-#define ATTR_OWNER	0x2
-#define ATTR_MTIME	0x4
-#define ATTR_XATTRS	0x8	/* the xattrs other than ACLs are replaced */
-#define ATTR_ACLS	0x10	/* the POSIX ACLs are replaced */
-#define ATTR_ALL	0x1f
-/* With ATTR_XATTRS or ATTR_ACLS, the list of xattrs follows; it replaces
- * the managed xattrs of the categories named, and only those. */
-
-struct xattr {
-	const char *name;	/* not NUL-terminated */
-	uint32_t name_len;
-	const uint8_t *value;
-	uint32_t value_len;
-};
-
-struct attrs {
-	uint32_t mask;
-	uint32_t mode;
-	uint32_t uid, gid;
-	int64_t mtime_sec;
-	uint32_t mtime_nsec;
-	uint32_t nxattrs;
-	struct xattr *xattrs;	/* owned by whoever filled it */
-};
-
-/* Writing: frames are appended to a buf. */
+/* Writing: frames are appended to a buf, their fields with codec.h's
+ * put_* and these. */
 size_t proto_begin(struct buf *b, uint8_t type, uint32_t id);
 void proto_finish(struct buf *b, size_t start);
-void put_u8(struct buf *b, uint8_t v);
-void put_u32(struct buf *b, uint32_t v);
-void put_u64(struct buf *b, uint64_t v);
-void put_bytes(struct buf *b, const void *p, uint32_t n);
-void put_str(struct buf *b, const char *s);
 void put_oref(struct buf *b, uint8_t base, const char *parent, size_t plen,
     uint64_t psino, const char *name, size_t nlen);
+/* An attribute set (attrs.h): u32 mask, u32 mode, u32 uid, u32 gid, u64
+ * mtime sec, u32 mtime nsec; with ATTR_XATTRS or ATTR_ACLS, a u32 count
+ * and that many xattrs (str name, bytes value).  The list replaces the
+ * managed xattrs of the categories named, and only those. */
 void put_attrs(struct buf *b, const struct attrs *a);
 /* A fid: u8 length and the bytes. */
 void put_fid(struct buf *b, const struct fid *f);
 
-/* Reading: a cursor over one frame's payload. */
-struct rd {
-	const uint8_t *p;
-	size_t len;
-	size_t off;
-	bool bad;
-};
-
-static inline void
-rd_init(struct rd *r, const uint8_t *p, size_t len)
-{
-	r->p = p;
-	r->len = len;
-	r->off = 0;
-	r->bad = false;
-}
-
-uint8_t get_u8(struct rd *r);
-uint32_t get_u32(struct rd *r);
-uint64_t get_u64(struct rd *r);
-/* A byte string of at most max bytes, pointing into the frame. */
-const uint8_t *get_bytes(struct rd *r, uint32_t *len, uint32_t max);
-/* As get_bytes, and refused if it holds a NUL. */
-const char *get_str(struct rd *r, uint32_t *len, uint32_t max);
-/* Checked: valid base, parent a valid relative path, a valid name, and
- * never the secondary's own state directory at the root. */
+/* Reading a payload: codec.h's struct rd and get_*, and these.
+ * get_oref checks: a valid base, the parent a valid relative path, a valid
+ * name, and never the secondary's own state directory at the root. */
 bool get_oref(struct rd *r, struct oref *o);
 /* As get_oref, and also accepts BASE_SELF. */
 bool get_oref_or_self(struct rd *r, struct oref *o);
@@ -187,11 +144,6 @@ bool get_oref_or_self(struct rd *r, struct oref *o);
 bool get_attrs(struct rd *r, struct attrs *a);
 /* A fid of 1..FID_MAX bytes (0 too when allow_empty). */
 bool get_fid(struct rd *r, struct fid *f, bool allow_empty);
-void attrs_release(struct attrs *a);
-/* Whether an xattr name is a POSIX ACL (system.posix_acl_*). */
-bool xattr_is_acl(const char *name, size_t len);
-/* True when the payload was read exactly and nothing was refused. */
-bool rd_end(struct rd *r);
 
 /* A parsed frame header; the payload stays in the connection's buffer. */
 struct frame {

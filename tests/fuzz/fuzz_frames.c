@@ -20,8 +20,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "common/names.h"
+#include "common/codec.h"
 #include "common/log.h"
+#include "common/names.h"
 #include "protocol/proto.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

@@ -18,7 +18,8 @@ CC=${FUZZ_CC:-clang}
 
 mkdir -p "$out/seeds" "$out/corpus" "$out/artifacts"
 
-src="src/protocol/proto.c src/common/names.c src/common/util.c src/common/log.c"
+src="src/protocol/proto.c src/common/codec.c src/common/attrs.c
+     src/common/names.c src/common/util.c src/common/log.c"
 flags="-g -O1 -fno-omit-frame-pointer -std=gnu11 -Isrc -D_GNU_SOURCE
        -D_FILE_OFFSET_BITS=64 -Wall -Wextra -Wno-unused-parameter"
 

@@ -1,18 +1,20 @@
 /*
  * Unit tests of the LMDB index (src/index/index.c): records, the two link
- * tables kept in step, children listing by parent, paths, meta, clear and
- * transaction abort.
+ * tables kept in step, children listing by parent, paths, meta, clear,
+ * transaction abort, and the format versions (an index or a record of
+ * another version refused, an index from before the format key taken in).
  */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
 #include <stdint.h>
 #include <errno.h>
+#include <lmdb.h>
 #include <cmocka.h>
 
+#include "common/codec.h"
 #include "common/fid.h"
 #include "index/index.h"
-#include "protocol/proto.h"
 #include "testutil.h"
 
 struct fx {
@@ -619,6 +621,267 @@ test_abort_and_reopen(void **state)
 	buf_release(&b);
 }
 
+
+/* ---- format versions ---- */
+
+/* Commit the fixture's transaction and close the index (a test then
+ * opens it again its own way). */
+static void
+close_index(struct fx *f)
+{
+	assert_int_equal(index_commit(f->t), 0);
+	f->t = NULL;
+	index_close(f->ix);
+	f->ix = NULL;
+}
+
+static void
+reopen(struct fx *f)
+{
+	assert_int_equal(index_open(&f->ix, f->dir), 0);
+	assert_int_equal(index_begin(f->ix, true, &f->t), 0);
+}
+
+/* Write a value into a table of the closed index behind its back: what
+ * another build, or damage, leaves. */
+static void
+raw_put(const struct fx *f, const char *table, const void *k, size_t klen,
+    const void *v, size_t vlen)
+{
+	MDB_env *env;
+	MDB_txn *txn;
+	MDB_dbi dbi;
+	MDB_val key = { klen, (void *)k }, val = { vlen, (void *)v };
+
+	assert_int_equal(mdb_env_create(&env), 0);
+	assert_int_equal(mdb_env_set_mapsize(env, (size_t)1 << 40), 0);
+	assert_int_equal(mdb_env_set_maxdbs(env, 4), 0);
+	assert_int_equal(mdb_env_open(env, f->dir, 0, 0600), 0);
+	assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
+	assert_int_equal(mdb_dbi_open(txn, table, 0, &dbi), 0);
+	assert_int_equal(mdb_put(txn, dbi, &key, &val, 0), 0);
+	assert_int_equal(mdb_txn_commit(txn), 0);
+	mdb_env_close(env);
+}
+
+static void
+raw_put_format(const struct fx *f, uint32_t format)
+{
+	struct buf b = BUF_INIT;
+
+	put_u32(&b, format);
+	raw_put(f, "meta", "format", 6, b.data, b.len);
+	buf_release(&b);
+}
+
+/* index_open must refuse, with errno err and a log holding want. */
+static void
+expect_refused(struct fx *f, int err, const char *want)
+{
+	struct log_capture c;
+	struct index *ix = (struct index *)1;
+
+	log_capture(&c);
+	errno = 0;
+	int rc = index_open(&ix, f->dir);
+	int e = errno;
+	char *text = log_captured(&c);
+	if (strstr(text, want) == NULL)
+		print_message("logged: %s\nwanted: %s\n", text, want);
+	assert_non_null(strstr(text, want));
+	free(text);
+	assert_int_equal(rc, -1);
+	assert_int_equal(e, err);
+	assert_ptr_equal(ix, (struct index *)1);	/* untouched */
+}
+
+static void
+expect_format(struct fx *f, uint32_t want)
+{
+	struct buf b = BUF_INIT;
+	struct rd r;
+
+	assert_int_equal(index_meta_get(f->t, "format", &b), 0);
+	rd_init(&r, b.data, b.len);
+	assert_int_equal(get_u32(&r), want);
+	assert_true(rd_end(&r));
+	buf_release(&b);
+}
+
+static void
+test_format_written(void **state)
+{
+	struct fx *f = *state;
+	struct fid root = FID(1);
+
+	/* A new index has the key, as a u32. */
+	expect_format(f, INDEX_FORMAT);
+	put_obj(f, &root, 040755);
+	close_index(f);
+	reopen(f);
+	expect_format(f, INDEX_FORMAT);
+}
+
+static void
+test_format_refused(void **state)
+{
+	struct fx *f = *state;
+	struct fid root = FID(1);
+	struct irec r;
+	char want[PATH_MAX + 128];
+
+	put_obj(f, &root, 040755);
+	close_index(f);
+	raw_put_format(f, 3);
+	snprintf(want, sizeof(want), "the index %s has format 3; this "
+	    "georep reads format %d (made by a newer georep?)", f->dir,
+	    INDEX_FORMAT);
+	expect_refused(f, EPROTONOSUPPORT, want);
+	/* Every version but this one, without the guess for a lower one. */
+	raw_put_format(f, 0);
+	snprintf(want, sizeof(want), "the index %s has format 0; this "
+	    "georep reads format %d\n", f->dir, INDEX_FORMAT);
+	expect_refused(f, EPROTONOSUPPORT, want);
+	raw_put_format(f, UINT32_MAX);
+	expect_refused(f, EPROTONOSUPPORT, "has format 4294967295;");
+	/* A key that is no u32 at all. */
+	raw_put(f, "meta", "format", 6, "\x01\x00\x00", 3);
+	expect_refused(f, EIO, "a corrupt format key");
+	raw_put(f, "meta", "format", 6, "\x01\x00\x00\x00\x00", 5);
+	expect_refused(f, EIO, "a corrupt format key");
+
+	/* The refusals changed nothing: set right, the index is whole. */
+	raw_put_format(f, INDEX_FORMAT);
+	reopen(f);
+	assert_int_equal(index_get(f->t, &root, &r), 0);
+	irec_release(&r);
+}
+
+static void
+test_format_missing_is_1(void **state)
+{
+	struct fx *f = *state;
+	struct fid root = FID(1);
+	struct irec r;
+
+	/* An index made before the format key: format 1, taken in, and
+	 * given the key. */
+	put_obj(f, &root, 040755);
+	assert_int_equal(index_meta_del(f->t, "format"), 0);
+	recommit(f);
+	assert_int_equal(index_meta_del(f->t, "format"), 1);
+	close_index(f);
+	reopen(f);
+	expect_format(f, 1);
+	assert_int_equal(index_get(f->t, &root, &r), 0);
+	irec_release(&r);
+}
+
+/* Set the byte at off of the value of key in a table of the closed
+ * index, behind its back. */
+static void
+raw_patch(const struct fx *f, const char *table, const struct fid *key,
+    size_t off, uint8_t byte)
+{
+	MDB_env *env;
+	MDB_txn *txn;
+	MDB_dbi dbi;
+	MDB_val k = { key->len, (void *)key->bytes }, v;
+	uint8_t copy[4096];
+
+	assert_int_equal(mdb_env_create(&env), 0);
+	assert_int_equal(mdb_env_set_mapsize(env, (size_t)1 << 40), 0);
+	assert_int_equal(mdb_env_set_maxdbs(env, 4), 0);
+	assert_int_equal(mdb_env_open(env, f->dir, 0, 0600), 0);
+	assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
+	assert_int_equal(mdb_dbi_open(txn, table, 0, &dbi), 0);
+	assert_int_equal(mdb_get(txn, dbi, &k, &v), 0);
+	assert_true(off < v.mv_size && v.mv_size <= sizeof(copy));
+	memcpy(copy, v.mv_data, v.mv_size);
+	copy[off] = byte;
+	v.mv_data = copy;
+	assert_int_equal(mdb_put(txn, dbi, &k, &v, 0), 0);
+	assert_int_equal(mdb_txn_commit(txn), 0);
+	mdb_env_close(env);
+}
+
+static int
+count_objects(void *arg, const struct fid *fid, const struct irec *rec)
+{
+	(void)fid;
+	(void)rec;
+	(*(int *)arg)++;
+	return 0;
+}
+
+/* index_get of fid must fail with errno err and a log holding want. */
+static void
+expect_get_refused(struct fx *f, const struct fid *fid, int err,
+    const char *want)
+{
+	struct log_capture c;
+	struct irec r;
+	int n = 0;
+
+	log_capture(&c);
+	errno = 0;
+	assert_int_equal(index_get(f->t, fid, &r), -1);
+	assert_int_equal(errno, err);
+	errno = 0;
+	assert_int_equal(index_foreach(f->t, count_objects, &n), -1);
+	assert_int_equal(errno, err);
+	char *text = log_captured(&c);
+	assert_non_null(strstr(text, want));
+	free(text);
+}
+
+static void
+test_record_version_refused(void **state)
+{
+	struct fx *f = *state;
+	struct fid a = FID(1), z = FID(9);
+	struct irec r;
+	char want[PATH_MAX + 128];
+
+	put_obj(f, &a, 040755);
+	put_obj(f, &z, 0100644);
+	close_index(f);
+
+	/* The first record of another version: refused at open. */
+	raw_patch(f, "objects", &a, 0, 2);
+	snprintf(want, sizeof(want), "the index %s holds records of version "
+	    "2; this georep reads version 1 (made by a newer georep?)",
+	    f->dir);
+	expect_refused(f, EPROTONOSUPPORT, want);
+	raw_patch(f, "objects", &a, 0, 1);
+	reopen(f);
+	assert_int_equal(index_get(f->t, &a, &r), 0);
+	irec_release(&r);
+	close_index(f);
+
+	/* Another one (open looks at the first only): refused where it is
+	 * read, never decoded as if it were this version. */
+	raw_patch(f, "objects", &z, 0, 0);
+	reopen(f);
+	snprintf(want, sizeof(want), "the index %s holds records of version "
+	    "0; this georep reads version 1\n", f->dir);
+	expect_get_refused(f, &z, EPROTONOSUPPORT, want);
+	assert_int_equal(index_get(f->t, &a, &r), 0);
+	irec_release(&r);
+
+	/* A record of this version that does not decode is corrupt. */
+	close_index(f);
+	raw_patch(f, "objects", &z, 0, 1);
+	raw_patch(f, "objects", &z, 5, 0xff);	/* uid: fine */
+	reopen(f);
+	assert_int_equal(index_get(f->t, &z, &r), 0);
+	irec_release(&r);
+	close_index(f);
+	raw_put(f, "objects", z.bytes, z.len, "\x01\x02", 2);
+	reopen(f);
+	expect_get_refused(f, &z, EIO, "a corrupt object record");
+}
+
 int
 main(void)
 {
@@ -636,6 +899,14 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_meta, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_abort_and_reopen, setup,
 		    teardown),
+		cmocka_unit_test_setup_teardown(test_format_written, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_format_refused, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_format_missing_is_1, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_record_version_refused,
+		    setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

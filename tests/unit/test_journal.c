@@ -2,7 +2,8 @@
  * Unit tests of the journal (src/journal/journal.c): the record codec
  * (round trips at the size limits, torn and corrupt records), and segments
  * on disk (append, cut and seal, list, read back whole, torn or corrupt,
- * reopen, remove).
+ * without a header as a crash leaves them -- a full crawl for the batch --
+ * or of another version -- refused --, reopen, remove).
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -15,6 +16,7 @@
 
 #include "common/fid.h"
 #include "common/util.h"
+#include "daemon/batch.h"
 #include "journal/journal.h"
 #include "testutil.h"
 
@@ -857,7 +859,7 @@ test_read_bad_header(void **state)
 	expect_segment(f, 1, 0, 3, false);
 	seg_poke(f, 1, 0, 0x01);	/* magic */
 	expect_segment(f, 1, 0, 0, true);
-	seg_poke(f, 2, 4, 0x02);	/* version */
+	seg_poke(f, 2, 3, 0x20);	/* the magic's NUL */
 	expect_segment(f, 2, 0, 0, true);
 	seg_poke(f, 3, 8, 0x04);	/* sequence: 3 claims to be 7 */
 	expect_segment(f, 3, 0, 0, true);
@@ -884,6 +886,141 @@ test_read_bad_header(void **state)
 	assert_int_equal(journal_read_segment(f->dir, 5, &l, &torn), -1);
 	assert_int_equal(l.n, 0);
 	jrec_list_release(&l);
+}
+
+/* Read segment seq under a captured log: it must be torn with no record,
+ * the log holding want and no error. */
+static void
+expect_torn_logged(const struct fx *f, uint64_t seq, const char *want)
+{
+	struct log_capture c;
+
+	log_capture(&c);
+	expect_segment(f, seq, 0, 0, true);
+	char *text = log_captured(&c);
+	if (strstr(text, want) == NULL)
+		print_message("logged: %s\nwanted: %s\n", text, want);
+	assert_non_null(strstr(text, want));
+	assert_null(strstr(text, "error: "));
+	free(text);
+}
+
+static void
+test_read_headerless(void **state)
+{
+	struct fx *f = *state;
+	struct batch b = { 0 };
+	char want[PATH_MAX + 256];
+	uint64_t seq;
+
+	/* A monitor killed while it created segments 1 (the file made, the
+	 * header not written yet: the common case) and 2 (half of it). */
+	assert_int_equal(mkdir_p(f->dir, 0700), 0);
+	put_in_dir(f, "00000000000000000001.open", "");
+	put_in_dir(f, "00000000000000000002.open", "GRJ\001");
+	/* The next monitor seals them and goes on after them. */
+	assert_int_equal(journal_open(&f->j, f->dir, true), 0);
+	append_n(f, 0, 2);
+	assert_int_equal(journal_cut(f->j, &seq), 0);
+	assert_int_equal(seq, 3);
+	static const uint64_t want_list[] = { 1, 2, 3 };
+	expect_list(f, want_list, 3);
+
+	/* Each is torn, with no record, said in a warning. */
+	for (uint64_t s = 1; s <= 2; s++) {
+		snprintf(want, sizeof(want), "warning: the journal segment "
+		    "%s/%020" PRIu64 ".seg has no valid header (a monitor "
+		    "stopped while it was created): a full crawl covers it",
+		    f->dir, s);
+		expect_torn_logged(f, s, want);
+	}
+	expect_segment(f, 3, 0, 2, false);
+
+	/* The batch over them is a full crawl. */
+	assert_int_equal(batch_read(f->dir, &b), 0);
+	assert_int_equal(b.nseqs, 3);
+	assert_true(b.full);
+	batch_release(&b);
+
+	/* Without them, the batch is a directed one again. */
+	assert_int_equal(journal_remove(f->dir, 1), 0);
+	assert_int_equal(journal_remove(f->dir, 2), 0);
+	append_n(f, 2, 1);
+	struct jrec cut = { .type = J_CUT, .time_ns = 5000 };
+	assert_int_equal(journal_append(f->j, &cut), 0);
+	assert_int_equal(journal_cut(f->j, &seq), 0);
+	assert_int_equal(batch_read(f->dir, &b), 0);
+	assert_int_equal(b.nseqs, 2);
+	assert_false(b.full);
+	assert_true(b.cut == 5000);
+	batch_release(&b);
+}
+
+/* Segment seq must be refused with EPROTONOSUPPORT, the log holding want,
+ * by the journal and by a batch over it. */
+static void
+expect_version_refused(const struct fx *f, uint64_t seq, const char *want)
+{
+	struct jrec_list l = { NULL, 0, 0 };
+	struct batch b = { 0 };
+	struct log_capture c;
+	bool torn = true;
+
+	log_capture(&c);
+	errno = 0;
+	assert_int_equal(journal_read_segment(f->dir, seq, &l, &torn), -1);
+	assert_int_equal(errno, EPROTONOSUPPORT);
+	assert_false(torn);
+	assert_int_equal(l.n, 0);
+	jrec_list_release(&l);
+	errno = 0;
+	assert_int_equal(batch_read(f->dir, &b), -1);
+	assert_int_equal(errno, EPROTONOSUPPORT);
+	batch_release(&b);
+	char *text = log_captured(&c);
+	if (strstr(text, want) == NULL)
+		print_message("logged: %s\nwanted: %s\n", text, want);
+	assert_non_null(strstr(text, want));
+	free(text);
+}
+
+static void
+test_read_other_version(void **state)
+{
+	struct fx *f = *state;
+	char want[PATH_MAX + 256];
+	uint64_t seq;
+
+	assert_int_equal(journal_open(&f->j, f->dir, true), 0);
+	append_n(f, 0, 3);
+	assert_int_equal(journal_cut(f->j, &seq), 0);
+	assert_int_equal(seq, 1);
+
+	/* A newer georep's segment, whatever follows its version: refused,
+	 * not read as this version nor dropped as torn. */
+	seg_poke(f, 1, 4, JOURNAL_VERSION ^ 2);	/* version 2 */
+	snprintf(want, sizeof(want), "error: the journal segment "
+	    "%s/00000000000000000001.seg has version 2; this georep reads "
+	    "version %d (written by a newer georep?)", f->dir,
+	    JOURNAL_VERSION);
+	expect_version_refused(f, 1, want);
+	seg_poke(f, 1, 8, 0x10);	/* its sequence too: still version 2 */
+	expect_version_refused(f, 1, want);
+	seg_poke(f, 1, 8, 0x10);
+	seg_poke(f, 1, 7, 0x80);	/* version 0x80000002 */
+	expect_version_refused(f, 1, "has version 2147483650; this georep "
+	    "reads version 1 (written by a newer georep?)");
+	seg_poke(f, 1, 7, 0x80);
+
+	/* Below this one: refused, without the guess. */
+	seg_poke(f, 1, 4, 2);			/* version 0 */
+	snprintf(want, sizeof(want), "has version 0; this georep reads "
+	    "version %d\n", JOURNAL_VERSION);
+	expect_version_refused(f, 1, want);
+
+	/* Set back, it reads whole. */
+	seg_poke(f, 1, 4, JOURNAL_VERSION);	/* this version */
+	expect_segment(f, 1, 0, 3, false);
 }
 
 static void
@@ -1009,6 +1146,8 @@ main(void)
 		T(test_read_truncated_tail),
 		T(test_read_corrupt_middle),
 		T(test_read_bad_header),
+		T(test_read_headerless),
+		T(test_read_other_version),
 		T(test_reopen_continues),
 		T(test_remove),
 	};

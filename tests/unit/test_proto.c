@@ -1,7 +1,8 @@
 /*
  * Unit tests of the wire format (src/protocol/proto.c): writers and readers
  * round-trip, the frame parser's three answers, and every refusal the
- * secondary relies on (get_str, get_oref, get_attrs, rd_end).
+ * secondary relies on (get_oref, get_attrs, get_fid).  The fields they are
+ * made of (get_u32, get_str, rd_end, ...) are the codec's: test_codec.c.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -115,59 +116,6 @@ one_xattr_ok(const char *name, size_t nlen, uint32_t vlen)
 }
 
 /* ---- round trips ---- */
-
-static void
-test_roundtrip_scalars(void **state)
-{
-	struct buf b = BUF_INIT;
-	struct rd r;
-	uint32_t len;
-	static const uint8_t blob[] = { 0, 1, 2, 0xff, 0 };
-
-	(void)state;
-	put_u8(&b, 0);
-	put_u8(&b, 0xff);
-	put_u32(&b, 0);
-	put_u32(&b, 0xdeadbeefu);
-	put_u32(&b, UINT32_MAX);
-	put_u64(&b, 0);
-	put_u64(&b, 0x0123456789abcdefull);
-	put_u64(&b, UINT64_MAX);
-	put_bytes(&b, blob, sizeof(blob));
-	put_bytes(&b, NULL, 0);
-	put_str(&b, "hello");
-	put_str(&b, "");
-
-	/* Little-endian on the wire. */
-	assert_int_equal(b.data[6], 0xef);
-	assert_int_equal(b.data[9], 0xde);
-
-	rd_buf(&r, &b);
-	assert_int_equal(get_u8(&r), 0);
-	assert_int_equal(get_u8(&r), 0xff);
-	assert_int_equal(get_u32(&r), 0);
-	assert_int_equal(get_u32(&r), 0xdeadbeefu);
-	assert_int_equal(get_u32(&r), UINT32_MAX);
-	assert_true(get_u64(&r) == 0);
-	assert_true(get_u64(&r) == 0x0123456789abcdefull);
-	assert_true(get_u64(&r) == UINT64_MAX);
-	const uint8_t *p = get_bytes(&r, &len, 16);
-	assert_non_null(p);
-	assert_int_equal(len, sizeof(blob));
-	assert_memory_equal(p, blob, sizeof(blob));
-	p = get_bytes(&r, &len, 16);
-	assert_int_equal(len, 0);
-	assert_false(r.bad);
-	const char *s = get_str(&r, &len, 5);
-	assert_non_null(s);
-	assert_int_equal(len, 5);
-	assert_memory_equal(s, "hello", 5);
-	s = get_str(&r, &len, 0);
-	assert_int_equal(len, 0);
-	assert_false(r.bad);
-	assert_true(rd_end(&r));
-	buf_release(&b);
-}
 
 static void
 test_roundtrip_oref_attrs(void **state)
@@ -320,107 +268,70 @@ test_frame_bad_length(void **state)
 	assert_int_equal(proto_parse_frame(h, 3, &f), 0);
 }
 
-/* ---- strings, truncation, rd_end ---- */
+/* ---- fids ---- */
 
 static void
-test_get_str_refusals(void **state)
+test_fid(void **state)
 {
 	struct buf b = BUF_INIT;
+	struct fid in, out;
 	struct rd r;
-	uint32_t len;
 
 	(void)state;
-	put_bytes(&b, "ab\0cd", 5);
+	memset(&in, 0, sizeof(in));
+	in.len = FID_MAX;
+	for (unsigned i = 0; i < FID_MAX; i++)
+		in.bytes[i] = (uint8_t)(i * 13u);
+	put_fid(&b, &in);
+	assert_int_equal(b.len, 1 + FID_MAX);
+	assert_int_equal(b.data[0], FID_MAX);
 	rd_buf(&r, &b);
-	assert_null(get_str(&r, &len, 100));
-	assert_true(r.bad);
-	assert_false(rd_end(&r));
-	/* get_bytes takes the same bytes. */
-	rd_buf(&r, &b);
-	assert_non_null(get_bytes(&r, &len, 100));
-	assert_int_equal(len, 5);
+	assert_true(get_fid(&r, &out, false));
+	assert_true(fid_eq(&in, &out));
 	assert_true(rd_end(&r));
-
-	/* A NUL as the last byte, and as the only byte. */
+	/* Cut anywhere. */
+	for (size_t n = 0; n < b.len; n++) {
+		rd_init(&r, b.data, n);
+		assert_false(get_fid(&r, &out, true));
+		assert_true(r.bad);
+	}
+	/* Longer than FID_MAX, every byte there. */
+	static uint8_t big[1 + 255];
+	memset(big, 7, sizeof(big));
+	for (unsigned len = FID_MAX + 1; len <= 255; len += 37) {
+		big[0] = (uint8_t)len;
+		rd_init(&r, big, 1 + len);
+		assert_false(get_fid(&r, &out, true));
+		assert_true(r.bad);
+	}
+	/* Empty: only where allowed. */
 	buf_reset(&b);
-	put_bytes(&b, "abc\0", 4);
+	in.len = 0;
+	put_fid(&b, &in);
+	assert_int_equal(b.len, 1);
 	rd_buf(&r, &b);
-	assert_null(get_str(&r, &len, 100));
-	assert_true(r.bad);
-	buf_reset(&b);
-	put_bytes(&b, "\0", 1);
-	rd_buf(&r, &b);
-	assert_null(get_str(&r, &len, 100));
-	assert_true(r.bad);
-
-	/* Over max refused; exactly max accepted. */
-	buf_reset(&b);
-	put_str(&b, "abcdef");
-	rd_buf(&r, &b);
-	assert_null(get_str(&r, &len, 5));
-	assert_true(r.bad);
-	assert_int_equal(len, 0);
-	rd_buf(&r, &b);
-	assert_null(get_bytes(&r, &len, 5));
+	assert_false(get_fid(&r, &out, false));
 	assert_true(r.bad);
 	rd_buf(&r, &b);
-	assert_non_null(get_str(&r, &len, 6));
-	assert_int_equal(len, 6);
+	assert_true(get_fid(&r, &out, true));
+	assert_int_equal(out.len, 0);
 	assert_true(rd_end(&r));
 	buf_release(&b);
 }
 
+/* ---- truncation ---- */
+
+/* An oref or attrs cut anywhere is refused (the fields' own refusals are
+ * the codec's: test_codec.c). */
 static void
 test_truncated(void **state)
 {
-	static const uint8_t z[16];
-	struct rd r;
-	uint32_t len;
-
-	(void)state;
-	rd_init(&r, z, 0);
-	assert_int_equal(get_u8(&r), 0);
-	assert_true(r.bad);
-
-	rd_init(&r, z, 3);
-	assert_int_equal(get_u32(&r), 0);
-	assert_true(r.bad);
-
-	rd_init(&r, z, 7);
-	assert_true(get_u64(&r) == 0);
-	assert_true(r.bad);
-
-	/* The length prefix itself cut. */
-	rd_init(&r, z, 2);
-	assert_null(get_bytes(&r, &len, 100));
-	assert_true(r.bad);
-
-	/* A length that claims more than is left. */
-	uint8_t s[8] = { 5, 0, 0, 0, 'a', 'b', 'c', 'd' };
-	rd_init(&r, s, sizeof(s));
-	assert_null(get_bytes(&r, &len, 100));
-	assert_int_equal(len, 0);
-	assert_true(r.bad);
-	/* A huge length must not wrap the bounds check. */
-	uint8_t h[6] = { 0xff, 0xff, 0xff, 0xff, 'a', 'b' };
-	rd_init(&r, h, sizeof(h));
-	assert_null(get_bytes(&r, &len, UINT32_MAX));
-	assert_true(r.bad);
-
-	/* Once bad, always bad, even with bytes left. */
-	uint8_t v[9] = { 1, 2, 3, 4, 5, 6, 7, 8, 9 };
-	rd_init(&r, v, 3);
-	(void)get_u32(&r);
-	r.len = sizeof(v);
-	assert_int_equal(get_u8(&r), 0);
-	assert_int_equal(get_u32(&r), 0);
-	assert_true(r.bad);
-	assert_false(rd_end(&r));
-
-	/* Truncated oref and attrs. */
 	struct buf b = BUF_INIT;
+	struct rd r;
 	struct oref o;
 	struct attrs a;
+
+	(void)state;
 	put_oref(&b, BASE_ROOT, "dir", 3, 0, "name", 4);
 	for (size_t n = 0; n < b.len; n++) {
 		rd_init(&r, b.data, n);
@@ -443,28 +354,6 @@ test_truncated(void **state)
 	}
 	buf_release(&b);
 }
-
-static void
-test_rd_end(void **state)
-{
-	uint8_t p[5] = { 1, 2, 3, 4, 5 };
-	struct rd r;
-
-	(void)state;
-	rd_init(&r, p, sizeof(p));
-	(void)get_u32(&r);
-	assert_false(r.bad);
-	assert_false(rd_end(&r));	/* one byte left */
-	(void)get_u8(&r);
-	assert_true(rd_end(&r));
-	rd_init(&r, p, 0);
-	assert_true(rd_end(&r));
-	/* Past the end: bad, and not the end. */
-	(void)get_u8(&r);
-	assert_false(rd_end(&r));
-}
-
-/* ---- orefs ---- */
 
 static void
 test_oref_names(void **state)
@@ -734,13 +623,11 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_roundtrip_scalars),
 		cmocka_unit_test(test_roundtrip_oref_attrs),
 		cmocka_unit_test(test_frame_parse),
 		cmocka_unit_test(test_frame_bad_length),
-		cmocka_unit_test(test_get_str_refusals),
+		cmocka_unit_test(test_fid),
 		cmocka_unit_test(test_truncated),
-		cmocka_unit_test(test_rd_end),
 		cmocka_unit_test(test_oref_names),
 		cmocka_unit_test(test_oref_parents_and_bases),
 		cmocka_unit_test(test_oref_state_dir),

@@ -14,7 +14,7 @@
 #include <cmocka.h>
 
 #include "common/resolve.h"
-#include "protocol/proto.h"
+#include "common/fid.h"
 #include "testutil.h"
 
 struct fx {

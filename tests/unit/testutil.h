@@ -1,7 +1,8 @@
 /*
  * Helpers shared by the unit tests: a scratch directory per test, removed
- * afterwards, and small file builders.  Everything is static inline so a
- * test file that uses only part of it compiles without warnings.
+ * afterwards, small file builders, and the log captured in memory.
+ * Everything is static inline so a test file that uses only part of it
+ * compiles without warnings.
  */
 #ifndef GEOREP_TESTUTIL_H
 #define GEOREP_TESTUTIL_H
@@ -14,6 +15,8 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include "common/log.h"
 
 /* Empty the directory fd (closed here), fd by fd: paths deeper than
  * PATH_MAX are removed too. */
@@ -104,6 +107,39 @@ get_file_at(int dirfd, const char *name)
 		return NULL;
 	content[n] = '\0';
 	return content;
+}
+
+/* The log, captured from log_capture() to log_captured(), which returns
+ * what was logged (the caller frees it) and sends the log back to
+ * stderr. */
+struct log_capture {
+	FILE *f;
+	char *text;
+	size_t len;
+};
+
+static inline void
+log_capture(struct log_capture *c)
+{
+	c->text = NULL;
+	c->len = 0;
+	c->f = open_memstream(&c->text, &c->len);
+	if (c->f == NULL) {
+		perror("open_memstream");
+		abort();
+	}
+	log_init("georep", LOG_LVL_DEBUG, c->f);
+}
+
+static inline char *
+log_captured(struct log_capture *c)
+{
+	log_init("georep", LOG_LVL_INFO, NULL);
+	if (fclose(c->f) != 0) {
+		perror("fclose");
+		abort();
+	}
+	return c->text;
 }
 
 #endif
