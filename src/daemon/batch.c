@@ -99,14 +99,25 @@ batch_read(const char *jdir, struct batch *b)
 		struct jrec_list l = { 0 };
 		bool torn = false;
 		if (journal_read_segment(jdir, b->seqs[i], &l, &torn) < 0) {
+			if (errno == EPROTONOSUPPORT) {
+				/* Written by another version (the journal
+				 * said which): not read; a full crawl finds
+				 * all it could have recorded, and the segment
+				 * goes with the batch. */
+				log_warn("a full crawl covers the journal "
+				    "segment %llu this georep cannot read",
+				    (unsigned long long)b->seqs[i]);
+				b->full = true;
+				break;
+			}
 			log_sys(LOG_LVL_ERR, "read the journal segment %llu in %s",
 			    (unsigned long long)b->seqs[i], jdir);
 			return -1;
 		}
 		if (torn) {
-			log_warn("the journal segment %llu in %s has a torn tail: "
-			    "a full crawl covers it", (unsigned long long)
-			    b->seqs[i], jdir);
+			/* The journal said what was wrong with it. */
+			log_debug("journal segment %llu is torn: a full crawl",
+			    (unsigned long long)b->seqs[i]);
 			b->full = true;
 		}
 		b->cut = 0;

@@ -957,7 +957,8 @@ test_read_headerless(void **state)
 }
 
 /* Segment seq must be refused with EPROTONOSUPPORT, the log holding want,
- * by the journal and by a batch over it. */
+ * by the journal; a batch over it is a full crawl (which covers whatever
+ * it recorded), its segments kept for removal with the batch. */
 static void
 expect_version_refused(const struct fx *f, uint64_t seq, const char *want)
 {
@@ -973,9 +974,9 @@ expect_version_refused(const struct fx *f, uint64_t seq, const char *want)
 	assert_false(torn);
 	assert_int_equal(l.n, 0);
 	jrec_list_release(&l);
-	errno = 0;
-	assert_int_equal(batch_read(f->dir, &b), -1);
-	assert_int_equal(errno, EPROTONOSUPPORT);
+	assert_int_equal(batch_read(f->dir, &b), 0);
+	assert_true(b.full);
+	assert_true(b.nseqs >= 1);
 	batch_release(&b);
 	char *text = log_captured(&c);
 	if (strstr(text, want) == NULL)
