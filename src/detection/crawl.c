@@ -11,7 +11,7 @@
 #include "../common/log.h"
 #include "../common/names.h"
 #include "../common/resolve.h"
-#include "../protocol/proto.h"
+#include "../common/fid.h"
 #include "../index/index.h"
 #include "crawl.h"
 #include "../common/banned.h"
