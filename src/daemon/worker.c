@@ -269,19 +269,20 @@ idle_wait(struct worker *w, struct session_conn *sc, struct chan *ch,
 
 /* ---- turns ---- */
 
-/* One turn; a second at once after ESTALE (it reconciles first). */
+/* One turn; a second at once after ESTALE (it reconciles first).  An
+ * enum sync_result, never SYNC_STALE. */
 static int
 run_turn(struct session_conn *sc, struct sync_stats *s)
 {
 	int rc = sync_turn(&sc->o, &sc->tgt, sc->ix, &sc->c, s);
 
-	if (rc == 2) {
+	if (rc == SYNC_STALE) {
 		sync_stats_release(s);
 		memset(s, 0, sizeof(*s));
 		rc = sync_turn(&sc->o, &sc->tgt, sc->ix, &sc->c, s);
 	}
 	sc->quiet_since = mono_ns();
-	return rc == 2 ? 1 : rc;
+	return rc == SYNC_STALE ? SYNC_PARTIAL : rc;
 }
 
 /* The reason of the last failure, for status: what the connection said,
@@ -522,7 +523,8 @@ journal_turn(struct worker *w, struct session_conn *sc, const char *jdir,
 	}
 	sync_stats_release(&s);
 	batch_release(&b);
-	return rc < 0 ? OUT_FAILED : rc == 0 ? OUT_DONE : OUT_PARTIAL;
+	return rc == SYNC_FAILED ? OUT_FAILED : rc == SYNC_DONE ? OUT_DONE :
+	    OUT_PARTIAL;
 }
 
 /* Paused: wait, the link kept alive, until resumed or stopped. */

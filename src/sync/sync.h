@@ -26,10 +26,7 @@
  * A turn that does not finish leaves a marker in the index; the next turn
  * starts by reconciling the index with the secondary (reconcile.c).
  *
- * Returns 0 when the secondary matches the primary, 1 when some paths
- * failed (listed in the log), 2 when the secondary did not hold what the
- * index expected (ESTALE: run another turn, which reconciles first), -1
- * when the turn could not go on (the connection or the index failed).
+ * Returns an enum sync_result (below).
  */
 #ifndef GEOREP_SYNC_H
 #define GEOREP_SYNC_H
@@ -141,6 +138,17 @@ struct sync_target {
 	uint64_t fsid;
 	struct fid root;	/* its fid */
 	bool secondary_privileged;
+};
+
+enum sync_result {
+	SYNC_FAILED = -1,	/* the turn could not go on (the connection or
+				 * the index failed) */
+	SYNC_DONE = 0,		/* the secondary matches the primary */
+	SYNC_PARTIAL = 1,	/* some paths failed (each in the log, the
+				 * first ones in sync_stats) */
+	SYNC_STALE = 2,		/* the secondary did not hold what the index
+				 * expected (ESTALE): run another turn, which
+				 * reconciles first */
 };
 
 int sync_turn(const struct sync_opts *o, const struct sync_target *t,

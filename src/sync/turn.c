@@ -1056,7 +1056,7 @@ sync_turn(const struct sync_opts *o, const struct sync_target *tgt,
 			goto out;
 	}
 	if (o->dry_run) {
-		rc = st->errors ? 1 : 0;
+		rc = st->errors ? SYNC_PARTIAL : SYNC_DONE;
 		goto out;
 	}
 	turn_crash_point("data");
@@ -1079,11 +1079,12 @@ sync_turn(const struct sync_opts *o, const struct sync_target *tgt,
 	    reconcile_mark_full(&t) < 0) ||
 	    turn_commit(&t, st->errors || t.incomplete ? 0 : sync_point) < 0))
 		goto out;
-	rc = t.stale ? 2 : st->errors || t.incomplete ? 1 : 0;
+	rc = t.stale ? SYNC_STALE : st->errors || t.incomplete ? SYNC_PARTIAL :
+	    SYNC_DONE;
 	if (t.incomplete)
 		log_debug("the turn did not find everything where it looked: "
 		    "it runs again");
-	if (rc == 0)
+	if (rc == SYNC_DONE)
 		st->sync_point = sync_point;
 	log_debug("turn: %zu entry and %zu data operations; crawl %lld ms, "
 	    "plan and entries %lld ms, data %lld ms, commit %lld ms",
