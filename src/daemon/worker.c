@@ -46,6 +46,7 @@
 
 #define RETRY_MIN_MS	1000
 #define SAVE_EVERY_NS	1000000000LL	/* status under load */
+#define IDLE_SAVE_NS	50000000LL	/* and once idle that long */
 
 /* What one loop iteration of the journal loop found. */
 enum turn_outcome {
@@ -225,10 +226,11 @@ idle_wait(struct worker *w, struct session_conn *sc, struct chan *ch,
 {
 	int64_t deadline = mono_ns() + ms * 1000000;
 	int64_t keepalive = (int64_t)w->cfg->timeout_ms * 500000;
+	/* What the last turns did is saved once they pause a moment: not
+	 * between the turns of a burst (a durable write each). */
+	int64_t save_at = mono_ns() + IDLE_SAVE_NS;
 
 	*idle = 0;
-	if (w->dirty)
-		worker_save_status(w);	/* what the last turns did, at once */
 	while (!sig_stop && !sig_wake && !sig_hup) {
 		struct pollfd p[4] = {
 			{ .fd = ch ? ch->fd : -1, .events = POLLIN },
@@ -247,9 +249,13 @@ idle_wait(struct worker *w, struct session_conn *sc, struct chan *ch,
 		if (conn_ping_overdue(&sc->c))
 			return -1;
 		conn_idle_fds(&sc->c, &p[2].fd, &p[3].fd);
+		if (w->dirty && now >= save_at)
+			worker_save_status(w);
 		int64_t wait = deadline - now;
 		if (wait > keepalive)
 			wait = keepalive;
+		if (w->dirty && wait > save_at - now)
+			wait = save_at - now;
 		if (poll(p, 4, (int)(wait / 1000000) + 1) < 0 &&
 		    errno != EINTR)
 			return -1;
