@@ -142,6 +142,25 @@ parse_args(int argc, char **argv, struct sync_args *a)
 	return 0;
 }
 
+/* Exactly PRIMARY and SECONDARY, or a message saying what is wrong. */
+static int
+check_operands(int n, char **ops)
+{
+	if (n == 2)
+		return 0;
+	if (n == 0)
+		fprintf(stderr, "georep sync: missing PRIMARY and SECONDARY\n");
+	else if (n == 1)
+		fprintf(stderr, "georep sync: missing SECONDARY (after "
+		    "PRIMARY '%s')\n", ops[0]);
+	else
+		fprintf(stderr, "georep sync: unexpected argument '%s' (only "
+		    "PRIMARY and SECONDARY)\n", ops[2]);
+	fprintf(stderr, "usage: georep sync [OPTIONS] PRIMARY SECONDARY\n"
+	    "Try 'georep sync --help'.\n");
+	return -1;
+}
+
 int
 cmd_sync(int argc, char **argv)
 {
@@ -159,11 +178,8 @@ cmd_sync(int argc, char **argv)
 		fprintf(stderr, "Try 'georep sync --help'.\n");
 		return EX_USAGE;
 	}
-	if (argc - optind != 2) {
-		fprintf(stderr, "usage: georep sync [OPTIONS] PRIMARY SECONDARY\n"
-		    "Try 'georep sync --help'.\n");
+	if (check_operands(argc - optind, argv + optind) < 0)
 		return EX_USAGE;
-	}
 	const char *prim_arg = argv[optind], *sec_arg = argv[optind + 1];
 	code = resolve_pair(prim_arg, sec_arg, &prim, &sec);
 	if (code != 0)
