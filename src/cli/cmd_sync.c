@@ -47,7 +47,8 @@ sync_usage(FILE *out)
 "  --name NAME         name of the index kept for this pair (default: derived\n"
 "                      from the two paths)\n"
 "  --home DIR          where sessions and indexes live (default: $GEOREP_HOME,\n"
-"                      /var/lib/georep as root, ~/.local/state/georep otherwise)\n"
+"                      /var/lib/georep as root, ~/.local/state/georep\n"
+"                      otherwise); only its last component is created\n"
 "  --timeout SECONDS   fail when the secondary is silent this long (default 60)\n"
 "  -v, --verbose       print each change\n"
 "  -q, --quiet         print errors only\n"
@@ -55,8 +56,9 @@ sync_usage(FILE *out)
 "\n"
 "exit status: 0 replica exact; 64 usage; 65 SECONDARY belongs to another primary\n"
 "or is not empty and never synced; 66 PRIMARY missing or unreadable; 69 the\n"
-"secondary failed; 73 SECONDARY cannot be created; 74 some paths failed (each\n"
-"reported with its path and reason; run again to retry); 76 protocol mismatch.\n");
+"secondary failed; 73 SECONDARY or the --home directory cannot be created; 74\n"
+"some paths failed (each reported with its path and reason; run again to\n"
+"retry); 76 protocol mismatch.\n");
 }
 
 struct sync_args {
@@ -205,6 +207,10 @@ cmd_sync(int argc, char **argv)
 		name = xasprintf("%016llx", (unsigned long long)XXH3_64bits(
 		    key.data, key.len));
 		buf_release(&key);
+	}
+	if (home_make(session_home(a.home)) < 0) {
+		code = EX_CANTCREAT;
+		goto out;
 	}
 	char *ixdir = xasprintf("%s/sync/%s", session_home(a.home), name);
 	int ixrc = open_index(ixdir, volume, &ix);

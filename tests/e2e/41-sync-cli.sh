@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The georep sync command line: a wrong number of operands names what is
 # missing or extra; `georep help CMD` is `georep CMD --help` for every
-# command; -V is --version.
+# command; -V is --version; a --home (or GEOREP_HOME) whose parent does not
+# exist is refused, not made with its parents.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
@@ -38,3 +39,21 @@ version=$(cat "$T/out")
 [[ $version == "georep "* ]] || check_failed "--version printed '$version'"
 expect_rc 0 "$GEOREP" -V
 [[ $(cat "$T/out") == "$version" ]] || check_failed "-V is not --version"
+
+step "--home: only its last component is made"
+expect_rc 73 "$GEOREP" sync --home "$T/typo/home" --no-fsync P S
+expect_stderr "$T/typo/home"
+expect_stderr "its parent $T/typo does not exist"
+expect_rc 73 env GEOREP_HOME="$T/typo2/home" "$GEOREP" sync --no-fsync P S
+expect_stderr "$T/typo2/home"
+expect_rc 73 "$GEOREP" create s P S --home "$T/typo3/home"
+expect_stderr "$T/typo3/home"
+for d in typo typo2 typo3 S; do
+	[[ ! -e $T/$d ]] || check_failed "$d was made for a refused --home"
+done
+expect_rc 73 "$GEOREP" sync --home "$T/P/one" --no-fsync P S
+expect_stderr "$T/P/one"
+expect_rc 0 "$GEOREP" sync --home "$T/home1" --no-fsync P S
+[[ -d $T/home1/sync ]] || check_failed "--home home1 was not made"
+expect_rc 0 "$GEOREP" create s P S2 --home "$T/home2"
+[[ -d $T/home2/sessions/s ]] || check_failed "--home home2 was not made"
