@@ -163,6 +163,36 @@ check_operands(int n, char **ops)
 	return -1;
 }
 
+/* ---- the summary ---- */
+
+static void
+print_summary(const struct sync_stats *st)
+{
+	char bytes[16];
+	struct buf extra = BUF_INIT;
+
+	format_size(st->bytes_sent, bytes, sizeof(bytes));
+	if (st->errors)
+		buf_addstr(&extra, "; some paths failed (see above)");
+	buf_add(&extra, "", 1);
+	log_info("%llu %s and %llu %s seen; %llu %s (%s) sent, %llu %s "
+	    "changed, %llu %s set%s",
+	    (unsigned long long)st->files_seen,
+	    plural(st->files_seen, "file", "files"),
+	    (unsigned long long)st->dirs_seen,
+	    plural(st->dirs_seen, "directory", "directories"),
+	    (unsigned long long)st->files_sent,
+	    plural(st->files_sent, "file", "files"), bytes,
+	    (unsigned long long)st->entries,
+	    plural(st->entries, "entry", "entries"),
+	    (unsigned long long)st->attrs_set,
+	    plural(st->attrs_set, "attribute", "attributes"),
+	    (char *)extra.data);
+	buf_release(&extra);
+}
+
+/* ---- the command ---- */
+
 int
 cmd_sync(int argc, char **argv)
 {
@@ -281,18 +311,8 @@ cmd_sync(int argc, char **argv)
 		code = EX_UNAVAILABLE;
 	} else
 		code = rc == 0 ? 0 : EX_IOERR;
-	if (code == 0 || code == EX_IOERR) {
-		char bytes[16];
-		format_size(st.bytes_sent, bytes, sizeof(bytes));
-		log_info("%llu files and %llu directories seen; %llu files (%s) "
-		    "sent, %llu entries changed, %llu attributes set%s",
-		    (unsigned long long)st.files_seen,
-		    (unsigned long long)st.dirs_seen,
-		    (unsigned long long)st.files_sent, bytes,
-		    (unsigned long long)st.entries,
-		    (unsigned long long)st.attrs_set,
-		    st.errors ? "; some paths failed (see above)" : "");
-	}
+	if (code == 0 || code == EX_IOERR)
+		print_summary(&st);
 out_conn:
 	conn_release(&c);
 out:

@@ -44,9 +44,10 @@ progress_update(struct turn *t, bool final)
 	}
 	format_size(bytes, done, sizeof(done));
 	format_size((uint64_t)bps, rate, sizeof(rate));
-	fprintf(stderr, "\r%10s %3d%% %9s/s %10s  %llu/%llu files%s", done, pct,
+	fprintf(stderr, "\r%10s %3d%% %9s/s %10s  %llu/%llu %s%s", done, pct,
 	    rate, final ? "" : eta, (unsigned long long)t->st->files_sent,
-	    (unsigned long long)t->total_files, final ? "\n" : "");
+	    (unsigned long long)t->total_files,
+	    plural(t->total_files, "file", "files"), final ? "\n" : "");
 	fflush(stderr);
 }
 

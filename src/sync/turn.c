@@ -1040,8 +1040,9 @@ sync_turn(const struct sync_opts *o, const struct sync_target *tgt,
 	if (settle_racy(&t, &settled) < 0)
 		goto out;
 	if (settled)
-		log_debug("turn: %zu racy files settled (no change recorded "
-		    "since they were sent)", settled);
+		log_debug("turn: %zu racy %s settled (no change recorded "
+		    "since they were sent)", settled,
+		    plural(settled, "file", "files"));
 	/* A turn that found nothing to do touches nothing: no syncfs on the
 	 * secondary, no index commit.  (The secondary's recorded sync point is
 	 * that of the last turn that changed it; status has the newer one.) */
@@ -1059,8 +1060,8 @@ sync_turn(const struct sync_opts *o, const struct sync_target *tgt,
 		    "it runs again");
 	if (rc == 0)
 		st->sync_point = sync_point;
-	log_debug("turn: %zu entry and %zu data operations; crawl %lld ms, "
-	    "plan and entries %lld ms, data %lld ms, commit %lld ms",
+	log_debug("turn: entry operations %zu, data operations %zu; crawl "
+	    "%lld ms, plan and entries %lld ms, data %lld ms, commit %lld ms",
 	    t.nmops, t.ndops, (long long)(at_crawl - at_start) / 1000000,
 	    (long long)(at_entry - at_crawl) / 1000000,
 	    (long long)(at_data - at_entry) / 1000000,

@@ -2,7 +2,7 @@
 # The georep sync command line: a wrong number of operands names what is
 # missing or extra; `georep help CMD` is `georep CMD --help` for every
 # command; -V is --version; a --home (or GEOREP_HOME) whose parent does not
-# exist is refused, not made with its parents.
+# exist is refused, not made with its parents; counts of one are singular.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
@@ -57,3 +57,13 @@ expect_rc 0 "$GEOREP" sync --home "$T/home1" --no-fsync P S
 [[ -d $T/home1/sync ]] || check_failed "--home home1 was not made"
 expect_rc 0 "$GEOREP" create s P S2 --home "$T/home2"
 [[ -d $T/home2/sessions/s ]] || check_failed "--home home2 was not made"
+
+step "counts of one are singular"
+mkdir Q
+echo x >Q/f
+expect_rc 0 gsync Q QS
+expect_stderr '1 file and 0 directories seen; 1 file \(2B\) sent, 0 entries changed, 1 attribute set'
+mkdir Q/d
+expect_rc 0 gsync Q QS
+expect_stderr '1 file and 1 directory seen; 0 files \(0B\) sent, 1 entry changed, 2 attributes set'
+expect_no_stderr '(^|[^0-9.])1 (files|directories|entries|attributes)'
