@@ -133,6 +133,18 @@ same_stat(const struct stat *a, const struct stat *b)
 	    a->st_ctim.tv_nsec == b->st_ctim.tv_nsec;
 }
 
+/* A dry run goes through every step of a real one but the wire: each
+ * operation it would send is taken as done, so the model moves on as it
+ * would (a new file's further names, a directory's attributes after a
+ * file renamed into it) and it lists what the real run sends. */
+static void
+dry_done(struct turn *t, size_t idx)
+{
+	struct reply ok = { 0 };
+
+	data_on_reply(t, idx, &ok);
+}
+
 /* Where the object is now: its new name, or its first link in the model. */
 static int
 dop_link(struct turn *t, struct dop *d, struct plink *at)
@@ -501,6 +513,12 @@ send_put(struct turn *t, size_t idx)
 	struct pobj *dir = inplace ? NULL : crawl_find(&t->crawl, &at.parent);
 	if (dir != NULL)
 		dir->flags |= POBJ_DIRTY;
+	if (t->opts->dry_run) {
+		pobj_restat(o, &st);
+		printf("send %s\n", disp);
+		dry_done(t, idx);
+		goto out;
+	}
 	for (int attempt = 0; ; attempt++) {
 		pobj_restat(o, &st);
 		size_t s = conn_begin(c, MSG_PUT, 0, false);
@@ -664,16 +682,14 @@ send_setattr(struct turn *t, size_t idx)
 	a.nxattrs = x.nxattrs;
 	a.xattrs = x.xattrs;
 	d->xattr_digest = xattrs_digest(&a);
+	if ((t->opts->verbose || t->opts->dry_run) && !root)
+		verbose_path(t, "attrs", &at, NULL);
 	if (t->opts->dry_run) {
-		if (!root)
-			verbose_path(t, o->flags & POBJ_DATA ? "send" : "attrs",
-			    &at, NULL);
 		free(a.xattrs);
 		buf_release(&xstore);
+		dry_done(t, idx);
 		return 0;
 	}
-	if (t->opts->verbose && !root)
-		verbose_path(t, "attrs", &at, NULL);
 	size_t s = conn_begin(c, MSG_SETATTR, COOKIE_DOP | idx, true);
 	if (root) {
 		put_oref(&c->out, BASE_SELF, "", 0, 0, "", 0);
@@ -834,16 +850,6 @@ data_phase(struct turn *t)
 		} else if ((o->flags & POBJ_ATTRS) && in_model(t, &o->fid)) {
 			dop_add(t, D_SETATTR, o);
 		}
-	}
-	if (t->opts->dry_run) {
-		for (size_t i = 0; i < t->ndops; i++) {
-			struct dop *d = &t->dops[i];
-			struct plink at;
-			if (dop_link(t, d, &at) == 0)
-				verbose_path(t, d->type == D_PUT ? "send" : "attrs",
-				    &at, NULL);
-		}
-		return 0;
 	}
 	if (run_dops(t, 0) < 0)
 		return -1;
