@@ -15,6 +15,9 @@
  *   74  EX_IOERR      some paths could not be synced (each was reported with
  *                     its path and reason); a later sync retries them
  *   76  EX_PROTOCOL   the two sides could not agree on the protocol
+ *   130 (128 + the signal number: 143 for SIGTERM) sync was interrupted;
+ *                     the secondary may hold part of the changes, and the
+ *                     next sync of the pair checks it and finishes
  */
 #ifndef GEOREP_CLI_H
 #define GEOREP_CLI_H

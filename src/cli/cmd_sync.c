@@ -3,6 +3,7 @@
 #include <getopt.h>
 #include <libgen.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -58,7 +59,9 @@ sync_usage(FILE *out)
 "or is not empty and never synced; 66 PRIMARY missing or unreadable; 69 the\n"
 "secondary failed; 73 SECONDARY or the --home directory cannot be created; 74\n"
 "some paths failed (each reported with its path and reason; run again to\n"
-"retry); 76 protocol mismatch.\n");
+"retry); 76 protocol mismatch; 130 interrupted (Ctrl-C; 143 for SIGTERM):\n"
+"SECONDARY may hold part of the changes, and the next sync checks it and sends\n"
+"what is missing.\n");
 }
 
 struct sync_args {
@@ -163,6 +166,91 @@ check_operands(int n, char **ops)
 	return -1;
 }
 
+/* ---- interruption ---- */
+
+/* The signal that asked to stop (sync_opts.stop): 0, or its number. */
+static volatile int stop_signal;
+
+static void
+on_stop(int sig)
+{
+	stop_signal = sig;
+}
+
+/*
+ * Ctrl-C (SIGINT), SIGTERM and SIGHUP stop the turn at its next operation
+ * instead of killing the process: the secondary is told BYE at a frame
+ * boundary, and the exit status says what happened.  A second signal
+ * kills at once (SA_RESETHAND).  A signal ignored when we started (a
+ * background job of a non-interactive shell, nohup) stays ignored.
+ */
+static void
+catch_stop_signals(void)
+{
+	static const int sigs[] = { SIGINT, SIGTERM, SIGHUP };
+	struct sigaction sa, old;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_stop;
+	sa.sa_flags = SA_RESETHAND | SA_RESTART;
+	sigemptyset(&sa.sa_mask);
+	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++) {
+		if (sigaction(sigs[i], NULL, &old) == 0 &&
+		    old.sa_handler == SIG_IGN)
+			continue;
+		if (sigaction(sigs[i], &sa, NULL) < 0)
+			log_sys(LOG_LVL_WARN, "sigaction %s",
+			    strsignal(sigs[i]));
+	}
+}
+
+/*
+ * What an interrupted sync left, and what the next one does about it
+ * (README, "Crash safety"): a turn that changed the secondary leaves its
+ * marker in the index, so the next sync walks the secondary and rebuilds
+ * the index's links from it, removes what the index cannot account for
+ * (what this run made since its last commit), and sends everything
+ * missing, the files this run was writing included.  A first sync that
+ * never committed is started again from an emptied secondary.
+ */
+static int
+report_interrupted(struct index *ix, const struct sync_stats *st,
+    const char *sec, bool dry_run)
+{
+	struct index_txn *t;
+	bool empty = false;
+	int sig = stop_signal;
+
+	if (dry_run) {
+		log_err("interrupted (SIG%s): a dry run, nothing was changed",
+		    sigabbrev_np(sig));
+		return 128 + sig;
+	}
+	if (!st->unfinished) {
+		log_err("interrupted (SIG%s) before this run finished; %s "
+		    "holds no half-done turn: the next georep sync sends what "
+		    "is missing", sigabbrev_np(sig), sec);
+		return 128 + sig;
+	}
+	if (index_begin(ix, false, &t) == 0) {
+		if (index_is_empty(t, &empty) < 0)
+			empty = false;
+		index_abort(t);
+	}
+	if (empty)
+		log_err("interrupted (SIG%s): %s holds part of the first "
+		    "copy; the next georep sync of this pair empties it and "
+		    "starts again",
+		    sigabbrev_np(sig), sec);
+	else
+		log_err("interrupted (SIG%s): %s holds part of this run's "
+		    "changes; the next georep sync of this pair checks it "
+		    "against the index (a walk of the secondary), removes what "
+		    "this run left unrecorded, and sends what is missing",
+		    sigabbrev_np(sig), sec);
+	return 128 + sig;
+}
+
 /* ---- the summary ---- */
 
 static void
@@ -192,6 +280,57 @@ print_summary(const struct sync_stats *st)
 }
 
 /* ---- the command ---- */
+
+/* The index of the pair: --name, or a hash of the two paths. */
+static char *
+pair_name(const struct sync_args *a, const char *prim, const char *sec)
+{
+	struct buf key = BUF_INIT;
+	char *name;
+
+	if (a->name)
+		return xstrdup(a->name);
+	buf_addstr(&key, prim);
+	buf_add(&key, "", 1);
+	buf_addstr(&key, sec);
+	name = xasprintf("%016llx", (unsigned long long)XXH3_64bits(key.data,
+	    key.len));
+	buf_release(&key);
+	return name;
+}
+
+/* The turns of a real sync (the first contact made): one, and again when
+ * the secondary was not what the index said (after reconciling the two),
+ * or when the primary changed under the crawl (a directory renamed while
+ * it was walked: 1 with no failure).  The turn's result. */
+static int
+run_turns(struct sync_args *a, struct sync_target *tgt, struct index *ix,
+    struct conn *c, struct sync_stats *st)
+{
+	int rc = sync_turn(&a->o, tgt, ix, c, st);
+
+	for (int again = 0; again < 4 && !stop_signal && (rc == 2 ||
+	    (rc == 1 && st->errors == 0)); again++) {
+		if (rc == 2)
+			log_warn("the secondary did not match the index: "
+			    "reconciling and trying again");
+		else
+			log_info("the primary changed while it was read: "
+			    "once more");
+		struct sync_stats prev = *st;
+		memset(st, 0, sizeof(*st));
+		st->files_sent = prev.files_sent;
+		st->bytes_sent = prev.bytes_sent;
+		st->entries = prev.entries;
+		st->attrs_set = prev.attrs_set;
+		sync_stats_release(&prev);
+		rc = sync_turn(&a->o, tgt, ix, c, st);
+	}
+	if (rc == 1 && st->errors == 0 && !stop_signal)
+		log_err("the primary kept changing while it was read: run "
+		    "georep sync again");
+	return rc == 2 ? 1 : rc;
+}
 
 int
 cmd_sync(int argc, char **argv)
@@ -227,17 +366,7 @@ cmd_sync(int argc, char **argv)
 		code = EX_NOINPUT;
 		goto out;
 	}
-	if (a.name)
-		name = xstrdup(a.name);
-	else {
-		struct buf key = BUF_INIT;
-		buf_addstr(&key, prim);
-		buf_add(&key, "", 1);
-		buf_addstr(&key, sec);
-		name = xasprintf("%016llx", (unsigned long long)XXH3_64bits(
-		    key.data, key.len));
-		buf_release(&key);
-	}
+	name = pair_name(&a, prim, sec);
 	if (home_make(session_home(a.home)) < 0) {
 		code = EX_CANTCREAT;
 		goto out;
@@ -249,15 +378,17 @@ cmd_sync(int argc, char **argv)
 		code = EX_CANTCREAT;
 		goto out;
 	}
+	a.o.stop = &stop_signal;
+	catch_stop_signals();
+	conn_init(&c, sec, a.timeout * 1000);
 	if (a.o.dry_run) {
 		/* Nothing is sent: the index alone says what would change. */
 		tgt.secondary_privileged = geteuid() == 0;
-		conn_init(&c, sec, a.timeout * 1000);
 		int rc = sync_turn(&a.o, &tgt, ix, &c, &st);
-		code = rc == 0 ? 0 : rc > 0 ? EX_IOERR : EX_SOFTWARE;
+		code = stop_signal ? report_interrupted(ix, &st, sec, true) :
+		    rc == 0 ? 0 : rc > 0 ? EX_IOERR : EX_SOFTWARE;
 		goto out;
 	}
-	conn_init(&c, sec, a.timeout * 1000);
 	if (conn_spawn_local(&c, self_exe(), sec) < 0) {
 		log_err("%s", c.error);
 		code = EX_UNAVAILABLE;
@@ -274,33 +405,14 @@ cmd_sync(int argc, char **argv)
 		goto out_conn;
 	}
 	tgt.secondary_privileged = h.privileged;
-	int rc = sync_turn(&a.o, &tgt, ix, &c, &st);
-	/* Once more when the secondary was not what the index said (after
-	 * reconciling the two), or when the primary changed under the crawl
-	 * (a directory renamed while it was walked: 1 with no failure). */
-	for (int again = 0; again < 4 && (rc == 2 || (rc == 1 &&
-	    st.errors == 0)); again++) {
-		if (rc == 2)
-			log_warn("the secondary did not match the index: "
-			    "reconciling and trying again");
-		else
-			log_info("the primary changed while it was read: "
-			    "once more");
-		struct sync_stats prev = st;
-		memset(&st, 0, sizeof(st));
-		st.files_sent = prev.files_sent;
-		st.bytes_sent = prev.bytes_sent;
-		st.entries = prev.entries;
-		st.attrs_set = prev.attrs_set;
-		sync_stats_release(&prev);
-		rc = sync_turn(&a.o, &tgt, ix, &c, &st);
-	}
-	if (rc == 1 && st.errors == 0)
-		log_err("the primary kept changing while it was read: run "
-		    "georep sync again");
-	if (rc == 2)
-		rc = 1;
+	int rc = run_turns(&a, &tgt, ix, &c, &st);
 	int status = conn_close(&c);
+	/* Stopped: cut short, or not run again (run_turns). */
+	if (stop_signal && !c.failed && (rc < 0 || (rc == 1 &&
+	    st.errors == 0))) {
+		code = report_interrupted(ix, &st, sec, false);
+		goto out_conn;
+	}
 	if (rc < 0 && !c.failed && status != 0 && WIFEXITED(status))
 		log_err("the secondary exited with status %d",
 		    WEXITSTATUS(status));

@@ -396,6 +396,8 @@ send_extents(struct turn *t, int fd, uint64_t size, bool sparse,
 			off += r;
 			if (t->opts->progress)
 				progress_update(t, false);
+			if (turn_stopped(t))
+				break;	/* the caller aborts the PUT */
 		}
 		if ((uint64_t)off < (uint64_t)hole)
 			break;
@@ -541,6 +543,15 @@ send_put(struct turn *t, size_t idx)
 		seen = now_ns();
 		bool changed = fstat(fd, &st2) < 0 || !same_stat(&st, &st2);
 		if (c->failed) {
+			rc = -1;
+			goto out;
+		}
+		if (turn_stopped(t)) {
+			/* Part sent, or all: the turn ends here either way,
+			 * and its marker has the file sent again. */
+			s = conn_begin_cont(c, MSG_PUT_ABORT, true,
+			    COOKIE_IGNORE);
+			conn_end(c, s);	/* failed: conn_close says so */
 			rc = -1;
 			goto out;
 		}

@@ -114,6 +114,9 @@ struct sync_stats {
 	size_t nfail;
 	/* The files the turn left racy (freed by sync_stats_release). */
 	struct sync_racy_list racy;
+	/* The turn changed the secondary and did not finish (stopped, or
+	 * the connection failed): the next turn reconciles first. */
+	bool unfinished;
 };
 
 void sync_stats_release(struct sync_stats *st);

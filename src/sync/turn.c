@@ -1011,6 +1011,10 @@ sync_turn(const struct sync_opts *o, const struct sync_target *tgt,
 		goto out;
 	rc = -1;
 	warn_unprivileged(&t);
+	/* Stopped during the crawl: the secondary is untouched, and no
+	 * marker makes the next turn walk it for nothing. */
+	if (turn_stopped(&t))
+		goto out;
 	/* The marker is durable before the secondary changes. */
 	if (!o->dry_run) {
 		if (turn_mark(&t) < 0 || index_commit(t.txn) < 0) {
@@ -1071,6 +1075,8 @@ out:
 		progress_update(&t, true);
 	if (rc < 0 && c->failed)
 		log_err("%s", c->error);
+	/* The marker stays in the index: the next turn reconciles. */
+	st->unfinished = rc < 0 && t.marked;
 	index_abort(t.txn);
 	crawl_release(&t.crawl);
 	resolve_release(&t.pres);
