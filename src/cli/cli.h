@@ -12,8 +12,11 @@
  *   70  EX_SOFTWARE   an internal error
  *   73  EX_CANTCREAT  the secondary directory, or the state directory
  *                     (--home), cannot be created or opened
- *   74  EX_IOERR      some paths could not be synced (each was reported with
- *                     its path and reason); a later sync retries them
+ *   74  EX_IOERR      the replica is not exact: some paths could not be
+ *                     synced (each reported with its path and reason; a
+ *                     later sync retries them), or the secondary could not
+ *                     give owners or make device nodes (without
+ *                     --no-owners / --no-devices)
  *   76  EX_PROTOCOL   the two sides could not agree on the protocol
  *   130 (128 + the signal number: 143 for SIGTERM) sync was interrupted;
  *                     the secondary may hold part of the changes, and the

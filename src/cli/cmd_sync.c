@@ -41,6 +41,12 @@ sync_usage(FILE *out)
 "                      trailing '/' matches directories only); excluded names\n"
 "                      are neither sent nor deleted on the secondary\n"
 "  --ignore-deletes    do not replicate deletions (archive)\n"
+"  --no-owners         leave owners and groups out (the secondary's own stay);\n"
+"                      without it, owners a secondary without privilege cannot\n"
+"                      give are counted and the exit status is 74\n"
+"  --no-devices        leave character and block devices out; without it,\n"
+"                      devices a secondary without privilege cannot make are\n"
+"                      counted and the exit status is 74\n"
 "  --dry-run, -n       print what would change; change nothing\n"
 "  --progress          show bytes, percentage, rate and time left on stderr\n"
 "  --force             take over a SECONDARY bound to another primary (its\n"
@@ -58,10 +64,11 @@ sync_usage(FILE *out)
 "exit status: 0 replica exact; 64 usage; 65 SECONDARY belongs to another primary\n"
 "or is not empty and never synced; 66 PRIMARY missing or unreadable; 69 the\n"
 "secondary failed; 73 SECONDARY or the --home directory cannot be created; 74\n"
-"some paths failed (each reported with its path and reason; run again to\n"
-"retry); 76 protocol mismatch; 130 interrupted (Ctrl-C; 143 for SIGTERM):\n"
-"SECONDARY may hold part of the changes, and the next sync checks it and sends\n"
-"what is missing.\n");
+"the replica is not exact: some paths failed (each reported with its path and\n"
+"reason; run again to retry), or owners or devices could not be replicated;\n"
+"76 protocol mismatch; 130 interrupted (Ctrl-C; 143 for SIGTERM): SECONDARY\n"
+"may hold part of the changes, and the next sync checks it and sends what is\n"
+"missing.\n");
 }
 
 struct sync_args {
@@ -78,10 +85,12 @@ static int
 parse_args(int argc, char **argv, struct sync_args *a)
 {
 	enum { O_EXCLUDE = 256, O_IGNORE_DELETES, O_PROGRESS, O_FORCE, O_NAME,
-	    O_HOME, O_TIMEOUT, O_NOFSYNC };
+	    O_HOME, O_TIMEOUT, O_NOFSYNC, O_NO_OWNERS, O_NO_DEVICES };
 	static const struct option longopts[] = {
 		{ "exclude", required_argument, NULL, O_EXCLUDE },
 		{ "ignore-deletes", no_argument, NULL, O_IGNORE_DELETES },
+		{ "no-owners", no_argument, NULL, O_NO_OWNERS },
+		{ "no-devices", no_argument, NULL, O_NO_DEVICES },
 		{ "dry-run", no_argument, NULL, 'n' },
 		{ "progress", no_argument, NULL, O_PROGRESS },
 		{ "force", no_argument, NULL, O_FORCE },
@@ -111,6 +120,8 @@ parse_args(int argc, char **argv, struct sync_args *a)
 			a->excludes[a->nexcludes++] = optarg;
 			break;
 		case O_IGNORE_DELETES: a->o.ignore_deletes = true; break;
+		case O_NO_OWNERS: a->o.no_owners = true; break;
+		case O_NO_DEVICES: a->o.no_devices = true; break;
 		case 'n': a->o.dry_run = true; break;
 		case O_PROGRESS: a->o.progress = true; break;
 		case O_FORCE: a->force = true; break;
@@ -262,6 +273,15 @@ print_summary(const struct sync_stats *st)
 	format_size(st->bytes_sent, bytes, sizeof(bytes));
 	if (st->errors)
 		buf_addstr(&extra, "; some paths failed (see above)");
+	if (st->owners_skipped || st->devices_skipped) {
+		char *s = xasprintf("; not replicated: %llu %s, %llu device %s "
+		    "(see above)", (unsigned long long)st->owners_skipped,
+		    plural(st->owners_skipped, "owner", "owners"),
+		    (unsigned long long)st->devices_skipped,
+		    plural(st->devices_skipped, "node", "nodes"));
+		buf_addstr(&extra, s);
+		free(s);
+	}
 	buf_add(&extra, "", 1);
 	log_info("%llu %s and %llu %s seen; %llu %s (%s) sent, %llu %s "
 	    "changed, %llu %s set%s",
@@ -332,6 +352,15 @@ run_turns(struct sync_args *a, struct sync_target *tgt, struct index *ix,
 	return rc == 2 ? 1 : rc;
 }
 
+/* The exit status of a finished run: 0 only for an exact replica. */
+static int
+exit_status(int rc, const struct sync_stats *st)
+{
+	if (rc != 0)
+		return EX_IOERR;
+	return st->owners_skipped || st->devices_skipped ? EX_IOERR : 0;
+}
+
 int
 cmd_sync(int argc, char **argv)
 {
@@ -382,11 +411,14 @@ cmd_sync(int argc, char **argv)
 	catch_stop_signals();
 	conn_init(&c, sec, a.timeout * 1000);
 	if (a.o.dry_run) {
-		/* Nothing is sent: the index alone says what would change. */
+		/* Nothing is sent: the index alone says what would change,
+		 * for a secondary that would run as we do. */
 		tgt.secondary_privileged = geteuid() == 0;
+		tgt.secondary_uid = geteuid();
+		tgt.secondary_gid = getegid();
 		int rc = sync_turn(&a.o, &tgt, ix, &c, &st);
 		code = stop_signal ? report_interrupted(ix, &st, sec, true) :
-		    rc == 0 ? 0 : rc > 0 ? EX_IOERR : EX_SOFTWARE;
+		    rc < 0 ? EX_SOFTWARE : exit_status(rc, &st);
 		goto out;
 	}
 	if (conn_spawn_local(&c, self_exe(), sec) < 0) {
@@ -405,6 +437,8 @@ cmd_sync(int argc, char **argv)
 		goto out_conn;
 	}
 	tgt.secondary_privileged = h.privileged;
+	tgt.secondary_uid = h.uid;
+	tgt.secondary_gid = h.gid;
 	int rc = run_turns(&a, &tgt, ix, &c, &st);
 	int status = conn_close(&c);
 	/* Stopped: cut short, or not run again (run_turns). */
@@ -422,7 +456,7 @@ cmd_sync(int argc, char **argv)
 		log_err("the secondary exited with status %d", status);
 		code = EX_UNAVAILABLE;
 	} else
-		code = rc == 0 ? 0 : EX_IOERR;
+		code = exit_status(rc, &st);
 	if (code == 0 || code == EX_IOERR)
 		print_summary(&st);
 out_conn:

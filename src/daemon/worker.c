@@ -234,6 +234,8 @@ connect_secondary(struct worker *w, struct session_conn *sc, char *detail,
 		return -1;
 	}
 	sc->tgt.secondary_privileged = h.privileged;
+	sc->tgt.secondary_uid = h.uid;
+	sc->tgt.secondary_gid = h.gid;
 	sc->o.excludes = (const char *const *)w->cfg->exclude;
 	sc->o.nexcludes = w->cfg->nexclude;
 	sc->o.ignore_deletes = w->cfg->ignore_deletes;

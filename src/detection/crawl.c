@@ -198,7 +198,7 @@ fill_stat(struct pobj *o, const struct stat *st)
 
 /* Compare a known object with its index record; flag what to send. */
 static uint32_t
-compare(const struct stat *st, const struct irec *rec)
+compare(const struct stat *st, const struct irec *rec, bool no_owners)
 {
 	uint32_t flags = 0;
 	bool ctime_same = st->st_ctim.tv_sec == rec->ctime_sec &&
@@ -208,9 +208,11 @@ compare(const struct stat *st, const struct irec *rec)
 	bool size_same = !S_ISREG(st->st_mode) ||
 	    (uint64_t)st->st_size == rec->size;
 
+	bool owner_same = no_owners || (st->st_uid == rec->uid &&
+	    st->st_gid == rec->gid);
+
 	if (!(rec->synced & IREC_ATTRS) || !ctime_same || !mtime_same ||
-	    st->st_mode != rec->mode || st->st_uid != rec->uid ||
-	    st->st_gid != rec->gid)
+	    st->st_mode != rec->mode || !owner_same)
 		flags |= POBJ_ATTRS;
 	if (S_ISREG(st->st_mode)) {
 		if (!(rec->synced & IREC_CONTENT) || !size_same || !mtime_same)
@@ -279,6 +281,9 @@ visit_entry(struct walk *w, int dirfd, struct pobj *dir, const char *name,
 		c->seen_dirs++;
 	else
 		c->seen_files++;
+	if (old_fid == NULL && c->opts->no_devices &&
+	    (S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode)))
+		return;
 	if (old_fid && fid_eq(old_fid, &fid)) {
 		/* The same object under the same name: compare attributes.
 		 * New content is renamed in beside the old, which changes
@@ -288,7 +293,7 @@ visit_entry(struct walk *w, int dirfd, struct pobj *dir, const char *name,
 		if (o == NULL || !(o->flags & POBJ_KNOWN)) {
 			rc = index_get(w->txn, &fid, &rec);
 			if (rc == 0) {
-				flags = compare(&st, &rec);
+				flags = compare(&st, &rec, c->opts->no_owners);
 				/* (A hash check that finds new content
 				 * marks the directory it writes into:
 				 * send_put.) */
@@ -326,7 +331,8 @@ visit_entry(struct walk *w, int dirfd, struct pobj *dir, const char *name,
 				rc = 1;
 			}
 			if (rc == 0) {
-				o->flags |= POBJ_KNOWN | compare(&st, &rec);
+				o->flags |= POBJ_KNOWN | compare(&st, &rec,
+				    c->opts->no_owners);
 				o->sino = rec.sino;
 				memcpy(o->old_hash, rec.content_hash, 16);
 				irec_release(&rec);
@@ -694,7 +700,7 @@ crawl_run(struct crawl *c, const struct crawl_opts *opts, int rootfd,
 	if (rc < 0)
 		return -1;
 	if (rc == 0) {
-		r->flags |= POBJ_KNOWN | compare(&st, &rec);
+		r->flags |= POBJ_KNOWN | compare(&st, &rec, c->opts->no_owners);
 		r->sino = rec.sino;
 		irec_release(&rec);
 	} else {
@@ -838,7 +844,7 @@ walk_named(struct walk *w, int fd, const struct fid *fid)
 	if (rc < 0)
 		return -1;
 	if (rc == 0) {
-		o->flags |= POBJ_KNOWN | compare(&st, &rec);
+		o->flags |= POBJ_KNOWN | compare(&st, &rec, c->opts->no_owners);
 		o->sino = rec.sino;
 		irec_release(&rec);
 	}

@@ -70,6 +70,12 @@ struct crawl_error {
 struct crawl_opts {
 	const char *const *excludes;
 	size_t nexcludes;
+	/* Owners are left out (sync_opts.no_owners): a different owner is no
+	 * change to send. */
+	bool no_owners;
+	/* Devices are left out (sync_opts.no_devices): a character or block
+	 * device the index does not have is passed over, as if excluded. */
+	bool no_devices;
 	bool one_file_system;
 	/* crawl_dirs: directories that moved (sorted): walked whole wherever
 	 * they are met, everything beneath them listed -- what changed in

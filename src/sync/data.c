@@ -72,7 +72,7 @@ attrs_from_pobj(struct attrs *a, const struct pobj *o,
     const struct sync_opts *opts)
 {
 	memset(a, 0, sizeof(*a));
-	a->mask = ATTR_MODE | ATTR_OWNER | ATTR_MTIME |
+	a->mask = ATTR_MODE | ATTR_MTIME | (opts->no_owners ? 0 : ATTR_OWNER) |
 	    (opts->no_xattrs ? 0 : ATTR_XATTRS) | (opts->no_acls ? 0 : ATTR_ACLS);
 	a->mode = o->mode & 07777;
 	a->uid = o->uid;
@@ -131,6 +131,44 @@ same_stat(const struct stat *a, const struct stat *b)
 	    a->st_mtim.tv_nsec == b->st_mtim.tv_nsec &&
 	    a->st_ctim.tv_sec == b->st_ctim.tv_sec &&
 	    a->st_ctim.tv_nsec == b->st_ctim.tv_nsec;
+}
+
+/* The owner o has on the secondary once its attributes are set: its own
+ * where the secondary may give owners and they are replicated, else the
+ * secondary's (proto.h, HELLO).  The index records that, so the next crawl
+ * sees an owner that did not make it as a change, and counts it again. */
+static void
+owner_on_secondary(const struct turn *t, const struct pobj *o, uint32_t *uid,
+    uint32_t *gid)
+{
+	bool given = t->tgt->secondary_privileged && !t->opts->no_owners;
+
+	*uid = given ? o->uid : t->tgt->secondary_uid;
+	*gid = given ? o->gid : t->tgt->secondary_gid;
+}
+
+/* Attributes of o are sent: count its owner if the secondary cannot give
+ * it and --no-owners did not leave it out (sync_stats.owners_skipped).
+ * disp: o's path for the message, computed here when NULL. */
+static void
+note_owner(struct turn *t, const struct pobj *o, const struct plink *at,
+    const char *disp)
+{
+	uint32_t uid, gid;
+	char *mine = NULL;
+
+	owner_on_secondary(t, o, &uid, &gid);
+	if (t->opts->no_owners || (o->uid == uid && o->gid == gid))
+		return;
+	if (t->st->owners_skipped++ > 0)
+		return;
+	if (disp == NULL && (o->flags & POBJ_ROOT))
+		disp = ".";
+	if (disp == NULL && turn_oref(t, NULL, &at->parent, at->name,
+	    at->name_len, &mine) != 0)
+		disp = "?";
+	t->st->owner_first = xstrdup(disp ? disp : mine);
+	free(mine);
 }
 
 /* A dry run goes through every step of a real one but the wire: each
@@ -518,6 +556,7 @@ send_put(struct turn *t, size_t idx)
 	if (t->opts->dry_run) {
 		pobj_restat(o, &st);
 		printf("send %s\n", disp);
+		note_owner(t, o, &at, disp);
 		dry_done(t, idx);
 		goto out;
 	}
@@ -596,6 +635,7 @@ send_put(struct turn *t, size_t idx)
 			rc = -1;
 			goto out;
 		}
+		note_owner(t, o, &at, disp);
 		break;
 	}
 	if (t->opts->verbose)
@@ -695,6 +735,7 @@ send_setattr(struct turn *t, size_t idx)
 	d->xattr_digest = xattrs_digest(&a);
 	if ((t->opts->verbose || t->opts->dry_run) && !root)
 		verbose_path(t, "attrs", &at, NULL);
+	note_owner(t, o, &at, NULL);
 	if (t->opts->dry_run) {
 		free(a.xattrs);
 		buf_release(&xstore);
@@ -768,8 +809,7 @@ data_on_reply(struct turn *t, size_t idx, const struct reply *rep)
 		sino = rep->value;
 	memset(&rec, 0, sizeof(rec));
 	rec.mode = o->mode;
-	rec.uid = o->uid;
-	rec.gid = o->gid;
+	owner_on_secondary(t, o, &rec.uid, &rec.gid);
 	rec.size = o->size;
 	rec.rdev = o->rdev;
 	rec.mtime_sec = o->mtime_sec;

@@ -52,6 +52,12 @@ struct sync_opts {
 	bool no_xattrs;		/* leave xattrs other than ACLs alone */
 	bool no_acls;		/* leave POSIX ACLs alone */
 	bool no_fsync;		/* tests only */
+	/* Left out on purpose: owners and groups (the secondary keeps its
+	 * own), and character and block devices.  Without them, what the
+	 * secondary cannot hold is counted in sync_stats: the replica is not
+	 * exact. */
+	bool no_owners;
+	bool no_devices;
 	/* Set (by a signal handler) to stop the turn at the next operation;
 	 * the turn then returns -1 and the next one reconciles. */
 	volatile int *stop;
@@ -114,6 +120,12 @@ struct sync_stats {
 	size_t nfail;
 	/* The files the turn left racy (freed by sync_stats_release). */
 	struct sync_racy_list racy;
+	/* What a secondary without privilege could not hold (sync_opts did not
+	 * leave it out): owners it could not give, device nodes it could not
+	 * make; how many, and the first path of each (freed by
+	 * sync_stats_release).  Not failures, but the replica is not exact. */
+	uint64_t owners_skipped, devices_skipped;
+	char *owner_first, *device_first;
 	/* The turn changed the secondary and did not finish (stopped, or
 	 * the connection failed): the next turn reconciles first. */
 	bool unfinished;
@@ -126,6 +138,8 @@ struct sync_target {
 	uint64_t fsid;
 	struct fid root;	/* its fid */
 	bool secondary_privileged;
+	/* Without privilege, the owner of all the secondary holds. */
+	uint32_t secondary_uid, secondary_gid;
 };
 
 int sync_turn(const struct sync_opts *o, const struct sync_target *t,

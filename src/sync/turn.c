@@ -46,6 +46,10 @@ sync_stats_release(struct sync_stats *st)
 	st->nfail = 0;
 	free(st->racy.v);
 	memset(&st->racy, 0, sizeof(st->racy));
+	free(st->owner_first);
+	free(st->device_first);
+	st->owner_first = st->device_first = NULL;
+	st->owners_skipped = st->devices_skipped = 0;
 }
 
 void
@@ -592,8 +596,12 @@ build_plan(struct turn *t)
 		uint8_t type = S_ISDIR(o->mode) ? M_MKDIR :
 		    S_ISLNK(o->mode) ? M_SYMLINK : M_MKNOD;
 		if (type == M_MKNOD && !S_ISFIFO(o->mode) && !S_ISSOCK(o->mode) &&
-		    !t->tgt->secondary_privileged) {
-			continue;	/* warned once by the caller */
+		    (t->opts->no_devices || !t->tgt->secondary_privileged)) {
+			/* Counted unless left out on purpose, and named
+			 * once the model has its directory (report_skipped). */
+			if (!t->opts->no_devices && t->skipped_device++ == 0)
+				t->first_device = o;
+			continue;
 		}
 		if (type == M_SYMLINK && o->target == NULL)
 			continue;	/* readlink failed: reported */
@@ -907,21 +915,40 @@ turn_commit(struct turn *t, int64_t sync_point)
 
 /* ---- the turn ---- */
 
+/*
+ * What the secondary could not hold, once per category and turn: how many
+ * paths, and the first.  Not failures (the rest of the turn and its sync
+ * point stand), but the replica is not exact, and `georep sync` says so in
+ * its exit status.
+ */
 static void
-warn_unprivileged(struct turn *t)
+report_skipped(struct turn *t)
 {
-	bool devices = false;
+	struct sync_stats *st = t->st;
+	const struct pobj *d = t->first_device;
 
-	if (t->tgt->secondary_privileged)
-		return;
-	for (size_t i = 0; i < t->crawl.nobjs && !devices; i++) {
-		struct pobj *o = t->crawl.objs[i];
-		devices = !(o->flags & POBJ_KNOWN) && o->nadded &&
-		    (S_ISCHR(o->mode) || S_ISBLK(o->mode));
+	if (d != NULL) {
+		char *disp = NULL;
+		if (turn_oref(t, NULL, &d->added[0].parent, d->added[0].name,
+		    d->added[0].name_len, &disp) != 0)
+			disp = quote_name(d->added[0].name,
+			    d->added[0].name_len);
+		st->devices_skipped = t->skipped_device;
+		st->device_first = disp;
+		log_warn("%llu device %s not replicated (the secondary runs "
+		    "without the privilege to make them), the first: %s; "
+		    "--no-devices leaves them out on purpose",
+		    (unsigned long long)t->skipped_device,
+		    plural(t->skipped_device, "node", "nodes"), disp);
 	}
-	if (devices)
-		log_warn("the secondary runs without privilege: device nodes "
-		    "and owners are not replicated");
+	if (st->owners_skipped)
+		log_warn("%llu %s not replicated (the secondary runs without "
+		    "privilege: what it makes is owned by uid %u, gid %u), the "
+		    "first: %s; --no-owners leaves owners out on purpose",
+		    (unsigned long long)st->owners_skipped,
+		    plural(st->owners_skipped, "owner", "owners"),
+		    t->tgt->secondary_uid, t->tgt->secondary_gid,
+		    st->owner_first);
 }
 
 /* The racy files the caller names, unless this turn looked at them (then
@@ -947,7 +974,9 @@ sync_turn(const struct sync_opts *o, const struct sync_target *tgt,
 {
 	struct turn t;
 	struct crawl_opts copts = { .excludes = o->excludes,
-	    .nexcludes = o->nexcludes, .deep = o->deep, .ndeep = o->ndeep };
+	    .nexcludes = o->nexcludes, .no_owners = o->no_owners,
+	    .no_devices = o->no_devices,
+	    .deep = o->deep, .ndeep = o->ndeep };
 	int64_t sync_point = o->sync_point ? o->sync_point : now_ns();
 	/* When each phase ended, for the debug log: where a turn's time
 	 * goes. */
@@ -1010,7 +1039,6 @@ sync_turn(const struct sync_opts *o, const struct sync_target *tgt,
 	if (rc < 0)
 		goto out;
 	rc = -1;
-	warn_unprivileged(&t);
 	/* Stopped during the crawl: the secondary is untouched, and no
 	 * marker makes the next turn walk it for nothing. */
 	if (turn_stopped(&t))
@@ -1034,6 +1062,7 @@ sync_turn(const struct sync_opts *o, const struct sync_target *tgt,
 		if (data_phase(&t) < 0 || dirattr_phase(&t) < 0)
 			goto out;
 	}
+	report_skipped(&t);
 	if (o->dry_run) {
 		rc = st->errors ? 1 : 0;
 		goto out;
