@@ -14,9 +14,10 @@
  *                     (--home), cannot be created or opened
  *   74  EX_IOERR      the replica is not exact: some paths could not be
  *                     synced (each reported with its path and reason; a
- *                     later sync retries them), or the secondary could not
- *                     give owners or make device nodes (without
- *                     --no-owners / --no-devices)
+ *                     later sync retries them), a mount point inside the
+ *                     primary was not entered (without --one-file-system),
+ *                     or the secondary could not give owners or make device
+ *                     nodes (without --no-owners / --no-devices)
  *   76  EX_PROTOCOL   the two sides could not agree on the protocol
  *   130 (128 + the signal number: 143 for SIGTERM) sync was interrupted;
  *                     the secondary may hold part of the changes, and the

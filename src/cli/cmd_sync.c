@@ -41,6 +41,9 @@ sync_usage(FILE *out)
 "                      trailing '/' matches directories only); excluded names\n"
 "                      are neither sent nor deleted on the secondary\n"
 "  --ignore-deletes    do not replicate deletions (archive)\n"
+"  -x, --one-file-system  leave out what is mounted inside PRIMARY (mount\n"
+"                      points and subvolumes are made, not entered); without\n"
+"                      it, each one is reported and the exit status is 74\n"
 "  --no-owners         leave owners and groups out (the secondary's own stay);\n"
 "                      without it, owners a secondary without privilege cannot\n"
 "                      give are counted and the exit status is 74\n"
@@ -65,10 +68,10 @@ sync_usage(FILE *out)
 "or is not empty and never synced; 66 PRIMARY missing or unreadable; 69 the\n"
 "secondary failed; 73 SECONDARY or the --home directory cannot be created; 74\n"
 "the replica is not exact: some paths failed (each reported with its path and\n"
-"reason; run again to retry), or owners or devices could not be replicated;\n"
-"76 protocol mismatch; 130 interrupted (Ctrl-C; 143 for SIGTERM): SECONDARY\n"
-"may hold part of the changes, and the next sync checks it and sends what is\n"
-"missing.\n");
+"reason; run again to retry), a mount point was not entered, or owners or\n"
+"devices could not be replicated; 76 protocol mismatch; 130 interrupted\n"
+"(Ctrl-C; 143 for SIGTERM): SECONDARY may hold part of the changes, and the\n"
+"next sync checks it and sends what is missing.\n");
 }
 
 struct sync_args {
@@ -89,6 +92,7 @@ parse_args(int argc, char **argv, struct sync_args *a)
 	static const struct option longopts[] = {
 		{ "exclude", required_argument, NULL, O_EXCLUDE },
 		{ "ignore-deletes", no_argument, NULL, O_IGNORE_DELETES },
+		{ "one-file-system", no_argument, NULL, 'x' },
 		{ "no-owners", no_argument, NULL, O_NO_OWNERS },
 		{ "no-devices", no_argument, NULL, O_NO_DEVICES },
 		{ "dry-run", no_argument, NULL, 'n' },
@@ -107,7 +111,7 @@ parse_args(int argc, char **argv, struct sync_args *a)
 	char *end;
 
 	a->timeout = 60;
-	while ((ch = getopt_long(argc, argv, "nvqh", longopts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "nvqxh", longopts, NULL)) != -1) {
 		switch (ch) {
 		case O_EXCLUDE:
 			if (*optarg == '\0') {
@@ -120,6 +124,7 @@ parse_args(int argc, char **argv, struct sync_args *a)
 			a->excludes[a->nexcludes++] = optarg;
 			break;
 		case O_IGNORE_DELETES: a->o.ignore_deletes = true; break;
+		case 'x': a->o.one_file_system = true; break;
 		case O_NO_OWNERS: a->o.no_owners = true; break;
 		case O_NO_DEVICES: a->o.no_devices = true; break;
 		case 'n': a->o.dry_run = true; break;
@@ -281,6 +286,10 @@ print_summary(const struct sync_stats *st)
 		    plural(st->devices_skipped, "node", "nodes"));
 		buf_addstr(&extra, s);
 		free(s);
+	}
+	for (size_t i = 0; i < st->nmounts; i++) {
+		buf_addstr(&extra, i ? ", " : "; not entered: ");
+		buf_addstr(&extra, st->mounts[i]);
 	}
 	buf_add(&extra, "", 1);
 	log_info("%llu %s and %llu %s seen; %llu %s (%s) sent, %llu %s "

@@ -227,7 +227,6 @@ struct walk {
 	struct crawl *c;
 	struct index_txn *txn;
 	struct buf path;	/* relative path of the directory being walked */
-	bool warned_mount;
 	int deep;		/* inside this many moved directories */
 };
 
@@ -239,6 +238,28 @@ child_path(struct walk *w, const char *name)
 {
 	return w->path.len ? xasprintf("%.*s/%s", (int)w->path.len,
 	    (char *)w->path.data, name) : xstrdup(name);
+}
+
+/* A directory on another device than the primary's root: listed, not
+ * entered (the turn reports it).  A mount root is a mount point; one that
+ * is not is a subvolume of the same mount (btrfs). */
+static void
+add_mount(struct walk *w, int dirfd, const char *name)
+{
+	struct crawl *c = w->c;
+	struct statx stx;
+
+	if (c->nmounts == c->cap_mounts) {
+		c->cap_mounts = c->cap_mounts ? c->cap_mounts * 2 : 4;
+		c->mounts = xrealloc(c->mounts, c->cap_mounts *
+		    sizeof(*c->mounts));
+	}
+	struct crawl_mount *m = &c->mounts[c->nmounts++];
+	m->path = child_path(w, name);
+	/* Without STATX_ATTR_MOUNT_ROOT (before Linux 5.8), a mount point. */
+	m->subvolume = statx(dirfd, name, AT_SYMLINK_NOFOLLOW, 0, &stx) == 0 &&
+	    (stx.stx_attributes_mask & STATX_ATTR_MOUNT_ROOT) &&
+	    !(stx.stx_attributes & STATX_ATTR_MOUNT_ROOT);
 }
 
 /* One entry present on the primary. */
@@ -370,13 +391,7 @@ visit_entry(struct walk *w, int dirfd, struct pobj *dir, const char *name,
 			o->depth = depth;
 		}
 		if (st.st_dev != c->root_dev) {
-			if (!w->warned_mount) {
-				char *p = child_path(w, name);
-				log_warn("%s is a mount point: not descending "
-				    "(georep replicates one filesystem)", p);
-				free(p);
-				w->warned_mount = true;
-			}
+			add_mount(w, dirfd, name);
 			return;
 		}
 		if (o->flags & POBJ_VISITED)
@@ -943,5 +958,8 @@ crawl_release(struct crawl *c)
 	for (size_t i = 0; i < c->nerrors; i++)
 		free(c->errors[i].path);
 	free(c->errors);
+	for (size_t i = 0; i < c->nmounts; i++)
+		free(c->mounts[i].path);
+	free(c->mounts);
 	memset(c, 0, sizeof(*c));
 }

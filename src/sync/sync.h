@@ -53,11 +53,13 @@ struct sync_opts {
 	bool no_acls;		/* leave POSIX ACLs alone */
 	bool no_fsync;		/* tests only */
 	/* Left out on purpose: owners and groups (the secondary keeps its
-	 * own), and character and block devices.  Without them, what the
-	 * secondary cannot hold is counted in sync_stats: the replica is not
-	 * exact. */
+	 * own), character and block devices, and what is mounted inside the
+	 * primary (listed, not entered).  Without them, what the secondary
+	 * cannot hold is counted in sync_stats and a mount point is a failure:
+	 * the replica is not exact. */
 	bool no_owners;
 	bool no_devices;
+	bool one_file_system;
 	/* Set (by a signal handler) to stop the turn at the next operation;
 	 * the turn then returns -1 and the next one reconciles. */
 	volatile int *stop;
@@ -126,6 +128,11 @@ struct sync_stats {
 	 * sync_stats_release).  Not failures, but the replica is not exact. */
 	uint64_t owners_skipped, devices_skipped;
 	char *owner_first, *device_first;
+	/* Every mount point (or subvolume) inside the primary, not entered;
+	 * a failure each unless sync_opts.one_file_system (freed by
+	 * sync_stats_release). */
+	char **mounts;
+	size_t nmounts;
 	/* The turn changed the secondary and did not finish (stopped, or
 	 * the connection failed): the next turn reconciles first. */
 	bool unfinished;

@@ -50,6 +50,11 @@ sync_stats_release(struct sync_stats *st)
 	free(st->device_first);
 	st->owner_first = st->device_first = NULL;
 	st->owners_skipped = st->devices_skipped = 0;
+	for (size_t i = 0; i < st->nmounts; i++)
+		free(st->mounts[i]);
+	free(st->mounts);
+	st->mounts = NULL;
+	st->nmounts = 0;
 }
 
 void
@@ -951,6 +956,34 @@ report_skipped(struct turn *t)
 		    st->owner_first);
 }
 
+/*
+ * Mount points and subvolumes inside the primary are never entered (fids
+ * are unique within one filesystem): a failure each, with its path and the
+ * reason, unless --one-file-system asked for it.  Every one goes into the
+ * stats for the caller's summary.
+ */
+static void
+report_mounts(struct turn *t)
+{
+	const struct crawl *c = &t->crawl;
+	struct sync_stats *st = t->st;
+
+	st->mounts = xcalloc(c->nmounts + 1, sizeof(*st->mounts));
+	for (size_t i = 0; i < c->nmounts; i++) {
+		const struct crawl_mount *m = &c->mounts[i];
+		char *q = quote_name(m->path, strlen(m->path));
+		const char *what = m->subvolume ? "a subvolume (another "
+		    "device number)" : "a mount point (another filesystem)";
+		st->mounts[st->nmounts++] = q;
+		if (t->opts->one_file_system)
+			log_info("%s: %s: not descending (--one-file-system)",
+			    q, what);
+		else
+			turn_error(t, q, "%s: %s: not descending; "
+			    "--one-file-system to skip it on purpose", q, what);
+	}
+}
+
 /* The racy files the caller names, unless this turn looked at them (then
  * it decided for itself): no change of theirs went unrecorded. */
 static int
@@ -1026,6 +1059,7 @@ sync_turn(const struct sync_opts *o, const struct sync_target *tgt,
 		keep_failure(st, t.crawl.errors[i].path, msg);
 		free(msg);
 	}
+	report_mounts(&t);
 	/* Planning models moves to choose between a straight rename and
 	 * staging: in a nested transaction, thrown away after. */
 	struct index_txn *parent = t.txn;

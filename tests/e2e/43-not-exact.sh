@@ -4,7 +4,9 @@
 #     device nodes: one warning per category (how many, the first path),
 #     exit 74, on every run while it lasts; --no-owners / --no-devices
 #     leave them out on purpose (exit 0, and nothing sent again); files of
-#     nobody's own lose nothing (exit 0).
+#     nobody's own lose nothing (exit 0);
+#   - a filesystem mounted inside the primary is not entered: every one is
+#     named, exit 74; with --one-file-system (-x), listed, exit 0.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 need_root
@@ -66,3 +68,26 @@ chown -R nobody:nogroup O
 expect_rc 0 nsync O OS
 expect_no_stderr 'not replicated'
 compare O OS
+
+step "filesystems mounted inside the primary: each one named, rc 74"
+mkdir -p M/m1 M/sub/m2 M/keep
+echo k >M/keep/f
+mount -t tmpfs tmpfs M/m1
+mount -t tmpfs tmpfs M/sub/m2
+at_exit "umount '$T/M/m1' '$T/M/sub/m2'"
+echo in >M/m1/inside
+echo in >M/sub/m2/inside
+expect_rc 74 gsync M MS
+expect_stderr 'm1: a mount point \(another filesystem\): not descending; --one-file-system'
+expect_stderr 'sub/m2: a mount point \(another filesystem\): not descending; --one-file-system'
+expect_stderr 'not entered: m1, sub/m2'
+[[ -d MS/m1 && -d MS/sub/m2 && ! -e MS/m1/inside ]] ||
+	check_failed "the mount points should be made, not entered"
+compare M MS --exclude m1 --exclude sub/m2
+step "... with --one-file-system (-x): listed, rc 0"
+expect_rc 0 gsync --one-file-system M MS
+expect_stderr 'm1: a mount point \(another filesystem\): not descending \(--one-file-system\)'
+expect_stderr 'not entered: m1, sub/m2'
+expect_no_stderr 'error'
+expect_rc 0 gsync -x M MS
+expect_nothing_sent
