@@ -4,7 +4,8 @@
 # Idempotent: packages already present are not touched.
 set -euo pipefail
 pkgs=(gcc make pkg-config liblmdb-dev libzstd-dev libxxhash-dev libinih-dev libjansson-dev libcmocka-dev
-      python3 attr acl rsync strace clang libclang-rt-14-dev util-linux procps e2fsprogs)
+      python3 attr acl rsync strace clang libclang-rt-14-dev util-linux procps e2fsprogs
+      btrfs-progs)
 if [[ ${1-} == --bench ]]; then
 	pkgs+=(rsync tar lsyncd)
 elif (($#)); then

@@ -10,10 +10,18 @@
  *   66  EX_NOINPUT    the primary is missing or not a readable directory
  *   69  EX_UNAVAILABLE the secondary could not be started or went away
  *   70  EX_SOFTWARE   an internal error
- *   73  EX_CANTCREAT  the secondary directory cannot be created or opened
- *   74  EX_IOERR      some paths could not be synced (each was reported with
- *                     its path and reason); a later sync retries them
+ *   73  EX_CANTCREAT  the secondary directory, or the state directory
+ *                     (--home), cannot be created or opened
+ *   74  EX_IOERR      the replica is not exact: some paths could not be
+ *                     synced (each reported with its path and reason; a
+ *                     later sync retries them), a mount point inside the
+ *                     primary was not entered (without --one-file-system),
+ *                     or the secondary could not give owners or make device
+ *                     nodes (without --no-owners / --no-devices)
  *   76  EX_PROTOCOL   the two sides could not agree on the protocol
+ *   130 (128 + the signal number: 143 for SIGTERM) sync was interrupted;
+ *                     the secondary may hold part of the changes, and the
+ *                     next sync of the pair checks it and finishes
  */
 #ifndef GEOREP_CLI_H
 #define GEOREP_CLI_H
@@ -52,5 +60,9 @@ int check_pair(const char *prim, const char *sec, const char *sec_arg);
  * checked as a pair: 0, or the sysexits code (the reason logged). */
 int resolve_pair(const char *prim_arg, const char *sec_arg, char **prim,
     char **sec);
+/* Make the state directory home (as session_home() gave it) if missing:
+ * only its last component unless it is the default one.  0, or -1 with the
+ * path and the reason logged (the caller exits EX_CANTCREAT). */
+int home_make(const char *home);
 
 #endif

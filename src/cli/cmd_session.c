@@ -167,7 +167,8 @@ cmd_create(int argc, char **argv)
 	}
 	c.primary = xstrdup(prim);
 	c.secondary = xstrdup(sec);
-	if (mkdir_p(dir, 0700) < 0 || config_save(&c, dir) < 0) {
+	if (home_make(home) < 0 || mkdir_p(dir, 0700) < 0 ||
+	    config_save(&c, dir) < 0) {
 		code = EX_CANTCREAT;
 		goto out;
 	}

@@ -3,6 +3,7 @@
 #include <getopt.h>
 #include <libgen.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,6 +41,15 @@ sync_usage(FILE *out)
 "                      trailing '/' matches directories only); excluded names\n"
 "                      are neither sent nor deleted on the secondary\n"
 "  --ignore-deletes    do not replicate deletions (archive)\n"
+"  -x, --one-file-system  leave out what is mounted inside PRIMARY (mount\n"
+"                      points and subvolumes are made, not entered); without\n"
+"                      it, each one is reported and the exit status is 74\n"
+"  --no-owners         leave owners and groups out (the secondary's own stay);\n"
+"                      without it, owners a secondary without privilege cannot\n"
+"                      give are counted and the exit status is 74\n"
+"  --no-devices        leave character and block devices out; without it,\n"
+"                      devices a secondary without privilege cannot make are\n"
+"                      counted and the exit status is 74\n"
 "  --dry-run, -n       print what would change; change nothing\n"
 "  --progress          show bytes, percentage, rate and time left on stderr\n"
 "  --force             take over a SECONDARY bound to another primary (its\n"
@@ -47,7 +57,8 @@ sync_usage(FILE *out)
 "  --name NAME         name of the index kept for this pair (default: derived\n"
 "                      from the two paths)\n"
 "  --home DIR          where sessions and indexes live (default: $GEOREP_HOME,\n"
-"                      /var/lib/georep as root, ~/.local/state/georep otherwise)\n"
+"                      /var/lib/georep as root, ~/.local/state/georep\n"
+"                      otherwise); only its last component is created\n"
 "  --timeout SECONDS   fail when the secondary is silent this long (default 60)\n"
 "  -v, --verbose       print each change\n"
 "  -q, --quiet         print errors only\n"
@@ -55,8 +66,12 @@ sync_usage(FILE *out)
 "\n"
 "exit status: 0 replica exact; 64 usage; 65 SECONDARY belongs to another primary\n"
 "or is not empty and never synced; 66 PRIMARY missing or unreadable; 69 the\n"
-"secondary failed; 73 SECONDARY cannot be created; 74 some paths failed (each\n"
-"reported with its path and reason; run again to retry); 76 protocol mismatch.\n");
+"secondary failed; 73 SECONDARY or the --home directory cannot be created; 74\n"
+"the replica is not exact: some paths failed (each reported with its path and\n"
+"reason; run again to retry), a mount point was not entered, or owners or\n"
+"devices could not be replicated; 76 protocol mismatch; 130 interrupted\n"
+"(Ctrl-C; 143 for SIGTERM): SECONDARY may hold part of the changes, and the\n"
+"next sync checks it and sends what is missing.\n");
 }
 
 struct sync_args {
@@ -73,10 +88,13 @@ static int
 parse_args(int argc, char **argv, struct sync_args *a)
 {
 	enum { O_EXCLUDE = 256, O_IGNORE_DELETES, O_PROGRESS, O_FORCE, O_NAME,
-	    O_HOME, O_TIMEOUT, O_NOFSYNC };
+	    O_HOME, O_TIMEOUT, O_NOFSYNC, O_NO_OWNERS, O_NO_DEVICES };
 	static const struct option longopts[] = {
 		{ "exclude", required_argument, NULL, O_EXCLUDE },
 		{ "ignore-deletes", no_argument, NULL, O_IGNORE_DELETES },
+		{ "one-file-system", no_argument, NULL, 'x' },
+		{ "no-owners", no_argument, NULL, O_NO_OWNERS },
+		{ "no-devices", no_argument, NULL, O_NO_DEVICES },
 		{ "dry-run", no_argument, NULL, 'n' },
 		{ "progress", no_argument, NULL, O_PROGRESS },
 		{ "force", no_argument, NULL, O_FORCE },
@@ -93,7 +111,7 @@ parse_args(int argc, char **argv, struct sync_args *a)
 	char *end;
 
 	a->timeout = 60;
-	while ((ch = getopt_long(argc, argv, "nvqh", longopts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "nvqxh", longopts, NULL)) != -1) {
 		switch (ch) {
 		case O_EXCLUDE:
 			if (*optarg == '\0') {
@@ -106,6 +124,9 @@ parse_args(int argc, char **argv, struct sync_args *a)
 			a->excludes[a->nexcludes++] = optarg;
 			break;
 		case O_IGNORE_DELETES: a->o.ignore_deletes = true; break;
+		case 'x': a->o.one_file_system = true; break;
+		case O_NO_OWNERS: a->o.no_owners = true; break;
+		case O_NO_DEVICES: a->o.no_devices = true; break;
 		case 'n': a->o.dry_run = true; break;
 		case O_PROGRESS: a->o.progress = true; break;
 		case O_FORCE: a->force = true; break;
@@ -142,6 +163,213 @@ parse_args(int argc, char **argv, struct sync_args *a)
 	return 0;
 }
 
+/* Exactly PRIMARY and SECONDARY, or a message saying what is wrong. */
+static int
+check_operands(int n, char **ops)
+{
+	if (n == 2)
+		return 0;
+	if (n == 0)
+		fprintf(stderr, "georep sync: missing PRIMARY and SECONDARY\n");
+	else if (n == 1)
+		fprintf(stderr, "georep sync: missing SECONDARY (after "
+		    "PRIMARY '%s')\n", ops[0]);
+	else
+		fprintf(stderr, "georep sync: unexpected argument '%s' (only "
+		    "PRIMARY and SECONDARY)\n", ops[2]);
+	fprintf(stderr, "usage: georep sync [OPTIONS] PRIMARY SECONDARY\n"
+	    "Try 'georep sync --help'.\n");
+	return -1;
+}
+
+/* ---- interruption ---- */
+
+/* The signal that asked to stop (sync_opts.stop): 0, or its number. */
+static volatile int stop_signal;
+
+static void
+on_stop(int sig)
+{
+	stop_signal = sig;
+}
+
+/*
+ * Ctrl-C (SIGINT), SIGTERM and SIGHUP stop the turn at its next operation
+ * instead of killing the process: the secondary is told BYE at a frame
+ * boundary, and the exit status says what happened.  A second signal
+ * kills at once (SA_RESETHAND).  A signal ignored when we started (a
+ * background job of a non-interactive shell, nohup) stays ignored.
+ */
+static void
+catch_stop_signals(void)
+{
+	static const int sigs[] = { SIGINT, SIGTERM, SIGHUP };
+	struct sigaction sa, old;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_stop;
+	sa.sa_flags = SA_RESETHAND | SA_RESTART;
+	sigemptyset(&sa.sa_mask);
+	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++) {
+		if (sigaction(sigs[i], NULL, &old) == 0 &&
+		    old.sa_handler == SIG_IGN)
+			continue;
+		if (sigaction(sigs[i], &sa, NULL) < 0)
+			log_sys(LOG_LVL_WARN, "sigaction %s",
+			    strsignal(sigs[i]));
+	}
+}
+
+/*
+ * What an interrupted sync left, and what the next one does about it
+ * (README, "Crash safety"): a turn that changed the secondary leaves its
+ * marker in the index, so the next sync walks the secondary and rebuilds
+ * the index's links from it, removes what the index cannot account for
+ * (what this run made since its last commit), and sends everything
+ * missing, the files this run was writing included.  A first sync that
+ * never committed is started again from an emptied secondary.
+ */
+static int
+report_interrupted(struct index *ix, const struct sync_stats *st,
+    const char *sec, bool dry_run)
+{
+	struct index_txn *t;
+	bool empty = false;
+	int sig = stop_signal;
+
+	if (dry_run) {
+		log_err("interrupted (SIG%s): a dry run, nothing was changed",
+		    sigabbrev_np(sig));
+		return 128 + sig;
+	}
+	if (!st->unfinished) {
+		log_err("interrupted (SIG%s) before this run finished; %s "
+		    "holds no half-done turn: the next georep sync sends what "
+		    "is missing", sigabbrev_np(sig), sec);
+		return 128 + sig;
+	}
+	if (index_begin(ix, false, &t) == 0) {
+		if (index_is_empty(t, &empty) < 0)
+			empty = false;
+		index_abort(t);
+	}
+	if (empty)
+		log_err("interrupted (SIG%s): %s holds part of the first "
+		    "copy; the next georep sync of this pair empties it and "
+		    "starts again",
+		    sigabbrev_np(sig), sec);
+	else
+		log_err("interrupted (SIG%s): %s holds part of this run's "
+		    "changes; the next georep sync of this pair checks it "
+		    "against the index (a walk of the secondary), removes what "
+		    "this run left unrecorded, and sends what is missing",
+		    sigabbrev_np(sig), sec);
+	return 128 + sig;
+}
+
+/* ---- the summary ---- */
+
+static void
+print_summary(const struct sync_stats *st)
+{
+	char bytes[16];
+	struct buf extra = BUF_INIT;
+
+	format_size(st->bytes_sent, bytes, sizeof(bytes));
+	if (st->errors)
+		buf_addstr(&extra, "; some paths failed (see above)");
+	if (st->owners_skipped || st->devices_skipped) {
+		char *s = xasprintf("; not replicated: %llu %s, %llu device %s "
+		    "(see above)", (unsigned long long)st->owners_skipped,
+		    plural(st->owners_skipped, "owner", "owners"),
+		    (unsigned long long)st->devices_skipped,
+		    plural(st->devices_skipped, "node", "nodes"));
+		buf_addstr(&extra, s);
+		free(s);
+	}
+	for (size_t i = 0; i < st->nmounts; i++) {
+		buf_addstr(&extra, i ? ", " : "; not entered: ");
+		buf_addstr(&extra, st->mounts[i]);
+	}
+	buf_add(&extra, "", 1);
+	log_info("%llu %s and %llu %s seen; %llu %s (%s) sent, %llu %s "
+	    "changed, %llu %s set%s",
+	    (unsigned long long)st->files_seen,
+	    plural(st->files_seen, "file", "files"),
+	    (unsigned long long)st->dirs_seen,
+	    plural(st->dirs_seen, "directory", "directories"),
+	    (unsigned long long)st->files_sent,
+	    plural(st->files_sent, "file", "files"), bytes,
+	    (unsigned long long)st->entries,
+	    plural(st->entries, "entry", "entries"),
+	    (unsigned long long)st->attrs_set,
+	    plural(st->attrs_set, "attribute", "attributes"),
+	    (char *)extra.data);
+	buf_release(&extra);
+}
+
+/* ---- the command ---- */
+
+/* The index of the pair: --name, or a hash of the two paths. */
+static char *
+pair_name(const struct sync_args *a, const char *prim, const char *sec)
+{
+	struct buf key = BUF_INIT;
+	char *name;
+
+	if (a->name)
+		return xstrdup(a->name);
+	buf_addstr(&key, prim);
+	buf_add(&key, "", 1);
+	buf_addstr(&key, sec);
+	name = xasprintf("%016llx", (unsigned long long)XXH3_64bits(key.data,
+	    key.len));
+	buf_release(&key);
+	return name;
+}
+
+/* The turns of a real sync (the first contact made): one, and again when
+ * the secondary was not what the index said (after reconciling the two),
+ * or when the primary changed under the crawl (a directory renamed while
+ * it was walked: 1 with no failure).  The turn's result. */
+static int
+run_turns(struct sync_args *a, struct sync_target *tgt, struct index *ix,
+    struct conn *c, struct sync_stats *st)
+{
+	int rc = sync_turn(&a->o, tgt, ix, c, st);
+
+	for (int again = 0; again < 4 && !stop_signal && (rc == 2 ||
+	    (rc == 1 && st->errors == 0)); again++) {
+		if (rc == 2)
+			log_warn("the secondary did not match the index: "
+			    "reconciling and trying again");
+		else
+			log_info("the primary changed while it was read: "
+			    "once more");
+		struct sync_stats prev = *st;
+		memset(st, 0, sizeof(*st));
+		st->files_sent = prev.files_sent;
+		st->bytes_sent = prev.bytes_sent;
+		st->entries = prev.entries;
+		st->attrs_set = prev.attrs_set;
+		sync_stats_release(&prev);
+		rc = sync_turn(&a->o, tgt, ix, c, st);
+	}
+	if (rc == 1 && st->errors == 0 && !stop_signal)
+		log_err("the primary kept changing while it was read: run "
+		    "georep sync again");
+	return rc == 2 ? 1 : rc;
+}
+
+/* The exit status of a finished run: 0 only for an exact replica. */
+static int
+exit_status(int rc, const struct sync_stats *st)
+{
+	if (rc != 0)
+		return EX_IOERR;
+	return st->owners_skipped || st->devices_skipped ? EX_IOERR : 0;
+}
+
 int
 cmd_sync(int argc, char **argv)
 {
@@ -159,11 +387,8 @@ cmd_sync(int argc, char **argv)
 		fprintf(stderr, "Try 'georep sync --help'.\n");
 		return EX_USAGE;
 	}
-	if (argc - optind != 2) {
-		fprintf(stderr, "usage: georep sync [OPTIONS] PRIMARY SECONDARY\n"
-		    "Try 'georep sync --help'.\n");
+	if (check_operands(argc - optind, argv + optind) < 0)
 		return EX_USAGE;
-	}
 	const char *prim_arg = argv[optind], *sec_arg = argv[optind + 1];
 	code = resolve_pair(prim_arg, sec_arg, &prim, &sec);
 	if (code != 0)
@@ -179,16 +404,10 @@ cmd_sync(int argc, char **argv)
 		code = EX_NOINPUT;
 		goto out;
 	}
-	if (a.name)
-		name = xstrdup(a.name);
-	else {
-		struct buf key = BUF_INIT;
-		buf_addstr(&key, prim);
-		buf_add(&key, "", 1);
-		buf_addstr(&key, sec);
-		name = xasprintf("%016llx", (unsigned long long)XXH3_64bits(
-		    key.data, key.len));
-		buf_release(&key);
+	name = pair_name(&a, prim, sec);
+	if (home_make(session_home(a.home)) < 0) {
+		code = EX_CANTCREAT;
+		goto out;
 	}
 	char *ixdir = xasprintf("%s/sync/%s", session_home(a.home), name);
 	int ixrc = open_index(ixdir, volume, &ix);
@@ -200,15 +419,20 @@ cmd_sync(int argc, char **argv)
 		code = EX_CANTCREAT;
 		goto out;
 	}
+	a.o.stop = &stop_signal;
+	catch_stop_signals();
+	conn_init(&c, sec, a.timeout * 1000);
 	if (a.o.dry_run) {
-		/* Nothing is sent: the index alone says what would change. */
+		/* Nothing is sent: the index alone says what would change,
+		 * for a secondary that would run as we do. */
 		tgt.secondary_privileged = geteuid() == 0;
-		conn_init(&c, sec, a.timeout * 1000);
+		tgt.secondary_uid = geteuid();
+		tgt.secondary_gid = getegid();
 		int rc = sync_turn(&a.o, &tgt, ix, &c, &st);
-		code = rc == 0 ? 0 : rc > 0 ? EX_IOERR : EX_SOFTWARE;
+		code = stop_signal ? report_interrupted(ix, &st, sec, true) :
+		    rc < 0 ? EX_SOFTWARE : exit_status(rc, &st);
 		goto out;
 	}
-	conn_init(&c, sec, a.timeout * 1000);
 	if (conn_spawn_local(&c, self_exe(), sec) < 0) {
 		log_err("%s", c.error);
 		code = EX_UNAVAILABLE;
@@ -225,33 +449,16 @@ cmd_sync(int argc, char **argv)
 		goto out_conn;
 	}
 	tgt.secondary_privileged = h.privileged;
-	int rc = sync_turn(&a.o, &tgt, ix, &c, &st);
-	/* Once more when the secondary was not what the index said (after
-	 * reconciling the two), or when the primary changed under the crawl
-	 * (a directory renamed while it was walked: 1 with no failure). */
-	for (int again = 0; again < 4 && (rc == 2 || (rc == 1 &&
-	    st.errors == 0)); again++) {
-		if (rc == 2)
-			log_warn("the secondary did not match the index: "
-			    "reconciling and trying again");
-		else
-			log_info("the primary changed while it was read: "
-			    "once more");
-		struct sync_stats prev = st;
-		memset(&st, 0, sizeof(st));
-		st.files_sent = prev.files_sent;
-		st.bytes_sent = prev.bytes_sent;
-		st.entries = prev.entries;
-		st.attrs_set = prev.attrs_set;
-		sync_stats_release(&prev);
-		rc = sync_turn(&a.o, &tgt, ix, &c, &st);
-	}
-	if (rc == 1 && st.errors == 0)
-		log_err("the primary kept changing while it was read: run "
-		    "georep sync again");
-	if (rc == 2)
-		rc = 1;
+	tgt.secondary_uid = h.uid;
+	tgt.secondary_gid = h.gid;
+	int rc = run_turns(&a, &tgt, ix, &c, &st);
 	int status = conn_close(&c);
+	/* Stopped: cut short, or not run again (run_turns). */
+	if (stop_signal && !c.failed && (rc < 0 || (rc == 1 &&
+	    st.errors == 0))) {
+		code = report_interrupted(ix, &st, sec, false);
+		goto out_conn;
+	}
 	if (rc < 0 && !c.failed && status != 0 && WIFEXITED(status))
 		log_err("the secondary exited with status %d",
 		    WEXITSTATUS(status));
@@ -261,19 +468,9 @@ cmd_sync(int argc, char **argv)
 		log_err("the secondary exited with status %d", status);
 		code = EX_UNAVAILABLE;
 	} else
-		code = rc == 0 ? 0 : EX_IOERR;
-	if (code == 0 || code == EX_IOERR) {
-		char bytes[16];
-		format_size(st.bytes_sent, bytes, sizeof(bytes));
-		log_info("%llu files and %llu directories seen; %llu files (%s) "
-		    "sent, %llu entries changed, %llu attributes set%s",
-		    (unsigned long long)st.files_seen,
-		    (unsigned long long)st.dirs_seen,
-		    (unsigned long long)st.files_sent, bytes,
-		    (unsigned long long)st.entries,
-		    (unsigned long long)st.attrs_set,
-		    st.errors ? "; some paths failed (see above)" : "");
-	}
+		code = exit_status(rc, &st);
+	if (code == 0 || code == EX_IOERR)
+		print_summary(&st);
 out_conn:
 	conn_release(&c);
 out:

@@ -25,14 +25,16 @@ usage(FILE *out)
 "  sync [OPTIONS] PRIMARY SECONDARY   one-shot: make SECONDARY an exact replica\n"
 "  create NAME PRIMARY SECONDARY      create a session (continuous replication)\n"
 "  config NAME [KEY [VALUE]]          show or change a session's settings\n"
-"  delete NAME                        delete a session (the replica stays)\n"
+"                                     (a running session applies them at once)\n"
+"  delete [--force] NAME              delete a session (the replica stays)\n"
 "  start NAME [--foreground]          start continuous replication\n"
 "  stop NAME | pause NAME | resume NAME\n"
-"  status [NAME] [--json]             state, sync point, lag, failures, checkpoint\n"
+"  status [NAME] [--json | --detail]  state, sync point, lag, failures, checkpoint\n"
 "  checkpoint NAME now|TIME           completes when the sync point passes TIME\n"
 "  secondary DIR                      the far end; speaks the protocol on stdin/stdout\n"
 "\n"
-"Run 'georep COMMAND --help' for a command's options.\n");
+"Run 'georep help COMMAND' (or 'georep COMMAND --help') for a command's\n"
+"options; 'georep --version' (-V) prints the version.\n");
 }
 
 /* Deep trees keep one descriptor open per level while they are walked. */
@@ -45,6 +47,56 @@ raise_fd_limit(void)
 		rl.rlim_cur = rl.rlim_max;
 		setrlimit(RLIMIT_NOFILE, &rl);
 	}
+}
+
+struct command {
+	const char *name;
+	int (*run)(int argc, char **argv);
+};
+
+static const struct command commands[] = {
+	{ "sync", cmd_sync },
+	{ "create", cmd_create },
+	{ "config", cmd_config },
+	{ "delete", cmd_delete },
+	{ "start", cmd_start },
+	{ "stop", cmd_stop },
+	{ "pause", cmd_pause },
+	{ "resume", cmd_pause },	/* told apart by argv[0] */
+	{ "checkpoint", cmd_checkpoint },
+	{ "status", cmd_status },
+	{ "secondary", cmd_secondary },
+};
+
+static const struct command *
+find_command(const char *name)
+{
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		if (strcmp(commands[i].name, name) == 0)
+			return &commands[i];
+	fprintf(stderr, "georep: unknown command '%s'\n", name);
+	usage(stderr);
+	return NULL;
+}
+
+/* georep help CMD: the command's own --help, so there is one text. */
+static int
+help(int argc, char **argv)
+{
+	if (argc < 3) {
+		usage(stdout);
+		return 0;
+	}
+	if (argc > 3) {
+		fprintf(stderr, "georep help: unexpected argument '%s'\n"
+		    "usage: georep help [COMMAND]\n", argv[3]);
+		return EX_USAGE;
+	}
+	const struct command *c = find_command(argv[2]);
+	if (c == NULL)
+		return EX_USAGE;
+	char *args[] = { argv[2], (char *)"--help", NULL };
+	return c->run(2, args);
 }
 
 int
@@ -60,35 +112,12 @@ main(int argc, char **argv)
 	}
 	const char *cmd = argv[1];
 	if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 ||
-	    strcmp(cmd, "help") == 0) {
-		usage(stdout);
-		return 0;
-	}
-	if (strcmp(cmd, "--version") == 0) {
+	    strcmp(cmd, "help") == 0)
+		return help(argc, argv);
+	if (strcmp(cmd, "--version") == 0 || strcmp(cmd, "-V") == 0) {
 		printf("georep 0.1\n");
 		return 0;
 	}
-	if (strcmp(cmd, "sync") == 0)
-		return cmd_sync(argc - 1, argv + 1);
-	if (strcmp(cmd, "create") == 0)
-		return cmd_create(argc - 1, argv + 1);
-	if (strcmp(cmd, "config") == 0)
-		return cmd_config(argc - 1, argv + 1);
-	if (strcmp(cmd, "delete") == 0)
-		return cmd_delete(argc - 1, argv + 1);
-	if (strcmp(cmd, "start") == 0)
-		return cmd_start(argc - 1, argv + 1);
-	if (strcmp(cmd, "stop") == 0)
-		return cmd_stop(argc - 1, argv + 1);
-	if (strcmp(cmd, "pause") == 0 || strcmp(cmd, "resume") == 0)
-		return cmd_pause(argc - 1, argv + 1);
-	if (strcmp(cmd, "checkpoint") == 0)
-		return cmd_checkpoint(argc - 1, argv + 1);
-	if (strcmp(cmd, "status") == 0)
-		return cmd_status(argc - 1, argv + 1);
-	if (strcmp(cmd, "secondary") == 0)
-		return cmd_secondary(argc - 1, argv + 1);
-	fprintf(stderr, "georep: unknown command '%s'\n", cmd);
-	usage(stderr);
-	return EX_USAGE;
+	const struct command *c = find_command(cmd);
+	return c ? c->run(argc - 1, argv + 1) : EX_USAGE;
 }

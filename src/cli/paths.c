@@ -7,6 +7,7 @@
 
 #include "../common/log.h"
 #include "../common/util.h"
+#include "../daemon/session.h"
 #include "cli.h"
 #include "../common/banned.h"
 
@@ -105,4 +106,37 @@ fail_noinput:
 	free(*prim);
 	*prim = NULL;
 	return EX_NOINPUT;
+}
+
+/*
+ * A state directory given by --home or $GEOREP_HOME is made as its last
+ * component only: a mistyped path must fail, not grow a tree of
+ * directories where nobody looks.  The default one gets its parents (a
+ * new user has no ~/.local/state yet).
+ */
+int
+home_make(const char *home)
+{
+	const char *env = getenv("GEOREP_HOME");
+	bool by_default = (env == NULL || *env == '\0') &&
+	    strcmp(home, session_home(NULL)) == 0;
+	struct stat st;
+
+	if (by_default)
+		return mkdir_p(home, 0700);
+	if (mkdir(home, 0700) == 0 || (errno == EEXIST &&
+	    stat(home, &st) == 0 && S_ISDIR(st.st_mode)))
+		return 0;
+	if (errno == EEXIST)
+		errno = ENOTDIR;
+	if (errno == ENOENT) {
+		char *copy = xstrdup(home);
+		log_err("the state directory %s cannot be created: its parent "
+		    "%s does not exist (only the last component is made: a "
+		    "typo in --home or GEOREP_HOME?)", home, dirname(copy));
+		free(copy);
+	} else {
+		log_sys(LOG_LVL_ERR, "the state directory %s", home);
+	}
+	return -1;
 }

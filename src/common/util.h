@@ -67,6 +67,13 @@ void format_rfc3339(int64_t ns, char *out, size_t outlen);
  * when the file was replaced since it started. */
 const char *self_exe(void);
 
+/* The noun for a count in a message: "1 file", "2 files". */
+static inline const char *
+plural(uint64_t n, const char *one, const char *many)
+{
+	return n == 1 ? one : many;
+}
+
 /* Human size: 1.5M, 300K, 12G into out (>= 16 bytes). */
 void format_size(uint64_t n, char *out, size_t outlen);
 

@@ -63,6 +63,9 @@ struct worker {
 	struct status st;
 	const char *detector;	/* "fanotify", "inotify" or "crawl" */
 	const char *detector_note;	/* why not the configured one, or NULL */
+	/* What the secondary cannot hold (owners, devices without privilege):
+	 * the replica is not exact; kept until a full crawl finds none. */
+	char not_exact[512];
 	bool journal;		/* a recorder runs: turns from the journal;
 				 * else crawl mode */
 	int chan;		/* to the monitor */

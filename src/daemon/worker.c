@@ -77,14 +77,49 @@ save_status(struct worker *w, bool now)
 		worker_save_status(w);
 }
 
+/* The detail of a running session: why not the detector asked for, and
+ * what the replica cannot hold. */
+static void
+running_detail(struct worker *w)
+{
+	char *d = xasprintf("%s%s%s", w->detector_note ? w->detector_note : "",
+	    w->detector_note && w->not_exact[0] ? "; " : "", w->not_exact);
+
+	status_set_detail(&w->st, *d ? d : NULL);
+	free(d);
+}
+
 static void
 set_state(struct worker *w, enum session_state state)
 {
 	if (w->st.state == state)
 		return;
 	w->st.state = state;
-	status_set_detail(&w->st, w->detector_note);
+	running_detail(w);
 	worker_save_status(w);
+}
+
+/* Owners and devices a secondary without privilege could not hold. */
+static void
+note_not_exact(struct worker *w, const struct sync_stats *s, bool full)
+{
+	char was[sizeof(w->not_exact)];
+
+	memcpy(was, w->not_exact, sizeof(was));
+	if (s->owners_skipped || s->devices_skipped)
+		snprintf(w->not_exact, sizeof(w->not_exact), "the secondary runs "
+		    "without privilege: %llu %s and %llu device %s not "
+		    "replicated (the first: %s)",
+		    (unsigned long long)s->owners_skipped,
+		    plural(s->owners_skipped, "owner", "owners"),
+		    (unsigned long long)s->devices_skipped,
+		    plural(s->devices_skipped, "node", "nodes"),
+		    s->owner_first ? s->owner_first : s->device_first ?
+		    s->device_first : "?");
+	else if (full)
+		w->not_exact[0] = '\0';
+	if (strcmp(was, w->not_exact) != 0)
+		running_detail(w);
 }
 
 static void
@@ -365,6 +400,8 @@ connect_secondary(struct worker *w, struct session_conn *sc, char *detail,
 		session_set_flag(w->dir, SF_TAKEOVER, false);
 	sc->quiet_since = mono_ns();
 	sc->tgt.secondary_privileged = h.privileged;
+	sc->tgt.secondary_uid = h.uid;
+	sc->tgt.secondary_gid = h.gid;
 	sc->o.excludes = (const char *const *)w->cfg->exclude;
 	sc->o.nexcludes = w->cfg->nexclude;
 	sc->o.ignore_deletes = w->cfg->ignore_deletes;
@@ -517,6 +554,7 @@ journal_turn(struct worker *w, struct session_conn *sc, const char *jdir,
 	    b.nseqs, b.nrecords, b.ndirs, full ? ", a full crawl" : "");
 	int rc = run_turn(sc, &s);
 	racy_add(&w->racy, &s, full && rc >= 0);
+	note_not_exact(w, &s, full && rc == SYNC_DONE);
 	if (rc < 0)	/* not settled: due again next turn */
 		for (size_t i = 0; i < nsettle; i++)
 			sync_racy_add(&w->racy, &settle[i], 0);
@@ -638,6 +676,7 @@ crawl_loop(struct worker *w, struct session_conn *sc)
 			sync_stats_release(&s);
 			return -1;
 		}
+		note_not_exact(w, &s, rc == SYNC_DONE);
 		after_turn(w, &s);
 		sync_stats_release(&s);
 		chan_say(&ch, "t\n");

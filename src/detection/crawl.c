@@ -198,7 +198,7 @@ fill_stat(struct pobj *o, const struct stat *st)
 
 /* Compare a known object with its index record; flag what to send. */
 static uint32_t
-compare(const struct stat *st, const struct irec *rec)
+compare(const struct stat *st, const struct irec *rec, bool no_owners)
 {
 	uint32_t flags = 0;
 	bool ctime_same = st->st_ctim.tv_sec == rec->ctime_sec &&
@@ -208,9 +208,11 @@ compare(const struct stat *st, const struct irec *rec)
 	bool size_same = !S_ISREG(st->st_mode) ||
 	    (uint64_t)st->st_size == rec->size;
 
+	bool owner_same = no_owners || (st->st_uid == rec->uid &&
+	    st->st_gid == rec->gid);
+
 	if (!(rec->synced & IREC_ATTRS) || !ctime_same || !mtime_same ||
-	    st->st_mode != rec->mode || st->st_uid != rec->uid ||
-	    st->st_gid != rec->gid)
+	    st->st_mode != rec->mode || !owner_same)
 		flags |= POBJ_ATTRS;
 	if (S_ISREG(st->st_mode)) {
 		if (!(rec->synced & IREC_CONTENT) || !size_same || !mtime_same)
@@ -225,7 +227,6 @@ struct walk {
 	struct crawl *c;
 	struct index_txn *txn;
 	struct buf path;	/* relative path of the directory being walked */
-	bool warned_mount;
 	int deep;		/* inside this many moved directories */
 };
 
@@ -237,6 +238,28 @@ child_path(struct walk *w, const char *name)
 {
 	return w->path.len ? xasprintf("%.*s/%s", (int)w->path.len,
 	    (char *)w->path.data, name) : xstrdup(name);
+}
+
+/* A directory on another device than the primary's root: listed, not
+ * entered (the turn reports it).  A mount root is a mount point; one that
+ * is not is a subvolume of the same mount (btrfs). */
+static void
+add_mount(struct walk *w, int dirfd, const char *name)
+{
+	struct crawl *c = w->c;
+	struct statx stx;
+
+	if (c->nmounts == c->cap_mounts) {
+		c->cap_mounts = c->cap_mounts ? c->cap_mounts * 2 : 4;
+		c->mounts = xrealloc(c->mounts, c->cap_mounts *
+		    sizeof(*c->mounts));
+	}
+	struct crawl_mount *m = &c->mounts[c->nmounts++];
+	m->path = child_path(w, name);
+	/* Without STATX_ATTR_MOUNT_ROOT (before Linux 5.8), a mount point. */
+	m->subvolume = statx(dirfd, name, AT_SYMLINK_NOFOLLOW, 0, &stx) == 0 &&
+	    (stx.stx_attributes_mask & STATX_ATTR_MOUNT_ROOT) &&
+	    !(stx.stx_attributes & STATX_ATTR_MOUNT_ROOT);
 }
 
 /* One entry present on the primary. */
@@ -279,6 +302,9 @@ visit_entry(struct walk *w, int dirfd, struct pobj *dir, const char *name,
 		c->seen_dirs++;
 	else
 		c->seen_files++;
+	if (old_fid == NULL && c->opts->no_devices &&
+	    (S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode)))
+		return;
 	if (old_fid && fid_eq(old_fid, &fid)) {
 		/* The same object under the same name: compare attributes.
 		 * New content is renamed in beside the old, which changes
@@ -288,7 +314,7 @@ visit_entry(struct walk *w, int dirfd, struct pobj *dir, const char *name,
 		if (o == NULL || !(o->flags & POBJ_KNOWN)) {
 			rc = index_get(w->txn, &fid, &rec);
 			if (rc == 0) {
-				flags = compare(&st, &rec);
+				flags = compare(&st, &rec, c->opts->no_owners);
 				/* (A hash check that finds new content
 				 * marks the directory it writes into:
 				 * send_put.) */
@@ -326,7 +352,8 @@ visit_entry(struct walk *w, int dirfd, struct pobj *dir, const char *name,
 				rc = 1;
 			}
 			if (rc == 0) {
-				o->flags |= POBJ_KNOWN | compare(&st, &rec);
+				o->flags |= POBJ_KNOWN | compare(&st, &rec,
+				    c->opts->no_owners);
 				o->sino = rec.sino;
 				memcpy(o->old_hash, rec.content_hash, 16);
 				irec_release(&rec);
@@ -364,13 +391,7 @@ visit_entry(struct walk *w, int dirfd, struct pobj *dir, const char *name,
 			o->depth = depth;
 		}
 		if (st.st_dev != c->root_dev) {
-			if (!w->warned_mount) {
-				char *p = child_path(w, name);
-				log_warn("%s is a mount point: not descending "
-				    "(georep replicates one filesystem)", p);
-				free(p);
-				w->warned_mount = true;
-			}
+			add_mount(w, dirfd, name);
 			return;
 		}
 		if (o->flags & POBJ_VISITED)
@@ -696,7 +717,7 @@ crawl_run(struct crawl *c, const struct crawl_opts *opts, int rootfd,
 	if (rc < 0)
 		return -1;
 	if (rc == 0) {
-		r->flags |= POBJ_KNOWN | compare(&st, &rec);
+		r->flags |= POBJ_KNOWN | compare(&st, &rec, c->opts->no_owners);
 		r->sino = rec.sino;
 		irec_release(&rec);
 	} else {
@@ -840,7 +861,7 @@ walk_named(struct walk *w, int fd, const struct fid *fid)
 	if (rc < 0)
 		return -1;
 	if (rc == 0) {
-		o->flags |= POBJ_KNOWN | compare(&st, &rec);
+		o->flags |= POBJ_KNOWN | compare(&st, &rec, c->opts->no_owners);
 		o->sino = rec.sino;
 		irec_release(&rec);
 	}
@@ -939,5 +960,8 @@ crawl_release(struct crawl *c)
 	for (size_t i = 0; i < c->nerrors; i++)
 		free(c->errors[i].path);
 	free(c->errors);
+	for (size_t i = 0; i < c->nmounts; i++)
+		free(c->mounts[i].path);
+	free(c->mounts);
 	memset(c, 0, sizeof(*c));
 }

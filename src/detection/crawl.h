@@ -67,10 +67,24 @@ struct crawl_error {
 	const char *what;
 };
 
+/* A directory of the primary on another device: a mount point, or a
+ * subvolume (btrfs gives each its own device number).  Fids are unique
+ * within one filesystem only, so the crawl lists it but never enters it;
+ * the caller says whether that was asked for. */
+struct crawl_mount {
+	char *path;		/* relative to the primary */
+	bool subvolume;		/* not a mount root: a subvolume */
+};
+
 struct crawl_opts {
 	const char *const *excludes;
 	size_t nexcludes;
-	bool one_file_system;
+	/* Owners are left out (sync_opts.no_owners): a different owner is no
+	 * change to send. */
+	bool no_owners;
+	/* Devices are left out (sync_opts.no_devices): a character or block
+	 * device the index does not have is passed over, as if excluded. */
+	bool no_devices;
 	/* crawl_dirs: directories that moved (sorted): walked whole wherever
 	 * they are met, everything beneath them listed -- what changed in
 	 * them around their move may be only partly in the records. */
@@ -98,6 +112,8 @@ struct crawl {
 	char *arena_pos;
 	struct crawl_error *errors;
 	size_t nerrors, cap_errors;
+	struct crawl_mount *mounts;	/* every one met, in walk order */
+	size_t nmounts, cap_mounts;
 	uint64_t seen_files, seen_dirs;
 	bool directed;		/* crawl_dirs: not every directory was listed */
 	struct fid *named;	/* crawl_dirs: the directories to list, sorted */

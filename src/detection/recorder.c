@@ -8,6 +8,7 @@
 #include <sys/fanotify.h>
 #include <sys/inotify.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <unistd.h>
 #include <xxhash.h>
 
@@ -483,6 +484,35 @@ fan_drain(struct recorder *r)
 	return total;
 }
 
+#ifndef BTRFS_SUPER_MAGIC
+#define BTRFS_SUPER_MAGIC	0x9123683e
+#endif
+
+/*
+ * Why the filesystem mark failed, in words: a bare "Invalid cross-device
+ * link" tells nobody that the kernel refuses FAN_MARK_FILESYSTEM where
+ * the object's fsid is not its filesystem's -- a btrfs subvolume (each
+ * has its own fsid), or the like on another filesystem.
+ */
+static void
+fan_mark_error(const struct recorder *r, char *err, size_t errlen)
+{
+	int e = errno;
+	struct statfs sf;
+
+	if (e != EXDEV) {
+		snprintf(err, errlen, "fanotify_mark %s: %s", r->o.primary,
+		    strerror(e));
+		return;
+	}
+	bool btrfs = fstatfs(r->o.rootfd, &sf) == 0 &&
+	    (unsigned long)sf.f_type == BTRFS_SUPER_MAGIC;
+	snprintf(err, errlen, "fanotify cannot mark a filesystem from %s, "
+	    "and %s is in one (the kernel refuses FAN_MARK_FILESYSTEM where "
+	    "the fsid is not the filesystem's: EXDEV)", btrfs ?
+	    "a btrfs subvolume" : "a subvolume", r->o.primary);
+}
+
 static int
 fan_open(struct recorder *r, char *err, size_t errlen)
 {
@@ -497,8 +527,7 @@ fan_open(struct recorder *r, char *err, size_t errlen)
 	}
 	if (fanotify_mark(r->fd, FAN_MARK_ADD | FAN_MARK_FILESYSTEM, mask,
 	    r->o.rootfd, NULL) < 0) {
-		snprintf(err, errlen, "fanotify_mark %s: %s", r->o.primary,
-		    strerror(errno));
+		fan_mark_error(r, err, errlen);
 		return -1;
 	}
 	r->buf = xmalloc(FAN_BUF);

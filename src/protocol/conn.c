@@ -63,8 +63,19 @@ conn_spawn_local(struct conn *c, const char *self_exe, const char *dir)
 		return -1;
 	}
 	if (c->pid == 0) {
-		/* Only async-signal-safe calls from here to exec. */
-		if (dup2(to_child[0], 0) < 0 || dup2(from_child[1], 1) < 0 ||
+		/* Only async-signal-safe calls from here to exec.  A process
+		 * group of its own: Ctrl-C on a terminal signals the whole
+		 * foreground group, and the secondary must be ended by its
+		 * primary (BYE, or EOF if the primary dies), never killed in
+		 * the middle of a request by the same keystroke.  Outside the
+		 * foreground group, a terminal with `stty tostop` would stop
+		 * it on a write to stderr: SIGTTOU is ignored (that lets the
+		 * write through; an ignored signal stays so across exec). */
+		struct sigaction ign;
+		memset(&ign, 0, sizeof(ign));
+		ign.sa_handler = SIG_IGN;
+		if (setpgid(0, 0) < 0 || sigaction(SIGTTOU, &ign, NULL) < 0 ||
+		    dup2(to_child[0], 0) < 0 || dup2(from_child[1], 1) < 0 ||
 		    (errout[1] >= 0 && dup2(errout[1], 2) < 0))
 			goto child_fail;
 		execv(self_exe, argv);
@@ -74,6 +85,10 @@ child_fail:
 		(void)n;
 		_exit(127);
 	}
+	/* Also here, so that no signal to our group reaches the child before
+	 * its own setpgid (EACCES once it has exec'ed: it did it then). */
+	if (setpgid(c->pid, c->pid) < 0 && errno != EACCES && errno != ESRCH)
+		log_sys(LOG_LVL_WARN, "setpgid of the secondary");
 	close(to_child[0]);
 	close(from_child[1]);
 	close(errpipe[1]);

@@ -45,7 +45,7 @@
 #include "../common/util.h"
 
 /* 2: ATTR_ACLS; 3: LISTDIR's sino, PUT's mode; 4: the oref's parent sino;
- * 5: PING */
+ * 5: the HELLO reply's data (the secondary's uid and gid); PING */
 #define PROTO_VERSION		5
 #define PROTO_HDR_LEN		9
 #define PROTO_FRAME_MAX		(4u << 20)	/* type + id + payload */
@@ -56,7 +56,9 @@
 #define PROTO_LIST_BYTES	(1u << 20)	/* a LISTDIR reply's entries */
 
 enum msg_type {
-	MSG_HELLO = 1,	/* u32 version, str volume, u32 flags */
+	MSG_HELLO = 1,	/* u32 version, str volume, u32 flags; reply
+			 * value: enum hello_state | HELLO_* bits; reply
+			 * data: u32 uid, u32 gid the secondary runs as */
 	MSG_MKDIR,	/* oref, u32 mode */
 	MSG_SYMLINK,	/* oref, str target */
 	MSG_MKNOD,	/* oref, u32 mode, u64 rdev */
@@ -98,6 +100,11 @@ enum hello_state {
 /* Bits of the HELLO reply's value above the state byte */
 #define HELLO_IS_ROOT	0x100	/* the secondary runs with privilege */
 #define HELLO_NO_OPENAT2 0x200	/* confinement by component walk */
+/* Without HELLO_IS_ROOT, the secondary cannot give an object another owner
+ * than its own uid and gid (the HELLO reply's data): it applies those to
+ * every object it is sent an owner for, so the primary knows what the
+ * secondary holds and can tell which owners did not make it. */
+#define HELLO_REPLY_DATA	8
 
 /* MSG_PUT flags */
 #define PUT_INPLACE	0x1	/* several hard links: write the inode itself */

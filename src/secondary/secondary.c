@@ -45,6 +45,8 @@ struct secondary {
 	int rootfd, statefd, stagefd;
 	struct resolver res;
 	bool is_root;
+	uid_t uid;		/* what it runs as: without privilege, the */
+	gid_t gid;		/* owner of all it makes (proto.h, HELLO) */
 	bool hello_done;
 	bool poisoned;		/* an ordered op failed: cancel the rest */
 	struct put put;
@@ -427,11 +429,17 @@ apply_attrs(struct secondary *s, int fd, bool real_fd, int dfd,
 		snprintf(path, sizeof(path), "/proc/self/fd/%d/%s", dfd, name);
 	else
 		snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
-	if ((a->mask & ATTR_OWNER) && s->is_root && !(cur &&
-	    cur->st_uid == a->uid && cur->st_gid == a->gid)) {
-		*step = "chown";
+	/* Without privilege, the owner is our own uid and gid, whatever the
+	 * primary's is: the primary counts the owners that differ as not
+	 * replicated (proto.h, HELLO).  Our gid is set too, for a setgid
+	 * directory gives a new file its own group. */
+	uid_t uid = s->is_root ? a->uid : (uid_t)-1;
+	gid_t gid = s->is_root ? a->gid : s->gid;
+	if ((a->mask & ATTR_OWNER) && !(cur && cur->st_gid == gid &&
+	    (!s->is_root || cur->st_uid == uid))) {
+		*step = s->is_root ? "chown" : "chgrp";
 		owner_set = true;
-		if (fchownat(fd, "", a->uid, a->gid,
+		if (fchownat(fd, "", uid, gid,
 		    AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0)
 			return -1;
 	}
@@ -1104,6 +1112,8 @@ op_hello(struct secondary *s, struct rd *r, uint64_t *val)
 	s->hello_done = true;
 	*val = (uint64_t)state | (s->is_root ? HELLO_IS_ROOT : 0) |
 	    (s->res.use_openat2 ? 0 : HELLO_NO_OPENAT2);
+	put_u32(&s->data, (uint32_t)s->uid);
+	put_u32(&s->data, (uint32_t)s->gid);
 	return 0;
 }
 
@@ -1384,7 +1394,9 @@ secondary_main(const char *dir, int in_fd, int out_fd)
 	s.out_fd = out_fd;
 	s.statefd = s.stagefd = -1;
 	s.put.fd = s.put.dirfd = -1;
-	s.is_root = geteuid() == 0;
+	s.uid = geteuid();
+	s.gid = getegid();
+	s.is_root = s.uid == 0;
 	if (mkdir(dir, 0755) < 0 && errno != EEXIST) {
 		log_sys(LOG_LVL_ERR, "cannot create the secondary directory %s",
 		    dir);

@@ -547,12 +547,6 @@ status_print_row(const struct status *s, const struct status_view *v)
 		print_fitted("    log: ", v->log, width);
 }
 
-static const char *
-plural(uint64_t n, const char *one, const char *many)
-{
-	return n == 1 ? one : many;
-}
-
 static void
 print_turn(const struct status_turn *t)
 {

@@ -100,7 +100,17 @@ say_hello(struct conn *c, const char *volume, bool force,
 		free((char *)rep.msg);
 		return -1;
 	}
+	struct rd r;
+	rd_init(&r, (const uint8_t *)rep.msg, rep.msg_len);
+	out->uid = get_u32(&r);
+	out->gid = get_u32(&r);
 	free((char *)rep.msg);
+	if (!rd_end(&r)) {
+		log_err("protocol error: a HELLO reply of %u bytes, not %u",
+		    rep.msg_len, HELLO_REPLY_DATA);
+		*exit_code = EX_PROTOCOL;
+		return -1;
+	}
 	out->state = (int)(rep.value & 0xff);
 	out->privileged = (rep.value & HELLO_IS_ROOT) != 0;
 	if (rep.value & HELLO_NO_OPENAT2)

@@ -26,6 +26,8 @@ struct fid;
 struct hello_result {
 	int state;		/* enum hello_state */
 	bool privileged;	/* the secondary may set owners, make devices */
+	uint32_t uid, gid;	/* what it runs as: without privilege, the
+				 * owner of everything it holds */
 };
 
 /* The primary's volume id ("fid:HEX" of its root); fills fsid and root.

@@ -44,9 +44,10 @@ progress_update(struct turn *t, bool final)
 	}
 	format_size(bytes, done, sizeof(done));
 	format_size((uint64_t)bps, rate, sizeof(rate));
-	fprintf(stderr, "\r%10s %3d%% %9s/s %10s  %llu/%llu files%s", done, pct,
+	fprintf(stderr, "\r%10s %3d%% %9s/s %10s  %llu/%llu %s%s", done, pct,
 	    rate, final ? "" : eta, (unsigned long long)t->st->files_sent,
-	    (unsigned long long)t->total_files, final ? "\n" : "");
+	    (unsigned long long)t->total_files,
+	    plural(t->total_files, "file", "files"), final ? "\n" : "");
 	fflush(stderr);
 }
 
@@ -98,7 +99,7 @@ attrs_from_pobj(struct attrs *a, const struct pobj *o,
     const struct sync_opts *opts)
 {
 	memset(a, 0, sizeof(*a));
-	a->mask = ATTR_MODE | ATTR_OWNER | ATTR_MTIME |
+	a->mask = ATTR_MODE | ATTR_MTIME | (opts->no_owners ? 0 : ATTR_OWNER) |
 	    (opts->no_xattrs ? 0 : ATTR_XATTRS) | (opts->no_acls ? 0 : ATTR_ACLS);
 	a->mode = o->mode & 07777;
 	a->uid = o->uid;
@@ -157,6 +158,56 @@ same_stat(const struct stat *a, const struct stat *b)
 	    a->st_mtim.tv_nsec == b->st_mtim.tv_nsec &&
 	    a->st_ctim.tv_sec == b->st_ctim.tv_sec &&
 	    a->st_ctim.tv_nsec == b->st_ctim.tv_nsec;
+}
+
+/* The owner o has on the secondary once its attributes are set: its own
+ * where the secondary may give owners and they are replicated, else the
+ * secondary's (proto.h, HELLO).  The index records that, so the next crawl
+ * sees an owner that did not make it as a change, and counts it again. */
+static void
+owner_on_secondary(const struct turn *t, const struct pobj *o, uint32_t *uid,
+    uint32_t *gid)
+{
+	bool given = t->tgt->secondary_privileged && !t->opts->no_owners;
+
+	*uid = given ? o->uid : t->tgt->secondary_uid;
+	*gid = given ? o->gid : t->tgt->secondary_gid;
+}
+
+/* Attributes of o are sent: count its owner if the secondary cannot give
+ * it and --no-owners did not leave it out (sync_stats.owners_skipped).
+ * disp: o's path for the message, computed here when NULL. */
+static void
+note_owner(struct turn *t, const struct pobj *o, const struct plink *at,
+    const char *disp)
+{
+	uint32_t uid, gid;
+	char *mine = NULL;
+
+	owner_on_secondary(t, o, &uid, &gid);
+	if (t->opts->no_owners || (o->uid == uid && o->gid == gid))
+		return;
+	if (t->st->owners_skipped++ > 0)
+		return;
+	if (disp == NULL && (o->flags & POBJ_ROOT))
+		disp = ".";
+	if (disp == NULL && turn_oref(t, NULL, &at->parent, at->name,
+	    at->name_len, &mine) != 0)
+		disp = "?";
+	t->st->owner_first = xstrdup(disp ? disp : mine);
+	free(mine);
+}
+
+/* A dry run goes through every step of a real one but the wire: each
+ * operation it would send is taken as done, so the model moves on as it
+ * would (a new file's further names, a directory's attributes after a
+ * file renamed into it) and it lists what the real run sends. */
+static void
+dry_done(struct turn *t, size_t idx)
+{
+	struct reply ok = { 0 };
+
+	data_on_reply(t, idx, &ok);
 }
 
 /* Where the object is now: its new name, or its first link in the model. */
@@ -411,6 +462,8 @@ send_extents(struct turn *t, int fd, uint64_t size, bool sparse,
 			if (t->opts->progress)
 				progress_update(t, false);
 			turn_report(t, false);
+			if (turn_stopped(t))
+				break;	/* the caller aborts the PUT */
 		}
 		if ((uint64_t)off < (uint64_t)hole)
 			break;
@@ -528,6 +581,13 @@ send_put(struct turn *t, size_t idx)
 	struct pobj *dir = inplace ? NULL : crawl_find(&t->crawl, &at.parent);
 	if (dir != NULL)
 		dir->flags |= POBJ_DIRTY;
+	if (t->opts->dry_run) {
+		pobj_restat(o, &st);
+		printf("send %s\n", disp);
+		note_owner(t, o, &at, disp);
+		dry_done(t, idx);
+		goto out;
+	}
 	for (int attempt = 0; ; attempt++) {
 		pobj_restat(o, &st);
 		size_t s = conn_begin(c, MSG_PUT, 0, false);
@@ -550,6 +610,15 @@ send_put(struct turn *t, size_t idx)
 		seen = now_ns();
 		bool changed = fstat(fd, &st2) < 0 || !same_stat(&st, &st2);
 		if (c->failed) {
+			rc = -1;
+			goto out;
+		}
+		if (turn_stopped(t)) {
+			/* Part sent, or all: the turn ends here either way,
+			 * and its marker has the file sent again. */
+			s = conn_begin_cont(c, MSG_PUT_ABORT, true,
+			    COOKIE_IGNORE);
+			conn_end(c, s);	/* failed: conn_close says so */
 			rc = -1;
 			goto out;
 		}
@@ -594,6 +663,7 @@ send_put(struct turn *t, size_t idx)
 			rc = -1;
 			goto out;
 		}
+		note_owner(t, o, &at, disp);
 		break;
 	}
 	if (t->opts->verbose)
@@ -691,16 +761,15 @@ send_setattr(struct turn *t, size_t idx)
 	a.nxattrs = x.nxattrs;
 	a.xattrs = x.xattrs;
 	d->xattr_digest = xattrs_digest(&a);
+	if ((t->opts->verbose || t->opts->dry_run) && !root)
+		verbose_path(t, "attrs", &at, NULL);
+	note_owner(t, o, &at, NULL);
 	if (t->opts->dry_run) {
-		if (!root)
-			verbose_path(t, o->flags & POBJ_DATA ? "send" : "attrs",
-			    &at, NULL);
 		free(a.xattrs);
 		buf_release(&xstore);
+		dry_done(t, idx);
 		return 0;
 	}
-	if (t->opts->verbose && !root)
-		verbose_path(t, "attrs", &at, NULL);
 	size_t s = conn_begin(c, MSG_SETATTR, COOKIE_DOP | idx, true);
 	if (root) {
 		put_oref(&c->out, BASE_SELF, "", 0, 0, "", 0);
@@ -769,8 +838,7 @@ data_on_reply(struct turn *t, size_t idx, const struct reply *rep)
 		sino = rep->value;
 	memset(&rec, 0, sizeof(rec));
 	rec.mode = o->mode;
-	rec.uid = o->uid;
-	rec.gid = o->gid;
+	owner_on_secondary(t, o, &rec.uid, &rec.gid);
 	rec.size = o->size;
 	rec.rdev = o->rdev;
 	rec.mtime_sec = o->mtime_sec;
@@ -862,16 +930,6 @@ data_phase(struct turn *t)
 		} else if ((o->flags & POBJ_ATTRS) && in_model(t, &o->fid)) {
 			dop_add(t, D_SETATTR, o);
 		}
-	}
-	if (t->opts->dry_run) {
-		for (size_t i = 0; i < t->ndops; i++) {
-			struct dop *d = &t->dops[i];
-			struct plink at;
-			if (dop_link(t, d, &at) == 0)
-				verbose_path(t, d->type == D_PUT ? "send" : "attrs",
-				    &at, NULL);
-		}
-		return 0;
 	}
 	if (run_dops(t, 0) < 0)
 		return -1;

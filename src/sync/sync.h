@@ -63,6 +63,14 @@ struct sync_opts {
 	bool no_xattrs;		/* leave xattrs other than ACLs alone */
 	bool no_acls;		/* leave POSIX ACLs alone */
 	bool no_fsync;		/* tests only */
+	/* Left out on purpose: owners and groups (the secondary keeps its
+	 * own), character and block devices, and what is mounted inside the
+	 * primary (listed, not entered).  Without them, what the secondary
+	 * cannot hold is counted in sync_stats and a mount point is a failure:
+	 * the replica is not exact. */
+	bool no_owners;
+	bool no_devices;
+	bool one_file_system;
 	/* Set (by a signal handler) to stop the turn at the next operation;
 	 * the turn then returns -1 and the next one reconciles. */
 	volatile int *stop;
@@ -129,6 +137,20 @@ struct sync_stats {
 	size_t nfail;
 	/* The files the turn left racy (freed by sync_stats_release). */
 	struct sync_racy_list racy;
+	/* What a secondary without privilege could not hold (sync_opts did not
+	 * leave it out): owners it could not give, device nodes it could not
+	 * make; how many, and the first path of each (freed by
+	 * sync_stats_release).  Not failures, but the replica is not exact. */
+	uint64_t owners_skipped, devices_skipped;
+	char *owner_first, *device_first;
+	/* Every mount point (or subvolume) inside the primary, not entered;
+	 * a failure each unless sync_opts.one_file_system (freed by
+	 * sync_stats_release). */
+	char **mounts;
+	size_t nmounts;
+	/* The turn changed the secondary and did not finish (stopped, or
+	 * the connection failed): the next turn reconciles first. */
+	bool unfinished;
 };
 
 void sync_stats_release(struct sync_stats *st);
@@ -138,6 +160,8 @@ struct sync_target {
 	uint64_t fsid;
 	struct fid root;	/* its fid */
 	bool secondary_privileged;
+	/* Without privilege, the owner of all the secondary holds. */
+	uint32_t secondary_uid, secondary_gid;
 };
 
 enum sync_result {

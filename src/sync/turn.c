@@ -46,6 +46,15 @@ sync_stats_release(struct sync_stats *st)
 	st->nfail = 0;
 	free(st->racy.v);
 	memset(&st->racy, 0, sizeof(st->racy));
+	free(st->owner_first);
+	free(st->device_first);
+	st->owner_first = st->device_first = NULL;
+	st->owners_skipped = st->devices_skipped = 0;
+	for (size_t i = 0; i < st->nmounts; i++)
+		free(st->mounts[i]);
+	free(st->mounts);
+	st->mounts = NULL;
+	st->nmounts = 0;
 }
 
 void
@@ -592,8 +601,12 @@ build_plan(struct turn *t)
 		uint8_t type = S_ISDIR(o->mode) ? M_MKDIR :
 		    S_ISLNK(o->mode) ? M_SYMLINK : M_MKNOD;
 		if (type == M_MKNOD && !S_ISFIFO(o->mode) && !S_ISSOCK(o->mode) &&
-		    !t->tgt->secondary_privileged) {
-			continue;	/* warned once by the caller */
+		    (t->opts->no_devices || !t->tgt->secondary_privileged)) {
+			/* Counted unless left out on purpose, and named
+			 * once the model has its directory (report_skipped). */
+			if (!t->opts->no_devices && t->skipped_device++ == 0)
+				t->first_device = o;
+			continue;
 		}
 		if (type == M_SYMLINK && o->target == NULL)
 			continue;	/* readlink failed: reported */
@@ -917,21 +930,68 @@ turn_commit(struct turn *t, int64_t sync_point)
 
 /* ---- the turn ---- */
 
+/*
+ * What the secondary could not hold, once per category and turn: how many
+ * paths, and the first.  Not failures (the rest of the turn and its sync
+ * point stand), but the replica is not exact, and `georep sync` says so in
+ * its exit status.
+ */
 static void
-warn_unprivileged(struct turn *t)
+report_skipped(struct turn *t)
 {
-	bool devices = false;
+	struct sync_stats *st = t->st;
+	const struct pobj *d = t->first_device;
 
-	if (t->tgt->secondary_privileged)
-		return;
-	for (size_t i = 0; i < t->crawl.nobjs && !devices; i++) {
-		struct pobj *o = t->crawl.objs[i];
-		devices = !(o->flags & POBJ_KNOWN) && o->nadded &&
-		    (S_ISCHR(o->mode) || S_ISBLK(o->mode));
+	if (d != NULL) {
+		char *disp = NULL;
+		if (turn_oref(t, NULL, &d->added[0].parent, d->added[0].name,
+		    d->added[0].name_len, &disp) != 0)
+			disp = quote_name(d->added[0].name,
+			    d->added[0].name_len);
+		st->devices_skipped = t->skipped_device;
+		st->device_first = disp;
+		log_warn("%llu device %s not replicated (the secondary runs "
+		    "without the privilege to make them), the first: %s; "
+		    "--no-devices leaves them out on purpose",
+		    (unsigned long long)t->skipped_device,
+		    plural(t->skipped_device, "node", "nodes"), disp);
 	}
-	if (devices)
-		log_warn("the secondary runs without privilege: device nodes "
-		    "and owners are not replicated");
+	if (st->owners_skipped)
+		log_warn("%llu %s not replicated (the secondary runs without "
+		    "privilege: what it makes is owned by uid %u, gid %u), the "
+		    "first: %s; --no-owners leaves owners out on purpose",
+		    (unsigned long long)st->owners_skipped,
+		    plural(st->owners_skipped, "owner", "owners"),
+		    t->tgt->secondary_uid, t->tgt->secondary_gid,
+		    st->owner_first);
+}
+
+/*
+ * Mount points and subvolumes inside the primary are never entered (fids
+ * are unique within one filesystem): a failure each, with its path and the
+ * reason, unless --one-file-system asked for it.  Every one goes into the
+ * stats for the caller's summary.
+ */
+static void
+report_mounts(struct turn *t)
+{
+	const struct crawl *c = &t->crawl;
+	struct sync_stats *st = t->st;
+
+	st->mounts = xcalloc(c->nmounts + 1, sizeof(*st->mounts));
+	for (size_t i = 0; i < c->nmounts; i++) {
+		const struct crawl_mount *m = &c->mounts[i];
+		char *q = quote_name(m->path, strlen(m->path));
+		const char *what = m->subvolume ? "a subvolume (another "
+		    "device number)" : "a mount point (another filesystem)";
+		st->mounts[st->nmounts++] = q;
+		if (t->opts->one_file_system)
+			log_info("%s: %s: not descending (--one-file-system)",
+			    q, what);
+		else
+			turn_error(t, q, "%s: %s: not descending; "
+			    "--one-file-system to skip it on purpose", q, what);
+	}
 }
 
 /* The racy files the caller names, unless this turn looked at them (then
@@ -968,8 +1028,9 @@ sync_turn(const struct sync_opts *o, const struct sync_target *tgt,
 {
 	struct turn t;
 	struct crawl_opts copts = { .excludes = o->excludes,
-	    .nexcludes = o->nexcludes, .deep = o->deep, .ndeep = o->ndeep,
-	    .tick = crawl_tick };
+	    .nexcludes = o->nexcludes, .no_owners = o->no_owners,
+	    .no_devices = o->no_devices,
+	    .deep = o->deep, .ndeep = o->ndeep, .tick = crawl_tick };
 	int64_t sync_point = o->sync_point ? o->sync_point : now_ns();
 	/* When each phase ended, for the debug log: where a turn's time
 	 * goes. */
@@ -1021,6 +1082,7 @@ sync_turn(const struct sync_opts *o, const struct sync_target *tgt,
 		keep_failure(st, t.crawl.errors[i].path, msg);
 		free(msg);
 	}
+	report_mounts(&t);
 	/* Planning models moves to choose between a straight rename and
 	 * staging: in a nested transaction, thrown away after. */
 	struct index_txn *parent = t.txn;
@@ -1034,7 +1096,10 @@ sync_turn(const struct sync_opts *o, const struct sync_target *tgt,
 	if (rc < 0)
 		goto out;
 	rc = -1;
-	warn_unprivileged(&t);
+	/* Stopped during the crawl: the secondary is untouched, and no
+	 * marker makes the next turn walk it for nothing. */
+	if (turn_stopped(&t))
+		goto out;
 	turn_report(&t, true);
 	/* The marker is durable before the secondary changes. */
 	if (!o->dry_run) {
@@ -1055,6 +1120,7 @@ sync_turn(const struct sync_opts *o, const struct sync_target *tgt,
 		if (data_phase(&t) < 0 || dirattr_phase(&t) < 0)
 			goto out;
 	}
+	report_skipped(&t);
 	if (o->dry_run) {
 		rc = st->errors ? SYNC_PARTIAL : SYNC_DONE;
 		goto out;
@@ -1066,8 +1132,9 @@ sync_turn(const struct sync_opts *o, const struct sync_target *tgt,
 	if (settle_racy(&t, &settled) < 0)
 		goto out;
 	if (settled)
-		log_debug("turn: %zu racy files settled (no change recorded "
-		    "since they were sent)", settled);
+		log_debug("turn: %zu racy %s settled (no change recorded "
+		    "since they were sent)", settled,
+		    plural(settled, "file", "files"));
 	/* A turn that found nothing to do touches nothing: no syncfs on the
 	 * secondary, no index commit.  (The secondary's recorded sync point is
 	 * that of the last turn that changed it; status has the newer one.) */
@@ -1086,8 +1153,8 @@ sync_turn(const struct sync_opts *o, const struct sync_target *tgt,
 		    "it runs again");
 	if (rc == SYNC_DONE)
 		st->sync_point = sync_point;
-	log_debug("turn: %zu entry and %zu data operations; crawl %lld ms, "
-	    "plan and entries %lld ms, data %lld ms, commit %lld ms",
+	log_debug("turn: entry operations %zu, data operations %zu; crawl "
+	    "%lld ms, plan and entries %lld ms, data %lld ms, commit %lld ms",
 	    t.nmops, t.ndops, (long long)(at_crawl - at_start) / 1000000,
 	    (long long)(at_entry - at_crawl) / 1000000,
 	    (long long)(at_data - at_entry) / 1000000,
@@ -1097,6 +1164,8 @@ out:
 		progress_update(&t, true);
 	if (rc < 0 && c->failed)
 		log_err("%s", c->error);
+	/* The marker stays in the index: the next turn reconciles. */
+	st->unfinished = rc < 0 && t.marked;
 	index_abort(t.txn);
 	crawl_release(&t.crawl);
 	resolve_release(&t.pres);

@@ -67,6 +67,10 @@ struct turn {
 				 * says, and not proved gone: no sync point */
 	bool stale;		/* the secondary refused an op (ESTALE): the
 				 * marker stays, the next turn reconciles */
+	/* Device nodes a secondary without privilege cannot make: how many,
+	 * and the first (report_skipped). */
+	uint64_t skipped_device;
+	const struct pobj *first_device;
 	struct buf path, path2;
 	/* Tests only (GEOREP_TEST_CRASH=reply:N): SIGKILL at the Nth reply
 	 * to an entry or data operation of the turn. */

@@ -141,16 +141,16 @@ expect_output() {
 }
 
 # The summary: "georep: F files and D directories seen; N files (S) sent,
-# E entries changed, A attributes set".
+# E entries changed, A attributes set" (a count of 1 takes the singular).
 summary_field() {
 	local line
-	line=$(grep -E 'files and [0-9]+ directories seen;' "$T/err" | tail -1)
+	line=$(grep -E 'files? and [0-9]+ director(y|ies) seen;' "$T/err" | tail -1)
 	[[ -n $line ]] || fail "no summary line on stderr"
 	case $1 in
-	"files sent") sed -E 's/.*seen; ([0-9]+) files \(.*/\1/' <<<"$line" ;;
-	"bytes sent") sed -E 's/.*seen; [0-9]+ files \(([^)]*)\) sent.*/\1/' <<<"$line" ;;
-	"entries changed") sed -E 's/.* ([0-9]+) entries changed.*/\1/' <<<"$line" ;;
-	"attributes set") sed -E 's/.* ([0-9]+) attributes set.*/\1/' <<<"$line" ;;
+	"files sent") sed -E 's/.*seen; ([0-9]+) files? \(.*/\1/' <<<"$line" ;;
+	"bytes sent") sed -E 's/.*seen; [0-9]+ files? \(([^)]*)\) sent.*/\1/' <<<"$line" ;;
+	"entries changed") sed -E 's/.* ([0-9]+) entr(y|ies) changed.*/\1/' <<<"$line" ;;
+	"attributes set") sed -E 's/.* ([0-9]+) attributes? set.*/\1/' <<<"$line" ;;
 	*) fail "summary_field: unknown field $1" ;;
 	esac
 }

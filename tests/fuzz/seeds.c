@@ -98,9 +98,10 @@ main(int argc, char **argv)
 	FRAME("listdir", MSG_LISTDIR,
 	    put_u8(b, BASE_ROOT); put_bytes(b, "a/b", 3); put_u64(b, 12);
 	    put_bytes(b, "f", 1));
+	/* A HELLO reply: its data is the secondary's uid and gid. */
 	FRAME("reply", MSG_REPLY,
 	    put_u32(b, 0); put_u64(b, HELLO_BOUND | HELLO_IS_ROOT);
-	    put_str(b, "ok"));
+	    put_u32(b, HELLO_REPLY_DATA); put_u32(b, 65534); put_u32(b, 65534));
 	FRAME("bye", MSG_BYE, (void)b);
 	/* Refused ones, near the edges. */
 	FRAME("bad_state_dir", MSG_MKDIR,
