@@ -180,8 +180,7 @@ config_set(struct config *c, const char *key, const char *v, char *err,
 		if (strlen(v) >= PATH_MAX || strchr(v, '\n'))
 			BAD("exclude: a pattern of at most %d bytes on one line",
 			    PATH_MAX - 1);
-		c->exclude = xrealloc(c->exclude, (c->nexclude + 1) *
-		    sizeof(*c->exclude));
+		XGROW(c->exclude, c->cap_exclude, c->nexclude + 1);
 		c->exclude[c->nexclude++] = xstrdup(v);
 	} else if (strcmp(key, "ssh_command") == 0) {
 		if (*v == '\0' || strchr(v, '\n'))

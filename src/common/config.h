@@ -35,7 +35,7 @@ struct config {
 	bool sync_acls;
 	int compress;		/* zstd level; -1: the default for the transport */
 	char **exclude;
-	size_t nexclude;
+	size_t nexclude, cap_exclude;
 	char *ssh_command;
 	int64_t crawl_interval_ms;
 	int log_level;		/* enum log_level */

@@ -29,7 +29,7 @@ void *xrealloc(void *p, size_t n);
  * grow_size() computes it into *out; false when that many elements would
  * not fit in size_t (nothing is changed then).  xgrow() reallocates p to
  * it, updates *cap and returns the new pointer (p itself when cap was
- * enough; p may be NULL with cap 0); a size that overflows is fatal, like
+ * enough; with p NULL, a new array); a size that overflows is fatal, like
  * running out of memory -- no input may ask for that much.  XGROW(p, cap,
  * need) does it for an array p and its size_t capacity cap.
  */

@@ -91,7 +91,7 @@ struct crawl {
 	struct pobj **table;
 	size_t table_cap;
 	char **arenas;
-	size_t narenas, arena_left;
+	size_t narenas, cap_arenas, arena_left;
 	char *arena_pos;
 	struct crawl_error *errors;
 	size_t nerrors, cap_errors;

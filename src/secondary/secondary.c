@@ -151,11 +151,7 @@ unlock_fd(struct secondary *s, int fd)
 	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
 	if (chmod(proc, (st.st_mode & 07777) | 0700) < 0)
 		return -1;
-	if (s->nunlocked == s->capunlocked) {
-		s->capunlocked = s->capunlocked ? s->capunlocked * 2 : 8;
-		s->unlocked = xrealloc(s->unlocked, s->capunlocked *
-		    sizeof(*s->unlocked));
-	}
+	XGROW(s->unlocked, s->capunlocked, s->nunlocked + 1);
 	s->unlocked[s->nunlocked].fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
 	s->unlocked[s->nunlocked++].mode = st.st_mode & 07777;
 	return 0;
@@ -1250,10 +1246,7 @@ op_listdir(struct secondary *s, struct rd *r, uint64_t *more)
 		struct stat st;
 		if (fstatat(fd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
 			continue;	/* gone meanwhile */
-		if (n == cap) {
-			cap = cap ? cap * 2 : 256;
-			v = xrealloc(v, cap * sizeof(*v));
-		}
+		XGROW(v, cap, n + 1);
 		v[n].name = xstrndup(de->d_name, len);
 		v[n].len = len;
 		v[n].ino = st.st_ino;

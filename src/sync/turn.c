@@ -51,10 +51,7 @@ sync_stats_release(struct sync_stats *st)
 void
 sync_racy_add(struct sync_racy_list *l, const struct fid *fid, int64_t seen)
 {
-	if (l->n == l->cap) {
-		l->cap = l->cap ? 2 * l->cap : 64;
-		l->v = xrealloc(l->v, l->cap * sizeof(*l->v));
-	}
+	XGROW(l->v, l->cap, l->n + 1);
 	l->v[l->n].fid = *fid;
 	l->v[l->n++].seen = seen;
 }
@@ -318,10 +315,7 @@ model_apply(struct turn *t, const struct mop *m)
 static struct mop *
 mop_add(struct turn *t, uint8_t type, struct pobj *o)
 {
-	if (t->nmops == t->capmops) {
-		t->capmops = t->capmops ? t->capmops * 2 : 256;
-		t->mops = xrealloc(t->mops, t->capmops * sizeof(*t->mops));
-	}
+	XGROW(t->mops, t->capmops, t->nmops + 1);
 	struct mop *m = &t->mops[t->nmops++];
 	memset(m, 0, sizeof(*m));
 	m->type = type;
@@ -418,7 +412,7 @@ struct plan {
 	/* indices into t->crawl.objs, per step */
 	struct pobj **moves;
 	struct plink *move_from;
-	size_t nmoves;
+	size_t nmoves, cap_moves, cap_from;
 };
 
 /* What one known object's links turn into. */
@@ -448,10 +442,8 @@ plan_known(struct turn *t, struct pobj *o, const struct irec *rec,
 			src = &unconfirmed;
 		}
 		if (src) {
-			p->moves = xrealloc(p->moves, (p->nmoves + 1) *
-			    sizeof(*p->moves));
-			p->move_from = xrealloc(p->move_from, (p->nmoves + 1) *
-			    sizeof(*p->move_from));
+			XGROW(p->moves, p->cap_moves, p->nmoves + 1);
+			XGROW(p->move_from, p->cap_from, p->nmoves + 1);
 			p->moves[p->nmoves] = o;
 			p->move_from[p->nmoves++] = *src;
 		}
@@ -471,10 +463,8 @@ plan_known(struct turn *t, struct pobj *o, const struct irec *rec,
 			    o->removed[i].name_len) == 0;
 		if (!present)
 			continue;
-		if (*nremoves == *capr) {
-			*capr = *capr ? *capr * 2 : 64;
-			*removes = xrealloc(*removes, *capr * sizeof(**removes));
-		}
+		*removes = xgrow(*removes, capr, *nremoves + 1,
+		    sizeof(**removes));
 		struct mop *m = xcalloc(1, sizeof(*m));
 		m->type = M_REMOVE;
 		m->o = o;
