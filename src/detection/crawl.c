@@ -782,21 +782,23 @@ open_moved_dir(struct crawl *c, const struct fid *fid, struct buf *path)
 	return fd;
 }
 
-/* Is the known directory fid going away in this crawl: removed, or below
- * a directory that is (as far as the index tells its ancestors)? */
-static bool
-crawl_gone(struct crawl *c, struct index_txn *txn, const struct fid *fid)
+bool
+crawl_removed_above(struct crawl *c, struct index_txn *txn,
+    const struct fid *fid)
 {
 	struct fid cur = *fid;
 	struct irec rec;
 
-	for (int depth = 0; depth < 100000; depth++) {
+	for (int depth = 0; depth < CRAWL_ANCESTORS_MAX; depth++) {
 		if (fid_eq(&cur, &c->root))
 			return false;
 		struct pobj *p = crawl_find(c, &cur);
 		if (p && p->nremoved > 0 && p->nadded == 0 && p->mode == 0)
-			return true;
-		if (index_get(txn, &cur, &rec) != 0)
+			return true;	/* lost its links, found nowhere */
+		int rc = index_get(txn, &cur, &rec);
+		if (rc < 0)
+			return false;	/* logged; see the header */
+		if (rc > 0)
 			return true;	/* unknown: nothing to miss */
 		bool orphan = rec.nlinks == 0;
 		if (!orphan)
@@ -805,6 +807,11 @@ crawl_gone(struct crawl *c, struct index_txn *txn, const struct fid *fid)
 		if (orphan || fid_is_stage(&cur))
 			return true;
 	}
+	if (!c->walk_warned)
+		log_warn("the index's parents of a directory go on for more "
+		    "than %d steps (a cycle, or an absurd depth): taken as "
+		    "not going away", CRAWL_ANCESTORS_MAX);
+	c->walk_warned = true;
 	return false;
 }
 
@@ -900,7 +907,7 @@ crawl_dirs_names(struct crawl *c, const struct crawl_opts *opts,
 	for (size_t i = 0; i < ndirs && rc == 0 && !c->need_full; i++) {
 		struct pobj *o = crawl_find(c, &dirs[i]);
 		if (moved[i] && !(o && (o->flags & POBJ_VISITED)) &&
-		    !crawl_gone(c, txn, &dirs[i]))
+		    !crawl_removed_above(c, txn, &dirs[i]))
 			c->need_full = true;
 	}
 	free(moved);

@@ -341,32 +341,6 @@ in_links(const struct plink *v, uint32_t n, const struct fid *parent,
 	return false;
 }
 
-/* Is dir, or a directory above it in the model, removed in this turn (it
- * lost its links and the primary does not have it)? */
-static bool
-under_removed(struct turn *t, const struct fid *dir)
-{
-	struct fid cur = *dir;
-	struct irec rec;
-
-	for (int depth = 0; depth < 100000; depth++) {
-		if (fid_eq(&cur, &t->tgt->root))
-			return false;
-		struct pobj *p = crawl_find(&t->crawl, &cur);
-		if (p && p->mode == 0 && p->nremoved > 0 && p->nadded == 0)
-			return true;
-		if (index_get(t->txn, &cur, &rec) != 0)
-			return true;
-		bool orphan = rec.nlinks == 0;
-		if (!orphan)
-			cur = rec.links[0].parent;
-		irec_release(&rec);
-		if (orphan || fid_is_stage(&cur))
-			return true;
-	}
-	return true;
-}
-
 /* Whether a link of the index is confirmed present on the primary: its
  * directory was listed and the link was not found removed -- or, in a
  * directed crawl, its directory was not listed (nothing changed there)
@@ -377,7 +351,8 @@ link_confirmed(struct turn *t, const struct pobj *o, const struct ilink *l)
 	struct pobj *dir = crawl_find(&t->crawl, &l->parent);
 
 	if (dir == NULL || !(dir->flags & POBJ_VISITED))
-		return t->crawl.directed && !under_removed(t, &l->parent);
+		return t->crawl.directed &&
+		    !crawl_removed_above(&t->crawl, t->txn, &l->parent);
 	if (dir->flags & POBJ_UNREADABLE)
 		return false;
 	return !in_links(o->removed, o->nremoved, &l->parent, l->name,
