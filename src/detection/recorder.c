@@ -112,7 +112,6 @@ struct recorder {
 	struct keymap seen;	/* records written in this segment */
 	struct keymap inside;	/* fanotify: directory fid -> inside? */
 	size_t primary_len;
-	uint64_t overflows;
 	/* inotify: watch descriptor -> directory */
 	struct watch *watches;
 	size_t nwatches;
@@ -138,11 +137,6 @@ recorder_fd(const struct recorder *r)
 	return r->fd;
 }
 
-uint64_t
-recorder_overflows(const struct recorder *r)
-{
-	return r->overflows;
-}
 
 void
 recorder_segment_cut(struct recorder *r)
@@ -203,7 +197,6 @@ record_overflow(struct recorder *r, const char *why)
 
 	memset(&rec, 0, sizeof(rec));
 	rec.type = J_OVERFLOW;
-	r->overflows++;
 	log_warn("%s: the next turn crawls the whole primary %s", why,
 	    r->o.primary);
 	return record(r, &rec);

@@ -236,12 +236,6 @@ turn_synced(struct turn *t, const struct fid *fid, uint32_t clear,
 	return rc < 0 ? -1 : changed;
 }
 
-int
-turn_forget(struct turn *t, const struct fid *fid)
-{
-	return forget(t->txn, fid);
-}
-
 static void
 irec_from_pobj(struct irec *r, const struct pobj *o)
 {
