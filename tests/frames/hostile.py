@@ -217,6 +217,13 @@ run('put-inplace-on-symlink',
     [put_req(b'', b'vlink', 0, 1, 4),
      frame(MSG['DATA'], 2, u64(0) + bstr(b'PWND')),
      frame(MSG['PUT_END'], 2, attrs())], [None], setup=plant_symlink)
+# In place onto a FIFO (or a device): refused before it is opened for
+# writing, which would block (or run the driver's open).
+run('put-inplace-on-fifo',
+    [frame(MSG['MKNOD'], 2, oref(b'', b'fifo') + u32(0o010644) + u64(0)),
+     put_req(b'', b'fifo', 0, 1, 4),
+     frame(MSG['DATA'], 2, u64(0) + bstr(b'PWND')),
+     frame(MSG['PUT_END'], 2, attrs())], [0, ESTALE])
 run('put-replaces-symlink-not-target',
     [put_req(b'', b'vlink', 0, 0, 4),
      frame(MSG['DATA'], 2, u64(0) + bstr(b'safe')),
