@@ -68,8 +68,8 @@ ini_unfit(const char *key, const char *v)
 	for (size_t i = 0; i < n; i++)
 		if ((v[i] == ';' || v[i] == '#') &&
 		    (i == 0 || isspace((unsigned char)v[i - 1])))
-			return "';' or '#' at the start or after a blank begins "
-			    "a comment in the config file";
+			return "';' or '#' at the start or after a blank "
+			    "begins a comment in the config file";
 	return NULL;
 }
 

@@ -64,7 +64,8 @@ for kv in "sync_jobs 3" "sync_jobs 5" "compress auto" "compress 3" \
     "ssh_command ssh -oBatchMode=yes"; do
 	key=${kv%% *}
 	expect_rc 64 G config s1 "$key" "${kv#* }"
-	expect_stderr "^georep: error: $key: not built yet \(.*\); see the README$"
+	expect_stderr \
+	    "^georep: error: $key: not built yet \(.*\); see the README$"
 	expect_rc 64 G config s1 "$key"
 	expect_stderr "$key: not built yet"
 	expect_rc 64 G create s2 "$T/p" "$T/s2" --config "$key=${kv#* }"

@@ -127,7 +127,8 @@ check_oref_fields(const struct rd *r, const struct oref *o, bool or_self)
 		const char *slash = memchr(first, '/', flen);
 		if (slash)
 			flen = (size_t)(slash - first);
-		CHECK(!(flen == sl && memcmp(first, GEOREP_STATE_DIR, sl) == 0));
+		CHECK(!(flen == sl &&
+		    memcmp(first, GEOREP_STATE_DIR, sl) == 0));
 	}
 }
 
@@ -272,7 +273,8 @@ check_replies(const struct buf *out, const uint8_t *data, size_t used,
 		/* The next request that has a reply. */
 		do {
 			CHECK(qoff < used);
-			ssize_t m = proto_parse_frame(data + qoff, used - qoff, &q);
+			ssize_t m = proto_parse_frame(data + qoff,
+			    used - qoff, &q);
 			CHECK(m > 0);
 			qoff += (size_t)m;
 		} while (q.type == MSG_PUT || q.type == MSG_DATA);
@@ -355,7 +357,8 @@ rm_tree(int dfd, const char *name)
 	struct dirent *de;
 	int rc = 0;
 	while (rc == 0 && (errno = 0, de = readdir(d)) != NULL)
-		if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0)
+		if (strcmp(de->d_name, ".") != 0 &&
+		    strcmp(de->d_name, "..") != 0)
 			rc = rm_tree(fd, de->d_name);
 	if (rc == 0 && errno != 0)
 		rc = -1;

@@ -142,7 +142,8 @@ assert_set(struct fx *f, const char *key, const char *value,
 {
 	f->err[0] = '\0';
 	if (config_set(&f->c, key, value, f->err, sizeof(f->err)) < 0)
-		fail_msg("config_set(%s, '%s') refused: %s", key, value, f->err);
+		fail_msg("config_set(%s, '%s') refused: %s", key, value,
+		    f->err);
 	assert_get(f, key, shown);
 }
 
@@ -240,8 +241,8 @@ test_duration_keys(void **state)
 		for (size_t b = 0; b < sizeof(bad) / sizeof(bad[0]); b++) {
 			char want[256];
 			snprintf(want, sizeof(want), "%s '%s': expected a "
-			    "duration such as 1s, 500ms, 2m (at most 7 days)", k,
-			    bad[b]);
+			    "duration such as 1s, 500ms, 2m (at most 7 days)",
+			    k, bad[b]);
 			assert_refused(f, k, bad[b], want);
 		}
 	}
@@ -281,8 +282,8 @@ test_bool_keys(void **state)
 		}
 		for (size_t b = 0; b < sizeof(bad) / sizeof(bad[0]); b++) {
 			char want[256];
-			snprintf(want, sizeof(want), "%s '%s': expected true or "
-			    "false", k, bad[b]);
+			snprintf(want, sizeof(want), "%s '%s': expected true "
+			    "or false", k, bad[b]);
 			assert_refused(f, k, bad[b], want);
 		}
 	}
@@ -342,8 +343,8 @@ test_exclude(void **state)
 	static const char *const comments[] = { ";x", "#x", "a ;x", "a  #x" };
 	for (size_t i = 0; i < 4; i++) {
 		snprintf(want, sizeof(want), "exclude '%s': ';' or '#' at the "
-		    "start or after a blank begins a comment in the config file",
-		    comments[i]);
+		    "start or after a blank begins a comment in the config "
+		    "file", comments[i]);
 		assert_refused(f, "exclude", comments[i], want);
 	}
 }
@@ -392,11 +393,13 @@ test_unknown_and_not_built(void **state)
 	static const char *const nb[][3] = {
 		{ "sync_jobs", "3", "one pipelined stream today" },
 		{ "sync_jobs", "5", "one pipelined stream today" },
-		{ "compress", "auto", "nothing is compressed on the wire today" },
+		{ "compress", "auto",
+		    "nothing is compressed on the wire today" },
 		{ "compress", "0", "nothing is compressed on the wire today" },
 		{ "ssh_command", "ssh -oBatchMode=yes",
 		    "the secondary is a local directory today" },
-		{ "ssh_command", "", "the secondary is a local directory today" },
+		{ "ssh_command", "",
+		    "the secondary is a local directory today" },
 	};
 	for (size_t i = 0; i < sizeof(nb) / sizeof(nb[0]); i++) {
 		snprintf(want, sizeof(want), "%s: not built yet (%s); see the "
@@ -623,8 +626,8 @@ test_load_errors(void **state)
 	assert_load_fails(f, "[session]\nprimary = /p\nsecondary = /s\n"
 	    "[config]\ntimeot = 1s\n", ": line 5: unknown key 'timeot'");
 	assert_load_fails(f, "[session]\nprimary = /p\nsecondary = /s\n"
-	    "[config]\n\ntimeout = soon\n", ": line 6: timeout 'soon': expected "
-	    "a duration");
+	    "[config]\n\ntimeout = soon\n", ": line 6: timeout 'soon': "
+	    "expected a duration");
 	assert_load_fails(f, "[session]\nprimary = /p\nsecondary = /s\n"
 	    "[sessions]\nx = 1\n", ": line 5: unknown setting [sessions] x");
 	assert_load_fails(f, "[session]\nprimary = /p\n[config]\n",
