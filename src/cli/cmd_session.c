@@ -57,6 +57,19 @@ session_writing(const char *home, const char *secondary)
 	return found;
 }
 
+static int
+remove_entry(const char *path, const struct stat *st, int flag,
+    struct FTW *ftw)
+{
+	(void)st;
+	(void)ftw;
+	if ((flag == FTW_DP ? rmdir(path) : unlink(path)) < 0) {
+		log_sys(LOG_LVL_ERR, "remove %s", path);
+		return -1;
+	}
+	return 0;
+}
+
 static void
 create_usage(FILE *out)
 {
@@ -167,12 +180,14 @@ cmd_create(int argc, char **argv)
 	}
 	c.primary = xstrdup(prim);
 	c.secondary = xstrdup(sec);
-	if (home_make(home) < 0 || mkdir_p(dir, 0700) < 0 ||
-	    config_save(&c, dir) < 0) {
+	if (home_make(home) < 0 || mkdir_p(dir, 0700) < 0) {
 		code = EX_CANTCREAT;
 		goto out;
 	}
-	if (force && session_set_flag(dir, SF_TAKEOVER, true) < 0) {
+	if (config_save(&c, dir) < 0 || (force && session_set_flag(dir,
+	    SF_TAKEOVER, true) < 0)) {
+		/* No half-made session for the next create to trip on. */
+		nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
 		code = EX_CANTCREAT;
 		goto out;
 	}
@@ -247,21 +262,21 @@ config_usage(FILE *out)
 "  change_detector  fanotify | inotify | crawl | auto (auto: fanotify when\n"
 "                   permitted, else inotify)\n"
 "  change_interval  the longest a journal segment stays open under load (1s)\n"
-"  sync_jobs        data operations in parallel, 1..64 (3); kept, not used\n"
-"                   yet: one pipelined stream today\n"
 "  timeout          a silent secondary is declared dead after (60s)\n"
 "  ignore_deletes   do not replicate deletions: true | false (false)\n"
 "  sync_xattrs      replicate extended attributes (true)\n"
 "  sync_acls        replicate POSIX ACLs (true)\n"
-"  compress         zstd level 0..19 on the wire, or auto: 1 over ssh, 0\n"
-"                   locally (auto); for the ssh transport, not built yet\n"
+"  one_file_system  a mount point inside the primary is not entered: with\n"
+"                   false, each is a failure in status; with true, they are\n"
+"                   skipped on purpose (false)\n"
 "  exclude          a pattern, as georep sync --exclude; setting it replaces\n"
 "                   the list with that one pattern, '' clears it (none)\n"
-"  ssh_command      how the secondary host is reached (ssh -oBatchMode=yes);\n"
-"                   for the ssh transport, not built yet\n"
 "  crawl_interval   the period of crawl mode (60s)\n"
 "  log_level        error | warning | info | debug (info)\n"
-"Durations: 500ms, 1s, 2m, 1h, or a number of seconds.\n");
+"Durations: 500ms, 1s, 2m, 1h, or a number of seconds.\n"
+"Not built yet, and refused: sync_jobs (one pipelined stream today),\n"
+"compress (nothing is compressed on the wire today) and ssh_command (the\n"
+"secondary is a local directory today).\n");
 }
 
 int
@@ -340,19 +355,6 @@ cmd_config(int argc, char **argv)
 	config_release(&c);
 	free(dir);
 	return code;
-}
-
-static int
-remove_entry(const char *path, const struct stat *st, int flag,
-    struct FTW *ftw)
-{
-	(void)st;
-	(void)ftw;
-	if ((flag == FTW_DP ? rmdir(path) : unlink(path)) < 0) {
-		log_sys(LOG_LVL_ERR, "remove %s", path);
-		return -1;
-	}
-	return 0;
 }
 
 int

@@ -1,7 +1,8 @@
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ini.h>
-#include <limits.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,10 +14,64 @@
 #include "banned.h"
 
 const char *const config_keys[] = {
-	"change_detector", "change_interval", "sync_jobs", "timeout",
-	"ignore_deletes", "sync_xattrs", "sync_acls", "compress", "exclude",
-	"ssh_command", "crawl_interval", "log_level", NULL,
+	"change_detector", "change_interval", "timeout", "ignore_deletes",
+	"sync_xattrs", "sync_acls", "one_file_system", "exclude",
+	"crawl_interval", "log_level", NULL,
 };
+
+/*
+ * Keys DESIGN.md lists that nothing acts on yet: refused, so that setting
+ * one never looks like it did something.  Files written before they were
+ * refused hold each with its default (config_save wrote every key): that
+ * line, exactly, still loads, and is not written again.
+ */
+static const struct not_built {
+	const char *key, *old_default, *why;
+} not_built[] = {
+	{ "sync_jobs", "3", "one pipelined stream today" },
+	{ "compress", "auto", "nothing is compressed on the wire today" },
+	{ "ssh_command", "ssh -oBatchMode=yes",
+	    "the secondary is a local directory today" },
+};
+
+static const struct not_built *
+find_not_built(const char *key)
+{
+	for (size_t i = 0; i < sizeof(not_built) / sizeof(not_built[0]); i++)
+		if (strcmp(key, not_built[i].key) == 0)
+			return &not_built[i];
+	return NULL;
+}
+
+/*
+ * What a "key = value" line gives back through libinih, as Debian builds
+ * it: lines of at most 199 bytes (a longer one is cut, and the rest read
+ * as another line), blanks around a value stripped, and ';' at its start
+ * or after a blank starting a comment ('#' too, in other builds).  A value
+ * it would not give back as written is refused when it is set or saved,
+ * not found wrong when the file is read.  NULL when it fits, else why.
+ */
+#define INI_LINE_MAX 198
+
+static const char *
+ini_unfit(const char *key, const char *v)
+{
+	size_t n = strlen(v);
+
+	if (strpbrk(v, "\n\r"))
+		return "not on one line";
+	if (strlen(key) + 3 + n > INI_LINE_MAX)
+		return "too long for a line of the config file (198 bytes)";
+	if (n > 0 && (isspace((unsigned char)v[0]) ||
+	    isspace((unsigned char)v[n - 1])))
+		return "the config file drops blanks at either end";
+	for (size_t i = 0; i < n; i++)
+		if ((v[i] == ';' || v[i] == '#') &&
+		    (i == 0 || isspace((unsigned char)v[i - 1])))
+			return "';' or '#' at the start or after a blank "
+			    "begins a comment in the config file";
+	return NULL;
+}
 
 static const char *const detector_names[] = { "auto", "fanotify", "inotify",
     "crawl" };
@@ -29,12 +84,10 @@ config_init(struct config *c)
 	memset(c, 0, sizeof(*c));
 	c->change_detector = DETECT_AUTO;
 	c->change_interval_ms = 1000;
-	c->sync_jobs = 3;
 	c->timeout_ms = 60000;
 	c->sync_xattrs = true;
 	c->sync_acls = true;
-	c->compress = -1;
-	c->ssh_command = xstrdup("ssh -oBatchMode=yes");
+	c->one_file_system = false;
 	c->crawl_interval_ms = 60000;
 	c->log_level = LOG_LVL_INFO;
 }
@@ -47,7 +100,6 @@ config_release(struct config *c)
 	for (size_t i = 0; i < c->nexclude; i++)
 		free(c->exclude[i]);
 	free(c->exclude);
-	free(c->ssh_command);
 	memset(c, 0, sizeof(*c));
 }
 
@@ -57,9 +109,17 @@ parse_duration_ms(const char *s, int64_t *out)
 	char *end;
 	double v;
 
+	/* Digits with at most one '.': strtod alone would also take a sign,
+	 * blanks, hex, exponents, "inf" and "nan" (which no comparison
+	 * refuses, and which has no integer value). */
+	size_t n = strspn(s, "0123456789");
+	if (s[n] == '.')
+		n += 1 + strspn(s + n + 1, "0123456789");
+	if (n == 0 || (n == 1 && s[0] == '.'))
+		return -1;
 	errno = 0;
 	v = strtod(s, &end);
-	if (errno || end == s || v < 0)
+	if (errno || end != s + n)
 		return -1;
 	if (*end == '\0' || strcmp(end, "s") == 0)
 		v *= 1000;
@@ -96,18 +156,24 @@ parse_bool(const char *s, bool *out)
 	return -1;
 }
 
-static int
-parse_int(const char *s, long lo, long hi, int *out)
-{
-	char *end;
-	long v;
+/* The boolean keys, and where each lives in struct config. */
+static const struct bool_key {
+	const char *key;
+	size_t off;
+} bool_keys[] = {
+	{ "ignore_deletes", offsetof(struct config, ignore_deletes) },
+	{ "sync_xattrs", offsetof(struct config, sync_xattrs) },
+	{ "sync_acls", offsetof(struct config, sync_acls) },
+	{ "one_file_system", offsetof(struct config, one_file_system) },
+};
 
-	errno = 0;
-	v = strtol(s, &end, 10);
-	if (errno || end == s || *end || v < lo || v > hi)
-		return -1;
-	*out = (int)v;
-	return 0;
+static const struct bool_key *
+find_bool(const char *key)
+{
+	for (size_t i = 0; i < sizeof(bool_keys) / sizeof(bool_keys[0]); i++)
+		if (strcmp(key, bool_keys[i].key) == 0)
+			return &bool_keys[i];
+	return NULL;
 }
 
 static int
@@ -123,13 +189,35 @@ parse_enum(const char *s, const char *const *names, size_t n, int *out)
 
 #define BAD(...) do { snprintf(err, errlen, __VA_ARGS__); return -1; } while (0)
 
+/* "unknown key 'KEY' (the keys: ...)" into err. */
+static int
+unknown_key(const char *key, char *err, size_t errlen)
+{
+	struct buf b = BUF_INIT;
+
+	for (size_t i = 0; config_keys[i]; i++) {
+		if (i)
+			buf_addstr(&b, ", ");
+		buf_addstr(&b, config_keys[i]);
+	}
+	buf_add(&b, "", 1);
+	snprintf(err, errlen, "unknown key '%s' (the keys: %s)", key,
+	    (char *)b.data);
+	buf_release(&b);
+	return -1;
+}
+
 int
 config_set(struct config *c, const char *key, const char *v, char *err,
     size_t errlen)
 {
+	const struct not_built *nb = find_not_built(key);
+	const struct bool_key *bk = find_bool(key);
 	int iv;
 	int64_t ms;
 
+	if (nb)
+		BAD("%s: not built yet (%s); see the README", key, nb->why);
 	if (strcmp(key, "change_detector") == 0) {
 		if (parse_enum(v, detector_names, 4, &iv) < 0)
 			BAD("change_detector '%s': expected fanotify, inotify, "
@@ -148,28 +236,9 @@ config_set(struct config *c, const char *key, const char *v, char *err,
 			c->timeout_ms = ms;
 		else
 			c->crawl_interval_ms = ms;
-	} else if (strcmp(key, "sync_jobs") == 0) {
-		if (parse_int(v, 1, 64, &iv) < 0)
-			BAD("sync_jobs '%s': expected a number from 1 to 64", v);
-		c->sync_jobs = iv;
-	} else if (strcmp(key, "ignore_deletes") == 0 ||
-	    strcmp(key, "sync_xattrs") == 0 || strcmp(key, "sync_acls") == 0) {
-		bool b;
-		if (parse_bool(v, &b) < 0)
+	} else if (bk) {
+		if (parse_bool(v, (bool *)((char *)c + bk->off)) < 0)
 			BAD("%s '%s': expected true or false", key, v);
-		if (strcmp(key, "ignore_deletes") == 0)
-			c->ignore_deletes = b;
-		else if (strcmp(key, "sync_xattrs") == 0)
-			c->sync_xattrs = b;
-		else
-			c->sync_acls = b;
-	} else if (strcmp(key, "compress") == 0) {
-		if (strcmp(v, "auto") == 0)
-			iv = -1;
-		else if (parse_int(v, 0, 19, &iv) < 0)
-			BAD("compress '%s': expected a zstd level from 0 (off) "
-			    "to 19, or auto", v);
-		c->compress = iv;
 	} else if (strcmp(key, "exclude") == 0) {
 		if (*v == '\0') {
 			for (size_t i = 0; i < c->nexclude; i++)
@@ -177,27 +246,22 @@ config_set(struct config *c, const char *key, const char *v, char *err,
 			c->nexclude = 0;
 			return 0;
 		}
-		if (strlen(v) >= PATH_MAX || strchr(v, '\n'))
-			BAD("exclude: a pattern of at most %d bytes on one line",
-			    PATH_MAX - 1);
-		c->exclude = xrealloc(c->exclude, (c->nexclude + 1) *
-		    sizeof(*c->exclude));
+		const char *why = ini_unfit(key, v);
+		if (why) {
+			char *q = quote_name(v, strlen(v));
+			snprintf(err, errlen, "exclude '%s': %s", q, why);
+			free(q);
+			return -1;
+		}
+		XGROW(c->exclude, c->cap_exclude, c->nexclude + 1);
 		c->exclude[c->nexclude++] = xstrdup(v);
-	} else if (strcmp(key, "ssh_command") == 0) {
-		if (*v == '\0' || strchr(v, '\n'))
-			BAD("ssh_command: a command on one line");
-		free(c->ssh_command);
-		c->ssh_command = xstrdup(v);
 	} else if (strcmp(key, "log_level") == 0) {
 		if (parse_enum(v, level_names, 4, &iv) < 0)
 			BAD("log_level '%s': expected error, warning, info or "
 			    "debug", v);
 		c->log_level = iv;
 	} else {
-		BAD("unknown key '%s' (the keys: change_detector, "
-		    "change_interval, sync_jobs, timeout, ignore_deletes, "
-		    "sync_xattrs, sync_acls, compress, exclude, ssh_command, "
-		    "crawl_interval, log_level)", key);
+		return unknown_key(key, err, errlen);
 	}
 	return 0;
 }
@@ -225,17 +289,10 @@ config_get(const struct config *c, const char *key)
 		return format_ms(c->timeout_ms);
 	if (strcmp(key, "crawl_interval") == 0)
 		return format_ms(c->crawl_interval_ms);
-	if (strcmp(key, "sync_jobs") == 0)
-		return xasprintf("%d", c->sync_jobs);
-	if (strcmp(key, "ignore_deletes") == 0)
-		return xstrdup(c->ignore_deletes ? "true" : "false");
-	if (strcmp(key, "sync_xattrs") == 0)
-		return xstrdup(c->sync_xattrs ? "true" : "false");
-	if (strcmp(key, "sync_acls") == 0)
-		return xstrdup(c->sync_acls ? "true" : "false");
-	if (strcmp(key, "compress") == 0)
-		return c->compress < 0 ? xstrdup("auto") :
-		    xasprintf("%d", c->compress);
+	const struct bool_key *bk = find_bool(key);
+	if (bk)
+		return xstrdup(*(const bool *)((const char *)c + bk->off) ?
+		    "true" : "false");
 	if (strcmp(key, "exclude") == 0) {
 		struct buf b = BUF_INIT;
 		for (size_t i = 0; i < c->nexclude; i++) {
@@ -246,8 +303,6 @@ config_get(const struct config *c, const char *key)
 		buf_add(&b, "", 1);
 		return (char *)b.data;
 	}
-	if (strcmp(key, "ssh_command") == 0)
-		return xstrdup(c->ssh_command);
 	if (strcmp(key, "log_level") == 0)
 		return xstrdup(level_names[c->log_level]);
 	errno = ENOENT;
@@ -256,9 +311,7 @@ config_get(const struct config *c, const char *key)
 
 struct load {
 	struct config *c;
-	char *err;
-	size_t errlen;
-	const char *path;
+	char why[512];		/* the first error; ini_parse gives its line */
 	bool failed;
 	bool excludes_reset;
 };
@@ -279,17 +332,19 @@ on_ini(void *user, const char *section, const char *name, const char *value)
 		return 1;
 	}
 	if (strcmp(section, "config") != 0) {
-		snprintf(l->err, l->errlen, "%s: unknown setting [%s] %s", l->path,
+		snprintf(l->why, sizeof(l->why), "unknown setting [%s] %s",
 		    section, name);
 		l->failed = true;
 		return 0;
 	}
+	const struct not_built *nb = find_not_built(name);
+	if (nb && strcmp(value, nb->old_default) == 0)
+		return 1;	/* written by an older georep: nothing to do */
 	if (strcmp(name, "exclude") == 0 && !l->excludes_reset) {
 		config_set(l->c, "exclude", "", why, sizeof(why));
 		l->excludes_reset = true;
 	}
-	if (config_set(l->c, name, value, why, sizeof(why)) < 0) {
-		snprintf(l->err, l->errlen, "%s: %s", l->path, why);
+	if (config_set(l->c, name, value, l->why, sizeof(l->why)) < 0) {
 		l->failed = true;
 		return 0;
 	}
@@ -299,15 +354,17 @@ on_ini(void *user, const char *section, const char *name, const char *value)
 int
 config_load(struct config *c, const char *path, char *err, size_t errlen)
 {
-	struct load l = { c, err, errlen, path, false, false };
+	struct load l = { .c = c };
 	int rc = ini_parse(path, on_ini, &l);
 
 	if (rc < 0) {
 		snprintf(err, errlen, "%s: %s", path, strerror(errno));
 		return -1;
 	}
-	if (l.failed)
+	if (l.failed) {
+		snprintf(err, errlen, "%s: line %d: %s", path, rc, l.why);
 		return -1;
+	}
 	if (rc > 0) {
 		snprintf(err, errlen, "%s: line %d: not valid INI", path, rc);
 		return -1;
@@ -320,33 +377,61 @@ config_load(struct config *c, const char *path, char *err, size_t errlen)
 	return 0;
 }
 
+/* One "key = value" line, if the file can give the value back. */
+static int
+add_line(struct buf *b, const char *key, const char *v)
+{
+	const char *why = ini_unfit(key, v);
+
+	if (why) {
+		char *q = quote_name(v, strlen(v));
+		log_err("the session's %s cannot be saved ('%s'): %s", key, q,
+		    why);
+		free(q);
+		errno = EINVAL;
+		return -1;
+	}
+	buf_addstr(b, key);
+	buf_addstr(b, " = ");
+	buf_addstr(b, v);
+	buf_addstr(b, "\n");
+	return 0;
+}
+
+/* The file's text into b: -1 (logged) when a value would not read back. */
+static int
+config_text(const struct config *c, struct buf *b)
+{
+	int rc = 0;
+
+	buf_addstr(b, "# georep session: edit with 'georep config NAME KEY "
+	    "VALUE'\n[session]\n");
+	if (add_line(b, "primary", c->primary) < 0 ||
+	    add_line(b, "secondary", c->secondary) < 0)
+		return -1;
+	buf_addstr(b, "\n[config]\n");
+	for (size_t i = 0; config_keys[i] && rc == 0; i++) {
+		if (strcmp(config_keys[i], "exclude") == 0) {
+			for (size_t k = 0; k < c->nexclude && rc == 0; k++)
+				rc = add_line(b, "exclude", c->exclude[k]);
+			continue;
+		}
+		char *v = config_get(c, config_keys[i]);
+		rc = add_line(b, config_keys[i], v);
+		free(v);
+	}
+	return rc;
+}
+
 int
 config_save(const struct config *c, const char *dir)
 {
 	struct buf b = BUF_INIT;
 	int fd, rc;
 
-	buf_addstr(&b, "# georep session: edit with 'georep config NAME KEY VALUE'\n"
-	    "[session]\nprimary = ");
-	buf_addstr(&b, c->primary);
-	buf_addstr(&b, "\nsecondary = ");
-	buf_addstr(&b, c->secondary);
-	buf_addstr(&b, "\n\n[config]\n");
-	for (size_t i = 0; config_keys[i]; i++) {
-		if (strcmp(config_keys[i], "exclude") == 0) {
-			for (size_t k = 0; k < c->nexclude; k++) {
-				buf_addstr(&b, "exclude = ");
-				buf_addstr(&b, c->exclude[k]);
-				buf_addstr(&b, "\n");
-			}
-			continue;
-		}
-		char *v = config_get(c, config_keys[i]);
-		buf_addstr(&b, config_keys[i]);
-		buf_addstr(&b, " = ");
-		buf_addstr(&b, v);
-		buf_addstr(&b, "\n");
-		free(v);
+	if (config_text(c, &b) < 0) {
+		buf_release(&b);
+		return -1;
 	}
 	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0) {

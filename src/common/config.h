@@ -12,7 +12,17 @@
  * The file has a [session] section (primary, secondary: fixed at create)
  * and a [config] section (the keys below).  An unknown section or key, or a
  * bad value, in the file is an error naming the file and the line: a typo
- * never silently falls back to a default.
+ * never silently falls back to a default.  A value the file could not give
+ * back as written (a line is at most 198 bytes; blanks at either end, and
+ * ';' or '#' at the start or after a blank, are lost) is refused: by
+ * config_set for an exclude pattern, by config_save (-1, logged, errno
+ * EINVAL) for any value, primary and secondary included.
+ *
+ * sync_jobs, compress and ssh_command (in DESIGN.md, not built yet) are
+ * refused by config_set with a message saying so.  A file may still hold
+ * each with the default an older georep wrote ("sync_jobs = 3", "compress
+ * = auto", "ssh_command = ssh -oBatchMode=yes"): that line loads and is
+ * dropped; config_save does not write them.
  */
 #ifndef GEOREP_CONFIG_H
 #define GEOREP_CONFIG_H
@@ -28,15 +38,15 @@ struct config {
 	char *secondary;
 	enum detector change_detector;
 	int64_t change_interval_ms;
-	int sync_jobs;
 	int64_t timeout_ms;
 	bool ignore_deletes;
 	bool sync_xattrs;
 	bool sync_acls;
-	int compress;		/* zstd level; -1: the default for the transport */
+	/* A mount point inside the primary is not entered: with false, each
+	 * is a failure in status; with true, they are skipped on purpose. */
+	bool one_file_system;
 	char **exclude;
-	size_t nexclude;
-	char *ssh_command;
+	size_t nexclude, cap_exclude;
 	int64_t crawl_interval_ms;
 	int log_level;		/* enum log_level */
 };
@@ -51,10 +61,13 @@ char *config_get(const struct config *c, const char *key);
 /* The settable keys, NULL-terminated, in the order they are shown. */
 extern const char *const config_keys[];
 
+/* -1 with the path, the line and the reason in err. */
 int config_load(struct config *c, const char *path, char *err, size_t errlen);
+/* DIR/config, durably; -1 logged. */
 int config_save(const struct config *c, const char *dir);
 
-/* Parse "1s", "500ms", "2m", "1h" or a plain number of seconds. */
+/* Parse "1s", "500ms", "2m", "1h" or a plain number of seconds: digits,
+ * at most one '.', at most 7 days.  -1 for anything else. */
 int parse_duration_ms(const char *s, int64_t *out);
 
 #endif

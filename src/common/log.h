@@ -19,8 +19,6 @@ enum log_level { LOG_LVL_ERR, LOG_LVL_WARN, LOG_LVL_INFO, LOG_LVL_DEBUG };
 
 void log_init(const char *progname, enum log_level level, FILE *out);
 void log_set_level(enum log_level level);
-enum log_level log_get_level(void);
-int log_level_parse(const char *s, enum log_level *out);
 
 void log_msg(enum log_level lvl, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));

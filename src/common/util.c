@@ -43,6 +43,43 @@ xrealloc(void *p, size_t n)
 	return q;
 }
 
+bool
+grow_size(size_t cap, size_t need, size_t elem, size_t *out)
+{
+	if (elem == 0)
+		return false;
+	size_t max = SIZE_MAX / elem;	/* elements size_t can measure */
+	if (need <= cap) {
+		*out = cap;
+		return true;
+	}
+	if (need > max)
+		return false;
+	size_t n = cap <= max / 2 ? 2 * cap : need;
+	size_t first = GROW_FIRST_BYTES / elem;
+	if (n < first)
+		n = first;
+	if (n < need)
+		n = need;
+	*out = n;
+	return true;
+}
+
+void *
+xgrow(void *p, size_t *cap, size_t need, size_t elem)
+{
+	size_t n;
+
+	if (need <= *cap)
+		return p;
+	if (!grow_size(*cap, need, elem, &n))
+		fatal("array size overflow: %zu elements of %zu bytes", need,
+		    elem);
+	p = xrealloc(p, n * elem);
+	*cap = n;
+	return p;
+}
+
 char *
 xstrdup(const char *s)
 {
@@ -79,13 +116,7 @@ buf_reserve(struct buf *b, size_t extra)
 
 	if (want < b->len)
 		fatal("buffer size overflow");
-	if (want <= b->cap)
-		return;
-	size_t cap = b->cap ? b->cap : 256;
-	while (cap < want)
-		cap *= 2;
-	b->data = xrealloc(b->data, cap);
-	b->cap = cap;
+	b->data = xgrow(b->data, &b->cap, want, 1);
 }
 
 void

@@ -19,6 +19,26 @@
 void *xmalloc(size_t n);
 void *xcalloc(size_t n, size_t size);
 void *xrealloc(void *p, size_t n);
+/*
+ * Array growth, one rule for every array that grows as it fills.  An array
+ * of elem-byte elements with room for cap needs room for need: the new
+ * capacity is cap itself when that is enough, else the largest of need,
+ * twice cap, and GROW_FIRST_BYTES' worth of elements (at least one), so
+ * that appending one at a time costs amortised O(1).
+ *
+ * grow_size() computes it into *out; false when that many elements would
+ * not fit in size_t (nothing is changed then).  xgrow() reallocates p to
+ * it, updates *cap and returns the new pointer (p itself when cap was
+ * enough; with p NULL, a new array); a size that overflows is fatal, like
+ * running out of memory -- no input may ask for that much.  XGROW(p, cap,
+ * need) does it for an array p and its size_t capacity cap.
+ */
+#define GROW_FIRST_BYTES 256
+bool grow_size(size_t cap, size_t need, size_t elem, size_t *out);
+void *xgrow(void *p, size_t *cap, size_t need, size_t elem);
+#define XGROW(p, cap, need) \
+	((p) = xgrow((p), &(cap), (need), sizeof(*(p))))
+
 char *xstrdup(const char *s);
 char *xstrndup(const char *s, size_t n);
 /* Allocating printf; never NULL. */

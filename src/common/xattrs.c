@@ -67,8 +67,8 @@ xattrs_read(int fd, const char *path, bool follow, bool privileged,
 		}
 	}
 	/* First pass: values into store, remembering offsets. */
-	size_t count = 0, cap = 8;
-	struct { size_t noff, nlen, voff, vlen; } *ent = xmalloc(cap * sizeof(*ent));
+	size_t count = 0, cap = 0;
+	struct { size_t noff, nlen, voff, vlen; } *ent = NULL;
 	for (char *p = names; p < names + n; p += strlen(p) + 1) {
 		if (!xattr_managed(p, privileged))
 			continue;
@@ -96,10 +96,7 @@ xattrs_read(int fd, const char *path, bool follow, bool privileged,
 			errno = saved;
 			return -1;
 		}
-		if (count == cap) {
-			cap *= 2;
-			ent = xrealloc(ent, cap * sizeof(*ent));
-		}
+		XGROW(ent, cap, count + 1);
 		ent[count].voff = store->len;
 		ent[count].vlen = (size_t)v;
 		store->len += (size_t)v;

@@ -640,7 +640,8 @@ scope_changed(const struct config *a, const struct config *b)
 {
 	if (a->nexclude != b->nexclude || a->ignore_deletes !=
 	    b->ignore_deletes || a->sync_xattrs != b->sync_xattrs ||
-	    a->sync_acls != b->sync_acls)
+	    a->sync_acls != b->sync_acls || a->one_file_system !=
+	    b->one_file_system)
 		return true;
 	for (size_t i = 0; i < a->nexclude; i++)
 		if (strcmp(a->exclude[i], b->exclude[i]) != 0)
@@ -703,7 +704,8 @@ on_hup(struct monitor *m)
 		start_recording(m);	/* which crawls */
 	} else if (rescan && m->j && m->rec) {
 		log_info("what is replicated changed (exclude, ignore_deletes, "
-		    "sync_xattrs or sync_acls): a full crawl follows");
+		    "sync_xattrs, sync_acls or one_file_system): a full crawl "
+		    "follows");
 		append_overflow(m);
 	}
 	if (m->worker) {

@@ -407,6 +407,7 @@ connect_secondary(struct worker *w, struct session_conn *sc, char *detail,
 	sc->o.ignore_deletes = w->cfg->ignore_deletes;
 	sc->o.no_xattrs = !w->cfg->sync_xattrs;
 	sc->o.no_acls = !w->cfg->sync_acls;
+	sc->o.one_file_system = w->cfg->one_file_system;
 	sc->o.stop = &sig_stop;
 	sc->o.no_fsync = getenv("GEOREP_TEST_NO_FSYNC") != NULL;
 	sc->o.on_progress = on_progress;

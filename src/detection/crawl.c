@@ -56,6 +56,9 @@ pobj_get(struct crawl *c, const struct fid *fid, bool *created)
 	*created = false;
 	if (o)
 		return o;
+	/* Rehashed into a new table, a power of two (the index is a mask),
+	 * rather than grown in place with XGROW.  No overflow: xcalloc
+	 * refuses a size that does not fit, so table_cap < SIZE_MAX / 8. */
 	if ((c->nobjs + 1) * 2 > c->table_cap) {
 		struct pobj **old = c->table;
 		size_t oldcap = c->table_cap;
@@ -66,10 +69,7 @@ pobj_get(struct crawl *c, const struct fid *fid, bool *created)
 				table_insert(c, old[i]);
 		free(old);
 	}
-	if (c->nobjs == c->cap_objs) {
-		c->cap_objs = c->cap_objs ? c->cap_objs * 2 : 1024;
-		c->objs = xrealloc(c->objs, c->cap_objs * sizeof(*c->objs));
-	}
+	XGROW(c->objs, c->cap_objs, c->nobjs + 1);
 	o = xcalloc(1, sizeof(*o));
 	o->fid = *fid;
 	c->objs[c->nobjs++] = o;
@@ -82,7 +82,7 @@ const char *
 crawl_intern(struct crawl *c, const char *s, size_t n)
 {
 	if (n > c->arena_left) {
-		c->arenas = xrealloc(c->arenas, (c->narenas + 1) * sizeof(char *));
+		XGROW(c->arenas, c->cap_arenas, c->narenas + 1);
 		c->arena_pos = c->arenas[c->narenas++] = xmalloc(ARENA_SIZE);
 		c->arena_left = ARENA_SIZE;
 	}
@@ -97,10 +97,13 @@ static void
 add_link(struct crawl *c, struct plink **v, uint32_t *n, uint32_t *cap,
     const struct fid *parent, const char *name, size_t len)
 {
-	if (*n == *cap) {
-		*cap = *cap ? *cap * 2 : 1;
-		*v = xrealloc(*v, *cap * sizeof(**v));
-	}
+	/* The counts are 32-bit to keep struct pobj small; no object has
+	 * 2^32 names. */
+	if (*n == UINT32_MAX)
+		fatal("internal error: 2^32 links of one object");
+	size_t grown = *cap;
+	*v = xgrow(*v, &grown, (size_t)*n + 1, sizeof(**v));
+	*cap = grown > UINT32_MAX ? UINT32_MAX : (uint32_t)grown;
 	struct plink *l = &(*v)[(*n)++];
 	l->parent = *parent;
 	l->name = crawl_intern(c, name, len);
@@ -110,10 +113,7 @@ add_link(struct crawl *c, struct plink **v, uint32_t *n, uint32_t *cap,
 void
 crawl_add_error(struct crawl *c, const char *path, int err, const char *what)
 {
-	if (c->nerrors == c->cap_errors) {
-		c->cap_errors = c->cap_errors ? c->cap_errors * 2 : 16;
-		c->errors = xrealloc(c->errors, c->cap_errors * sizeof(*c->errors));
-	}
+	XGROW(c->errors, c->cap_errors, c->nerrors + 1);
 	c->errors[c->nerrors].path = xstrdup(path);
 	c->errors[c->nerrors].err = err;
 	c->errors[c->nerrors].what = what;
@@ -397,10 +397,8 @@ visit_entry(struct walk *w, int dirfd, struct pobj *dir, const char *name,
 		if (o->flags & POBJ_VISITED)
 			return;	/* met again under a new name: renamed while
 				 * the crawl ran; walked once */
-		if (*nsub == *capsub) {
-			*capsub = *capsub ? *capsub * 2 : 16;
-			*subdirs = xrealloc(*subdirs, *capsub * sizeof(**subdirs));
-		}
+		*subdirs = xgrow(*subdirs, capsub, *nsub + 1,
+		    sizeof(**subdirs));
 		(*subdirs)[*nsub].o = o;
 		(*subdirs)[(*nsub)++].name = name;
 		o->flags |= POBJ_VISITED;
@@ -429,10 +427,7 @@ read_dir(int dirfd, struct entry **out, size_t *n, bool at_root)
 			continue;
 		if (at_root && strcmp(nm, GEOREP_STATE_DIR) == 0)
 			continue;	/* a secondary's own state: never replicated */
-		if (*n == cap) {
-			cap = cap ? cap * 2 : 64;
-			*out = xrealloc(*out, cap * sizeof(**out));
-		}
+		XGROW(*out, cap, *n + 1);
 		size_t len = strlen(nm);
 		(*out)[*n].name = xstrndup(nm, len);
 		(*out)[(*n)++].len = (uint16_t)len;
@@ -523,10 +518,7 @@ read_names(struct walk *w, int dirfd, const struct pobj *dir,
 			return -1;
 		if (rc > 0)
 			continue;
-		if (kids->n == kids->cap) {
-			kids->cap = kids->cap ? 2 * kids->cap : 16;
-			kids->v = xrealloc(kids->v, kids->cap * sizeof(*kids->v));
-		}
+		XGROW(kids->v, kids->cap, kids->n + 1);
 		struct ichild *k = &kids->v[kids->n++];
 		k->fid = f;
 		k->name_len = (uint8_t)len;
@@ -813,21 +805,23 @@ open_moved_dir(struct crawl *c, const struct fid *fid, struct buf *path)
 	return fd;
 }
 
-/* Is the known directory fid going away in this crawl: removed, or below
- * a directory that is (as far as the index tells its ancestors)? */
-static bool
-crawl_gone(struct crawl *c, struct index_txn *txn, const struct fid *fid)
+bool
+crawl_removed_above(struct crawl *c, struct index_txn *txn,
+    const struct fid *fid)
 {
 	struct fid cur = *fid;
 	struct irec rec;
 
-	for (int depth = 0; depth < 100000; depth++) {
+	for (int depth = 0; depth < CRAWL_ANCESTORS_MAX; depth++) {
 		if (fid_eq(&cur, &c->root))
 			return false;
 		struct pobj *p = crawl_find(c, &cur);
 		if (p && p->nremoved > 0 && p->nadded == 0 && p->mode == 0)
-			return true;
-		if (index_get(txn, &cur, &rec) != 0)
+			return true;	/* lost its links, found nowhere */
+		int rc = index_get(txn, &cur, &rec);
+		if (rc < 0)
+			return false;	/* logged; see the header */
+		if (rc > 0)
 			return true;	/* unknown: nothing to miss */
 		bool orphan = rec.nlinks == 0;
 		if (!orphan)
@@ -836,6 +830,11 @@ crawl_gone(struct crawl *c, struct index_txn *txn, const struct fid *fid)
 		if (orphan || fid_is_stage(&cur))
 			return true;
 	}
+	if (!c->walk_warned)
+		log_warn("the index's parents of a directory go on for more "
+		    "than %d steps (a cycle, or an absurd depth): taken as "
+		    "not going away", CRAWL_ANCESTORS_MAX);
+	c->walk_warned = true;
 	return false;
 }
 
@@ -931,7 +930,7 @@ crawl_dirs_names(struct crawl *c, const struct crawl_opts *opts,
 	for (size_t i = 0; i < ndirs && rc == 0 && !c->need_full; i++) {
 		struct pobj *o = crawl_find(c, &dirs[i]);
 		if (moved[i] && !(o && (o->flags & POBJ_VISITED)) &&
-		    !crawl_gone(c, txn, &dirs[i]))
+		    !crawl_removed_above(c, txn, &dirs[i]))
 			c->need_full = true;
 	}
 	free(moved);

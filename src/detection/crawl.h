@@ -108,7 +108,7 @@ struct crawl {
 	struct pobj **table;
 	size_t table_cap;
 	char **arenas;
-	size_t narenas, arena_left;
+	size_t narenas, cap_arenas, arena_left;
 	char *arena_pos;
 	struct crawl_error *errors;
 	size_t nerrors, cap_errors;
@@ -125,6 +125,7 @@ struct crawl {
 	/* A directory could not be walked where it was listed (renamed or
 	 * replaced meanwhile): the crawl is not a complete picture. */
 	bool incomplete;
+	bool walk_warned;	/* crawl_removed_above hit its bound */
 };
 
 /* The names a journal recorded in one directory (sorted by bytes, unique,
@@ -169,6 +170,27 @@ int crawl_dirs_names(struct crawl *c, const struct crawl_opts *opts,
 /* The order crawl_dirs sorts directories in. */
 int crawl_fid_cmp(const void *a, const void *b);
 void crawl_release(struct crawl *c);
+
+/*
+ * Whether the known directory fid, or a directory above it, is going away
+ * in this crawl -- so that what the index has beneath it is not missed when
+ * it is not listed.  The walk goes up the index (txn: the secondary as the
+ * last turn left it), by each directory's first link, and says:
+ *   no   at c->root;
+ *   yes  at a directory this crawl found removed (links removed, none
+ *        added, seen nowhere), one the index does not know or holds with
+ *        no link (nothing of it is on the secondary), or the staging area;
+ *   no   when the walk cannot finish: an index error (logged by the index)
+ *        or more than CRAWL_ANCESTORS_MAX steps (a cycle of links in a
+ *        broken index, or an absurd depth; warned once per crawl).
+ * "No" is the answer that loses nothing when the walk cannot tell: a
+ * directed crawl then crawls in full (need_full), and a turn keeps the
+ * index's link rather than moving an object away from a name that may
+ * still be there.  Used by crawl_dirs and by the turn's planning.
+ */
+#define CRAWL_ANCESTORS_MAX 100000
+bool crawl_removed_above(struct crawl *c, struct index_txn *txn,
+    const struct fid *fid);
 
 /* A copy of n bytes that lives as long as the crawl. */
 const char *crawl_intern(struct crawl *c, const char *s, size_t n);

@@ -64,6 +64,9 @@ keymap_clear(struct keymap *m)
 static void
 keymap_put(struct keymap *m, const void *key, size_t len, int8_t val)
 {
+	/* Rehashed into a new table, a power of two (the index is a mask),
+	 * rather than grown in place with XGROW.  No overflow: xcalloc
+	 * refuses a size that does not fit, so cap < SIZE_MAX / 16. */
 	if (2 * (m->n + 1) > m->cap) {
 		struct keymap bigger = { .cap = m->cap ? 2 * m->cap : 256 };
 		bigger.slots = xcalloc(bigger.cap, sizeof(*bigger.slots));
@@ -110,7 +113,6 @@ struct recorder {
 	struct keymap seen;	/* records written in this segment */
 	struct keymap inside;	/* fanotify: directory fid -> inside? */
 	size_t primary_len;
-	uint64_t overflows;
 	/* inotify: watch descriptor -> directory */
 	struct watch *watches;
 	size_t nwatches;
@@ -120,7 +122,7 @@ struct recorder {
 		uint32_t cookie;
 		char *from;
 	} *moves;
-	size_t nmoves;
+	size_t nmoves, cap_moves;
 	bool rescan;		/* a new directory could not be watched */
 };
 
@@ -136,11 +138,6 @@ recorder_fd(const struct recorder *r)
 	return r->fd;
 }
 
-uint64_t
-recorder_overflows(const struct recorder *r)
-{
-	return r->overflows;
-}
 
 void
 recorder_segment_cut(struct recorder *r)
@@ -201,7 +198,6 @@ record_overflow(struct recorder *r, const char *why)
 
 	memset(&rec, 0, sizeof(rec));
 	rec.type = J_OVERFLOW;
-	r->overflows++;
 	log_warn("%s: the next turn crawls the whole primary %s", why,
 	    r->o.primary);
 	return record(r, &rec);
@@ -591,11 +587,10 @@ ino_watch_tree(struct recorder *r, int fd, const char *rel, dev_t dev)
 		return 0;	/* no handle: nothing a turn can name */
 	}
 	if ((size_t)wd >= r->nwatches) {
-		size_t n = (size_t)wd * 2 + 16;
-		r->watches = xrealloc(r->watches, n * sizeof(*r->watches));
-		memset(r->watches + r->nwatches, 0,
-		    (n - r->nwatches) * sizeof(*r->watches));
-		r->nwatches = n;
+		size_t had = r->nwatches;
+		XGROW(r->watches, r->nwatches, (size_t)wd + 1);
+		memset(r->watches + had, 0,
+		    (r->nwatches - had) * sizeof(*r->watches));
 	}
 	free(r->watches[wd].path);
 	r->watches[wd].path = xstrdup(rel);
@@ -751,7 +746,7 @@ ino_settle_moves(struct recorder *r)
 	}
 	free(r->moves);
 	r->moves = NULL;
-	r->nmoves = 0;
+	r->nmoves = r->cap_moves = 0;
 }
 
 /* The pending move with this cookie, taken out of the list (NULL). */
@@ -852,8 +847,7 @@ ino_event(struct recorder *r, const struct inotify_event *ev)
 		return rc;
 	char *from;
 	if (ev->mask & IN_MOVED_FROM) {
-		r->moves = xrealloc(r->moves, (r->nmoves + 1) *
-		    sizeof(*r->moves));
+		XGROW(r->moves, r->cap_moves, r->nmoves + 1);
 		r->moves[r->nmoves].cookie = ev->cookie;
 		r->moves[r->nmoves].from = ino_child(w, name);
 		ino_moving(r, r->moves[r->nmoves].from, ev->cookie);

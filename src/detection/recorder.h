@@ -61,8 +61,6 @@ int recorder_fd(const struct recorder *r);
 ssize_t recorder_drain(struct recorder *r);
 /* A segment was cut: records deduplicated so far may be written again. */
 void recorder_segment_cut(struct recorder *r);
-/* Events seen and kept since the start (for status and the log). */
-uint64_t recorder_overflows(const struct recorder *r);
 const char *recorder_kind_name(enum recorder_kind kind);
 void recorder_close(struct recorder *r);
 

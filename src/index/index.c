@@ -466,10 +466,7 @@ index_children(struct index_txn *t, const struct fid *parent,
 			rc = MDB_CORRUPTED;
 			break;
 		}
-		if (out->n == out->cap) {
-			out->cap = out->cap ? out->cap * 2 : 64;
-			out->v = xrealloc(out->v, out->cap * sizeof(*out->v));
-		}
+		XGROW(out->v, out->cap, out->n + 1);
 		struct ichild *c = &out->v[out->n++];
 		c->name_len = (uint8_t)nlen;
 		memcpy(c->name, (char *)k.mv_data + key.len, nlen);

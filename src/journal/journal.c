@@ -179,10 +179,7 @@ journal_list(const char *dir, uint64_t **seqs, size_t *n)
 		bool open;
 		if (!parse_seg_name(de->d_name, &seq, &open) || open)
 			continue;
-		if (*n == cap) {
-			cap = cap ? cap * 2 : 16;
-			*seqs = xrealloc(*seqs, cap * sizeof(**seqs));
-		}
+		XGROW(*seqs, cap, *n + 1);
 		(*seqs)[(*n)++] = seq;
 	}
 	closedir(d);
@@ -461,10 +458,7 @@ journal_read_segment(const char *dir, uint64_t seq, struct jrec_list *out,
 		return rc > 0 ? 0 : -1;
 	}
 	for (size_t off = SEG_HDR_LEN; off < b.len; ) {
-		if (out->n == out->cap) {
-			out->cap = out->cap ? out->cap * 2 : 256;
-			out->v = xrealloc(out->v, out->cap * sizeof(*out->v));
-		}
+		XGROW(out->v, out->cap, out->n + 1);
 		ssize_t n = jrec_decode(b.data + off, b.len - off, &out->v[out->n]);
 		if (n <= 0) {
 			log_warn("the journal segment %s/%s ends in a %s record "

@@ -125,8 +125,10 @@ static void
 pend_push(struct conn *c, uint32_t id, uint8_t type, uint64_t cookie)
 {
 	if (c->pend_count == c->pend_cap) {
-		size_t cap = c->pend_cap ? c->pend_cap * 2 : 1024;
-		struct pending_req *p = xcalloc(cap, sizeof(*p));
+		/* A ring: unrolled into a new array, oldest first. */
+		size_t cap = c->pend_cap;
+		struct pending_req *p = xgrow(NULL, &cap, c->pend_count + 1,
+		    sizeof(*p));
 		for (size_t i = 0; i < c->pend_count; i++)
 			p[i] = c->pend[(c->pend_head + i) % c->pend_cap];
 		free(c->pend);

@@ -1,7 +1,7 @@
 /*
  * conn: the primary's end of a pipelined connection to a secondary process.
  *
- *   conn_spawn()            start `georep secondary DIR` (or, later, over ssh)
+ *   conn_spawn_local()      start `georep secondary DIR` (later also over ssh)
  *   conn_begin()/conn_end() append one request frame; conn_end may pump
  *   conn_wait_all()         pump until every request has been answered
  *   conn_close()            say BYE, reap the child

@@ -41,17 +41,17 @@ struct put {
 };
 
 struct secondary {
-	const char *dir;
+	char *dir;
 	int rootfd, statefd, stagefd;
-	struct resolver res;
+	struct resolver res;	/* set up by HELLO (open_state) */
+	bool res_ready;
 	bool is_root;
 	uid_t uid;		/* what it runs as: without privilege, the */
 	gid_t gid;		/* owner of all it makes (proto.h, HELLO) */
 	bool hello_done;
 	bool poisoned;		/* an ordered op failed: cancel the rest */
+	int ended;		/* 1 after BYE, -1 after a protocol violation */
 	struct put put;
-	struct buf in, out;
-	int in_fd, out_fd;
 	char msg[1024];		/* detail of the current reply */
 	struct buf data;	/* result of the current reply */
 	/* Without privilege, directories opened up for one operation (a
@@ -66,18 +66,21 @@ struct secondary {
 
 /* ---- replies ---- */
 
+/* Append the reply to request id to out: err and s->msg, or value and
+ * s->data. */
 static void
-reply(struct secondary *s, uint32_t id, int err, uint64_t value)
+reply(struct secondary *s, struct buf *out, uint32_t id, int err,
+    uint64_t value)
 {
-	size_t start = proto_begin(&s->out, MSG_REPLY, id);
+	size_t start = proto_begin(out, MSG_REPLY, id);
 
-	put_u32(&s->out, (uint32_t)err);
-	put_u64(&s->out, value);
+	put_u32(out, (uint32_t)err);
+	put_u64(out, value);
 	if (err)
-		put_str(&s->out, s->msg);
+		put_str(out, s->msg);
 	else
-		put_bytes(&s->out, s->data.data, (uint32_t)s->data.len);
-	proto_finish(&s->out, start);
+		put_bytes(out, s->data.data, (uint32_t)s->data.len);
+	proto_finish(out, start);
 	s->msg[0] = '\0';
 	buf_reset(&s->data);
 }
@@ -113,15 +116,15 @@ add_inodes(struct secondary *s, uint64_t found, uint64_t expected)
 }
 
 static int
-flush_out(struct secondary *s)
+flush_out(int fd, struct buf *out)
 {
-	if (s->out.len == 0)
+	if (out->len == 0)
 		return 0;
-	if (write_full(s->out_fd, s->out.data, s->out.len) < 0) {
+	if (write_full(fd, out->data, out->len) < 0) {
 		log_sys(LOG_LVL_ERR, "writing replies");
 		return -1;
 	}
-	buf_reset(&s->out);
+	buf_reset(out);
 	return 0;
 }
 
@@ -153,11 +156,7 @@ unlock_fd(struct secondary *s, int fd)
 	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
 	if (chmod(proc, (st.st_mode & 07777) | 0700) < 0)
 		return -1;
-	if (s->nunlocked == s->capunlocked) {
-		s->capunlocked = s->capunlocked ? s->capunlocked * 2 : 8;
-		s->unlocked = xrealloc(s->unlocked, s->capunlocked *
-		    sizeof(*s->unlocked));
-	}
+	XGROW(s->unlocked, s->capunlocked, s->nunlocked + 1);
 	s->unlocked[s->nunlocked].fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
 	s->unlocked[s->nunlocked++].mode = st.st_mode & 07777;
 	return 0;
@@ -827,6 +826,41 @@ put_error(struct secondary *s, int err, const char *step)
 	p->errmsg = xasprintf("%s %s: %s", step, p->display, strerror(err));
 }
 
+/*
+ * Open the existing file of a PUT in place (sino: the inode expected, or
+ * 0).  What is there is looked at before it is opened for writing: opening
+ * a FIFO would block until a reader came, and opening a device node would
+ * run its driver's open.  Reopened through /proc: the same inode.
+ */
+static void
+put_open_inplace(struct secondary *s, uint64_t sino)
+{
+	struct put *p = &s->put;
+	struct stat *st = &p->cur;
+	char proc[64];
+	int pfd = openat(p->dirfd, p->name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+
+	if (pfd < 0 || fstat(pfd, st) < 0) {
+		int err = errno;
+		put_error(s, err, "open");
+		p->err = model_errno(err);
+	} else if (!S_ISREG(st->st_mode) ||
+	    (sino != 0 && (uint64_t)st->st_ino != sino)) {
+		put_error(s, ESTALE, "write in place");
+	} else {
+		snprintf(proc, sizeof(proc), "/proc/self/fd/%d", pfd);
+		p->fd = open(proc, O_WRONLY | O_CLOEXEC);
+		if (p->fd < 0)
+			put_error(s, errno, "open");
+		else if (ftruncate(p->fd, 0) < 0)
+			put_error(s, errno, "truncate");
+		else
+			p->have_cur = true;
+	}
+	if (pfd >= 0)
+		close(pfd);
+}
+
 static int
 op_put(struct secondary *s, struct rd *r)
 {
@@ -863,21 +897,7 @@ op_put(struct secondary *s, struct rd *r)
 		return 0;
 	}
 	if (flags & PUT_INPLACE) {
-		struct stat *st = &p->cur;
-		p->fd = openat(p->dirfd, p->name, O_WRONLY | O_NOFOLLOW |
-		    O_CLOEXEC);
-		if (p->fd < 0 || fstat(p->fd, st) < 0) {
-			int err = errno;
-			put_error(s, err, "open");
-			p->err = model_errno(err);
-		} else if (!S_ISREG(st->st_mode) ||
-		    (sino != 0 && (uint64_t)st->st_ino != sino)) {
-			put_error(s, ESTALE, "write in place");
-		} else if (ftruncate(p->fd, 0) < 0) {
-			put_error(s, errno, "truncate");
-		} else {
-			p->have_cur = true;
-		}
+		put_open_inplace(s, sino);
 		return 0;
 	}
 	/* A nameless file, linked in only once complete: a crash or a full
@@ -1021,9 +1041,25 @@ root_is_empty(struct secondary *s, bool *empty)
 	return 0;
 }
 
+/* Close what open_state opened (a failed HELLO may be followed by
+ * another). */
+static void
+close_state(struct secondary *s)
+{
+	if (s->res_ready)
+		resolve_release(&s->res);
+	s->res_ready = false;
+	if (s->stagefd >= 0)
+		close(s->stagefd);
+	if (s->statefd >= 0)
+		close(s->statefd);
+	s->statefd = s->stagefd = -1;
+}
+
 static int
 open_state(struct secondary *s)
 {
+	close_state(s);
 	if (mkdirat(s->rootfd, GEOREP_STATE_DIR, 0700) < 0 && errno != EEXIST) {
 		snprintf(s->msg, sizeof(s->msg), "mkdir %s/%s: %s", s->dir,
 		    GEOREP_STATE_DIR, strerror(errno));
@@ -1039,6 +1075,7 @@ open_state(struct secondary *s)
 		return -1;
 	}
 	resolve_init(&s->res, s->rootfd, s->stagefd);
+	s->res_ready = true;
 	return 0;
 }
 
@@ -1260,10 +1297,7 @@ op_listdir(struct secondary *s, struct rd *r, uint64_t *more)
 		struct stat st;
 		if (fstatat(fd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
 			continue;	/* gone meanwhile */
-		if (n == cap) {
-			cap = cap ? cap * 2 : 256;
-			v = xrealloc(v, cap * sizeof(*v));
-		}
+		XGROW(v, cap, n + 1);
 		v[n].name = xstrndup(de->d_name, len);
 		v[n].len = len;
 		v[n].ino = st.st_ino;
@@ -1309,10 +1343,11 @@ is_ordered(uint8_t type)
 	return type >= MSG_MKDIR && type <= MSG_RMTREE;
 }
 
-/* Handle one frame.  Returns 0 to go on, 1 after BYE, -1 on a protocol
- * violation (the connection is then dropped). */
+/* Handle one frame, its reply (if it has one) appended to out.  Returns 0
+ * to go on, 1 after BYE, -1 on a protocol violation (the connection is
+ * then dropped). */
 static int
-handle(struct secondary *s, const struct frame *f)
+handle(struct secondary *s, const struct frame *f, struct buf *out)
 {
 	struct rd r;
 	uint64_t val = 0;
@@ -1331,7 +1366,7 @@ handle(struct secondary *s, const struct frame *f)
 	if (s->poisoned && is_ordered(f->type)) {
 		snprintf(s->msg, sizeof(s->msg), "cancelled after an earlier "
 		    "failure");
-		reply(s, f->id, ECANCELED, 0);
+		reply(s, out, f->id, ECANCELED, 0);
 		return 0;
 	}
 	switch (f->type) {
@@ -1359,9 +1394,11 @@ handle(struct secondary *s, const struct frame *f)
 	case MSG_LISTDIR:	rc = op_listdir(s, &r, &val); break;
 	case MSG_BYE:
 	case MSG_PING:
-		if (!rd_end(&r))
-			return -1;
-		reply(s, f->id, 0, 0);
+		if (!rd_end(&r)) {
+			rc = -2;	/* malformed: said below */
+			break;
+		}
+		reply(s, out, f->id, 0, 0);
 		return f->type == MSG_BYE;
 	default:
 		log_err("protocol error: unknown frame type %u", f->type);
@@ -1377,57 +1414,99 @@ handle(struct secondary *s, const struct frame *f)
 	restore_unlocked(s);
 	if (rc < 0 && is_ordered(f->type))
 		s->poisoned = true;
-	reply(s, f->id, rc < 0 ? errno : 0, val);
+	reply(s, out, f->id, rc < 0 ? errno : 0, val);
 	return 0;
+}
+
+struct secondary *
+secondary_open(const char *dir)
+{
+	struct secondary *s = xcalloc(1, sizeof(*s));
+
+	s->dir = xstrdup(dir);
+	s->rootfd = s->statefd = s->stagefd = -1;
+	s->put.fd = s->put.dirfd = -1;
+	s->uid = geteuid();
+	s->gid = getegid();
+	s->is_root = s->uid == 0;
+	if (mkdir(dir, 0755) < 0 && errno != EEXIST) {
+		log_sys(LOG_LVL_ERR, "cannot create the secondary directory %s",
+		    dir);
+		secondary_close(s);
+		return NULL;
+	}
+	s->rootfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (s->rootfd < 0) {
+		log_sys(LOG_LVL_ERR, "cannot open the secondary directory %s", dir);
+		secondary_close(s);
+		return NULL;
+	}
+	return s;
+}
+
+int
+secondary_handle(struct secondary *s, const uint8_t *in, size_t len,
+    size_t *used, struct buf *out)
+{
+	size_t off = 0;
+
+	*used = 0;
+	while (s->ended == 0 && off < len) {
+		struct frame f;
+		ssize_t n = proto_parse_frame(in + off, len - off, &f);
+		if (n == 0)
+			break;		/* the rest of a frame is to come */
+		if (n < 0) {
+			log_err("protocol error: bad frame header (length out "
+			    "of bounds)");
+			s->ended = -1;
+			break;
+		}
+		s->ended = handle(s, &f, out);
+		off += (size_t)n;
+	}
+	*used = off;
+	return s->ended;
+}
+
+void
+secondary_close(struct secondary *s)
+{
+	if (s == NULL)
+		return;
+	put_reset(&s->put);
+	restore_unlocked(s);
+	free(s->unlocked);
+	close_state(s);
+	if (s->rootfd >= 0)
+		close(s->rootfd);
+	buf_release(&s->data);
+	free(s->dir);
+	free(s);
 }
 
 int
 secondary_main(const char *dir, int in_fd, int out_fd)
 {
-	struct secondary s;
+	struct secondary *s = secondary_open(dir);
+	struct buf in = BUF_INIT, out = BUF_INIT;
 	uint8_t chunk[256 << 10];
 	int status = EX_PROTOCOL;
 
-	memset(&s, 0, sizeof(s));
-	s.dir = dir;
-	s.in_fd = in_fd;
-	s.out_fd = out_fd;
-	s.statefd = s.stagefd = -1;
-	s.put.fd = s.put.dirfd = -1;
-	s.uid = geteuid();
-	s.gid = getegid();
-	s.is_root = s.uid == 0;
-	if (mkdir(dir, 0755) < 0 && errno != EEXIST) {
-		log_sys(LOG_LVL_ERR, "cannot create the secondary directory %s",
-		    dir);
+	if (s == NULL)
 		return EX_CANTCREAT;
-	}
-	s.rootfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (s.rootfd < 0) {
-		log_sys(LOG_LVL_ERR, "cannot open the secondary directory %s", dir);
-		return EX_CANTCREAT;
-	}
 	for (;;) {
-		struct frame f;
-		ssize_t n = proto_parse_frame(s.in.data, s.in.len, &f);
-		if (n < 0) {
-			log_err("protocol error: bad frame header (length out "
-			    "of bounds)");
+		size_t used;
+		int rc = secondary_handle(s, in.data, in.len, &used, &out);
+		buf_consume(&in, used);
+		if (rc < 0)
+			break;
+		if (rc > 0) {
+			status = flush_out(out_fd, &out) < 0 ? EX_IOERR : 0;
 			break;
 		}
-		if (n > 0) {
-			int rc = handle(&s, &f);
-			buf_consume(&s.in, (size_t)n);
-			if (rc < 0)
-				break;
-			if (rc > 0) {
-				status = flush_out(&s) < 0 ? EX_IOERR : 0;
-				break;
-			}
-			continue;
-		}
 		/* Need more input: answer what we have before blocking. */
-		if (flush_out(&s) < 0) {
+		if (flush_out(out_fd, &out) < 0) {
 			status = EX_IOERR;
 			break;
 		}
@@ -1440,22 +1519,18 @@ secondary_main(const char *dir, int in_fd, int out_fd)
 			break;
 		}
 		if (r == 0) {
-			if (s.in.len)
+			if (in.len)
 				log_err("protocol error: truncated frame at end "
 				    "of input");
 			else
 				status = 0;	/* the primary went away */
 			break;
 		}
-		buf_add(&s.in, chunk, (size_t)r);
+		buf_add(&in, chunk, (size_t)r);
 	}
-	flush_out(&s);
-	put_reset(&s.put);
-	resolve_release(&s.res);
-	buf_release(&s.in);
-	buf_release(&s.out);
-	buf_release(&s.data);
-	restore_unlocked(&s);
-	free(s.unlocked);
+	flush_out(out_fd, &out);	/* the replies before a violation */
+	secondary_close(s);
+	buf_release(&in);
+	buf_release(&out);
 	return status;
 }

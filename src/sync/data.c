@@ -83,10 +83,7 @@ turn_report(struct turn *t, bool now)
 static struct dop *
 dop_add(struct turn *t, uint8_t type, struct pobj *o)
 {
-	if (t->ndops == t->capdops) {
-		t->capdops = t->capdops ? t->capdops * 2 : 256;
-		t->dops = xrealloc(t->dops, t->capdops * sizeof(*t->dops));
-	}
+	XGROW(t->dops, t->capdops, t->ndops + 1);
 	struct dop *d = &t->dops[t->ndops++];
 	memset(d, 0, sizeof(*d));
 	d->type = type;
@@ -941,11 +938,7 @@ data_phase(struct turn *t)
 		if (!d->is_new || d->o->nadded < 2 || !in_model(t, &d->o->fid))
 			continue;
 		for (uint32_t a = 1; a < d->o->nadded; a++) {
-			if (t->nmops == t->capmops) {
-				t->capmops = t->capmops ? t->capmops * 2 : 256;
-				t->mops = xrealloc(t->mops, t->capmops *
-				    sizeof(*t->mops));
-			}
+			XGROW(t->mops, t->capmops, t->nmops + 1);
 			struct mop *m = &t->mops[t->nmops++];
 			memset(m, 0, sizeof(*m));
 			m->type = M_LINK;

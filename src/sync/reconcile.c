@@ -192,10 +192,7 @@ list_dir(struct turn *t, uint8_t base, const struct buf *path, uint64_t sino,
 	}
 	rd_init(&r, l->data.data, l->data.len);
 	while (r.off < r.len) {
-		if (*n == cap) {
-			cap = cap ? cap * 2 : 256;
-			*out = xrealloc(*out, cap * sizeof(**out));
-		}
+		XGROW(*out, cap, *n + 1);
 		struct sent *e = &(*out)[(*n)++];
 		e->ino = get_u64(&r);
 		e->mode = get_u32(&r);
@@ -290,10 +287,7 @@ collect(void *arg, const struct fid *fid, const struct irec *rec)
 {
 	struct fobjs *f = arg;
 
-	if (f->n == f->cap) {
-		f->cap = f->cap ? f->cap * 2 : 1024;
-		f->v = xrealloc(f->v, f->cap * sizeof(*f->v));
-	}
+	XGROW(f->v, f->cap, f->n + 1);
 	struct fobj *o = &f->v[f->n++];
 	o->fid = *fid;
 	o->sino = rec->sino;
@@ -398,10 +392,7 @@ reconcile_full(struct turn *t)
 			o->linked = true;
 			rc = link_add(t->txn, &o->fid, &q[i].fid, e->name, e->len);
 			if (rc == 0 && S_ISDIR(o->mode)) {
-				if (qn == qcap) {
-					qcap *= 2;
-					q = xrealloc(q, qcap * sizeof(*q));
-				}
+				XGROW(q, qcap, qn + 1);
 				q[qn].fid = o->fid;
 				q[qn].sino = o->sino;
 				q[qn].base = q[i].base;

@@ -60,10 +60,7 @@ sync_stats_release(struct sync_stats *st)
 void
 sync_racy_add(struct sync_racy_list *l, const struct fid *fid, int64_t seen)
 {
-	if (l->n == l->cap) {
-		l->cap = l->cap ? 2 * l->cap : 64;
-		l->v = xrealloc(l->v, l->cap * sizeof(*l->v));
-	}
+	XGROW(l->v, l->cap, l->n + 1);
 	l->v[l->n].fid = *fid;
 	l->v[l->n++].seen = seen;
 }
@@ -248,12 +245,6 @@ turn_synced(struct turn *t, const struct fid *fid, uint32_t clear,
 	return rc < 0 ? -1 : changed;
 }
 
-int
-turn_forget(struct turn *t, const struct fid *fid)
-{
-	return forget(t->txn, fid);
-}
-
 static void
 irec_from_pobj(struct irec *r, const struct pobj *o)
 {
@@ -327,10 +318,7 @@ model_apply(struct turn *t, const struct mop *m)
 static struct mop *
 mop_add(struct turn *t, uint8_t type, struct pobj *o)
 {
-	if (t->nmops == t->capmops) {
-		t->capmops = t->capmops ? t->capmops * 2 : 256;
-		t->mops = xrealloc(t->mops, t->capmops * sizeof(*t->mops));
-	}
+	XGROW(t->mops, t->capmops, t->nmops + 1);
 	struct mop *m = &t->mops[t->nmops++];
 	memset(m, 0, sizeof(*m));
 	m->type = type;
@@ -356,32 +344,6 @@ in_links(const struct plink *v, uint32_t n, const struct fid *parent,
 	return false;
 }
 
-/* Is dir, or a directory above it in the model, removed in this turn (it
- * lost its links and the primary does not have it)? */
-static bool
-under_removed(struct turn *t, const struct fid *dir)
-{
-	struct fid cur = *dir;
-	struct irec rec;
-
-	for (int depth = 0; depth < 100000; depth++) {
-		if (fid_eq(&cur, &t->tgt->root))
-			return false;
-		struct pobj *p = crawl_find(&t->crawl, &cur);
-		if (p && p->mode == 0 && p->nremoved > 0 && p->nadded == 0)
-			return true;
-		if (index_get(t->txn, &cur, &rec) != 0)
-			return true;
-		bool orphan = rec.nlinks == 0;
-		if (!orphan)
-			cur = rec.links[0].parent;
-		irec_release(&rec);
-		if (orphan || fid_is_stage(&cur))
-			return true;
-	}
-	return true;
-}
-
 /* Whether a link of the index is confirmed present on the primary: its
  * directory was listed and the link was not found removed -- or, in a
  * directed crawl, its directory was not listed (nothing changed there)
@@ -392,7 +354,8 @@ link_confirmed(struct turn *t, const struct pobj *o, const struct ilink *l)
 	struct pobj *dir = crawl_find(&t->crawl, &l->parent);
 
 	if (dir == NULL || !(dir->flags & POBJ_VISITED))
-		return t->crawl.directed && !under_removed(t, &l->parent);
+		return t->crawl.directed &&
+		    !crawl_removed_above(&t->crawl, t->txn, &l->parent);
 	if (dir->flags & POBJ_UNREADABLE)
 		return false;
 	return !in_links(o->removed, o->nremoved, &l->parent, l->name,
@@ -427,7 +390,7 @@ struct plan {
 	/* indices into t->crawl.objs, per step */
 	struct pobj **moves;
 	struct plink *move_from;
-	size_t nmoves;
+	size_t nmoves, cap_moves, cap_from;
 };
 
 /* What one known object's links turn into. */
@@ -457,10 +420,8 @@ plan_known(struct turn *t, struct pobj *o, const struct irec *rec,
 			src = &unconfirmed;
 		}
 		if (src) {
-			p->moves = xrealloc(p->moves, (p->nmoves + 1) *
-			    sizeof(*p->moves));
-			p->move_from = xrealloc(p->move_from, (p->nmoves + 1) *
-			    sizeof(*p->move_from));
+			XGROW(p->moves, p->cap_moves, p->nmoves + 1);
+			XGROW(p->move_from, p->cap_from, p->nmoves + 1);
 			p->moves[p->nmoves] = o;
 			p->move_from[p->nmoves++] = *src;
 		}
@@ -480,10 +441,8 @@ plan_known(struct turn *t, struct pobj *o, const struct irec *rec,
 			    o->removed[i].name_len) == 0;
 		if (!present)
 			continue;
-		if (*nremoves == *capr) {
-			*capr = *capr ? *capr * 2 : 64;
-			*removes = xrealloc(*removes, *capr * sizeof(**removes));
-		}
+		*removes = xgrow(*removes, capr, *nremoves + 1,
+		    sizeof(**removes));
 		struct mop *m = xcalloc(1, sizeof(*m));
 		m->type = M_REMOVE;
 		m->o = o;

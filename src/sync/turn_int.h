@@ -93,7 +93,6 @@ int turn_fid_link(struct turn *t, const struct fid *fid, struct plink *out,
     struct irec *rec);
 int turn_commit(struct turn *t, int64_t sync_point);
 int turn_entry_ops(struct turn *t, size_t first);
-int turn_forget(struct turn *t, const struct fid *fid);
 /* Clear, then set, IREC_* bits of fid's index record (if it has one): 1
  * when that changed it, 0 when not, -1 on error. */
 int turn_synced(struct turn *t, const struct fid *fid, uint32_t clear,

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Sessions: create, config (show, get, set, validation), delete; two
-# sessions may share a primary but not write one secondary directory.
+# Sessions: create, config (show, get, set, validation, the keys not built
+# yet, an old config file), delete; two sessions may share a primary but
+# not write one secondary directory.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
@@ -8,11 +9,12 @@ G() { if [[ $1 == --help ]]; then "$GEOREP" --help; else "$GEOREP" "$1" --home "
 mkdir -p "$T/p" "$T/p2"
 
 step "create, with settings"
-expect_rc 0 G create s1 "$T/p" "$T/s" --config sync_jobs=5 \
+expect_rc 0 G create s1 "$T/p" "$T/s" --config crawl_interval=5m \
     --config exclude='*.tmp' --config exclude=/cache/
 expect_stdout "created session s1: $T/p -> $T/s"
 expect_rc 0 G config s1
-expect_stdout "^sync_jobs = 5$"
+expect_stdout "^crawl_interval = 5m$"
+expect_stdout "^one_file_system = false$"
 expect_stdout "^exclude = \*\.tmp$"
 expect_stdout "^exclude = /cache/$"
 expect_stdout "^change_interval = 1s$"
@@ -29,13 +31,16 @@ expect_stdout '^\*\.bak$'
 expect_rc 0 G config s1 ignore_deletes yes
 expect_rc 0 G config s1 ignore_deletes
 expect_stdout "^true$"
+expect_rc 0 G config s1 one_file_system true
+expect_rc 0 G config s1 one_file_system
+expect_stdout "^true$"
 
 step "bad input is refused, and nothing changes"
 cp "$T/home/sessions/s1/config" "$T/config.before"
 expect_rc 64 G config s1 timeout soon
 expect_stderr "timeout 'soon': expected a duration"
-expect_rc 64 G config s1 sync_jobs 0
-expect_stderr "sync_jobs '0': expected a number from 1 to 64"
+expect_rc 64 G config s1 one_file_system maybe
+expect_stderr "one_file_system 'maybe': expected true or false"
 expect_rc 64 G config s1 nosuchkey 1
 expect_stderr "unknown key 'nosuchkey'"
 expect_rc 64 G config s1 change_detector magic
@@ -44,8 +49,8 @@ expect_rc 64 G config s1 secondary /elsewhere
 expect_stderr "fixed when the session is created"
 cmp -s "$T/config.before" "$T/home/sessions/s1/config" ||
 	fail "a refused setting changed the config file"
-expect_rc 64 G create s2 "$T/p" "$T/s2" --config sync_jobs=many
-expect_stderr "sync_jobs 'many'"
+expect_rc 64 G create s2 "$T/p" "$T/s2" --config timeout=never
+expect_stderr "timeout 'never'"
 [[ ! -e $T/home/sessions/s2 ]] || fail "a refused create left a session"
 expect_rc 64 G create 'bad/name' "$T/p" "$T/s2"
 expect_stderr "not a session name"
@@ -54,11 +59,52 @@ expect_stderr "primary $T/missing"
 expect_rc 64 G create s2 "$T/p" "$T/p/inside"
 expect_stderr "inside the primary"
 
+step "the keys not built yet are refused, whatever the value"
+for kv in "sync_jobs 3" "sync_jobs 5" "compress auto" "compress 3" \
+    "ssh_command ssh -oBatchMode=yes"; do
+	key=${kv%% *}
+	expect_rc 64 G config s1 "$key" "${kv#* }"
+	expect_stderr \
+	    "^georep: error: $key: not built yet \(.*\); see the README$"
+	expect_rc 64 G config s1 "$key"
+	expect_stderr "$key: not built yet"
+	expect_rc 64 G create s2 "$T/p" "$T/s2" --config "$key=${kv#* }"
+	expect_stderr "$key: not built yet"
+	[[ ! -e $T/home/sessions/s2 ]] || fail "a refused create left a session"
+done
+expect_rc 64 G config s1 sync_jobs 4
+expect_stderr "sync_jobs: not built yet \(one pipelined stream today\)"
+cmp -s "$T/config.before" "$T/home/sessions/s1/config" ||
+	fail "a refused setting changed the config file"
+expect_rc 0 G config s1
+expect_no_stderr .
+grep -Eq "^(sync_jobs|compress|ssh_command) " "$T/out" &&
+	fail "config shows a key not built"
+
 step "a config file edited by hand with a typo is an error, not a default"
-sed -i 's/^sync_jobs = .*/sync_job = 4/' "$T/home/sessions/s1/config"
+sed -i 's/^timeout = .*/timeot = 4/' "$T/home/sessions/s1/config"
 expect_rc 66 G config s1
-expect_stderr "unknown key 'sync_job'"
+expect_stderr "config: line [0-9]+: unknown key 'timeot'"
 cp "$T/config.before" "$T/home/sessions/s1/config"
+
+step "an old config file, with the keys not built at their defaults, loads"
+cfg=$T/home/sessions/s1/config
+printf '%s\n' "sync_jobs = 3" "compress = auto" \
+    "ssh_command = ssh -oBatchMode=yes" >>"$cfg"
+expect_rc 0 G config s1
+expect_stdout "^timeout = 90s$"
+grep -Eq "^(sync_jobs|compress|ssh_command) " "$T/out" &&
+	fail "config shows a key not built"
+expect_rc 0 G config s1 timeout 2m
+grep -Eq "^(sync_jobs|compress|ssh_command) " "$cfg" &&
+	fail "config_save wrote a key not built"
+grep -q "^timeout = 2m$" "$cfg" || fail "the setting was not saved"
+step "... but not with another value"
+cp "$T/config.before" "$cfg"
+echo "sync_jobs = 5" >>"$cfg"
+expect_rc 66 G config s1
+expect_stderr "config: line [0-9]+: sync_jobs: not built yet"
+cp "$T/config.before" "$cfg"
 
 step "two sessions: one primary is fine, one secondary is not"
 expect_rc 0 G create s2 "$T/p" "$T/s2"

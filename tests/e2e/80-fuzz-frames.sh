@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# A short libFuzzer run of the frame parser (tests/fuzz/run.sh; `make fuzz`
-# runs it longer).  Under `make asan` the normal suite already ran it.
+# A short libFuzzer run of the secondary's request handling and the frame
+# parser (tests/fuzz/run.sh; `make fuzz` runs it longer).  Under `make asan`
+# the normal suite already ran it.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 [[ -z ${GEOREP_ASAN:-} ]] || skip "ran in the plain suite"

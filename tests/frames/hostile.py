@@ -17,7 +17,7 @@ import sys
 GEOREP, SCRATCH = sys.argv[1], sys.argv[2]
 MSG = dict(HELLO=1, MKDIR=2, SYMLINK=3, MKNOD=4, LINK=5, RENAME=6, UNLINK=7,
            RMTREE=8, PUT=9, DATA=10, PUT_END=11, PUT_ABORT=12, SETATTR=13,
-           COMMIT=14, BYE=15, RESET=16, LISTDIR=17, REPLY=64)
+           COMMIT=14, BYE=15, RESET=16, LISTDIR=17, PING=18, REPLY=64)
 failures = 0
 # The protocol version the secondary speaks, from the header it is built from.
 with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..',
@@ -134,6 +134,9 @@ def nothing_at(*rel):
 MK = MSG['MKDIR']
 run('mkdir-slash-in-name', [frame(MK, 2, oref(b'', b'a/b') + u32(0o755))],
     'drop', check=nothing_at('a'))
+# The keep-alive: answered, and nothing else; a payload is a violation.
+run('ping', [frame(MSG['PING'], 2, b''), frame(MSG['PING'], 3, b'')], [0, 0])
+run('ping-with-payload', [frame(MSG['PING'], 2, u32(7))], 'drop')
 run('mkdir-dotdot', [frame(MK, 2, oref(b'', b'..') + u32(0o755))], 'drop')
 run('mkdir-dot', [frame(MK, 2, oref(b'', b'.') + u32(0o755))], 'drop')
 run('mkdir-empty-name', [frame(MK, 2, oref(b'', b'') + u32(0o755))], 'drop')
@@ -217,6 +220,13 @@ run('put-inplace-on-symlink',
     [put_req(b'', b'vlink', 0, 1, 4),
      frame(MSG['DATA'], 2, u64(0) + bstr(b'PWND')),
      frame(MSG['PUT_END'], 2, attrs())], [None], setup=plant_symlink)
+# In place onto a FIFO (or a device): refused before it is opened for
+# writing, which would block (or run the driver's open).
+run('put-inplace-on-fifo',
+    [frame(MSG['MKNOD'], 2, oref(b'', b'fifo') + u32(0o010644) + u64(0)),
+     put_req(b'', b'fifo', 0, 1, 4),
+     frame(MSG['DATA'], 2, u64(0) + bstr(b'PWND')),
+     frame(MSG['PUT_END'], 2, attrs())], [0, ESTALE])
 run('put-replaces-symlink-not-target',
     [put_req(b'', b'vlink', 0, 0, 4),
      frame(MSG['DATA'], 2, u64(0) + bstr(b'safe')),

@@ -1,13 +1,18 @@
 #!/usr/bin/env bash
-# Build and run the frame-parser fuzz target (libFuzzer + ASan + UBSan).
+# Build and run the fuzz target of the secondary's request handling and
+# the frame parser (libFuzzer + ASan + UBSan; tests/fuzz/fuzz_frames.c).
 #
 #   tests/fuzz/run.sh                 build, seed, fuzz for FUZZ_SECONDS (60)
 #   FUZZ_SECONDS=600 tests/fuzz/run.sh
 #   tests/fuzz/run.sh CRASH_FILE...   build, then replay the given inputs
+#                                     (FUZZ_VERBOSE=1: with the logs)
 #
-# Everything goes to build-fuzz/: the binary, the generated seeds, the
-# corpus the fuzzer grows (kept between runs), and crash artifacts.  Exits
-# non-zero when the fuzzer finds a crash, a leak or a failed check.
+# Everything goes to build-fuzz/ (FUZZ_BUILD): the binary, the generated
+# seeds, the corpus the fuzzer grows (kept between runs), crash artifacts,
+# and the scratch directory the secondary works in.  As root the target
+# runs in a mount namespace where nothing else is writable (see
+# fuzz_frames.c).  Exits non-zero when the fuzzer finds a crash, a leak or
+# a failed check.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")/../.." && pwd)
@@ -17,17 +22,24 @@ seconds=${FUZZ_SECONDS:-60}
 CC=${FUZZ_CC:-clang}
 
 mkdir -p "$out/seeds" "$out/corpus" "$out/artifacts"
+# The target's only writable place besides its scratch tmpfs, as root.
+FUZZ_WRITABLE=$(cd "$out" && pwd)
+export FUZZ_WRITABLE
 
-src="src/protocol/proto.c src/common/codec.c src/common/attrs.c
+# What src/secondary/secondary.c needs, and no more.
+src="src/secondary/secondary.c src/protocol/proto.c src/common/codec.c
+     src/common/attrs.c src/common/resolve.c src/common/xattrs.c
      src/common/names.c src/common/util.c src/common/log.c"
 flags="-g -O1 -fno-omit-frame-pointer -std=gnu11 -Isrc -D_GNU_SOURCE
-       -D_FILE_OFFSET_BITS=64 -Wall -Wextra -Wno-unused-parameter"
+       -D_FILE_OFFSET_BITS=64 -Wall -Wextra -Wno-unused-parameter -Werror
+       $(pkg-config --cflags libxxhash)"
+libs=$(pkg-config --libs libxxhash)	# xattrs.c's digest
 
 echo "fuzz: building $out/fuzz_frames"
 # shellcheck disable=SC2086
 $CC $flags -fsanitize=fuzzer,address,undefined \
     -fno-sanitize-recover=undefined \
-    -o "$out/fuzz_frames" tests/fuzz/fuzz_frames.c $src
+    -o "$out/fuzz_frames" tests/fuzz/fuzz_frames.c $src $libs
 
 if [ $# -gt 0 ]; then
 	exec "$out/fuzz_frames" "$@"
@@ -36,7 +48,7 @@ fi
 echo "fuzz: writing seeds to $out/seeds"
 # shellcheck disable=SC2086
 $CC $flags -fsanitize=address,undefined -o "$out/seeds-gen" \
-    tests/fuzz/seeds.c $src
+    tests/fuzz/seeds.c $src $libs
 rm -f "$out/seeds"/*
 "$out/seeds-gen" "$out/seeds"
 

@@ -1,8 +1,10 @@
 /*
  * Writes the seed corpus of fuzz_frames into the directory given: one file
- * per message type with a valid frame, a stream of every type, and a few
- * refused on purpose (hostile names, a cut frame, an oversized header).
- * Built with the same put_* writers the primary uses.
+ * per message type with a valid frame, a stream of every type, sessions
+ * that succeed (and one with a failure that cancels what follows), and a
+ * few refused on purpose (hostile names, a cut frame, an oversized
+ * header).  The secondary takes nothing before a HELLO: every seed starts
+ * with one.  Built with the same put_* writers the primary uses.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +14,7 @@
 
 static const char *dir;
 static struct buf all = BUF_INIT;
+static struct buf hello = BUF_INIT;	/* the frame every seed starts with */
 
 static void
 emit(const char *name, const struct buf *b)
@@ -27,18 +30,116 @@ emit(const char *name, const struct buf *b)
 	}
 }
 
-/* One frame of type t whose payload the statements given write to b; saved as name and added
- * to the stream of all frames. */
+/* HELLO, then b, saved as name. */
+static void
+emit_after_hello(const char *name, const struct buf *b)
+{
+	struct buf s = BUF_INIT;
+
+	buf_add(&s, hello.data, hello.len);
+	buf_add(&s, b->data, b->len);
+	emit(name, &s);
+	buf_release(&s);
+}
+
+/* One frame of type t whose payload the statements given write to b;
+ * saved after a HELLO as name, and added to the stream of all frames. */
 #define FRAME(name, t, ...) do { \
 	struct buf b_ = BUF_INIT; \
 	size_t s_ = proto_begin(&b_, (t), id++); \
 	struct buf *b = &b_; \
 	__VA_ARGS__; \
 	proto_finish(&b_, s_); \
-	emit(name, &b_); \
+	emit_after_hello(name, &b_); \
 	buf_add(&all, b_.data, b_.len); \
 	buf_release(&b_); \
 } while (0)
+
+/* The same, appended to the session being built in *sess. */
+#define STEP(sess, t, ...) do { \
+	size_t s_ = proto_begin((sess), (t), id++); \
+	struct buf *b = (sess); \
+	__VA_ARGS__; \
+	proto_finish((sess), s_); \
+} while (0)
+
+/* A session that succeeds, through every request type (the parent inodes
+ * are 0: not checked). */
+static void
+session_ok(uint32_t id, const struct attrs *a, const struct attrs *plain)
+{
+	struct buf s = BUF_INIT;
+
+	STEP(&s, MSG_MKDIR, put_oref(b, BASE_ROOT, "", 0, 0, "a", 1);
+	    put_u32(b, 0755));
+	STEP(&s, MSG_MKDIR, put_oref(b, BASE_ROOT, "a", 1, 0, "b", 1);
+	    put_u32(b, 0700));
+	STEP(&s, MSG_SYMLINK, put_oref(b, BASE_ROOT, "a", 1, 0, "l", 1);
+	    put_str(b, "../x"));
+	STEP(&s, MSG_MKNOD, put_oref(b, BASE_ROOT, "a", 1, 0, "fifo", 4);
+	    put_u32(b, 010644); put_u64(b, 0));
+	STEP(&s, MSG_PUT, put_oref(b, BASE_ROOT, "a", 1, 0, "f", 1);
+	    put_u64(b, 0); put_u32(b, 0); put_u64(b, 11); put_u32(b, 0644));
+	STEP(&s, MSG_DATA, put_u64(b, 0); put_bytes(b, "hello world", 11));
+	STEP(&s, MSG_PUT_END, put_attrs(b, plain));
+	STEP(&s, MSG_LINK, put_oref(b, BASE_ROOT, "a", 1, 0, "f", 1);
+	    put_u64(b, 0); put_oref(b, BASE_ROOT, "a/b", 3, 0, "g", 1));
+	STEP(&s, MSG_RENAME, put_oref(b, BASE_ROOT, "a", 1, 0, "f", 1);
+	    put_u64(b, 0); put_oref(b, BASE_ROOT, "", 0, 0, "f2", 2));
+	STEP(&s, MSG_PUT, put_oref(b, BASE_ROOT, "", 0, 0, "f2", 2);
+	    put_u64(b, 0); put_u32(b, PUT_INPLACE); put_u64(b, 1 << 20);
+	    put_u32(b, 0600));
+	STEP(&s, MSG_DATA, put_u64(b, 4096); put_bytes(b, "sparse", 6));
+	STEP(&s, MSG_PUT_END, put_attrs(b, a));
+	STEP(&s, MSG_PUT, put_oref(b, BASE_ROOT, "a", 1, 0, "gone", 4);
+	    put_u64(b, 0); put_u32(b, 0); put_u64(b, 3); put_u32(b, 0644));
+	STEP(&s, MSG_PUT_ABORT, (void)b);
+	STEP(&s, MSG_SETATTR, put_oref(b, BASE_ROOT, "a", 1, 0, "b", 1);
+	    put_u64(b, 0); put_attrs(b, plain));
+	STEP(&s, MSG_SETATTR, put_oref(b, BASE_SELF, "", 0, 0, "", 0);
+	    put_u64(b, 0); put_attrs(b, plain));
+	STEP(&s, MSG_LISTDIR, put_u8(b, BASE_ROOT); put_bytes(b, "", 0);
+	    put_u64(b, 0); put_bytes(b, "", 0));
+	STEP(&s, MSG_LISTDIR, put_u8(b, BASE_ROOT); put_bytes(b, "a", 1);
+	    put_u64(b, 0); put_bytes(b, "f", 1));
+	STEP(&s, MSG_RENAME, put_oref(b, BASE_ROOT, "a", 1, 0, "b", 1);
+	    put_u64(b, 0);
+	    put_oref(b, BASE_STAGE, "", 0, 0, "0123456789abcdef", 16));
+	STEP(&s, MSG_LISTDIR, put_u8(b, BASE_STAGE); put_bytes(b, "", 0);
+	    put_u64(b, 0); put_bytes(b, "", 0));
+	STEP(&s, MSG_UNLINK, put_oref(b, BASE_ROOT, "", 0, 0, "f2", 2);
+	    put_u64(b, 0));
+	STEP(&s, MSG_RMTREE, put_oref(b, BASE_ROOT, "", 0, 0, "a", 1);
+	    put_u64(b, 0));
+	STEP(&s, MSG_COMMIT, put_u64(b, 1700000000000000000ull);
+	    put_u32(b, COMMIT_NOSYNC));
+	STEP(&s, MSG_PING, (void)b);
+	STEP(&s, MSG_RESET, (void)b);
+	STEP(&s, MSG_BYE, (void)b);
+	emit_after_hello("session", &s);
+	buf_release(&s);
+}
+
+/* A failed entry operation cancels the ordered ones after it, until
+ * COMMIT. */
+static void
+session_cancelled(uint32_t id)
+{
+	struct buf s = BUF_INIT;
+
+	STEP(&s, MSG_MKDIR, put_oref(b, BASE_ROOT, "", 0, 0, "x", 1);
+	    put_u32(b, 0755));
+	STEP(&s, MSG_UNLINK, put_oref(b, BASE_ROOT, "", 0, 0, "x", 1);
+	    put_u64(b, 999999));
+	STEP(&s, MSG_MKDIR, put_oref(b, BASE_ROOT, "", 0, 0, "y", 1);
+	    put_u32(b, 0755));
+	STEP(&s, MSG_COMMIT, put_u64(b, 0); put_u32(b, COMMIT_NOSYNC));
+	STEP(&s, MSG_MKDIR, put_oref(b, BASE_ROOT, "x", 1, 0, "y", 1);
+	    put_u32(b, 0755));
+	STEP(&s, MSG_BYE, (void)b);
+	emit_after_hello("session_cancelled", &s);
+	buf_release(&s);
+}
 
 int
 main(int argc, char **argv)
@@ -59,8 +160,17 @@ main(int argc, char **argv)
 		return 2;
 	}
 	dir = argv[1];
-	FRAME("hello", MSG_HELLO,
-	    put_u32(b, PROTO_VERSION); put_str(b, "vol-0123"); put_u32(b, 0));
+	size_t hs = proto_begin(&hello, MSG_HELLO, id++);
+	put_u32(&hello, PROTO_VERSION);
+	put_str(&hello, "vol-0123");
+	put_u32(&hello, 0);
+	proto_finish(&hello, hs);
+	emit("hello", &hello);
+	buf_add(&all, hello.data, hello.len);
+	struct attrs user = { ATTR_MODE | ATTR_MTIME | ATTR_XATTRS, 0640, 0, 0,
+	    1600000000, 0, 1, x };
+	session_ok(100, &user, &plain);
+	session_cancelled(200);
 	FRAME("mkdir", MSG_MKDIR,
 	    put_oref(b, BASE_ROOT, "a/b", 3, 17, "c", 1); put_u32(b, 0755));
 	FRAME("symlink", MSG_SYMLINK,
@@ -103,6 +213,7 @@ main(int argc, char **argv)
 	    put_u32(b, 0); put_u64(b, HELLO_BOUND | HELLO_IS_ROOT);
 	    put_u32(b, HELLO_REPLY_DATA); put_u32(b, 65534); put_u32(b, 65534));
 	FRAME("bye", MSG_BYE, (void)b);
+	FRAME("ping", MSG_PING, (void)b);
 	/* Refused ones, near the edges. */
 	FRAME("bad_state_dir", MSG_MKDIR,
 	    put_oref(b, BASE_ROOT, ".georep", 7, 17, "x", 1); put_u32(b, 0755));
@@ -113,7 +224,7 @@ main(int argc, char **argv)
 	ba.nxattrs = 1;
 	ba.xattrs = &bx;
 	FRAME("bad_xattr", MSG_PUT_END, put_attrs(b, &ba));
-	emit("stream", &all);
+	emit("stream", &all);		/* starts with the HELLO */
 
 	struct buf cut = BUF_INIT;
 	buf_add(&cut, all.data, all.len - 3);
@@ -122,8 +233,9 @@ main(int argc, char **argv)
 	static const uint8_t big[9] = { 0x01, 0x00, 0x40, 0x00, MSG_DATA };
 	struct buf over = BUF_INIT;
 	buf_add(&over, big, sizeof(big));
-	emit("oversized", &over);
+	emit_after_hello("oversized", &over);
 	buf_release(&over);
 	buf_release(&all);
+	buf_release(&hello);
 	return 0;
 }

@@ -2,7 +2,9 @@
  * Unit tests of the crawl (src/detection/crawl.c) on small real trees: what
  * it reports against an empty index, and against an index filled by hand
  * after renames, hard links, deletes and content changes; the exclude
- * rules; and the directed crawl (crawl_dirs), against crawl_run.
+ * rules; the directed crawl (crawl_dirs), against crawl_run; and the walk
+ * up the index that says whether a directory is going away
+ * (crawl_removed_above).
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -1381,6 +1383,109 @@ test_dirs_parent_and_child(void **state)
 	REMOVED_AT(f, o, "d1", "f1");
 }
 
+/* ---- crawl_removed_above ---- */
+
+/* A made-up fid, no kernel handle's (and not the staging area's). */
+static struct fid
+fake_fid(const char *tag)
+{
+	struct fid id = { .len = 12 };
+
+	memset(id.bytes, 0xee, sizeof(id.bytes));
+	memcpy(id.bytes, tag, strlen(tag) < 12 ? strlen(tag) : 12);
+	return id;
+}
+
+/* An index record for a directory id, linked under parent (no link when
+ * parent is NULL), in the write transaction f->t. */
+static void
+put_dir(struct fx *f, const struct fid *id, const struct fid *parent,
+    const char *name)
+{
+	struct irec r;
+
+	memset(&r, 0, sizeof(r));
+	r.mode = S_IFDIR | 0755;
+	r.sino = 1;
+	assert_int_equal(index_put(f->t, id, &r), 0);
+	if (parent)
+		assert_int_equal(link_add(f->t, id, parent, name,
+		    strlen(name)), 0);
+}
+
+static void
+test_removed_above(void **state)
+{
+	struct fx *f = *state;
+	struct fid a, ab, abc, x, xy, stage;
+
+	mkd(f, "a");
+	mkd(f, "a/b");
+	mkd(f, "a/b/c");
+	mkd(f, "x");
+	mkd(f, "x/y");
+	fill_index(f);
+	a = fid_of(f, "a");
+	ab = fid_of(f, "a/b");
+	abc = fid_of(f, "a/b/c");
+	x = fid_of(f, "x");
+	xy = fid_of(f, "x/y");
+
+	/* Beside the real tree, in the index only: a directory waiting in
+	 * the staging area and one below it, one with no link, and two
+	 * that are each other's parent (a broken index). */
+	struct fid staged = fake_fid("staged"), below = fake_fid("below");
+	struct fid orphan = fake_fid("orphan");
+	struct fid p = fake_fid("cycle-p"), q = fake_fid("cycle-q");
+	fid_set_stage(&stage);
+	assert_int_equal(index_begin(f->ix, true, &f->t), 0);
+	put_dir(f, &staged, &stage, "0123");
+	put_dir(f, &below, &staged, "in");
+	put_dir(f, &orphan, NULL, NULL);
+	put_dir(f, &p, &q, "p");
+	put_dir(f, &q, &p, "q");
+	assert_int_equal(index_commit(f->t), 0);
+	f->t = NULL;
+
+	/* a goes away, with everything in it; x stays. */
+	assert_int_equal(unlinkat(f->rootfd, "a/b/c", AT_REMOVEDIR), 0);
+	assert_int_equal(unlinkat(f->rootfd, "a/b", AT_REMOVEDIR), 0);
+	assert_int_equal(unlinkat(f->rootfd, "a", AT_REMOVEDIR), 0);
+	crawl_dirs_of(f, "");
+	struct pobj *o = crawl_find(&f->c, &a);
+	assert_non_null(o);
+	REMOVED_AT(f, o, "", "a");
+
+	/* The directory removed, and those below it the crawl never saw. */
+	assert_true(crawl_removed_above(&f->c, f->t, &a));
+	assert_true(crawl_removed_above(&f->c, f->t, &ab));
+	assert_true(crawl_removed_above(&f->c, f->t, &abc));
+	/* Still there: the root, and what is below it untouched. */
+	assert_false(crawl_removed_above(&f->c, f->t, &f->root));
+	assert_false(crawl_removed_above(&f->c, f->t, &x));
+	assert_false(crawl_removed_above(&f->c, f->t, &xy));
+	/* Nothing on the secondary to miss: unknown, linked nowhere, or in
+	 * the staging area (itself or below). */
+	struct fid unknown = fake_fid("unknown");
+	assert_true(crawl_removed_above(&f->c, f->t, &unknown));
+	assert_true(crawl_removed_above(&f->c, f->t, &orphan));
+	assert_true(crawl_removed_above(&f->c, f->t, &staged));
+	assert_true(crawl_removed_above(&f->c, f->t, &below));
+	/* A cycle never reaches the root: past the bound the walk says no,
+	 * the answer that loses nothing, and warns once. */
+	assert_false(f->c.walk_warned);
+	assert_false(crawl_removed_above(&f->c, f->t, &p));
+	assert_true(f->c.walk_warned);
+	assert_false(crawl_removed_above(&f->c, f->t, &q));
+	/* crawl_dirs asks the same: naming x/y, which did not move, needs no
+	 * full crawl; naming a/b, which went with a, neither. */
+	crawl_dirs_of(f, "", "x/y");
+	assert_false(f->c.need_full);
+	struct fid named[2] = { f->root, ab };
+	crawl_dirs_fids(f, named, 2);
+	assert_false(f->c.need_full);
+}
+
 int
 main(void)
 {
@@ -1409,6 +1514,7 @@ main(void)
 		T(test_dirs_root),
 		T(test_dirs_equivalence),
 		T(test_dirs_parent_and_child),
+		T(test_removed_above),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

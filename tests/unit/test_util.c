@@ -1,6 +1,7 @@
 /*
- * Unit tests of src/common/util.c: byte buffers, full reads and writes, the
- * durable-write helper, small-file reads, formatting, and quote_name.
+ * Unit tests of src/common/util.c: array growth, byte buffers, full reads and
+ * writes, the durable-write helper, small-file reads, formatting, and
+ * quote_name.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -75,6 +76,102 @@ listing(int dirfd)
 		free(names[i]);
 	}
 	return out;
+}
+
+/* ---- array growth ---- */
+
+/* The capacity grow_size() gives, or 0 when it refuses (and must then leave
+ * its output alone). */
+static size_t
+grown(size_t cap, size_t need, size_t elem)
+{
+	size_t out = 12345;
+
+	if (!grow_size(cap, need, elem, &out)) {
+		assert_int_equal(out, 12345);
+		return 0;
+	}
+	return out;
+}
+
+static void
+test_grow_size(void **state)
+{
+	(void)state;
+	/* Enough already: unchanged. */
+	assert_int_equal(grown(10, 10, 8), 10);
+	assert_int_equal(grown(10, 3, 8), 10);
+	assert_int_equal(grown(0, 0, 8), 0);
+	/* The first allocation: GROW_FIRST_BYTES' worth, at least one, at
+	 * least need. */
+	assert_int_equal(grown(0, 1, 1), GROW_FIRST_BYTES);
+	assert_int_equal(grown(0, 1, 8), GROW_FIRST_BYTES / 8);
+	assert_int_equal(grown(0, 1, GROW_FIRST_BYTES + 1), 1);
+	assert_int_equal(grown(0, 100, 8), 100);
+	/* Then doubling, or straight to need when that is more. */
+	assert_int_equal(grown(32, 33, 8), 64);
+	assert_int_equal(grown(3, 4, 1000), 6);
+	assert_int_equal(grown(64, 1000, 8), 1000);
+
+	/* Up to exactly what size_t can measure... */
+	size_t max = SIZE_MAX / 8;
+	assert_int_equal(grown(0, max, 8), max);
+	assert_int_equal(grown(0, SIZE_MAX, 1), SIZE_MAX);
+	assert_int_equal(grown(max / 2, max / 2 + 1, 8), max / 2 * 2);
+	/* ... where doubling would overflow, need is given instead ... */
+	assert_int_equal(grown(max / 2 + 1, max / 2 + 2, 8), max / 2 + 2);
+	assert_int_equal(grown(SIZE_MAX / 2 + 1, SIZE_MAX, 1), SIZE_MAX);
+	/* ... and no further: refused, not wrapped around. */
+	assert_int_equal(grown(0, max + 1, 8), 0);
+	assert_int_equal(grown(max, max + 1, 8), 0);
+	assert_int_equal(grown(0, SIZE_MAX, 2), 0);
+	assert_int_equal(grown(0, SIZE_MAX / 24 + 1, 24), 0);
+	assert_int_equal(grown(0, 1, 0), 0);
+}
+
+static void
+test_xgrow(void **state)
+{
+	uint32_t *v = NULL;
+	size_t n = 0, cap = 0, grew = 0;
+
+	(void)state;
+	for (uint32_t i = 0; i < 10000; i++) {
+		size_t before = cap;
+		XGROW(v, cap, n + 1);
+		if (cap != before) {
+			grew++;
+			assert_true(cap == GROW_FIRST_BYTES / sizeof(*v) ||
+			    cap == 2 * before);
+		}
+		assert_true(cap > n);
+		v[n++] = i;
+	}
+	for (uint32_t i = 0; i < 10000; i++)
+		assert_int_equal(v[i], i);
+	assert_true(grew <= 10);	/* doubling: log2(10000 / 64) + 1 */
+	/* Room already there: the same memory, the same capacity. */
+	uint32_t *same = v;
+	size_t had = cap;
+	XGROW(v, cap, n);
+	assert_ptr_equal(v, same);
+	assert_int_equal(cap, had);
+	free(v);
+
+	/* An overflowing request is fatal (exit 70), not a short array. */
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		size_t c = 0;
+		int devnull = open("/dev/null", O_WRONLY);
+		dup2(devnull, 2);	/* the fatal() message */
+		void *p = xgrow(NULL, &c, SIZE_MAX / 2 + 1, 4);
+		_exit(p == NULL ? 1 : 2);
+	}
+	int status;
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 70);
 }
 
 /* ---- buffers ---- */
@@ -457,6 +554,8 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_grow_size),
+		cmocka_unit_test(test_xgrow),
 		cmocka_unit_test(test_buf),
 		cmocka_unit_test(test_strings),
 		cmocka_unit_test(test_full_io),
