@@ -14,7 +14,6 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sysexits.h>
-#include <dirent.h>
 #include <unistd.h>
 
 #include "../common/config.h"
@@ -30,30 +29,24 @@
 static char *
 session_writing(const char *home, const char *secondary)
 {
-	char *sessions = xasprintf("%s/sessions", home);
-	DIR *d = opendir(sessions);
-	struct dirent *de;
-	char *found = NULL;
+	char **names, *found = NULL;
+	size_t n;
 
-	free(sessions);
-	if (d == NULL)
-		return NULL;
-	while (found == NULL && (de = readdir(d)) != NULL) {
+	session_list(home, &names, &n);
+	for (size_t i = 0; i < n && found == NULL; i++) {
 		struct config c;
-		if (!session_name_valid(de->d_name))
-			continue;
-		char *sdir = session_dir(home, de->d_name);
-		char *path = session_path(sdir, SF_CONFIG);
-		free(sdir);
 		char err[1024];
+		char *sdir = session_dir(home, names[i]);
+		char *path = session_path(sdir, SF_CONFIG);
 		config_init(&c);
 		if (config_load(&c, path, err, sizeof(err)) == 0 &&
 		    strcmp(c.secondary, secondary) == 0)
-			found = xstrdup(de->d_name);
+			found = xstrdup(names[i]);
 		config_release(&c);
 		free(path);
+		free(sdir);
 	}
-	closedir(d);
+	session_list_release(names, n);
 	return found;
 }
 

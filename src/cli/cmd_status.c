@@ -1,4 +1,3 @@
-#include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
 #include <jansson.h>
@@ -128,12 +127,6 @@ show(const char *home, const char *name, enum view_kind kind, json_t *array)
 	return 0;
 }
 
-static int
-cmp_str(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 static void
 status_usage(FILE *out)
 {
@@ -184,22 +177,9 @@ cmd_status(int argc, char **argv)
 			status_print_header();
 		return show(home, argv[optind], kind, NULL) < 0 ? EX_NOINPUT : 0;
 	}
-	char *sessions = xasprintf("%s/sessions", home);
-	DIR *d = opendir(sessions);
-	char **names = NULL;
-	size_t n = 0;
-	struct dirent *de;
-	while (d && (de = readdir(d)) != NULL) {
-		if (!session_name_valid(de->d_name))
-			continue;
-		names = xrealloc(names, (n + 1) * sizeof(*names));
-		names[n++] = xstrdup(de->d_name);
-	}
-	if (d)
-		closedir(d);
-	free(sessions);
-	if (n > 1)
-		qsort(names, n, sizeof(*names), cmp_str);
+	char **names;
+	size_t n;
+	session_list(home, &names, &n);
 	json_t *array = kind == VIEW_JSON ? json_array() : NULL;
 	if (kind == VIEW_TABLE)
 		status_print_header();
@@ -208,9 +188,8 @@ cmd_status(int argc, char **argv)
 			printf("\n");
 		if (show(home, names[i], kind, array) < 0)
 			rc = EX_IOERR;
-		free(names[i]);
 	}
-	free(names);
+	session_list_release(names, n);
 	if (array) {
 		char *text = json_dumps(array, JSON_INDENT(2) | JSON_SORT_KEYS |
 		    JSON_REAL_PRECISION(6));

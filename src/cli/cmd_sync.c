@@ -81,7 +81,7 @@ struct sync_args {
 	bool force;
 	int timeout;
 	const char **excludes;
-	size_t nexcludes;
+	size_t nexcludes, capexcludes;
 };
 
 static int
@@ -119,8 +119,7 @@ parse_args(int argc, char **argv, struct sync_args *a)
 				    "pattern\n");
 				return -1;
 			}
-			a->excludes = xrealloc(a->excludes, (a->nexcludes + 1) *
-			    sizeof(*a->excludes));
+			XGROW(a->excludes, a->capexcludes, a->nexcludes + 1);
 			a->excludes[a->nexcludes++] = optarg;
 			break;
 		case O_IGNORE_DELETES: a->o.ignore_deletes = true; break;

@@ -18,10 +18,7 @@ batch_add(struct batch *b, const struct fid *dir, const char *name,
 {
 	if (dir->len == 0)
 		return;
-	if (b->npairs == b->cap) {
-		b->cap = b->cap ? 2 * b->cap : 256;
-		b->pairs = xrealloc(b->pairs, b->cap * sizeof(*b->pairs));
-	}
+	XGROW(b->pairs, b->cap, b->npairs + 1);
 	b->pairs[b->npairs].dir = *dir;
 	b->pairs[b->npairs++].name = len ? xstrndup(name, len) : NULL;
 }
@@ -131,21 +128,11 @@ batch_read(const char *jdir, struct batch *b)
 			batch_add(b, &r->parent2, r->name2, r->name2_len);
 			if (r->type == J_RENAME && S_ISDIR(r->mode) &&
 			    r->fid.len) {
-				if (b->ndeep == b->capdeep) {
-					b->capdeep = b->capdeep ? 2 * b->capdeep :
-					    16;
-					b->deep = xrealloc(b->deep, b->capdeep *
-					    sizeof(*b->deep));
-				}
+				XGROW(b->deep, b->capdeep, b->ndeep + 1);
 				b->deep[b->ndeep++] = r->fid;
 			}
 			if (r->fid.len && r->type != J_MKDIR) {
-				if (b->nobjs == b->capobjs) {
-					b->capobjs = b->capobjs ? 2 * b->capobjs :
-					    64;
-					b->objs = xrealloc(b->objs, b->capobjs *
-					    sizeof(*b->objs));
-				}
+				XGROW(b->objs, b->capobjs, b->nobjs + 1);
 				b->objs[b->nobjs++] = r->fid;
 			}
 		}
@@ -186,11 +173,7 @@ batch_add_links(struct batch *b, struct index *ix)
 		}
 		if (rc > 0)
 			continue;
-		if (b->nobjs == b->capobjs) {
-			b->capobjs = b->capobjs ? 2 * b->capobjs : 64;
-			b->objs = xrealloc(b->objs, b->capobjs *
-			    sizeof(*b->objs));
-		}
+		XGROW(b->objs, b->capobjs, b->nobjs + 1);
 		b->objs[b->nobjs++] = f;
 	}
 	if (b->nobjs > 1)

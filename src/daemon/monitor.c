@@ -362,11 +362,7 @@ cut(struct monitor *m)
 		recorder_segment_cut(m->rec);
 	m->open_since = 0;
 	m->last_cut = seq;
-	if (m->nsealed == m->capsealed) {
-		m->capsealed = m->capsealed ? 2 * m->capsealed : 64;
-		m->sealed = xrealloc(m->sealed, m->capsealed *
-		    sizeof(*m->sealed));
-	}
+	XGROW(m->sealed, m->capsealed, m->nsealed + 1);
 	m->sealed[m->nsealed].seq = seq;
 	m->sealed[m->nsealed++].records = records;
 	if (m->worker == 0)

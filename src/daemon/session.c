@@ -1,4 +1,5 @@
 #include <errno.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
@@ -91,16 +92,47 @@ session_dir(const char *home, const char *name)
 	return xasprintf("%s/sessions/%s", home, name);
 }
 
-const char *
-session_file_name(enum session_file f)
-{
-	return file_names[f];
-}
-
 char *
 session_path(const char *dir, enum session_file f)
 {
 	return xasprintf("%s/%s", dir, file_names[f]);
+}
+
+static int
+cmp_name(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+void
+session_list(const char *home, char ***names, size_t *n)
+{
+	char *sessions = xasprintf("%s/sessions", home);
+	DIR *d = opendir(sessions);
+	struct dirent *de;
+	size_t cap = 0;
+
+	*names = NULL;
+	*n = 0;
+	free(sessions);
+	while (d && (de = readdir(d)) != NULL) {
+		if (!session_name_valid(de->d_name))
+			continue;
+		XGROW(*names, cap, *n + 1);
+		(*names)[(*n)++] = xstrdup(de->d_name);
+	}
+	if (d)
+		closedir(d);
+	if (*n > 1)
+		qsort(*names, *n, sizeof(**names), cmp_name);
+}
+
+void
+session_list_release(char **names, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
 }
 
 int

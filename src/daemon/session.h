@@ -44,9 +44,12 @@ const char *session_home(const char *opt_home);
 /* Letters, digits, '_', '-', '.'; 1..64 bytes; not starting '.' or '-'. */
 bool session_name_valid(const char *name);
 char *session_dir(const char *home, const char *name);
-/* The name of f inside a session directory, and its path. */
-const char *session_file_name(enum session_file f);
+/* The path of f inside a session directory. */
 char *session_path(const char *dir, enum session_file f);
+/* The names of the sessions in home, sorted (caller frees each and the
+ * array); none when home has no sessions yet. */
+void session_list(const char *home, char ***names, size_t *n);
+void session_list_release(char **names, size_t n);
 
 /* Load NAME's config (and give its directory in *dirp if not NULL); -1
  * logged when the name is not valid, there is no such session, or its

@@ -294,7 +294,6 @@ test_session_files(void **state)
 
 	assert_string_equal(p + strlen(f->dir), "/status.json");
 	free(p);
-	assert_string_equal(session_file_name(SF_CRAWL_NEEDED), "crawl_needed");
 	assert_false(session_flag(f->dir, SF_PAUSED));
 	assert_int_equal(session_set_flag(f->dir, SF_PAUSED, true), 0);
 	assert_true(session_flag(f->dir, SF_PAUSED));
@@ -341,6 +340,31 @@ test_session_config_digest(void **state)
 }
 
 static void
+test_session_list(void **state)
+{
+	struct fx *f = *state;
+	char **names, path[PATH_MAX + 32];
+	size_t n;
+
+	session_list(f->dir, &names, &n);
+	assert_int_equal(n, 0);
+	session_list_release(names, n);
+	snprintf(path, sizeof(path), "%s/sessions", f->dir);
+	assert_int_equal(mkdir(path, 0700), 0);
+	static const char *const made[] = { "zeta", "alpha", ".hidden", "mid" };
+	for (size_t i = 0; i < 4; i++) {
+		snprintf(path, sizeof(path), "%s/sessions/%s", f->dir, made[i]);
+		assert_int_equal(mkdir(path, 0700), 0);
+	}
+	session_list(f->dir, &names, &n);
+	assert_int_equal(n, 3);
+	assert_string_equal(names[0], "alpha");
+	assert_string_equal(names[1], "mid");
+	assert_string_equal(names[2], "zeta");
+	session_list_release(names, n);
+}
+
+static void
 test_session_home(void **state)
 {
 	(void)state;
@@ -368,6 +392,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_session_lock, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_session_config_digest, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_session_list, setup,
 		    teardown),
 		cmocka_unit_test(test_session_home),
 	};
