@@ -169,6 +169,19 @@ assert_refused(struct fx *f, const char *key, const char *value,
 	}
 }
 
+/* Each of bad[] refused for key, the message "KEY 'VALUE': expected". */
+static void
+assert_all_refused(struct fx *f, const char *key, const char *const *bad,
+    size_t n, const char *expected)
+{
+	for (size_t i = 0; i < n; i++) {
+		char want[256];
+		snprintf(want, sizeof(want), "%s '%s': expected %s", key, bad[i],
+		    expected);
+		assert_refused(f, key, bad[i], want);
+	}
+}
+
 static void
 test_keys_and_defaults(void **state)
 {
@@ -214,12 +227,8 @@ test_change_detector(void **state)
 	assert_set(f, "change_detector", "inotify", "inotify");
 	static const char *const bad[] = { "magic", "", "Inotify", "inotify ",
 	    "fanotify,inotify" };
-	for (size_t i = 0; i < 5; i++) {
-		char want[256];
-		snprintf(want, sizeof(want), "change_detector '%s': expected "
-		    "fanotify, inotify, crawl or auto", bad[i]);
-		assert_refused(f, "change_detector", bad[i], want);
-	}
+	assert_all_refused(f, "change_detector", bad, 5,
+	    "fanotify, inotify, crawl or auto");
 }
 
 static void
@@ -362,12 +371,8 @@ test_log_level(void **state)
 	}
 	static const char *const bad[] = { "verbose", "", "DEBUG", "warn",
 	    "3" };
-	for (size_t i = 0; i < 5; i++) {
-		char want[256];
-		snprintf(want, sizeof(want), "log_level '%s': expected error, "
-		    "warning, info or debug", bad[i]);
-		assert_refused(f, "log_level", bad[i], want);
-	}
+	assert_all_refused(f, "log_level", bad, 5,
+	    "error, warning, info or debug");
 }
 
 static void

@@ -644,21 +644,30 @@ reopen(struct fx *f)
 
 /* Write a value into a table of the closed index behind its back: what
  * another build, or damage, leaves. */
-static void
-raw_put(const struct fx *f, const char *table, const void *k, size_t klen,
-    const void *v, size_t vlen)
+/* A write transaction on a table of the closed index, straight in LMDB. */
+static MDB_env *
+raw_begin(const struct fx *f, const char *table, MDB_txn **txn, MDB_dbi *dbi)
 {
 	MDB_env *env;
-	MDB_txn *txn;
-	MDB_dbi dbi;
-	MDB_val key = { klen, (void *)k }, val = { vlen, (void *)v };
 
 	assert_int_equal(mdb_env_create(&env), 0);
 	assert_int_equal(mdb_env_set_mapsize(env, (size_t)1 << 40), 0);
 	assert_int_equal(mdb_env_set_maxdbs(env, 4), 0);
 	assert_int_equal(mdb_env_open(env, f->dir, 0, 0600), 0);
-	assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
-	assert_int_equal(mdb_dbi_open(txn, table, 0, &dbi), 0);
+	assert_int_equal(mdb_txn_begin(env, NULL, 0, txn), 0);
+	assert_int_equal(mdb_dbi_open(*txn, table, 0, dbi), 0);
+	return env;
+}
+
+static void
+raw_put(const struct fx *f, const char *table, const void *k, size_t klen,
+    const void *v, size_t vlen)
+{
+	MDB_txn *txn;
+	MDB_dbi dbi;
+	MDB_val key = { klen, (void *)k }, val = { vlen, (void *)v };
+	MDB_env *env = raw_begin(f, table, &txn, &dbi);
+
 	assert_int_equal(mdb_put(txn, dbi, &key, &val, 0), 0);
 	assert_int_equal(mdb_txn_commit(txn), 0);
 	mdb_env_close(env);
@@ -783,18 +792,12 @@ static void
 raw_patch(const struct fx *f, const char *table, const struct fid *key,
     size_t off, uint8_t byte)
 {
-	MDB_env *env;
 	MDB_txn *txn;
 	MDB_dbi dbi;
 	MDB_val k = { key->len, (void *)key->bytes }, v;
 	uint8_t copy[4096];
+	MDB_env *env = raw_begin(f, table, &txn, &dbi);
 
-	assert_int_equal(mdb_env_create(&env), 0);
-	assert_int_equal(mdb_env_set_mapsize(env, (size_t)1 << 40), 0);
-	assert_int_equal(mdb_env_set_maxdbs(env, 4), 0);
-	assert_int_equal(mdb_env_open(env, f->dir, 0, 0600), 0);
-	assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
-	assert_int_equal(mdb_dbi_open(txn, table, 0, &dbi), 0);
 	assert_int_equal(mdb_get(txn, dbi, &k, &v), 0);
 	assert_true(off < v.mv_size && v.mv_size <= sizeof(copy));
 	memcpy(copy, v.mv_data, v.mv_size);
