@@ -202,6 +202,13 @@ session_arg(int argc, char **argv, const char *usage, const char **home,
 		fprintf(stderr, "georep %s: missing NAME\n%s", argv[0], usage);
 		return EX_USAGE;
 	}
+	/* Only checkpoint takes an argument after NAME. */
+	int most = strcmp(argv[0], "checkpoint") == 0 ? 2 : 1;
+	if (argc - optind > most) {
+		fprintf(stderr, "georep %s: unexpected argument '%s'\n%s",
+		    argv[0], argv[optind + most], usage);
+		return EX_USAGE;
+	}
 	if (session_load(session_home(*home), argv[optind], cfg, dir) < 0)
 		return EX_NOINPUT;
 	return 0;
