@@ -71,6 +71,8 @@ struct worker {
 	int chan;		/* to the monitor */
 	int64_t saved_at;	/* mono ns: when status.json was last written */
 	bool dirty;		/* st changed since */
+	bool crawling;		/* the running turn still lists the primary */
+	int64_t turn_began;	/* mono ns */
 	/* Files left racy by the turns so far, to settle once the journal
 	 * covers the time they were sent (sync.h, SYNC_RACY_NS). */
 	struct sync_racy_list racy;

@@ -181,7 +181,12 @@ on_progress(void *arg, const struct sync_progress *p)
 	w->st.entries_pending = p->entries_total - p->entries_done;
 	w->st.data_pending = p->data_total - p->data_done;
 	w->st.meta_pending = p->meta_total - p->meta_done;
-	save_status(w, false);
+	/* The end of a long crawl is saved at once: what the turn found (a
+	 * short turn's status waits: a durable write is not for every
+	 * lone change). */
+	save_status(w, w->crawling && !p->crawling && mono_ns() -
+	    w->turn_began > SAVE_EVERY_NS);
+	w->crawling = p->crawling;
 }
 
 static void
@@ -190,6 +195,8 @@ turn_begins(struct worker *w, enum turn_kind kind)
 	memset(&w->st.turn, 0, sizeof(w->st.turn));
 	w->st.turn.kind = kind;
 	w->st.turn.started = now_ns();
+	w->turn_began = mono_ns();
+	w->crawling = true;
 	w->dirty = true;
 }
 

@@ -928,6 +928,7 @@ data_phase(struct turn *t)
 			dop_add(t, D_SETATTR, o);
 		}
 	}
+	turn_hold_point(t);
 	if (run_dops(t, 0) < 0)
 		return -1;
 	/* C. The other names of new hard-linked files, once the first one

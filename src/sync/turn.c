@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 #include <xxhash.h>
 
@@ -83,6 +84,23 @@ turn_crash_point(const char *where)
 	if (want && strcmp(want, where) == 0) {
 		log_warn("GEOREP_TEST_CRASH=%s: killing myself", where);
 		raise(SIGKILL);
+	}
+}
+
+/*
+ * Tests only: GEOREP_TEST_HOLD=FILE holds a turn before its data (its
+ * progress reported) while FILE exists, so that a test can look at a
+ * turn in progress without racing it.
+ */
+void
+turn_hold_point(struct turn *t)
+{
+	const char *flag = getenv("GEOREP_TEST_HOLD");
+
+	while (flag && access(flag, F_OK) == 0 && !turn_stopped(t)) {
+		struct timespec ts = { 0, 10 * 1000000 };
+		turn_report(t, false);	/* as a long turn would */
+		nanosleep(&ts, NULL);
 	}
 }
 

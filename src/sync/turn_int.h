@@ -105,6 +105,7 @@ content_unsynced(struct turn *t, const struct fid *fid)
 	return turn_synced(t, fid, IREC_CONTENT | IREC_ATTRS, 0) < 0 ? -1 : 0;
 }
 void turn_crash_point(const char *where);
+void turn_hold_point(struct turn *t);
 /* One change, for -v (stdout) or a daemon's debug log; path is already
  * quoted for display. */
 void turn_say(struct turn *t, const char *verb, const char *path,

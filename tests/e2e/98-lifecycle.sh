@@ -40,9 +40,22 @@ on_secondary() { same_file "$P/$1" "$S/$1"; }
 mktree "$P" --seed "$SEED" --files 100
 expect_rc 0 G create s "$P" "$S" --config change_detector=inotify \
     --config timeout=2s --config crawl_interval=1h
-expect_rc 0 G start s
+
+step "the first crawl in progress shows in status"
+# GEOREP_TEST_HOLD holds each turn before its data while the file exists.
+touch "$T/hold"
+GEOREP_TEST_HOLD=$T/hold expect_rc 0 G start s
 expect_stdout "started session s \(pid [0-9]+\); log: $T/home/sessions/s/log"
+wait_for "d['state'] == 'Initializing' and d['crawl'] is not None and \
+d['crawl']['kind'] == 'first crawl' and d['crawl']['files_seen'] >= 100 and \
+d['crawl']['dirs_seen'] > 0 and d['crawl']['bytes_total'] > 0 and \
+d['data_pending'] > 0" "the first crawl's progress in status" 30
+expect_rc 0 G status --detail s
+expect_stdout "crawl: +first crawl since [^:]+:[0-9:.]+Z: [0-9]+ files and [0-9]+ directories seen"
+expect_stdout "pending: +[0-9]+ entr(y|ies), [1-9][0-9]* data"
+rm "$T/hold"
 checkpoint_and_compare
+[[ $(field "d['crawl']") == None ]] || check_failed "a crawl shown when idle: $(st)"
 wait_for "d['state'] == 'Changelog Crawl'" "Changelog Crawl"
 
 step "delete of a running session is refused; nothing stops"
