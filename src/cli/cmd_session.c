@@ -70,7 +70,8 @@ create_usage(FILE *out)
 "usage: georep create [--home DIR] [--force] [--config KEY=VALUE]... NAME PRIMARY\n"
 "                     SECONDARY\n"
 "\n"
-"Create the session NAME replicating PRIMARY to SECONDARY (a local directory).\n"
+"Create the session NAME replicating PRIMARY to SECONDARY: a local directory,\n"
+"or [USER@]HOST:PATH reached with the ssh command (config key ssh_command).\n"
 "Nothing is copied until 'georep start NAME'.  --config sets a key (see\n"
 "'georep config --help'); exclude=PATTERN may be given several times.\n"
 "Two sessions may share a primary, never a secondary directory.  PRIMARY must\n"
@@ -264,12 +265,13 @@ config_usage(FILE *out)
 "                   skipped on purpose (false)\n"
 "  exclude          a pattern, as georep sync --exclude; setting it replaces\n"
 "                   the list with that one pattern, '' clears it (none)\n"
+"  ssh_command      how a [USER@]HOST:PATH secondary is reached: a whole\n"
+"                   command line, which must not prompt (ssh -oBatchMode=yes)\n"
 "  crawl_interval   the period of crawl mode (60s)\n"
 "  log_level        error | warning | info | debug (info)\n"
 "Durations: 500ms, 1s, 2m, 1h, or a number of seconds.\n"
-"Not built yet, and refused: sync_jobs (one pipelined stream today),\n"
-"compress (nothing is compressed on the wire today) and ssh_command (the\n"
-"secondary is a local directory today).\n");
+"Not built yet, and refused: sync_jobs (one pipelined stream today) and\n"
+"compress (nothing is compressed on the wire today).\n");
 }
 
 int

@@ -14,6 +14,8 @@
 #include <unistd.h>
 #include <xxhash.h>
 
+#include "../common/cmdline.h"
+#include "../common/config.h"
 #include "../common/fid.h"
 #include "../common/log.h"
 #include "../common/names.h"
@@ -31,9 +33,11 @@ sync_usage(FILE *out)
 	fprintf(out,
 "usage: georep sync [OPTIONS] PRIMARY SECONDARY\n"
 "\n"
-"Make SECONDARY (a local directory) an exact replica of PRIMARY, then exit.\n"
-"A later run sends only what changed, recognising renames, moves, hard links\n"
-"and deletes by file identity.\n"
+"Make SECONDARY an exact replica of PRIMARY, then exit.  SECONDARY is a local\n"
+"directory, or [USER@]HOST:PATH on another host, reached with ssh (georep must\n"
+"be installed there, in the PATH of that account).  A later run sends only\n"
+"what changed, recognising renames, moves, hard links and deletes by file\n"
+"identity.\n"
 "\n"
 "options:\n"
 "  --exclude PATTERN   skip names matching PATTERN (repeatable; no '/' matches a\n"
@@ -60,13 +64,17 @@ sync_usage(FILE *out)
 "                      /var/lib/georep as root, ~/.local/state/georep\n"
 "                      otherwise); only its last component is created\n"
 "  --timeout SECONDS   fail when the secondary is silent this long (default 60)\n"
+"  --ssh CMD           the ssh command for a remote SECONDARY, a whole command\n"
+"                      line (default: ssh -oBatchMode=yes; e.g. \"ssh -p 2222\n"
+"                      -i KEY\"); it must not prompt: use keys or an agent\n"
 "  -v, --verbose       print each change\n"
 "  -q, --quiet         print errors only\n"
 "  -h, --help          this help\n"
 "\n"
 "exit status: 0 replica exact; 64 usage; 65 SECONDARY belongs to another primary\n"
 "or is not empty and never synced; 66 PRIMARY missing or unreadable; 69 the\n"
-"secondary failed; 73 SECONDARY or the --home directory cannot be created; 74\n"
+"secondary failed or could not be reached (ssh's own error is shown as ssh\n"
+"printed it); 73 SECONDARY or the --home directory cannot be created; 74\n"
 "the replica is not exact: some paths failed (each reported with its path and\n"
 "reason; run again to retry), a mount point was not entered, or owners or\n"
 "devices could not be replicated; 76 protocol mismatch; 130 interrupted\n"
@@ -82,13 +90,14 @@ struct sync_args {
 	int timeout;
 	const char **excludes;
 	size_t nexcludes, capexcludes;
+	const char *ssh;
 };
 
 static int
 parse_args(int argc, char **argv, struct sync_args *a)
 {
 	enum { O_EXCLUDE = 256, O_IGNORE_DELETES, O_PROGRESS, O_FORCE, O_NAME,
-	    O_HOME, O_TIMEOUT, O_NOFSYNC, O_NO_OWNERS, O_NO_DEVICES };
+	    O_HOME, O_TIMEOUT, O_NOFSYNC, O_NO_OWNERS, O_NO_DEVICES, O_SSH };
 	static const struct option longopts[] = {
 		{ "exclude", required_argument, NULL, O_EXCLUDE },
 		{ "ignore-deletes", no_argument, NULL, O_IGNORE_DELETES },
@@ -101,6 +110,7 @@ parse_args(int argc, char **argv, struct sync_args *a)
 		{ "name", required_argument, NULL, O_NAME },
 		{ "home", required_argument, NULL, O_HOME },
 		{ "timeout", required_argument, NULL, O_TIMEOUT },
+		{ "ssh", required_argument, NULL, O_SSH },
 		{ "no-fsync", no_argument, NULL, O_NOFSYNC },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "quiet", no_argument, NULL, 'q' },
@@ -111,6 +121,7 @@ parse_args(int argc, char **argv, struct sync_args *a)
 	char *end;
 
 	a->timeout = 60;
+	a->ssh = CONFIG_SSH_COMMAND;
 	while ((ch = getopt_long(argc, argv, "nvqxh", longopts, NULL)) != -1) {
 		switch (ch) {
 		case O_EXCLUDE:
@@ -123,6 +134,16 @@ parse_args(int argc, char **argv, struct sync_args *a)
 			a->excludes[a->nexcludes++] = optarg;
 			break;
 		case O_IGNORE_DELETES: a->o.ignore_deletes = true; break;
+		case O_SSH: {
+			char **words, err[512];
+			if (split_command(optarg, &words, err, sizeof(err)) < 0) {
+				fprintf(stderr, "georep sync: --ssh %s\n", err);
+				return -1;
+			}
+			argv_free(words);
+			a->ssh = optarg;
+			break;
+		}
 		case 'x': a->o.one_file_system = true; break;
 		case O_NO_OWNERS: a->o.no_owners = true; break;
 		case O_NO_DEVICES: a->o.no_devices = true; break;
@@ -432,7 +453,7 @@ cmd_sync(int argc, char **argv)
 		    rc < 0 ? EX_SOFTWARE : exit_status(rc, &st);
 		goto out;
 	}
-	if (conn_spawn_local(&c, self_exe(), sec) < 0) {
+	if (secondary_connect(&c, sec, a.ssh) < 0) {
 		log_err("%s", c.error);
 		code = EX_UNAVAILABLE;
 		goto out_conn;

@@ -8,6 +8,7 @@
 #include "../common/log.h"
 #include "../common/util.h"
 #include "../daemon/session.h"
+#include "../protocol/transport.h"
 #include "cli.h"
 #include "../common/banned.h"
 
@@ -71,22 +72,29 @@ int
 resolve_pair(const char *prim_arg, const char *sec_arg, char **prim,
     char **sec)
 {
-	const char *colon = strchr(sec_arg, ':'), *slash = strchr(sec_arg, '/');
+	struct remote r;
 	struct stat st;
+	char err[512];
 
 	*prim = *sec = NULL;
-	if (colon && (!slash || colon < slash)) {
-		log_err("%s: remote secondaries ([USER@]HOST:PATH) are not "
-		    "supported yet; for a local path with ':' write ./%s",
-		    sec_arg, sec_arg);
+	int remote = remote_parse(sec_arg, &r, err, sizeof(err));
+	if (remote < 0) {
+		log_err("%s", err);
 		return EX_USAGE;
 	}
+	if (remote > 0)
+		remote_release(&r);
 	*prim = realpath(prim_arg, NULL);
 	if (*prim == NULL || stat(*prim, &st) < 0 || !S_ISDIR(st.st_mode)) {
 		if (*prim && !S_ISDIR(st.st_mode))
 			errno = ENOTDIR;
 		log_sys(LOG_LVL_ERR, "primary %s", prim_arg);
 		goto fail_noinput;
+	}
+	if (remote) {
+		/* On another host: its path is that host's to resolve. */
+		*sec = xstrdup(sec_arg);
+		return 0;
 	}
 	*sec = secondary_realpath(sec_arg);
 	if (*sec == NULL) {

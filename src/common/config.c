@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cmdline.h"
 #include "config.h"
 #include "log.h"
 #include "util.h"
@@ -16,7 +17,7 @@
 const char *const config_keys[] = {
 	"change_detector", "change_interval", "timeout", "ignore_deletes",
 	"sync_xattrs", "sync_acls", "one_file_system", "exclude",
-	"crawl_interval", "log_level", NULL,
+	"ssh_command", "crawl_interval", "log_level", NULL,
 };
 
 /*
@@ -30,8 +31,6 @@ static const struct not_built {
 } not_built[] = {
 	{ "sync_jobs", "3", "one pipelined stream today" },
 	{ "compress", "auto", "nothing is compressed on the wire today" },
-	{ "ssh_command", "ssh -oBatchMode=yes",
-	    "the secondary is a local directory today" },
 };
 
 static const struct not_built *
@@ -90,6 +89,7 @@ config_init(struct config *c)
 	c->one_file_system = false;
 	c->crawl_interval_ms = 60000;
 	c->log_level = LOG_LVL_INFO;
+	c->ssh_command = xstrdup(CONFIG_SSH_COMMAND);
 }
 
 void
@@ -100,6 +100,7 @@ config_release(struct config *c)
 	for (size_t i = 0; i < c->nexclude; i++)
 		free(c->exclude[i]);
 	free(c->exclude);
+	free(c->ssh_command);
 	memset(c, 0, sizeof(*c));
 }
 
@@ -255,6 +256,19 @@ config_set(struct config *c, const char *key, const char *v, char *err,
 		}
 		XGROW(c->exclude, c->cap_exclude, c->nexclude + 1);
 		c->exclude[c->nexclude++] = xstrdup(v);
+	} else if (strcmp(key, "ssh_command") == 0) {
+		char **argv;
+		const char *why = ini_unfit(key, v);
+		if (why)
+			BAD("ssh_command '%s': %s", v, why);
+		if (split_command(v, &argv, err, errlen) < 0) {
+			char e2[512];
+			snprintf(e2, sizeof(e2), "%s", err);
+			BAD("ssh_command %s", e2);
+		}
+		argv_free(argv);
+		free(c->ssh_command);
+		c->ssh_command = xstrdup(v);
 	} else if (strcmp(key, "log_level") == 0) {
 		if (parse_enum(v, level_names, 4, &iv) < 0)
 			BAD("log_level '%s': expected error, warning, info or "
@@ -303,6 +317,8 @@ config_get(const struct config *c, const char *key)
 		buf_add(&b, "", 1);
 		return (char *)b.data;
 	}
+	if (strcmp(key, "ssh_command") == 0)
+		return xstrdup(c->ssh_command);
 	if (strcmp(key, "log_level") == 0)
 		return xstrdup(level_names[c->log_level]);
 	errno = ENOENT;

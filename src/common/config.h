@@ -18,11 +18,10 @@
  * config_set for an exclude pattern, by config_save (-1, logged, errno
  * EINVAL) for any value, primary and secondary included.
  *
- * sync_jobs, compress and ssh_command (in DESIGN.md, not built yet) are
- * refused by config_set with a message saying so.  A file may still hold
- * each with the default an older georep wrote ("sync_jobs = 3", "compress
- * = auto", "ssh_command = ssh -oBatchMode=yes"): that line loads and is
- * dropped; config_save does not write them.
+ * sync_jobs and compress (in DESIGN.md, not built yet) are refused by
+ * config_set with a message saying so.  A file may still hold each with
+ * the default an older georep wrote ("sync_jobs = 3", "compress = auto"):
+ * that line loads and is dropped; config_save does not write them.
  */
 #ifndef GEOREP_CONFIG_H
 #define GEOREP_CONFIG_H
@@ -49,7 +48,13 @@ struct config {
 	size_t nexclude, cap_exclude;
 	int64_t crawl_interval_ms;
 	int log_level;		/* enum log_level */
+	/* How a [USER@]HOST:PATH secondary is reached: a command line, split
+	 * into words with the shell's quoting (cmdline.h). */
+	char *ssh_command;
 };
+
+/* The default ssh command: never a prompt (a daemon has no terminal). */
+#define CONFIG_SSH_COMMAND	"ssh -oBatchMode=yes"
 
 void config_init(struct config *c);
 void config_release(struct config *c);

@@ -392,7 +392,8 @@ connect_secondary(struct worker *w, struct session_conn *sc, char *detail,
 		return -1;
 	*code = EX_UNAVAILABLE;
 	sc->c.capture_stderr = true;
-	if (conn_spawn_local(&sc->c, self_exe(), w->cfg->secondary) < 0 ||
+	if (secondary_connect(&sc->c, w->cfg->secondary,
+	    w->cfg->ssh_command) < 0 ||
 	    say_hello(&sc->c, sc->volume, force, &h, code) < 0 ||
 	    reconcile_hello(&sc->c, sc->ix, &h, force, w->cfg->secondary,
 	    code) < 0) {

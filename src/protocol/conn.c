@@ -11,7 +11,9 @@
 #include <unistd.h>
 
 #include "../common/log.h"
+#include "../common/cmdline.h"
 #include "conn.h"
+#include "transport.h"
 #include "../common/banned.h"
 
 #define CONN_HIGH_WATER	(4u << 20)
@@ -42,12 +44,12 @@ conn_fail(struct conn *c, const char *fmt, ...)
 	va_end(ap);
 }
 
-int
-conn_spawn_local(struct conn *c, const char *self_exe, const char *dir)
+/* Start exe with argv over pipes (the child's stdin and stdout carry the
+ * protocol; its stderr comes through a pipe when capture_stderr). */
+static int
+spawn(struct conn *c, const char *exe, char *const argv[])
 {
 	int to_child[2], from_child[2], errpipe[2], errout[2] = { -1, -1 };
-	char *argv[] = { (char *)"georep", (char *)"secondary", (char *)dir,
-	    NULL };
 	int child_errno;
 	ssize_t n;
 
@@ -78,7 +80,7 @@ conn_spawn_local(struct conn *c, const char *self_exe, const char *dir)
 		    dup2(to_child[0], 0) < 0 || dup2(from_child[1], 1) < 0 ||
 		    (errout[1] >= 0 && dup2(errout[1], 2) < 0))
 			goto child_fail;
-		execv(self_exe, argv);
+		execv(exe, argv);
 child_fail:
 		child_errno = errno;
 		n = write(errpipe[1], &child_errno, sizeof(child_errno));
@@ -98,8 +100,7 @@ child_fail:
 	n = read_full(errpipe[0], &child_errno, sizeof(child_errno));
 	close(errpipe[0]);
 	if (n == sizeof(child_errno)) {
-		conn_fail(c, "cannot run %s secondary: %s", self_exe,
-		    strerror(child_errno));
+		conn_fail(c, "cannot run %s: %s", exe, strerror(child_errno));
 		close(to_child[1]);
 		close(from_child[0]);
 		waitpid(c->pid, NULL, 0);
@@ -119,6 +120,64 @@ child_fail:
 		return -1;
 	}
 	return 0;
+}
+
+int
+conn_spawn_local(struct conn *c, const char *self_exe, const char *dir)
+{
+	char *argv[] = { (char *)"georep", (char *)"secondary", (char *)dir,
+	    NULL };
+
+	return spawn(c, self_exe, argv);
+}
+
+/* The program a command names, looked up in PATH as a shell would (before
+ * the fork: the child may only exec). */
+static char *
+find_program(const char *name)
+{
+	const char *path = getenv("PATH");
+
+	if (strchr(name, '/'))
+		return xstrdup(name);
+	if (path == NULL || *path == '\0')
+		path = "/usr/bin:/bin";
+	for (const char *p = path; ; ) {
+		const char *end = strchr(p, ':');
+		size_t len = end ? (size_t)(end - p) : strlen(p);
+		char *cand = xasprintf("%.*s%s%s", (int)len, p, len ? "/" : "",
+		    name);
+		if (access(cand, X_OK) == 0)
+			return cand;
+		free(cand);
+		if (end == NULL)
+			return NULL;
+		p = end + 1;
+	}
+}
+
+int
+conn_spawn_remote(struct conn *c, const char *ssh_cmd, const struct remote *r)
+{
+	char **argv, err[512];
+	int rc;
+
+	if (remote_argv(ssh_cmd, r, &argv, err, sizeof(err)) < 0) {
+		conn_fail(c, "the ssh command %s", err);
+		return -1;
+	}
+	char *exe = find_program(argv[0]);
+	if (exe == NULL) {
+		conn_fail(c, "%s: not found in PATH (the ssh command is '%s')",
+		    argv[0], ssh_cmd);
+		argv_free(argv);
+		return -1;
+	}
+	snprintf(c->host, sizeof(c->host), "%s", r->host);
+	rc = spawn(c, exe, argv);
+	free(exe);
+	argv_free(argv);
+	return rc;
 }
 
 static void
@@ -248,8 +307,15 @@ relay_line(struct conn *c, const char *line)
 	static const char *const levels[] = { "error: ", "warning: " };
 	enum log_level lvl = LOG_LVL_INFO;
 
-	if (strncmp(line, prog, sizeof(prog) - 1) == 0)
+	if (strncmp(line, prog, sizeof(prog) - 1) == 0) {
 		line += sizeof(prog) - 1;
+	} else {
+		/* Not georep's: ssh's, or the remote shell's ("command not
+		 * found"): the reason when the link fails. */
+		snprintf(c->peer_said, sizeof(c->peer_said), "%s", line);
+		log_msg(LOG_LVL_WARN, "secondary: %s", line);
+		return;
+	}
 	for (size_t i = 0; i < 2; i++)
 		if (strncmp(line, levels[i], strlen(levels[i])) == 0) {
 			lvl = i == 0 ? LOG_LVL_ERR : LOG_LVL_WARN;
@@ -323,7 +389,7 @@ static void
 peer_gone(struct conn *c)
 {
 	int status;
-	char how[64] = "closed the connection";
+	char how[384] = "closed the connection";
 
 	if (c->pid > 0 && reap_soon(c->pid, &status)) {
 		c->pid = -1;
@@ -334,6 +400,17 @@ peer_gone(struct conn *c)
 		else
 			snprintf(how, sizeof(how), "exited with status %d",
 			    WEXITSTATUS(status));
+		if (c->host[0] && WIFEXITED(status)) {
+			/* ssh's own failure, and a remote shell that found
+			 * no georep: said as such, with what they said. */
+			if (WEXITSTATUS(status) == 255)
+				snprintf(how, sizeof(how), "could not be reached: "
+				    "ssh to %s failed (exit 255)", c->host);
+			else if (WEXITSTATUS(status) == 127)
+				snprintf(how, sizeof(how), "could not be started: "
+				    "no georep on %s, or not in its PATH (exit "
+				    "127)", c->host);
+		}
 		if (c->errfd >= 0) {
 			/* It exited: what it said is all in the pipe. */
 			int fl = fcntl(c->errfd, F_GETFL);

@@ -1,7 +1,8 @@
 /*
  * conn: the primary's end of a pipelined connection to a secondary process.
  *
- *   conn_spawn_local()      start `georep secondary DIR` (later also over ssh)
+ *   conn_spawn_local()      start `georep secondary DIR`
+ *   conn_spawn_remote()     ... on another host, over ssh (transport.h)
  *   conn_begin()/conn_end() append one request frame; conn_end may pump
  *   conn_wait_all()         pump until every request has been answered
  *   conn_close()            say BYE, reap the child
@@ -65,6 +66,7 @@ struct conn {
 	int errfd;
 	struct buf errbuf;
 	char peer_said[256];	/* its last error line on stderr */
+	char host[256];		/* the remote host ([USER@]HOST), or "" */
 	int exit_status;	/* once reaped (pid then -1) */
 	int64_t ping_sent;	/* mono ns of the PING awaiting its answer */
 };
@@ -72,6 +74,11 @@ struct conn {
 void conn_init(struct conn *c, const char *peer, int timeout_ms);
 /* Spawn `SELF secondary DIR` with pipes; -1 with c->error set. */
 int conn_spawn_local(struct conn *c, const char *self_exe, const char *dir);
+/* Spawn the ssh command that runs `georep secondary PATH` on the remote
+ * host (transport.h); -1 with c->error set. */
+struct remote;
+int conn_spawn_remote(struct conn *c, const char *ssh_cmd,
+    const struct remote *r);
 size_t conn_begin(struct conn *c, uint8_t type, uint64_t cookie, bool reply);
 /* Finish the frame; pumps when more than the high-water mark is queued.
  * -1 once the connection failed. */

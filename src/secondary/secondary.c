@@ -49,6 +49,7 @@ struct secondary {
 	uid_t uid;		/* what it runs as: without privilege, the */
 	gid_t gid;		/* owner of all it makes (proto.h, HELLO) */
 	bool hello_done;
+	const char *refusal;	/* every HELLO is refused (EPERM) with it */
 	bool poisoned;		/* an ordered op failed: cancel the rest */
 	int ended;		/* 1 after BYE, -1 after a protocol violation */
 	struct put put;
@@ -1092,6 +1093,11 @@ op_hello(struct secondary *s, struct rd *r, uint64_t *val)
 	uint32_t flags = get_u32(r);
 	if (!rd_end(r) || vlen == 0)
 		return -2;
+	if (s->refusal) {
+		snprintf(s->msg, sizeof(s->msg), "%s", s->refusal);
+		errno = EPERM;
+		return -1;
+	}
 	if (version != PROTO_VERSION) {
 		snprintf(s->msg, sizeof(s->msg), "protocol version %u is not "
 		    "supported by this secondary (it speaks %u)", version,
@@ -1444,6 +1450,19 @@ secondary_open(const char *dir)
 	return s;
 }
 
+/* A secondary that answers only a refusal: nothing on disk is touched. */
+static struct secondary *
+secondary_open_refusing(const char *dir, const char *refusal)
+{
+	struct secondary *s = xcalloc(1, sizeof(*s));
+
+	s->dir = xstrdup(dir);
+	s->rootfd = s->statefd = s->stagefd = -1;
+	s->put.fd = s->put.dirfd = -1;
+	s->refusal = refusal;
+	return s;
+}
+
 int
 secondary_handle(struct secondary *s, const uint8_t *in, size_t len,
     size_t *used, struct buf *out)
@@ -1486,9 +1505,10 @@ secondary_close(struct secondary *s)
 }
 
 int
-secondary_main(const char *dir, int in_fd, int out_fd)
+secondary_main(const char *dir, int in_fd, int out_fd, const char *refusal)
 {
-	struct secondary *s = secondary_open(dir);
+	struct secondary *s = refusal ? secondary_open_refusing(dir, refusal) :
+	    secondary_open(dir);
 	struct buf in = BUF_INIT, out = BUF_INIT;
 	uint8_t chunk[256 << 10];
 	int status = EX_PROTOCOL;

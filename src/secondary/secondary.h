@@ -42,7 +42,10 @@
 struct buf;
 struct secondary;
 
-int secondary_main(const char *dir, int in_fd, int out_fd);
+/* refusal (or NULL): answer every HELLO with EPERM and that message, and
+ * touch nothing (a forced command asked for another directory). */
+int secondary_main(const char *dir, int in_fd, int out_fd,
+    const char *refusal);
 
 struct secondary *secondary_open(const char *dir);
 int secondary_handle(struct secondary *s, const uint8_t *in, size_t len,

@@ -11,6 +11,7 @@
 #include "../index/index.h"
 #include "../protocol/conn.h"
 #include "../sync/sync.h"
+#include "../protocol/transport.h"
 #include "contact.h"
 #include "../common/banned.h"
 
@@ -96,7 +97,7 @@ say_hello(struct conn *c, const char *volume, bool force,
 		log_err("%s", rep.msg);
 		*exit_code = rep.err == EPROTO ? EX_PROTOCOL :
 		    (rep.err == EEXIST || rep.err == ENOTEMPTY) ? EX_DATAERR :
-		    EX_CANTCREAT;
+		    rep.err == EPERM ? EX_NOPERM : EX_CANTCREAT;
 		free((char *)rep.msg);
 		return -1;
 	}
@@ -206,6 +207,24 @@ fail:
 fail_nocommit:
 	*exit_code = EX_IOERR;
 	return -1;
+}
+
+int
+secondary_connect(struct conn *c, const char *secondary, const char *ssh_cmd)
+{
+	struct remote r;
+	char err[512];
+	int rc = remote_parse(secondary, &r, err, sizeof(err));
+
+	if (rc < 0) {
+		conn_fail(c, "%s", err);
+		return -1;
+	}
+	if (rc == 0)
+		return conn_spawn_local(c, self_exe(), secondary);
+	rc = conn_spawn_remote(c, ssh_cmd, &r);
+	remote_release(&r);
+	return rc;
 }
 
 char *

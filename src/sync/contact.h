@@ -4,6 +4,8 @@
  * and what the secondary's answer means for the index (DESIGN.md, "First
  * contact").
  *
+ *   secondary_connect() start the secondary: `georep secondary DIR` here,
+ *                      or over the ssh command for [USER@]HOST:PATH
  *   volume_id()        the primary's identity, from the primary itself
  *   open_index()       the pair's index, bound to that volume
  *   say_hello()        version and binding; a refusal gives a sysexits code
@@ -30,6 +32,10 @@ struct hello_result {
 				 * owner of everything it holds */
 };
 
+/* -1 with c->error set (the spec or the ssh command not valid, or the
+ * process could not be started). */
+int secondary_connect(struct conn *c, const char *secondary,
+    const char *ssh_cmd);
 /* The primary's volume id ("fid:HEX" of its root); fills fsid and root.
  * NULL (logged) when the primary's filesystem has no file handles. */
 char *volume_id(int rootfd, const char *prim, uint64_t *fsid,

@@ -195,6 +195,7 @@ test_keys_and_defaults(void **state)
 		{ "sync_acls", "true" },
 		{ "one_file_system", "false" },
 		{ "exclude", "" },
+		{ "ssh_command", "ssh -oBatchMode=yes" },
 		{ "crawl_interval", "1m" },
 		{ "log_level", "info" },
 	};
@@ -376,12 +377,29 @@ test_log_level(void **state)
 }
 
 static void
+test_ssh_command(void **state)
+{
+	struct fx *f = *state;
+
+	assert_get(f, "ssh_command", "ssh -oBatchMode=yes");
+	assert_set(f, "ssh_command", "ssh -p 2222 -i '/k ey'",
+	    "ssh -p 2222 -i '/k ey'");
+	assert_refused(f, "ssh_command", "", "ssh_command '': no command");
+	assert_refused(f, "ssh_command", "ssh \"open",
+	    "ssh_command 'ssh \"open': unbalanced quotes or a trailing "
+	    "backslash");
+	assert_refused(f, "ssh_command", "ssh\nrm",
+	    "ssh_command 'ssh\nrm': not on one line");
+}
+
+static void
 test_unknown_and_not_built(void **state)
 {
 	struct fx *f = *state;
 	static const char *const keys_msg = "(the keys: change_detector, "
 	    "change_interval, timeout, ignore_deletes, sync_xattrs, sync_acls, "
-	    "one_file_system, exclude, crawl_interval, log_level)";
+	    "one_file_system, exclude, ssh_command, crawl_interval, "
+	    "log_level)";
 	char want[512];
 
 	snprintf(want, sizeof(want), "unknown key 'nosuchkey' %s", keys_msg);
@@ -401,10 +419,6 @@ test_unknown_and_not_built(void **state)
 		{ "compress", "auto",
 		    "nothing is compressed on the wire today" },
 		{ "compress", "0", "nothing is compressed on the wire today" },
-		{ "ssh_command", "ssh -oBatchMode=yes",
-		    "the secondary is a local directory today" },
-		{ "ssh_command", "",
-		    "the secondary is a local directory today" },
 	};
 	for (size_t i = 0; i < sizeof(nb) / sizeof(nb[0]); i++) {
 		snprintf(want, sizeof(want), "%s: not built yet (%s); see the "
@@ -497,7 +511,7 @@ test_save_load(void **state)
 	assert_non_null(text);
 	assert_null(strstr(text, "sync_jobs"));
 	assert_null(strstr(text, "compress"));
-	assert_null(strstr(text, "ssh_command"));
+	assert_non_null(strstr(text, "\nssh_command = ssh -oBatchMode=yes\n"));
 	assert_non_null(strstr(text, "\none_file_system = true\n"));
 
 	/* The defaults, too. */
@@ -556,8 +570,8 @@ test_save_refuses(void **state)
 	config_release(&back);
 }
 
-/* A file written by an older georep: every key, the three not built yet at
- * their defaults. */
+/* A file written by an older georep: every key, the ones not built yet at
+ * their defaults (and ssh_command, built since). */
 static const char old_file[] =
     "# georep session: edit with 'georep config NAME KEY VALUE'\n"
     "[session]\nprimary = /p\nsecondary = /s\n\n[config]\n"
@@ -586,7 +600,7 @@ test_load_old_file(void **state)
 	const char *text = get_file_at(AT_FDCWD, path);
 	assert_null(strstr(text, "sync_jobs"));
 	assert_null(strstr(text, "compress"));
-	assert_null(strstr(text, "ssh_command"));
+	assert_string_equal(f->c.ssh_command, "ssh -oBatchMode=yes");
 }
 
 /* config_load of text: 0, or -1 with err matching want (a substring). */
@@ -625,8 +639,8 @@ test_load_errors(void **state)
 	memcpy(strstr(old, "compress = auto"), "compress = 0   ", 15);
 	assert_load_fails(f, old, ": line 14: compress: not built yet");
 	assert_load_fails(f, "[session]\nprimary = /p\nsecondary = /s\n"
-	    "[config]\nssh_command = ssh\n", ": line 5: ssh_command: not built "
-	    "yet");
+	    "[config]\nssh_command = ssh 'unbalanced\n", ": line 5: ssh_command "
+	    "'ssh 'unbalanced': unbalanced quotes");
 	/* A typo, a bad value, an unknown section: the line, the key. */
 	assert_load_fails(f, "[session]\nprimary = /p\nsecondary = /s\n"
 	    "[config]\ntimeot = 1s\n", ": line 5: unknown key 'timeot'");
@@ -660,6 +674,7 @@ main(void)
 		T(test_bool_keys),
 		T(test_exclude),
 		T(test_log_level),
+		T(test_ssh_command),
 		T(test_unknown_and_not_built),
 		T(test_save_load),
 		T(test_save_refuses),
