@@ -13,9 +13,13 @@
 #include "turn_int.h"
 #include "../common/banned.h"
 
-/* Turns longer than this many acknowledged operations commit in batches,
- * so an LMDB write transaction stays bounded. */
+/* Turns longer than this many acknowledged operations, or than this long,
+ * commit in batches: an LMDB write transaction stays bounded, and a link
+ * cut or a crash in a long turn costs what came after the last commit
+ * only (what was committed is on the secondary for good, and the walk
+ * that follows keeps it). */
 #define COMMIT_BATCH	20000
+#define COMMIT_EVERY_NS	(2 * 1000000000LL)
 #define CHANGED_RETRIES	3
 
 /* ---- progress ---- */
@@ -890,8 +894,9 @@ run_dops(struct turn *t, size_t from)
 		int rc = d->type == D_PUT ? send_put(t, i) : send_setattr(t, i);
 		if (rc < 0)
 			return -1;
-		if (!t->opts->dry_run && t->acked_since_commit >= COMMIT_BATCH &&
-		    turn_commit(t, 0) < 0)
+		if (!t->opts->dry_run && (t->acked_since_commit >= COMMIT_BATCH ||
+		    (t->acked_since_commit && mono_ns() - t->committed_at >=
+		    COMMIT_EVERY_NS)) && turn_commit(t, 0) < 0)
 			return -1;
 	}
 	if (t->opts->dry_run)

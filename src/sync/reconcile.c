@@ -9,8 +9,11 @@
  * and gives each entry to the object whose inode number (and type, size
  * and mtime) it has; names the index cannot explain (left by the unfinished
  * turn) are removed from the secondary, and objects found nowhere are
- * forgotten, so the crawl that follows sends them again if the primary has
- * them.  The marker's objects tell which files were being written.
+ * forgotten, so that the turn that follows sends them again if the primary
+ * has them: a directed turn, when everything forgotten and every file
+ * being written lie in the directories it lists (the unfinished turn was
+ * most likely the same batch), else a crawl of the whole primary.  The
+ * marker's objects tell which files were being written.
  * (Listing only its directories is not enough: see reconcile().) */
 #include <errno.h>
 #include <stdlib.h>
@@ -24,8 +27,11 @@
 
 #define MARK_KEY	"turn"
 #define FULL_KEY	"reconcile_full"
-#define MARK_VERSION	1
+#define MARK_VERSION	2	/* 2: the turn's flags at the end */
 #define MARK_PUT	0x1	/* content may have been replaced (new inode) */
+#define MARK_DIRECTED	0x1	/* the turn listed only its batch's
+				 * directories (else: it crawled everything,
+				 * and may have touched anything) */
 
 struct mobj {
 	struct fid fid;
@@ -37,9 +43,10 @@ struct mobj {
 
 /*
  * Only the files the turn writes are listed (the recovery sends them
- * again); the marker's presence says the rest.  The version 1 layout
- * keeps its directory list and inode numbers, now empty and 0, so a
- * marker left by an older georep still reads.
+ * again), and whether the turn was directed; the marker's presence says
+ * the rest.  The layout keeps the first version's directory list and
+ * inode numbers, now empty and 0, so a marker left by an older georep
+ * still reads (as a turn that was not directed).
  */
 int
 turn_mark(struct turn *t)
@@ -69,6 +76,7 @@ turn_mark(struct turn *t)
 	put_u32(&out, 0);
 	put_u32(&out, nobjs);
 	buf_add(&out, objs.data, objs.len);
+	put_u32(&out, t->crawl.directed ? MARK_DIRECTED : 0);
 	rc = index_meta_put(t->txn, MARK_KEY, out.data, out.len);
 	t->marked = rc == 0;
 	buf_release(&objs);
@@ -209,12 +217,13 @@ list_dir(struct turn *t, uint8_t base, const struct buf *path, uint64_t sino,
 
 static int
 decode_mark(const struct buf *b, struct fid **dirs, size_t *ndirs,
-    struct mobj **objs, size_t *nobjs)
+    struct mobj **objs, size_t *nobjs, uint32_t *flags)
 {
 	struct rd r;
 
 	rd_init(&r, b->data, b->len);
-	if (get_u32(&r) != MARK_VERSION)
+	uint32_t version = get_u32(&r);
+	if (version != 1 && version != MARK_VERSION)
 		return -1;
 	*ndirs = get_u32(&r);
 	if (r.bad || *ndirs > b->len)
@@ -233,6 +242,7 @@ decode_mark(const struct buf *b, struct fid **dirs, size_t *ndirs,
 		(*objs)[i].sino = get_u64(&r);
 		(*objs)[i].flags = get_u8(&r);
 	}
+	*flags = version == 1 ? 0 : get_u32(&r);
 	return rd_end(&r) ? 0 : -1;
 }
 
@@ -269,6 +279,7 @@ remove_stray(struct turn *t, uint8_t base, const struct buf *dir,
 
 struct fobj {
 	struct fid fid;
+	struct fid parent;	/* of its first link (len 0: none) */
 	uint64_t sino;
 	uint32_t mode;
 	uint64_t size;
@@ -290,6 +301,9 @@ collect(void *arg, const struct fid *fid, const struct irec *rec)
 	XGROW(f->v, f->cap, f->n + 1);
 	struct fobj *o = &f->v[f->n++];
 	o->fid = *fid;
+	o->parent.len = 0;
+	if (rec->nlinks)
+		o->parent = rec->links[0].parent;
 	o->sino = rec->sino;
 	o->mode = rec->mode;
 	o->size = rec->size;
@@ -342,6 +356,21 @@ struct qdir {
 	char *path;
 	size_t len;
 };
+
+/* Whether a directed turn lists dir (named, or walked whole as a directory
+ * that moved): what was forgotten there is found again by the turn. */
+static bool
+listed(const struct turn *t, const struct fid *dir)
+{
+	const struct sync_opts *o = t->opts;
+
+	if (!o->directed || dir->len == 0 || fid_is_stage(dir))
+		return false;
+	return (o->ndirs && bsearch(dir, o->dirs, o->ndirs, sizeof(*o->dirs),
+	    crawl_fid_cmp)) || (o->ndeep && bsearch(dir, o->deep, o->ndeep,
+	    sizeof(*o->deep), crawl_fid_cmp));
+}
+
 
 static int
 reconcile_full(struct turn *t)
@@ -410,6 +439,8 @@ reconcile_full(struct turn *t)
 	for (size_t i = 0; i < f.n && rc == 0; i++) {
 		bool root = fid_eq(&f.v[i].fid, &t->tgt->root);
 		if (!root && !f.v[i].linked) {
+			if (!listed(t, &f.v[i].parent))
+				t->reconcile_wide = true;
 			rc = index_del(t->txn, &f.v[i].fid) < 0 ? -1 : 0;
 			continue;
 		}
@@ -451,6 +482,22 @@ reconcile_mark_full(struct turn *t)
  * place (a file with several names keeps its inode and may keep its size):
  * it is sent again.
  */
+/* A file the unfinished turn was writing: sent again, by this turn if it
+ * lists the file's directory, else by a crawl of the whole primary. */
+static int
+resend(struct turn *t, const struct fid *fid)
+{
+	struct irec rec;
+	int rc = index_get(t->txn, fid, &rec);
+
+	if (rc != 0)
+		return rc < 0 ? -1 : 0;	/* forgotten: seen above */
+	if (rec.nlinks == 0 || !listed(t, &rec.links[0].parent))
+		t->reconcile_wide = true;
+	irec_release(&rec);
+	return content_unsynced(t, fid);
+}
+
 int
 reconcile_start(struct turn *t)
 {
@@ -458,6 +505,7 @@ reconcile_start(struct turn *t)
 	struct fid *dirs = NULL;
 	struct mobj *objs = NULL;
 	size_t ndirs = 0, nobjs = 0;
+	uint32_t flags = 0;
 	int full = index_meta_get(t->txn, FULL_KEY, &b);
 	int marked = full < 0 ? -1 : index_meta_get(t->txn, MARK_KEY, &mark);
 	int rc = -1;
@@ -475,14 +523,19 @@ reconcile_start(struct turn *t)
 		    "the index", t->conn->peer);
 	t->reconciled = true;
 	if (marked == 0 &&
-	    decode_mark(&mark, &dirs, &ndirs, &objs, &nobjs) < 0) {
+	    decode_mark(&mark, &dirs, &ndirs, &objs, &nobjs, &flags) < 0) {
 		log_err("a corrupt turn marker in the index");
 		goto out;
 	}
+	/* The index found wrong, or an unfinished turn that crawled (it may
+	 * have made anything anywhere): nothing short of a crawl finds what
+	 * the walk removes.  A directed one made things only in the
+	 * directories of its batch, which the next turn lists again. */
+	t->reconcile_wide = full == 0 || !(flags & MARK_DIRECTED);
 	rc = reconcile_full(t);
 	for (size_t i = 0; i < nobjs && rc == 0; i++)
 		if (objs[i].flags & MARK_PUT)
-			rc = content_unsynced(t, &objs[i].fid);
+			rc = resend(t, &objs[i].fid);
 	if (rc == 0 && (index_meta_del(t->txn, FULL_KEY) < 0 ||
 	    index_meta_del(t->txn, MARK_KEY) < 0))
 		rc = -1;

@@ -902,6 +902,7 @@ turn_commit(struct turn *t, int64_t sync_point)
 	}
 	t->txn = NULL;
 	t->acked_since_commit = 0;
+	t->committed_at = mono_ns();
 	return index_begin(t->ix, true, &t->txn);
 }
 
@@ -1015,6 +1016,7 @@ sync_turn(const struct sync_opts *o, const struct sync_target *tgt,
 	int rc = -1;
 
 	memset(&t, 0, sizeof(t));
+	t.committed_at = mono_ns();
 	copts.tick_arg = &t;
 	t.opts = o;
 	t.tgt = tgt;
@@ -1030,7 +1032,12 @@ sync_turn(const struct sync_opts *o, const struct sync_target *tgt,
 		goto out;
 	if (!o->dry_run && reconcile_start(&t) < 0)
 		goto out;
-	bool directed = o->directed && !t.reconciled;
+	bool directed = o->directed && !(t.reconciled && t.reconcile_wide);
+	if (o->directed && t.reconciled)
+		log_info(directed ? "after the walk, the turn lists the "
+		    "directories its records name" : "after the walk, the turn "
+		    "crawls the whole primary (what was forgotten lies beyond "
+		    "the directories its records name)");
 	rc = directed ? crawl_dirs_names(&t.crawl, &copts, tgt->rootfd,
 	    tgt->fsid, &tgt->root, t.txn, o->dirs, o->dirnames, o->ndirs) : 0;
 	if (rc == 0 && (!directed || t.crawl.need_full)) {

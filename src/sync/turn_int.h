@@ -61,6 +61,11 @@ struct turn {
 	bool fatal;		/* index or connection failure */
 	bool privileged;	/* we may read trusted.* xattrs */
 	bool marked;		/* the turn marker is in the index */
+	bool reconcile_wide;	/* ... and it forgot objects outside the
+				 * directories this directed turn lists (or
+				 * the index was found wrong): the turn
+				 * crawls the whole primary */
+	int64_t committed_at;	/* mono ns of the last commit */
 	bool reconciled;	/* the index was mended from the secondary: what
 				 * it dropped is found again by a full crawl */
 	bool incomplete;	/* something could not be read where the model

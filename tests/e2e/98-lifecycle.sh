@@ -165,6 +165,35 @@ check_not_before "at start"
 checkpoint_and_compare
 mon=$(monitor_pid)
 
+step "the link cut in the middle of a turn: a walk, then no crawl"
+# The turn is held before its data (GEOREP_TEST_HOLD); the secondary dies
+# meanwhile: the next worker walks the secondary (the turn's marker), then
+# lists only the directories its records name -- no crawl of the primary --
+# and nothing is lost.
+expect_rc 0 G stop s
+GEOREP_TEST_HOLD=$T/hold expect_rc 0 G start s
+checkpoint_and_compare
+logf=$T/home/sessions/s/log
+off=$(stat -c %s "$logf")
+touch "$T/hold"
+mkdir "$P/cut"
+for i in 1 2 3; do echo "cut $i" >"$P/cut/f$i"; done
+echo "cut too" >"$P/cut-top"
+wait_for "d['crawl'] is not None and d['crawl']['kind'] == 'journal' and \
+d['data_pending'] > 0" "a journal turn held before its data" 30
+sec=$(secondary_pid)
+[[ -n $sec ]] || fail "no secondary process"
+kill -9 "$sec"
+rm "$T/hold"
+wait_for "d['state'] == 'Faulty'" "Faulty (secondary killed in a turn)" 15
+checkpoint_and_compare
+since() { tail -c +$((off + 1)) "$logf"; }
+since | grep -q "walking .* to check the index" ||
+	check_failed "no walk of the secondary after the cut: $(since | tail -5)"
+since | grep -q "after the walk, the turn lists the directories its records name" ||
+	check_failed "the turn after the walk did not stay directed: $(since | grep -i 'after the walk' || true)"
+mon=$(monitor_pid)
+
 step "FILES counts the last turn at once"
 files=$(field "d['files_synced']")
 echo "one more" >"$P/one-more"
