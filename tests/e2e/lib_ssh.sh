@@ -10,7 +10,12 @@
 #                        and ssh_command), SSH_HOST (127.0.0.1), SSH_PORT,
 #                        SSH_DIR ($T/sshd), SSH_BIN (the directory of the
 #                        georep under test, first in the PATH of every
-#                        session the sshd starts: SetEnv PATH=...).
+#                        session the sshd starts: SetEnv PATH=...), and
+#                        SSH_CMD_SHORT: the same client options from a
+#                        config file of ours, $T/sshd/ssh_config (ssh -F
+#                        FILE -p PORT), for a session's ssh_command: a
+#                        line of a session's config file holds at most
+#                        200 bytes (libinih), less than SSH_CMD's length.
 #                        Skips the scenario (exit 77) when sshd is missing,
 #                        when not root, or when it cannot be started.
 #   sshd_start NAME ADDR [NETNS]   another sshd (config, log, pid under
@@ -42,6 +47,7 @@ SSH_DIR=$T/sshd
 SSH_HOST=127.0.0.1
 SSH_PORT=
 SSH_CMD=
+SSH_CMD_SHORT=
 SSH_BIN=$SSH_DIR/bin
 SSHD_PORT=
 SSH_USER= SSH_UID= SSH_GID=
@@ -227,7 +233,19 @@ ssh_setup() {
 	ssh_known_host "$SSH_HOST" "$SSH_PORT"
 	ssh_authorize root
 	SSH_CMD=$(ssh_client_cmd "$SSH_HOST" "$SSH_PORT")
-	export SSH_CMD SSH_HOST SSH_PORT SSH_DIR SSH_BIN
+	cat >"$SSH_DIR/ssh_config" <<-EOF
+		# The client's options (tests/e2e/lib_ssh.sh), as in SSH_CMD
+		Host *
+		  BatchMode yes
+		  IdentitiesOnly yes
+		  IdentityFile $SSH_DIR/user_key
+		  UserKnownHostsFile $SSH_DIR/known_hosts
+		  GlobalKnownHostsFile /dev/null
+		  StrictHostKeyChecking yes
+		  ConnectTimeout 10
+	EOF
+	SSH_CMD_SHORT="ssh -F $SSH_DIR/ssh_config -p $SSH_PORT"
+	export SSH_CMD SSH_CMD_SHORT SSH_HOST SSH_PORT SSH_DIR SSH_BIN
 	# The link itself, before georep uses it.
 	local got
 	got=$($SSH_CMD root@"$SSH_HOST" 'command -v georep' 2>"$SSH_DIR/probe.err") || {
