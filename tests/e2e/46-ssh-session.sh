@@ -14,8 +14,10 @@
 #     sshd in one, the session's daemon started in the other (ip netns
 #     exec); the link taken down while idle and in the middle of a large
 #     file: the keep-alive or the data path's timeout notices within the
-#     timeout (Faulty, "did not answer"), no partial file under a real
-#     name; the link back up: the session recovers by itself and converges.
+#     timeout (Faulty, "did not answer"), a restart meanwhile cannot reach
+#     it (Faulty, "could not be reached"), no partial file under a real
+#     name; the link back up: the session recovers by itself and converges,
+#     and the far end's secondaries of the cut links end.
 #     Skipped (SKIP-PART, said why) when network namespaces are not
 #     permitted;
 #   - every line of the session logs has one format.
@@ -201,6 +203,10 @@ wait_for "d['state'] == 'Faulty' and 'did not answer' in (d['detail'] or '')" \
 	"Faulty (no answer on a cut link)" $((TIMEOUT * 3))
 echo "  Faulty after $((SECONDS - start)) s: $(field "d['detail']")" >&2
 echo "while cut" >"$P/while-cut"
+# The next worker cannot reach the far end either, and says so.
+wait_for "d['state'] == 'Faulty' and 'could not be reached: ssh to $ADDR_S failed (exit 255)' in (d['detail'] or '')" \
+	"Faulty (a restart on the cut link)" 30
+echo "  then: $(field "d['detail']")" >&2
 link up
 wait_for "d['state'] == 'Changelog Crawl'" "Changelog Crawl after the link is back" 90
 checkpoint_and_compare

@@ -1,8 +1,9 @@
 # An sshd of the scenario's own, for the scenarios of remote secondaries:
-# source it after lib.sh.  Nothing here reads or changes /etc/ssh, ~/.ssh or
-# the system's sshd: the server has its own config, host key, pid file and
-# authorized keys under $T/sshd/, the client is run with -F /dev/null and
-# its own known_hosts, and both are stopped when the scenario ends.
+# source it after lib.sh.  Nothing here uses the system's sshd or changes
+# /etc/ssh or ~/.ssh: the server has its own config, host key, pid file and
+# authorized keys under $T/sshd/, the client is run with -F (/dev/null or a
+# file of ours) and its own known_hosts, and the servers and what they
+# started are stopped when the scenario ends.
 #
 #   ssh_setup            host and user keys (ed25519), an sshd on 127.0.0.1
 #                        (a spare port), root's key authorized; exports
