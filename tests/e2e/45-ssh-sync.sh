@@ -4,6 +4,8 @@
 # known_hosts; the system's sshd and /etc/ssh are never used):
 #   - a first sync of a generated tree, rounds of the seeded workload each
 #     followed by a sync and a compare, a rerun that sends nothing;
+#   - a remote path with a space, a quote and a '$', and an ssh command
+#     with a quoted word;
 #   - a forced command (command="georep secondary DIR" in authorized_keys):
 #     DIR is served; another path is refused (exit 77, both paths named)
 #     and nothing is written anywhere;
@@ -60,6 +62,15 @@ expect_rc 0 ssync "$P" "$SSH_HOST:$S"
 expect_nothing_sent
 [[ $(summary_field "entries changed") == 0 ]] ||
 	check_failed "a rerun changed entries"
+
+step "quoting: a remote path with a space, a quote and a \$; a quoted word in --ssh"
+cp "$SSH_DIR/ssh_config" "$SSH_DIR/ssh config"
+Q="$T/odd dir/it's \$HOME"
+mkdir "$T/odd dir"
+expect_rc 0 gsync --ssh "ssh -F '$SSH_DIR/ssh config' -p $SSH_PORT" "$P" "$SSH_HOST:$Q"
+compare "$P" "$Q"
+[[ -z $(ls -A "$T/odd dir" | grep -vxF "it's \$HOME") ]] ||
+	check_failed "other names made beside $Q: $(ls -A "$T/odd dir")"
 
 step "a forced command serves its own directory"
 F=$T/forced
