@@ -5,7 +5,11 @@
 set -euo pipefail
 pkgs=(gcc make pkg-config liblmdb-dev libzstd-dev libxxhash-dev libinih-dev libjansson-dev libcmocka-dev
       python3 attr acl rsync strace clang libclang-rt-14-dev util-linux procps e2fsprogs
-      btrfs-progs)
+      btrfs-progs
+      # The remote scenarios (45, 46) start an sshd of their own on
+      # 127.0.0.1 and in network namespaces: they never use or change the
+      # system's sshd nor /etc/ssh (which the package may set up and start).
+      openssh-server openssh-client iproute2)
 if [[ ${1-} == --bench ]]; then
 	pkgs+=(rsync tar lsyncd)
 elif (($#)); then

@@ -47,6 +47,7 @@ class Maker:
         self.nfiles = nfiles
         self.dirs = []          # relative paths of directories (bytes)
         self.others = []        # relative paths of non-directories
+        self.closed = []        # (dir, mode) closed last (without root)
         self.base_ns = 1_500_000_000 * 10**9
 
     # -- helpers ---------------------------------------------------------
@@ -177,14 +178,19 @@ class Maker:
         self.mkdir(b"modes/d0555", 0o555)
         self.mkdir(b"modes/d0000", 0o000)
         # Contents in the closed ones (root writes there anyway; otherwise
-        # open them for a moment).
+        # open them for a moment).  Without root they stay open until
+        # every mtime is set (mtimes() closes them): their contents could
+        # not be reached otherwise.
         for d in (b"modes/d0555", b"modes/d0000", b"modes/d0700"):
             old = stat.S_IMODE(os.stat(self.p(d)).st_mode)
             os.chmod(self.p(d), 0o700)
             self.file(d + b"/inside", 50)
             self.mkdir(d + b"/sub", 0o751)
             self.file(d + b"/sub/deeper", 20, mode=0o640)
-            os.chmod(self.p(d), old)
+            if ROOT:
+                os.chmod(self.p(d), old)
+            else:
+                self.closed.append((d, old))
 
     def owners(self):
         self.mkdir(b"owners")
@@ -317,6 +323,8 @@ class Maker:
                      follow_symlinks=False)
         for rel in sorted(self.dirs, key=lambda d: -d.count(b"/")):
             os.utime(self.p(rel), ns=(self.ns(), self.ns()))
+        for rel, mode in self.closed:
+            os.chmod(self.p(rel), mode)     # the mtime stays
         t = self.ns()
         os.utime(self.top, ns=(t, t))
 
