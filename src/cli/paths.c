@@ -82,6 +82,7 @@ resolve_pair(const char *prim_arg, const char *sec_arg, char **prim,
 		log_err("%s", err);
 		return EX_USAGE;
 	}
+	char *spec = remote > 0 ? remote_spec(&r) : NULL;
 	if (remote > 0)
 		remote_release(&r);
 	*prim = realpath(prim_arg, NULL);
@@ -89,11 +90,13 @@ resolve_pair(const char *prim_arg, const char *sec_arg, char **prim,
 		if (*prim && !S_ISDIR(st.st_mode))
 			errno = ENOTDIR;
 		log_sys(LOG_LVL_ERR, "primary %s", prim_arg);
+		free(spec);
 		goto fail_noinput;
 	}
 	if (remote) {
-		/* On another host: its path is that host's to resolve. */
-		*sec = xstrdup(sec_arg);
+		/* On another host: its path is that host's to resolve; the
+		 * spec as parsed names the pair, whatever slashes it had. */
+		*sec = spec;
 		return 0;
 	}
 	*sec = secondary_realpath(sec_arg);

@@ -719,7 +719,10 @@ worker_run(struct worker *w)
 	w->st.detector = xstrdup(w->detector);
 	log_clear_last_error();
 	if (connect_secondary(w, &sc, detail, sizeof(detail), &code) < 0) {
-		log_err("%s", detail);
+		/* Said once: where it failed, or here. */
+		if (log_last_error() == NULL || strstr(detail,
+		    log_last_error()) == NULL)
+			log_err("%s", detail);
 		worker_fail(w, detail);
 		goto out;
 	}

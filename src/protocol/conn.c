@@ -344,6 +344,8 @@ relay_stderr(struct conn *c)
 		size_t left = c->errbuf.len;
 		while ((nl = memchr(start, '\n', left)) != NULL) {
 			*nl = '\0';
+			if (nl > start && nl[-1] == '\r')
+				nl[-1] = '\0';	/* ssh ends its lines so */
 			relay_line(c, start);
 			left -= (size_t)(nl + 1 - start);
 			start = nl + 1;

@@ -50,6 +50,23 @@ host_valid(const char *h, size_t n)
 	return true;
 }
 
+/* The path with repeated '/' collapsed and no trailing one (but "/"):
+ * host:/d and host:/d/ are one secondary, as they are locally. */
+static char *
+normalize_path(const char *path)
+{
+	char *out = xmalloc(strlen(path) + 1);
+	size_t n = 0;
+
+	for (const char *p = path; *p; p++)
+		if (!(*p == '/' && n && out[n - 1] == '/'))
+			out[n++] = *p;
+	while (n > 1 && out[n - 1] == '/')
+		n--;
+	out[n] = '\0';
+	return out;
+}
+
 int
 remote_parse(const char *spec, struct remote *r, char *err, size_t errlen)
 {
@@ -78,8 +95,14 @@ remote_parse(const char *spec, struct remote *r, char *err, size_t errlen)
 	if (strchr(path, '\n'))
 		BAD("%s: a path on one line", spec);
 	r->host = xstrndup(spec, hlen);
-	r->path = xstrdup(path);
+	r->path = normalize_path(path);
 	return 1;
+}
+
+char *
+remote_spec(const struct remote *r)
+{
+	return xasprintf("%s:%s", r->host, r->path);
 }
 
 void

@@ -23,8 +23,12 @@
 
 struct remote {
 	char *host;		/* [USER@]HOST, as given */
-	char *path;		/* on that host */
+	char *path;		/* on that host: '/' not repeated, none at the
+				 * end (but for "/") */
 };
+
+/* HOST:PATH of a parsed spec (malloc'ed): the one name of the pair. */
+char *remote_spec(const struct remote *r);
 
 /* 1 (remote, *r filled; free with remote_release), 0 (a local path),
  * -1 (a remote spec that is not valid: the reason in err). */

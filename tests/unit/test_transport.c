@@ -27,6 +27,9 @@ test_remote_parse(void **state)
 		{ "[::1]:/srv", "[::1]", "/srv" },
 		{ "u@[fe80::1%eth0]:/srv", "u@[fe80::1%eth0]", "/srv" },
 		{ "h:/path with blanks/'q'", "h", "/path with blanks/'q'" },
+		{ "h://a//b/", "h", "/a/b" },
+		{ "h:/", "h", "/" },
+		{ "h:rel///", "h", "rel" },
 	};
 	static const char *const bad[] = { "-oProxyCommand=x:/srv", "host:",
 	    ":/srv", "bad host:/x", "u@-h:/x", "@h:/x", "h;rm:/x", "h:/a\nb",
