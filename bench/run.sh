@@ -13,6 +13,10 @@
 #   BENCH_VERIFY  1: compare every copy's listing (names, types, modes, sizes,
 #                 mtimes) with the source, and the content of every tool's
 #                 first copy; 0: only count files (1)
+#   BENCH_SSH     1: also a first copy over ssh to a loopback sshd of the
+#                 benchmark's own (tests/e2e/lib_ssh.sh: its own keys and
+#                 config, nothing of the system's): "georep sync --ssh" to
+#                 127.0.0.1:DEST against "rsync -aH -e ssh"; 0: not (1)
 #   BENCH_DURABLE paired: "rsync -aH; sync" and "tar | tar; sync" are timed in
 #                 the runs of rsync and tar (a sync straight after the copy,
 #                 timed too); separate: they are runs of their own, which
@@ -38,6 +42,7 @@ ROUNDS=${BENCH_ROUNDS:-5}
 DIR=${BENCH_DIR:-/var/tmp/georep-bench}
 VERIFY=${BENCH_VERIFY:-1}
 DURABLE=${BENCH_DURABLE:-paired}
+SSH_BENCH=${BENCH_SSH:-1}
 FILE_SIZE=4096
 PER_DIR=1000		# split -a 3 names at most 1000 files per directory
 GEN_VERSION=1		# bump when the generator changes: the cache is rebuilt
@@ -46,6 +51,7 @@ GEN_VERSION=1		# bump when the generator changes: the cache is rebuilt
 [[ $ROUNDS =~ ^[1-9][0-9]*$ ]] || die "BENCH_ROUNDS must be a positive integer"
 [[ $VERIFY == [01] ]] || die "BENCH_VERIFY must be 0 or 1"
 [[ $DURABLE == @(paired|separate) ]] || die "BENCH_DURABLE must be paired or separate"
+[[ $SSH_BENCH == [01] ]] || die "BENCH_SSH must be 0 or 1"
 [[ $DIR == /* && $DIR != / ]] || die "BENCH_DIR must be an absolute path other than /"
 ((BASH_VERSINFO[0] >= 5)) || die "bash 5 is needed (EPOCHREALTIME)"
 for t in rsync tar split find diff; do
@@ -71,9 +77,14 @@ LOG=$DIR/last-run.log	# output of the latest timed command
 # this runs.  (georep starts its secondary from /proc/self/exe: the copy.)
 GEOREP_BIN=$DIR/georep.bin
 
+AT_EXIT=()
 cleanup() {
+	local i
+	for ((i = ${#AT_EXIT[@]} - 1; i >= 0; i--)); do
+		eval "${AT_EXIT[i]}" || true
+	done
 	rm -rf "${DIR:?}/dst" "${DIR:?}/home" "${DIR:?}/src.tmp" "$GEOREP_BIN" \
-	    "$DIR/.times"
+	    "$DIR/.times" "${DIR:?}/sshd-bench"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -146,6 +157,8 @@ declare -A LABEL=(
 	[rsync_sync]="rsync -aH; sync"
 	[tar]="tar | tar"
 	[tar_sync]="tar | tar; sync"
+	[georep_ssh]="georep sync over ssh"
+	[rsync_ssh]="rsync -aH -e ssh"
 )
 
 # run TOOL DEST HOME: the command that is timed
@@ -158,6 +171,9 @@ run() {
 	rsync_sync) rsync -aH "$SRC/" "$dst/" && sync ;;
 	tar) tar -C "$SRC" -cf - . | tar -C "$dst" -xf - ;;
 	tar_sync) tar -C "$SRC" -cf - . | tar -C "$dst" -xf - && sync ;;
+	georep_ssh) "$GEOREP_BIN" sync --home "$home" -q --ssh "$SSH_CMD" \
+	    "$SRC" "$SSH_HOST:$dst" ;;
+	rsync_ssh) rsync -aH -e "$SSH_CMD" "$SRC/" "$SSH_HOST:$dst/" ;;
 	*) die "unknown tool $1" ;;
 	esac
 }
@@ -385,6 +401,41 @@ scenario_nochange() {
 	summarize "$tsv" georep | tee -a "$SUMMARY"
 }
 
+# ssh: a first copy over ssh, to an sshd of the benchmark's own on
+# 127.0.0.1 (the one the tests use: tests/e2e/lib_ssh.sh).  Both tools pay
+# for one ssh connection each; the remote shell is the account's (root's:
+# its startup files run once per connection, for both).
+scenario_ssh() {
+	local tools=(georep_ssh rsync_ssh) n=2 r k tool
+	local tsv=$RESULTS/$STAMP-ssh.tsv
+	# What lib_ssh.sh expects of the tests' harness.
+	T=$DIR/sshd-bench GEOREP=$GEOREP_BIN
+	fail() { die "ssh: $*"; }
+	skip() { die "ssh: $* (BENCH_SSH=0 leaves this scenario out)"; }
+	at_exit() { AT_EXIT+=("$1"); }
+	rm -rf "$T"
+	mkdir -p "$T"
+	# shellcheck source=../tests/e2e/lib_ssh.sh
+	source "$REPO/tests/e2e/lib_ssh.sh"
+	ssh_setup 2>>"$LOG"
+	printf '%s\n' "$TSV_HEADER" >"$tsv"
+	warm_source
+	for ((r = 1; r <= ROUNDS; r++)); do
+		for ((k = 0; k < n; k++)); do
+			tool=${tools[(k + r - 1) % n]}
+			fresh_dest "$tool"
+			sync
+			timed "$tool" "$DST/$tool" "$HOMES/$tool"
+			record ssh "$r" $((k + 1)) "$tool" "$tsv"
+			verify "$tool" "$DST/$tool" $((r == 1))
+		done
+	done
+	rm -rf "$DST" "$HOMES"
+	say ""
+	say "scenario 'ssh': a first copy over ssh to a loopback sshd ($SSH_CMD)"
+	summarize "$tsv" georep_ssh rsync_ssh | tee -a "$SUMMARY"
+}
+
 # ----------------------------------------------------------------------- main
 T_START=$EPOCHREALTIME
 machine
@@ -392,7 +443,8 @@ make_source
 listing "$SRC" >"$SRC_LISTING"
 scenario_initial
 scenario_nochange
+((SSH_BENCH == 0)) || scenario_ssh
 say ""
 say "load average at end: $(cut -d' ' -f1-3 /proc/loadavg)"
 say "benchmark wall time: $(( (10#${EPOCHREALTIME/./} - 10#${T_START/./}) / 1000000 )) s"
-say "raw times: $RESULTS/$STAMP-initial.tsv, $RESULTS/$STAMP-nochange.tsv"
+say "raw times: $RESULTS/$STAMP-initial.tsv, $RESULTS/$STAMP-nochange.tsv${SSH_BENCH:+, $RESULTS/$STAMP-ssh.tsv}"
