@@ -13,6 +13,8 @@
 #   BENCH_VERIFY  1: compare every copy's listing (names, types, modes, sizes,
 #                 mtimes) with the source, and the content of every tool's
 #                 first copy; 0: only count files (1)
+#   BENCH_SCENARIOS  which scenarios, in order ("initial nochange ssh";
+#                 nochange needs initial before it)
 #   BENCH_SSH     1: also a first copy over ssh to a loopback sshd of the
 #                 benchmark's own (tests/e2e/lib_ssh.sh: its own keys and
 #                 config, nothing of the system's): "georep sync --ssh" to
@@ -43,6 +45,7 @@ DIR=${BENCH_DIR:-/var/tmp/georep-bench}
 VERIFY=${BENCH_VERIFY:-1}
 DURABLE=${BENCH_DURABLE:-paired}
 SSH_BENCH=${BENCH_SSH:-1}
+SCENARIOS=${BENCH_SCENARIOS:-initial nochange ssh}
 FILE_SIZE=4096
 PER_DIR=1000		# split -a 3 names at most 1000 files per directory
 GEN_VERSION=1		# bump when the generator changes: the cache is rebuilt
@@ -441,9 +444,14 @@ T_START=$EPOCHREALTIME
 machine
 make_source
 listing "$SRC" >"$SRC_LISTING"
-scenario_initial
-scenario_nochange
-((SSH_BENCH == 0)) || scenario_ssh
+for sc in $SCENARIOS; do
+	case $sc in
+	initial) scenario_initial ;;
+	nochange) scenario_nochange ;;
+	ssh) ((SSH_BENCH == 0)) || scenario_ssh ;;
+	*) die "BENCH_SCENARIOS: unknown scenario $sc" ;;
+	esac
+done
 say ""
 say "load average at end: $(cut -d' ' -f1-3 /proc/loadavg)"
 say "benchmark wall time: $(( (10#${EPOCHREALTIME/./} - 10#${T_START/./}) / 1000000 )) s"
