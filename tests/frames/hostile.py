@@ -9,36 +9,14 @@ directory, sends a HELLO and then the hostile request(s), and checks that
 Usage: hostile.py GEOREP SCRATCH
 """
 import os
-import re
 import struct
 import subprocess
 import sys
 
+from wire import MSG, ESTALE, PROTO_VERSION, bstr, frame, oref, u8, u32, u64
+
 GEOREP, SCRATCH = sys.argv[1], sys.argv[2]
-MSG = dict(HELLO=1, MKDIR=2, SYMLINK=3, MKNOD=4, LINK=5, RENAME=6, UNLINK=7,
-           RMTREE=8, PUT=9, DATA=10, PUT_END=11, PUT_ABORT=12, SETATTR=13,
-           COMMIT=14, BYE=15, RESET=16, LISTDIR=17, PING=18, REPLY=64)
 failures = 0
-# The protocol version the secondary speaks, from the header it is built from.
-with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..',
-                       'src', 'protocol', 'proto.h')) as _h:
-    PROTO_VERSION = int(re.search(r'#define PROTO_VERSION\s+(\d+)',
-                                  _h.read()).group(1))
-ESTALE = 116
-
-
-def u8(v): return struct.pack('<B', v)
-def u32(v): return struct.pack('<I', v)
-def u64(v): return struct.pack('<Q', v)
-def bstr(b): return u32(len(b)) + b
-
-
-def frame(t, rid, payload):
-    return u32(5 + len(payload)) + u8(t) + u32(rid) + payload
-
-
-def oref(parent, name, base=0, psino=0):
-    return u8(base) + bstr(parent) + u64(psino) + bstr(name)
 
 
 def attrs(mode=0o644):
