@@ -54,6 +54,8 @@
 #define PROTO_XATTR_VALUE_MAX	65536
 #define PROTO_XATTR_COUNT_MAX	1024
 #define PROTO_LIST_BYTES	(1u << 20)	/* a LISTDIR reply's entries */
+#define PROTO_ERRNO_MAX		4095		/* a REPLY's errno: 0..this */
+#define PROTO_REPLY_MSG_MAX	4096		/* a REPLY's error message */
 
 enum msg_type {
 	MSG_HELLO = 1,	/* u32 version, str volume, u32 flags; reply
@@ -97,6 +99,7 @@ enum hello_state {
 	HELLO_BOUND = 1,	/* bound to this primary */
 	HELLO_TAKEN = 2,	/* bound to another primary, taken over (--force) */
 };
+#define HELLO_STATE_MASK 0xff	/* the state, in the HELLO reply's value */
 /* Bits of the HELLO reply's value above the state byte */
 #define HELLO_IS_ROOT	0x100	/* the secondary runs with privilege */
 #define HELLO_NO_OPENAT2 0x200	/* confinement by component walk */
