@@ -13,6 +13,7 @@
  * them.  The marker's objects tell which files were being written.
  * (Listing only its directories is not enough: see reconcile().) */
 #include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -122,26 +123,78 @@ struct sent {
 	bool used;
 };
 
-/* The last name in a page of entries (for the next request). */
+/* Byte order, a prefix first: the order the secondary lists in. */
 static int
-last_name(const uint8_t *p, size_t len, char out[256], uint32_t *olen)
+name_cmp(const char *a, uint32_t alen, const char *b, uint32_t blen)
+{
+	int c = memcmp(a, b, alen < blen ? alen : blen);
+
+	return c ? c : (alen > blen) - (alen < blen);
+}
+
+/* One entry's fields (proto.h, MSG_LISTDIR); the name is checked by the
+ * caller.  False when they do not parse. */
+static bool
+get_entry(struct rd *r, struct sent *e)
+{
+	e->ino = get_u64(r);
+	e->mode = get_u32(r);
+	e->size = get_u64(r);
+	e->mtime_sec = (int64_t)get_u64(r);
+	e->mtime_nsec = get_u32(r);
+	e->name = (const char *)get_bytes(r, &e->len, PROTO_LIST_BYTES);
+	e->used = false;
+	return !r->bad;
+}
+
+/*
+ * A page of a LISTDIR reply is the secondary's word, checked before any of
+ * it is used (its names become index links, and the names of RMTREEs):
+ * every entry parses, every name is a valid name (names.h) and, at the
+ * root, not the secondary's own state directory, and the names come in
+ * strictly increasing byte order after `after`, the last name of the page
+ * before.  "More follow" on an empty page would ask for the same page
+ * forever.  Any of it is a protocol error, naming the directory (where).
+ * after/alen become the page's last name.
+ */
+static int
+check_page(struct conn *c, const char *where, bool root, const uint8_t *p,
+    size_t len, bool more, char after[NAME_MAX + 1], uint32_t *alen)
 {
 	struct rd r;
+	struct sent e;
 
-	*olen = 0;
+	if (more && len == 0) {
+		conn_protocol_error(c, "a LISTDIR reply of %s says more entries "
+		    "follow, and has none", where);
+		return -1;
+	}
 	rd_init(&r, p, len);
 	while (r.off < r.len) {
-		uint32_t n;
-		get_u64(&r);
-		get_u32(&r);
-		get_u64(&r);
-		get_u64(&r);
-		get_u32(&r);
-		const char *nm = get_str(&r, &n, 255);
-		if (r.bad || !name_valid(nm, n))
+		if (!get_entry(&r, &e)) {
+			conn_protocol_error(c, "a LISTDIR entry of %s that does not "
+			    "parse", where);
 			return -1;
-		memcpy(out, nm, n);
-		*olen = n;
+		}
+		char *q = quote_name(e.name, e.len);
+		if (!name_valid(e.name, e.len))
+			conn_protocol_error(c, "a LISTDIR entry of %s with an "
+			    "invalid name \"%s\"", where, q);
+		else if (root && e.len == strlen(GEOREP_STATE_DIR) &&
+		    memcmp(e.name, GEOREP_STATE_DIR, e.len) == 0)
+			conn_protocol_error(c, "a LISTDIR entry of %s named \"%s\" "
+			    "(the secondary's own state)", where, q);
+		else if (*alen && name_cmp(e.name, e.len, after, *alen) <= 0) {
+			char *qa = quote_name(after, *alen);
+			conn_protocol_error(c, "a LISTDIR entry of %s out of order: "
+			    "\"%s\" after \"%s\"", where, q, qa);
+			free(qa);
+		}
+		free(q);
+		if (c->failed)
+			return -1;
+		memcpy(after, e.name, e.len);
+		*alen = e.len;
 	}
 	return 0;
 }
@@ -156,10 +209,12 @@ list_dir(struct turn *t, uint8_t base, const struct buf *path, uint64_t sino,
 	struct conn *c = t->conn;
 	reply_fn saved_fn = c->on_reply;
 	void *saved_arg = c->arg;
-	char after[256];
+	char after[NAME_MAX + 1];
 	uint32_t alen = 0;
 	size_t cap = 0;
 	struct rd r;
+	char *where = xasprintf("%s%.*s", base == BASE_STAGE ? "(staging)/" :
+	    "/", (int)path->len, (const char *)path->data);
 
 	*out = NULL;
 	*n = 0;
@@ -176,10 +231,11 @@ list_dir(struct turn *t, uint8_t base, const struct buf *path, uint64_t sino,
 		put_bytes(&c->out, after, alen);
 		if (conn_end(c, s) < 0 || conn_wait_all(c) < 0 || l->err)
 			break;
-		if (last_name(l->data.data + page, l->data.len - page, after,
-		    &alen) < 0)
-			conn_fail(c, "protocol error: a bad LISTDIR entry");
+		check_page(c, where, base == BASE_ROOT && path->len == 0,
+		    l->data.data + page, l->data.len - page, l->more, after,
+		    &alen);
 	} while (l->more && !c->failed);
+	free(where);
 	c->on_reply = saved_fn;
 	c->arg = saved_arg;
 	if (c->failed || l->err) {
@@ -190,17 +246,11 @@ list_dir(struct turn *t, uint8_t base, const struct buf *path, uint64_t sino,
 		}
 		return -1;
 	}
+	/* Every page was checked (check_page): this parses. */
 	rd_init(&r, l->data.data, l->data.len);
 	while (r.off < r.len) {
 		XGROW(*out, cap, *n + 1);
-		struct sent *e = &(*out)[(*n)++];
-		e->ino = get_u64(&r);
-		e->mode = get_u32(&r);
-		e->size = get_u64(&r);
-		e->mtime_sec = (int64_t)get_u64(&r);
-		e->mtime_nsec = get_u32(&r);
-		e->name = get_str(&r, &e->len, 255);
-		e->used = false;
+		get_entry(&r, &(*out)[(*n)++]);
 	}
 	return 0;
 }
