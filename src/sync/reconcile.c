@@ -13,7 +13,6 @@
  * them.  The marker's objects tell which files were being written.
  * (Listing only its directories is not enough: see reconcile().) */
 #include <errno.h>
-#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -123,80 +122,22 @@ struct sent {
 	bool used;
 };
 
-/* Byte order, a prefix first: the order the secondary lists in. */
-static int
-name_cmp(const char *a, uint32_t alen, const char *b, uint32_t blen)
-{
-	int c = memcmp(a, b, alen < blen ? alen : blen);
-
-	return c ? c : (alen > blen) - (alen < blen);
-}
-
-/* One entry's fields (proto.h, MSG_LISTDIR); the name is checked by the
- * caller.  False when they do not parse. */
-static bool
-get_entry(struct rd *r, struct sent *e)
-{
-	e->ino = get_u64(r);
-	e->mode = get_u32(r);
-	e->size = get_u64(r);
-	e->mtime_sec = (int64_t)get_u64(r);
-	e->mtime_nsec = get_u32(r);
-	e->name = (const char *)get_bytes(r, &e->len, PROTO_LIST_BYTES);
-	e->used = false;
-	return !r->bad;
-}
-
 /*
  * A page of a LISTDIR reply is the secondary's word, checked before any of
- * it is used (its names become index links, and the names of RMTREEs):
- * every entry parses, every name is a valid name (names.h) and, at the
- * root, not the secondary's own state directory, and the names come in
- * strictly increasing byte order after `after`, the last name of the page
- * before.  "More follow" on an empty page would ask for the same page
- * forever.  Any of it is a protocol error, naming the directory (where).
- * after/alen become the page's last name.
+ * it is used -- its names become index links, and the names of RMTREEs
+ * (proto_check_list_page: entries that parse, valid names, no .georep at
+ * the root, strictly in order; "more" never on an empty page, which would
+ * ask for the same page forever).  What is wrong is a protocol error that
+ * names the directory (where).
  */
-static int
+static void
 check_page(struct conn *c, const char *where, bool root, const uint8_t *p,
-    size_t len, bool more, char after[NAME_MAX + 1], uint32_t *alen)
+    size_t len, bool more, struct list_pos *pos)
 {
-	struct rd r;
-	struct sent e;
+	char why[384];
 
-	if (more && len == 0) {
-		conn_protocol_error(c, "a LISTDIR reply of %s says more entries "
-		    "follow, and has none", where);
-		return -1;
-	}
-	rd_init(&r, p, len);
-	while (r.off < r.len) {
-		if (!get_entry(&r, &e)) {
-			conn_protocol_error(c, "a LISTDIR entry of %s that does not "
-			    "parse", where);
-			return -1;
-		}
-		char *q = quote_name(e.name, e.len);
-		if (!name_valid(e.name, e.len))
-			conn_protocol_error(c, "a LISTDIR entry of %s with an "
-			    "invalid name \"%s\"", where, q);
-		else if (root && e.len == strlen(GEOREP_STATE_DIR) &&
-		    memcmp(e.name, GEOREP_STATE_DIR, e.len) == 0)
-			conn_protocol_error(c, "a LISTDIR entry of %s named \"%s\" "
-			    "(the secondary's own state)", where, q);
-		else if (*alen && name_cmp(e.name, e.len, after, *alen) <= 0) {
-			char *qa = quote_name(after, *alen);
-			conn_protocol_error(c, "a LISTDIR entry of %s out of order: "
-			    "\"%s\" after \"%s\"", where, q, qa);
-			free(qa);
-		}
-		free(q);
-		if (c->failed)
-			return -1;
-		memcpy(after, e.name, e.len);
-		*alen = e.len;
-	}
-	return 0;
+	if (!proto_check_list_page(p, len, more, root, pos, why, sizeof(why)))
+		conn_protocol_error(c, "the LISTDIR reply for %s %s", where, why);
 }
 
 /* All entries of a directory (base/path, inode sino when not 0), in name
@@ -209,8 +150,7 @@ list_dir(struct turn *t, uint8_t base, const struct buf *path, uint64_t sino,
 	struct conn *c = t->conn;
 	reply_fn saved_fn = c->on_reply;
 	void *saved_arg = c->arg;
-	char after[NAME_MAX + 1];
-	uint32_t alen = 0;
+	struct list_pos pos = { .len = 0 };
 	size_t cap = 0;
 	struct rd r;
 	char *where = xasprintf("%s%.*s", base == BASE_STAGE ? "(staging)/" :
@@ -228,12 +168,11 @@ list_dir(struct turn *t, uint8_t base, const struct buf *path, uint64_t sino,
 		put_u8(&c->out, base);
 		put_bytes(&c->out, path->data, (uint32_t)path->len);
 		put_u64(&c->out, sino);
-		put_bytes(&c->out, after, alen);
+		put_bytes(&c->out, pos.last, pos.len);
 		if (conn_end(c, s) < 0 || conn_wait_all(c) < 0 || l->err)
 			break;
 		check_page(c, where, base == BASE_ROOT && path->len == 0,
-		    l->data.data + page, l->data.len - page, l->more, after,
-		    &alen);
+		    l->data.data + page, l->data.len - page, l->more, &pos);
 	} while (l->more && !c->failed);
 	free(where);
 	c->on_reply = saved_fn;
@@ -249,8 +188,13 @@ list_dir(struct turn *t, uint8_t base, const struct buf *path, uint64_t sino,
 	/* Every page was checked (check_page): this parses. */
 	rd_init(&r, l->data.data, l->data.len);
 	while (r.off < r.len) {
+		struct list_entry le;
+		get_list_entry(&r, &le);
 		XGROW(*out, cap, *n + 1);
-		get_entry(&r, &(*out)[(*n)++]);
+		(*out)[(*n)++] = (struct sent){ .ino = le.ino, .mode = le.mode,
+		    .size = le.size, .mtime_sec = le.mtime_sec,
+		    .mtime_nsec = le.mtime_nsec, .name = le.name,
+		    .len = le.name_len };
 	}
 	return 0;
 }

@@ -300,6 +300,7 @@ OTHER_MODES = {
 }
 
 # MODE: exit status, what stderr says (grep -E).  --timeout 3 is assumed.
+LISTING = r'protocol error: the LISTDIR reply for / '
 EXPECT = {
     'frame-too-long': (76, r'protocol error: a frame of 4194305 bytes from '
                        r'the secondary \(at most 4194304\)'),
@@ -353,34 +354,30 @@ EXPECT = {
                      r'number 0'),
     'commit-value': (76, r'protocol error: a reply to COMMIT with value 0x9 '
                      r'\(0 expected\)'),
-    'list-slash': (76, r'protocol error: a LISTDIR entry of / with an invalid '
-                   r'name "a/b"'),
-    'list-dotdot': (76, r'protocol error: a LISTDIR entry of / with an '
-                    r'invalid name "\.\."'),
-    'list-dot': (76, r'protocol error: a LISTDIR entry of / with an invalid '
-                 r'name "\."'),
-    'list-nul': (76, r'protocol error: a LISTDIR entry of / with an invalid '
-                 r'name "a\\x00b"'),
-    'list-empty-name': (76, r'protocol error: a LISTDIR entry of / with an '
-                        r'invalid name ""'),
-    'list-long-name': (76, r'protocol error: a LISTDIR entry of / with an '
-                       r'invalid name "x{200}'),
-    'list-state-dir': (76, r'protocol error: a LISTDIR entry of / named '
-                       r'"\.georep" \(the secondary' "'s own state\\)"),
-    'list-order': (76, r'protocol error: a LISTDIR entry of / out of order: '
-                   r'"a" after "b"'),
-    'list-dup': (76, r'protocol error: a LISTDIR entry of / out of order: '
-                 r'"a" after "a"'),
+    'list-slash': (76, LISTING + r'has an entry with an invalid name "a/b"'),
+    'list-dotdot': (76, LISTING + r'has an entry with an invalid name '
+                    r'"\.\."'),
+    'list-dot': (76, LISTING + r'has an entry with an invalid name "\."'),
+    'list-nul': (76, LISTING + r'has an entry with an invalid name '
+                 r'"a\\x00b"'),
+    'list-empty-name': (76, LISTING + r'has an entry with an invalid name '
+                        r'""'),
+    'list-long-name': (76, LISTING + r'has an entry with an invalid name '
+                       r'"x{256}"'),
+    'list-state-dir': (76, LISTING + r'has an entry named "\.georep" \(the '
+                       "secondary's own state\\)"),
+    'list-order': (76, LISTING + r'has entries out of order: "a" after "b"'),
+    'list-dup': (76, LISTING + r'has entries out of order: "a" after "a"'),
     'list-value': (76, r'protocol error: a reply to LISTDIR with value 0x7 '
                    r'\(0 or 1 expected\)'),
-    'list-more-empty': (76, r'protocol error: a LISTDIR reply of / says more '
-                        r'entries follow, and has none'),
-    'list-page-order': (76, r'protocol error: a LISTDIR entry of / out of '
-                        r'order: "a" after "b"'),
-    'list-len-past': (76, r'protocol error: a LISTDIR entry of / that does '
-                      r'not parse'),
-    'list-cut': (76, r'protocol error: a LISTDIR entry of / that does not '
-                 r'parse'),
+    'list-more-empty': (76, LISTING + r'says more entries follow, and has '
+                        r'none'),
+    'list-page-order': (76, LISTING + r'has entries out of order: "a" after '
+                        r'"b"'),
+    'list-len-past': (76, LISTING + r'has an entry that does not parse '
+                      r'\(at byte 36 of 39\)'),
+    'list-cut': (76, LISTING + r'has an entry that does not parse \(at '
+                 r'byte 45 of 45\)'),
     'list-too-big': (76, r'protocol error: a reply to LISTDIR with [0-9]+ '
                      r'bytes of data \(at most 1048576\)'),
 }
