@@ -462,7 +462,7 @@ parse_input(struct conn *c)
 	size_t off = 0;
 	struct frame f;
 
-	while (!c->failed) {
+	while (!c->failed && off < c->in.len) {
 		const uint8_t *p = c->in.data + off;
 		size_t left = c->in.len - off;
 		ssize_t n = proto_parse_frame(p, left, &f);
