@@ -78,7 +78,8 @@ asan:
 	$(MAKE) BUILD=build-asan CFLAGS="$(ASAN_CFLAGS)" \
 	    LDFLAGS="-fsanitize=address,undefined" GEOREP_ASAN=1 check-plain
 
-# libFuzzer on the frame parser and the secondary's request handling.
+# libFuzzer on the frame parser and the secondary's request handling, then
+# on the primary's handling of the replies (FUZZ_SECONDS each, 60).
 fuzz:
 	tests/fuzz/run.sh
 

@@ -77,9 +77,10 @@ sync_usage(FILE *out)
 "printed it); 73 SECONDARY or the --home directory cannot be created; 74\n"
 "the replica is not exact: some paths failed (each reported with its path and\n"
 "reason; run again to retry), a mount point was not entered, or owners or\n"
-"devices could not be replicated; 76 protocol mismatch; 130 interrupted\n"
-"(Ctrl-C; 143 for SIGTERM): SECONDARY may hold part of the changes, and the\n"
-"next sync checks it and sends what is missing.\n");
+"devices could not be replicated; 76 protocol mismatch, or the secondary\n"
+"broke the protocol (\"protocol error: ...\"); 130 interrupted (Ctrl-C; 143\n"
+"for SIGTERM): SECONDARY may hold part of the changes, and the next sync\n"
+"checks it and sends what is missing.\n");
 }
 
 struct sync_args {
@@ -483,7 +484,7 @@ cmd_sync(int argc, char **argv)
 		log_err("the secondary exited with status %d",
 		    WEXITSTATUS(status));
 	if (rc < 0)
-		code = c.failed ? EX_UNAVAILABLE : EX_IOERR;
+		code = c.failed ? conn_exit_code(&c) : EX_IOERR;
 	else if (status != 0) {
 		log_err("the secondary exited with status %d", status);
 		code = EX_UNAVAILABLE;

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <sysexits.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -42,6 +43,27 @@ conn_fail(struct conn *c, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(c->error, sizeof(c->error), fmt, ap);
 	va_end(ap);
+}
+
+void
+conn_protocol_error(struct conn *c, const char *fmt, ...)
+{
+	char what[sizeof(c->error) - 16];
+	va_list ap;
+
+	if (c->failed)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof(what), fmt, ap);
+	va_end(ap);
+	conn_fail(c, "protocol error: %s", what);
+	c->proto_error = true;
+}
+
+int
+conn_exit_code(const struct conn *c)
+{
+	return c->proto_error ? EX_PROTOCOL : EX_UNAVAILABLE;
 }
 
 /* Start exe with argv over pipes (the child's stdin and stdout carry the
@@ -200,7 +222,9 @@ pend_push(struct conn *c, uint32_t id, uint8_t type, uint64_t cookie)
 	r->id = id;
 	r->type = type;
 	r->cookie = cookie;
+	r->sent_at = UINT64_MAX;	/* conn_end says when */
 	c->pend_count++;
+	c->pend_open = true;
 }
 
 size_t
@@ -232,69 +256,238 @@ conn_end(struct conn *c, size_t start)
 		fatal("internal error: a %s frame of %zu bytes",
 		    msg_name(c->out.data[start + 4]), c->out.len - start);
 	proto_finish(&c->out, start);
+	if (c->pend_open) {
+		/* Its reply can come once the secondary has read it all. */
+		c->pend[(c->pend_head + c->pend_count - 1) % c->pend_cap].sent_at =
+		    c->bytes_out + (c->out.len - c->out_off);
+		c->pend_open = false;
+	}
 	while (!c->failed && c->out.len - c->out_off > CONN_HIGH_WATER)
 		conn_pump(c, true);
 	return c->failed ? -1 : 0;
 }
 
+static uint32_t
+le32(const uint8_t *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+	    (uint32_t)p[3] << 24;
+}
+
+/*
+ * Whether a frame of this type and id can be the answer to the oldest
+ * request waiting: a REPLY, with that request's id, once the secondary has
+ * had all of the request (a reply to one still in our buffer would answer
+ * a request it never saw).  Checked on the header alone, so that a frame
+ * that cannot be is refused before its payload is waited for.
+ */
+static bool
+reply_head_ok(struct conn *c, uint8_t type, uint32_t id)
+{
+	if (type != MSG_REPLY) {
+		if (strcmp(msg_name(type), "unknown") == 0)
+			conn_protocol_error(c, "the secondary sent a frame of "
+			    "unknown type %u", type);
+		else
+			conn_protocol_error(c, "the secondary sent a %s frame, "
+			    "not a REPLY", msg_name(type));
+		return false;
+	}
+	if (c->pend_count == 0) {
+		conn_protocol_error(c, "a reply to request %u, and no request "
+		    "is waiting", id);
+		return false;
+	}
+	const struct pending_req *req = &c->pend[c->pend_head];
+	if (req->id != id) {
+		conn_protocol_error(c, "a reply to request %u, but request %u "
+		    "(%s) is the one waiting", id, req->id, msg_name(req->type));
+		return false;
+	}
+	if (c->bytes_out < req->sent_at) {
+		conn_protocol_error(c, "a reply to request %u (%s) before all of "
+		    "it was sent", id, msg_name(req->type));
+		return false;
+	}
+	return true;
+}
+
+/* The fields of a REPLY's payload (proto.h: i32 errno, u64 value, bytes
+ * data), each checked: nothing short, nothing left over, an errno the
+ * kernel could have said, an error message of a sane length. */
+static bool
+read_reply(struct conn *c, const char *what, const struct frame *f,
+    struct reply *rep)
+{
+	enum { FIELDS = 4 + 8 + 4 };
+	struct rd r;
+
+	if (f->len < FIELDS) {
+		conn_protocol_error(c, "a reply to %s of %u bytes (at least %u)",
+		    what, f->len, (unsigned)FIELDS);
+		return false;
+	}
+	rd_init(&r, f->payload, f->len);
+	rep->err = (int)(int32_t)get_u32(&r);
+	rep->value = get_u64(&r);
+	rep->msg_len = get_u32(&r);
+	size_t left = rd_left(&r);
+	if (rep->msg_len > left) {
+		conn_protocol_error(c, "a reply to %s whose data of %u bytes runs "
+		    "past its end (%zu left)", what, rep->msg_len, left);
+		return false;
+	}
+	if (rep->msg_len < left) {
+		conn_protocol_error(c, "%zu bytes after the data of a reply to %s",
+		    left - rep->msg_len, what);
+		return false;
+	}
+	rep->msg = (const char *)get_raw(&r, rep->msg_len);
+	if (rep->err < 0 || rep->err > PROTO_ERRNO_MAX) {
+		conn_protocol_error(c, "a reply to %s with errno %d (not 0..%d)",
+		    what, rep->err, PROTO_ERRNO_MAX);
+		return false;
+	}
+	if (rep->err != 0 && rep->msg_len > PROTO_REPLY_MSG_MAX) {
+		conn_protocol_error(c, "a reply to %s with an error message of %u "
+		    "bytes (at most %u)", what, rep->msg_len,
+		    PROTO_REPLY_MSG_MAX);
+		return false;
+	}
+	return true;
+}
+
+/* Whether a HELLO reply's value is a state and the bits proto.h names. */
+static bool
+hello_value_ok(uint64_t v)
+{
+	return (v & HELLO_STATE_MASK) <= HELLO_TAKEN &&
+	    (v & ~(uint64_t)(HELLO_STATE_MASK | HELLO_IS_ROOT |
+	    HELLO_NO_OPENAT2)) == 0;
+}
+
+/*
+ * What a successful reply to a request of this type carries (proto.h): its
+ * data (HELLO: uid and gid; LISTDIR: a page of entries, checked by
+ * reconcile.c; the rest: none) and its value.  A value the primary keeps
+ * as an inode number is never 0: in an oref, 0 means "any", and would turn
+ * the secondary's check of that directory off.
+ */
+static bool
+result_ok(struct conn *c, uint8_t type, const struct reply *rep)
+{
+	const char *what = msg_name(type);
+	uint32_t data_max = 0;
+	bool value_ok;
+
+	switch (type) {
+	case MSG_HELLO:
+		data_max = HELLO_REPLY_DATA;
+		value_ok = hello_value_ok(rep->value);
+		if (rep->msg_len != HELLO_REPLY_DATA) {
+			conn_protocol_error(c, "a reply to HELLO with %u bytes of "
+			    "data (%u expected)", rep->msg_len, HELLO_REPLY_DATA);
+			return false;
+		}
+		break;
+	case MSG_LISTDIR:
+		data_max = PROTO_LIST_BYTES;
+		value_ok = rep->value <= 1;	/* more entries follow */
+		break;
+	case MSG_MKDIR: case MSG_SYMLINK: case MSG_MKNOD: case MSG_PUT_END:
+		if (rep->value == 0) {
+			conn_protocol_error(c, "a reply to %s with inode number 0",
+			    what);
+			return false;
+		}
+		value_ok = true;
+		break;
+	default:
+		value_ok = rep->value == 0;
+		break;
+	}
+	if (rep->msg_len > data_max) {
+		if (data_max == 0)
+			conn_protocol_error(c, "a reply to %s with %u bytes of data "
+			    "(none expected)", what, rep->msg_len);
+		else
+			conn_protocol_error(c, "a reply to %s with %u bytes of data "
+			    "(at most %u)", what, rep->msg_len, data_max);
+		return false;
+	}
+	if (!value_ok) {
+		conn_protocol_error(c, "a reply to %s with value %#llx (%s)", what,
+		    (unsigned long long)rep->value, type == MSG_HELLO ?
+		    "not a state and known flags" : type == MSG_LISTDIR ?
+		    "0 or 1 expected" : "0 expected");
+		return false;
+	}
+	return true;
+}
+
+/* One whole frame from the secondary: checked, then taken off the queue
+ * and handed to on_reply. */
 static void
 handle_reply(struct conn *c, const struct frame *f)
 {
 	struct reply rep;
-	struct rd r;
 
-	if (f->type != MSG_REPLY) {
-		conn_fail(c, "protocol error: the secondary sent a %s frame",
-		    msg_name(f->type));
+	if (!reply_head_ok(c, f->type, f->id))
 		return;
-	}
-	if (c->pend_count == 0) {
-		conn_fail(c, "protocol error: a reply (id %u) nobody asked for",
-		    f->id);
-		return;
-	}
 	struct pending_req req = c->pend[c->pend_head];
-	if (req.id != f->id) {
-		conn_fail(c, "protocol error: reply for id %u, expected %u",
-		    f->id, req.id);
+	if (!read_reply(c, msg_name(req.type), f, &rep) ||
+	    (rep.err == 0 && !result_ok(c, req.type, &rep)))
 		return;
-	}
-	rd_init(&r, f->payload, f->len);
-	rep.err = (int)get_u32(&r);
-	rep.value = get_u64(&r);
-	rep.msg = (const char *)get_bytes(&r, &rep.msg_len, PROTO_FRAME_MAX);
-	if (!rd_end(&r) || rep.err < 0 || rep.err > 4095 ||
-	    (rep.err != 0 && rep.msg_len > 4096)) {
-		conn_fail(c, "protocol error: malformed reply to %s",
-		    msg_name(req.type));
-		return;
-	}
 	c->pend_head = (c->pend_head + 1) % c->pend_cap;
 	c->pend_count--;
 	if (c->on_reply)
 		c->on_reply(c->arg, &req, &rep);
 }
 
+/* A frame length proto_parse_frame refused, said with its bounds. */
+static void
+bad_length(struct conn *c, const uint8_t *p)
+{
+	uint32_t n = le32(p);
+
+	conn_protocol_error(c, "a frame of %u bytes from the secondary (%s %u)",
+	    n, n > PROTO_FRAME_MAX ? "at most" : "at least",
+	    n > PROTO_FRAME_MAX ? PROTO_FRAME_MAX : PROTO_HDR_LEN - 4);
+}
+
+/* Handle every whole frame in the input; keep a cut one for later. */
 static void
 parse_input(struct conn *c)
 {
 	size_t off = 0;
 	struct frame f;
 
-	while (!c->failed) {
-		ssize_t n = proto_parse_frame(c->in.data + off, c->in.len - off,
-		    &f);
+	while (!c->failed && off < c->in.len) {
+		const uint8_t *p = c->in.data + off;
+		size_t left = c->in.len - off;
+		ssize_t n = proto_parse_frame(p, left, &f);
 		if (n < 0) {
-			conn_fail(c, "protocol error: bad frame header from the "
-			    "secondary");
+			bad_length(c, p);
 			break;
 		}
-		if (n == 0)
+		if (n == 0) {
+			if (left >= PROTO_HDR_LEN)
+				reply_head_ok(c, p[4], le32(p + 5));
 			break;
+		}
 		handle_reply(c, &f);
 		off += (size_t)n;
 	}
 	buf_consume(&c->in, off);
+}
+
+void
+conn_feed(struct conn *c, const uint8_t *p, size_t len)
+{
+	if (c->failed)
+		return;
+	buf_add(&c->in, p, len);
+	parse_input(c);
 }
 
 /* One line of the secondary's stderr, logged at the level it was written
@@ -385,6 +578,20 @@ reap_soon(pid_t pid, int *status)
 	return false;
 }
 
+/* What the secondary's output ended in the middle of, if anything: a
+ * frame it did not finish (a crash, or a cut link, is how that happens). */
+static void
+cut_frame_note(const struct conn *c, char *out, size_t len)
+{
+	out[0] = '\0';
+	if (c->in.len >= 4)
+		snprintf(out, len, " in the middle of a frame (%zu of %llu bytes)",
+		    c->in.len, (unsigned long long)le32(c->in.data) + 4);
+	else if (c->in.len > 0)
+		snprintf(out, len, " in the middle of a frame's length (%zu of 4 "
+		    "bytes)", c->in.len);
+}
+
 /* The secondary's output ended: say how it ended, with what it said last
  * (the reason is usually there). */
 static void
@@ -392,6 +599,7 @@ peer_gone(struct conn *c)
 {
 	int status;
 	char how[384] = "closed the connection";
+	char cut[96];
 
 	if (c->pid > 0 && reap_soon(c->pid, &status)) {
 		c->pid = -1;
@@ -421,7 +629,8 @@ peer_gone(struct conn *c)
 			relay_stderr(c);
 		}
 	}
-	conn_fail(c, "the secondary (%s) %s%s%s", c->peer, how,
+	cut_frame_note(c, cut, sizeof(cut));
+	conn_fail(c, "the secondary (%s) %s%s%s%s", c->peer, how, cut,
 	    c->peer_said[0] ? ": " : "", c->peer_said);
 }
 

@@ -16,6 +16,18 @@
  * handed to the on_reply callback with the cookie given at conn_begin.
  * Any violation by the peer -- a bad frame, an unexpected id, EOF -- marks
  * the connection failed with a message (conn->error); it is never fatal.
+ *
+ * Every reply is checked before a callback sees it, as strictly as the
+ * secondary checks requests: a REPLY frame, to the oldest request waiting,
+ * once the secondary has had all of that request; its fields exactly
+ * (errno 0..PROTO_ERRNO_MAX, an error message of at most
+ * PROTO_REPLY_MSG_MAX bytes); and, for a success, the data and value its
+ * request's type gives it in proto.h (HELLO: 8 bytes, a state and known
+ * bits; LISTDIR: at most PROTO_LIST_BYTES, "more" 0 or 1; an inode number
+ * for what creates one, never 0; nothing, 0, for the rest).  What is in a
+ * LISTDIR reply's entries is checked by its reader (reconcile.c).  A
+ * violation is a "protocol error: ..." (conn_protocol_error), told apart
+ * from a secondary that went away or went silent by conn_exit_code.
  */
 #ifndef GEOREP_CONN_H
 #define GEOREP_CONN_H
@@ -38,6 +50,8 @@ struct pending_req {
 	uint32_t id;
 	uint8_t type;
 	uint64_t cookie;
+	uint64_t sent_at;	/* bytes_out once its frame is all written: a
+				 * reply before that is impossible */
 };
 
 typedef void (*reply_fn)(void *arg, const struct pending_req *req,
@@ -56,6 +70,8 @@ struct conn {
 	reply_fn on_reply;
 	void *arg;
 	bool failed;
+	bool proto_error;	/* failed because the peer broke the protocol */
+	bool pend_open;		/* the last request pushed awaits conn_end */
 	char error[512];
 	const char *peer;	/* for messages: the secondary's location */
 	uint64_t bytes_out;
@@ -105,5 +121,19 @@ bool conn_ping_overdue(struct conn *c);
 void conn_idle_fds(const struct conn *c, int *rfd, int *errfd);
 void conn_fail(struct conn *c, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
+/* The peer broke the protocol: fails the connection with "protocol error: "
+ * and the message, which names what was wrong. */
+void conn_protocol_error(struct conn *c, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+/* For a failed connection, the command's exit status (sysexits.h):
+ * EX_PROTOCOL when the peer broke the protocol (running again will not
+ * help), EX_UNAVAILABLE when it could not be started, went away or went
+ * silent. */
+int conn_exit_code(const struct conn *c);
+/* Bytes from the secondary, as if read from its output: appended to the
+ * input and every whole frame in it handled (the reply checks, then
+ * on_reply).  What the reading in conn_pump does with what it reads; here
+ * for tests (the fuzz target of the reply handling). */
+void conn_feed(struct conn *c, const uint8_t *p, size_t len);
 
 #endif

@@ -1,4 +1,6 @@
 #include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/types.h>
 
@@ -197,6 +199,85 @@ proto_parse_frame(const uint8_t *p, size_t len, struct frame *f)
 	f->payload = p + PROTO_HDR_LEN;
 	f->len = n - (PROTO_HDR_LEN - 4);
 	return (ssize_t)(n + 4);
+}
+
+_Static_assert(PROTO_NAME_MAX == NAME_MAX, "a name on the wire is a name");
+
+bool
+get_list_entry(struct rd *r, struct list_entry *e)
+{
+	e->ino = get_u64(r);
+	e->mode = get_u32(r);
+	e->size = get_u64(r);
+	e->mtime_sec = (int64_t)get_u64(r);
+	e->mtime_nsec = get_u32(r);
+	/* Any length that fits: name_valid says whether it is a name. */
+	e->name = (const char *)get_bytes(r, &e->name_len, PROTO_LIST_BYTES);
+	return !r->bad;
+}
+
+/* Byte order, a prefix first: the order the secondary lists in. */
+static int
+name_cmp(const char *a, uint32_t alen, const char *b, uint32_t blen)
+{
+	int c = memcmp(a, b, alen < blen ? alen : blen);
+
+	return c ? c : (alen > blen) - (alen < blen);
+}
+
+/* What is wrong with entry e of a page, in why, or false. */
+static bool
+list_entry_wrong(const struct list_entry *e, bool root,
+    const struct list_pos *pos, char *why, size_t whylen)
+{
+	char *q = quote_name(e->name, e->name_len);
+	size_t sl = strlen(GEOREP_STATE_DIR);
+	bool wrong = true;
+
+	if (!name_valid(e->name, e->name_len)) {
+		snprintf(why, whylen, "has an entry with an invalid name \"%s\"",
+		    q);
+	} else if (root && e->name_len == sl &&
+	    memcmp(e->name, GEOREP_STATE_DIR, sl) == 0) {
+		snprintf(why, whylen, "has an entry named \"%s\" (the "
+		    "secondary's own state)", q);
+	} else if (pos->len && name_cmp(e->name, e->name_len, pos->last,
+	    pos->len) <= 0) {
+		char *qa = quote_name(pos->last, pos->len);
+		snprintf(why, whylen, "has entries out of order: \"%s\" after "
+		    "\"%s\"", q, qa);
+		free(qa);
+	} else {
+		wrong = false;
+	}
+	free(q);
+	return wrong;
+}
+
+bool
+proto_check_list_page(const uint8_t *p, size_t len, bool more, bool root,
+    struct list_pos *pos, char *why, size_t whylen)
+{
+	struct list_entry e;
+	struct rd r;
+
+	if (more && len == 0) {
+		snprintf(why, whylen, "says more entries follow, and has none");
+		return false;
+	}
+	rd_init(&r, p, len);
+	while (r.off < r.len) {
+		if (!get_list_entry(&r, &e)) {
+			snprintf(why, whylen, "has an entry that does not parse "
+			    "(at byte %zu of %zu)", r.off, len);
+			return false;
+		}
+		if (list_entry_wrong(&e, root, pos, why, whylen))
+			return false;
+		memcpy(pos->last, e.name, e.name_len);
+		pos->len = e.name_len;
+	}
+	return true;
 }
 
 const char *

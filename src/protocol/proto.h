@@ -54,6 +54,9 @@
 #define PROTO_XATTR_VALUE_MAX	65536
 #define PROTO_XATTR_COUNT_MAX	1024
 #define PROTO_LIST_BYTES	(1u << 20)	/* a LISTDIR reply's entries */
+#define PROTO_NAME_MAX		255		/* a name's bytes (NAME_MAX) */
+#define PROTO_ERRNO_MAX		4095		/* a REPLY's errno: 0..this */
+#define PROTO_REPLY_MSG_MAX	4096		/* a REPLY's error message */
 
 enum msg_type {
 	MSG_HELLO = 1,	/* u32 version, str volume, u32 flags; reply
@@ -97,6 +100,7 @@ enum hello_state {
 	HELLO_BOUND = 1,	/* bound to this primary */
 	HELLO_TAKEN = 2,	/* bound to another primary, taken over (--force) */
 };
+#define HELLO_STATE_MASK 0xff	/* the state, in the HELLO reply's value */
 /* Bits of the HELLO reply's value above the state byte */
 #define HELLO_IS_ROOT	0x100	/* the secondary runs with privilege */
 #define HELLO_NO_OPENAT2 0x200	/* confinement by component walk */
@@ -166,6 +170,39 @@ struct frame {
  * below the minimum or above PROTO_FRAME_MAX).
  */
 ssize_t proto_parse_frame(const uint8_t *p, size_t len, struct frame *f);
+
+/* A LISTDIR reply's entry, as the wire carries it (MSG_LISTDIR). */
+struct list_entry {
+	uint64_t ino;
+	uint32_t mode;
+	uint64_t size;
+	int64_t mtime_sec;
+	uint32_t mtime_nsec;
+	const char *name;	/* in the page; not NUL-terminated */
+	uint32_t name_len;
+};
+
+/* Where a listing is: the last name of the pages so far (len 0: none). */
+struct list_pos {
+	char last[PROTO_NAME_MAX];
+	uint32_t len;
+};
+
+/* The fields of the next entry of a page; its name is not checked.  False
+ * (the cursor bad) when they do not fit. */
+bool get_list_entry(struct rd *r, struct list_entry *e);
+/*
+ * Check one page of a LISTDIR reply (its data, and whether it says more
+ * follow) before anything in it is used: every entry parses, every name is
+ * a valid name (names.h) -- and, in the listing of the root, not the
+ * secondary's state directory -- and the names come in strictly increasing
+ * byte order after pos->last, which becomes the page's last name.  "More
+ * follow" on an empty page is refused: it would ask for the same page
+ * forever.  True, or false with what is wrong in why ("has an entry with
+ * an invalid name ...", quoted with quote_name).
+ */
+bool proto_check_list_page(const uint8_t *p, size_t len, bool more,
+    bool root, struct list_pos *pos, char *why, size_t whylen);
 
 const char *msg_name(uint8_t type);
 

@@ -88,8 +88,11 @@ say_hello(struct conn *c, const char *volume, bool force,
 	put_str(&c->out, volume);
 	put_u32(&c->out, force ? HELLO_FORCE : 0);
 	if (conn_end(c, s) < 0 || conn_wait_all(c) < 0) {
+		/* The reply may have come, and the failure after it (junk
+		 * behind it): its copy is ours to free. */
+		free((char *)rep.msg);
 		log_err("%s", c->error);
-		*exit_code = EX_UNAVAILABLE;
+		*exit_code = conn_exit_code(c);
 		return -1;
 	}
 	c->on_reply = NULL;
@@ -112,7 +115,7 @@ say_hello(struct conn *c, const char *volume, bool force,
 		*exit_code = EX_PROTOCOL;
 		return -1;
 	}
-	out->state = (int)(rep.value & 0xff);
+	out->state = (int)(rep.value & HELLO_STATE_MASK);
 	out->privileged = (rep.value & HELLO_IS_ROOT) != 0;
 	if (rep.value & HELLO_NO_OPENAT2)
 		log_warn("the secondary confines paths by a component walk "
@@ -196,7 +199,10 @@ reconcile_hello(struct conn *c, struct index *ix, const struct hello_result *h,
 		if (conn_end(c, s) < 0 || conn_wait_all(c) < 0 || err) {
 			if (c->failed)
 				log_err("%s", c->error);
-			*exit_code = EX_CANTCREAT;
+			/* The secondary's own failure to empty itself, or
+			 * a link that failed (said as such). */
+			*exit_code = c->failed ? conn_exit_code(c) :
+			    EX_CANTCREAT;
 			return -1;
 		}
 		c->on_reply = NULL;

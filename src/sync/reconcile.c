@@ -130,28 +130,22 @@ struct sent {
 	bool used;
 };
 
-/* The last name in a page of entries (for the next request). */
-static int
-last_name(const uint8_t *p, size_t len, char out[256], uint32_t *olen)
+/*
+ * A page of a LISTDIR reply is the secondary's word, checked before any of
+ * it is used -- its names become index links, and the names of RMTREEs
+ * (proto_check_list_page: entries that parse, valid names, no .georep at
+ * the root, strictly in order; "more" never on an empty page, which would
+ * ask for the same page forever).  What is wrong is a protocol error that
+ * names the directory (where).
+ */
+static void
+check_page(struct conn *c, const char *where, bool root, const uint8_t *p,
+    size_t len, bool more, struct list_pos *pos)
 {
-	struct rd r;
+	char why[384];
 
-	*olen = 0;
-	rd_init(&r, p, len);
-	while (r.off < r.len) {
-		uint32_t n;
-		get_u64(&r);
-		get_u32(&r);
-		get_u64(&r);
-		get_u64(&r);
-		get_u32(&r);
-		const char *nm = get_str(&r, &n, 255);
-		if (r.bad || !name_valid(nm, n))
-			return -1;
-		memcpy(out, nm, n);
-		*olen = n;
-	}
-	return 0;
+	if (!proto_check_list_page(p, len, more, root, pos, why, sizeof(why)))
+		conn_protocol_error(c, "the LISTDIR reply for %s %s", where, why);
 }
 
 /* All entries of a directory (base/path, inode sino when not 0), in name
@@ -164,10 +158,11 @@ list_dir(struct turn *t, uint8_t base, const struct buf *path, uint64_t sino,
 	struct conn *c = t->conn;
 	reply_fn saved_fn = c->on_reply;
 	void *saved_arg = c->arg;
-	char after[256];
-	uint32_t alen = 0;
+	struct list_pos pos = { .len = 0 };
 	size_t cap = 0;
 	struct rd r;
+	char *where = xasprintf("%s%.*s", base == BASE_STAGE ? "(staging)/" :
+	    "/", (int)path->len, (const char *)path->data);
 
 	*out = NULL;
 	*n = 0;
@@ -181,13 +176,13 @@ list_dir(struct turn *t, uint8_t base, const struct buf *path, uint64_t sino,
 		put_u8(&c->out, base);
 		put_bytes(&c->out, path->data, (uint32_t)path->len);
 		put_u64(&c->out, sino);
-		put_bytes(&c->out, after, alen);
+		put_bytes(&c->out, pos.last, pos.len);
 		if (conn_end(c, s) < 0 || conn_wait_all(c) < 0 || l->err)
 			break;
-		if (last_name(l->data.data + page, l->data.len - page, after,
-		    &alen) < 0)
-			conn_fail(c, "protocol error: a bad LISTDIR entry");
+		check_page(c, where, base == BASE_ROOT && path->len == 0,
+		    l->data.data + page, l->data.len - page, l->more, &pos);
 	} while (l->more && !c->failed);
+	free(where);
 	c->on_reply = saved_fn;
 	c->arg = saved_arg;
 	if (c->failed || l->err) {
@@ -198,17 +193,16 @@ list_dir(struct turn *t, uint8_t base, const struct buf *path, uint64_t sino,
 		}
 		return -1;
 	}
+	/* Every page was checked (check_page): this parses. */
 	rd_init(&r, l->data.data, l->data.len);
 	while (r.off < r.len) {
+		struct list_entry le;
+		get_list_entry(&r, &le);
 		XGROW(*out, cap, *n + 1);
-		struct sent *e = &(*out)[(*n)++];
-		e->ino = get_u64(&r);
-		e->mode = get_u32(&r);
-		e->size = get_u64(&r);
-		e->mtime_sec = (int64_t)get_u64(&r);
-		e->mtime_nsec = get_u32(&r);
-		e->name = get_str(&r, &e->len, 255);
-		e->used = false;
+		(*out)[(*n)++] = (struct sent){ .ino = le.ino, .mode = le.mode,
+		    .size = le.size, .mtime_sec = le.mtime_sec,
+		    .mtime_nsec = le.mtime_nsec, .name = le.name,
+		    .len = le.name_len };
 	}
 	return 0;
 }

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Crafted frames straight into `georep secondary`: names with '/', '..',
-# empty names, absolute paths, a symlink planted in a parent path, oversized
-# and truncated frames.  Each is refused and nothing is written outside DIR.
+# empty names, absolute paths, a symlink planted in a parent path (before
+# the requests, and between two of them), oversized and truncated frames,
+# every unknown type byte.  Each is refused and nothing is written outside
+# DIR.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 scratch=${T:-$(mktemp -d)}

@@ -6,39 +6,22 @@ directory, sends a HELLO and then the hostile request(s), and checks that
   - a malformed frame makes the secondary drop the connection (exit 76) and
     a well-formed but dangerous one is refused with an error reply;
   - nothing was written outside DIR (the outside directory is unchanged).
+Some cases talk to the secondary in two steps: a directory it made in the
+first is replaced by a symlink to the outside directory before the second,
+whose requests name it as their parent (they must not follow it).  And a
+frame of every type byte that names no request (0, 19..63, 65..255) drops
+the connection.
 Usage: hostile.py GEOREP SCRATCH
 """
 import os
-import re
 import struct
 import subprocess
 import sys
 
+from wire import MSG, ESTALE, PROTO_VERSION, bstr, frame, oref, u8, u32, u64
+
 GEOREP, SCRATCH = sys.argv[1], sys.argv[2]
-MSG = dict(HELLO=1, MKDIR=2, SYMLINK=3, MKNOD=4, LINK=5, RENAME=6, UNLINK=7,
-           RMTREE=8, PUT=9, DATA=10, PUT_END=11, PUT_ABORT=12, SETATTR=13,
-           COMMIT=14, BYE=15, RESET=16, LISTDIR=17, PING=18, REPLY=64)
 failures = 0
-# The protocol version the secondary speaks, from the header it is built from.
-with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..',
-                       'src', 'protocol', 'proto.h')) as _h:
-    PROTO_VERSION = int(re.search(r'#define PROTO_VERSION\s+(\d+)',
-                                  _h.read()).group(1))
-ESTALE = 116
-
-
-def u8(v): return struct.pack('<B', v)
-def u32(v): return struct.pack('<I', v)
-def u64(v): return struct.pack('<Q', v)
-def bstr(b): return u32(len(b)) + b
-
-
-def frame(t, rid, payload):
-    return u32(5 + len(payload)) + u8(t) + u32(rid) + payload
-
-
-def oref(parent, name, base=0, psino=0):
-    return u8(base) + bstr(parent) + u64(psino) + bstr(name)
 
 
 def attrs(mode=0o644):
@@ -281,6 +264,119 @@ run('xattr-outside-namespaces',
     [frame(MSG['SETATTR'], 2, oref(b'', b'x') + u64(0) + u32(8) + u32(0) +
            u32(0) + u32(0) + u64(0) + u32(0) + u32(1) +
            bstr(b'security.selinux') + bstr(b'x'))], 'drop')
+
+
+# ---- a symlink planted in a parent between two requests ----
+
+def read_replies(stream, n):
+    """The next n replies on stream: (errno, value) each."""
+    out = []
+    for _ in range(n):
+        head = stream.read(4)
+        if len(head) < 4:
+            break
+        body = stream.read(struct.unpack('<I', head)[0])
+        err, val = struct.unpack('<IQ', body[5:17])
+        out.append((err, val))
+    return out
+
+
+def swap_for_symlink(sec, outside):
+    """The secondary's directory d, made by the first request, replaced
+    by a symlink to outside (the old one kept aside)."""
+    os.rename(os.path.join(sec, 'd'), os.path.join(sec, 'd.old'))
+    os.symlink(outside, os.path.join(sec, 'd'))
+
+
+def run_swapped(name, second, expect=(None,)):
+    """HELLO and MKDIR d, answered; then d swapped for a symlink to the
+    outside directory; then second(sino): requests, the last naming d as
+    its parent, given d's inode number from the MKDIR reply (sino) or 0
+    (any).  The replies to them as expect says (0 done, None an error: the
+    last one always), and nothing outside changed."""
+    global failures
+    case = os.path.join(SCRATCH, name)
+    sec = os.path.join(case, 'sec')
+    outside = os.path.join(case, 'outside')
+    os.makedirs(sec)
+    os.makedirs(outside)
+    with open(os.path.join(outside, 'victim'), 'w') as f:
+        f.write('untouched\n')
+    before = snapshot(outside)
+    p = subprocess.Popen([GEOREP, 'secondary', sec], stdin=subprocess.PIPE,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    p.stdin.write(hello() + frame(MK, 2, oref(b'', b'd') + u32(0o755)))
+    p.stdin.flush()
+    first = read_replies(p.stdout, 2)
+    problems = []
+    if [e for e, _ in first] != [0, 0]:
+        problems.append('HELLO and MKDIR d: %r' % first)
+    else:
+        swap_for_symlink(sec, outside)
+        p.stdin.write(b''.join(second(first[1][1])))
+    p.stdin.close()
+    got = [e for e, _ in read_replies(p.stdout, len(expect))]
+    err = p.stderr.read()
+    p.wait(timeout=30)
+    if len(got) != len(expect) or any((e is None) != (g != 0)
+                                      for g, e in zip(got, expect)):
+        problems.append('replies %r, expected %r' % (got, list(expect)))
+    if snapshot(outside) != before:
+        problems.append('something changed outside DIR')
+    if problems:
+        failures += 1
+        print('FAIL %s: %s\n  stderr: %s' % (name, '; '.join(problems),
+              err.decode(errors='replace').strip()))
+    else:
+        print('ok   %s' % name)
+
+
+# With d's inode number (the primary's index knows it) and with 0 (any):
+# either way the symlink now at d is never followed.
+for label, use_sino in (('sino', True), ('any', False)):
+    def ps(sino, use=use_sino):
+        return sino if use else 0
+    run_swapped('swapped-parent-put-' + label, lambda sino, ps=ps: [
+        put_req(b'd', b'victim', 0, 0, 4, psino=ps(sino)),
+        frame(MSG['DATA'], 3, u64(0) + bstr(b'PWND')),
+        frame(MSG['PUT_END'], 3, attrs(0o777))],)
+    run_swapped('swapped-parent-inplace-' + label, lambda sino, ps=ps: [
+        put_req(b'd', b'victim', 0, 1, 4, psino=ps(sino)),
+        frame(MSG['DATA'], 3, u64(0) + bstr(b'PWND')),
+        frame(MSG['PUT_END'], 3, attrs(0o777))],)
+    run_swapped('swapped-parent-mkdir-' + label, lambda sino, ps=ps: [
+        frame(MK, 3, oref(b'd', b'x', psino=ps(sino)) + u32(0o755))],)
+    run_swapped('swapped-parent-unlink-' + label, lambda sino, ps=ps: [
+        frame(MSG['UNLINK'], 3, oref(b'd', b'victim', psino=ps(sino)) +
+              u64(0))],)
+    run_swapped('swapped-parent-setattr-' + label, lambda sino, ps=ps: [
+        frame(MSG['SETATTR'], 3, oref(b'd', b'victim', psino=ps(sino)) +
+              u64(0) + attrs(0o777))],)
+    run_swapped('swapped-parent-rename-into-' + label, lambda sino, ps=ps: [
+        frame(MSG['SYMLINK'], 3, oref(b'', b's') + bstr(b't')),
+        frame(MSG['COMMIT'], 4, u64(0) + u32(1)),
+        frame(MSG['RENAME'], 5, oref(b'', b's') + u64(0) +
+              oref(b'd', b's', psino=ps(sino)))], (0, 0, None))
+    run_swapped('swapped-parent-listdir-' + label, lambda sino, ps=ps: [
+        listdir(b'd', sino=ps(sino))],)
+
+# ---- every type byte that names no request: the connection dropped ----
+
+unknown = [0] + list(range(19, 64)) + list(range(65, 256))
+bad = []
+for t in unknown:
+    case = os.path.join(SCRATCH, 'type-%d' % t)
+    os.makedirs(case)
+    p = subprocess.run([GEOREP, 'secondary', os.path.join(case, 'sec')],
+                       input=hello() + frame(t, 2, u32(0)),
+                       capture_output=True, timeout=30)
+    if p.returncode != 76 or b'unknown frame type %d' % t not in p.stderr:
+        bad.append('%d (exit %d)' % (t, p.returncode))
+if bad:
+    failures += 1
+    print('FAIL unknown-types: not dropped: %s' % ', '.join(bad))
+else:
+    print('ok   unknown-types (%d type bytes, each dropped)' % len(unknown))
 
 # A request before HELLO.
 case = os.path.join(SCRATCH, 'before-hello')

@@ -619,6 +619,112 @@ test_msg_name(void **state)
 	assert_string_equal(msg_name(200), "unknown");
 }
 
+/* ---- LISTDIR pages (proto_check_list_page) ---- */
+
+static void
+put_entry(struct buf *b, const char *name, size_t len)
+{
+	put_u64(b, 12);
+	put_u32(b, 0100644);
+	put_u64(b, 3);
+	put_u64(b, 1700000000);
+	put_u32(b, 5);
+	put_bytes(b, name, (uint32_t)len);
+}
+
+/* One page of the names given (NULL-terminated); true when accepted, and
+ * what was wrong in why otherwise. */
+static bool
+page_ok(bool more, bool root, struct list_pos *pos, char *why, size_t wl,
+    const char *const *names)
+{
+	struct buf b = BUF_INIT;
+	bool ok;
+
+	for (size_t i = 0; names[i]; i++)
+		put_entry(&b, names[i], strlen(names[i]));
+	ok = proto_check_list_page(b.data, b.len, more, root, pos, why, wl);
+	buf_release(&b);
+	return ok;
+}
+
+#define PAGE(more, root, pos, ...) \
+	page_ok((more), (root), (pos), why, sizeof(why), \
+	    (const char *const[]){ __VA_ARGS__, NULL })
+
+static void
+test_list_page(void **state)
+{
+	struct list_pos pos = { .len = 0 };
+	char why[256];
+	struct buf b = BUF_INIT;
+	struct list_entry e;
+	struct rd r;
+
+	(void)state;
+	/* Two pages in order, the second after the first's last name. */
+	assert_true(PAGE(true, true, &pos, "a", "ab", "b"));
+	assert_int_equal(pos.len, 1);
+	assert_memory_equal(pos.last, "b", 1);
+	assert_true(PAGE(false, true, &pos, "c", "\xff"));
+	assert_false(PAGE(false, true, &pos, "c"));	/* not after \xff */
+	assert_non_null(strstr(why, "out of order: \"c\" after \"\\xff\""));
+	/* Within a page: a repeat, a step back. */
+	pos.len = 0;
+	assert_false(PAGE(false, false, &pos, "a", "a"));
+	pos.len = 0;
+	assert_false(PAGE(false, false, &pos, "b", "a"));
+	assert_non_null(strstr(why, "\"a\" after \"b\""));
+	/* Names that are not names. */
+	static const char *const bad[] = { "a/b", "..", ".", "" };
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		pos.len = 0;
+		assert_false(PAGE(false, false, &pos, bad[i]));
+		assert_non_null(strstr(why, "invalid name"));
+	}
+	pos.len = 0;
+	put_entry(&b, "a\0b", 3);
+	assert_false(proto_check_list_page(b.data, b.len, false, false, &pos,
+	    why, sizeof(why)));
+	assert_non_null(strstr(why, "\"a\\x00b\""));
+	buf_reset(&b);
+	char longname[PROTO_NAME_MAX + 1];
+	memset(longname, 'x', sizeof(longname));
+	put_entry(&b, longname, sizeof(longname));
+	assert_false(proto_check_list_page(b.data, b.len, false, false, &pos,
+	    why, sizeof(why)));
+	buf_reset(&b);
+	/* .georep: never in the root's listing, a name like another below. */
+	pos.len = 0;
+	assert_false(PAGE(false, true, &pos, ".georep"));
+	assert_non_null(strstr(why, "own state"));
+	pos.len = 0;
+	assert_true(PAGE(false, false, &pos, ".georep"));
+	/* "More" with nothing; nothing without more is an empty directory. */
+	pos.len = 0;
+	assert_false(proto_check_list_page(NULL, 0, true, false, &pos, why,
+	    sizeof(why)));
+	assert_non_null(strstr(why, "more entries follow"));
+	assert_true(proto_check_list_page(NULL, 0, false, false, &pos, why,
+	    sizeof(why)));
+	/* Cut anywhere: refused, and never read past the end. */
+	put_entry(&b, "name", 4);
+	for (size_t cut = 1; cut < b.len; cut++) {
+		pos.len = 0;
+		assert_false(proto_check_list_page(b.data, cut, false, false,
+		    &pos, why, sizeof(why)));
+		assert_non_null(strstr(why, "does not parse"));
+	}
+	rd_buf(&r, &b);
+	assert_true(get_list_entry(&r, &e));
+	assert_true(rd_end(&r));
+	assert_true(e.ino == 12 && e.mode == 0100644 && e.size == 3 &&
+	    e.mtime_sec == 1700000000 && e.mtime_nsec == 5);
+	assert_int_equal(e.name_len, 4);
+	assert_memory_equal(e.name, "name", 4);
+	buf_release(&b);
+}
+
 int
 main(void)
 {
@@ -637,6 +743,7 @@ main(void)
 		cmocka_unit_test(test_attrs_xattr_categories),
 		cmocka_unit_test(test_attrs_xattr_count),
 		cmocka_unit_test(test_msg_name),
+		cmocka_unit_test(test_list_page),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,327 @@
+/*
+ * libFuzzer target: the primary's handling of what the secondary sends.
+ *
+ * Each input is a few bytes that choose the requests waiting, then the
+ * secondary's output:
+ *
+ *   u8 n            1 + n % MAX_REQS requests
+ *   u8 type[n]      each one's type, an index into reqs[] (mod its size)
+ *   u8 unsent       below 64: the last unsent % (n + 1) of them were not
+ *                   written yet (a reply to one is impossible); else all
+ *   u8 cut          where the output is cut in two (cut / 255 of it)
+ *   ...             the secondary's output, fed to conn_feed in two parts
+ *
+ * The requests are queued as the primary queues them (conn_begin /
+ * conn_end; PUT_END and PUT_ABORT after a PUT, with its id), and marked
+ * written as do_write would.  The bytes then go through conn_feed: the
+ * frame parser, the reply checks and the callback, exactly as conn_pump's
+ * reading runs them.  The callback does what the real ones do with a reply
+ * (sync/contact.c, reconcile.c, turn.c, data.c): reads the message or data
+ * as printed ("%.*s"), copies the HELLO reply's (say_hello), reads the
+ * uid and gid, the state and bits; checks each LISTDIR page with
+ * proto_check_list_page across the pages of one listing and then reads
+ * its entries (reconcile's list_dir); keeps the inode numbers of creations.
+ * Checked, beyond "no crash, no sanitizer report, no leak":
+ *   - replies reach the callback in request order, each to a request that
+ *     was written, with its id and type;
+ *   - what the callback is given keeps conn.h's contract: an errno in
+ *     0..PROTO_ERRNO_MAX, an error message of at most PROTO_REPLY_MSG_MAX
+ *     bytes, and for a success the data and value proto.h gives its type
+ *     (8 bytes and a known state for HELLO, "more" 0 or 1 and at most a
+ *     page for LISTDIR, an inode number, never 0, for what creates one,
+ *     nothing and 0 for the rest);
+ *   - a connection that failed failed with "protocol error: " (nothing else
+ *     can fail here), exits EX_PROTOCOL, and takes nothing more;
+ *   - one that did not holds at most a cut frame, whose header, once in,
+ *     is a REPLY to the request waiting;
+ *   - an accepted LISTDIR page parses, with valid names in strict order.
+ * A violation aborts.  Nothing touches a file or a process.
+ */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sysexits.h>
+
+#include "common/codec.h"
+#include "common/log.h"
+#include "common/names.h"
+#include "protocol/conn.h"
+#include "protocol/proto.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+int LLVMFuzzerInitialize(int *argc, char ***argv);
+
+#define CHECK(cond) do { \
+	if (!(cond)) { \
+		fprintf(stderr, "fuzz_replies: %s:%d: check failed: %s\n", \
+		    __FILE__, __LINE__, #cond); \
+		abort(); \
+	} \
+} while (0)
+
+#define MAX_REQS	12
+
+static bool verbose;	/* FUZZ_VERBOSE: say what each input came to */
+
+/* The requests that have a reply (PUT and DATA are answered by the
+ * PUT_END or PUT_ABORT that closes them). */
+static const uint8_t reqs[] = {
+	MSG_HELLO, MSG_MKDIR, MSG_SYMLINK, MSG_MKNOD, MSG_LINK, MSG_RENAME,
+	MSG_UNLINK, MSG_RMTREE, MSG_PUT_END, MSG_PUT_ABORT, MSG_SETATTR,
+	MSG_COMMIT, MSG_BYE, MSG_RESET, MSG_LISTDIR, MSG_PING,
+};
+
+struct state {
+	struct conn *c;
+	uint32_t ids[MAX_REQS];
+	uint8_t types[MAX_REQS];
+	size_t nreqs, nsent;
+	size_t answered;
+	/* The listing in progress (reconcile's list_dir). */
+	struct list_pos pos;
+	bool listing, root;
+	/* What the callbacks keep. */
+	uint64_t sinos;
+	char *hello_msg;
+	uint32_t uid, gid;
+	size_t printed;
+};
+
+/* What a log line with the message does: read it all ("%.*s"). */
+static void
+print_msg(struct state *s, const struct reply *rep)
+{
+	char line[PROTO_REPLY_MSG_MAX + 64];
+
+	CHECK(rep->msg != NULL || rep->msg_len == 0);
+	int n = snprintf(line, sizeof(line), "failed: %.*s", (int)rep->msg_len,
+	    rep->msg ? rep->msg : "");
+	CHECK(n >= 0);
+	s->printed += (size_t)n;
+}
+
+/* say_hello: a copy of the message, then the uid and gid read from it. */
+static void
+on_hello(struct state *s, const struct reply *rep)
+{
+	struct rd r;
+
+	free(s->hello_msg);
+	s->hello_msg = strndup(rep->msg ? rep->msg : "", rep->msg_len);
+	CHECK(s->hello_msg != NULL);
+	if (rep->err) {
+		print_msg(s, rep);
+		return;
+	}
+	CHECK(rep->msg_len == HELLO_REPLY_DATA);
+	rd_init(&r, (const uint8_t *)rep->msg, rep->msg_len);
+	s->uid = get_u32(&r);
+	s->gid = get_u32(&r);
+	CHECK(rd_end(&r));
+	CHECK((rep->value & HELLO_STATE_MASK) <= HELLO_TAKEN);
+	CHECK((rep->value & ~(uint64_t)(HELLO_STATE_MASK | HELLO_IS_ROOT |
+	    HELLO_NO_OPENAT2)) == 0);
+}
+
+/* reconcile's list_dir: the page checked, then its entries read.  A
+ * listing begun by a request of even index is the root's, where .georep
+ * is never listed; the pages after its first belong to it. */
+static void
+on_listdir(struct state *s, const struct reply *rep, size_t idx)
+{
+	char why[384];
+	struct list_pos before;
+	struct rd r;
+
+	if (rep->err) {
+		s->listing = false;
+		print_msg(s, rep);
+		return;
+	}
+	CHECK(rep->value <= 1);
+	CHECK(rep->msg_len <= PROTO_LIST_BYTES);
+	if (!s->listing) {
+		s->pos.len = 0;
+		s->root = idx % 2 == 0;
+	}
+	bool root = s->root;
+	before = s->pos;
+	s->listing = rep->value == 1;
+	if (!proto_check_list_page((const uint8_t *)rep->msg, rep->msg_len,
+	    rep->value == 1, root, &s->pos, why, sizeof(why))) {
+		CHECK(why[0] != '\0');
+		conn_protocol_error(s->c, "the LISTDIR reply for / %s", why);
+		return;
+	}
+	CHECK(rep->value == 0 || rep->msg_len > 0);
+	rd_init(&r, (const uint8_t *)rep->msg, rep->msg_len);
+	while (r.off < r.len) {
+		struct list_entry e;
+		CHECK(get_list_entry(&r, &e));
+		CHECK(name_valid(e.name, e.name_len));
+		CHECK(!root || !(e.name_len == strlen(GEOREP_STATE_DIR) &&
+		    memcmp(e.name, GEOREP_STATE_DIR, e.name_len) == 0));
+		if (before.len) {
+			size_t m = e.name_len < before.len ? e.name_len :
+			    before.len;
+			int cmp = memcmp(e.name, before.last, m);
+			CHECK(cmp > 0 || (cmp == 0 && e.name_len > before.len));
+		}
+		memcpy(before.last, e.name, e.name_len);
+		before.len = e.name_len;
+	}
+	CHECK(rd_end(&r));
+	CHECK(before.len == s->pos.len &&
+	    memcmp(before.last, s->pos.last, before.len) == 0);
+}
+
+static void
+on_reply(void *arg, const struct pending_req *req, const struct reply *rep)
+{
+	struct state *s = arg;
+
+	CHECK(s->answered < s->nsent);
+	CHECK(req->id == s->ids[s->answered]);
+	CHECK(req->type == s->types[s->answered]);
+	CHECK(req->cookie == s->answered);
+	s->answered++;
+	CHECK(rep->err >= 0 && rep->err <= PROTO_ERRNO_MAX);
+	CHECK(rep->err == 0 || rep->msg_len <= PROTO_REPLY_MSG_MAX);
+	if (req->type == MSG_HELLO) {
+		on_hello(s, rep);
+		return;
+	}
+	if (req->type == MSG_LISTDIR) {
+		on_listdir(s, rep, (size_t)req->cookie);
+		return;
+	}
+	if (rep->err) {
+		print_msg(s, rep);
+		return;
+	}
+	CHECK(rep->msg_len == 0);
+	switch (req->type) {
+	case MSG_MKDIR: case MSG_SYMLINK: case MSG_MKNOD: case MSG_PUT_END:
+		CHECK(rep->value != 0);
+		s->sinos += rep->value;	/* the index keeps it */
+		break;
+	default:
+		CHECK(rep->value == 0);
+		break;
+	}
+}
+
+/* Queue request i of type t as the primary does (a small payload; PUT_END
+ * and PUT_ABORT after their PUT, with its id). */
+static void
+queue(struct state *s, size_t i, uint8_t t)
+{
+	struct conn *c = s->c;
+	size_t start;
+
+	if (t == MSG_PUT_END || t == MSG_PUT_ABORT) {
+		start = conn_begin(c, MSG_PUT, 0, false);
+		put_oref(&c->out, BASE_ROOT, "", 0, 0, "f", 1);
+		CHECK(conn_end(c, start) == 0);
+		start = conn_begin_cont(c, t, true, i);
+	} else {
+		start = conn_begin(c, t, i, true);
+	}
+	put_u32(&c->out, (uint32_t)i);
+	CHECK(conn_end(c, start) == 0);
+	s->types[i] = t;
+	s->ids[i] = c->next_id - 1;
+}
+
+/* The first nsent requests written, as do_write would count them. */
+static void
+mark_written(struct state *s)
+{
+	struct conn *c = s->c;
+
+	CHECK(c->pend_count == s->nreqs && c->pend_head == 0);
+	c->bytes_out = s->nsent ? c->pend[s->nsent - 1].sent_at : 0;
+	if (s->nsent < s->nreqs)
+		CHECK(c->bytes_out < c->pend[s->nsent].sent_at);
+}
+
+/* After the input: a failure is a protocol error, and final; otherwise
+ * what is left is one cut frame, whose header fits the request waiting. */
+static void
+check_after(struct state *s, const uint8_t *more, size_t n)
+{
+	struct conn *c = s->c;
+	struct frame f;
+
+	CHECK(s->answered + c->pend_count == s->nreqs);
+	if (verbose)
+		fprintf(stderr, "fuzz_replies: %zu of %zu requests (%zu written) "
+		    "answered; %s\n", s->answered, s->nreqs, s->nsent,
+		    c->failed ? c->error : "no failure");
+	if (c->failed) {
+		CHECK(c->proto_error);
+		CHECK(strncmp(c->error, "protocol error: ", 16) == 0);
+		CHECK(conn_exit_code(c) == EX_PROTOCOL);
+		size_t answered = s->answered, inlen = c->in.len;
+		conn_feed(c, more, n);
+		CHECK(s->answered == answered && c->in.len == inlen);
+		return;
+	}
+	CHECK(conn_exit_code(c) == EX_UNAVAILABLE);
+	CHECK(proto_parse_frame(c->in.data, c->in.len, &f) == 0);
+	if (c->in.len >= PROTO_HDR_LEN) {
+		CHECK(c->in.data[4] == MSG_REPLY);
+		CHECK(c->pend_count > 0);
+		const struct pending_req *w = &c->pend[c->pend_head];
+		uint32_t id = (uint32_t)c->in.data[5] |
+		    (uint32_t)c->in.data[6] << 8 |
+		    (uint32_t)c->in.data[7] << 16 |
+		    (uint32_t)c->in.data[8] << 24;
+		CHECK(id == w->id && c->bytes_out >= w->sent_at);
+	}
+}
+
+int
+LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+	(void)argc;
+	(void)argv;
+	FILE *out = NULL;
+	verbose = getenv("FUZZ_VERBOSE") != NULL;
+	if (!verbose) {
+		out = fopen("/dev/null", "w");
+		CHECK(out != NULL);
+	}
+	log_init("fuzz_replies", LOG_LVL_ERR, out);
+	return 0;
+}
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct conn c;
+	struct state s;
+
+	if (size < 1 || size < 3 + 1 + (size_t)data[0] % MAX_REQS)
+		return 0;	/* not even the header */
+	memset(&s, 0, sizeof(s));
+	conn_init(&c, "fuzz", 1000);
+	c.on_reply = on_reply;
+	c.arg = &s;
+	s.c = &c;
+	s.nreqs = 1 + data[0] % MAX_REQS;
+	for (size_t i = 0; i < s.nreqs; i++)
+		queue(&s, i, reqs[data[1 + i] % sizeof(reqs)]);
+	uint8_t unsent = data[1 + s.nreqs], cut = data[2 + s.nreqs];
+	s.nsent = s.nreqs - (unsent < 64 ? unsent % (s.nreqs + 1) : 0);
+	mark_written(&s);
+	const uint8_t *out = data + 3 + s.nreqs;
+	size_t len = size - 3 - s.nreqs, half = len * cut / 255;
+	conn_feed(&c, out, half);
+	conn_feed(&c, out + half, len - half);
+	check_after(&s, out, len);
+	free(s.hello_msg);
+	conn_release(&c);
+	return 0;
+}

@@ -1,0 +1,300 @@
+/*
+ * Unit tests of the primary's reply checks (src/protocol/conn.c), through
+ * conn_feed: requests are queued as the primary queues them and marked
+ * written as do_write would; then crafted replies go in, and either reach
+ * on_reply or fail the connection with the protocol error that names what
+ * was wrong.  The same checks against a live peer: tests/e2e/47 (a hostile
+ * secondary); on arbitrary bytes: tests/fuzz/fuzz_replies.c.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sysexits.h>
+#include <cmocka.h>
+
+#include "protocol/conn.h"
+
+struct seen {
+	size_t n;
+	uint8_t type[8];
+	uint64_t value[8];
+};
+
+static void
+record(void *arg, const struct pending_req *req, const struct reply *rep)
+{
+	struct seen *s = arg;
+
+	if (s->n < 8) {
+		s->type[s->n] = req->type;
+		s->value[s->n] = rep->value;
+	}
+	s->n++;
+}
+
+/* A connection with requests of these types waiting (0-terminated), the
+ * first `written` of them written. */
+static void
+setup(struct conn *c, struct seen *s, const uint8_t *types, size_t written)
+{
+	size_t n = 0;
+
+	memset(s, 0, sizeof(*s));
+	conn_init(c, "test", 1000);
+	c->on_reply = record;
+	c->arg = s;
+	for (; types[n]; n++) {
+		size_t st = conn_begin(c, types[n], n, true);
+		put_u32(&c->out, 7);
+		assert_int_equal(conn_end(c, st), 0);
+	}
+	c->bytes_out = written ? c->pend[written - 1].sent_at : 0;
+}
+
+static void
+feed_reply(struct conn *c, uint32_t id, int32_t err, uint64_t value,
+    const void *data, uint32_t len)
+{
+	struct buf b = BUF_INIT;
+	size_t st = proto_begin(&b, MSG_REPLY, id);
+
+	put_u32(&b, (uint32_t)err);
+	put_u64(&b, value);
+	put_bytes(&b, data, len);
+	proto_finish(&b, st);
+	conn_feed(c, b.data, b.len);
+	buf_release(&b);
+}
+
+/* The connection failed with a protocol error containing what. */
+static void
+refused(struct conn *c, const char *what)
+{
+	assert_true(c->failed);
+	assert_true(c->proto_error);
+	assert_int_equal(conn_exit_code(c), EX_PROTOCOL);
+	assert_int_equal(strncmp(c->error, "protocol error: ", 16), 0);
+	if (strstr(c->error, what) == NULL)
+		fail_msg("\"%s\" does not say \"%s\"", c->error, what);
+}
+
+static const uint8_t hello_mkdir[] = { MSG_HELLO, MSG_MKDIR, 0 };
+
+static void
+test_good_replies(void **state)
+{
+	struct conn c;
+	struct seen s;
+	uint8_t uidgid[8] = { 0 };
+
+	(void)state;
+	setup(&c, &s, hello_mkdir, 2);
+	/* Cut anywhere: nothing until the whole frame is in. */
+	struct buf b = BUF_INIT;
+	size_t st = proto_begin(&b, MSG_REPLY, 1);
+	put_u32(&b, 0);
+	put_u64(&b, HELLO_NEW | HELLO_IS_ROOT);
+	put_bytes(&b, uidgid, sizeof(uidgid));
+	proto_finish(&b, st);
+	for (size_t i = 0; i < b.len; i++)
+		conn_feed(&c, b.data + i, 1);
+	buf_release(&b);
+	assert_int_equal(s.n, 1);
+	feed_reply(&c, 2, ESTALE, 0, "not that directory", 18);
+	assert_false(c.failed);
+	assert_int_equal(s.n, 2);
+	assert_int_equal(s.type[1], MSG_MKDIR);
+	assert_int_equal(conn_exit_code(&c), EX_UNAVAILABLE);
+	conn_release(&c);
+}
+
+static void
+test_frames_refused(void **state)
+{
+	struct conn c;
+	struct seen s;
+	static const uint8_t too_long[] = { 0x01, 0x00, 0x40, 0x00 };
+	static const uint8_t too_short[] = { 0x04, 0x00, 0x00, 0x00 };
+	static const uint8_t mkdir_head[] = { 5, 0, 0, 0, MSG_MKDIR, 1, 0,
+	    0, 0 };
+	static const uint8_t unknown_head[] = { 5, 0, 0, 0, 200, 1, 0, 0, 0 };
+
+	(void)state;
+	setup(&c, &s, hello_mkdir, 2);
+	conn_feed(&c, too_long, sizeof(too_long));
+	refused(&c, "a frame of 4194305 bytes from the secondary (at most");
+	conn_release(&c);
+	setup(&c, &s, hello_mkdir, 2);
+	conn_feed(&c, too_short, sizeof(too_short));
+	refused(&c, "a frame of 4 bytes from the secondary (at least 5)");
+	conn_release(&c);
+	/* A header that cannot be a reply: refused before its payload. */
+	setup(&c, &s, hello_mkdir, 2);
+	conn_feed(&c, mkdir_head, sizeof(mkdir_head));
+	refused(&c, "sent a MKDIR frame, not a REPLY");
+	conn_release(&c);
+	setup(&c, &s, hello_mkdir, 2);
+	conn_feed(&c, unknown_head, sizeof(unknown_head));
+	refused(&c, "a frame of unknown type 200");
+	conn_release(&c);
+	assert_int_equal(s.n, 0);
+}
+
+static void
+test_ids_refused(void **state)
+{
+	struct conn c;
+	struct seen s;
+	uint8_t uidgid[8] = { 0 };
+
+	(void)state;
+	setup(&c, &s, hello_mkdir, 2);
+	feed_reply(&c, 2, 0, 5, NULL, 0);
+	refused(&c, "a reply to request 2, but request 1 (HELLO) is the one "
+	    "waiting");
+	conn_release(&c);
+	/* The MKDIR is still in our buffer: its reply is impossible. */
+	setup(&c, &s, hello_mkdir, 1);
+	feed_reply(&c, 1, 0, HELLO_NEW, uidgid, sizeof(uidgid));
+	feed_reply(&c, 2, 0, 5, NULL, 0);
+	refused(&c, "a reply to request 2 (MKDIR) before all of it was sent");
+	assert_int_equal(s.n, 1);
+	conn_release(&c);
+	setup(&c, &s, (const uint8_t[]){ MSG_PING, 0 }, 1);
+	feed_reply(&c, 1, 0, 0, NULL, 0);
+	feed_reply(&c, 2, 0, 0, NULL, 0);
+	refused(&c, "a reply to request 2, and no request is waiting");
+	/* Failed: nothing more is taken. */
+	feed_reply(&c, 2, 0, 0, NULL, 0);
+	assert_int_equal(s.n, 1);
+	conn_release(&c);
+}
+
+static void
+test_fields_refused(void **state)
+{
+	struct conn c;
+	struct seen s;
+	static const uint8_t ping[] = { MSG_PING, 0 };
+	char big[PROTO_REPLY_MSG_MAX + 1];
+
+	(void)state;
+	memset(big, 'e', sizeof(big));
+	setup(&c, &s, ping, 1);
+	feed_reply(&c, 1, -1, 0, "x", 1);
+	refused(&c, "a reply to PING with errno -1 (not 0..4095)");
+	conn_release(&c);
+	setup(&c, &s, ping, 1);
+	feed_reply(&c, 1, PROTO_ERRNO_MAX + 1, 0, "x", 1);
+	refused(&c, "errno 4096");
+	conn_release(&c);
+	setup(&c, &s, ping, 1);
+	feed_reply(&c, 1, EIO, 0, big, sizeof(big));
+	refused(&c, "an error message of 4097 bytes (at most 4096)");
+	conn_release(&c);
+	/* Cut short, running past its end, bytes after it. */
+	setup(&c, &s, ping, 1);
+	conn_feed(&c, (const uint8_t[]){ 9, 0, 0, 0, MSG_REPLY, 1, 0, 0, 0,
+	    0, 0, 0, 0 }, 13);
+	refused(&c, "a reply to PING of 4 bytes (at least 16)");
+	conn_release(&c);
+	struct buf b = BUF_INIT;
+	size_t st = proto_begin(&b, MSG_REPLY, 1);
+	put_u32(&b, 0);
+	put_u64(&b, 0);
+	put_u32(&b, 3);
+	put_u8(&b, 1);
+	proto_finish(&b, st);
+	setup(&c, &s, ping, 1);
+	conn_feed(&c, b.data, b.len);
+	refused(&c, "whose data of 3 bytes runs past its end (1 left)");
+	conn_release(&c);
+	b.data[b.len - 5] = 0;		/* a length of 0: 1 byte after */
+	setup(&c, &s, ping, 1);
+	conn_feed(&c, b.data, b.len);
+	refused(&c, "1 bytes after the data of a reply to PING");
+	conn_release(&c);
+	buf_release(&b);
+	assert_int_equal(s.n, 0);
+}
+
+static void
+test_results_refused(void **state)
+{
+	struct conn c;
+	struct seen s;
+	uint8_t d[12] = { 0 };
+
+	(void)state;
+	setup(&c, &s, hello_mkdir, 2);
+	feed_reply(&c, 1, 0, HELLO_BOUND, d, 4);
+	refused(&c, "a reply to HELLO with 4 bytes of data (8 expected)");
+	conn_release(&c);
+	setup(&c, &s, hello_mkdir, 2);
+	feed_reply(&c, 1, 0, 3, d, 8);
+	refused(&c, "a reply to HELLO with value 0x3 (not a state");
+	conn_release(&c);
+	setup(&c, &s, hello_mkdir, 2);
+	feed_reply(&c, 1, 0, HELLO_BOUND | 0x400, d, 8);
+	refused(&c, "value 0x401");
+	conn_release(&c);
+	setup(&c, &s, hello_mkdir, 2);
+	feed_reply(&c, 1, 0, HELLO_BOUND | HELLO_NO_OPENAT2, d, 8);
+	feed_reply(&c, 2, 0, 0, NULL, 0);
+	refused(&c, "a reply to MKDIR with inode number 0");
+	conn_release(&c);
+	setup(&c, &s, (const uint8_t[]){ MSG_COMMIT, 0 }, 1);
+	feed_reply(&c, 1, 0, 0, d, 2);
+	refused(&c, "a reply to COMMIT with 2 bytes of data (none expected)");
+	conn_release(&c);
+	setup(&c, &s, (const uint8_t[]){ MSG_SETATTR, 0 }, 1);
+	feed_reply(&c, 1, 0, 12, NULL, 0);
+	refused(&c, "a reply to SETATTR with value 0xc (0 expected)");
+	conn_release(&c);
+	setup(&c, &s, (const uint8_t[]){ MSG_LISTDIR, 0 }, 1);
+	feed_reply(&c, 1, 0, 2, NULL, 0);
+	refused(&c, "a reply to LISTDIR with value 0x2 (0 or 1 expected)");
+	conn_release(&c);
+	/* An error's value is not looked at. */
+	setup(&c, &s, (const uint8_t[]){ MSG_SETATTR, 0 }, 1);
+	feed_reply(&c, 1, EPERM, 12, "no", 2);
+	assert_false(c.failed);
+	conn_release(&c);
+}
+
+/* What EOF in the middle of a frame says (peer_gone, through do_read):
+ * here the frame is cut and left in the buffer. */
+static void
+test_cut_kept(void **state)
+{
+	struct conn c;
+	struct seen s;
+	static const uint8_t part[] = { 40, 0, 0, 0, MSG_REPLY, 1, 0, 0, 0,
+	    0, 0 };
+
+	(void)state;
+	setup(&c, &s, hello_mkdir, 2);
+	conn_feed(&c, part, sizeof(part));
+	assert_false(c.failed);
+	assert_int_equal(c.in.len, sizeof(part));
+	conn_release(&c);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_good_replies),
+		cmocka_unit_test(test_frames_refused),
+		cmocka_unit_test(test_ids_refused),
+		cmocka_unit_test(test_fields_refused),
+		cmocka_unit_test(test_results_refused),
+		cmocka_unit_test(test_cut_kept),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
