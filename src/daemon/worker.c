@@ -735,7 +735,7 @@ worker_run(struct worker *w)
 		 * monitor say it again, the log need not. */
 		snprintf(detail, sizeof(detail), "%s", failure_reason(&sc,
 		    "a turn failed"));
-		code = sc.c.failed ? EX_UNAVAILABLE : EX_IOERR;
+		code = sc.c.failed ? conn_exit_code(&sc.c) : EX_IOERR;
 		worker_fail(w, detail);
 		goto out;
 	}
