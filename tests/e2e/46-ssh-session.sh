@@ -44,15 +44,6 @@ ssh_pid() {
 	w=$(worker_pid)
 	[[ -n $w ]] && pgrep -P "$w" -x ssh | head -1 || true
 }
-# Wait (deadline) for a shell condition.
-until_true() {
-	local what=$1 limit=$2 deadline=$((SECONDS + $2))
-	shift 2
-	until "$@"; do
-		((SECONDS < deadline)) || fail "not within ${limit}s: $what"
-		sleep 0.02
-	done
-}
 # One secondary of DIR on the far end (an old one, of a link that failed,
 # has ended).
 one_secondary() { [[ $(remote_secondaries "$1" | wc -l) == 1 ]]; }

@@ -26,15 +26,6 @@ SEED=${SEED:-$RANDOM}; echo "seed $SEED" >&2
 at_exit 'G stop s >/dev/null 2>&1 || true; G stop s2 >/dev/null 2>&1 || true'
 same_file() { cmp -s "$1" "$2"; }
 
-# Wait (deadline) for a shell condition.
-until_true() {
-	local what=$1 limit=$2 deadline=$((SECONDS + $2))
-	shift 2
-	until "$@"; do
-		((SECONDS < deadline)) || fail "not within ${limit}s: $what"
-		sleep 0.02
-	done
-}
 on_secondary() { same_file "$P/$1" "$S/$1"; }
 
 mktree "$P" --seed "$SEED" --files 100

@@ -169,6 +169,17 @@ compare() {
 }
 
 mktree() { python3 "$TOOLS/mktree.py" "$@" >&2; }
+
+# until_true WHAT LIMIT CMD...: wait (LIMIT seconds at most) until CMD
+# succeeds; a failure naming WHAT otherwise.
+until_true() {
+	local what=$1 limit=$2 deadline=$((SECONDS + $2))
+	shift 2
+	until "$@"; do
+		((SECONDS < deadline)) || fail "not within ${limit}s: $what"
+		sleep 0.02
+	done
+}
 workload() { python3 "$TOOLS/workload.py" "$@" >&2; }
 
 # ---- sessions: the daemon ----

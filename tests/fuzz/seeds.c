@@ -11,24 +11,11 @@
 #include <string.h>
 
 #include "protocol/proto.h"
+#include "seedutil.h"
 
-static const char *dir;
 static struct buf all = BUF_INIT;
 static struct buf hello = BUF_INIT;	/* the frame every seed starts with */
 
-static void
-emit(const char *name, const struct buf *b)
-{
-	char path[4096];
-	FILE *f;
-
-	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	if ((f = fopen(path, "wb")) == NULL ||
-	    fwrite(b->data, 1, b->len, f) != b->len || fclose(f) != 0) {
-		perror(path);
-		exit(1);
-	}
-}
 
 /* HELLO, then b, saved as name. */
 static void

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "protocol/proto.h"
+#include "seedutil.h"
 
 /* The indexes of fuzz_replies.c's reqs[]. */
 enum {
@@ -24,21 +25,7 @@ enum {
 
 #define ALL_SENT	255	/* the header's "unsent" byte: all written */
 
-static const char *dir;
 
-static void
-emit(const char *name, const struct buf *b)
-{
-	char path[4096];
-	FILE *f;
-
-	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	if ((f = fopen(path, "wb")) == NULL ||
-	    fwrite(b->data, 1, b->len, f) != b->len || fclose(f) != 0) {
-		perror(path);
-		exit(1);
-	}
-}
 
 /* The header: the requests (by reqs[] index), how many are unsent (or
  * ALL_SENT), where the output is cut. */
