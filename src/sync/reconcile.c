@@ -48,6 +48,28 @@ struct mobj {
  * inode numbers, now empty and 0, so a marker left by an older georep
  * still reads (as a turn that was not directed).
  */
+/*
+ * Whether a file the turn only checks (its ctime moved: the content is
+ * hashed and sent only if it changed) would be written in place, where a
+ * cut leaves it half written.  Else its new content, if any, is renamed in
+ * whole, and reconcile_full() finds the new inode; listing it as written
+ * would send an unchanged file again after every cut turn, as a new inode
+ * that drops what the secondary keeps of its own (its ACLs when sync_acls
+ * is off).  As send_put() decides: several names in the index.
+ */
+static bool
+written_in_place(struct turn *t, const struct pobj *o)
+{
+	struct irec rec;
+	int rc = index_get(t->txn, &o->fid, &rec);
+
+	if (rc != 0)
+		return rc < 0;	/* unreadable: listed, to be safe */
+	bool inplace = rec.nlinks > 1;
+	irec_release(&rec);
+	return inplace;
+}
+
 int
 turn_mark(struct turn *t)
 {
@@ -61,7 +83,7 @@ turn_mark(struct turn *t)
 		bool put = S_ISREG(o->mode) &&
 		    (o->flags & (POBJ_DATA | POBJ_HASHCHECK));
 		touches = touches || put || o->nadded || o->nremoved;
-		if (!put)
+		if (!put || (!(o->flags & POBJ_DATA) && !written_in_place(t, o)))
 			continue;
 		put_fid(&objs, &o->fid);
 		put_u64(&objs, 0);

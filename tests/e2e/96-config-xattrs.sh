@@ -46,4 +46,26 @@ getfacl -cp "$S/f" | grep -q "user:999:r" &&
 	fail "an ACL change replicated with sync_acls=false"
 getfacl -cp "$S/f" | grep -q "user:4321:rw" ||
 	fail "sync_acls=false removed the secondary's ACL"
+
+step "a turn cut while it checks an unchanged file does not send it again"
+# A ctime-only change has the turn hash the content (sent only if it
+# changed).  Cut there, the file must not come back as a new inode: that
+# would drop the secondary's own ACL, which sync_acls=false leaves alone.
+ino=$(stat -c %i "$S/f")
+expect_rc 0 G stop s
+touch "$T/hold"
+setfattr -n user.color -v green "$P/f"
+GEOREP_TEST_HOLD=$T/hold expect_rc 0 G start s
+wait_for "d['crawl'] is not None and d['data_pending'] + d['meta_pending'] > 0" \
+    "the turn held before its data" 30
+expect_rc 0 G stop s
+rm "$T/hold"
+expect_rc 0 G start s
+wait_checkpoint_own
+[[ $(getfattr --only-values -n user.color "$S/f") == green ]] ||
+	fail "the xattr change after the cut turn did not go"
+[[ $(stat -c %i "$S/f") == "$ino" ]] ||
+	fail "the unchanged file was sent again after the cut turn"
+getfacl -cp "$S/f" | grep -q "user:4321:rw" ||
+	fail "the cut turn's recovery removed the secondary's ACL"
 expect_rc 0 G stop s
