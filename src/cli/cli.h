@@ -41,6 +41,13 @@ int cmd_stop(int argc, char **argv);
 int cmd_pause(int argc, char **argv);
 int cmd_checkpoint(int argc, char **argv);
 int cmd_status(int argc, char **argv);
+int cmd_verify(int argc, char **argv);
+
+/* interrupt.c: the signal that asked a command to stop (0: none), as
+ * sync_opts.stop and verify_opts.stop read it; cli_catch_stop_signals()
+ * has SIGINT, SIGTERM and SIGHUP set it (a second one kills). */
+extern volatile int cli_stop_signal;
+void cli_catch_stop_signals(void);
 
 /* cmd_status.c: the status a running monitor serves; -1 if it does not
  * answer within a second. */
@@ -64,5 +71,9 @@ int resolve_pair(const char *prim_arg, const char *sec_arg, char **prim,
  * only its last component unless it is the default one.  0, or -1 with the
  * path and the reason logged (the caller exits EX_CANTCREAT). */
 int home_make(const char *home);
+/* Where `georep sync` keeps the index of a pair: HOME/sync/NAME, NAME
+ * from --name or else a hash of the two real paths. */
+char *pair_index_dir(const char *home, const char *name, const char *prim,
+    const char *sec);
 
 #endif

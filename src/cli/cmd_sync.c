@@ -12,7 +12,6 @@
 #include <sys/wait.h>
 #include <sysexits.h>
 #include <unistd.h>
-#include <xxhash.h>
 
 #include "../common/cmdline.h"
 #include "../common/config.h"
@@ -205,41 +204,6 @@ check_operands(int n, char **ops)
 
 /* ---- interruption ---- */
 
-/* The signal that asked to stop (sync_opts.stop): 0, or its number. */
-static volatile int stop_signal;
-
-static void
-on_stop(int sig)
-{
-	stop_signal = sig;
-}
-
-/*
- * Ctrl-C (SIGINT), SIGTERM and SIGHUP stop the turn at its next operation
- * instead of killing the process: the secondary is told BYE at a frame
- * boundary, and the exit status says what happened.  A second signal
- * kills at once (SA_RESETHAND).  A signal ignored when we started (a
- * background job of a non-interactive shell, nohup) stays ignored.
- */
-static void
-catch_stop_signals(void)
-{
-	static const int sigs[] = { SIGINT, SIGTERM, SIGHUP };
-	struct sigaction sa, old;
-
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_stop;
-	sa.sa_flags = SA_RESETHAND | SA_RESTART;
-	sigemptyset(&sa.sa_mask);
-	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++) {
-		if (sigaction(sigs[i], NULL, &old) == 0 &&
-		    old.sa_handler == SIG_IGN)
-			continue;
-		if (sigaction(sigs[i], &sa, NULL) < 0)
-			log_sys(LOG_LVL_WARN, "sigaction %s",
-			    strsignal(sigs[i]));
-	}
-}
 
 /*
  * What an interrupted sync left, and what the next one does about it
@@ -256,7 +220,7 @@ report_interrupted(struct index *ix, const struct sync_stats *st,
 {
 	struct index_txn *t;
 	bool empty = false;
-	int sig = stop_signal;
+	int sig = cli_stop_signal;
 
 	if (dry_run) {
 		log_err("interrupted (SIG%s): a dry run, nothing was changed",
@@ -331,24 +295,6 @@ print_summary(const struct sync_stats *st)
 
 /* ---- the command ---- */
 
-/* The index of the pair: --name, or a hash of the two paths. */
-static char *
-pair_name(const struct sync_args *a, const char *prim, const char *sec)
-{
-	struct buf key = BUF_INIT;
-	char *name;
-
-	if (a->name)
-		return xstrdup(a->name);
-	buf_addstr(&key, prim);
-	buf_add(&key, "", 1);
-	buf_addstr(&key, sec);
-	name = xasprintf("%016llx", (unsigned long long)XXH3_64bits(key.data,
-	    key.len));
-	buf_release(&key);
-	return name;
-}
-
 /* The turns of a real sync (the first contact made): one, and again when
  * the secondary was not what the index said (after reconciling the two),
  * or when the primary changed under the crawl (a directory renamed while
@@ -359,7 +305,7 @@ run_turns(struct sync_args *a, struct sync_target *tgt, struct index *ix,
 {
 	int rc = sync_turn(&a->o, tgt, ix, c, st);
 
-	for (int again = 0; again < 4 && !stop_signal && (rc == 2 ||
+	for (int again = 0; again < 4 && !cli_stop_signal && (rc == 2 ||
 	    (rc == 1 && st->errors == 0)); again++) {
 		if (rc == 2)
 			log_warn("the secondary did not match the index: "
@@ -376,7 +322,7 @@ run_turns(struct sync_args *a, struct sync_target *tgt, struct index *ix,
 		sync_stats_release(&prev);
 		rc = sync_turn(&a->o, tgt, ix, c, st);
 	}
-	if (rc == 1 && st->errors == 0 && !stop_signal)
+	if (rc == 1 && st->errors == 0 && !cli_stop_signal)
 		log_err("the primary kept changing while it was read: run "
 		    "georep sync again");
 	return rc == 2 ? 1 : rc;
@@ -400,7 +346,7 @@ cmd_sync(int argc, char **argv)
 	struct index *ix = NULL;
 	struct conn c;
 	struct hello_result h;
-	char *prim = NULL, *sec = NULL, *volume = NULL, *name = NULL;
+	char *prim = NULL, *sec = NULL, *volume = NULL;
 	int code = EX_SOFTWARE;
 
 	memset(&a, 0, sizeof(a));
@@ -425,12 +371,11 @@ cmd_sync(int argc, char **argv)
 		code = EX_NOINPUT;
 		goto out;
 	}
-	name = pair_name(&a, prim, sec);
 	if (home_make(session_home(a.home)) < 0) {
 		code = EX_CANTCREAT;
 		goto out;
 	}
-	char *ixdir = xasprintf("%s/sync/%s", session_home(a.home), name);
+	char *ixdir = pair_index_dir(a.home, a.name, prim, sec);
 	int ixrc = open_index(ixdir, volume, &ix);
 	if (ixrc > 0)
 		log_err("the index %s belongs to another primary; choose another "
@@ -440,8 +385,8 @@ cmd_sync(int argc, char **argv)
 		code = EX_CANTCREAT;
 		goto out;
 	}
-	a.o.stop = &stop_signal;
-	catch_stop_signals();
+	a.o.stop = &cli_stop_signal;
+	cli_catch_stop_signals();
 	conn_init(&c, sec, a.timeout * 1000);
 	if (a.o.dry_run) {
 		/* Nothing is sent: the index alone says what would change,
@@ -450,7 +395,7 @@ cmd_sync(int argc, char **argv)
 		tgt.secondary_uid = geteuid();
 		tgt.secondary_gid = getegid();
 		int rc = sync_turn(&a.o, &tgt, ix, &c, &st);
-		code = stop_signal ? report_interrupted(ix, &st, sec, true) :
+		code = cli_stop_signal ? report_interrupted(ix, &st, sec, true) :
 		    rc < 0 ? EX_SOFTWARE : exit_status(rc, &st);
 		goto out;
 	}
@@ -459,7 +404,7 @@ cmd_sync(int argc, char **argv)
 		code = EX_UNAVAILABLE;
 		goto out_conn;
 	}
-	if (say_hello(&c, volume, a.force, &h, &code) < 0 ||
+	if (say_hello(&c, volume, a.force ? HELLO_FORCE : 0, &h, &code) < 0 ||
 	    reconcile_hello(&c, ix, &h, a.force, sec, &code) < 0) {
 		/* A secondary that could not even open its directory exits
 		 * with EX_CANTCREAT (it said why on stderr). */
@@ -475,7 +420,7 @@ cmd_sync(int argc, char **argv)
 	int rc = run_turns(&a, &tgt, ix, &c, &st);
 	int status = conn_close(&c);
 	/* Stopped: cut short, or not run again (run_turns). */
-	if (stop_signal && !c.failed && (rc < 0 || (rc == 1 &&
+	if (cli_stop_signal && !c.failed && (rc < 0 || (rc == 1 &&
 	    st.errors == 0))) {
 		code = report_interrupted(ix, &st, sec, false);
 		goto out_conn;
@@ -502,7 +447,6 @@ out:
 	free(prim);
 	free(sec);
 	free(volume);
-	free(name);
 	free(a.excludes);
 	return code;
 }

@@ -31,6 +31,7 @@ usage(FILE *out)
 "  stop NAME | pause NAME | resume NAME\n"
 "  status [NAME] [--json | --detail]  state, sync point, lag, failures, checkpoint\n"
 "  checkpoint NAME now|TIME           completes when the sync point passes TIME\n"
+"  verify NAME | PRIMARY SECONDARY    compare the two trees; print what differs\n"
 "  secondary DIR                      the far end; speaks the protocol on stdin/stdout\n"
 "\n"
 "Run 'georep help COMMAND' (or 'georep COMMAND --help') for a command's\n"
@@ -65,6 +66,7 @@ static const struct command commands[] = {
 	{ "resume", cmd_pause },	/* told apart by argv[0] */
 	{ "checkpoint", cmd_checkpoint },
 	{ "status", cmd_status },
+	{ "verify", cmd_verify },
 	{ "secondary", cmd_secondary },
 };
 

@@ -4,6 +4,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sysexits.h>
+#include <xxhash.h>
 
 #include "../common/log.h"
 #include "../common/util.h"
@@ -150,4 +151,23 @@ home_make(const char *home)
 		log_sys(LOG_LVL_ERR, "the state directory %s", home);
 	}
 	return -1;
+}
+
+/* The index of the pair: --name, or a hash of the two paths. */
+char *
+pair_index_dir(const char *home, const char *name, const char *prim,
+    const char *sec)
+{
+	struct buf key = BUF_INIT;
+	char *dir;
+
+	if (name)
+		return xasprintf("%s/sync/%s", session_home(home), name);
+	buf_addstr(&key, prim);
+	buf_add(&key, "", 1);
+	buf_addstr(&key, sec);
+	dir = xasprintf("%s/sync/%016llx", session_home(home),
+	    (unsigned long long)XXH3_64bits(key.data, key.len));
+	buf_release(&key);
+	return dir;
 }

@@ -32,7 +32,14 @@ static const char *const file_names[] = {
 	[SF_CHECKPOINT] = "checkpoint",
 	[SF_CRAWL_NEEDED] = "crawl_needed",
 	[SF_TAKEOVER] = "takeover",
+	[SF_REPAIR] = "repair",
 };
+
+const char *
+session_file_name(enum session_file f)
+{
+	return file_names[f];
+}
 
 /* Absolute, so that what is shown (the log's path) and what a daemon
  * opens later do not depend on where the command ran. */

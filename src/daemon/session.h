@@ -18,6 +18,8 @@
  *                  contact with the secondary: it may replace what the
  *                  secondary holds (bound to another primary, or synced
  *                  from this one by a session whose index is gone)
+ *   repair         what `georep verify --repair` found, until a turn
+ *                  applies it to the index (sync/repair.h)
  *
  * The command line (cli/) and the daemon (monitor, worker) go through these
  * functions and never spell a file's name.  Paths are malloc'ed; the
@@ -35,7 +37,7 @@ struct config;
 
 enum session_file {
 	SF_CONFIG, SF_INDEX, SF_JOURNAL, SF_STATUS, SF_LOG, SF_LOCK, SF_SOCK,
-	SF_PAUSED, SF_CHECKPOINT, SF_CRAWL_NEEDED, SF_TAKEOVER,
+	SF_PAUSED, SF_CHECKPOINT, SF_CRAWL_NEEDED, SF_TAKEOVER, SF_REPAIR,
 };
 
 /* The state directory: opt_home, else $GEOREP_HOME, else /var/lib/georep
@@ -44,8 +46,9 @@ const char *session_home(const char *opt_home);
 /* Letters, digits, '_', '-', '.'; 1..64 bytes; not starting '.' or '-'. */
 bool session_name_valid(const char *name);
 char *session_dir(const char *home, const char *name);
-/* The path of f inside a session directory. */
+/* The path of f inside a session directory, and its bare name. */
 char *session_path(const char *dir, enum session_file f);
+const char *session_file_name(enum session_file f);
 /* The names of the sessions in home, sorted (caller frees each and the
  * array); none when home has no sessions yet. */
 void session_list(const char *home, char ***names, size_t *n);

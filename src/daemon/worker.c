@@ -37,6 +37,7 @@
 #include "../index/index.h"
 #include "../journal/journal.h"
 #include "../protocol/conn.h"
+#include "../sync/repair.h"
 #include "../sync/sync.h"
 #include "../sync/contact.h"
 #include "batch.h"
@@ -394,7 +395,7 @@ connect_secondary(struct worker *w, struct session_conn *sc, char *detail,
 	sc->c.capture_stderr = true;
 	if (secondary_connect(&sc->c, w->cfg->secondary,
 	    w->cfg->ssh_command) < 0 ||
-	    say_hello(&sc->c, sc->volume, force, &h, code) < 0 ||
+	    say_hello(&sc->c, sc->volume, force ? HELLO_FORCE : 0, &h, code) < 0 ||
 	    reconcile_hello(&sc->c, sc->ix, &h, force, w->cfg->secondary,
 	    code) < 0) {
 		if (sc->c.failed)	/* it names the secondary */
@@ -522,6 +523,34 @@ batch_applied(struct worker *w, const char *jdir, struct batch *b,
 		*applied = b->seqs[b->nseqs - 1];
 }
 
+/* What verify --repair left for the index, applied before a turn: 1 when
+ * it was (a full crawl then sends it again), 0 when there was none.  The
+ * crawl is flagged first: a crash after the index changed and the list
+ * went still crawls.  A list that cannot be applied is logged and left;
+ * the session goes on. */
+static int
+take_repairs(struct worker *w, struct session_conn *sc)
+{
+	char *path = session_path(w->dir, SF_REPAIR);
+	char *taken = xasprintf("%s.taken", path);
+	bool some = access(path, F_OK) == 0 || access(taken, F_OK) == 0;
+	int rc = 0;
+
+	free(path);
+	free(taken);
+	if (!some)
+		return 0;
+	int dfd = open(w->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0) {
+		log_sys(LOG_LVL_ERR, "open %s", w->dir);
+		return 0;
+	}
+	if (session_set_flag(w->dir, SF_CRAWL_NEEDED, true) == 0)
+		rc = repair_take(sc->ix, dfd, session_file_name(SF_REPAIR));
+	close(dfd);
+	return rc > 0;
+}
+
 /* One turn over the journal's sealed segments, when one of them is new
  * (after *applied) or a retry is due. */
 static enum turn_outcome
@@ -530,13 +559,15 @@ journal_turn(struct worker *w, struct session_conn *sc, const char *jdir,
 {
 	struct batch b = { 0 };
 	struct sync_stats s = { 0 };
+	bool repairs = take_repairs(w, sc) > 0;
 	bool crawl_needed = session_flag(w->dir, SF_CRAWL_NEEDED);
 	struct fid *settle = NULL;
 	size_t nsettle = 0;
 
 	if (batch_read(jdir, &b) < 0)
 		return OUT_FAILED;
-	if (!(b.nseqs && b.seqs[b.nseqs - 1] > *applied) && !retry_due) {
+	if (!(b.nseqs && b.seqs[b.nseqs - 1] > *applied) && !retry_due &&
+	    !repairs) {
 		batch_release(&b);
 		return OUT_NOTHING;
 	}
@@ -675,6 +706,7 @@ crawl_loop(struct worker *w, struct session_conn *sc)
 				return -1;
 			continue;
 		}
+		take_repairs(w, sc);	/* the crawl sends them */
 		set_state(w, w->st.last_synced ? STATE_HYBRID_CRAWL :
 		    STATE_INITIALIZING);
 		turn_begins(w, w->st.last_synced ? TURN_FULL_CRAWL :
@@ -686,6 +718,8 @@ crawl_loop(struct worker *w, struct session_conn *sc)
 			return -1;
 		}
 		note_not_exact(w, &s, rc == SYNC_DONE);
+		if (rc == SYNC_DONE && session_flag(w->dir, SF_CRAWL_NEEDED))
+			session_set_flag(w->dir, SF_CRAWL_NEEDED, false);
 		after_turn(w, &s);
 		sync_stats_release(&s);
 		chan_say(&ch, "t\n");

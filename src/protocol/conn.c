@@ -394,6 +394,20 @@ result_ok(struct conn *c, uint8_t type, const struct reply *rep)
 		data_max = PROTO_LIST_BYTES;
 		value_ok = rep->value <= 1;	/* more entries follow */
 		break;
+	case MSG_VLIST:
+		data_max = VLIST_PAGE_MAX;
+		value_ok = rep->value <= 1;
+		break;
+	case MSG_DIGEST:
+		/* The value is a size: any. */
+		data_max = DIGEST_LEN;
+		value_ok = true;
+		if (rep->msg_len != DIGEST_LEN) {
+			conn_protocol_error(c, "a reply to DIGEST with %u bytes "
+			    "of data (%u expected)", rep->msg_len, DIGEST_LEN);
+			return false;
+		}
+		break;
 	case MSG_MKDIR: case MSG_SYMLINK: case MSG_MKNOD: case MSG_PUT_END:
 		if (rep->value == 0) {
 			conn_protocol_error(c, "a reply to %s with inode number 0",
@@ -418,7 +432,8 @@ result_ok(struct conn *c, uint8_t type, const struct reply *rep)
 	if (!value_ok) {
 		conn_protocol_error(c, "a reply to %s with value %#llx (%s)", what,
 		    (unsigned long long)rep->value, type == MSG_HELLO ?
-		    "not a state and known flags" : type == MSG_LISTDIR ?
+		    "not a state and known flags" : type == MSG_LISTDIR ||
+		    type == MSG_VLIST ?
 		    "0 or 1 expected" : "0 expected");
 		return false;
 	}

@@ -2,8 +2,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/types.h>
+#include <xxhash.h>
 
+#include "../common/digest.h"
 #include "../common/names.h"
 #include "proto.h"
 #include "../common/banned.h"
@@ -202,6 +205,8 @@ proto_parse_frame(const uint8_t *p, size_t len, struct frame *f)
 }
 
 _Static_assert(PROTO_NAME_MAX == NAME_MAX, "a name on the wire is a name");
+_Static_assert(VLIST_PAGE_MAX + 64 < PROTO_FRAME_MAX,
+    "a VLIST page fits in a frame");
 
 bool
 get_list_entry(struct rd *r, struct list_entry *e)
@@ -280,6 +285,114 @@ proto_check_list_page(const uint8_t *p, size_t len, bool more, bool root,
 	return true;
 }
 
+void
+put_vlist_entry(struct buf *b, const struct vlist_entry *e,
+    const struct attrs *a)
+{
+	put_u64(b, e->ino);
+	put_u32(b, e->mode);
+	put_u32(b, e->uid);
+	put_u32(b, e->gid);
+	put_u32(b, e->nlink);
+	put_u64(b, e->size);
+	put_u64(b, e->rdev);
+	put_u64(b, (uint64_t)e->mtime_sec);
+	put_u32(b, e->mtime_nsec);
+	put_u64(b, (uint64_t)e->ctime_sec);
+	put_u32(b, e->ctime_nsec);
+	put_bytes(b, e->name, e->name_len);
+	put_bytes(b, e->target, e->target_len);
+	put_u32(b, e->xattr_errno);
+	put_u32(b, a->nxattrs);
+	for (uint32_t i = 0; i < a->nxattrs; i++) {
+		const struct xattr *x = &a->xattrs[i];
+		XXH128_hash_t h = XXH3_128bits(x->value, x->value_len);
+		put_bytes(b, x->name, x->name_len);
+		put_u32(b, x->value_len);
+		put_u64(b, h.high64);
+		put_u64(b, h.low64);
+	}
+}
+
+bool
+get_vxattr(struct rd *r, struct vxattr *x)
+{
+	x->name = get_str(r, &x->name_len, PROTO_XATTR_NAME_MAX);
+	x->value_len = get_u32(r);
+	x->digest = get_raw(r, DIGEST_LEN);
+	return !r->bad && x->name_len > 0 &&
+	    x->value_len <= PROTO_XATTR_VALUE_MAX;
+}
+
+bool
+get_vlist_entry(struct rd *r, struct vlist_entry *e)
+{
+	e->ino = get_u64(r);
+	e->mode = get_u32(r);
+	e->uid = get_u32(r);
+	e->gid = get_u32(r);
+	e->nlink = get_u32(r);
+	e->size = get_u64(r);
+	e->rdev = get_u64(r);
+	e->mtime_sec = (int64_t)get_u64(r);
+	e->mtime_nsec = get_u32(r);
+	e->ctime_sec = (int64_t)get_u64(r);
+	e->ctime_nsec = get_u32(r);
+	e->name = (const char *)get_bytes(r, &e->name_len, PROTO_LIST_BYTES);
+	e->target = get_str(r, &e->target_len, VLIST_TARGET_MAX);
+	e->xattr_errno = get_u32(r);
+	e->nxattrs = get_u32(r);
+	if (r->bad || e->xattr_errno > PROTO_ERRNO_MAX ||
+	    e->nxattrs > PROTO_XATTR_COUNT_MAX || e->mtime_nsec >= 1000000000u ||
+	    e->ctime_nsec >= 1000000000u)
+		return r->bad = true, false;
+	/* The xattrs: names in strictly increasing order. */
+	size_t start = r->off;
+	struct vxattr x, prev = { 0 };
+	for (uint32_t i = 0; i < e->nxattrs; i++) {
+		if (!get_vxattr(r, &x) || (i > 0 && name_cmp(x.name,
+		    x.name_len, prev.name, prev.name_len) <= 0))
+			return r->bad = true, false;
+		prev = x;
+	}
+	e->xattrs = r->p + start;
+	e->xattrs_len = (uint32_t)(r->off - start);
+	bool target_ok = S_ISLNK(e->mode) ? e->target_len > 0 :
+	    e->target_len == 0;
+	if (!target_ok)
+		r->bad = true;
+	return !r->bad;
+}
+
+bool
+proto_check_vlist_page(const uint8_t *p, size_t len, bool more, bool root,
+    struct list_pos *pos, char *why, size_t whylen)
+{
+	struct vlist_entry e;
+	struct list_entry le;
+	struct rd r;
+
+	if (more && len == 0) {
+		snprintf(why, whylen, "says more entries follow, and has none");
+		return false;
+	}
+	rd_init(&r, p, len);
+	while (r.off < r.len) {
+		if (!get_vlist_entry(&r, &e)) {
+			snprintf(why, whylen, "has an entry that does not parse "
+			    "(at byte %zu of %zu)", r.off, len);
+			return false;
+		}
+		le.name = e.name;
+		le.name_len = e.name_len;
+		if (list_entry_wrong(&le, root, pos, why, whylen))
+			return false;
+		memcpy(pos->last, e.name, e.name_len);
+		pos->len = e.name_len;
+	}
+	return true;
+}
+
 const char *
 msg_name(uint8_t type)
 {
@@ -302,6 +415,8 @@ msg_name(uint8_t type)
 	case MSG_RESET:		return "RESET";
 	case MSG_LISTDIR:	return "LISTDIR";
 	case MSG_PING:		return "PING";
+	case MSG_VLIST:		return "VLIST";
+	case MSG_DIGEST:	return "DIGEST";
 	case MSG_REPLY:		return "REPLY";
 	default:		return "unknown";
 	}

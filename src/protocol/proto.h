@@ -41,12 +41,14 @@
 
 #include "../common/attrs.h"
 #include "../common/codec.h"
+#include "../common/digest.h"
 #include "../common/fid.h"
 #include "../common/util.h"
 
 /* 2: ATTR_ACLS; 3: LISTDIR's sino, PUT's mode; 4: the oref's parent sino;
- * 5: the HELLO reply's data (the secondary's uid and gid); PING */
-#define PROTO_VERSION		5
+ * 5: the HELLO reply's data (the secondary's uid and gid); PING;
+ * 6: HELLO_READONLY, VLIST and DIGEST (georep verify) */
+#define PROTO_VERSION		6
 #define PROTO_HDR_LEN		9
 #define PROTO_FRAME_MAX		(4u << 20)	/* type + id + payload */
 #define PROTO_DATA_CHUNK	(256u << 10)
@@ -87,12 +89,24 @@ enum msg_type {
 			 * u32 mtime nsec, str name */
 	MSG_PING,	/* (empty): answered at once; the keep-alive of an
 			 * idle link (DESIGN.md, "Process model") */
+	MSG_VLIST,	/* str path, str after: as LISTDIR (beneath the
+			 * root only), each entry with all that verify
+			 * compares (struct vlist_entry); reply value 1 when
+			 * more follow */
+	MSG_DIGEST,	/* oref, u64 sino (0: any): the content digest of
+			 * a regular file (digest.h); reply value: the
+			 * size digested, data: DIGEST_LEN bytes */
 	MSG_REPLY = 64,	/* i32 errno, u64 value, bytes data: the message
 			 * on error, else the request's result (LISTDIR) */
 };
 
 /* MSG_HELLO flags */
 #define HELLO_FORCE	0x1	/* take over a secondary bound to another primary */
+#define HELLO_READONLY	0x2	/* georep verify: bind nothing, write nothing;
+				 * only LISTDIR, VLIST, DIGEST, PING and BYE
+				 * may follow.  Any tree will do: the state
+				 * says whether it is bound to this primary
+				 * (HELLO_BOUND) or not (HELLO_NEW) */
 
 /* MSG_HELLO reply value: what the secondary found at its root */
 enum hello_state {
@@ -202,6 +216,60 @@ bool get_list_entry(struct rd *r, struct list_entry *e);
  * an invalid name ...", quoted with quote_name).
  */
 bool proto_check_list_page(const uint8_t *p, size_t len, bool more,
+    bool root, struct list_pos *pos, char *why, size_t whylen);
+
+/*
+ * A VLIST reply's entry: u64 ino, u32 mode, u32 uid, u32 gid, u32 nlink,
+ * u64 size, u64 rdev, u64 mtime sec, u32 mtime nsec, u64 ctime sec, u32
+ * ctime nsec (verify judges only what did not change since the sync
+ * point), str name, str target
+ * (a symlink's, else empty), u32 errno of reading the xattrs (0: read),
+ * u32 count and that many xattrs (str name, u32 value length, DIGEST_LEN
+ * bytes of the value's digest), sorted by name.  Digests, not values: an
+ * entry stays small whatever its xattrs hold.
+ */
+#define VLIST_TARGET_MAX	4096
+/* The most an entry takes: its fixed fields, name and target, and the
+ * most xattrs with the longest names.  A page ends once past
+ * PROTO_LIST_BYTES, so it is at most PROTO_LIST_BYTES + this. */
+#define VLIST_ENTRY_MAX		(64 + 4 + PROTO_NAME_MAX + 4 + \
+	VLIST_TARGET_MAX + 8 + PROTO_XATTR_COUNT_MAX * \
+	(4 + PROTO_XATTR_NAME_MAX + 4 + DIGEST_LEN))
+#define VLIST_PAGE_MAX		(PROTO_LIST_BYTES + VLIST_ENTRY_MAX)
+struct vxattr {
+	const char *name;	/* in the page; not NUL-terminated */
+	uint32_t name_len;
+	uint32_t value_len;
+	const uint8_t *digest;	/* DIGEST_LEN bytes, in the page */
+};
+struct vlist_entry {
+	uint64_t ino;
+	uint32_t mode, uid, gid, nlink;
+	uint64_t size, rdev;
+	int64_t mtime_sec;
+	uint32_t mtime_nsec;
+	int64_t ctime_sec;
+	uint32_t ctime_nsec;
+	const char *name;	/* in the page; not NUL-terminated */
+	uint32_t name_len;
+	const char *target;
+	uint32_t target_len;
+	uint32_t xattr_errno;
+	uint32_t nxattrs;
+	const uint8_t *xattrs;	/* the count's xattrs, still encoded */
+	uint32_t xattrs_len;
+};
+/* Append one entry (xattrs: a's, already read and sorted; their values'
+ * digests are computed here). */
+void put_vlist_entry(struct buf *b, const struct vlist_entry *e,
+    const struct attrs *a);
+/* The next entry of a page: false (the cursor bad) when it does not fit;
+ * its name is not checked, its xattrs are (names, order, counts). */
+bool get_vlist_entry(struct rd *r, struct vlist_entry *e);
+/* The i-th xattr of an entry, in order, through a cursor over e->xattrs. */
+bool get_vxattr(struct rd *r, struct vxattr *x);
+/* As proto_check_list_page, for a VLIST page. */
+bool proto_check_vlist_page(const uint8_t *p, size_t len, bool more,
     bool root, struct list_pos *pos, char *why, size_t whylen);
 
 const char *msg_name(uint8_t type);

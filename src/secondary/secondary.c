@@ -14,6 +14,8 @@
 #include "../common/log.h"
 #include "../common/names.h"
 #include "../common/xattrs.h"
+#include "../common/digest.h"
+#include "../verify/vlist.h"
 #include "../protocol/proto.h"
 #include "../common/resolve.h"
 #include "secondary.h"
@@ -49,6 +51,7 @@ struct secondary {
 	uid_t uid;		/* what it runs as: without privilege, the */
 	gid_t gid;		/* owner of all it makes (proto.h, HELLO) */
 	bool hello_done;
+	bool readonly;		/* HELLO_READONLY: georep verify */
 	const char *refusal;	/* every HELLO is refused (EPERM) with it */
 	bool poisoned;		/* an ordered op failed: cancel the rest */
 	int ended;		/* 1 after BYE, -1 after a protocol violation */
@@ -1091,7 +1094,8 @@ op_hello(struct secondary *s, struct rd *r, uint64_t *val)
 	uint32_t version = get_u32(r);
 	const char *vol = get_str(r, &vlen, 1024);
 	uint32_t flags = get_u32(r);
-	if (!rd_end(r) || vlen == 0)
+	if (!rd_end(r) || vlen == 0 ||
+	    (flags & ~(uint32_t)(HELLO_FORCE | HELLO_READONLY)) != 0)
 		return -2;
 	if (s->refusal) {
 		snprintf(s->msg, sizeof(s->msg), "%s", s->refusal);
@@ -1115,6 +1119,8 @@ op_hello(struct secondary *s, struct rd *r, uint64_t *val)
 	}
 	if (have == 0 && bound.len == vlen && memcmp(bound.data, vol, vlen) == 0) {
 		state = HELLO_BOUND;
+	} else if (flags & HELLO_READONLY) {
+		state = HELLO_NEW;	/* any tree can be compared */
 	} else if (have == 0 && !(flags & HELLO_FORCE)) {
 		snprintf(s->msg, sizeof(s->msg), "%s belongs to another primary "
 		    "(volume %.*s); use --force to take it over", s->dir,
@@ -1144,9 +1150,16 @@ op_hello(struct secondary *s, struct rd *r, uint64_t *val)
 		state = HELLO_NEW;
 	}
 	buf_release(&bound);
-	if (open_state(s) < 0)
+	if (flags & HELLO_READONLY) {
+		/* Nothing is made, not even the state directory: the
+		 * resolver has no staging area, which no read asks for. */
+		s->readonly = true;
+		resolve_init(&s->res, s->rootfd, -1);
+		s->res_ready = true;
+	} else if (open_state(s) < 0) {
 		return -1;
-	if (state != HELLO_BOUND && durable_write_at(s->statefd, VOLUME_FILE,
+	}
+	if (!s->readonly && state != HELLO_BOUND && durable_write_at(s->statefd, VOLUME_FILE,
 	    vol, vlen, 0600) < 0) {
 		snprintf(s->msg, sizeof(s->msg), "write %s/%s/%s: %s", s->dir,
 		    GEOREP_STATE_DIR, VOLUME_FILE, strerror(errno));
@@ -1229,6 +1242,16 @@ op_reset(struct secondary *s, struct rd *r)
 	return rc;
 }
 
+/* Whether a path beneath the root is the state directory or in it. */
+static bool
+is_state_path(const char *path, size_t plen)
+{
+	size_t sl = strlen(GEOREP_STATE_DIR);
+
+	return plen >= sl && memcmp(path, GEOREP_STATE_DIR, sl) == 0 &&
+	    (plen == sl || path[sl] == '/');
+}
+
 struct dent {
 	char *name;
 	size_t len;
@@ -1266,10 +1289,7 @@ op_listdir(struct secondary *s, struct rd *r, uint64_t *more)
 	const char *after = get_str(r, &alen, NAME_MAX);
 	if (!rd_end(r) || base > BASE_STAGE || !relpath_valid(path, plen))
 		return -2;
-	if (base == BASE_ROOT && plen >= strlen(GEOREP_STATE_DIR) &&
-	    memcmp(path, GEOREP_STATE_DIR, strlen(GEOREP_STATE_DIR)) == 0 &&
-	    (plen == strlen(GEOREP_STATE_DIR) ||
-	    path[strlen(GEOREP_STATE_DIR)] == '/'))
+	if (base == BASE_ROOT && is_state_path(path, plen))
 		return -2;
 	int dfd = resolve_dir(&s->res, base, path, plen);
 	int fd = dfd < 0 ? -1 : openat(dfd, ".", O_RDONLY | O_DIRECTORY |
@@ -1341,6 +1361,85 @@ op_listdir(struct secondary *s, struct rd *r, uint64_t *more)
 	return rc;
 }
 
+/* ---- verify ---- */
+
+/* A page of the directory path beneath the root, as verify compares it
+ * (vlist.h). */
+static int
+op_vlist(struct secondary *s, struct rd *r, uint64_t *more)
+{
+	uint32_t plen, alen;
+	bool m;
+
+	const char *path = get_str(r, &plen, PROTO_FRAME_MAX);
+	const char *after = get_str(r, &alen, NAME_MAX);
+	if (!rd_end(r) || !relpath_valid(path, plen) ||
+	    (alen && !name_valid(after, alen)) || is_state_path(path, plen))
+		return -2;
+	struct oref o = { .base = BASE_ROOT, .parent = "", .name = path,
+	    .name_len = plen };
+	int dfd = resolve_dir(&s->res, BASE_ROOT, path, plen);
+	if (dfd < 0)
+		return fail(s, errno, "list", &o);
+	if (vlist_dir(dfd, plen == 0, after, alen, s->is_root, &s->data,
+	    &m) < 0) {
+		buf_reset(&s->data);
+		return fail(s, errno, "list", &o);
+	}
+	*more = m;
+	return 0;
+}
+
+/* The content digest of a regular file (digest.h); its size in *val. */
+static int
+op_digest(struct secondary *s, struct rd *r, uint64_t *val)
+{
+	struct oref o;
+	struct stat st;
+	uint8_t d[DIGEST_LEN];
+
+	if (!get_oref(r, &o))
+		return -2;
+	uint64_t sino = get_u64(r);
+	if (!rd_end(r) || o.base != BASE_ROOT)
+		return -2;
+	int pfd = parent_fd(s, &o);
+	if (pfd < 0)
+		return -1;
+	char *name = xstrndup(o.name, o.name_len);
+	int fd = openat(pfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK |
+	    O_CLOEXEC | O_NOATIME);
+	if (fd < 0 && errno == EPERM)
+		fd = openat(pfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK |
+		    O_CLOEXEC);
+	free(name);
+	if (fd < 0)
+		return fail(s, errno, "open", &o);
+	int rc = 0;
+	if (fstat(fd, &st) < 0)
+		rc = fail(s, errno, "stat", &o);
+	else if (!S_ISREG(st.st_mode))
+		rc = fail(s, EINVAL, "digest (not a regular file)", &o);
+	else if (sino && (uint64_t)st.st_ino != sino)
+		rc = fail(s, ESTALE, "digest", &o);
+	else if (content_digest(fd, (uint64_t)st.st_size, d) < 0)
+		rc = fail(s, errno, "read", &o);
+	close(fd);
+	if (rc < 0)
+		return -1;
+	*val = (uint64_t)st.st_size;
+	put_raw(&s->data, d, DIGEST_LEN);
+	return 0;
+}
+
+/* What a read-only connection (HELLO_READONLY) may ask. */
+static bool
+readonly_ok(uint8_t type)
+{
+	return type == MSG_LISTDIR || type == MSG_VLIST ||
+	    type == MSG_DIGEST || type == MSG_PING || type == MSG_BYE;
+}
+
 /* ---- the loop ---- */
 
 static bool
@@ -1362,6 +1461,11 @@ handle(struct secondary *s, const struct frame *f, struct buf *out)
 	rd_init(&r, f->payload, f->len);
 	if (!s->hello_done && f->type != MSG_HELLO && f->type != MSG_BYE) {
 		log_err("protocol error: %s before HELLO", msg_name(f->type));
+		return -1;
+	}
+	if (s->readonly && !readonly_ok(f->type)) {
+		log_err("protocol error: %s on a read-only connection (verify)",
+		    msg_name(f->type));
 		return -1;
 	}
 	if (s->put.active && f->type != MSG_DATA && f->type != MSG_PUT_END &&
@@ -1398,6 +1502,8 @@ handle(struct secondary *s, const struct frame *f, struct buf *out)
 	case MSG_COMMIT:	rc = op_commit(s, &r); break;
 	case MSG_RESET:		rc = op_reset(s, &r); break;
 	case MSG_LISTDIR:	rc = op_listdir(s, &r, &val); break;
+	case MSG_VLIST:		rc = op_vlist(s, &r, &val); break;
+	case MSG_DIGEST:	rc = op_digest(s, &r, &val); break;
 	case MSG_BYE:
 	case MSG_PING:
 		if (!rd_end(&r)) {

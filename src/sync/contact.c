@@ -75,7 +75,7 @@ hello_reply(void *arg, const struct pending_req *req, const struct reply *rep)
 }
 
 int
-say_hello(struct conn *c, const char *volume, bool force,
+say_hello(struct conn *c, const char *volume, uint32_t flags,
     struct hello_result *out, int *exit_code)
 {
 	struct reply rep = { 0 };
@@ -86,7 +86,7 @@ say_hello(struct conn *c, const char *volume, bool force,
 	s = conn_begin(c, MSG_HELLO, 0, true);
 	put_u32(&c->out, PROTO_VERSION);
 	put_str(&c->out, volume);
-	put_u32(&c->out, force ? HELLO_FORCE : 0);
+	put_u32(&c->out, flags);
 	if (conn_end(c, s) < 0 || conn_wait_all(c) < 0) {
 		/* The reply may have come, and the failure after it (junk
 		 * behind it): its copy is ours to free. */

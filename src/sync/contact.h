@@ -43,7 +43,8 @@ char *volume_id(int rootfd, const char *prim, uint64_t *fsid,
 /* Open (create) the index in dir, bound to volume: 1 (not logged, *ix
  * NULL) when it is bound to another volume. */
 int open_index(const char *dir, const char *volume, struct index **ix);
-int say_hello(struct conn *c, const char *volume, bool force,
+/* flags: HELLO_FORCE, HELLO_READONLY (proto.h). */
+int say_hello(struct conn *c, const char *volume, uint32_t flags,
     struct hello_result *out, int *exit_code);
 int reconcile_hello(struct conn *c, struct index *ix,
     const struct hello_result *h, bool force, const char *sec,

@@ -269,9 +269,12 @@ remove_stray(struct turn *t, uint8_t base, const struct buf *dir,
 	struct conn *c = t->conn;
 	char *q = quote_name(e->name, e->len);
 
-	log_info("removing %s%.*s%s%s from the secondary: left by an unfinished "
-	    "sync, unknown to the index", base == BASE_STAGE ? "(staging)/" : "",
-	    (int)dir->len, (char *)dir->data, dir->len ? "/" : "", q);
+	log_info("removing %s%.*s%s%s from the secondary: unknown to the index "
+	    "(%s)", base == BASE_STAGE ? "(staging)/" : "", (int)dir->len,
+	    (char *)dir->data, dir->len ? "/" : "", q, t->by_verify ?
+	    "verify --repair: what the primary has is sent again" :
+	    "left by an unfinished "
+	    "sync");
 	free(q);
 	size_t s = conn_begin(c, MSG_RMTREE, COOKIE_STRAY, true);
 	put_oref(&c->out, base, (char *)dir->data, dir->len, dir_sino, e->name,
@@ -451,7 +454,8 @@ reconcile_full(struct turn *t)
 		free(ents);
 	}
 	/* Unclaimed objects are not on the secondary; every directory's
-	 * attributes go again (the unfinished turn may have changed them). */
+	 * attributes go again (the unfinished turn may have changed them),
+	 * unless verify asked for the walk: it named the ones that differ. */
 	for (size_t i = 0; i < f.n && rc == 0; i++) {
 		bool root = fid_eq(&f.v[i].fid, &t->tgt->root);
 		if (!root && !f.v[i].linked) {
@@ -460,7 +464,7 @@ reconcile_full(struct turn *t)
 			rc = index_del(t->txn, &f.v[i].fid) < 0 ? -1 : 0;
 			continue;
 		}
-		if (S_ISDIR(f.v[i].mode) &&
+		if (S_ISDIR(f.v[i].mode) && !t->by_verify &&
 		    index_get(t->txn, &f.v[i].fid, &rec) == 0) {
 			rec.synced &= ~IREC_ATTRS;
 			rc = index_put(t->txn, &f.v[i].fid, &rec);
@@ -481,7 +485,7 @@ reconcile_full(struct turn *t)
 int
 reconcile_mark_full(struct turn *t)
 {
-	return index_meta_put(t->txn, FULL_KEY, "1", 1);
+	return sync_request_walk(t->txn);
 }
 
 /*
@@ -526,12 +530,17 @@ reconcile_start(struct turn *t)
 	int marked = full < 0 ? -1 : index_meta_get(t->txn, MARK_KEY, &mark);
 	int rc = -1;
 
+	t->by_verify = full == 0 && marked == 1 && b.len == 1 &&
+	    b.data[0] == 'v';
 	buf_release(&b);
 	if (full < 0 || marked < 0 || (full == 1 && marked == 1)) {
 		buf_release(&mark);
 		return full < 0 || marked < 0 ? -1 : 0;
 	}
-	if (full == 0)
+	if (t->by_verify)
+		log_info("verify found names that differ on %s: walking it to "
+		    "rebuild the index", t->conn->peer);
+	else if (full == 0)
 		log_warn("the index did not match %s: rebuilding it from a "
 		    "walk of the secondary", t->conn->peer);
 	else
@@ -562,6 +571,12 @@ out:
 	free(dirs);
 	free(objs);
 	return rc;
+}
+
+int
+sync_request_walk(struct index_txn *txn)
+{
+	return index_meta_put(txn, FULL_KEY, "v", 1);
 }
 
 int

@@ -182,5 +182,8 @@ int sync_turn(const struct sync_opts *o, const struct sync_target *t,
  * objects (an unfinished turn's marker, a pending full reconcile): void
  * once that content is emptied.  0, or -1 on an index error. */
 int sync_forget_secondary(struct index_txn *txn);
+/* Have the next turn walk the secondary and rebuild the index's names
+ * from it (verify found names that differ: repair.h).  0, or -1. */
+int sync_request_walk(struct index_txn *txn);
 
 #endif

@@ -61,6 +61,8 @@ struct turn {
 	bool fatal;		/* index or connection failure */
 	bool privileged;	/* we may read trusted.* xattrs */
 	bool marked;		/* the turn marker is in the index */
+	bool by_verify;		/* the walk was asked for by verify
+				 * --repair (not an unfinished turn) */
 	bool reconcile_wide;	/* ... and it forgot objects outside the
 				 * directories this directed turn lists (or
 				 * the index was found wrong): the turn
