@@ -83,6 +83,7 @@ struct monitor {
 	int64_t open_since;	/* mono ns of the open segment's first record */
 	int64_t restart_at;	/* mono ns; the worker starts again then */
 	int64_t backoff;	/* ms */
+	bool connected;		/* the running worker reached the secondary */
 	/* The sync point as known here (a worker idle with nothing pending
 	 * is in step now): what status showed once stays, even when the
 	 * session pauses or stops. */
@@ -417,6 +418,8 @@ read_chan(struct monitor *m)
 			on_request(m, strtoull(m->in + 1, NULL, 10));
 		else if (m->in[0] == 't')
 			m->backoff = BACKOFF_MIN_MS;	/* progress */
+		else if (m->in[0] == 'c')
+			m->connected = true;
 		size_t used = (size_t)(nl + 1 - m->in);
 		memmove(m->in, nl + 1, m->inlen - used);
 		m->inlen -= used;
@@ -446,6 +449,7 @@ spawn_worker(struct monitor *m)
 {
 	int sv[2];
 
+	m->connected = false;
 	refresh_status(m);
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
 		log_sys(LOG_LVL_ERR, "socketpair");
@@ -507,6 +511,28 @@ save_faulty(struct monitor *m, const char *detail)
 	worker_save_status(w);
 }
 
+/*
+ * Whether the worker was cut short from outside, and is restarted after
+ * BACKOFF_MIN_MS without the backoff growing: killed (SIGKILL, SIGTERM,
+ * SIGINT: an administrator, the OOM killer), or its link lost once it
+ * had reached the secondary (the secondary killed, the network cut).
+ * Each such cut costs a second, not a doubling: four in a row took a
+ * minute before.  What repeats by itself -- a secondary out of reach, a
+ * crash (SIGSEGV, SIGABRT), a failing turn -- still backs off to a minute.
+ */
+static bool
+cut_short(struct monitor *m, int wstatus)
+{
+	bool connected = m->connected;
+
+	m->connected = false;
+	if (WIFSIGNALED(wstatus))
+		return WTERMSIG(wstatus) == SIGKILL ||
+		    WTERMSIG(wstatus) == SIGTERM || WTERMSIG(wstatus) == SIGINT;
+	return connected && WIFEXITED(wstatus) &&
+	    WEXITSTATUS(wstatus) == EX_UNAVAILABLE;
+}
+
 /* The worker ended: at once again when it was told to reload, else
  * Faulty, with what it said, and a restart later. */
 static void
@@ -529,18 +555,21 @@ worker_ended(struct monitor *m, int wstatus)
 		return;
 	}
 	m->reload = false;
+	bool soon = cut_short(m, wstatus);
+	int64_t delay = soon ? BACKOFF_MIN_MS : m->backoff;
 	status_release(&w->st);
 	status_load(&w->st, w->dir);
 	snprintf(detail, sizeof(detail), "%s%sthe worker %s %d; retrying in "
 	    "%lld s", w->st.detail ? w->st.detail : "", w->st.detail ? "; " :
 	    "", WIFSIGNALED(wstatus) ? "was killed by signal" :
 	    "exited with status", WIFSIGNALED(wstatus) ? WTERMSIG(wstatus) :
-	    WEXITSTATUS(wstatus), (long long)(m->backoff / 1000));
+	    WEXITSTATUS(wstatus), (long long)(delay / 1000));
 	log_warn("%s", detail);
 	save_faulty(m, detail);
-	m->restart_at = mono_ns() + m->backoff * 1000000;
-	m->backoff = m->backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS :
-	    m->backoff * 2;
+	m->restart_at = mono_ns() + delay * 1000000;
+	if (!soon)
+		m->backoff = m->backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS :
+		    m->backoff * 2;
 }
 
 static void

@@ -760,9 +760,12 @@ worker_run(struct worker *w)
 		worker_fail(w, detail);
 		goto out;
 	}
-	/* Connected: no longer Faulty, whatever the first turn finds. */
+	/* Connected: no longer Faulty, whatever the first turn finds; the
+	 * monitor restarts a worker that gets this far soon after it ends
+	 * (its link or its process cut, not a secondary out of reach). */
 	set_state(w, w->journal ? STATE_CHANGELOG_CRAWL : w->st.last_synced ?
 	    STATE_HYBRID_CRAWL : STATE_INITIALIZING);
+	chan_say(&(struct chan){ .fd = w->chan }, "c\n");
 	int rc = w->journal ? journal_loop(w, &sc) : crawl_loop(w, &sc);
 	if (rc < 0 && !sig_stop) {
 		/* The cause was logged where it happened; status and the

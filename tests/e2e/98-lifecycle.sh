@@ -6,7 +6,8 @@
 #   - config on a running session is applied, and says so;
 #   - the worker killed while the primary is idle: it settles (a completed
 #     checkpoint stays completed, a new one completes with no change);
-#   - the backoff starts over once a worker made progress;
+#   - the backoff starts over once a worker made progress, and a worker
+#     killed from outside restarts after a second, four kills in a row too;
 #   - the secondary killed, or stopped (the keep-alive), while idle: Faulty
 #     with the reason within the timeout, then back;
 #   - the sync point never moves back across pause, stop and start;
@@ -111,6 +112,22 @@ for i in 1 2 3; do
 done
 got=$(tail -c +$((off + 1)) "$logf" | grep -c "retrying in 1 s" || true)
 [[ $got == 3 ]] || check_failed "$got of 3 restarts waited 1 s: $(tail -c +$((off + 1)) "$logf" | grep retrying)"
+checkpoint_and_compare
+
+step "kill -9 four times in a row, no progress between: a second each"
+# A worker killed from outside is restarted after a second, whatever came
+# before; only failures that repeat by themselves back off (they took up
+# to a minute for four kills before).
+off=$(stat -c %s "$logf")
+for i in 1 2 3 4; do
+	worker=$(worker_pid)
+	[[ -n $worker ]] || fail "no worker (kill $i)"
+	kill -9 "$worker"
+	until_true "a new worker (kill $i)" 30 \
+		bash -c "w=\$(pgrep -P $mon -x georep | head -1); [[ -n \$w && \$w != $worker ]]"
+done
+got=$(tail -c +$((off + 1)) "$logf" | grep -c "retrying in 1 s" || true)
+[[ $got == 4 ]] || check_failed "$got of 4 restarts waited 1 s: $(tail -c +$((off + 1)) "$logf" | grep retrying)"
 checkpoint_and_compare
 
 step "the secondary killed while idle: Faulty with the reason, then back"
