@@ -268,6 +268,8 @@ config_usage(FILE *out)
 "  ssh_command      how a [USER@]HOST:PATH secondary is reached: a whole\n"
 "                   command line, which must not prompt (ssh -oBatchMode=yes)\n"
 "  crawl_interval   the period of crawl mode (60s)\n"
+"  verify_interval  run georep verify --repair this often, the result in\n"
+"                   status (off; e.g. 6h, 24h)\n"
 "  log_level        error | warning | info | debug (info)\n"
 "Durations: 500ms, 1s, 2m, 1h, or a number of seconds.\n"
 "Not built yet, and refused: sync_jobs (one pipelined stream today) and\n"

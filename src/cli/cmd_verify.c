@@ -82,7 +82,7 @@ verify_usage(FILE *out)
 
 struct verify_args {
 	struct verify_opts o;
-	bool repair, json, quiet;
+	bool repair, json, quiet, log;
 	const char *home, *name, *ssh;
 	int timeout;
 	const char **excludes;
@@ -91,15 +91,17 @@ struct verify_args {
 
 struct found {
 	bool json;
+	bool log;		/* into the log (a session's timer) */
 	struct repair_list repairs;
 	bool repair;
+	struct status_verify result;	/* for a session's status */
 };
 
 static int
 parse_args(int argc, char **argv, struct verify_args *a)
 {
 	enum { O_REPAIR = 256, O_JSON, O_PROGRESS, O_NO_OWNERS, O_NO_XATTRS,
-	    O_NO_ACLS, O_EXCLUDE, O_SSH, O_NAME, O_HOME, O_TIMEOUT };
+	    O_NO_ACLS, O_EXCLUDE, O_SSH, O_NAME, O_HOME, O_TIMEOUT, O_LOG };
 	static const struct option longopts[] = {
 		{ "repair", no_argument, NULL, O_REPAIR },
 		{ "json", no_argument, NULL, O_JSON },
@@ -112,6 +114,9 @@ parse_args(int argc, char **argv, struct verify_args *a)
 		{ "name", required_argument, NULL, O_NAME },
 		{ "home", required_argument, NULL, O_HOME },
 		{ "timeout", required_argument, NULL, O_TIMEOUT },
+		/* The monitor's timer (verify_interval): each difference
+		 * and the summary go to the session's log. */
+		{ "log", no_argument, NULL, O_LOG },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -168,6 +173,7 @@ parse_args(int argc, char **argv, struct verify_args *a)
 			}
 			a->timeout = (int)v;
 			break;
+		case O_LOG: a->log = true; break;
 		case 'q': a->quiet = true; break;
 		case 'h': verify_usage(stdout); exit(0);
 		default: return -1;
@@ -230,7 +236,13 @@ on_diff(void *arg, const struct vdiff *d)
 {
 	struct found *f = arg;
 
-	if (f->json) {
+	if (f->result.nshown < STATUS_VERIFY_SHOWN)
+		f->result.shown[f->result.nshown++] = xasprintf("%s%s: %s",
+		    d->path, d->is_dir ? "/" : "", d->detail);
+	if (f->log) {
+		log_warn("verify: %s%s: %s", d->path, d->is_dir ? "/" : "",
+		    d->detail);
+	} else if (f->json) {
 		print_json(d);
 	} else {
 		char *q = quote_name(d->path, strlen(d->path));
@@ -263,6 +275,16 @@ print_summary(const struct verify_args *a, const struct verify_stats *st,
 			printf("%s\n", s);
 		free(s);
 		json_decref(o);
+		return;
+	}
+	if (a->log) {
+		log_info("verify %s %s: %" PRIu64 " %s, %" PRIu64 " %s "
+		    "compared; %" PRIu64 " %s, %" PRIu64 " not judged (changed "
+		    "since the sync point)", prim, sec, st->files,
+		    plural(st->files, "file", "files"), st->dirs,
+		    plural(st->dirs, "directory", "directories"),
+		    st->differences, plural(st->differences, "difference",
+		    "differences"), st->changing);
 		return;
 	}
 	if (a->quiet)
@@ -519,12 +541,24 @@ cmd_verify(int argc, char **argv)
 	if (code)
 		goto out;
 	f.json = a.json;
+	f.log = a.log;
 	f.repair = a.repair;
+	if (a.log)	/* timestamps, as the daemon's own lines */
+		log_init("georep", LOG_LVL_INFO, fdopen(dup(2), "a"));
 	cli_catch_stop_signals();
 	code = compare(&a, &sd, &f, &st);
 	if (code)
 		goto out;
 	print_summary(&a, &st, sd.prim, sd.sec);
+	if (sd.sdir) {
+		/* What status shows of the session's last verify. */
+		f.result.at = now_ns();
+		f.result.differences = st.differences;
+		f.result.unreadable = st.unreadable;
+		f.result.changing = st.changing;
+		f.result.repaired = a.repair && f.repairs.n > 0;
+		status_save_verify(&f.result, sd.sdir);
+	}
 	if (a.repair && f.repairs.n > 0) {
 		int rc = sd.sdir ? repair_session(&sd, &f) :
 		    repair_pair(&a, &sd, &f);
@@ -537,6 +571,7 @@ cmd_verify(int argc, char **argv)
 	    EX_IOERR : 0;
 out:
 	repair_release(&f.repairs);
+	status_verify_release(&f.result);
 	if (sd.have_cfg)
 		config_release(&sd.cfg);
 	free(sd.prim);

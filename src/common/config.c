@@ -17,7 +17,7 @@
 const char *const config_keys[] = {
 	"change_detector", "change_interval", "timeout", "ignore_deletes",
 	"sync_xattrs", "sync_acls", "one_file_system", "exclude",
-	"ssh_command", "crawl_interval", "log_level", NULL,
+	"ssh_command", "crawl_interval", "log_level", "verify_interval", NULL,
 };
 
 /*
@@ -237,6 +237,13 @@ config_set(struct config *c, const char *key, const char *v, char *err,
 			c->timeout_ms = ms;
 		else
 			c->crawl_interval_ms = ms;
+	} else if (strcmp(key, "verify_interval") == 0) {
+		if (strcmp(v, "off") == 0 || strcmp(v, "0") == 0)
+			ms = 0;
+		else if (parse_duration_ms(v, &ms) < 0 || ms < 1000)
+			BAD("verify_interval '%s': expected off, or a duration "
+			    "of at least 1s such as 30m, 1h (at most 7 days)", v);
+		c->verify_interval_ms = ms;
 	} else if (bk) {
 		if (parse_bool(v, (bool *)((char *)c + bk->off)) < 0)
 			BAD("%s '%s': expected true or false", key, v);
@@ -303,6 +310,9 @@ config_get(const struct config *c, const char *key)
 		return format_ms(c->timeout_ms);
 	if (strcmp(key, "crawl_interval") == 0)
 		return format_ms(c->crawl_interval_ms);
+	if (strcmp(key, "verify_interval") == 0)
+		return c->verify_interval_ms ? format_ms(c->verify_interval_ms) :
+		    xstrdup("off");
 	const struct bool_key *bk = find_bool(key);
 	if (bk)
 		return xstrdup(*(const bool *)((const char *)c + bk->off) ?

@@ -47,6 +47,8 @@ struct config {
 	char **exclude;
 	size_t nexclude, cap_exclude;
 	int64_t crawl_interval_ms;
+	int64_t verify_interval_ms;	/* georep verify --repair this often
+					 * (0: off) */
 	int log_level;		/* enum log_level */
 	/* How a [USER@]HOST:PATH secondary is reached: a command line, split
 	 * into words with the shell's quoting (cmdline.h). */

@@ -84,6 +84,8 @@ struct monitor {
 	int64_t restart_at;	/* mono ns; the worker starts again then */
 	int64_t backoff;	/* ms */
 	bool connected;		/* the running worker reached the secondary */
+	pid_t verifier;		/* georep verify, run every verify_interval */
+	int64_t verify_at;	/* mono ns: the next one (0: not planned) */
 	/* The sync point as known here (a worker idle with nothing pending
 	 * is in step now): what status showed once stays, even when the
 	 * session pauses or stops. */
@@ -572,6 +574,83 @@ worker_ended(struct monitor *m, int wstatus)
 		    m->backoff * 2;
 }
 
+/* ---- verify on a timer ---- */
+
+/* Plan the next verify one interval from now (none when it is off). */
+static void
+plan_verify(struct monitor *m)
+{
+	int64_t iv = m->w.cfg->verify_interval_ms;
+
+	m->verify_at = iv > 0 ? mono_ns() + iv * 1000000 : 0;
+}
+
+/*
+ * `georep verify --repair --log` of this session, in a process of its own:
+ * it reads both trees while the worker goes on, writes its differences
+ * into the log and its result into status (verify.json), and hands what
+ * differs to the worker (the repair list, and SIGUSR1 to us).
+ */
+static void
+start_verify(struct monitor *m)
+{
+	const char *dir = m->w.dir;
+	const char *slash = strrchr(dir, '/');
+	size_t hl = slash ? (size_t)(slash - dir) : 0;
+
+	/* HOME/sessions/NAME: HOME is two components up. */
+	while (hl > 0 && dir[hl - 1] != '/')
+		hl--;
+	char *home = hl > 1 ? xstrndup(dir, hl - 1) : xstrdup("/");
+	const char *argv[] = { "georep", "verify", "--repair", "--log",
+	    "--home", home, m->w.name, NULL };
+	const char *exe = self_exe();
+	pid_t pid = fork();
+	if (pid < 0) {
+		log_sys(LOG_LVL_ERR, "fork georep verify");
+	} else if (pid == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGTERM);
+		int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+		if (null >= 0)
+			dup2(null, 0);
+		dup2(2, 1);
+		execv(exe, (char *const *)argv);
+		_exit(EX_OSERR);
+	} else {
+		m->verifier = pid;
+		log_info("verify started (verify_interval), pid %d", (int)pid);
+	}
+	free(home);
+	m->verify_at = 0;
+	if (pid < 0)
+		plan_verify(m);
+}
+
+static void
+verify_ended(struct monitor *m, int wstatus)
+{
+	m->verifier = 0;
+	plan_verify(m);
+	/* 0 identical, 1 differences (logged by verify itself). */
+	if (!WIFEXITED(wstatus) || WEXITSTATUS(wstatus) > 1)
+		log_warn("verify ended with %s %d", WIFSIGNALED(wstatus) ?
+		    "signal" : "status", WIFSIGNALED(wstatus) ?
+		    WTERMSIG(wstatus) : WEXITSTATUS(wstatus));
+}
+
+static void
+stop_verify(struct monitor *m)
+{
+	int wstatus;
+
+	if (m->verifier == 0)
+		return;
+	kill(m->verifier, SIGTERM);
+	while (waitpid(m->verifier, &wstatus, 0) < 0 && errno == EINTR)
+		;
+	m->verifier = 0;
+}
+
 static void
 reap(struct monitor *m)
 {
@@ -582,6 +661,8 @@ reap(struct monitor *m)
 	while ((pid = waitpid(-1, &wstatus, WNOHANG)) > 0)
 		if (pid == m->worker)
 			worker_ended(m, wstatus);
+		else if (pid == m->verifier)
+			verify_ended(m, wstatus);
 }
 
 /* Stop the worker and wait for it (its turn is finished or dropped: a
@@ -724,6 +805,8 @@ on_hup(struct monitor *m)
 	log_set_level((enum log_level)m->w.cfg->log_level);
 	m->config_digest = session_config_digest(m->w.dir);
 	log_info("config reloaded: the worker restarts with it after its turn");
+	if (m->verifier == 0)
+		plan_verify(m);	/* verify_interval may have changed */
 	if (detector_changed && !m->primary_lost) {
 		stop_recording(m);
 		start_recording(m);	/* which crawls */
@@ -822,6 +905,11 @@ poll_timeout(const struct monitor *m)
 		if (due < ms)
 			ms = due;
 	}
+	if (m->verify_at) {
+		int64_t due = (m->verify_at - now) / 1000000 + 1;
+		if (due < ms)
+			ms = due;
+	}
 	if (m->open_since) {
 		int64_t due = (m->open_since + m->w.cfg->change_interval_ms *
 		    1000000 - now) / 1000000 + 1;
@@ -838,6 +926,9 @@ monitor_loop(struct monitor *m)
 		if (m->worker == 0 && !m->primary_lost &&
 		    mono_ns() >= m->restart_at)
 			spawn_worker(m);
+		if (m->verify_at && m->verifier == 0 && !m->primary_lost &&
+		    mono_ns() >= m->verify_at)
+			start_verify(m);
 		struct pollfd p[4] = {
 			{ .fd = wake_fd(), .events = POLLIN },
 			{ .fd = m->rec ? recorder_fd(m->rec) : -1,
@@ -926,7 +1017,9 @@ monitor_run(const char *name, const char *dir, struct config *cfg,
 		start_recording(&m);
 	}
 	m.listenfd = open_socket(dir);
+	plan_verify(&m);
 	monitor_loop(&m);
+	stop_verify(&m);
 	stop_worker(&m);
 	cut(&m);	/* what was recorded is kept (the next start crawls) */
 	stop_recording(&m);

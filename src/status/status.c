@@ -75,6 +75,7 @@ void
 status_release(struct status *s)
 {
 	failures_release(s);
+	status_verify_release(&s->verify);
 	free(s->detail);
 	free(s->detector);
 	memset(s, 0, sizeof(*s));
@@ -228,6 +229,31 @@ turn_json(const struct status_turn *t)
 	return o;
 }
 
+void
+status_verify_release(struct status_verify *v)
+{
+	for (size_t i = 0; i < v->nshown; i++)
+		free(v->shown[i]);
+	memset(v, 0, sizeof(*v));
+}
+
+static json_t *
+verify_json(const struct status_verify *v)
+{
+	if (v->at == 0)
+		return json_null();
+	json_t *o = json_object(), *a = json_array();
+	json_object_set_new(o, "finished", time_json(v->at));
+	set_u64(o, "differences", v->differences);
+	set_u64(o, "unreadable", v->unreadable);
+	set_u64(o, "changing", v->changing);
+	json_object_set_new(o, "repaired", json_boolean(v->repaired));
+	for (size_t i = 0; i < v->nshown; i++)
+		json_array_append_new(a, json_string(v->shown[i]));
+	json_object_set_new(o, "shown", a);
+	return o;
+}
+
 /* The fields status.json and every view share. */
 static json_t *
 to_json(const struct status *s)
@@ -249,6 +275,7 @@ to_json(const struct status *s)
 	json_object_set_new(o, "failures", failures_json(s));
 	json_object_set_new(o, "checkpoint", checkpoint_json(s));
 	json_object_set_new(o, "crawl", turn_json(&s->turn));
+	json_object_set_new(o, "verify", verify_json(&s->verify));
 	return o;
 }
 
@@ -325,6 +352,28 @@ failures_from_json(struct status *s, json_t *fo)
 }
 
 static void
+verify_from_json(struct status_verify *v, json_t *o)
+{
+	json_t *arr = json_object_get(o, "shown"), *e;
+	size_t i;
+
+	status_verify_release(v);
+	if (!json_is_object(o))
+		return;
+	v->at = json_time(json_object_get(o, "finished"));
+	v->differences = json_u64(o, "differences");
+	v->unreadable = json_u64(o, "unreadable");
+	v->changing = json_u64(o, "changing");
+	v->repaired = json_is_true(json_object_get(o, "repaired"));
+	json_array_foreach(arr, i, e) {
+		if (v->nshown == STATUS_VERIFY_SHOWN)
+			break;
+		if (json_is_string(e))
+			v->shown[v->nshown++] = xstrdup(json_string_value(e));
+	}
+}
+
+static void
 turn_from_json(struct status_turn *t, json_t *o)
 {
 	const char *kind = json_string_value(json_object_get(o, "kind"));
@@ -371,6 +420,7 @@ from_json(struct status *s, json_t *o)
 	s->checkpoint_completed_at = json_time(json_object_get(cp,
 	    "completed_at"));
 	turn_from_json(&s->turn, json_object_get(o, "crawl"));
+	verify_from_json(&s->verify, json_object_get(o, "verify"));
 	s->started_at = json_time(json_object_get(o, "started_at"));
 	uint64_t pid = json_u64(o, "pid");
 	s->pid = pid > INT32_MAX ? 0 : (int)pid;
@@ -413,6 +463,24 @@ status_load_text(struct status *s, const char *text, size_t len)
 	return 0;
 }
 
+/* verify.json, written by georep verify, overrides what status.json
+ * holds of it (a copy from when the worker last saved). */
+#define VERIFY_FILE	"verify.json"
+static void
+load_verify(struct status *s, const char *dir)
+{
+	char *path = xasprintf("%s/" VERIFY_FILE, dir);
+	json_error_t jerr;
+	json_t *o = json_load_file(path, 0, &jerr);
+
+	if (o != NULL)
+		verify_from_json(&s->verify, o);
+	else if (access(path, F_OK) == 0)
+		log_warn("%s: %s (line %d)", path, jerr.text, jerr.line);
+	json_decref(o);
+	free(path);
+}
+
 int
 status_load(struct status *s, const char *dir)
 {
@@ -439,6 +507,29 @@ status_load(struct status *s, const char *dir)
 	}
 	json_decref(o);
 	free(path);
+	load_verify(s, dir);
+	return rc;
+}
+
+int
+status_save_verify(const struct status_verify *v, const char *dir)
+{
+	json_t *o = verify_json(v);
+	char *text = json_dumps(o, JSON_INDENT(2) | JSON_SORT_KEYS);
+	int fd, rc;
+
+	json_decref(o);
+	if (text == NULL)
+		fatal("out of memory formatting the verify result");
+	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0) {
+		log_sys(LOG_LVL_ERR, "open %s", dir);
+		free(text);
+		return -1;
+	}
+	rc = durable_write_at(fd, VERIFY_FILE, text, strlen(text), 0600);
+	close(fd);
+	free(text);
 	return rc;
 }
 
@@ -543,8 +634,43 @@ status_print_row(const struct status *s, const struct status_view *v)
 		print_fitted("    ", line, width);
 		free(line);
 	}
+	if (s->verify.at && s->verify.differences) {
+		char t[40];
+		format_rfc3339(s->verify.at, t, sizeof(t));
+		char *line = xasprintf("verify at %s found %llu %s%s", t,
+		    (unsigned long long)s->verify.differences,
+		    plural(s->verify.differences, "difference", "differences"),
+		    s->verify.repaired ? " (being repaired)" : "");
+		print_fitted("    ", line, width);
+		free(line);
+	}
 	if (s->state == STATE_FAULTY || s->nfailures)
 		print_fitted("    log: ", v->log, width);
+}
+
+static void
+print_verify(const struct status_verify *v)
+{
+	char t[40];
+
+	if (v->at == 0) {
+		printf("  verify:          never\n");
+		return;
+	}
+	format_rfc3339(v->at, t, sizeof(t));
+	printf("  verify:          %s: %llu %s", t,
+	    (unsigned long long)v->differences, plural(v->differences,
+	    "difference", "differences"));
+	if (v->unreadable)
+		printf(" (%llu could not be compared)",
+		    (unsigned long long)v->unreadable);
+	if (v->changing)
+		printf(", %llu changed since the sync point", (unsigned long
+		    long)v->changing);
+	printf("%s\n", v->differences && v->repaired ?
+	    "; handed to the session to repair" : "");
+	for (size_t i = 0; i < v->nshown; i++)
+		printf("    %s\n", v->shown[i]);
 }
 
 static void
@@ -617,5 +743,6 @@ status_print_detail(const struct status *s, const struct status_view *v)
 		format_rfc3339(s->started_at, t, sizeof(t));
 		printf("  running since:   %s (monitor pid %d)\n", t, s->pid);
 	}
+	print_verify(&s->verify);
 	printf("  log:             %s\n", v->log);
 }

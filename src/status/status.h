@@ -66,6 +66,17 @@ struct status_turn {
 	uint64_t bytes_total, bytes_done;	/* content to send */
 };
 
+/* The last `georep verify` of the session (its own file, verify.json,
+ * which verify writes; status_load reads it with status.json). */
+#define STATUS_VERIFY_SHOWN	10
+struct status_verify {
+	int64_t at;		/* when it finished (realtime ns); 0: never */
+	uint64_t differences, unreadable, changing;
+	bool repaired;		/* handed to the session to repair */
+	char *shown[STATUS_VERIFY_SHOWN];	/* "path: what differs" */
+	size_t nshown;
+};
+
 struct status {
 	enum session_state state;
 	char *detail;		/* why Faulty, or a warning; may be NULL */
@@ -88,6 +99,7 @@ struct status {
 	int pid;		/* of the monitor */
 	uint64_t config_applied;	/* digest of the config the running
 					 * worker was started with (monitor) */
+	struct status_verify verify;
 };
 
 void status_init(struct status *s);
@@ -96,6 +108,9 @@ void status_release(struct status *s);
  * fresh). */
 int status_load(struct status *s, const char *dir);
 int status_save(const struct status *s, const char *dir);
+/* Write the result of a verify of the session in dir (verify.json). */
+int status_save_verify(const struct status_verify *v, const char *dir);
+void status_verify_release(struct status_verify *v);
 /* The form status.json has (malloc'ed), and its reading: what the
  * monitor serves on the session's socket.  -1 on a bad text. */
 char *status_to_text(const struct status *s);

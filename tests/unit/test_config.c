@@ -198,6 +198,7 @@ test_keys_and_defaults(void **state)
 		{ "ssh_command", "ssh -oBatchMode=yes" },
 		{ "crawl_interval", "1m" },
 		{ "log_level", "info" },
+		{ "verify_interval", "off" },
 	};
 	size_t n = 0;
 
@@ -255,6 +256,21 @@ test_duration_keys(void **state)
 			    k, bad[b]);
 			assert_refused(f, k, bad[b], want);
 		}
+	}
+	/* verify_interval: off (0) or at least a second. */
+	assert_set(f, "verify_interval", "6h", "6h");
+	assert_int_equal(f->c.verify_interval_ms, 6 * 3600 * 1000);
+	assert_set(f, "verify_interval", "off", "off");
+	assert_int_equal(f->c.verify_interval_ms, 0);
+	assert_set(f, "verify_interval", "0", "off");
+	static const char *const vbad[] = { "500ms", "soon", "-1s", "169h",
+	    "" };
+	for (size_t b = 0; b < sizeof(vbad) / sizeof(vbad[0]); b++) {
+		char want[256];
+		snprintf(want, sizeof(want), "verify_interval '%s': expected "
+		    "off, or a duration of at least 1s such as 30m, 1h (at most "
+		    "7 days)", vbad[b]);
+		assert_refused(f, "verify_interval", vbad[b], want);
 	}
 	/* Each key its own field. */
 	assert_set(f, "change_interval", "500ms", "500ms");
@@ -399,7 +415,7 @@ test_unknown_and_not_built(void **state)
 	static const char *const keys_msg = "(the keys: change_detector, "
 	    "change_interval, timeout, ignore_deletes, sync_xattrs, sync_acls, "
 	    "one_file_system, exclude, ssh_command, crawl_interval, "
-	    "log_level)";
+	    "log_level, verify_interval)";
 	char want[512];
 
 	snprintf(want, sizeof(want), "unknown key 'nosuchkey' %s", keys_msg);
