@@ -13,8 +13,8 @@
 #   BENCH_VERIFY  1: compare every copy's listing (names, types, modes, sizes,
 #                 mtimes) with the source, and the content of every tool's
 #                 first copy; 0: only count files (1)
-#   BENCH_SCENARIOS  which scenarios, in order ("initial nochange ssh";
-#                 nochange needs initial before it)
+#   BENCH_SCENARIOS  which scenarios, in order ("initial nochange ssh
+#                 verify"; nochange needs initial before it)
 #   BENCH_SSH     1: also a first copy over ssh to a loopback sshd of the
 #                 benchmark's own (tests/e2e/lib_ssh.sh: its own keys and
 #                 config, nothing of the system's): "georep sync --ssh" to
@@ -45,7 +45,7 @@ DIR=${BENCH_DIR:-/var/tmp/georep-bench}
 VERIFY=${BENCH_VERIFY:-1}
 DURABLE=${BENCH_DURABLE:-paired}
 SSH_BENCH=${BENCH_SSH:-1}
-SCENARIOS=${BENCH_SCENARIOS:-initial nochange ssh}
+SCENARIOS=${BENCH_SCENARIOS:-initial nochange ssh verify}
 FILE_SIZE=4096
 PER_DIR=1000		# split -a 3 names at most 1000 files per directory
 GEN_VERSION=1		# bump when the generator changes: the cache is rebuilt
@@ -162,6 +162,8 @@ declare -A LABEL=(
 	[tar_sync]="tar | tar; sync"
 	[georep_ssh]="georep sync over ssh"
 	[rsync_ssh]="rsync -aH -e ssh"
+	[georep_verify]="georep verify"
+	[rsync_check]="rsync -aHc --dry-run"
 )
 
 # run TOOL DEST HOME: the command that is timed
@@ -177,6 +179,12 @@ run() {
 	georep_ssh) "$GEOREP_BIN" sync --home "$home" -q --ssh "$SSH_CMD" \
 	    "$SRC" "$SSH_HOST:$dst" ;;
 	rsync_ssh) rsync -aH -e "$SSH_CMD" "$SRC/" "$SSH_HOST:$dst/" ;;
+	# Both read every file on both sides; the peak RSS of each run (the
+	# largest process of the tree, kB) goes to $DIR/.rss.
+	georep_verify) /usr/bin/time -f %M -o "$DIR/.rss" \
+	    "$GEOREP_BIN" verify -q "$SRC" "$dst" ;;
+	rsync_check) /usr/bin/time -f %M -o "$DIR/.rss" \
+	    rsync -aHc --delete --dry-run "$SRC/" "$dst/" ;;
 	*) die "unknown tool $1" ;;
 	esac
 }
@@ -404,6 +412,44 @@ scenario_nochange() {
 	summarize "$tsv" georep | tee -a "$SUMMARY"
 }
 
+# verify: a whole comparison of a replica with its source, content
+# included: georep verify against rsync -aHc --delete --dry-run (a checksum
+# of every file on both sides).  The replica is made once (untimed) by
+# georep sync; both tools find it identical (georep verify exits 1 on a
+# difference, which stops the benchmark).  BENCH_VERIFY_COLD=1 drops the
+# page cache before each run (root), so both read from the disk.
+scenario_verify() {
+	local tools=(georep_verify rsync_check) n=2 r k tool rss
+	local tsv=$RESULTS/$STAMP-verify.tsv
+	printf '%s\n' "$TSV_HEADER" >"$tsv"
+	fresh_dest verify
+	"$GEOREP_BIN" sync --home "$HOMES/verify" -q --no-fsync "$SRC" \
+	    "$DST/verify" || die "georep sync for the verify scenario failed"
+	warm_source
+	for ((r = 1; r <= ROUNDS; r++)); do
+		for ((k = 0; k < n; k++)); do
+			tool=${tools[(k + r - 1) % n]}
+			sync
+			if [[ ${BENCH_VERIFY_COLD:-0} == 1 ]]; then
+				echo 3 >/proc/sys/vm/drop_caches ||
+				    die "BENCH_VERIFY_COLD=1 needs root"
+			fi
+			timed "$tool" "$DST/verify" ""
+			record verify "$r" $((k + 1)) "$tool" "$tsv"
+			rss=$(tail -1 "$DIR/.rss")
+			note "$(printf '%-8s round %d/%d  %-24s peak RSS %s kB' \
+			    verify "$r" "$ROUNDS" "${LABEL[$tool]}" "$rss")"
+			printf '%s\t%s\t%s\n' "$r" "$tool" "$rss" \
+			    >>"$RESULTS/$STAMP-verify-rss.tsv"
+		done
+	done
+	rm -rf "${DST:?}/verify" "${HOMES:?}/verify"
+	say ""
+	say "scenario 'verify': compare a replica with its source, content included ($([[ ${BENCH_VERIFY_COLD:-0} == 1 ]] && echo "cold page cache" || echo "warm page cache"))"
+	summarize "$tsv" georep_verify rsync_check | tee -a "$SUMMARY"
+	say "peak RSS, kB (median): $(awk -F'\t' '{ v[$2] = v[$2] " " $3 } END { for (t in v) { n = split(v[t], a, " "); asort(a); printf "%s %s  ", t, a[int((n + 1) / 2)] } }' "$RESULTS/$STAMP-verify-rss.tsv")"
+}
+
 # ssh: a first copy over ssh, to an sshd of the benchmark's own on
 # 127.0.0.1 (the one the tests use: tests/e2e/lib_ssh.sh).  Both tools pay
 # for one ssh connection each; the remote shell is the account's (root's:
@@ -449,6 +495,7 @@ for sc in $SCENARIOS; do
 	initial) scenario_initial ;;
 	nochange) scenario_nochange ;;
 	ssh) ((SSH_BENCH == 0)) || scenario_ssh ;;
+	verify) scenario_verify ;;
 	*) die "BENCH_SCENARIOS: unknown scenario $sc" ;;
 	esac
 done
