@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "../common/attrs.h"
+#include "../common/log.h"
 #include "../common/names.h"
 #include "../common/xattrs.h"
 #include "../protocol/proto.h"
@@ -59,10 +60,12 @@ read_names(DIR *d, bool root, const char *after, size_t alen,
 	return err ? -1 : 0;
 }
 
-/* One entry, or 1 when it is gone. */
+/* One entry, or 1 when it is gone.  in_dir: the working directory is the
+ * directory listed, so the xattrs are read by the bare name (a lookup of
+ * one component, where /proc/self/fd/N/NAME costs three). */
 static int
-add_entry(int fd, const struct vname *nm, bool privileged, struct buf *out,
-    struct buf *store)
+add_entry(int fd, bool in_dir, const struct vname *nm, bool privileged,
+    struct buf *out, struct buf *store)
 {
 	struct vlist_entry e;
 	struct attrs a = { 0 };
@@ -93,7 +96,10 @@ add_entry(int fd, const struct vname *nm, bool privileged, struct buf *out,
 		e.target = target;
 		e.target_len = (uint32_t)n;
 	}
-	snprintf(path, sizeof(path), "/proc/self/fd/%d/%s", fd, nm->name);
+	if (in_dir)
+		snprintf(path, sizeof(path), "%s", nm->name);
+	else
+		snprintf(path, sizeof(path), "/proc/self/fd/%d/%s", fd, nm->name);
 	if (xattrs_read(-1, path, false, privileged, &a, store) < 0) {
 		if (errno == ENOENT)
 			return 1;
@@ -126,6 +132,10 @@ vlist_dir(int dirfd, bool root, const char *after, size_t alen,
 	}
 	rc = read_names(d, root, after, alen, &v, &n);
 	int err = errno;
+	/* Into the directory for the page, back after: nothing in georep
+	 * resolves a relative path against the working directory. */
+	int cwd = open(".", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	bool in_dir = cwd >= 0 && fchdir(dirfd) == 0;
 	for (size_t i = 0; i < n; i++) {
 		/* A page ends once past PROTO_LIST_BYTES: at most one
 		 * entry (VLIST_ENTRY_MAX) beyond it. */
@@ -133,12 +143,18 @@ vlist_dir(int dirfd, bool root, const char *after, size_t alen,
 			if (out->len >= PROTO_LIST_BYTES)
 				*more = true;
 			else
-				add_entry(dirfd, &v[i], privileged, out, &store);
+				add_entry(dirfd, in_dir, &v[i], privileged, out,
+				    &store);
 		}
 		free(v[i].name);
 	}
 	free(v);
 	buf_release(&store);
+	if (in_dir && fchdir(cwd) < 0)
+		fatal("cannot return to the working directory: %s",
+		    strerror(errno));
+	if (cwd >= 0)
+		close(cwd);
 	closedir(d);
 	errno = err;
 	return rc;
