@@ -11,6 +11,7 @@
 
 #include "../common/codec.h"
 #include "../common/log.h"
+#include "../common/testhook.h"
 #include "../common/names.h"
 #include "journal.h"
 #include "../common/banned.h"
@@ -318,6 +319,11 @@ journal_flush(struct journal *j)
 {
 	if (j->fd < 0 || j->pending.len == 0)
 		return 0;
+	if (test_crash_armed("journal")) {
+		/* Half of it: a record cut in the middle. */
+		(void)write_full(j->fd, j->pending.data, j->pending.len / 2 + 1);
+		test_crash_now("journal");
+	}
 	if (write_full(j->fd, j->pending.data, j->pending.len) < 0) {
 		log_sys(LOG_LVL_ERR, "append to the journal %s", j->dir);
 		return -1;

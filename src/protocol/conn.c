@@ -741,6 +741,14 @@ conn_pump(struct conn *c, bool block)
 	return c->failed ? -1 : 0;
 }
 
+int
+conn_flush(struct conn *c)
+{
+	while (!c->failed && c->out_off < c->out.len)
+		conn_pump(c, true);
+	return c->failed ? -1 : 0;
+}
+
 static void
 ping_reply(void *arg, const struct pending_req *req, const struct reply *rep)
 {

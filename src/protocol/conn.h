@@ -104,6 +104,8 @@ int conn_end(struct conn *c, size_t start);
 size_t conn_begin_cont(struct conn *c, uint8_t type, bool reply,
     uint64_t cookie);
 int conn_wait_all(struct conn *c);
+/* Pump until everything queued is written (replies are taken meanwhile). */
+int conn_flush(struct conn *c);
 int conn_pump(struct conn *c, bool block);
 /* Send BYE, wait for its answer and for the child; returns the child's
  * exit status or -1. */

@@ -9,6 +9,7 @@
 #include <xxhash.h>
 
 #include "../common/log.h"
+#include "../common/testhook.h"
 #include "../common/xattrs.h"
 #include "turn_int.h"
 #include "../common/banned.h"
@@ -460,6 +461,10 @@ send_extents(struct turn *t, int fd, uint64_t size, bool sparse,
 			if (r == 0)
 				break;	/* shrank under us: caught by the restat */
 			off += r;
+			if (off < hole && test_crash_armed("content")) {
+				conn_flush(c);	/* part of it there */
+				test_crash_now("content");
+			}
 			if (t->opts->progress)
 				progress_update(t, false);
 			turn_report(t, false);

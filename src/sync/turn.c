@@ -10,6 +10,7 @@
 #include <xxhash.h>
 
 #include "../common/log.h"
+#include "../common/testhook.h"
 #include "turn_int.h"
 #include "../common/banned.h"
 
@@ -67,9 +68,10 @@ sync_racy_add(struct sync_racy_list *l, const struct fid *fid, int64_t seen)
 }
 
 /*
- * Tests only: GEOREP_TEST_CRASH=entry|data|commit kills this process with
- * SIGKILL once the secondary has applied that part of the turn and before
- * the index commits it -- the window a crash recovery must handle.
+ * Tests only (common/testhook.h): GEOREP_TEST_CRASH=entry|data|commit kills
+ * this process with SIGKILL once the secondary has applied that part of
+ * the turn and before the index commits it -- the window a crash recovery
+ * must handle.
  * GEOREP_TEST_CRASH=reply:N kills it at the Nth reply to an operation of
  * the turn, anywhere in it (the secondary may have applied a few more).
  * With GEOREP_TEST_CRASH_FLAG=FILE as well, replies are counted across
@@ -79,12 +81,7 @@ sync_racy_add(struct sync_racy_list *l, const struct fid *fid, int64_t seen)
 void
 turn_crash_point(const char *where)
 {
-	const char *want = getenv("GEOREP_TEST_CRASH");
-
-	if (want && strcmp(want, where) == 0) {
-		log_warn("GEOREP_TEST_CRASH=%s: killing myself", where);
-		raise(SIGKILL);
-	}
+	test_crash_point(where);
 }
 
 /*
