@@ -5,7 +5,9 @@
 #       tests/run.sh [--unit|--e2e] [-k|--keep] [PATTERN...]
 #
 # Each unit binary (cmocka) is one test: it passes when it exits 0.  Each
-# tests/e2e/NN-*.sh scenario runs with bash in a fresh scratch directory
+# tests/e2e/NN-*.sh scenario, and each tests/torture/NN-*.sh case (named
+# torture-NN-..., short unless TORTURE_SCALE=full: tests/torture/lib.sh),
+# runs with bash in a fresh scratch directory
 # under ${TMPDIR:-/tmp} (removed when it passes, kept and named when it
 # fails), under a timeout ($E2E_TIMEOUT seconds, default 300).  A PATTERN
 # (a shell glob or a substring) keeps only the tests whose name matches.
@@ -102,9 +104,10 @@ run_unit() {
 
 run_e2e() {
 	local script name start rc scratch log
-	for script in tests/e2e/[0-9][0-9]-*.sh; do
+	for script in tests/e2e/[0-9][0-9]-*.sh tests/torture/[0-9][0-9]-*.sh; do
 		[[ -e $script ]] || continue
 		name=$(basename "$script" .sh)
+		[[ $script != tests/torture/* ]] || name=torture-$name
 		matches "$name" || continue
 		selected=$((selected + 1))
 		scratch=$(mktemp -d "$tmp/georep-e2e.$name.XXXXXX")

@@ -46,6 +46,9 @@
 #include "../common/banned.h"
 
 #define RETRY_MIN_MS	1000
+/* Failed paths are retried at least this often, whatever crawl_interval
+ * is: space freed on a full secondary is used within half a minute. */
+#define RETRY_MAX_MS	30000
 #define SAVE_EVERY_NS	1000000000LL	/* status under load */
 #define IDLE_SAVE_NS	50000000LL	/* and once idle that long */
 
@@ -154,6 +157,31 @@ after_turn(struct worker *w, const struct sync_stats *s)
 	if (s->sync_point)
 		sync_point_moved(w, s->sync_point);
 	save_status(w, had_failures != (w->st.failure_count != 0));
+}
+
+/* A secondary out of space fails every write that follows: the session
+ * is Faulty, with the path and the reason, until a turn goes through
+ * (failed paths are retried at least every RETRY_MAX_MS). */
+static void
+note_full(struct worker *w, const struct sync_stats *s)
+{
+	const char *nospc = strerror(ENOSPC), *quota = strerror(EDQUOT);
+	char detail[1024];
+
+	for (size_t i = 0; i < s->nfail; i++) {
+		if (strstr(s->fail_error[i], nospc) == NULL &&
+		    strstr(s->fail_error[i], quota) == NULL)
+			continue;
+		snprintf(detail, sizeof(detail), "the secondary is out of space: "
+		    "%s; failed paths are retried at least every %d s",
+		    s->fail_error[i], RETRY_MAX_MS / 1000);
+		if (w->st.state != STATE_FAULTY)
+			log_warn("%s", detail);
+		w->st.state = STATE_FAULTY;
+		status_set_detail(&w->st, detail);
+		worker_save_status(w);
+		return;
+	}
 }
 
 /* A new checkpoint shows as pending at once, paused or not. */
@@ -604,6 +632,7 @@ journal_turn(struct worker *w, struct session_conn *sc, const char *jdir,
 		after_turn(w, &s);
 		batch_applied(w, jdir, &b, rc, full, crawl_needed, applied);
 		set_state(w, STATE_CHANGELOG_CRAWL);
+		note_full(w, &s);
 	}
 	sync_stats_release(&s);
 	batch_release(&b);
@@ -657,8 +686,9 @@ journal_loop(struct worker *w, struct session_conn *sc)
 		} else if (out == OUT_PARTIAL) {
 			retry_pending = true;
 			retry_at = mono_ns() + retry_ms * 1000000;
-			retry_ms = retry_ms * 2 > w->cfg->crawl_interval_ms ?
-			    w->cfg->crawl_interval_ms : retry_ms * 2;
+			int64_t cap = w->cfg->crawl_interval_ms < RETRY_MAX_MS ?
+			    w->cfg->crawl_interval_ms : RETRY_MAX_MS;
+			retry_ms = retry_ms * 2 > cap ? cap : retry_ms * 2;
 		}
 		if (out != OUT_NOTHING)
 			continue;	/* look for the next segment at once */
@@ -721,9 +751,10 @@ crawl_loop(struct worker *w, struct session_conn *sc)
 		if (rc == SYNC_DONE && session_flag(w->dir, SF_CRAWL_NEEDED))
 			session_set_flag(w->dir, SF_CRAWL_NEEDED, false);
 		after_turn(w, &s);
+		set_state(w, STATE_HYBRID_CRAWL);
+		note_full(w, &s);
 		sync_stats_release(&s);
 		chan_say(&ch, "t\n");
-		set_state(w, STATE_HYBRID_CRAWL);
 		if (idle_wait(w, sc, NULL, w->cfg->crawl_interval_ms, &idle) < 0)
 			return -1;
 	}
