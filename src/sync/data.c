@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <xxhash.h>
@@ -21,7 +22,9 @@
  * that follows keeps it). */
 #define COMMIT_BATCH	20000
 #define COMMIT_EVERY_NS	(2 * 1000000000LL)
-#define CHANGED_RETRIES	3
+/* A file that changes while it is read is read again, after 5, 10, 20,
+ * 40, 80 and 160 ms; still changing, it is not sent (below). */
+#define CHANGED_RETRIES	6
 
 /* ---- progress ---- */
 
@@ -160,6 +163,24 @@ same_stat(const struct stat *a, const struct stat *b)
 	    a->st_mtim.tv_nsec == b->st_mtim.tv_nsec &&
 	    a->st_ctim.tv_sec == b->st_ctim.tv_sec &&
 	    a->st_ctim.tv_nsec == b->st_ctim.tv_nsec;
+}
+
+/*
+ * Before a file's content is read: wait out a write in progress, then
+ * take the stat the read is checked against.  A write(2) holds the
+ * inode's lock while it copies, and lseek(SEEK_DATA) takes it too (ext4,
+ * xfs, btrfs, tmpfs), so a write that began before is finished when it
+ * returns; one that begins after changes the ctime, which the stat after
+ * the read sees -- the kernel's multigrain timestamps (6.13) make a change
+ * after a stat visible to it even within one clock tick.  Without the
+ * wait, a write already copying when the first stat was taken, in the
+ * same tick, went unseen, and the secondary got blocks of two versions.
+ */
+static int
+settle_writes(int fd, struct stat *st)
+{
+	(void)lseek(fd, 0, SEEK_DATA);	/* ENXIO (all hole) waited too */
+	return fstat(fd, st);
 }
 
 /* The owner o has on the secondary once its attributes are set: its own
@@ -595,6 +616,11 @@ send_put(struct turn *t, size_t idx)
 		goto out;
 	}
 	for (int attempt = 0; ; attempt++) {
+		if (settle_writes(fd, &st) < 0) {
+			turn_error(t, disp, "stat %s: %s", disp, strerror(errno));
+			d->done = true;
+			goto out;
+		}
 		pobj_restat(o, &st);
 		size_t s = conn_begin(c, MSG_PUT, 0, false);
 		if (turn_oref(t, &c->out, &at.parent, at.name, at.name_len,
@@ -641,10 +667,28 @@ send_put(struct turn *t, size_t idx)
 				goto out;
 			}
 			st = st2;	/* changed while sent: send it again */
+			struct timespec ts = { 0, (5 * 1000000L) << attempt };
+			nanosleep(&ts, NULL);
 			continue;
 		}
-		/* Still changing after the retries: what was read goes, with
-		 * the attributes from before, so the next turn sends it again. */
+		if (changed) {
+			/* Still changing: what was read may hold parts of two
+			 * versions, and must not go under the file's name.
+			 * The secondary keeps the version it has; the path
+			 * is a failure (status, the exit code) until a turn
+			 * finds the file quiet. */
+			s = conn_begin_cont(c, MSG_PUT_ABORT, true, COOKIE_IGNORE);
+			if (conn_end(c, s) < 0) {
+				rc = -1;
+				goto out;
+			}
+			turn_error(t, disp, "%s changed every time it was read: not "
+			    "sent (no mix of two versions under its name); sent "
+			    "once it is quiet", disp);
+			d->done = true;
+			rc = inplace ? content_unsynced(t, &o->fid) : 0;
+			goto out;
+		}
 		attrs_from_pobj(&a, o, t->opts);
 		struct attrs x = a;
 		if (read_xattrs(t, fd, dirfd, &at, false, &x, &xstore) < 0) {
