@@ -192,7 +192,16 @@ print_json(const struct vdiff *d)
 	for (uint32_t bit = 1; bit <= VD_UNREADABLE; bit <<= 1)
 		if (d->what & bit)
 			json_array_append_new(what, json_string(vdiff_name(bit)));
-	json_object_set_new(o, "path", json_stringn(d->path, strlen(d->path)));
+	/* JSON holds UTF-8 only: a name that is not goes with its bytes
+	 * written as \xNN, as the text output writes it, and says so. */
+	json_t *path = json_stringn(d->path, strlen(d->path));
+	if (path == NULL) {
+		char *q = quote_name(d->path, strlen(d->path));
+		path = json_string(q);
+		free(q);
+		json_object_set_new(o, "path_escaped", json_true());
+	}
+	json_object_set_new(o, "path", path);
 	json_object_set_new(o, "what", what);
 	json_object_set_new(o, "detail", json_string(d->detail));
 	json_object_set_new(o, "directory", json_boolean(d->is_dir));
