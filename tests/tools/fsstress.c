@@ -1034,6 +1034,20 @@ op_punch(struct ctx *c)
 	return file_op(c, F_PUNCH);
 }
 
+/* Whether PATH exists (as anything). */
+static bool
+still_there(struct ctx *c, const char *path)
+{
+	struct stat st;
+	const char *name;
+	int dfd = open_parent(c, path, &name);
+	bool there = dfd >= 0 &&
+	    fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0;
+
+	put_parent(c, dfd);
+	return there;
+}
+
 /* A non-directory to a new name (in its directory or another one), or
  * over another non-directory. */
 static enum res
@@ -1063,6 +1077,8 @@ op_rename(struct ctx *c)
 		goto out;
 	}
 	res = R_DONE;
+	if (over && still_there(c, src))
+		goto out;	/* two names of one file: nothing happens */
 	if (over)
 		tree_remove(c, dst);
 	tree_rename(c, src, dst, false);
@@ -1687,7 +1703,9 @@ parse_mix(unsigned *w, const char *arg)
 		if (eq == NULL || eq == item)
 			usage_error("--mix: '%s' is not NAME=WEIGHT", item);
 		*eq = '\0';
-		unsigned weight = (unsigned)parse_uint("--mix", eq + 1,
+		char what[64];
+		snprintf(what, sizeof(what), "--mix %.40s", item);
+		unsigned weight = (unsigned)parse_uint(what, eq + 1,
 		    MAX_WEIGHT);
 		unsigned k;
 		if (strcmp(item, "all") == 0) {
