@@ -1034,18 +1034,25 @@ op_punch(struct ctx *c)
 	return file_op(c, F_PUNCH);
 }
 
+/* lstat of PATH: 0, or -1 with errno. */
+static int
+lstat_path(struct ctx *c, const char *path, struct stat *st)
+{
+	const char *name;
+	int dfd = open_parent(c, path, &name);
+	int rc = dfd < 0 ? -1 : fstatat(dfd, name, st, AT_SYMLINK_NOFOLLOW);
+
+	put_parent(c, dfd);
+	return rc;
+}
+
 /* Whether PATH exists (as anything). */
 static bool
 still_there(struct ctx *c, const char *path)
 {
 	struct stat st;
-	const char *name;
-	int dfd = open_parent(c, path, &name);
-	bool there = dfd >= 0 &&
-	    fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0;
 
-	put_parent(c, dfd);
-	return there;
+	return lstat_path(c, path, &st) == 0;
 }
 
 /* A non-directory to a new name (in its directory or another one), or
@@ -1213,6 +1220,11 @@ op_link(struct ctx *c)
 	put_parent(c, dfd);
 	put_parent(c, sfd);
 	if (rc < 0) {
+		struct stat st;
+		/* EPERM: the source is a directory now (a race) */
+		if (errno == EPERM && lstat_path(c, src, &st) == 0 &&
+		    S_ISDIR(st.st_mode))
+			errno = EISDIR;
 		res = failed(c, "link", src, dst);
 		goto out;
 	}
