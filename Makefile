@@ -47,6 +47,13 @@ $(BUILD)/tests/%: tests/unit/%.c $(LIB_OBJ) $(wildcard tests/unit/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -Isrc -o $@ $(filter %.c %.o,$^) $(LIBS) -lcmocka
 
+# The workload generator the torture tests run ($FSSTRESS): libc only.
+TOOL_BIN  := $(BUILD)/tests/fsstress
+
+$(BUILD)/tests/fsstress: tests/tools/fsstress.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $<
+
 -include $(OBJ:.o=.d)
 
 # Install what a fresh Debian 12 machine lacks (as root).
@@ -63,8 +70,8 @@ check: deps
 	$(MAKE) check-plain
 	$(MAKE) asan
 
-check-plain: all $(UNIT_BIN)
-	GEOREP=$(CURDIR)/$(BUILD)/georep GEOREP_ASAN=$(GEOREP_ASAN) \
+check-plain: all $(UNIT_BIN) $(TOOL_BIN)
+	GEOREP=$(CURDIR)/$(BUILD)/georep FSSTRESS=$(CURDIR)/$(BUILD)/tests/fsstress GEOREP_ASAN=$(GEOREP_ASAN) \
 	    UNIT_BIN="$(UNIT_BIN)" tests/run.sh
 
 unit: $(UNIT_BIN)
