@@ -29,7 +29,8 @@ LIB_OBJ   := $(LIB_SRC:src/%.c=$(BUILD)/%.o)
 UNIT_SRC  := $(wildcard tests/unit/test_*.c)
 UNIT_BIN  := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all check check-plain unit asan fuzz demo bench clean deps bench-deps
+.PHONY: all check check-plain unit asan fuzz demo bench clean deps bench-deps \
+	torture
 
 all: georep
 
@@ -84,6 +85,13 @@ ASAN_CFLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer \
 asan:
 	$(MAKE) BUILD=build-asan CFLAGS="$(ASAN_CFLAGS)" \
 	    LDFLAGS="-fsanitize=address,undefined" GEOREP_ASAN=1 check-plain
+
+# The torture suite at full scale (tests/torture/run.sh): faults injected
+# into live sessions under a workload, each case ended by georep verify;
+# make check runs the short version of each case.
+torture: all $(TOOL_BIN)
+	GEOREP=$(CURDIR)/$(BUILD)/georep FSSTRESS=$(CURDIR)/$(TOOL_BIN) \
+	    tests/torture/run.sh
 
 # libFuzzer on the frame parser and the secondary's request handling, then
 # on the primary's handling of the replies (FUZZ_SECONDS each, 60).
