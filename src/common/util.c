@@ -373,6 +373,23 @@ mono_ns(void)
 	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
+int64_t
+clockwatch_back(struct clockwatch *cw)
+{
+	int64_t real = now_ns(), mono = mono_ns();
+	int64_t was = cw->real - cw->mono, is = real - mono;
+	bool first = cw->mono == 0;
+	int64_t since = mono - cw->mono;
+
+	cw->real = real;
+	cw->mono = mono;
+	if (first || was - is <= 50 * 1000000LL)
+		return 0;
+	/* The step came after the last call: what was the time then, on
+	 * the new scale, is the earliest a later change can carry. */
+	return real - since;
+}
+
 void
 format_rfc3339(int64_t ns, char *out, size_t outlen)
 {

@@ -80,6 +80,21 @@ int mkdir_p(const char *path, mode_t mode);
 
 int64_t now_ns(void);		/* CLOCK_REALTIME in nanoseconds */
 int64_t mono_ns(void);		/* CLOCK_MONOTONIC in nanoseconds */
+
+/*
+ * A watch on the realtime clock against the monotonic one.  A sync point is
+ * a realtime: when the clock is stepped back, changes made after the step
+ * carry times the sync point may already have passed, and "everything
+ * before the sync point is on the secondary" would no longer hold.
+ * clockwatch_back() returns, when the clock went back by more than 50 ms
+ * since the last call, the earliest time (on the new scale) a change made
+ * after the step can carry -- a sync point must go back to it -- and 0
+ * otherwise (the first call, a slew, a step forward).
+ */
+struct clockwatch {
+	int64_t real, mono;
+};
+int64_t clockwatch_back(struct clockwatch *cw);
 /* RFC 3339 UTC with milliseconds into out (>= 32 bytes). */
 void format_rfc3339(int64_t ns, char *out, size_t outlen);
 

@@ -42,6 +42,7 @@
 #include <stdint.h>
 
 #include "../status/status.h"
+#include "../common/util.h"
 #include "../sync/sync.h"
 
 struct config;
@@ -76,6 +77,10 @@ struct worker {
 	/* Files left racy by the turns so far, to settle once the journal
 	 * covers the time they were sent (sync.h, SYNC_RACY_NS). */
 	struct sync_racy_list racy;
+	/* The realtime clock, watched: a step back moves the sync point
+	 * back, and a turn begun before the step moves it no more. */
+	struct clockwatch clock;
+	int64_t stepped_at;	/* mono ns of the last step back seen */
 };
 
 /* The worker's exit status: 0 when told to stop or to reload, else the

@@ -85,6 +85,7 @@ struct monitor {
 	int64_t backoff;	/* ms */
 	bool connected;		/* the running worker reached the secondary */
 	pid_t verifier;		/* georep verify, run every verify_interval */
+	struct clockwatch clock;	/* a step back moves synced back */
 	int64_t verify_at;	/* mono ns: the next one (0: not planned) */
 	/* The sync point as known here (a worker idle with nothing pending
 	 * is in step now): what status showed once stays, even when the
@@ -864,7 +865,9 @@ overlay(struct monitor *m, struct status *st)
 	if (m->worker && m->waiting && pending == 0 &&
 	    st->failure_count == 0 && st->state == STATE_CHANGELOG_CRAWL)
 		m->synced = now_ns();
-	if (st->last_synced > m->synced)
+	/* A sync point not reached yet is from before the clock went
+	 * back (watch_clock): not taken. */
+	if (st->last_synced > m->synced && st->last_synced <= now_ns())
 		m->synced = st->last_synced;
 	st->last_synced = m->synced;
 	st->changes_pending = pending;
@@ -919,10 +922,25 @@ poll_timeout(const struct monitor *m)
 	return ms < 0 ? 0 : (int)ms;
 }
 
+/* The clock stepped back: what the monitor shows of the sync point goes
+ * back with it, as the worker's does (util.h, clockwatch). */
+static void
+watch_clock(struct monitor *m)
+{
+	int64_t bound = clockwatch_back(&m->clock);
+
+	if (bound && m->synced > bound) {
+		log_warn("the clock went back by %.3f s: the sync point goes "
+		    "back with it", (double)(m->synced - bound) / 1e9);
+		m->synced = bound;
+	}
+}
+
 static void
 monitor_loop(struct monitor *m)
 {
 	while (!sig_stop) {
+		watch_clock(m);
 		if (m->worker == 0 && !m->primary_lost &&
 		    mono_ns() >= m->restart_at)
 			spawn_worker(m);

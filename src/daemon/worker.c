@@ -126,10 +126,38 @@ note_not_exact(struct worker *w, const struct sync_stats *s, bool full)
 		running_detail(w);
 }
 
+/* The clock stepped back: the sync point goes back with it (util.h,
+ * clockwatch). */
 static void
-sync_point_moved(struct worker *w, int64_t t)
+watch_clock(struct worker *w)
+{
+	int64_t bound = clockwatch_back(&w->clock);
+	char t[40];
+
+	if (bound == 0)
+		return;
+	w->stepped_at = mono_ns();
+	if (w->st.last_synced <= bound)
+		return;
+	format_rfc3339(bound, t, sizeof(t));
+	log_warn("the clock went back by %.3f s: the sync point goes back to "
+	    "%s (changes made since carry earlier times than it)",
+	    (double)(w->st.last_synced - bound) / 1e9, t);
+	status_clock_back(&w->st, bound);
+	worker_save_status(w);
+}
+
+/* from_turn: t is a turn's cut; a turn begun before the clock went back
+ * covers none of what came after the step, so it moves nothing.  A time
+ * not yet reached is from before a step too. */
+static void
+sync_point_moved(struct worker *w, int64_t t, bool from_turn)
 {
 	int64_t before = w->st.last_synced;
+
+	watch_clock(w);
+	if ((from_turn && w->turn_began <= w->stepped_at) || t > now_ns())
+		return;
 
 	if (status_synced(&w->st, t)) {
 		char s[40];
@@ -155,7 +183,7 @@ after_turn(struct worker *w, const struct sync_stats *s)
 	status_set_failures(&w->st, s->fail_path, s->fail_error, s->nfail,
 	    s->errors);
 	if (s->sync_point)
-		sync_point_moved(w, s->sync_point);
+		sync_point_moved(w, s->sync_point, true);
 	save_status(w, had_failures != (w->st.failure_count != 0));
 }
 
@@ -664,6 +692,7 @@ journal_loop(struct worker *w, struct session_conn *sc)
 
 	while (!sig_stop && !sig_hup) {
 		sig_wake = 0;
+		watch_clock(w);
 		want_idle |= check_checkpoint(w);
 		if (session_flag(w->dir, SF_PAUSED)) {
 			if ((rc = wait_paused(w, sc)) < 0)
@@ -715,7 +744,7 @@ journal_loop(struct worker *w, struct session_conn *sc)
 			break;
 		}
 		if (idle && !retry_pending && w->st.failure_count == 0)
-			sync_point_moved(w, idle);
+			sync_point_moved(w, idle, false);
 	}
 	free(jdir);
 	return rc < 0 ? -1 : 0;
@@ -730,6 +759,7 @@ crawl_loop(struct worker *w, struct session_conn *sc)
 	while (!sig_stop && !sig_hup) {
 		int64_t idle;
 		sig_wake = 0;
+		watch_clock(w);
 		check_checkpoint(w);
 		if (session_flag(w->dir, SF_PAUSED)) {
 			if (wait_paused(w, sc) < 0)

@@ -128,6 +128,13 @@ status_synced(struct status *s, int64_t t)
 }
 
 void
+status_clock_back(struct status *s, int64_t bound)
+{
+	if (s->last_synced > bound)
+		s->last_synced = bound;
+}
+
+void
 status_set_checkpoint(struct status *s, int64_t when)
 {
 	s->checkpoint = when;

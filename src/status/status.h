@@ -123,6 +123,9 @@ void status_set_failures(struct status *s, char *const *paths,
 /* Move the sync point to t, never back.  True when a checkpoint it passes
  * completed now. */
 bool status_synced(struct status *s, int64_t t);
+/* The clock went back (clockwatch_back): the sync point goes back to
+ * `bound` if it is past it -- the one time it moves back. */
+void status_clock_back(struct status *s, int64_t bound);
 /* A checkpoint set at `when` (0: none): pending unless the sync point is
  * past it already. */
 void status_set_checkpoint(struct status *s, int64_t when);

@@ -19,7 +19,7 @@ for ((i = 1; i <= KILLS; i++)); do
 	w=$(worker_pid)
 	[[ -n $w ]] || { wait_for "d['state'] != 'Faulty'" "a worker" 30; w=$(worker_pid); }
 	[[ -n $w ]] || fail "no worker to kill (kill $i)"
-	t0=$EPOCHREALTIME
+	t0=$(fault_time)
 	kill -9 "$w"
 	fault_converged "$t0" 120
 	echo "  kill $i: converged in ${CONVERGE[-1]} s" >&2

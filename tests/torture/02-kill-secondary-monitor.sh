@@ -20,7 +20,7 @@ for ((i = 1; i <= SKILLS; i++)); do
 	until_true "a secondary process (kill $i)" 30 bash -c "[[ -n \$(pgrep -P \$(pgrep -P $(monitor_pid) -x georep | head -1) -x georep) ]]"
 	sp=$(secondary_pid)
 	[[ -n $sp ]] || fail "no secondary to kill (kill $i)"
-	t0=$EPOCHREALTIME
+	t0=$(fault_time)
 	kill -9 "$sp"
 	fault_converged "$t0" 120
 	echo "  secondary kill $i: converged in ${CONVERGE[-1]} s" >&2
@@ -28,7 +28,7 @@ done
 for ((i = 1; i <= MKILLS; i++)); do
 	sleep "0.$((RANDOM % 10))$((RANDOM % 10))"
 	mon=$(monitor_pid)
-	t0=$EPOCHREALTIME
+	t0=$(fault_time)
 	kill -9 "$mon"
 	until_true "the monitor gone (kill $i)" 30 pid_gone "$mon"
 	until_true "the session down (monitor kill $i)" 60 session_down

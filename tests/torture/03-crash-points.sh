@@ -37,7 +37,7 @@ for ((r = 1; r <= ROUNDS; r++)); do
 		    >"$T/burst-$n.log" 2>&1 || fail "fsstress burst $n failed"
 		OPS=$((OPS + 400))
 		until_true "the crash at $point" 60 test ! -e "$flag"
-		t0=$EPOCHREALTIME
+		t0=$(fault_time)
 		grep -q "GEOREP_TEST_CRASH=$point: killing myself" \
 		    "$T/home/sessions/$sess/log" ||
 			fail "no crash at $point in the session log"

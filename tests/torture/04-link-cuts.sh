@@ -54,7 +54,7 @@ stress_start "$P" $((SEED + 1)) 200
 for ((i = 1; i <= CUTS; i++)); do
 	sleep "0.$((RANDOM % 10))$((RANDOM % 10))"
 	until_true "an ssh under the worker (cut $i)" 60 test -n "$(ssh_pid)"
-	t0=$EPOCHREALTIME
+	t0=$(fault_time)
 	kill -9 "$(ssh_pid)"
 	fault_converged "$t0" 120
 	echo "  ssh killed ($i): converged in ${CONVERGE[-1]} s" >&2
@@ -63,7 +63,7 @@ for ((i = 1; i <= CUTS; i++)); do
 	link down
 	wait_for "d['state'] == 'Faulty'" "Faulty on the cut link ($i)" $((TIMEOUT * 4))
 	link up
-	t0=$EPOCHREALTIME
+	t0=$(fault_time)
 	fault_converged "$t0" 120
 	echo "  link down and up ($i): converged in ${CONVERGE[-1]} s" >&2
 done

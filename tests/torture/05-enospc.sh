@@ -42,7 +42,7 @@ for f in d['failures']['last'])" "an ENOSPC failure in status" 60
 			check_failed "a partial $f under its real name ($(stat -c %s "$S/$f") bytes)"
 	done
 	stress_stop
-	t0=$EPOCHREALTIME
+	t0=$(fault_time)
 	rm "$T/small/filler"
 	fault_converged "$t0" 120
 	echo "  space freed ($r): converged in ${CONVERGE[-1]} s" >&2

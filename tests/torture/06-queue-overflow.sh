@@ -38,7 +38,7 @@ for det in $DETECTORS; do
 			    with open(os.path.join(d, "r%s-%05d" % (r, i)), "wb") as f:
 			        f.write(b"flood %d\n" % i)
 		PYEOF
-		t0=$EPOCHREALTIME
+		t0=$(fault_time)
 		kill -CONT "$mon"
 		stopped=
 		fault_converged "$t0" 180

@@ -45,7 +45,7 @@ for ((r = 1; r <= ROUNDS; r++)); do
 				open(p, "wb").write(bytes(b))
 			PYEOF
 		fi
-		t0=$EPOCHREALTIME
+		t0=$(fault_time)
 		expect_rc 0 G resume "$sess"
 		fault_converged "$t0" 180
 		echo "  $damage segment: converged in ${CONVERGE[-1]} s" >&2

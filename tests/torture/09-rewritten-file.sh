@@ -56,7 +56,7 @@ print("reads %d mixes %d" % (reads, mixes))
 PYEOF
 reader=$!
 wait "$writer" || fail "the writer failed: $(cat "$T/writer.log")"
-t0=$EPOCHREALTIME
+t0=$(fault_time)
 wait "$reader" || fail "the reader failed: $(cat "$T/reader.log")"
 cat "$T/writer.log" "$T/reader.log" | tail -5 >&2
 grep -q "^reads [1-9][0-9]* mixes 0$" "$T/reader.log" ||

@@ -94,7 +94,7 @@ for ((r = 1; r <= ROUNDS; r++)); do
 	# Inodes of files not edited, before the repair.
 	(cd "$S" && find . -path ./.georep -prune -o -type f -printf '%P %i\n' |
 		sort) >"$T/inodes.before"
-	t0=$EPOCHREALTIME
+	t0=$(fault_time)
 	expect_rc 1 G verify --repair "$sess"
 	fault_converged "$t0" 120
 	echo "  round $r: $(wc -l <"$T/edited") edits repaired in ${CONVERGE[-1]} s" >&2
