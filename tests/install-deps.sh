@@ -11,7 +11,7 @@ pkgs=(gcc make pkg-config liblmdb-dev libzstd-dev libxxhash-dev libinih-dev libj
       # system's sshd nor /etc/ssh (which the package may set up and start).
       openssh-server openssh-client iproute2)
 if [[ ${1-} == --bench ]]; then
-	pkgs+=(rsync tar lsyncd)
+	pkgs+=(rsync tar lsyncd time)
 elif (($#)); then
 	echo "usage: tests/install-deps.sh [--bench]" >&2
 	exit 64
