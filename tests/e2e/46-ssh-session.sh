@@ -147,32 +147,11 @@ expect_rc 0 G stop s
 check_log_format
 
 step "a link cut and restored: two network namespaces"
-NSP=georep-$$-p NSS=georep-$$-s
-VP=grp$$ VS=grs$$		# at most 15 bytes
-ADDR_P=10.213.0.2 ADDR_S=10.213.0.1
-if ! ip netns add "$NSP" 2>"$T/netns.err"; then
+if ! netns_pair 10.213.0; then
 	echo "SKIP-PART: network namespaces are not permitted here ($(cat "$T/netns.err")):" \
 		"the cut link is not tested" >&2
 	exit 0
 fi
-at_exit "ip netns del $NSP"
-ip netns add "$NSS"
-at_exit "ip netns del $NSS"
-ip link add "$VP" netns "$NSP" type veth peer name "$VS" netns "$NSS"
-ip -n "$NSP" addr add "$ADDR_P/30" dev "$VP"
-ip -n "$NSS" addr add "$ADDR_S/30" dev "$VS"
-for ns in "$NSP" "$NSS"; do ip -n "$ns" link set lo up; done
-ip -n "$NSP" link set "$VP" up
-ip -n "$NSS" link set "$VS" up
-# Registered after the namespaces: it stops before they go.
-sshd_start netns "$ADDR_S" "$NSS"
-NS_PORT=$SSHD_PORT
-ssh_known_host "$ADDR_S" "$NS_PORT"
-NS_CMD="ssh -F $SSH_DIR/ssh_config -p $NS_PORT"
-ip netns exec "$NSP" $NS_CMD root@"$ADDR_S" true ||
-	fail "ssh from $NSP to $ADDR_S failed"
-link() { ip -n "$NSP" link set "$VP" "$1"; echo "  link $1" >&2; }
-at_exit "ip -n $NSP link set $VP up 2>/dev/null || true"
 
 sess=s2 P=$T/p2 S=$T/s2
 mktree "$P" --seed $((SEED + 20)) --files 100

@@ -334,3 +334,35 @@ wait_tmpfile() {
 		sleep 0.01
 	done
 }
+
+# netns_pair NET: two network namespaces of the scenario's own joined by a
+# veth pair (NET.1/30 in NSS, NET.2/30 in NSP, inside them only), an sshd in
+# NSS (after ssh_setup), the link up.  Sets NSP, NSS, ADDR_S, ADDR_P,
+# NS_PORT and NS_CMD (ssh to the far end), and link up|down.  Returns 1,
+# saying nothing, when network namespaces are not permitted here (the
+# reason in $T/netns.err).
+netns_pair() {
+	local net=$1
+	NSP=georep-$$-p NSS=georep-$$-s
+	VP=grp$$ VS=grs$$		# at most 15 bytes
+	ADDR_P=$net.2 ADDR_S=$net.1
+	ip netns add "$NSP" 2>"$T/netns.err" || return 1
+	at_exit "ip netns del $NSP"
+	ip netns add "$NSS"
+	at_exit "ip netns del $NSS"
+	ip link add "$VP" netns "$NSP" type veth peer name "$VS" netns "$NSS"
+	ip -n "$NSP" addr add "$ADDR_P/30" dev "$VP"
+	ip -n "$NSS" addr add "$ADDR_S/30" dev "$VS"
+	for ns in "$NSP" "$NSS"; do ip -n "$ns" link set lo up; done
+	ip -n "$NSP" link set "$VP" up
+	ip -n "$NSS" link set "$VS" up
+	# Registered after the namespaces: it stops before they go.
+	sshd_start netns "$ADDR_S" "$NSS"
+	NS_PORT=$SSHD_PORT
+	ssh_known_host "$ADDR_S" "$NS_PORT"
+	NS_CMD="ssh -F $SSH_DIR/ssh_config -p $NS_PORT"
+	ip netns exec "$NSP" $NS_CMD root@"$ADDR_S" true ||
+		fail "ssh from $NSP to $ADDR_S failed"
+	at_exit "ip -n $NSP link set $VP up 2>/dev/null || true"
+}
+link() { ip -n "$NSP" link set "$VP" "$1"; echo "  link $1" >&2; }

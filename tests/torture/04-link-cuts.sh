@@ -15,26 +15,8 @@ source "$(dirname "$0")/../e2e/lib_ssh.sh"
 CUTS=$(scale 2 10)
 TIMEOUT=3
 ssh_setup
-NSP=gtp-$$ NSS=gts-$$ VP=gtp$$ VS=gts$$
-ADDR_S=10.214.0.1 ADDR_P=10.214.0.2
-ip netns add "$NSP" 2>"$T/netns.err" ||
+netns_pair 10.214.0 ||
 	skip "network namespaces are not permitted here: $(cat "$T/netns.err")"
-at_exit "ip netns del $NSP"
-ip netns add "$NSS"
-at_exit "ip netns del $NSS"
-ip link add "$VP" netns "$NSP" type veth peer name "$VS" netns "$NSS"
-ip -n "$NSP" addr add "$ADDR_P/30" dev "$VP"
-ip -n "$NSS" addr add "$ADDR_S/30" dev "$VS"
-for ns in "$NSP" "$NSS"; do ip -n "$ns" link set lo up; done
-ip -n "$NSP" link set "$VP" up
-ip -n "$NSS" link set "$VS" up
-sshd_start netns "$ADDR_S" "$NSS"
-ssh_known_host "$ADDR_S" "$SSHD_PORT"
-NS_CMD="ssh -F $SSH_DIR/ssh_config -p $SSHD_PORT"
-ip netns exec "$NSP" $NS_CMD root@"$ADDR_S" true ||
-	fail "ssh from $NSP to $ADDR_S failed"
-link() { ip -n "$NSP" link set "$VP" "$1"; }
-at_exit "ip -n $NSP link set $VP up 2>/dev/null || true"
 
 P=$T/p S=$T/s
 mkdir -p "$P"
