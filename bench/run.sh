@@ -447,7 +447,13 @@ scenario_verify() {
 	say ""
 	say "scenario 'verify': compare a replica with its source, content included ($([[ ${BENCH_VERIFY_COLD:-0} == 1 ]] && echo "cold page cache" || echo "warm page cache"))"
 	summarize "$tsv" georep_verify rsync_check | tee -a "$SUMMARY"
-	say "peak RSS, kB (median): $(awk -F'\t' '{ v[$2] = v[$2] " " $3 } END { for (t in v) { n = split(v[t], a, " "); asort(a); printf "%s %s  ", t, a[int((n + 1) / 2)] } }' "$RESULTS/$STAMP-verify-rss.tsv")"
+	local t med
+	for t in "${tools[@]}"; do
+		med=$(awk -F'\t' -v t="$t" '$2 == t { print $3 }' \
+		    "$RESULTS/$STAMP-verify-rss.tsv" | sort -n |
+		    awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }')
+		say "peak RSS of ${LABEL[$t]} (median, the largest process): $med kB"
+	done
 }
 
 # ssh: a first copy over ssh, to an sshd of the benchmark's own on
