@@ -8,6 +8,8 @@
 #   TORTURE_SCALE   short (make check: a few faults each) or full (make
 #                   torture: the numbers docs/RELIABILITY.md quotes)
 #   TORTURE_RESULTS a file each case appends its figures to (one line)
+#   TORTURE_LOG_LEVEL  the sessions' log_level (info; debug to chase a
+#                   failure)
 #   FSSTRESS        the workload generator (built by make)
 #
 #   scale SHORT FULL     the number for this scale
@@ -113,7 +115,8 @@ session_up() {
 	local detector=${1:-inotify}
 	shift || true
 	expect_rc 0 G create "$sess" "$P" "$S" --config change_detector="$detector" \
-	    --config crawl_interval=1h "$@"
+	    --config crawl_interval=1h \
+	    --config log_level="${TORTURE_LOG_LEVEL:-info}" "$@"
 	at_exit "G stop $sess >/dev/null 2>&1 || true"
 	expect_rc 0 G start "$sess"
 	checkpoint_and_compare 120
