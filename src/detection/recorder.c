@@ -123,6 +123,9 @@ struct recorder {
 		char *from;
 	} *moves;
 	size_t nmoves, cap_moves;
+	/* where directories moved to in this drain (ino_check_moved_to) */
+	char **moved_to;
+	size_t nmoved_to, cap_moved_to;
 	bool rescan;		/* a new directory could not be watched */
 };
 
@@ -749,6 +752,32 @@ ino_settle_moves(struct recorder *r)
 	r->nmoves = r->cap_moves = 0;
 }
 
+/*
+ * After a drain: is any directory moved in it sharing its path with
+ * another watch?  Then one of them went where the other was -- two
+ * directories exchanged (RENAME_EXCHANGE: each half of it moves, by its
+ * path prefix, the watches of both), or one replaced another whose
+ * removal is not read yet -- and the paths can no longer tell them apart:
+ * a later move of one would take the other's watches with it, and changes
+ * in a directory whose watch went that way were lost.  Every directory is
+ * watched again with its path now, and a crawl covers the meantime.
+ */
+static void
+ino_check_moved_to(struct recorder *r)
+{
+	for (size_t k = 0; k < r->nmoved_to; k++) {
+		size_t n = 0;
+		for (size_t i = 0; i < r->nwatches && n < 2; i++)
+			if (r->watches[i].path != NULL &&
+			    strcmp(r->watches[i].path, r->moved_to[k]) == 0)
+				n++;
+		if (n > 1)
+			r->rescan = true;
+		free(r->moved_to[k]);
+	}
+	r->nmoved_to = 0;
+}
+
 /* The pending move with this cookie, taken out of the list (NULL). */
 static char *
 ino_take_move(struct recorder *r, uint32_t cookie)
@@ -856,7 +885,8 @@ ino_event(struct recorder *r, const struct inotify_event *ev)
 	    (from = ino_take_move(r, ev->cookie)) != NULL) {
 		char *to = ino_child(w, name);
 		ino_moved(r, ev->cookie, from, to);
-		free(to);
+		XGROW(r->moved_to, r->cap_moved_to, r->nmoved_to + 1);
+		r->moved_to[r->nmoved_to++] = to;
 		free(from);
 		if (ino_check_moved(r, w, name) < 0)
 			return -1;
@@ -899,6 +929,7 @@ ino_drain(struct recorder *r)
 	}
 	/* A move whose other half is not queued: it left. */
 	ino_settle_moves(r);
+	ino_check_moved_to(r);
 	if (r->rescan) {
 		int rc = ino_rescan(r);
 		if (rc < 0)
@@ -978,6 +1009,9 @@ recorder_close(struct recorder *r)
 	for (size_t i = 0; i < r->nmoves; i++)
 		free(r->moves[i].from);
 	free(r->moves);
+	for (size_t i = 0; i < r->nmoved_to; i++)
+		free(r->moved_to[i]);
+	free(r->moved_to);
 	keymap_clear(&r->seen);
 	keymap_clear(&r->inside);
 	free(r->buf);
