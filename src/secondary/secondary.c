@@ -154,7 +154,10 @@ unlock_fd(struct secondary *s, int fd)
 	struct stat st;
 	char proc[64];
 
-	if (s->is_root || fstat(fd, &st) < 0 || !S_ISDIR(st.st_mode) ||
+	/* Never on a read-only connection (verify): it changes nothing,
+	 * modes included, and says what it could not read. */
+	if (s->is_root || s->readonly || fstat(fd, &st) < 0 ||
+	    !S_ISDIR(st.st_mode) ||
 	    st.st_uid != geteuid() || (st.st_mode & 0700) == 0700)
 		return 0;
 	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
@@ -216,7 +219,7 @@ resolve_parent(struct secondary *s, int base, const char *path, size_t len)
 {
 	int fd = resolve_dir(&s->res, base, path, len);
 
-	if (fd < 0 && errno == EACCES && !s->is_root) {
+	if (fd < 0 && errno == EACCES && !s->is_root && !s->readonly) {
 		unlock_path(s, base, path, len);
 		fd = resolve_dir(&s->res, base, path, len);
 	}
