@@ -25,9 +25,13 @@ for ((r = 1; r <= ROUNDS; r++)); do
 	# The workload in a directory of its own: the big files stay put.
 	mkdir -p "$P/w"
 	stress_start "$P/w" $((SEED + r)) 300
-	# More than the 4 MiB left: files of 1 MiB.
+	# More than the 4 MiB left: files of 1 MiB, each written beside the
+	# primary and renamed in whole, so that every version of it the
+	# primary ever had is complete (a file caught while still written is
+	# not what is looked for here).
 	for i in $(seq 1 8); do
-		head -c $((1 << 20)) /dev/urandom >"$P/big-$r-$i"
+		head -c $((1 << 20)) /dev/urandom >"$T/big.tmp"
+		mv "$T/big.tmp" "$P/big-$r-$i"
 	done
 	wait_for "d['failures']['count'] > 0 and any('No space left' in f['error'] \
 for f in d['failures']['last'])" "an ENOSPC failure in status" 60
