@@ -10,9 +10,9 @@
  * bad errno, a LISTDIR or VLIST page out of order or with .georep, "more"
  * with nothing, a VLIST entry with a target it should not have (or
  * without one), nanoseconds of a second, an errno out of range, xattrs
- * out of order, repeated, unnamed, too long, fewer than counted, a DIGEST
- * reply of 15 or 17 bytes, a reply to a request not written yet, a cut
- * frame.
+ * out of order, repeated, unnamed, too long, fewer than counted, one more
+ * than PROTO_XATTR_COUNT_MAX, a DIGEST reply of 15 or 17 bytes, a reply
+ * to a request not written yet, a cut frame.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -416,6 +416,19 @@ seed_bad_vlist(void)
 	    { "f", 0100644, NULL, 0, 0, unnamed, 1 }, VEND }, 0);
 	bad_vlist("bad_vlist_xattr_huge", 0, (const struct ventry[]){
 	    { "f", 0100644, NULL, 0, 0, huge, 1 }, VEND }, 0);
+	/* One xattr more than the wire takes: what vlist.c sends for a file
+	 * with 1025 user.* xattrs (tmpfs, XFS, btrfs allow that many), which
+	 * verify then refuses as a protocol error. */
+	static char many_names[PROTO_XATTR_COUNT_MAX + 1][16];
+	static struct xattr many[PROTO_XATTR_COUNT_MAX + 1];
+	for (size_t i = 0; i <= PROTO_XATTR_COUNT_MAX; i++) {
+		snprintf(many_names[i], sizeof(many_names[i]), "user.x%05zu", i);
+		many[i] = (struct xattr){ many_names[i],
+		    (uint32_t)strlen(many_names[i]), (const uint8_t *)"", 0 };
+	}
+	bad_vlist("bad_vlist_xattr_count", 0, (const struct ventry[]){
+	    { "f", 0100644, NULL, 0, 0, many, PROTO_XATTR_COUNT_MAX + 1 },
+	    VEND }, 0);
 	/* Two counted, one there: the second's bytes cut off the page. */
 	bad_vlist("bad_vlist_xattr_missing", 0, (const struct ventry[]){
 	    { "f", 0100644, NULL, 0, 0, two, 2 }, VEND },
