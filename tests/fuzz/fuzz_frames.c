@@ -6,12 +6,34 @@
  * `georep secondary` runs) against a fresh secondary directory.  It is fed
  * in two calls, cut in the middle, as a pipe may cut it.  A secondary
  * takes nothing before a HELLO, so the seeds start with one (seeds.c).
+ *
+ * The directory is empty (a new secondary) unless the input's first HELLO
+ * carries HELLO_READONLY or HELLO_FORCE, which are meant for a tree that
+ * is there already (georep verify compares one; --force takes one over):
+ * then it holds a small tree bound to volume TREE_VOLUME (make_tree: files,
+ * a sparse one, a hard link, symlinks, a FIFO, subdirectories, one of mode
+ * 0000, xattrs where the filesystem takes them), for VLIST and DIGEST to
+ * find something.
+ *
  * Checked, beyond "no crash, no sanitizer report, no leak":
  *   - secondary_handle's contract: whole frames used, the rest a cut frame
  *     (proto_parse_frame says "more"), the second call going on where the
  *     first stopped;
  *   - the replies: well-formed REPLY frames, read back exactly, one per
  *     request but PUT and DATA, in order, with the request's id;
+ *   - what a successful reply carries is what the primary accepts: a
+ *     LISTDIR or VLIST page passes proto_check_list_page or
+ *     proto_check_vlist_page (names after the request's `after`, .georep
+ *     never at the root, within VLIST_PAGE_MAX), a DIGEST reply has
+ *     DIGEST_LEN bytes, a read-only HELLO finds the tree new or bound
+ *     (never taken);
+ *   - a read-only connection (a HELLO with HELLO_READONLY answered) answers
+ *     nothing but LISTDIR, VLIST, DIGEST, PING and BYE, and leaves the
+ *     secondary's directory exactly as it was: every entry's inode, type
+ *     and mode, owner, links, size, mtime and ctime (which any write, even
+ *     one undone, moves);
+ *   - no descriptor left open, the working directory where it was (VLIST
+ *     reads xattrs from inside the directory listed);
  *   - nothing changes beside the secondary's directory (a canary file,
  *     and no other entry);
  *   - the frame parser's contract on the input as a stream; and the
@@ -35,7 +57,7 @@
  * COMMIT's fsyncs cost nothing there), else in TMPDIR.
  *
  * The handler's logs ("protocol error: ...") go to /dev/null unless
- * FUZZ_VERBOSE is set (to replay a crash).
+ * FUZZ_VERBOSE is set (to replay a crash); then each reply is said too.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -48,9 +70,12 @@
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include "common/codec.h"
+#include "common/digest.h"
 #include "common/log.h"
 #include "common/names.h"
 #include "protocol/proto.h"
@@ -70,10 +95,14 @@ int LLVMFuzzerInitialize(int *argc, char ***argv);
 #define SEC_NAME	"sec"		/* the secondary's directory */
 #define CANARY_NAME	"canary"	/* beside it: must not change */
 #define CANARY_TEXT	"untouched\n"
+#define TREE_VOLUME	"vol-0123"	/* make_tree's binding; seeds.c's HELLO */
+#define FD_SPAN		32	/* descriptors looked at for a leak */
 
 static char top[PATH_MAX];	/* the scratch directory */
 static char secdir[PATH_MAX + 8];
 static int topfd = -1;
+static struct stat cwd0;	/* the working directory, at the start */
+static bool verbose;		/* FUZZ_VERBOSE */
 
 /* ---- the typed readers, on the input as one payload ---- */
 
@@ -244,15 +273,91 @@ check_stream(const uint8_t *data, size_t size)
 
 /* ---- the secondary ---- */
 
+/* A HELLO request's flags, or 0 if it does not parse. */
+static uint32_t
+hello_flags(const struct frame *q)
+{
+	struct rd r;
+	uint32_t vlen;
+
+	rd_init(&r, q->payload, q->len);
+	(void)get_u32(&r);
+	(void)get_bytes(&r, &vlen, PROTO_FRAME_MAX);
+	uint32_t flags = get_u32(&r);
+	return r.bad ? 0 : flags;
+}
+
+/* A successful reply to request q (value, data/len) is what the primary
+ * accepts (conn.c's result_ok, the page checks of reconcile and verify). */
+static void
+check_result(const struct frame *q, uint64_t value, const uint8_t *data,
+    uint32_t len)
+{
+	struct list_pos pos = { .len = 0 };
+	char why[384];
+	uint32_t plen, alen;
+	struct rd r;
+
+	rd_init(&r, q->payload, q->len);
+	switch (q->type) {
+	case MSG_HELLO:
+		CHECK(len == HELLO_REPLY_DATA);
+		if (hello_flags(q) & HELLO_READONLY)
+			CHECK((value & HELLO_STATE_MASK) == HELLO_NEW ||
+			    (value & HELLO_STATE_MASK) == HELLO_BOUND);
+		break;
+	case MSG_LISTDIR: {
+		uint8_t base = get_u8(&r);
+		(void)get_str(&r, &plen, PROTO_FRAME_MAX);
+		(void)get_u64(&r);
+		const char *after = get_str(&r, &alen, NAME_MAX);
+		CHECK(rd_end(&r));
+		memcpy(pos.last, after, alen);
+		pos.len = alen;
+		CHECK(value <= 1 && len <= PROTO_LIST_BYTES);
+		CHECK(proto_check_list_page(data, len, value == 1,
+		    base == BASE_ROOT && plen == 0, &pos, why, sizeof(why)));
+		break;
+	}
+	case MSG_VLIST: {
+		(void)get_str(&r, &plen, PROTO_FRAME_MAX);
+		const char *after = get_str(&r, &alen, NAME_MAX);
+		CHECK(rd_end(&r));
+		memcpy(pos.last, after, alen);
+		pos.len = alen;
+		CHECK(value <= 1 && len <= VLIST_PAGE_MAX);
+		CHECK(proto_check_vlist_page(data, len, value == 1, plen == 0,
+		    &pos, why, sizeof(why)));
+		break;
+	}
+	case MSG_DIGEST:
+		CHECK(len == DIGEST_LEN);
+		break;
+	default:
+		break;
+	}
+}
+
+/* What a read-only connection may ask (proto.h, HELLO_READONLY). */
+static bool
+readonly_type(uint8_t t)
+{
+	return t == MSG_LISTDIR || t == MSG_VLIST || t == MSG_DIGEST ||
+	    t == MSG_PING || t == MSG_BYE;
+}
+
 /* The replies in out: well-formed REPLY frames, each read exactly, and
  * each answering, in order, a request of data[0..used) that has a reply
  * (all but PUT and DATA).  All of them are answered unless the handler
- * found a violation (rc < 0), which leaves the last one unanswered. */
-static void
+ * found a violation (rc < 0), which leaves the last one unanswered.
+ * Returns whether a read-only HELLO was answered (the connection went
+ * read-only). */
+static bool
 check_replies(const struct buf *out, const uint8_t *data, size_t used,
     int rc)
 {
 	size_t roff = 0, qoff = 0;
+	bool ro = false;
 
 	while (roff < out->len) {
 		struct frame f, q;
@@ -262,13 +367,15 @@ check_replies(const struct buf *out, const uint8_t *data, size_t used,
 		CHECK(f.type == MSG_REPLY);
 		struct rd r;
 		uint32_t len;
+		const uint8_t *d;
 		rd_init(&r, f.payload, f.len);
 		uint32_t err = get_u32(&r);
-		(void)get_u64(&r);
+		uint64_t value = get_u64(&r);
 		if (err)
-			CHECK(get_str(&r, &len, 4096) != NULL);
+			d = (const uint8_t *)get_str(&r, &len, 4096);
 		else
-			(void)get_bytes(&r, &len, PROTO_FRAME_MAX);
+			d = get_bytes(&r, &len, PROTO_FRAME_MAX);
+		CHECK(d != NULL);
 		CHECK(rd_end(&r));
 		roff += (size_t)n;
 		/* The next request that has a reply. */
@@ -280,6 +387,19 @@ check_replies(const struct buf *out, const uint8_t *data, size_t used,
 			qoff += (size_t)m;
 		} while (q.type == MSG_PUT || q.type == MSG_DATA);
 		CHECK(q.id == f.id);
+		if (verbose)
+			fprintf(stderr, "fuzz_frames: %s %u: %s%.*s (value %llu, "
+			    "%u bytes)\n", msg_name(q.type), q.id, err ?
+			    "failed: " : "done", err ? (int)len : 0,
+			    err ? (const char *)d : "",
+			    (unsigned long long)value, len);
+		CHECK(!ro || readonly_type(q.type));
+		if (err == 0) {
+			check_result(&q, value, d, len);
+			if (q.type == MSG_HELLO &&
+			    (hello_flags(&q) & HELLO_READONLY))
+				ro = true;
+		}
 	}
 	/* Every request answered, or (after a violation) all but the last. */
 	size_t left = 0;
@@ -292,6 +412,7 @@ check_replies(const struct buf *out, const uint8_t *data, size_t used,
 			left++;
 	}
 	CHECK(left == 0 || (rc < 0 && left == 1));
+	return ro;
 }
 
 /* The handler keeps a cut frame for later: what it left is one. */
@@ -304,7 +425,8 @@ check_left(const uint8_t *rest, size_t n, int rc)
 		CHECK(proto_parse_frame(rest, n, &f) == 0);
 }
 
-static void
+/* Whether the input went through a read-only connection. */
+static bool
 run_secondary(const uint8_t *data, size_t size)
 {
 	struct secondary *s = secondary_open(secdir);
@@ -327,9 +449,10 @@ run_secondary(const uint8_t *data, size_t size)
 		    &out) == rc);
 		CHECK(more == 0);
 	}
-	check_replies(&out, data, used, rc);
+	bool ro = check_replies(&out, data, used, rc);
 	buf_release(&out);
 	secondary_close(s);
+	return ro;
 }
 
 /* ---- the scratch directory ---- */
@@ -365,6 +488,187 @@ rm_tree(int dfd, const char *name)
 		rc = -1;
 	closedir(d);
 	return rc < 0 ? -1 : unlinkat(dfd, name, AT_REMOVEDIR);
+}
+
+/* ---- the tree a read-only or forced HELLO finds ---- */
+
+/* The flags of the input's first HELLO in *first, and of all its HELLOs
+ * in *any (0: none, or it does not parse). */
+static void
+input_hello_flags(const uint8_t *data, size_t size, uint32_t *first,
+    uint32_t *any)
+{
+	size_t off = 0;
+	struct frame f;
+	ssize_t n;
+	bool seen = false;
+
+	*first = *any = 0;
+	while (off < size && (n = proto_parse_frame(data + off, size - off,
+	    &f)) > 0) {
+		if (f.type == MSG_HELLO) {
+			uint32_t flags = hello_flags(&f);
+			if (!seen)
+				*first = flags;
+			seen = true;
+			*any |= flags;
+		}
+		off += (size_t)n;
+	}
+}
+
+static void
+put_file(int dfd, const char *name, const char *text, mode_t mode)
+{
+	int fd = openat(dfd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
+	    mode);
+
+	CHECK(fd >= 0);
+	CHECK(write(fd, text, strlen(text)) == (ssize_t)strlen(text));
+	CHECK(fchmod(fd, mode) == 0);	/* whatever the umask */
+	CHECK(close(fd) == 0);
+}
+
+/* An xattr where the filesystem and our privilege allow one. */
+static void
+put_xattr(const char *name, const char *xname, const char *value)
+{
+	char path[sizeof(secdir) + 64];
+
+	snprintf(path, sizeof(path), "%s/%s", secdir, name);
+	if (lsetxattr(path, xname, value, strlen(value), 0) < 0)
+		CHECK(errno == ENOTSUP || errno == EPERM);
+}
+
+/*
+ * The secondary's directory, bound to TREE_VOLUME:
+ *
+ *   .georep/volume  f (user.comment, trusted.georep, user.empty)
+ *   empty  sparse (a hole, data, a hole, data: 3 DIGEST_BLOCKs and 4)
+ *   link -> f  up -> ../../outside  fifo  locked (0000)  \xc3\xa9 (latin)
+ *   d/ (user.dir): g (a hard link of f), l -> .., sub/
+ *   closed/ (0000): x
+ *   null (a character device, as root; tmpfs is nodev in the sandbox)
+ *
+ * A few dozen system calls, on a tmpfs.
+ */
+static void
+make_tree(void)
+{
+	CHECK(mkdirat(topfd, SEC_NAME, 0755) == 0);
+	int d = openat(topfd, SEC_NAME, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	CHECK(d >= 0);
+	CHECK(mkdirat(d, GEOREP_STATE_DIR, 0700) == 0);
+	put_file(d, GEOREP_STATE_DIR "/volume", TREE_VOLUME, 0600);
+	put_file(d, "f", "hello world\n", 0644);
+	put_xattr("f", "user.comment", "hello");
+	put_xattr("f", "user.empty", "");
+	put_xattr("f", "trusted.georep", "t");
+	put_file(d, "empty", "", 0644);
+	int fd = openat(d, "sparse", O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
+	    0640);
+	CHECK(fd >= 0);
+	CHECK(pwrite(fd, "data", 4, DIGEST_BLOCK + 7) == 4);
+	CHECK(pwrite(fd, "tail", 4, 3 * DIGEST_BLOCK) == 4);
+	CHECK(close(fd) == 0);
+	CHECK(symlinkat("f", d, "link") == 0);
+	CHECK(symlinkat("../../outside", d, "up") == 0);
+	CHECK(mkfifoat(d, "fifo", 0644) == 0);
+	put_file(d, "locked", "secret\n", 0);
+	put_file(d, "\xc3\xa9", "e\n", 0600);
+	CHECK(mkdirat(d, "d", 0755) == 0);
+	put_xattr("d", "user.dir", "1");
+	CHECK(linkat(d, "f", d, "d/g", 0) == 0);
+	CHECK(symlinkat("..", d, "d/l") == 0);
+	CHECK(mkdirat(d, "d/sub", 0700) == 0);
+	CHECK(mkdirat(d, "closed", 0755) == 0);
+	put_file(d, "closed/x", "x\n", 0644);
+	CHECK(fchmodat(d, "closed", 0, 0) == 0);
+	if (geteuid() == 0)
+		(void)mknodat(d, "null", S_IFCHR | 0666, makedev(1, 3));
+	CHECK(close(d) == 0);
+}
+
+/* What a write, even one undone, would change: every entry beneath dfd/name
+ * (its name, inode, type and mode, owner, links, size, device, mtime and
+ * ctime), depth first, appended to b.  Directories are read in their
+ * order: one whose order changed has another mtime. */
+static void
+snapshot(int dfd, const char *name, struct buf *b)
+{
+	struct stat st;
+
+	put_str(b, name);
+	if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+		put_u32(b, (uint32_t)errno);
+		return;
+	}
+	put_u64(b, st.st_ino);
+	put_u32(b, st.st_mode);
+	put_u32(b, st.st_uid);
+	put_u32(b, st.st_gid);
+	put_u64(b, st.st_nlink);
+	put_u64(b, (uint64_t)st.st_size);
+	put_u64(b, st.st_rdev);
+	put_u64(b, (uint64_t)st.st_mtim.tv_sec);
+	put_u64(b, (uint64_t)st.st_mtim.tv_nsec);
+	put_u64(b, (uint64_t)st.st_ctim.tv_sec);
+	put_u64(b, (uint64_t)st.st_ctim.tv_nsec);
+	if (!S_ISDIR(st.st_mode))
+		return;
+	int fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+	    O_CLOEXEC);
+	DIR *dir = fd < 0 ? NULL : fdopendir(fd);
+	if (dir == NULL) {
+		put_u32(b, (uint32_t)errno);	/* 0000 without privilege */
+		if (fd >= 0)
+			close(fd);
+		return;
+	}
+	struct dirent *de;
+	while ((de = readdir(dir)) != NULL)
+		if (strcmp(de->d_name, ".") != 0 &&
+		    strcmp(de->d_name, "..") != 0)
+			snapshot(fd, de->d_name, b);
+	closedir(dir);
+}
+
+/* ---- what an input must not leave behind ---- */
+
+/* Which of the FD_SPAN descriptors from the lowest free one on are open:
+ * a descriptor an input leaves open is one of them (they are given out
+ * lowest first, and an input holds a few at a time). */
+struct fds {
+	int low;
+	uint32_t open;
+};
+
+static struct fds
+open_fds(int low)
+{
+	struct fds f = { low, 0 };
+
+	if (f.low < 0) {
+		f.low = fcntl(topfd, F_DUPFD_CLOEXEC, 0);
+		CHECK(f.low >= 0);
+		close(f.low);
+	}
+	for (int i = 0; i < FD_SPAN; i++)
+		if (fcntl(f.low + i, F_GETFD) >= 0)
+			f.open |= 1u << i;
+	return f;
+}
+
+/* The descriptors open as before the input, and the working directory
+ * the one we started in. */
+static void
+check_nothing_left(struct fds before)
+{
+	struct stat st;
+
+	CHECK(open_fds(before.low).open == before.open);
+	CHECK(stat(".", &st) == 0);
+	CHECK(st.st_dev == cwd0.st_dev && st.st_ino == cwd0.st_ino);
 }
 
 /* After an input: the secondary's directory is gone, and beside it only
@@ -494,23 +798,47 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 	(void)argc;
 	(void)argv;
 	FILE *out = NULL;
-	if (getenv("FUZZ_VERBOSE") == NULL) {
+	verbose = getenv("FUZZ_VERBOSE") != NULL;
+	if (!verbose) {
 		out = fopen("/dev/null", "w");
 		CHECK(out != NULL);
 	}
 	log_init("fuzz_frames", LOG_LVL_ERR, out);
 	make_top();
+	CHECK(stat(".", &cwd0) == 0);
 	return 0;
 }
 
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
+	struct buf before = BUF_INIT, after = BUF_INIT;
+	struct fds fds = open_fds(-1);
+	uint32_t first, any;
+
 	check_stream(data, size);
 	read_oref(data, size, false);
 	read_oref(data, size, true);
 	read_attrs(data, size);
-	run_secondary(data, size);
+	input_hello_flags(data, size, &first, &any);
+	if (first & (HELLO_READONLY | HELLO_FORCE))
+		make_tree();
+	/* A read-only connection must leave the directory as it found it
+	 * (made here, not by secondary_open, to be seen before). */
+	if (any & HELLO_READONLY) {
+		if (!(first & (HELLO_READONLY | HELLO_FORCE)))
+			CHECK(mkdirat(topfd, SEC_NAME, 0755) == 0);
+		snapshot(topfd, SEC_NAME, &before);
+	}
+	if (run_secondary(data, size)) {
+		CHECK(any & HELLO_READONLY);
+		snapshot(topfd, SEC_NAME, &after);
+		CHECK(after.len == before.len &&
+		    memcmp(after.data, before.data, after.len) == 0);
+	}
+	buf_release(&before);
+	buf_release(&after);
+	check_nothing_left(fds);
 	reset_scratch();
 	return 0;
 }

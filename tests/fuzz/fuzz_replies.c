@@ -16,11 +16,16 @@
  * written as do_write would.  The bytes then go through conn_feed: the
  * frame parser, the reply checks and the callback, exactly as conn_pump's
  * reading runs them.  The callback does what the real ones do with a reply
- * (sync/contact.c, reconcile.c, turn.c, data.c): reads the message or data
- * as printed ("%.*s"), copies the HELLO reply's (say_hello), reads the
- * uid and gid, the state and bits; checks each LISTDIR page with
- * proto_check_list_page across the pages of one listing and then reads
- * its entries (reconcile's list_dir); keeps the inode numbers of creations.
+ * (sync/contact.c, reconcile.c, turn.c, data.c, verify/verify.c): reads
+ * the message or data as printed ("%.*s"), copies the HELLO reply's
+ * (say_hello), reads the uid and gid, the state and bits; checks each
+ * LISTDIR page with proto_check_list_page across the pages of one listing
+ * and then reads its entries (reconcile's list_dir); copies each VLIST
+ * page, checks it with proto_check_vlist_page across the pages of one
+ * listing, then reads it entry by entry with get_vlist_entry and each
+ * entry's xattrs with get_vxattr, as verify's comparison does (fetch_s,
+ * next_entry, compare_xattrs); copies a DIGEST reply's digest and its size;
+ * keeps the inode numbers of creations.
  * Checked, beyond "no crash, no sanitizer report, no leak":
  *   - replies reach the callback in request order, each to a request that
  *     was written, with its id and type;
@@ -28,22 +33,31 @@
  *     0..PROTO_ERRNO_MAX, an error message of at most PROTO_REPLY_MSG_MAX
  *     bytes, and for a success the data and value proto.h gives its type
  *     (8 bytes and a known state for HELLO, "more" 0 or 1 and at most a
- *     page for LISTDIR, an inode number, never 0, for what creates one,
- *     nothing and 0 for the rest);
+ *     page for LISTDIR and VLIST, DIGEST_LEN bytes for DIGEST, an inode
+ *     number, never 0, for what creates one, nothing and 0 for the rest);
  *   - a connection that failed failed with "protocol error: " (nothing else
  *     can fail here), exits EX_PROTOCOL, and takes nothing more;
  *   - one that did not holds at most a cut frame, whose header, once in,
  *     is a REPLY to the request waiting;
- *   - an accepted LISTDIR page parses, with valid names in strict order.
+ *   - an accepted LISTDIR page parses, with valid names in strict order;
+ *   - so does an accepted VLIST page (read from a copy of its own size,
+ *     so that a read past it is caught), every entry within proto.h's
+ *     contract: nanoseconds below a second, an errno in range, a target
+ *     exactly for a symlink, and its xattrs -- all of them, no byte left
+ *     -- with names of 1..PROTO_XATTR_NAME_MAX bytes in strict order,
+ *     values of at most PROTO_XATTR_VALUE_MAX, digests in the page.
  * A violation aborts.  Nothing touches a file or a process.
  */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sysexits.h>
 
+#include "common/attrs.h"
 #include "common/codec.h"
+#include "common/digest.h"
 #include "common/log.h"
 #include "common/names.h"
 #include "protocol/conn.h"
@@ -69,7 +83,8 @@ static bool verbose;	/* FUZZ_VERBOSE: say what each input came to */
 static const uint8_t reqs[] = {
 	MSG_HELLO, MSG_MKDIR, MSG_SYMLINK, MSG_MKNOD, MSG_LINK, MSG_RENAME,
 	MSG_UNLINK, MSG_RMTREE, MSG_PUT_END, MSG_PUT_ABORT, MSG_SETATTR,
-	MSG_COMMIT, MSG_BYE, MSG_RESET, MSG_LISTDIR, MSG_PING,
+	MSG_COMMIT, MSG_BYE, MSG_RESET, MSG_LISTDIR, MSG_PING, MSG_VLIST,
+	MSG_DIGEST,
 };
 
 struct state {
@@ -81,8 +96,13 @@ struct state {
 	/* The listing in progress (reconcile's list_dir). */
 	struct list_pos pos;
 	bool listing, root;
+	/* The VLIST listing in progress (verify's fetch_s). */
+	struct list_pos vpos;
+	bool vlisting, vroot;
 	/* What the callbacks keep. */
 	uint64_t sinos;
+	uint8_t digest[DIGEST_LEN];	/* the last DIGEST reply's */
+	uint64_t digested;		/* the sizes they give */
 	char *hello_msg;
 	uint32_t uid, gid;
 	size_t printed;
@@ -124,6 +144,21 @@ on_hello(struct state *s, const struct reply *rep)
 	    HELLO_NO_OPENAT2)) == 0);
 }
 
+/* A name comes after the last one (none when last->len is 0), and
+ * becomes the last. */
+static void
+check_after_last(struct list_pos *last, const char *name, uint32_t len)
+{
+	if (last->len) {
+		size_t m = len < last->len ? len : last->len;
+		int cmp = memcmp(name, last->last, m);
+		CHECK(cmp > 0 || (cmp == 0 && len > last->len));
+	}
+	CHECK(len <= sizeof(last->last));
+	memcpy(last->last, name, len);
+	last->len = len;
+}
+
 /* reconcile's list_dir: the page checked, then its entries read.  A
  * listing begun by a request of even index is the root's, where .georep
  * is never listed; the pages after its first belong to it. */
@@ -162,18 +197,143 @@ on_listdir(struct state *s, const struct reply *rep, size_t idx)
 		CHECK(name_valid(e.name, e.name_len));
 		CHECK(!root || !(e.name_len == strlen(GEOREP_STATE_DIR) &&
 		    memcmp(e.name, GEOREP_STATE_DIR, e.name_len) == 0));
-		if (before.len) {
-			size_t m = e.name_len < before.len ? e.name_len :
-			    before.len;
-			int cmp = memcmp(e.name, before.last, m);
-			CHECK(cmp > 0 || (cmp == 0 && e.name_len > before.len));
-		}
-		memcpy(before.last, e.name, e.name_len);
-		before.len = e.name_len;
+		check_after_last(&before, e.name, e.name_len);
 	}
 	CHECK(rd_end(&r));
 	CHECK(before.len == s->pos.len &&
 	    memcmp(before.last, s->pos.last, before.len) == 0);
+}
+
+/* What verify does with an entry's xattrs (compare_xattrs, xattr_compared,
+ * say): each read with get_vxattr, its name copied to a C string, printed,
+ * its digest compared (here with the one before).  All of them, and
+ * nothing after. */
+static void
+read_vxattrs(struct state *s, const struct vlist_entry *e,
+    const uint8_t *page, size_t len)
+{
+	char nm[PROTO_XATTR_NAME_MAX + 1], line[PROTO_XATTR_NAME_MAX + 64];
+	struct vxattr x, prev = { 0 };
+	struct rd r;
+
+	CHECK(e->xattrs_len == 0 || (e->xattrs >= page &&
+	    e->xattrs + e->xattrs_len <= page + len));
+	rd_init(&r, e->xattrs, e->xattrs_len);
+	for (uint32_t i = 0; i < e->nxattrs; i++) {
+		CHECK(get_vxattr(&r, &x));
+		CHECK(x.name_len > 0 && x.name_len <= PROTO_XATTR_NAME_MAX);
+		CHECK(memchr(x.name, '\0', x.name_len) == NULL);
+		CHECK(x.value_len <= PROTO_XATTR_VALUE_MAX);
+		CHECK(x.digest >= e->xattrs &&
+		    x.digest + DIGEST_LEN <= e->xattrs + e->xattrs_len);
+		if (i > 0) {
+			size_t m = x.name_len < prev.name_len ? x.name_len :
+			    prev.name_len;
+			int cmp = memcmp(x.name, prev.name, m);
+			CHECK(cmp > 0 || (cmp == 0 && x.name_len > prev.name_len));
+		}
+		memcpy(nm, x.name, x.name_len);
+		nm[x.name_len] = '\0';
+		int n = snprintf(line, sizeof(line), "xattr %s%s: value differs",
+		    nm, xattr_is_acl(x.name, x.name_len) ? " (ACL)" : "");
+		CHECK(n >= 0);
+		s->printed += (size_t)n;
+		if (i > 0 && memcmp(x.digest, prev.digest, DIGEST_LEN) == 0)
+			s->printed++;
+		prev = x;
+	}
+	CHECK(rd_end(&r));
+}
+
+/* One entry of an accepted VLIST page, within proto.h's contract. */
+static void
+check_vlist_entry(struct state *s, const struct vlist_entry *e, bool root,
+    const uint8_t *page, size_t len)
+{
+	char line[PROTO_NAME_MAX + VLIST_TARGET_MAX + 64];
+
+	CHECK(name_valid(e->name, e->name_len));
+	CHECK(!root || !(e->name_len == strlen(GEOREP_STATE_DIR) &&
+	    memcmp(e->name, GEOREP_STATE_DIR, e->name_len) == 0));
+	CHECK(e->mtime_nsec < 1000000000u && e->ctime_nsec < 1000000000u);
+	CHECK(e->xattr_errno <= PROTO_ERRNO_MAX);
+	CHECK(e->nxattrs <= PROTO_XATTR_COUNT_MAX);
+	CHECK(e->target_len <= VLIST_TARGET_MAX);
+	CHECK(S_ISLNK(e->mode) ? e->target_len > 0 : e->target_len == 0);
+	CHECK(e->target_len == 0 || (e->target != NULL &&
+	    memchr(e->target, '\0', e->target_len) == NULL));
+	/* As compare_pair says a target that differs. */
+	int n = snprintf(line, sizeof(line), "%.*s: target \"%.*s\" on the "
+	    "secondary", (int)e->name_len, e->name, (int)e->target_len,
+	    e->target ? e->target : "");
+	CHECK(n >= 0);
+	s->printed += (size_t)n;
+	read_vxattrs(s, e, page, len);
+}
+
+/* verify's fetch_s and next_entry: the page copied (buf_add), checked
+ * with proto_check_vlist_page across the pages of one listing, then read
+ * entry by entry.  A listing begun by a request of even index is the
+ * root's, as for LISTDIR. */
+static void
+on_vlist(struct state *s, const struct reply *rep, size_t idx)
+{
+	char why[384];
+	struct list_pos before;
+	struct vlist_entry e;
+	struct rd r;
+
+	if (rep->err) {
+		s->vlisting = false;
+		print_msg(s, rep);
+		return;
+	}
+	CHECK(rep->value <= 1);
+	CHECK(rep->msg_len <= VLIST_PAGE_MAX);
+	if (!s->vlisting) {
+		s->vpos.len = 0;
+		s->vroot = idx % 2 == 0;
+	}
+	bool root = s->vroot;
+	before = s->vpos;
+	s->vlisting = rep->value == 1;
+	/* Exactly the page: a read past it is a heap overflow. */
+	size_t len = rep->msg_len;
+	uint8_t *page = malloc(len ? len : 1);
+	CHECK(page != NULL);
+	if (len)
+		memcpy(page, rep->msg, len);
+	if (!proto_check_vlist_page(page, len, rep->value == 1, root,
+	    &s->vpos, why, sizeof(why))) {
+		CHECK(why[0] != '\0');
+		conn_protocol_error(s->c, "the VLIST reply for / %s", why);
+		free(page);
+		return;
+	}
+	CHECK(rep->value == 0 || len > 0);
+	rd_init(&r, page, len);
+	while (r.off < r.len) {
+		CHECK(get_vlist_entry(&r, &e));
+		check_vlist_entry(s, &e, root, page, len);
+		check_after_last(&before, e.name, e.name_len);
+	}
+	CHECK(rd_end(&r));
+	CHECK(before.len == s->vpos.len &&
+	    memcmp(before.last, s->vpos.last, before.len) == 0);
+	free(page);
+}
+
+/* verify's on_reply for a job: the digest copied, its size kept. */
+static void
+on_digest(struct state *s, const struct reply *rep)
+{
+	if (rep->err) {
+		print_msg(s, rep);
+		return;
+	}
+	CHECK(rep->msg_len == DIGEST_LEN && rep->msg != NULL);
+	memcpy(s->digest, rep->msg, DIGEST_LEN);
+	s->digested += rep->value;
 }
 
 static void
@@ -194,6 +354,14 @@ on_reply(void *arg, const struct pending_req *req, const struct reply *rep)
 	}
 	if (req->type == MSG_LISTDIR) {
 		on_listdir(s, rep, (size_t)req->cookie);
+		return;
+	}
+	if (req->type == MSG_VLIST) {
+		on_vlist(s, rep, (size_t)req->cookie);
+		return;
+	}
+	if (req->type == MSG_DIGEST) {
+		on_digest(s, rep);
 		return;
 	}
 	if (rep->err) {

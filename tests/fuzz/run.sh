@@ -4,7 +4,8 @@
 #   frames    the secondary's request handling and the frame parser
 #             (tests/fuzz/fuzz_frames.c, seeds from seeds.c)
 #   replies   the primary's handling of what the secondary sends: conn.c's
-#             frame parsing and reply checks, the LISTDIR page check
+#             frame parsing and reply checks, the LISTDIR and VLIST page
+#             checks, verify's reading of VLIST entries and DIGESTs
 #             (tests/fuzz/fuzz_replies.c, seeds from seeds_replies.c)
 #
 #   tests/fuzz/run.sh                 build, seed, fuzz each target for
@@ -36,16 +37,21 @@ targets=${FUZZ_TARGETS:-frames replies}
 CC=${FUZZ_CC:-clang}
 
 mkdir -p "$out/artifacts"
+# Absolute: a crash inside a VLIST happens with the working directory in
+# the secondary's tree (vlist.c reads xattrs from there), and its artifact
+# must still land in artifacts/.
+out=$(cd "$out" && pwd)
 # The frames target's only writable place besides its scratch tmpfs, as
 # root.
-FUZZ_WRITABLE=$(cd "$out" && pwd)
+FUZZ_WRITABLE=$out
 export FUZZ_WRITABLE
 
 # What each target's code needs, and no more.
 common="src/protocol/proto.c src/common/codec.c src/common/attrs.c
         src/common/names.c src/common/util.c src/common/log.c"
 src_frames="src/secondary/secondary.c src/common/resolve.c
-            src/common/xattrs.c $common"
+            src/common/xattrs.c src/common/digest.c src/verify/vlist.c
+            $common"
 src_replies="src/protocol/conn.c src/protocol/transport.c
              src/common/cmdline.c $common"
 flags="-g -O1 -fno-omit-frame-pointer -std=gnu11 -Isrc -D_GNU_SOURCE

@@ -5,6 +5,13 @@
  * few refused on purpose (hostile names, a cut frame, an oversized
  * header).  The secondary takes nothing before a HELLO: every seed starts
  * with one.  Built with the same put_* writers the primary uses.
+ *
+ * georep verify's sessions start with a HELLO carrying HELLO_READONLY,
+ * which makes fuzz_frames build its small tree (fuzz_frames.c, make_tree:
+ * bound to "vol-0123", the volume here): VLIST and DIGEST of what is
+ * there and of what is not, malformed ones, and every kind of write after
+ * a read-only HELLO (each a protocol violation).  Forced HELLOs find the
+ * same tree, bound to us or to another primary, and write in it.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -128,6 +135,189 @@ session_cancelled(uint32_t id)
 	buf_release(&s);
 }
 
+/* A HELLO of volume vol with these flags. */
+static void
+put_hello(struct buf *b, uint32_t id, uint32_t version, const char *vol,
+    uint32_t flags)
+{
+	size_t s = proto_begin(b, MSG_HELLO, id);
+
+	put_u32(b, version);
+	put_str(b, vol);
+	put_u32(b, flags);
+	proto_finish(b, s);
+}
+
+static void
+put_vlist(struct buf *b, const char *path, const char *after)
+{
+	put_str(b, path);
+	put_str(b, after);
+}
+
+/* A DIGEST of parent/name (the parent's inode and the file's: 0, any). */
+static void
+put_digest(struct buf *b, const char *parent, const char *name, uint64_t sino)
+{
+	put_oref(b, BASE_ROOT, parent, strlen(parent), 0, name, strlen(name));
+	put_u64(b, sino);
+}
+
+/* verify's session: the tree listed, page by page and directory by
+ * directory, what is there digested, then BYE. */
+static void
+session_verify(uint32_t id, const char *vol, const char *name)
+{
+	struct buf s = BUF_INIT;
+
+	put_hello(&s, id++, PROTO_VERSION, vol, HELLO_READONLY);
+	STEP(&s, MSG_VLIST, put_vlist(b, "", ""));
+	STEP(&s, MSG_VLIST, put_vlist(b, "", "f"));
+	STEP(&s, MSG_VLIST, put_vlist(b, "d", ""));
+	STEP(&s, MSG_VLIST, put_vlist(b, "d/sub", ""));
+	STEP(&s, MSG_VLIST, put_vlist(b, "closed", ""));
+	STEP(&s, MSG_VLIST, put_vlist(b, "link", ""));	/* a symlink */
+	STEP(&s, MSG_VLIST, put_vlist(b, "gone", ""));
+	STEP(&s, MSG_DIGEST, put_digest(b, "", "f", 0));
+	STEP(&s, MSG_DIGEST, put_digest(b, "", "sparse", 0));
+	STEP(&s, MSG_DIGEST, put_digest(b, "", "empty", 0));
+	STEP(&s, MSG_DIGEST, put_digest(b, "d", "g", 0));
+	STEP(&s, MSG_DIGEST, put_digest(b, "", "f", 1));	/* ESTALE */
+	STEP(&s, MSG_DIGEST, put_digest(b, "", "fifo", 0));	/* EINVAL */
+	STEP(&s, MSG_DIGEST, put_digest(b, "", "link", 0));	/* ELOOP */
+	STEP(&s, MSG_DIGEST, put_digest(b, "", "d", 0));
+	STEP(&s, MSG_DIGEST, put_digest(b, "", "locked", 0));
+	STEP(&s, MSG_DIGEST, put_digest(b, "closed", "x", 0));
+	STEP(&s, MSG_DIGEST, put_digest(b, "d/l", "f", 0));	/* via .. */
+	STEP(&s, MSG_DIGEST, put_digest(b, "", "null", 0));
+	STEP(&s, MSG_DIGEST, put_digest(b, "", "nope", 0));
+	STEP(&s, MSG_LISTDIR, put_u8(b, BASE_ROOT); put_bytes(b, "", 0);
+	    put_u64(b, 0); put_bytes(b, "", 0));
+	STEP(&s, MSG_LISTDIR, put_u8(b, BASE_STAGE); put_bytes(b, "", 0);
+	    put_u64(b, 0); put_bytes(b, "", 0));
+	STEP(&s, MSG_PING, (void)b);
+	STEP(&s, MSG_BYE, (void)b);
+	emit(name, &s);
+	buf_release(&s);
+}
+
+/* A read-only HELLO, a VLIST that succeeds, then the frame of type t
+ * that the statements given write: each a protocol violation (a
+ * malformed request, or a write). */
+#define RO_THEN(name, t, ...) do { \
+	struct buf ro_ = BUF_INIT; \
+	put_hello(&ro_, 1, PROTO_VERSION, "vol-0123", HELLO_READONLY); \
+	STEP(&ro_, MSG_VLIST, put_vlist(b, "", "")); \
+	STEP(&ro_, (t), __VA_ARGS__); \
+	STEP(&ro_, MSG_PING, (void)b); \
+	emit((name), &ro_); \
+	buf_release(&ro_); \
+} while (0)
+
+static void
+seeds_readonly(uint32_t id, const struct attrs *plain)
+{
+	session_verify(id, "vol-0123", "ro_verify");
+	session_verify(id, "vol-other", "ro_verify_unbound");
+	/* Malformed: the state directory, a path that is not relative,
+	 * an `after` that is not a name, bytes left over, no sino; a
+	 * DIGEST in the staging area, of the root itself, of .georep. */
+	RO_THEN("ro_vlist_state", MSG_VLIST, put_vlist(b, ".georep", ""));
+	RO_THEN("ro_vlist_abs", MSG_VLIST, put_vlist(b, "/etc", ""));
+	RO_THEN("ro_vlist_dotdot", MSG_VLIST, put_vlist(b, "d/../..", ""));
+	RO_THEN("ro_vlist_after", MSG_VLIST, put_vlist(b, "", "a/b"));
+	RO_THEN("ro_vlist_trailing", MSG_VLIST, put_vlist(b, "d", "");
+	    put_u8(b, 0));
+	RO_THEN("ro_vlist_short", MSG_VLIST, put_str(b, "d"));
+	RO_THEN("ro_digest_no_sino", MSG_DIGEST,
+	    put_oref(b, BASE_ROOT, "", 0, 0, "f", 1));
+	RO_THEN("ro_digest_stage", MSG_DIGEST,
+	    put_oref(b, BASE_STAGE, "", 0, 0, "0123456789abcdef", 16);
+	    put_u64(b, 0));
+	RO_THEN("ro_digest_self", MSG_DIGEST,
+	    put_oref(b, BASE_SELF, "", 0, 0, "", 0); put_u64(b, 0));
+	RO_THEN("ro_digest_state", MSG_DIGEST,
+	    put_digest(b, ".georep", "volume", 0));
+	/* Writes: refused on a read-only connection. */
+	RO_THEN("ro_mkdir", MSG_MKDIR,
+	    put_oref(b, BASE_ROOT, "", 0, 0, "new", 3); put_u32(b, 0755));
+	RO_THEN("ro_symlink", MSG_SYMLINK,
+	    put_oref(b, BASE_ROOT, "", 0, 0, "l2", 2); put_str(b, "f"));
+	RO_THEN("ro_unlink", MSG_UNLINK,
+	    put_oref(b, BASE_ROOT, "", 0, 0, "f", 1); put_u64(b, 0));
+	RO_THEN("ro_rmtree", MSG_RMTREE,
+	    put_oref(b, BASE_ROOT, "", 0, 0, "d", 1); put_u64(b, 0));
+	RO_THEN("ro_rename", MSG_RENAME,
+	    put_oref(b, BASE_ROOT, "", 0, 0, "f", 1); put_u64(b, 0);
+	    put_oref(b, BASE_ROOT, "d", 1, 0, "f", 1));
+	RO_THEN("ro_put", MSG_PUT,
+	    put_oref(b, BASE_ROOT, "", 0, 0, "f", 1); put_u64(b, 0);
+	    put_u32(b, PUT_INPLACE); put_u64(b, 1); put_u32(b, 0644));
+	RO_THEN("ro_setattr", MSG_SETATTR,
+	    put_oref(b, BASE_SELF, "", 0, 0, "", 0); put_u64(b, 0);
+	    put_attrs(b, plain));
+	RO_THEN("ro_commit", MSG_COMMIT,
+	    put_u64(b, 1700000000000000000ull); put_u32(b, COMMIT_NOSYNC));
+	RO_THEN("ro_reset", MSG_RESET, (void)b);
+	RO_THEN("ro_hello_again", MSG_HELLO, put_u32(b, PROTO_VERSION);
+	    put_str(b, "vol-0123"); put_u32(b, 0));
+
+	/* Without privilege, a DIGEST beneath a directory of mode 0000 (our
+	 * own) opened it up (chmod 0700) and closed it again: a write, on a
+	 * read-only connection, that fuzz_frames sees by the directory's
+	 * ctime.  (As root nothing is opened up.) */
+	struct buf c = BUF_INIT;
+	put_hello(&c, id++, PROTO_VERSION, "vol-0123", HELLO_READONLY);
+	STEP(&c, MSG_DIGEST, put_digest(b, "closed", "x", 0));
+	STEP(&c, MSG_BYE, (void)b);
+	emit("ro_digest_closed_dir", &c);
+	buf_release(&c);
+
+	/* A HELLO refused (another version), then a read-only one: on the
+	 * empty directory fuzz_frames makes when the first HELLO has no
+	 * flags. */
+	struct buf s = BUF_INIT;
+	put_hello(&s, id++, 5, "vol-0123", 0);
+	put_hello(&s, id++, PROTO_VERSION, "vol-0123", HELLO_READONLY);
+	STEP(&s, MSG_VLIST, put_vlist(b, "", ""));
+	STEP(&s, MSG_DIGEST, put_digest(b, "", "f", 0));
+	STEP(&s, MSG_BYE, (void)b);
+	emit("ro_after_refused", &s);
+	buf_reset(&s);
+	/* Forced: the tree bound to us, then to another primary (taken
+	 * over); verify's requests, then writes in the tree. */
+	put_hello(&s, id++, PROTO_VERSION, "vol-0123", HELLO_FORCE);
+	STEP(&s, MSG_VLIST, put_vlist(b, "", ""));
+	STEP(&s, MSG_DIGEST, put_digest(b, "", "f", 0));
+	STEP(&s, MSG_RMTREE, put_oref(b, BASE_ROOT, "", 0, 0, "closed", 6);
+	    put_u64(b, 0));
+	STEP(&s, MSG_PUT, put_oref(b, BASE_ROOT, "", 0, 0, "sparse", 6);
+	    put_u64(b, 0); put_u32(b, PUT_INPLACE); put_u64(b, 4);
+	    put_u32(b, 0600));
+	STEP(&s, MSG_DATA, put_u64(b, 0); put_bytes(b, "new!", 4));
+	STEP(&s, MSG_PUT_END, put_attrs(b, plain));
+	STEP(&s, MSG_DIGEST, put_digest(b, "", "sparse", 0));
+	STEP(&s, MSG_VLIST, put_vlist(b, "", "empty"));
+	STEP(&s, MSG_COMMIT, put_u64(b, 0); put_u32(b, COMMIT_NOSYNC));
+	STEP(&s, MSG_BYE, (void)b);
+	emit("force_bound", &s);
+	buf_reset(&s);
+	put_hello(&s, id++, PROTO_VERSION, "vol-other", HELLO_FORCE);
+	STEP(&s, MSG_RESET, (void)b);
+	STEP(&s, MSG_VLIST, put_vlist(b, "", ""));
+	STEP(&s, MSG_BYE, (void)b);
+	emit("force_taken", &s);
+	buf_reset(&s);
+	/* Read-only and forced at once: read-only wins. */
+	put_hello(&s, id++, PROTO_VERSION, "vol-other",
+	    HELLO_READONLY | HELLO_FORCE);
+	STEP(&s, MSG_VLIST, put_vlist(b, "d", ""));
+	STEP(&s, MSG_UNLINK, put_oref(b, BASE_ROOT, "", 0, 0, "f", 1);
+	    put_u64(b, 0));
+	emit("ro_force", &s);
+	buf_release(&s);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -158,6 +348,7 @@ main(int argc, char **argv)
 	    1600000000, 0, 1, x };
 	session_ok(100, &user, &plain);
 	session_cancelled(200);
+	seeds_readonly(300, &plain);
 	FRAME("mkdir", MSG_MKDIR,
 	    put_oref(b, BASE_ROOT, "a/b", 3, 17, "c", 1); put_u32(b, 0755));
 	FRAME("symlink", MSG_SYMLINK,
@@ -195,6 +386,8 @@ main(int argc, char **argv)
 	FRAME("listdir", MSG_LISTDIR,
 	    put_u8(b, BASE_ROOT); put_bytes(b, "a/b", 3); put_u64(b, 12);
 	    put_bytes(b, "f", 1));
+	FRAME("vlist", MSG_VLIST, put_vlist(b, "a/b", "f"));
+	FRAME("digest", MSG_DIGEST, put_digest(b, "a", "f", 42));
 	/* A HELLO reply: its data is the secondary's uid and gid. */
 	FRAME("reply", MSG_REPLY,
 	    put_u32(b, 0); put_u64(b, HELLO_BOUND | HELLO_IS_ROOT);

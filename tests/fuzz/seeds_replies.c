@@ -3,15 +3,22 @@
  * requests waiting (fuzz_replies.c's header) and what a secondary answers,
  * built with the writers the secondary uses.  Valid exchanges -- a HELLO,
  * a turn of every request type (with a failure and the cancellations after
- * it), PUT_END and PUT_ABORT, a listing of two pages -- and a few refused
- * on purpose near the edges: a HELLO reply of the wrong length, a bad
- * errno, a LISTDIR page out of order or with .georep, "more" with nothing,
- * a reply to a request not written yet, a cut frame.
+ * it), PUT_END and PUT_ABORT, a listing of two pages, a VLIST listing of
+ * two pages (files, a directory, symlinks, xattrs and ACLs, an entry whose
+ * xattrs could not be read) with DIGEST replies between them -- and a few
+ * refused on purpose near the edges: a HELLO reply of the wrong length, a
+ * bad errno, a LISTDIR or VLIST page out of order or with .georep, "more"
+ * with nothing, a VLIST entry with a target it should not have (or
+ * without one), nanoseconds of a second, an errno out of range, xattrs
+ * out of order, repeated, unnamed, too long, fewer than counted, one more
+ * than PROTO_XATTR_COUNT_MAX, a DIGEST reply of 15 or 17 bytes, a reply
+ * to a request not written yet, a cut frame.
  */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "protocol/proto.h"
 #include "seedutil.h"
@@ -20,7 +27,7 @@
 enum {
 	R_HELLO, R_MKDIR, R_SYMLINK, R_MKNOD, R_LINK, R_RENAME, R_UNLINK,
 	R_RMTREE, R_PUT_END, R_PUT_ABORT, R_SETATTR, R_COMMIT, R_BYE, R_RESET,
-	R_LISTDIR, R_PING,
+	R_LISTDIR, R_PING, R_VLIST, R_DIGEST,
 };
 
 #define ALL_SENT	255	/* the header's "unsent" byte: all written */
@@ -227,6 +234,234 @@ seed_listdir(void)
 	buf_release(&b);
 }
 
+/* A VLIST entry as the secondary writes it (put_vlist_entry: the xattrs'
+ * values are digested there, in the order given). */
+struct ventry {
+	const char *name;
+	uint32_t mode;
+	const char *target;	/* NULL: none */
+	uint32_t mtime_nsec;
+	uint32_t xattr_errno;
+	const struct xattr *xattrs;
+	uint32_t nxattrs;
+};
+
+static void
+put_ventry(struct buf *b, const struct ventry *v, uint64_t ino)
+{
+	struct vlist_entry e = {
+		.ino = ino, .mode = v->mode, .uid = 1000, .gid = 100,
+		.nlink = S_ISDIR(v->mode) ? 2 : 1, .size = 4096,
+		.rdev = 0, .mtime_sec = 1700000000,
+		.mtime_nsec = v->mtime_nsec, .ctime_sec = 1700000001,
+		.ctime_nsec = 999999999, .name = v->name,
+		.name_len = (uint32_t)strlen(v->name), .target = v->target,
+		.target_len = v->target ? (uint32_t)strlen(v->target) : 0,
+		.xattr_errno = v->xattr_errno,
+	};
+	struct attrs a = { .mask = ATTR_XATTRS, .nxattrs = v->nxattrs,
+	    .xattrs = (struct xattr *)v->xattrs };
+
+	put_vlist_entry(b, &e, &a);
+}
+
+/* A VLIST page of the entries given (ending with one of NULL name). */
+static void
+vlist_reply(struct buf *b, uint32_t id, uint64_t more,
+    const struct ventry *v)
+{
+	struct buf d = BUF_INIT;
+
+	for (size_t i = 0; v[i].name; i++)
+		put_ventry(&d, &v[i], 200 + i);
+	reply(b, id, 0, more, d.data, (uint32_t)d.len);
+	buf_release(&d);
+}
+
+/* The content digest of a file: DIGEST_LEN bytes, or `len` to be wrong. */
+static void
+digest_reply(struct buf *b, uint32_t id, uint64_t size, uint32_t len)
+{
+	static const uint8_t d[DIGEST_LEN + 1] = {
+		0x9a, 0x3c, 0x00, 0x11, 0xfe, 0x42, 0x07, 0x80,
+		0x5d, 0x00, 0x00, 0xc1, 0x2b, 0x66, 0x13, 0xef, 0x01,
+	};
+
+	reply(b, id, 0, size, d, len);
+}
+
+#define X(n, v) { n, sizeof(n) - 1, (const uint8_t *)v, sizeof(v) - 1 }
+#define VEND { NULL, 0, NULL, 0, 0, NULL, 0 }
+
+/* verify's exchange: the root listed in two pages, files digested between
+ * them, then a subdirectory (odd index: .georep is a name like another
+ * there). */
+static void
+seed_vlist(void)
+{
+	static const uint8_t types[] = { R_VLIST, R_DIGEST, R_DIGEST, R_VLIST,
+	    R_DIGEST, R_VLIST, R_PING };
+	static const struct xattr acl[] = {
+		X("system.posix_acl_access", "\2\0\0\0\1\0\6\0"),
+		X("system.posix_acl_default", "\2\0\0\0"),
+		X("trusted.md5", "0123456789abcdef"),
+		X("user.comment", "hello"),
+		X("user.empty", ""),
+	};
+	static const struct xattr one[] = { X("user.a", "1") };
+	static char longname[PROTO_XATTR_NAME_MAX + 1];
+	memset(longname, 'n', PROTO_XATTR_NAME_MAX);
+	memcpy(longname, "user.", 5);
+	static uint8_t big[PROTO_XATTR_VALUE_MAX];
+	memset(big, 0xa5, sizeof(big));
+	const struct xattr edge[] = {
+		{ longname, PROTO_XATTR_NAME_MAX, big, PROTO_XATTR_VALUE_MAX },
+	};
+	static char target[VLIST_TARGET_MAX + 1];
+	memset(target, 'x', VLIST_TARGET_MAX);
+	for (size_t i = 0; i + 3 < VLIST_TARGET_MAX; i += 3)
+		memcpy(target + i, "../", 3);
+	const struct ventry page1[] = {
+		{ ".hidden", 0100600, NULL, 1, 0, one, 1 },
+		{ "a", 040755, NULL, 0, 0, acl, 5 },
+		{ "a b", 0100644, NULL, 999999999, 0, NULL, 0 },
+		{ "fifo", 010644, NULL, 0, 0, NULL, 0 },
+		{ "link", 0120777, "../outside/../x", 0, 0, NULL, 0 },
+		VEND,
+	};
+	const struct ventry page2[] = {
+		{ "locked", 0100000, NULL, 0, EACCES, NULL, 0 },
+		{ "long", 0120777, target, 0, 0, NULL, 0 },
+		{ "n", 0100644, NULL, 5, 0, edge, 1 },
+		{ "\xc3\xa9t\xc3\xa9", 0100644, NULL, 0, 0, one, 1 },
+		{ "\xff", 020600, NULL, 0, ENOTSUP, NULL, 0 },
+		VEND,
+	};
+	const struct ventry sub[] = {
+		{ ".georep", 040700, NULL, 0, 0, NULL, 0 },
+		{ "l", 0120777, "/", 0, 0, one, 1 },
+		VEND,
+	};
+	struct buf b = BUF_INIT;
+
+	header(&b, types, sizeof(types), ALL_SENT, 120);
+	vlist_reply(&b, 1, 1, page1);
+	digest_reply(&b, 2, 4096, DIGEST_LEN);
+	reply(&b, 3, ENOENT, 0, "open a b: No such file or directory", 35);
+	vlist_reply(&b, 4, 0, page2);
+	reply(&b, 5, EINVAL, 0, "digest fifo (not a regular file)", 32);
+	vlist_reply(&b, 6, 0, sub);
+	reply_ok(&b, 7, 0);
+	emit("vlist", &b);
+	buf_reset(&b);
+	header(&b, (uint8_t[]){ R_VLIST, R_VLIST }, 2, ALL_SENT, 10);
+	vlist_reply(&b, 1, 0, (const struct ventry[]){ VEND });
+	reply(&b, 2, ESTALE, 0, "list a: not the directory meant", 31);
+	emit("vlist_empty_gone", &b);
+	buf_reset(&b);
+	header(&b, (uint8_t[]){ R_DIGEST }, 1, ALL_SENT, 77);
+	digest_reply(&b, 1, 0, DIGEST_LEN);
+	emit("digest", &b);
+	buf_release(&b);
+}
+
+/* One VLIST page refused: a listing of the root (index 0) of v, saved as
+ * name; cut bytes taken off its end first. */
+static void
+bad_vlist(const char *name, uint64_t more, const struct ventry *v,
+    size_t cut)
+{
+	struct buf b = BUF_INIT, d = BUF_INIT;
+
+	header(&b, (uint8_t[]){ R_VLIST }, 1, ALL_SENT, 255);
+	for (size_t i = 0; v[i].name; i++)
+		put_ventry(&d, &v[i], 300 + i);
+	reply(&b, 1, 0, more, d.data, (uint32_t)(d.len - cut));
+	emit(name, &b);
+	buf_release(&d);
+	buf_release(&b);
+}
+
+/* Near the edges: each refused by the page check or by the reply check. */
+static void
+seed_bad_vlist(void)
+{
+	static const struct xattr unsorted[] = {
+		X("user.b", "1"), X("user.a", "2"),
+	};
+	static const struct xattr twice[] = {
+		X("user.a", "1"), X("user.a", "1"),
+	};
+	static const struct xattr unnamed[] = { X("", "1") };
+	static const struct xattr two[] = { X("user.a", "1"), X("user.b", "") };
+	static uint8_t big[PROTO_XATTR_VALUE_MAX + 1];
+	const struct xattr huge[] = {
+		{ "user.big", 8, big, PROTO_XATTR_VALUE_MAX + 1 },
+	};
+	struct buf b = BUF_INIT;
+
+	bad_vlist("bad_vlist_target_file", 0, (const struct ventry[]){
+	    { "f", 0100644, "x", 0, 0, NULL, 0 }, VEND }, 0);
+	bad_vlist("bad_vlist_no_target", 0, (const struct ventry[]){
+	    { "l", 0120777, NULL, 0, 0, NULL, 0 }, VEND }, 0);
+	bad_vlist("bad_vlist_nsec", 0, (const struct ventry[]){
+	    { "f", 0100644, NULL, 1000000000, 0, NULL, 0 }, VEND }, 0);
+	bad_vlist("bad_vlist_errno", 0, (const struct ventry[]){
+	    { "f", 0100644, NULL, 0, PROTO_ERRNO_MAX + 1, NULL, 0 }, VEND }, 0);
+	bad_vlist("bad_vlist_xattr_order", 0, (const struct ventry[]){
+	    { "f", 0100644, NULL, 0, 0, unsorted, 2 }, VEND }, 0);
+	bad_vlist("bad_vlist_xattr_twice", 0, (const struct ventry[]){
+	    { "f", 0100644, NULL, 0, 0, twice, 2 }, VEND }, 0);
+	bad_vlist("bad_vlist_xattr_unnamed", 0, (const struct ventry[]){
+	    { "f", 0100644, NULL, 0, 0, unnamed, 1 }, VEND }, 0);
+	bad_vlist("bad_vlist_xattr_huge", 0, (const struct ventry[]){
+	    { "f", 0100644, NULL, 0, 0, huge, 1 }, VEND }, 0);
+	/* One xattr more than the wire takes: what vlist.c sends for a file
+	 * with 1025 user.* xattrs (tmpfs, XFS, btrfs allow that many), which
+	 * verify then refuses as a protocol error. */
+	static char many_names[PROTO_XATTR_COUNT_MAX + 1][16];
+	static struct xattr many[PROTO_XATTR_COUNT_MAX + 1];
+	for (size_t i = 0; i <= PROTO_XATTR_COUNT_MAX; i++) {
+		snprintf(many_names[i], sizeof(many_names[i]), "user.x%05zu", i);
+		many[i] = (struct xattr){ many_names[i],
+		    (uint32_t)strlen(many_names[i]), (const uint8_t *)"", 0 };
+	}
+	bad_vlist("bad_vlist_xattr_count", 0, (const struct ventry[]){
+	    { "f", 0100644, NULL, 0, 0, many, PROTO_XATTR_COUNT_MAX + 1 },
+	    VEND }, 0);
+	/* Two counted, one there: the second's bytes cut off the page. */
+	bad_vlist("bad_vlist_xattr_missing", 0, (const struct ventry[]){
+	    { "f", 0100644, NULL, 0, 0, two, 2 }, VEND },
+	    4 + 6 + 4 + DIGEST_LEN);
+	bad_vlist("bad_vlist_state_dir", 0, (const struct ventry[]){
+	    { ".georep", 040700, NULL, 0, 0, NULL, 0 }, VEND }, 0);
+	bad_vlist("bad_vlist_slash", 0, (const struct ventry[]){
+	    { "a/b", 0100644, NULL, 0, 0, NULL, 0 }, VEND }, 0);
+	bad_vlist("bad_vlist_dot", 0, (const struct ventry[]){
+	    { "..", 040755, NULL, 0, 0, NULL, 0 }, VEND }, 0);
+	bad_vlist("bad_vlist_more_empty", 1, (const struct ventry[]){ VEND }, 0);
+	bad_vlist("bad_vlist_more_two", 2, (const struct ventry[]){
+	    { "f", 0100644, NULL, 0, 0, NULL, 0 }, VEND }, 0);
+	/* Out of order across two pages of one listing. */
+	header(&b, (uint8_t[]){ R_VLIST, R_VLIST }, 2, ALL_SENT, 255);
+	vlist_reply(&b, 1, 1, (const struct ventry[]){
+	    { "a", 0100644, NULL, 0, 0, NULL, 0 },
+	    { "c", 0100644, NULL, 0, 0, NULL, 0 }, VEND });
+	vlist_reply(&b, 2, 0, (const struct ventry[]){
+	    { "b", 0100644, NULL, 0, 0, NULL, 0 }, VEND });
+	emit("bad_vlist_order", &b);
+	buf_reset(&b);
+	header(&b, (uint8_t[]){ R_DIGEST }, 1, ALL_SENT, 255);
+	digest_reply(&b, 1, 4096, DIGEST_LEN - 1);
+	emit("bad_digest_short", &b);
+	buf_reset(&b);
+	header(&b, (uint8_t[]){ R_DIGEST, R_PING }, 2, ALL_SENT, 255);
+	digest_reply(&b, 1, 4096, DIGEST_LEN + 1);
+	reply_ok(&b, 2, 0);
+	emit("bad_digest_long", &b);
+	buf_release(&b);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -238,5 +473,7 @@ main(int argc, char **argv)
 	seed_hello();
 	seed_turn();
 	seed_listdir();
+	seed_vlist();
+	seed_bad_vlist();
 	return 0;
 }
