@@ -1409,25 +1409,34 @@ op_digest(struct secondary *s, struct rd *r, uint64_t *val)
 	int pfd = parent_fd(s, &o);
 	if (pfd < 0)
 		return -1;
+	/* By path only first (O_PATH): a device's or a fifo's open is never
+	 * run; a regular file is then opened for reading through it. */
 	char *name = xstrndup(o.name, o.name_len);
-	int fd = openat(pfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK |
-	    O_CLOEXEC | O_NOATIME);
-	if (fd < 0 && errno == EPERM)
-		fd = openat(pfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK |
-		    O_CLOEXEC);
+	int pathfd = openat(pfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
 	free(name);
-	if (fd < 0)
+	if (pathfd < 0)
 		return fail(s, errno, "open", &o);
-	int rc = 0;
-	if (fstat(fd, &st) < 0)
+	int rc = 0, fd = -1;
+	if (fstat(pathfd, &st) < 0) {
 		rc = fail(s, errno, "stat", &o);
-	else if (!S_ISREG(st.st_mode))
+	} else if (!S_ISREG(st.st_mode)) {
 		rc = fail(s, EINVAL, "digest (not a regular file)", &o);
-	else if (sino && (uint64_t)st.st_ino != sino)
+	} else if (sino && (uint64_t)st.st_ino != sino) {
 		rc = fail(s, ESTALE, "digest", &o);
-	else if (content_digest(fd, (uint64_t)st.st_size, d) < 0)
-		rc = fail(s, errno, "read", &o);
-	close(fd);
+	} else {
+		char proc[64];
+		snprintf(proc, sizeof(proc), "/proc/self/fd/%d", pathfd);
+		fd = open(proc, O_RDONLY | O_CLOEXEC | O_NOATIME);
+		if (fd < 0 && errno == EPERM)
+			fd = open(proc, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			rc = fail(s, errno, "open", &o);
+		else if (content_digest(fd, (uint64_t)st.st_size, d) < 0)
+			rc = fail(s, errno, "read", &o);
+	}
+	if (fd >= 0)
+		close(fd);
+	close(pathfd);
 	if (rc < 0)
 		return -1;
 	*val = (uint64_t)st.st_size;
