@@ -78,5 +78,9 @@ for ((i = 1; i <= STEPS; i++)); do
 	done
 done
 restore_clock
+# What changed while the clock was ahead carries times ahead of it now:
+# the session's verify leaves those unjudged for a while; the verify of
+# the pair below judges every object.
+FUTURE_CTIMES=1
 final_verify
 result faults="$STEPS steps back and $STEPS forward of the realtime clock"

@@ -101,7 +101,11 @@ final_verify() {
 for l in open(sys.argv[1]):
     d = json.loads(l)
     if "summary" in d: print(d["summary"]["changing"])' "$T/out")
-	[[ $changing == 0 ]] || check_failed "verify judged not everything: $changing changing"
+	# (After the clock was stepped forward and back, objects changed
+	# meanwhile carry times ahead of the clock: FUTURE_CTIMES=1 lets
+	# them be unjudged by the session's verify; the pair's judges all.)
+	[[ $changing == 0 || ${FUTURE_CTIMES:-0} == 1 ]] ||
+		check_failed "verify judged not everything: $changing changing"
 	expect_rc 0 G verify "$P" "$S"
 	DIFFERENCES=0
 }
