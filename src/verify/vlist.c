@@ -105,6 +105,11 @@ add_entry(int fd, bool in_dir, const struct vname *nm, bool privileged,
 			return 1;
 		e.xattr_errno = errno > PROTO_ERRNO_MAX ? EIO : (uint32_t)errno;
 		a.nxattrs = 0;
+	} else if (a.nxattrs > PROTO_XATTR_COUNT_MAX) {
+		/* More than an entry may carry (get_vlist_entry refuses
+		 * it, and the page with it): said, not listed. */
+		e.xattr_errno = E2BIG;
+		a.nxattrs = 0;
 	}
 	put_vlist_entry(out, &e, &a);
 	free(a.xattrs);
