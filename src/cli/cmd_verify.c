@@ -407,6 +407,10 @@ compare(struct verify_args *a, struct side *sd, struct found *f,
 		code = EX_UNAVAILABLE;
 	} else if (say_hello(&c, volume, HELLO_READONLY, &h, &code) < 0) {
 		conn_close(&c);
+		/* A read-only HELLO makes nothing: refused, it could not
+		 * read the directory (a remote one that does not exist). */
+		if (code == EX_CANTCREAT)
+			code = EX_NOINPUT;
 	} else {
 		a->o.privileged = h.privileged && geteuid() == 0;
 		a->o.stop = &cli_stop_signal;
