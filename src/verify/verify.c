@@ -602,27 +602,42 @@ only_secondary(struct walk *w, const struct vlist_entry *s)
 
 /* ---- content ---- */
 
+/* The file an O_PATH descriptor holds, opened to be read (the same
+ * inode, through /proc), without touching its atime where allowed. */
+static int
+reopen_to_read(int pathfd)
+{
+	char proc[64];
+
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", pathfd);
+	int fd = open(proc, O_RDONLY | O_CLOEXEC | O_NOATIME);
+	if (fd < 0 && errno == EPERM)
+		fd = open(proc, O_RDONLY | O_CLOEXEC);
+	return fd;
+}
+
 /* The primary's digest of a job's file: 0, 1 when it changed (or went)
  * since it was listed, -1 with errno when it could not be read. */
 static int
 digest_primary(struct walk *w, struct job *j)
 {
 	struct stat a, b;
-	int fl = O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC;
-	int fd = openat(w->pfd, j->name, fl | O_NOATIME);
+	/* Looked at before it is opened to be read: what is there now may
+	 * be a device (its driver's open would run) or a FIFO. */
+	int pathfd = openat(w->pfd, j->name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
 
-	if (fd < 0 && errno == EPERM)
-		fd = openat(w->pfd, j->name, fl);
-	if (fd < 0)
+	if (pathfd < 0)
 		return errno == ENOENT ? 1 : -1;
-	int rc = 0;
-	if (fstat(fd, &a) < 0) {
+	int rc = 0, fd = -1;
+	if (fstat(pathfd, &a) < 0) {
 		rc = -1;
 	} else if ((uint64_t)a.st_ino != j->pino || !S_ISREG(a.st_mode) ||
 	    (uint64_t)a.st_size != j->size ||
 	    ts_ns(a.st_ctim.tv_sec, (uint32_t)a.st_ctim.tv_nsec) !=
 	    j->ctime_ns) {
 		rc = 1;
+	} else if ((fd = reopen_to_read(pathfd)) < 0) {
+		rc = -1;
 	} else if (content_digest(fd, j->size, j->pd) < 0) {
 		rc = -1;
 	} else if (fstat(fd, &b) < 0) {
@@ -634,7 +649,9 @@ digest_primary(struct walk *w, struct job *j)
 		rc = 1;		/* written while read */
 	}
 	int err = errno;
-	close(fd);
+	if (fd >= 0)
+		close(fd);
+	close(pathfd);
 	errno = err;
 	w->st->bytes += j->size;
 	return rc;
