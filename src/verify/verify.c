@@ -220,16 +220,29 @@ fetch_s(struct walk *w, bool first)
 	return 0;
 }
 
-/* The next page of the primary's listing. */
+/* The next page of the primary's listing; its last name is where the
+ * page after it starts. */
 static int
 fetch_p(struct walk *w, bool first)
 {
+	struct vlist_entry e;
+	struct rd r;
+
 	buf_reset(&w->p.data);
 	if (first)
 		w->p.pos.len = 0;
 	if (vlist_dir(w->pfd, w->dlen == 0, w->p.pos.last, w->p.pos.len,
 	    w->o->privileged, &w->p.data, &w->p.more) < 0)
 		return -1;
+	rd_init(&r, w->p.data.data, w->p.data.len);
+	while (r.off < r.len) {
+		if (!get_vlist_entry(&r, &e)) {
+			errno = EIO;	/* our own page: never */
+			return -1;
+		}
+		memcpy(w->p.pos.last, e.name, e.name_len);
+		w->p.pos.len = e.name_len;
+	}
 	rd_init(&w->p.r, w->p.data.data, w->p.data.len);
 	return 0;
 }
