@@ -399,20 +399,20 @@ compare_xattrs(struct walk *w, const struct vlist_entry *p,
 		const struct vxattr *x = c <= 0 ? &xp : &xs;
 		uint32_t bit = xattr_is_acl(x->name, x->name_len) ? VD_ACLS :
 		    VD_XATTRS;
+		/* Quoted: a name is any bytes, and a line is one line. */
+		char *q = quote_name(x->name, x->name_len);
 		if (c < 0) {
-			say(w, "xattr %.*s only on the primary",
-			    (int)x->name_len, x->name);
+			say(w, "xattr %s only on the primary", q);
 			what |= bit;
 		} else if (c > 0) {
-			say(w, "xattr %.*s only on the secondary",
-			    (int)x->name_len, x->name);
+			say(w, "xattr %s only on the secondary", q);
 			what |= bit;
 		} else if (xp.value_len != xs.value_len ||
 		    memcmp(xp.digest, xs.digest, DIGEST_LEN) != 0) {
-			say(w, "xattr %.*s: value differs", (int)x->name_len,
-			    x->name);
+			say(w, "xattr %s: value differs", q);
 			what |= bit;
 		}
+		free(q);
 		if (c <= 0)
 			hp = next_vxattr(w, &rp, &lp, &xp);
 		if (c >= 0)
@@ -564,9 +564,13 @@ compare_pair(struct walk *w, struct level *l, const struct vlist_entry *p,
 	}
 	if (S_ISLNK(p->mode) && (p->target_len != s->target_len ||
 	    memcmp(p->target, s->target, p->target_len) != 0)) {
-		say(w, "target \"%.*s\" on the primary, \"%.*s\" on the "
-		    "secondary", (int)p->target_len, p->target,
-		    (int)s->target_len, s->target);
+		/* Quoted, as names are: a target is any bytes. */
+		char *qp = quote_name(p->target, p->target_len);
+		char *qs = quote_name(s->target, s->target_len);
+		say(w, "target \"%s\" on the primary, \"%s\" on the "
+		    "secondary", qp, qs);
+		free(qp);
+		free(qs);
 		what |= VD_TARGET;
 	}
 	if ((S_ISCHR(p->mode) || S_ISBLK(p->mode)) && p->rdev != s->rdev) {
