@@ -783,6 +783,30 @@ unreadable_dir(struct walk *w, const char *side, const char *msg)
 	free(detail);
 }
 
+/* The roots themselves, the first entries of the first pages of the
+ * root's listings (vlist.h): their attributes.  The secondary's is there
+ * (proto_check_vlist_page); the primary's too, unless it could not be
+ * stat'ed, and then it is not compared. */
+static void
+compare_root(struct walk *w)
+{
+	if (!next_entry(&w->p) || w->p.cur.name_len != 1 ||
+	    w->p.cur.name[0] != '.') {
+		rd_init(&w->p.r, w->p.data.data, w->p.data.len);
+		next_entry(&w->s);
+		return;
+	}
+	next_entry(&w->s);
+	buf_reset(&w->detail);
+	if (!judged(w, &w->p.cur)) {
+		w->st->changing++;
+		return;
+	}
+	uint32_t what = compare_attrs(w, &w->p.cur, &w->s.cur);
+	if (what)
+		report(w, ".", 1, what, detail(w), true, true);
+}
+
 /* Compare the directory of level l, and list its subdirectories in l:
  * 0, or -1 when the walk cannot go on. */
 static int
@@ -817,6 +841,8 @@ compare_dir(struct walk *w, struct level *l)
 			unreadable_dir(w, "secondary", w->s_msg);
 		return l->plen ? 0 : -1;
 	}
+	if (l->plen == 0)
+		compare_root(w);
 	w->p.have = w->s.have = false;
 	for (;;) {
 		if (peek(w, &w->p, true, &perr) < 0 ||

@@ -552,7 +552,8 @@ def vlist_names(data):
     return names
 
 
-# A read-only connection reads: the root's listing (without .georep), a
+# A read-only connection reads: the root's listing (the root itself first,
+# without .georep), a
 # directory's, a file's digest (its size as the value, 16 bytes); what is
 # not a regular file has no digest (an error reply, and the connection
 # goes on); a missing name, a symlinked parent are errors too.
@@ -582,8 +583,9 @@ if len(rep) != len(reqs) + 1:
     problems.append('%d replies to %d requests' % (len(rep) - 1, len(reqs)))
 else:
     root_names = vlist_names(got['vlist root'][2])
-    want = sorted([b'd', b'evil', b'fifo', b'file', b'vlink'] +
-                  ([b'tty'] if os.geteuid() == 0 else []))
+    # The root itself first, then its names in order, no .georep.
+    want = [b'.'] + sorted([b'd', b'evil', b'fifo', b'file', b'vlink'] +
+                           ([b'tty'] if os.geteuid() == 0 else []))
     if got['vlist root'][0] != 0 or root_names != want:
         problems.append('root listing %r, expected %r' % (root_names, want))
     if got['vlist d'][0] != 0 or vlist_names(got['vlist d'][2]) != [b'inner']:

@@ -4,13 +4,14 @@
  * digests of their values); proto_check_vlist_page, which the primary runs
  * on every page from the secondary before it uses it, refuses each way a
  * page can be wrong (a bad name, names out of order or not after the last
- * page's, "more" on an empty page, the state directory at the root, xattr
+ * page's, "more" on an empty page, the state directory at the root, the
+ * root's first page that does not begin with the root itself, xattr
  * names out of order, with a NUL, too many of them, a symlink without a
  * target or another object with one, nanoseconds of a second or more, an
  * entry cut short); and vlist_dir (src/verify/vlist.c), which builds a
  * page on either side, lists a real directory in byte order, pages with
- * `after`, passes over the state directory at the root only, and says
- * what each entry is.
+ * `after`, passes over the state directory at the root only, begins the
+ * root's first page with the root itself, and says what each entry is.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -176,7 +177,7 @@ test_round_trip(void **state)
 	assert_int_equal(g.nxattrs, 0);
 	assert_int_equal(g.target_len, 0);
 	assert_true(rd_end(&r));
-	assert_true(page_ok(&b, false, true, NULL));
+	assert_true(page_ok(&b, false, false, NULL));
 	buf_release(&b);
 }
 
@@ -310,16 +311,83 @@ test_more_on_empty_page(void **state)
 	buf_release(&b);
 }
 
+/* The root itself, as the first entry of the root's first page. */
+static void
+put_root(struct buf *b)
+{
+	struct vlist_entry e = entry(".", S_IFDIR | 0755);
+	struct attrs a = { 0 };
+
+	put_vlist_entry(b, &e, &a);
+}
+
 static void
 test_state_dir(void **state)
 {
 	struct buf b = BUF_INIT;
 
 	(void)state;
+	put_root(&b);
 	put_plain(&b, GEOREP_STATE_DIR);
 	assert_false(page_ok(&b, false, true, NULL));
 	assert_non_null(strstr(why, "state"));
+	buf_reset(&b);
+	put_plain(&b, GEOREP_STATE_DIR);
+	assert_false(page_ok(&b, false, true, "-"));	/* a later page */
 	assert_true(page_ok(&b, false, false, NULL));	/* below the root */
+	buf_release(&b);
+}
+
+/* The root's first page begins with the root itself: a directory named
+ * ".", there and only there. */
+static void
+test_root_self(void **state)
+{
+	struct buf b = BUF_INIT;
+	struct attrs a = { 0 };
+	struct vlist_entry e;
+
+	(void)state;
+	put_root(&b);
+	assert_true(page_ok(&b, false, true, NULL));	/* an empty tree */
+	put_plain(&b, "a");
+	assert_true(page_ok(&b, false, true, NULL));
+	assert_true(page_ok(&b, true, true, NULL));
+	/* Not at the root, "." is no name. */
+	assert_false(page_ok(&b, false, false, NULL));
+	assert_non_null(strstr(why, "invalid name"));
+	buf_reset(&b);
+	/* Without it, or with it elsewhere than first. */
+	assert_false(page_ok(&b, false, true, NULL));
+	put_plain(&b, "a");
+	assert_false(page_ok(&b, false, true, NULL));
+	assert_non_null(strstr(why, "root itself"));
+	put_root(&b);
+	assert_false(page_ok(&b, false, true, NULL));
+	buf_reset(&b);
+	/* Twice. */
+	put_root(&b);
+	put_root(&b);
+	assert_false(page_ok(&b, false, true, NULL));
+	buf_reset(&b);
+	/* Not a directory. */
+	e = entry(".", S_IFREG | 0644);
+	put_vlist_entry(&b, &e, &a);
+	assert_false(page_ok(&b, false, true, NULL));
+	buf_reset(&b);
+	/* Only the root, and "more follow": the same page would be asked
+	 * for again and again. */
+	put_root(&b);
+	assert_false(page_ok(&b, true, true, NULL));
+	assert_non_null(strstr(why, "only the root"));
+	buf_reset(&b);
+	/* A later page of the root (after a name) has no "." */
+	put_plain(&b, "b");
+	assert_true(page_ok(&b, false, true, "a"));
+	buf_reset(&b);
+	put_root(&b);
+	put_plain(&b, "b");
+	assert_false(page_ok(&b, false, true, "a"));
 	buf_release(&b);
 }
 
@@ -547,12 +615,20 @@ test_dir_sorted(void **state)
 	for (size_t i = 0; i < sizeof(made) / sizeof(made[0]); i++)
 		assert_int_equal(put_file_at(sub, made[i], "x"), 0);
 
-	/* As the root: the state directory is passed over. */
+	/* As the root: the root itself first, and the state directory is
+	 * passed over. */
 	assert_int_equal(vlist_dir(sub, true, NULL, 0, false, &page, &more), 0);
 	assert_false(more);
-	assert_int_equal(page_names(&page, more, true, &pos, &names), 7);
-	assert_int_equal(names.len, sizeof(want));
-	assert_memory_equal(names.data, want, sizeof(want));
+	assert_int_equal(page_names(&page, more, true, &pos, &names), 8);
+	assert_int_equal(names.len, 2 + sizeof(want));
+	assert_memory_equal(names.data, ".", 2);
+	assert_memory_equal(names.data + 2, want, sizeof(want));
+	struct vlist_entry e;
+	struct stat st;
+	assert_true(find(&page, ".", &e));
+	assert_int_equal(fstat(sub, &st), 0);
+	assert_true(e.ino == (uint64_t)st.st_ino);
+	assert_true(S_ISDIR(e.mode));
 
 	/* Below the root, it is a name like another. */
 	buf_reset(&page);
@@ -561,19 +637,22 @@ test_dir_sorted(void **state)
 	assert_int_equal(vlist_dir(sub, false, NULL, 0, false, &page, &more),
 	    0);
 	assert_int_equal(page_names(&page, more, false, &pos, &names), 8);
-	struct vlist_entry e;
 	assert_true(find(&page, GEOREP_STATE_DIR, &e));
+	assert_false(find(&page, ".", &e));
 
-	/* After a name: only the names past it, whether it exists or not. */
+	/* After a name: only the names past it, whether it exists or not
+	 * (and no root: a later page). */
 	buf_reset(&page);
 	buf_reset(&names);
-	pos.len = 0;
+	memcpy(pos.last, "a", 1);
+	pos.len = 1;
 	assert_int_equal(vlist_dir(sub, true, "a", 1, false, &page, &more), 0);
 	assert_int_equal(page_names(&page, more, true, &pos, &names), 4);
 	assert_memory_equal(names.data, "a b\0ab\0b\0\xff", names.len);
 	buf_reset(&page);
 	buf_reset(&names);
-	pos.len = 0;
+	memcpy(pos.last, "aa", 2);
+	pos.len = 2;
 	assert_int_equal(vlist_dir(sub, true, "aa", 2, false, &page, &more),
 	    0);
 	assert_int_equal(page_names(&page, more, true, &pos, &names), 3);
@@ -593,19 +672,23 @@ test_dir_sorted(void **state)
 static void
 test_dir_paged(void **state)
 {
-	const unsigned n = 14000;	/* ~100 bytes each: over 1 MiB */
+	/* Long names, so that fewer files fill a page: some 290 bytes an
+	 * entry, 5000 of them over 1 MiB. */
+	const unsigned n = 5000;
 	struct buf page = BUF_INIT, names = BUF_INIT;
 	struct list_pos pos = { .len = 0 };
-	char name[32];
+	char name[NAME_MAX + 1], pad[201];
 	bool more = true;
 	unsigned pages = 0, total = 0;
 
 	(void)state;
+	memset(pad, 'p', sizeof(pad) - 1);
+	pad[sizeof(pad) - 1] = '\0';
 	assert_int_equal(mkdirat(dfd, "many", 0755), 0);
 	int sub = openat(dfd, "many", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	assert_true(sub >= 0);
 	for (unsigned i = 0; i < n; i++) {
-		snprintf(name, sizeof(name), "file-%07u", (i * 7919) % n);
+		snprintf(name, sizeof(name), "%s-%07u", pad, (i * 7919) % n);
 		int fd = openat(sub, name, O_WRONLY | O_CREAT | O_EXCL |
 		    O_CLOEXEC, 0644);
 		assert_true(fd >= 0);
@@ -624,10 +707,10 @@ test_dir_paged(void **state)
 	}
 	assert_true(pages >= 2);
 	assert_int_equal(total, n);
-	/* In order, each name once: "file-0000000" to "file-0013999". */
+	/* In order, each name once: "ppp...-0000000" to "ppp...-0004999". */
 	const char *p = (const char *)names.data;
 	for (unsigned i = 0; i < n; i++) {
-		snprintf(name, sizeof(name), "file-%07u", i);
+		snprintf(name, sizeof(name), "%s-%07u", pad, i);
 		assert_string_equal(p, name);
 		p += strlen(p) + 1;
 	}
@@ -772,6 +855,7 @@ main(void)
 		cmocka_unit_test(test_position),
 		cmocka_unit_test(test_more_on_empty_page),
 		cmocka_unit_test(test_state_dir),
+		cmocka_unit_test(test_root_self),
 		cmocka_unit_test(test_xattr_refusals),
 		cmocka_unit_test(test_too_many_xattrs),
 		cmocka_unit_test(test_targets),
