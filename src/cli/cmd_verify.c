@@ -92,7 +92,8 @@ struct verify_args {
 struct found {
 	bool json;
 	bool log;		/* into the log (a session's timer) */
-	struct repair_list repairs;
+	struct repair_list repairs;	/* records: objects and directories */
+	uint32_t nrepairs;		/* differences a turn can repair */
 	bool repair;
 	struct status_verify result;	/* for a session's status */
 };
@@ -214,8 +215,9 @@ print_json(const struct vdiff *d)
 
 /* What a turn must do about a difference (repair.h). */
 static void
-add_repair(struct repair_list *l, const struct vdiff *d)
+add_repair(struct found *f, const struct vdiff *d)
 {
+	struct repair_list *l = &f->repairs;
 	uint8_t flags = 0;
 
 	if (d->what & VD_CONTENT)
@@ -231,6 +233,7 @@ add_repair(struct repair_list *l, const struct vdiff *d)
 		flags |= REPAIR_FORGET;
 	if (flags == 0)
 		return;		/* unreadable: nothing a turn can do */
+	f->nrepairs++;
 	/* A name only on the secondary has no object on the primary; the
 	 * walk removes it.  Otherwise the object, by its fid. */
 	repair_add(l, flags, d->has_fid ? &d->fid : NULL);
@@ -260,7 +263,7 @@ on_diff(void *arg, const struct vdiff *d)
 	}
 	fflush(stdout);
 	if (f->repair)
-		add_repair(&f->repairs, d);
+		add_repair(f, d);
 }
 
 static void
@@ -448,11 +451,11 @@ repair_session(const struct side *sd, const struct found *f)
 		return EX_CANTCREAT;
 	if (sd->monitor > 0 && kill(sd->monitor, SIGUSR1) == 0)
 		log_info("the running session repairs %u %s now",
-		    f->repairs.n, plural(f->repairs.n, "difference",
+		    f->nrepairs, plural(f->nrepairs, "difference",
 		    "differences"));
 	else
 		log_info("%u %s to repair at the session's next start",
-		    f->repairs.n, plural(f->repairs.n, "difference",
+		    f->nrepairs, plural(f->nrepairs, "difference",
 		    "differences"));
 	return 0;
 }
