@@ -283,6 +283,28 @@ remove_stray(struct turn *t, uint8_t base, const struct buf *dir,
 	return conn_end(c, s);
 }
 
+/* Whether an entry of the secondary is a name the session excludes: the
+ * walk passes it over, and what is beneath it, as the crawl does on the
+ * primary; it is never removed (README: excluded names are neither sent
+ * nor deleted). */
+static bool
+entry_excluded(const struct turn *t, uint8_t base, const struct buf *dir,
+    const struct sent *e)
+{
+	struct crawl_opts co = { .excludes = t->opts->excludes,
+	    .nexcludes = t->opts->nexcludes };
+
+	if (base != BASE_ROOT || co.nexcludes == 0)
+		return false;
+	char *name = xstrndup(e->name, e->len);
+	char *rel = dir->len ? xasprintf("%.*s/%s", (int)dir->len,
+	    (const char *)dir->data, name) : xstrdup(name);
+	bool r = exclude_match(&co, rel, name, S_ISDIR(e->mode));
+	free(rel);
+	free(name);
+	return r;
+}
+
 /* ---- the full reconcile ---- */
 
 /*
@@ -431,6 +453,8 @@ reconcile_full(struct turn *t)
 		}
 		for (size_t k = 0; k < nents && rc == 0; k++) {
 			struct sent *e = &ents[k];
+			if (entry_excluded(t, q[i].base, &path, e))
+				continue;
 			struct fobj *o = claim(&f, e);
 			if (o == NULL) {
 				rc = remove_stray(t, q[i].base, &path,
