@@ -46,7 +46,8 @@ verify_usage(FILE *out)
 "digests travel.  Nothing is changed on either side.\n"
 "\n"
 "For a session, its settings apply (exclude, sync_xattrs, sync_acls,\n"
-"ssh_command), and an object changed on the primary since the session's sync\n"
+"ssh_command; with ignore_deletes, names only on the secondary are no\n"
+"difference), and an object changed on the primary since the session's sync\n"
 "point is not judged (the session has not sent it yet): it is counted as\n"
 "changing.  SECONDARY is a local directory or [USER@]HOST:PATH.\n"
 "\n"
@@ -346,6 +347,7 @@ from_session(struct verify_args *a, const char *name, struct side *sd)
 	a->o.nexcludes = sd->cfg.nexclude;
 	a->o.no_xattrs |= !sd->cfg.sync_xattrs;
 	a->o.no_acls |= !sd->cfg.sync_acls;
+	a->o.extra_kept = sd->cfg.ignore_deletes;
 	sd->monitor = session_running_pid(sd->sdir);
 	status_init(&st);
 	if ((sd->monitor == 0 || read_live_status(sd->sdir, &st) < 0) &&

@@ -475,7 +475,9 @@ compare_links(struct walk *w, const struct vlist_entry *p,
 {
 	uint64_t v;
 
-	if (p->nlink != s->nlink) {
+	/* Names the session keeps on the secondary after the primary
+	 * removed them are links there too. */
+	if (p->nlink != s->nlink && !(w->o->extra_kept && s->nlink > p->nlink)) {
 		say(w, "%u links on the primary, %u on the secondary",
 		    p->nlink, s->nlink);
 		return VD_LINKS;
@@ -606,6 +608,8 @@ only_primary(struct walk *w, const struct vlist_entry *p)
 static void
 only_secondary(struct walk *w, const struct vlist_entry *s)
 {
+	if (w->o->extra_kept)
+		return;		/* kept there on purpose (ignore_deletes) */
 	/* Judged by its directory on the primary: a name made or removed
 	 * there since the sync point is not on the secondary yet. */
 	if (w->dir_ctime >= w->o->judged_before) {
