@@ -491,8 +491,9 @@ repair_pair(const struct verify_args *a, const struct side *sd,
 	free(ixdir);
 	if (code)
 		return code;
-	/* The sync of the pair, as georep sync runs it. */
-	const char *args[32 + 2 * 64];
+	/* The sync of the pair, as georep sync runs it: every exclude with
+	 * it, or it would send what the pair leaves out. */
+	const char **args = xcalloc(16 + 2 * a->nexcludes, sizeof(*args));
 	int n = 0;
 	args[n++] = "sync";
 	if (a->home) {
@@ -509,7 +510,7 @@ repair_pair(const struct verify_args *a, const struct side *sd,
 	}
 	if (a->o.no_owners)
 		args[n++] = "--no-owners";
-	for (size_t i = 0; i < a->nexcludes && n < 32 + 2 * 60; i++) {
+	for (size_t i = 0; i < a->nexcludes; i++) {
 		args[n++] = "--exclude";
 		args[n++] = a->excludes[i];
 	}
@@ -518,7 +519,9 @@ repair_pair(const struct verify_args *a, const struct side *sd,
 	args[n] = NULL;
 	log_info("repairing: georep sync %s %s", sd->prim, sd->sec);
 	optind = 0;
-	return cmd_sync(n, (char **)args);
+	code = cmd_sync(n, (char **)args);
+	free(args);
+	return code;
 }
 
 int
