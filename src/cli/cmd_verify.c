@@ -335,10 +335,11 @@ from_session(struct verify_args *a, const char *name, struct side *sd)
 {
 	struct status st;
 
-	config_init(&sd->cfg);
+	/* session_load initialises the config (and releases it when it
+	 * fails): the caller releases it either way. */
+	sd->have_cfg = true;
 	if (session_load(session_home(a->home), name, &sd->cfg, &sd->sdir) < 0)
 		return EX_USAGE;
-	sd->have_cfg = true;
 	sd->prim = xstrdup(sd->cfg.primary);
 	sd->sec = xstrdup(sd->cfg.secondary);
 	if (a->ssh == NULL)
