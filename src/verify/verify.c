@@ -895,10 +895,11 @@ progress(struct walk *w, bool last)
 		return;
 	w->next_progress = now + 1000000000;
 	format_size(w->st->bytes, sz, sizeof(sz));
-	fprintf(stderr, "verify: %" PRIu64 " files, %" PRIu64 " directories, "
-	    "%s compared, %" PRIu64 " %s%s", w->st->files, w->st->dirs, sz,
-	    w->st->differences, plural(w->st->differences, "difference",
-	    "differences"), isatty(2) && !last ? "\r" : "\n");
+	fprintf(stderr, "verify: %" PRIu64 " %s, %" PRIu64 " %s, %s compared, "
+	    "%" PRIu64 " %s%s", w->st->files, plural(w->st->files, "file",
+	    "files"), w->st->dirs, plural(w->st->dirs, "directory",
+	    "directories"), sz, w->st->differences, plural(w->st->differences,
+	    "difference", "differences"), isatty(2) && !last ? "\r" : "\n");
 }
 
 /* ---- the walk ---- */

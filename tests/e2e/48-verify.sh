@@ -221,6 +221,9 @@ expect_json '{}' '[]' "s['files'] > 100 and s['directories'] > 100 and s['unread
 [[ $(wc -l <"$T/out") == 1 ]] || check_failed "--json printed more than the summary"
 expect_rc 0 V -q "$P" "$S"
 [[ ! -s $T/err ]] || check_failed "-q printed: $(cat "$T/err")"
+expect_rc 0 V -q --progress "$P" "$S"
+expect_stderr "^verify: [0-9]+ files, [0-9]+ directories, .* compared, 0 differences$"
+expect_no_stdout
 
 # ---------------------------------------------------------------------------
 step "the secondary edited behind georep's back"
@@ -525,6 +528,11 @@ PYEOF
 touch -r "$D/tail" "$DS/tail"
 expect_rc 1 V "$D" "$DS"
 expect_lines <<<'tail: content differs'
+# Counts of one are singular, in the summary and in the progress lines.
+expect_rc 1 V --progress "$D" "$DS"
+expect_stderr "^verify: 3 files, 0 directories, .* compared, 1 difference$"
+expect_stderr "^differ: $D $DS: 3 files, 0 directories, 0 other objects, .*; 1 difference$"
+expect_no_stderr '(^|[^0-9.])1 (files|directories|differences|objects)'
 
 # ---------------------------------------------------------------------------
 step "--exclude: names excluded are not compared"
