@@ -412,10 +412,13 @@ compare(struct verify_args *a, struct side *sd, struct found *f,
 		log_err("%s", c.error);
 		code = EX_UNAVAILABLE;
 	} else if (say_hello(&c, volume, HELLO_READONLY, &h, &code) < 0) {
-		conn_close(&c);
-		/* A read-only HELLO makes nothing: refused, it could not
-		 * read the directory (a remote one that does not exist). */
-		if (code == EX_CANTCREAT)
+		int status = conn_close(&c);
+		/* A read-only HELLO makes nothing: refused, it could not read
+		 * the directory (a remote one that does not exist); and a
+		 * secondary that could not open it (not a directory) exits
+		 * with EX_CANTCREAT.  Either way SECONDARY is missing. */
+		if (code == EX_CANTCREAT || (code == EX_UNAVAILABLE &&
+		    WIFEXITED(status) && WEXITSTATUS(status) == EX_CANTCREAT))
 			code = EX_NOINPUT;
 	} else {
 		a->o.privileged = h.privileged && geteuid() == 0;

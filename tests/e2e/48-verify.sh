@@ -2,8 +2,8 @@
 # georep verify: two trees compared object by object.
 #   - the command line: no operands, three, an unknown option, --timeout 0,
 #     --exclude with a session name, an unknown session (64, a message); a
-#     missing PRIMARY or SECONDARY (66); --help and `georep help verify`; a
-#     session that never synced (75);
+#     missing PRIMARY or SECONDARY, a SECONDARY that is a file (66); --help
+#     and `georep help verify`; a session that never synced (75);
 #   - a generated tree after `georep sync`: exit 0, nothing on stdout;
 #     --json: the summary line only, identical, 0 differences;
 #   - the secondary edited behind georep's back (content changed with its
@@ -45,7 +45,7 @@
 #     path that is not UTF-8 quoted so, and path_escaped);
 #   - over ssh (lib_ssh.sh, an sshd of the scenario's own, as root):
 #     identical, then one difference; a remote SECONDARY that does not
-#     exist: 66, and it is not made.
+#     exist: 66, and it is not made; one that is a file: 66.
 # Every wait is a condition with a deadline.
 #
 # SEED=N replays a run.
@@ -194,6 +194,9 @@ expect_stderr "primary $T/no.p: No such file or directory"
 expect_rc 66 V "$T/u.p" "$T/no.s"
 expect_stderr "secondary $T/no.s: No such file or directory"
 [[ ! -e $T/no.s ]] || check_failed "verify made the missing secondary"
+echo file >"$T/u.file"
+expect_rc 66 V "$T/u.p" "$T/u.file"
+expect_stderr "cannot open the secondary directory $T/u.file: Not a directory"
 expect_rc 0 "$GEOREP" verify --help
 expect_stdout '^usage: georep verify \[OPTIONS\] NAME$'
 cp "$T/out" "$T/help.want"
@@ -669,4 +672,6 @@ else
 	expect_rc 66 V --ssh "$SSH_CMD" "$P" "$SSH_HOST:$T/nowhere"
 	expect_stderr "$T/nowhere: No such file or directory"
 	[[ ! -e $T/nowhere ]] || check_failed "verify made $T/nowhere"
+	expect_rc 66 V --ssh "$SSH_CMD" "$P" "$SSH_HOST:$T/u.file"
+	expect_stderr "cannot open the secondary directory $T/u.file: Not a directory"
 fi
