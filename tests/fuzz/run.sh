@@ -45,7 +45,8 @@ export FUZZ_WRITABLE
 common="src/protocol/proto.c src/common/codec.c src/common/attrs.c
         src/common/names.c src/common/util.c src/common/log.c"
 src_frames="src/secondary/secondary.c src/common/resolve.c
-            src/common/xattrs.c $common"
+            src/common/xattrs.c src/verify/vlist.c src/common/digest.c
+            $common"
 src_replies="src/protocol/conn.c src/protocol/transport.c
              src/common/cmdline.c $common"
 flags="-g -O1 -fno-omit-frame-pointer -std=gnu11 -Isrc -D_GNU_SOURCE

@@ -1,10 +1,11 @@
 /*
  * Writes the seed corpus of fuzz_frames into the directory given: one file
  * per message type with a valid frame, a stream of every type, sessions
- * that succeed (and one with a failure that cancels what follows), and a
- * few refused on purpose (hostile names, a cut frame, an oversized
- * header).  The secondary takes nothing before a HELLO: every seed starts
- * with one.  Built with the same put_* writers the primary uses.
+ * that succeed (and one with a failure that cancels what follows, and a
+ * read-only one, as georep verify makes), and a few refused on purpose
+ * (hostile names, a cut frame, an oversized header).  The secondary takes
+ * nothing before a HELLO: every seed starts with one.  Built with the same
+ * put_* writers the primary uses.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -128,6 +129,28 @@ session_cancelled(uint32_t id)
 	buf_release(&s);
 }
 
+/* A read-only connection (georep verify): its HELLO, the reads verify
+ * makes, and a write it is refused. */
+static void
+session_readonly(uint32_t id)
+{
+	struct buf s = BUF_INIT;
+
+	STEP(&s, MSG_HELLO, put_u32(b, PROTO_VERSION); put_str(b, "vol-0123");
+	    put_u32(b, HELLO_READONLY));
+	STEP(&s, MSG_VLIST, put_bytes(b, "", 0); put_bytes(b, "", 0));
+	STEP(&s, MSG_VLIST, put_bytes(b, "a", 1); put_bytes(b, "f", 1));
+	STEP(&s, MSG_DIGEST, put_oref(b, BASE_ROOT, "a", 1, 0, "f", 1);
+	    put_u64(b, 0));
+	STEP(&s, MSG_LISTDIR, put_u8(b, BASE_ROOT); put_bytes(b, "", 0);
+	    put_u64(b, 0); put_bytes(b, "", 0));
+	STEP(&s, MSG_PING, (void)b);
+	STEP(&s, MSG_MKDIR, put_oref(b, BASE_ROOT, "", 0, 0, "x", 1);
+	    put_u32(b, 0755));
+	emit("session_readonly", &s);
+	buf_release(&s);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -158,6 +181,7 @@ main(int argc, char **argv)
 	    1600000000, 0, 1, x };
 	session_ok(100, &user, &plain);
 	session_cancelled(200);
+	session_readonly(300);
 	FRAME("mkdir", MSG_MKDIR,
 	    put_oref(b, BASE_ROOT, "a/b", 3, 17, "c", 1); put_u32(b, 0755));
 	FRAME("symlink", MSG_SYMLINK,
@@ -195,6 +219,9 @@ main(int argc, char **argv)
 	FRAME("listdir", MSG_LISTDIR,
 	    put_u8(b, BASE_ROOT); put_bytes(b, "a/b", 3); put_u64(b, 12);
 	    put_bytes(b, "f", 1));
+	FRAME("vlist", MSG_VLIST, put_bytes(b, "a/b", 3); put_bytes(b, "f", 1));
+	FRAME("digest", MSG_DIGEST,
+	    put_oref(b, BASE_ROOT, "a", 1, 17, "f", 1); put_u64(b, 42));
 	/* A HELLO reply: its data is the secondary's uid and gid. */
 	FRAME("reply", MSG_REPLY,
 	    put_u32(b, 0); put_u64(b, HELLO_BOUND | HELLO_IS_ROOT);
