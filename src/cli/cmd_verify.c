@@ -46,7 +46,8 @@ verify_usage(FILE *out)
 "digests travel.  Nothing is changed on either side.\n"
 "\n"
 "For a session, its settings apply (exclude, sync_xattrs, sync_acls,\n"
-"ssh_command), and an object changed on the primary since the session's sync\n"
+"ssh_command; with ignore_deletes, names only on the secondary are no\n"
+"difference), and an object changed on the primary since the session's sync\n"
 "point is not judged (the session has not sent it yet): it is counted as\n"
 "changing.  SECONDARY is a local directory or [USER@]HOST:PATH.\n"
 "\n"
@@ -92,7 +93,8 @@ struct verify_args {
 struct found {
 	bool json;
 	bool log;		/* into the log (a session's timer) */
-	struct repair_list repairs;
+	struct repair_list repairs;	/* records: objects and directories */
+	uint32_t nrepairs;		/* differences a turn can repair */
 	bool repair;
 	struct status_verify result;	/* for a session's status */
 };
@@ -214,8 +216,9 @@ print_json(const struct vdiff *d)
 
 /* What a turn must do about a difference (repair.h). */
 static void
-add_repair(struct repair_list *l, const struct vdiff *d)
+add_repair(struct found *f, const struct vdiff *d)
 {
+	struct repair_list *l = &f->repairs;
 	uint8_t flags = 0;
 
 	if (d->what & VD_CONTENT)
@@ -231,6 +234,7 @@ add_repair(struct repair_list *l, const struct vdiff *d)
 		flags |= REPAIR_FORGET;
 	if (flags == 0)
 		return;		/* unreadable: nothing a turn can do */
+	f->nrepairs++;
 	/* A name only on the secondary has no object on the primary; the
 	 * walk removes it.  Otherwise the object, by its fid. */
 	repair_add(l, flags, d->has_fid ? &d->fid : NULL);
@@ -260,7 +264,7 @@ on_diff(void *arg, const struct vdiff *d)
 	}
 	fflush(stdout);
 	if (f->repair)
-		add_repair(&f->repairs, d);
+		add_repair(f, d);
 }
 
 static void
@@ -331,10 +335,11 @@ from_session(struct verify_args *a, const char *name, struct side *sd)
 {
 	struct status st;
 
-	config_init(&sd->cfg);
+	/* session_load initialises the config (and releases it when it
+	 * fails): the caller releases it either way. */
+	sd->have_cfg = true;
 	if (session_load(session_home(a->home), name, &sd->cfg, &sd->sdir) < 0)
 		return EX_USAGE;
-	sd->have_cfg = true;
 	sd->prim = xstrdup(sd->cfg.primary);
 	sd->sec = xstrdup(sd->cfg.secondary);
 	if (a->ssh == NULL)
@@ -343,6 +348,7 @@ from_session(struct verify_args *a, const char *name, struct side *sd)
 	a->o.nexcludes = sd->cfg.nexclude;
 	a->o.no_xattrs |= !sd->cfg.sync_xattrs;
 	a->o.no_acls |= !sd->cfg.sync_acls;
+	a->o.extra_kept = sd->cfg.ignore_deletes;
 	sd->monitor = session_running_pid(sd->sdir);
 	status_init(&st);
 	if ((sd->monitor == 0 || read_live_status(sd->sdir, &st) < 0) &&
@@ -406,7 +412,14 @@ compare(struct verify_args *a, struct side *sd, struct found *f,
 		log_err("%s", c.error);
 		code = EX_UNAVAILABLE;
 	} else if (say_hello(&c, volume, HELLO_READONLY, &h, &code) < 0) {
-		conn_close(&c);
+		int status = conn_close(&c);
+		/* A read-only HELLO makes nothing: refused, it could not read
+		 * the directory (a remote one that does not exist); and a
+		 * secondary that could not open it (not a directory) exits
+		 * with EX_CANTCREAT.  Either way SECONDARY is missing. */
+		if (code == EX_CANTCREAT || (code == EX_UNAVAILABLE &&
+		    WIFEXITED(status) && WEXITSTATUS(status) == EX_CANTCREAT))
+			code = EX_NOINPUT;
 	} else {
 		a->o.privileged = h.privileged && geteuid() == 0;
 		a->o.stop = &cli_stop_signal;
@@ -444,11 +457,11 @@ repair_session(const struct side *sd, const struct found *f)
 		return EX_CANTCREAT;
 	if (sd->monitor > 0 && kill(sd->monitor, SIGUSR1) == 0)
 		log_info("the running session repairs %u %s now",
-		    f->repairs.n, plural(f->repairs.n, "difference",
+		    f->nrepairs, plural(f->nrepairs, "difference",
 		    "differences"));
 	else
 		log_info("%u %s to repair at the session's next start",
-		    f->repairs.n, plural(f->repairs.n, "difference",
+		    f->nrepairs, plural(f->nrepairs, "difference",
 		    "differences"));
 	return 0;
 }
@@ -482,8 +495,9 @@ repair_pair(const struct verify_args *a, const struct side *sd,
 	free(ixdir);
 	if (code)
 		return code;
-	/* The sync of the pair, as georep sync runs it. */
-	const char *args[32 + 2 * 64];
+	/* The sync of the pair, as georep sync runs it: every exclude with
+	 * it, or it would send what the pair leaves out. */
+	const char **args = xcalloc(16 + 2 * a->nexcludes, sizeof(*args));
 	int n = 0;
 	args[n++] = "sync";
 	if (a->home) {
@@ -500,7 +514,7 @@ repair_pair(const struct verify_args *a, const struct side *sd,
 	}
 	if (a->o.no_owners)
 		args[n++] = "--no-owners";
-	for (size_t i = 0; i < a->nexcludes && n < 32 + 2 * 60; i++) {
+	for (size_t i = 0; i < a->nexcludes; i++) {
 		args[n++] = "--exclude";
 		args[n++] = a->excludes[i];
 	}
@@ -509,7 +523,9 @@ repair_pair(const struct verify_args *a, const struct side *sd,
 	args[n] = NULL;
 	log_info("repairing: georep sync %s %s", sd->prim, sd->sec);
 	optind = 0;
-	return cmd_sync(n, (char **)args);
+	code = cmd_sync(n, (char **)args);
+	free(args);
+	return code;
 }
 
 int

@@ -10,6 +10,16 @@
 #include "util.h"
 #include "banned.h"
 
+/* Integers go into the digest little-endian, and the digest out in
+ * XXH128's canonical (big-endian) form: the two sides of a verify may be
+ * hosts of either byte order, and must agree. */
+static void
+put_le64(uint8_t out[8], uint64_t v)
+{
+	for (int i = 0; i < 8; i++)
+		out[i] = (uint8_t)(v >> (8 * i));
+}
+
 static bool
 all_zero(const uint8_t *p, size_t n)
 {
@@ -45,6 +55,7 @@ content_digest(int fd, uint64_t size, uint8_t out[DIGEST_LEN])
 		fatal("out of memory");
 	XXH3_128bits_reset(st);
 	XXH3_128bits_update(st, tag, sizeof(tag));
+	uint8_t le[8];
 	for (uint64_t b = next_data_block(fd, 0, nblocks); b < nblocks; ) {
 		uint64_t off = b * DIGEST_BLOCK;
 		size_t n = size - off < DIGEST_BLOCK ? (size_t)(size - off) :
@@ -55,7 +66,8 @@ content_digest(int fd, uint64_t size, uint8_t out[DIGEST_LEN])
 			break;
 		}
 		if (!all_zero(blk, (size_t)r)) {
-			XXH3_128bits_update(st, &b, sizeof(b));
+			put_le64(le, b);
+			XXH3_128bits_update(st, le, sizeof(le));
 			XXH3_128bits_update(st, blk, (size_t)r);
 		}
 		if ((size_t)r < n)
@@ -67,10 +79,11 @@ content_digest(int fd, uint64_t size, uint8_t out[DIGEST_LEN])
 			b = next_data_block(fd, b, nblocks);
 	}
 	if (rc == 0) {
-		XXH3_128bits_update(st, &size, sizeof(size));
-		XXH128_hash_t h = XXH3_128bits_digest(st);
-		memcpy(out, &h.high64, 8);
-		memcpy(out + 8, &h.low64, 8);
+		XXH128_canonical_t c;
+		put_le64(le, size);
+		XXH3_128bits_update(st, le, sizeof(le));
+		XXH128_canonicalFromHash(&c, XXH3_128bits_digest(st));
+		memcpy(out, c.digest, DIGEST_LEN);
 	}
 	free(blk);
 	XXH3_freeState(st);

@@ -6,8 +6,10 @@
  * filesystem lays them out: a sparse file and the same bytes written out in
  * full digest the same.  The file is taken in DIGEST_BLOCK blocks; a block
  * of zeros -- a hole, or zeros written -- adds nothing, every other block
- * adds its index and its bytes, and the size goes in last.  Holes are
- * skipped with SEEK_DATA, so a large sparse file costs what its data costs.
+ * adds its index and its bytes, and the size goes in last (integers
+ * little-endian, the digest in XXH128's canonical byte order: hosts of
+ * either byte order agree).  Holes are skipped with SEEK_DATA, so a
+ * large sparse file costs what its data costs.
  * XXH3-128: a check against corruption and edits, not against an adversary
  * (a secondary that lies can lie about its digest as easily).
  *

@@ -377,6 +377,21 @@ proto_check_vlist_page(const uint8_t *p, size_t len, bool more, bool root,
 		return false;
 	}
 	rd_init(&r, p, len);
+	if (root && pos->len == 0) {
+		/* The root's first page begins with the root itself; the
+		 * names after it start from the beginning. */
+		if (!get_vlist_entry(&r, &e) || e.name_len != 1 ||
+		    e.name[0] != '.' || !S_ISDIR(e.mode)) {
+			snprintf(why, whylen, "does not begin with the root "
+			    "itself (\".\", a directory)");
+			return false;
+		}
+		if (more && r.off == r.len) {
+			snprintf(why, whylen, "says more entries follow, and has "
+			    "only the root");
+			return false;
+		}
+	}
 	while (r.off < r.len) {
 		if (!get_vlist_entry(&r, &e)) {
 			snprintf(why, whylen, "has an entry that does not parse "

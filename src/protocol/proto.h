@@ -92,7 +92,8 @@ enum msg_type {
 	MSG_VLIST,	/* str path, str after: as LISTDIR (beneath the
 			 * root only), each entry with all that verify
 			 * compares (struct vlist_entry); reply value 1 when
-			 * more follow */
+			 * more follow.  The root's first page begins with
+			 * the root itself, named "." */
 	MSG_DIGEST,	/* oref, u64 sino (0: any): the content digest of
 			 * a regular file (digest.h); reply value: the
 			 * size digested, data: DIGEST_LEN bytes */
@@ -268,7 +269,9 @@ void put_vlist_entry(struct buf *b, const struct vlist_entry *e,
 bool get_vlist_entry(struct rd *r, struct vlist_entry *e);
 /* The i-th xattr of an entry, in order, through a cursor over e->xattrs. */
 bool get_vxattr(struct rd *r, struct vxattr *x);
-/* As proto_check_list_page, for a VLIST page. */
+/* As proto_check_list_page, for a VLIST page; the root's first page
+ * (root, and pos->len 0) must begin with the root itself, a directory
+ * named ".", and may not be only that and say more follow. */
 bool proto_check_vlist_page(const uint8_t *p, size_t len, bool more,
     bool root, struct list_pos *pos, char *why, size_t whylen);
 

@@ -52,6 +52,7 @@ struct secondary {
 	gid_t gid;		/* owner of all it makes (proto.h, HELLO) */
 	bool hello_done;
 	bool readonly;		/* HELLO_READONLY: georep verify */
+	bool made_root;		/* the directory was missing: made at start */
 	const char *refusal;	/* every HELLO is refused (EPERM) with it */
 	bool poisoned;		/* an ordered op failed: cancel the rest */
 	int ended;		/* 1 after BYE, -1 after a protocol violation */
@@ -1112,6 +1113,16 @@ op_hello(struct secondary *s, struct rd *r, uint64_t *val)
 		errno = EPROTO;
 		return -1;
 	}
+	if ((flags & HELLO_READONLY) && s->made_root) {
+		/* Made at start, for a sync; a read-only connection makes
+		 * nothing, and there is nothing to read. */
+		if (rmdir(s->dir) < 0)
+			log_sys(LOG_LVL_WARN, "rmdir %s", s->dir);
+		snprintf(s->msg, sizeof(s->msg), "%s: %s", s->dir,
+		    strerror(ENOENT));
+		errno = ENOENT;
+		return -1;
+	}
 	int have = read_small_file_at(s->rootfd, GEOREP_STATE_DIR "/" VOLUME_FILE,
 	    &bound, 1024);
 	if (have < 0 && errno != ENOENT) {
@@ -1409,14 +1420,16 @@ op_digest(struct secondary *s, struct rd *r, uint64_t *val)
 	int pfd = parent_fd(s, &o);
 	if (pfd < 0)
 		return -1;
-	/* By path only first (O_PATH): a device's or a fifo's open is never
-	 * run; a regular file is then opened for reading through it. */
+	/* Looked at before it is opened to be read: opening a device node
+	 * would run its driver's open, and a FIFO's would block.  Reopened
+	 * through /proc: the same inode. */
 	char *name = xstrndup(o.name, o.name_len);
 	int pathfd = openat(pfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
 	free(name);
 	if (pathfd < 0)
 		return fail(s, errno, "open", &o);
 	int rc = 0, fd = -1;
+	char proc[64];
 	if (fstat(pathfd, &st) < 0) {
 		rc = fail(s, errno, "stat", &o);
 	} else if (!S_ISREG(st.st_mode)) {
@@ -1424,7 +1437,6 @@ op_digest(struct secondary *s, struct rd *r, uint64_t *val)
 	} else if (sino && (uint64_t)st.st_ino != sino) {
 		rc = fail(s, ESTALE, "digest", &o);
 	} else {
-		char proc[64];
 		snprintf(proc, sizeof(proc), "/proc/self/fd/%d", pathfd);
 		fd = open(proc, O_RDONLY | O_CLOEXEC | O_NOATIME);
 		if (fd < 0 && errno == EPERM)
@@ -1553,7 +1565,9 @@ secondary_open(const char *dir)
 	s->uid = geteuid();
 	s->gid = getegid();
 	s->is_root = s->uid == 0;
-	if (mkdir(dir, 0755) < 0 && errno != EEXIST) {
+	if (mkdir(dir, 0755) == 0)
+		s->made_root = true;
+	else if (errno != EEXIST) {
 		log_sys(LOG_LVL_ERR, "cannot create the secondary directory %s",
 		    dir);
 		secondary_close(s);

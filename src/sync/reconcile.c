@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <xxhash.h>
 
 #include "../common/log.h"
 #include "../common/names.h"
@@ -283,6 +284,28 @@ remove_stray(struct turn *t, uint8_t base, const struct buf *dir,
 	return conn_end(c, s);
 }
 
+/* Whether an entry of the secondary is a name the session excludes: the
+ * walk passes it over, and what is beneath it, as the crawl does on the
+ * primary; it is never removed (README: excluded names are neither sent
+ * nor deleted). */
+static bool
+entry_excluded(const struct turn *t, uint8_t base, const struct buf *dir,
+    const struct sent *e)
+{
+	struct crawl_opts co = { .excludes = t->opts->excludes,
+	    .nexcludes = t->opts->nexcludes };
+
+	if (base != BASE_ROOT || co.nexcludes == 0)
+		return false;
+	char *name = xstrndup(e->name, e->len);
+	char *rel = dir->len ? xasprintf("%.*s/%s", (int)dir->len,
+	    (const char *)dir->data, name) : xstrdup(name);
+	bool r = exclude_match(&co, rel, name, S_ISDIR(e->mode));
+	free(rel);
+	free(name);
+	return r;
+}
+
 /* ---- the full reconcile ---- */
 
 /*
@@ -299,6 +322,8 @@ remove_stray(struct turn *t, uint8_t base, const struct buf *dir,
 struct fobj {
 	struct fid fid;
 	struct fid parent;	/* of its first link (len 0: none) */
+	uint64_t link_hash;	/* of that link, parent and name */
+	bool moved;		/* a directory claimed at another link */
 	uint64_t sino;
 	uint32_t mode;
 	uint64_t size;
@@ -312,6 +337,23 @@ struct fobjs {
 	size_t n, cap;
 };
 
+/* A link as a number: its parent's fid and its name. */
+static uint64_t
+link_hash(const struct fid *parent, const char *name, size_t len)
+{
+	XXH64_state_t *st = XXH64_createState();
+
+	if (st == NULL)
+		fatal("out of memory");
+	XXH64_reset(st, 0);
+	XXH64_update(st, &parent->len, 1);
+	XXH64_update(st, parent->bytes, parent->len);
+	XXH64_update(st, name, len);
+	uint64_t h = XXH64_digest(st);
+	XXH64_freeState(st);
+	return h;
+}
+
 static int
 collect(void *arg, const struct fid *fid, const struct irec *rec)
 {
@@ -321,8 +363,13 @@ collect(void *arg, const struct fid *fid, const struct irec *rec)
 	struct fobj *o = &f->v[f->n++];
 	o->fid = *fid;
 	o->parent.len = 0;
-	if (rec->nlinks)
+	o->link_hash = 0;
+	o->moved = false;
+	if (rec->nlinks) {
 		o->parent = rec->links[0].parent;
+		o->link_hash = link_hash(&rec->links[0].parent,
+		    rec->links[0].name, rec->links[0].name_len);
+	}
 	o->sino = rec->sino;
 	o->mode = rec->mode;
 	o->size = rec->size;
@@ -431,12 +478,22 @@ reconcile_full(struct turn *t)
 		}
 		for (size_t k = 0; k < nents && rc == 0; k++) {
 			struct sent *e = &ents[k];
+			if (entry_excluded(t, q[i].base, &path, e))
+				continue;
 			struct fobj *o = claim(&f, e);
 			if (o == NULL) {
 				rc = remove_stray(t, q[i].base, &path,
 				    q[i].sino, e);
 				continue;
 			}
+			/* A directory is claimed by its inode number and
+			 * type alone, and numbers are reused: one found at
+			 * another link may be another directory, with other
+			 * attributes.  (Verify's walk sends only the
+			 * attributes verify found different, below.) */
+			if (S_ISDIR(o->mode) && !o->linked &&
+			    o->link_hash != link_hash(&q[i].fid, e->name, e->len))
+				o->moved = true;
 			o->linked = true;
 			rc = link_add(t->txn, &o->fid, &q[i].fid, e->name, e->len);
 			if (rc == 0 && S_ISDIR(o->mode)) {
@@ -455,7 +512,8 @@ reconcile_full(struct turn *t)
 	}
 	/* Unclaimed objects are not on the secondary; every directory's
 	 * attributes go again (the unfinished turn may have changed them),
-	 * unless verify asked for the walk: it named the ones that differ. */
+	 * unless verify asked for the walk: it named the ones that differ,
+	 * and those claimed at another link may be other directories. */
 	for (size_t i = 0; i < f.n && rc == 0; i++) {
 		bool root = fid_eq(&f.v[i].fid, &t->tgt->root);
 		if (!root && !f.v[i].linked) {
@@ -464,7 +522,7 @@ reconcile_full(struct turn *t)
 			rc = index_del(t->txn, &f.v[i].fid) < 0 ? -1 : 0;
 			continue;
 		}
-		if (S_ISDIR(f.v[i].mode) && !t->by_verify &&
+		if (S_ISDIR(f.v[i].mode) && (!t->by_verify || f.v[i].moved) &&
 		    index_get(t->txn, &f.v[i].fid, &rec) == 0) {
 			rec.synced &= ~IREC_ATTRS;
 			rc = index_put(t->txn, &f.v[i].fid, &rec);

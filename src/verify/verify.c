@@ -220,16 +220,29 @@ fetch_s(struct walk *w, bool first)
 	return 0;
 }
 
-/* The next page of the primary's listing. */
+/* The next page of the primary's listing; its last name is where the
+ * page after it starts. */
 static int
 fetch_p(struct walk *w, bool first)
 {
+	struct vlist_entry e;
+	struct rd r;
+
 	buf_reset(&w->p.data);
 	if (first)
 		w->p.pos.len = 0;
 	if (vlist_dir(w->pfd, w->dlen == 0, w->p.pos.last, w->p.pos.len,
 	    w->o->privileged, &w->p.data, &w->p.more) < 0)
 		return -1;
+	rd_init(&r, w->p.data.data, w->p.data.len);
+	while (r.off < r.len) {
+		if (!get_vlist_entry(&r, &e)) {
+			errno = EIO;	/* our own page: never */
+			return -1;
+		}
+		memcpy(w->p.pos.last, e.name, e.name_len);
+		w->p.pos.len = e.name_len;
+	}
 	rd_init(&w->p.r, w->p.data.data, w->p.data.len);
 	return 0;
 }
@@ -386,20 +399,20 @@ compare_xattrs(struct walk *w, const struct vlist_entry *p,
 		const struct vxattr *x = c <= 0 ? &xp : &xs;
 		uint32_t bit = xattr_is_acl(x->name, x->name_len) ? VD_ACLS :
 		    VD_XATTRS;
+		/* Quoted: a name is any bytes, and a line is one line. */
+		char *q = quote_name(x->name, x->name_len);
 		if (c < 0) {
-			say(w, "xattr %.*s only on the primary",
-			    (int)x->name_len, x->name);
+			say(w, "xattr %s only on the primary", q);
 			what |= bit;
 		} else if (c > 0) {
-			say(w, "xattr %.*s only on the secondary",
-			    (int)x->name_len, x->name);
+			say(w, "xattr %s only on the secondary", q);
 			what |= bit;
 		} else if (xp.value_len != xs.value_len ||
 		    memcmp(xp.digest, xs.digest, DIGEST_LEN) != 0) {
-			say(w, "xattr %.*s: value differs", (int)x->name_len,
-			    x->name);
+			say(w, "xattr %s: value differs", q);
 			what |= bit;
 		}
+		free(q);
 		if (c <= 0)
 			hp = next_vxattr(w, &rp, &lp, &xp);
 		if (c >= 0)
@@ -462,7 +475,9 @@ compare_links(struct walk *w, const struct vlist_entry *p,
 {
 	uint64_t v;
 
-	if (p->nlink != s->nlink) {
+	/* Names the session keeps on the secondary after the primary
+	 * removed them are links there too. */
+	if (p->nlink != s->nlink && !(w->o->extra_kept && s->nlink > p->nlink)) {
 		say(w, "%u links on the primary, %u on the secondary",
 		    p->nlink, s->nlink);
 		return VD_LINKS;
@@ -551,9 +566,13 @@ compare_pair(struct walk *w, struct level *l, const struct vlist_entry *p,
 	}
 	if (S_ISLNK(p->mode) && (p->target_len != s->target_len ||
 	    memcmp(p->target, s->target, p->target_len) != 0)) {
-		say(w, "target \"%.*s\" on the primary, \"%.*s\" on the "
-		    "secondary", (int)p->target_len, p->target,
-		    (int)s->target_len, s->target);
+		/* Quoted, as names are: a target is any bytes. */
+		char *qp = quote_name(p->target, p->target_len);
+		char *qs = quote_name(s->target, s->target_len);
+		say(w, "target \"%s\" on the primary, \"%s\" on the "
+		    "secondary", qp, qs);
+		free(qp);
+		free(qs);
 		what |= VD_TARGET;
 	}
 	if ((S_ISCHR(p->mode) || S_ISBLK(p->mode)) && p->rdev != s->rdev) {
@@ -589,6 +608,8 @@ only_primary(struct walk *w, const struct vlist_entry *p)
 static void
 only_secondary(struct walk *w, const struct vlist_entry *s)
 {
+	if (w->o->extra_kept)
+		return;		/* kept there on purpose (ignore_deletes) */
 	/* Judged by its directory on the primary: a name made or removed
 	 * there since the sync point is not on the secondary yet. */
 	if (w->dir_ctime >= w->o->judged_before) {
@@ -602,27 +623,42 @@ only_secondary(struct walk *w, const struct vlist_entry *s)
 
 /* ---- content ---- */
 
+/* The file an O_PATH descriptor holds, opened to be read (the same
+ * inode, through /proc), without touching its atime where allowed. */
+static int
+reopen_to_read(int pathfd)
+{
+	char proc[64];
+
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", pathfd);
+	int fd = open(proc, O_RDONLY | O_CLOEXEC | O_NOATIME);
+	if (fd < 0 && errno == EPERM)
+		fd = open(proc, O_RDONLY | O_CLOEXEC);
+	return fd;
+}
+
 /* The primary's digest of a job's file: 0, 1 when it changed (or went)
  * since it was listed, -1 with errno when it could not be read. */
 static int
 digest_primary(struct walk *w, struct job *j)
 {
 	struct stat a, b;
-	int fl = O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC;
-	int fd = openat(w->pfd, j->name, fl | O_NOATIME);
+	/* Looked at before it is opened to be read: what is there now may
+	 * be a device (its driver's open would run) or a FIFO. */
+	int pathfd = openat(w->pfd, j->name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
 
-	if (fd < 0 && errno == EPERM)
-		fd = openat(w->pfd, j->name, fl);
-	if (fd < 0)
+	if (pathfd < 0)
 		return errno == ENOENT ? 1 : -1;
-	int rc = 0;
-	if (fstat(fd, &a) < 0) {
+	int rc = 0, fd = -1;
+	if (fstat(pathfd, &a) < 0) {
 		rc = -1;
 	} else if ((uint64_t)a.st_ino != j->pino || !S_ISREG(a.st_mode) ||
 	    (uint64_t)a.st_size != j->size ||
 	    ts_ns(a.st_ctim.tv_sec, (uint32_t)a.st_ctim.tv_nsec) !=
 	    j->ctime_ns) {
 		rc = 1;
+	} else if ((fd = reopen_to_read(pathfd)) < 0) {
+		rc = -1;
 	} else if (content_digest(fd, j->size, j->pd) < 0) {
 		rc = -1;
 	} else if (fstat(fd, &b) < 0) {
@@ -634,7 +670,9 @@ digest_primary(struct walk *w, struct job *j)
 		rc = 1;		/* written while read */
 	}
 	int err = errno;
-	close(fd);
+	if (fd >= 0)
+		close(fd);
+	close(pathfd);
 	errno = err;
 	w->st->bytes += j->size;
 	return rc;
@@ -749,6 +787,30 @@ unreadable_dir(struct walk *w, const char *side, const char *msg)
 	free(detail);
 }
 
+/* The roots themselves, the first entries of the first pages of the
+ * root's listings (vlist.h): their attributes.  The secondary's is there
+ * (proto_check_vlist_page); the primary's too, unless it could not be
+ * stat'ed, and then it is not compared. */
+static void
+compare_root(struct walk *w)
+{
+	if (!next_entry(&w->p) || w->p.cur.name_len != 1 ||
+	    w->p.cur.name[0] != '.') {
+		rd_init(&w->p.r, w->p.data.data, w->p.data.len);
+		next_entry(&w->s);
+		return;
+	}
+	next_entry(&w->s);
+	buf_reset(&w->detail);
+	if (!judged(w, &w->p.cur)) {
+		w->st->changing++;
+		return;
+	}
+	uint32_t what = compare_attrs(w, &w->p.cur, &w->s.cur);
+	if (what)
+		report(w, ".", 1, what, detail(w), true, true);
+}
+
 /* Compare the directory of level l, and list its subdirectories in l:
  * 0, or -1 when the walk cannot go on. */
 static int
@@ -783,6 +845,8 @@ compare_dir(struct walk *w, struct level *l)
 			unreadable_dir(w, "secondary", w->s_msg);
 		return l->plen ? 0 : -1;
 	}
+	if (l->plen == 0)
+		compare_root(w);
 	w->p.have = w->s.have = false;
 	for (;;) {
 		if (peek(w, &w->p, true, &perr) < 0 ||
@@ -831,10 +895,11 @@ progress(struct walk *w, bool last)
 		return;
 	w->next_progress = now + 1000000000;
 	format_size(w->st->bytes, sz, sizeof(sz));
-	fprintf(stderr, "verify: %" PRIu64 " files, %" PRIu64 " directories, "
-	    "%s compared, %" PRIu64 " %s%s", w->st->files, w->st->dirs, sz,
-	    w->st->differences, plural(w->st->differences, "difference",
-	    "differences"), isatty(2) && !last ? "\r" : "\n");
+	fprintf(stderr, "verify: %" PRIu64 " %s, %" PRIu64 " %s, %s compared, "
+	    "%" PRIu64 " %s%s", w->st->files, plural(w->st->files, "file",
+	    "files"), w->st->dirs, plural(w->st->dirs, "directory",
+	    "directories"), sz, w->st->differences, plural(w->st->differences,
+	    "difference", "differences"), isatty(2) && !last ? "\r" : "\n");
 }
 
 /* ---- the walk ---- */

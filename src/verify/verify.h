@@ -72,6 +72,9 @@ struct verify_opts {
 	const char *const *excludes;	/* exclude_match() patterns */
 	size_t nexcludes;
 	bool no_owners, no_xattrs, no_acls;
+	bool extra_kept;	/* a name only on the secondary is kept there
+				 * (a session's ignore_deletes): no difference,
+				 * nor a link too many */
 	int64_t judged_before;	/* ns since the epoch; INT64_MAX: all */
 	bool privileged;	/* both sides may read trusted.* and the like */
 	uint64_t fsid;		/* the primary's, for fids */

@@ -105,6 +105,11 @@ add_entry(int fd, bool in_dir, const struct vname *nm, bool privileged,
 			return 1;
 		e.xattr_errno = errno > PROTO_ERRNO_MAX ? EIO : (uint32_t)errno;
 		a.nxattrs = 0;
+	} else if (a.nxattrs > PROTO_XATTR_COUNT_MAX) {
+		/* More than an entry may carry (get_vlist_entry refuses
+		 * it, and the page with it): said, not listed. */
+		e.xattr_errno = E2BIG;
+		a.nxattrs = 0;
 	}
 	put_vlist_entry(out, &e, &a);
 	free(a.xattrs);
@@ -136,6 +141,12 @@ vlist_dir(int dirfd, bool root, const char *after, size_t alen,
 	 * resolves a relative path against the working directory. */
 	int cwd = open(".", O_PATH | O_DIRECTORY | O_CLOEXEC);
 	bool in_dir = cwd >= 0 && fchdir(dirfd) == 0;
+	/* The root's first page begins with the root itself: its mode,
+	 * owner, mtime and xattrs are the tree's too. */
+	if (rc == 0 && root && alen == 0) {
+		struct vname self = { (char *)".", 1 };
+		add_entry(dirfd, in_dir, &self, privileged, out, &store);
+	}
 	for (size_t i = 0; i < n; i++) {
 		/* A page ends once past PROTO_LIST_BYTES: at most one
 		 * entry (VLIST_ENTRY_MAX) beyond it. */

@@ -9,7 +9,8 @@
  * own) in byte order, the names after `after` (alen 0: from the start),
  * appending entries to out until about PROTO_LIST_BYTES; *more says
  * whether some were left for the next page.  root: the tree's top, where
- * the state directory (.georep) is passed over.  privileged: whether the
+ * the state directory (.georep) is passed over, and whose first page (alen
+ * 0) begins with an entry for the top itself, named ".".  privileged: whether the
  * xattrs that need privilege (trusted.*, security.capability) are read.
  * An entry gone between readdir and its stat is passed over; xattrs that
  * cannot be read are reported in the entry (xattr_errno), not as a

@@ -9,8 +9,14 @@ directory, sends a HELLO and then the hostile request(s), and checks that
 Some cases talk to the secondary in two steps: a directory it made in the
 first is replaced by a symlink to the outside directory before the second,
 whose requests name it as their parent (they must not follow it).  And a
-frame of every type byte that names no request (0, 19..63, 65..255) drops
+frame of every type byte that names no request (0, 21..63, 65..255) drops
 the connection.
+The requests of `georep verify` (VLIST, DIGEST) are held to the same rules,
+and a read-only connection (HELLO_READONLY) is held to its word: a request
+that would write is a protocol error even after reads that succeeded, and
+nothing is made, not even the state directory or a missing root; what is
+not a regular file is never opened for a DIGEST (a device's driver is not
+run); unknown HELLO flags are refused.
 Usage: hostile.py GEOREP SCRATCH
 """
 import os
@@ -28,9 +34,12 @@ def attrs(mode=0o644):
     return u32(0x1 | 0x4) + u32(mode) + u32(0) + u32(0) + u64(1) + u32(0)
 
 
-def hello():
+HELLO_READONLY = 0x2
+
+
+def hello(flags=0):
     return frame(MSG['HELLO'], 1, u32(PROTO_VERSION) +
-                 bstr(b'fid:test-volume') + u32(0))
+                 bstr(b'fid:test-volume') + u32(flags))
 
 
 def snapshot(path):
@@ -44,9 +53,10 @@ def snapshot(path):
     return sorted(out), st.st_mtime_ns
 
 
-def run(name, requests, expect, setup=None, check=None):
+def run(name, requests, expect, setup=None, check=None, flags=0):
     """expect: 'drop' (connection dropped, exit 76) or a list of expected
-    reply errnos (0 = success, None = any error) for requests after HELLO."""
+    reply errnos (0 = success, None = any error) for requests after HELLO
+    (said with the HELLO flags given)."""
     global failures
     case = os.path.join(SCRATCH, name)
     sec = os.path.join(case, 'sec')
@@ -58,7 +68,7 @@ def run(name, requests, expect, setup=None, check=None):
     if setup:
         setup(sec, outside)
     before = snapshot(outside)
-    data = hello() + b''.join(requests)
+    data = hello(flags) + b''.join(requests)
     p = subprocess.run([GEOREP, 'secondary', sec], input=data,
                        capture_output=True, timeout=30)
     replies = []
@@ -359,6 +369,305 @@ for label, use_sino in (('sino', True), ('any', False)):
               oref(b'd', b's', psino=ps(sino)))], (0, 0, None))
     run_swapped('swapped-parent-listdir-' + label, lambda sino, ps=ps: [
         listdir(b'd', sino=ps(sino))],)
+
+# ---- georep verify: HELLO_READONLY, VLIST and DIGEST ----
+
+def vlist(path, after=b''):
+    return frame(MSG['VLIST'], 2, bstr(path) + bstr(after))
+
+
+def digest(parent, name, sino=0, base=0):
+    return frame(MSG['DIGEST'], 2, oref(parent, name, base=base) + u64(sino))
+
+
+def bound_tree(sec, outside):
+    """A replica as a sync leaves it: bound, a file, a directory, a
+    symlink, a fifo (and, as root, a tty device node)."""
+    plant_symlink(sec, outside)
+    with open(os.path.join(sec, 'file'), 'w') as f:
+        f.write('content\n')
+    os.makedirs(os.path.join(sec, 'd'))
+    with open(os.path.join(sec, 'd', 'inner'), 'w') as f:
+        f.write('x')
+    os.mkfifo(os.path.join(sec, 'fifo'))
+    if os.geteuid() == 0:
+        # /dev/tty: opening it without a controlling terminal fails with
+        # ENXIO, so an error other than EINVAL means the driver was run.
+        os.mknod(os.path.join(sec, 'tty'), 0o600 | 0o020000,
+                 os.makedev(5, 0))
+
+
+# The secondary's tree as ro_tree left it, by directory: ro_unchanged
+# checks that the requests changed nothing in it.
+SEC_BEFORE = {}
+
+
+def ro_tree(sec, outside):
+    bound_tree(sec, outside)
+    SEC_BEFORE[sec] = snapshot(sec)
+
+
+def ro_unchanged(sec, outside):
+    if snapshot(sec) != SEC_BEFORE.get(sec):
+        return 'the secondary changed on a read-only connection'
+
+# Before HELLO, and malformed: the connection dropped, as for any request.
+for t in ('VLIST', 'DIGEST'):
+    case = os.path.join(SCRATCH, 'before-hello-' + t.lower())
+    os.makedirs(case)
+    req = vlist(b'') if t == 'VLIST' else digest(b'', b'f')
+    p = subprocess.run([GEOREP, 'secondary', os.path.join(case, 'sec')],
+                       input=req, capture_output=True, timeout=30)
+    if p.returncode != 76 or b'%s before HELLO' % t.encode() not in p.stderr:
+        failures += 1
+        print('FAIL before-hello-%s: exit %d, stderr %s' % (
+            t.lower(), p.returncode, p.stderr.decode(errors='replace')))
+    else:
+        print('ok   before-hello-%s' % t.lower())
+for flags in (0, HELLO_READONLY):
+    sfx = '-ro' if flags else ''
+    run('vlist-trailing-bytes' + sfx, [vlist(b'') + b'junk'], 'drop',
+        flags=flags)
+    run('vlist-dotdot' + sfx, [vlist(b'..')], 'drop', flags=flags)
+    run('vlist-absolute' + sfx, [vlist(b'/etc')], 'drop', flags=flags)
+    run('vlist-after-not-a-name' + sfx, [vlist(b'', after=b'a/b')], 'drop',
+        flags=flags)
+    run('vlist-nul-in-path' + sfx, [vlist(b'd\0x')], 'drop', flags=flags)
+    run('vlist-state-dir' + sfx, [vlist(b'.georep')], 'drop', flags=flags)
+    run('vlist-in-state-dir' + sfx, [vlist(b'.georep/stage')], 'drop',
+        flags=flags)
+    run('vlist-cut-short' + sfx,
+        [frame(MSG['VLIST'], 2, u32(10) + b'abc')], 'drop', flags=flags)
+    run('digest-no-sino' + sfx,
+        [frame(MSG['DIGEST'], 2, oref(b'', b'file'))], 'drop', flags=flags)
+    run('digest-trailing-bytes' + sfx,
+        [digest(b'', b'file') + b'x'], 'drop', flags=flags)
+    run('digest-staging-base' + sfx, [digest(b'', b'file', base=1)], 'drop',
+        flags=flags)
+    run('digest-state-dir' + sfx, [digest(b'.georep', b'volume')], 'drop',
+        flags=flags)
+    run('digest-dotdot' + sfx, [digest(b'..', b'outside')], 'drop',
+        flags=flags)
+
+# Unknown HELLO flag bits: refused, and nothing made.
+for bit in (0x4, 0x80000000):
+    run('hello-unknown-flag-%#x' % bit, [], 'drop', flags=bit,
+        check=nothing_at('.georep'))
+    run('hello-unknown-flag-%#x-ro' % bit, [], 'drop',
+        flags=bit | HELLO_READONLY, check=nothing_at('.georep'))
+
+# After a read-only HELLO every request that writes is a protocol error:
+# the connection dropped, nothing made, removed or changed.
+writes = [
+    ('mkdir', frame(MK, 2, oref(b'', b'new') + u32(0o755))),
+    ('symlink', frame(MSG['SYMLINK'], 2, oref(b'', b'new') + bstr(b't'))),
+    ('mknod', frame(MSG['MKNOD'], 2, oref(b'', b'new') + u32(0o010644) +
+                    u64(0))),
+    ('link', frame(MSG['LINK'], 2, oref(b'', b'file') + u64(0) +
+                   oref(b'', b'new'))),
+    ('rename', frame(MSG['RENAME'], 2, oref(b'', b'file') + u64(0) +
+                     oref(b'', b'new'))),
+    ('unlink', frame(MSG['UNLINK'], 2, oref(b'', b'file') + u64(0))),
+    ('rmtree', frame(MSG['RMTREE'], 2, oref(b'', b'd') + u64(0))),
+    ('put', put_req(b'', b'new', 0, 0, 2) +
+     frame(MSG['DATA'], 2, u64(0) + bstr(b'hi')) +
+     frame(MSG['PUT_END'], 2, attrs())),
+    ('put-inplace', put_req(b'', b'file', 0, 1, 2) +
+     frame(MSG['DATA'], 2, u64(0) + bstr(b'hi')) +
+     frame(MSG['PUT_END'], 2, attrs())),
+    ('data', frame(MSG['DATA'], 2, u64(0) + bstr(b'x'))),
+    ('put-end', frame(MSG['PUT_END'], 2, attrs())),
+    ('put-abort', frame(MSG['PUT_ABORT'], 2, b'')),
+    ('setattr', frame(MSG['SETATTR'], 2, oref(b'', b'file') + u64(0) +
+                      attrs(0o777))),
+    ('commit', frame(MSG['COMMIT'], 2, u64(12345) + u32(0))),
+    ('reset', frame(MSG['RESET'], 2, b'')),
+    ('hello', hello(HELLO_READONLY)),
+]
+for label, req in writes:
+    run('readonly-' + label, [req], 'drop', setup=ro_tree,
+        check=ro_unchanged, flags=HELLO_READONLY)
+    # The same after reads that succeeded: still refused.
+    run('readonly-after-reads-' + label,
+        [vlist(b''), digest(b'', b'file'), req], 'drop', setup=ro_tree,
+        check=ro_unchanged, flags=HELLO_READONLY)
+
+
+def talk(name, sec, requests, flags=HELLO_READONLY):
+    """HELLO (with flags) and requests into a secondary of sec: its exit
+    status, stderr and replies, each (errno, value, data)."""
+    p = subprocess.run([GEOREP, 'secondary', sec],
+                       input=hello(flags) + b''.join(requests),
+                       capture_output=True, timeout=30)
+    out = []
+    buf = p.stdout
+    while len(buf) >= 9:
+        n = struct.unpack('<I', buf[:4])[0]
+        body = buf[9:4 + n]
+        err, val = struct.unpack('<IQ', body[:12])
+        dlen = struct.unpack('<I', body[12:16])[0]
+        out.append((err, val, body[16:16 + dlen]))
+        buf = buf[4 + n:]
+    return p.returncode, p.stderr, out
+
+
+def case_dirs(name, setup=None):
+    case = os.path.join(SCRATCH, name)
+    sec = os.path.join(case, 'sec')
+    outside = os.path.join(case, 'outside')
+    os.makedirs(sec)
+    os.makedirs(outside)
+    with open(os.path.join(outside, 'victim'), 'w') as f:
+        f.write('untouched\n')
+    if setup:
+        setup(sec, outside)
+    return sec, outside
+
+
+def report(name, problems, stderr):
+    global failures
+    if problems:
+        failures += 1
+        print('FAIL %s: %s\n  stderr: %s' % (name, '; '.join(problems),
+              stderr.decode(errors='replace').strip()))
+    else:
+        print('ok   %s' % name)
+
+
+def vlist_names(data):
+    """The names of a VLIST page (proto.h, struct vlist_entry)."""
+    names, off = [], 0
+    while off < len(data):
+        off += 8 + 4 * 4 + 8 * 3 + 4 + 8 + 4
+        n = struct.unpack_from('<I', data, off)[0]
+        names.append(data[off + 4:off + 4 + n])
+        off += 4 + n
+        t = struct.unpack_from('<I', data, off)[0]
+        off += 4 + t + 4
+        nx = struct.unpack_from('<I', data, off)[0]
+        off += 4
+        for _ in range(nx):
+            xl = struct.unpack_from('<I', data, off)[0]
+            off += 4 + xl + 4 + 16
+    return names
+
+
+# A read-only connection reads: the root's listing (the root itself first,
+# without .georep), a
+# directory's, a file's digest (its size as the value, 16 bytes); what is
+# not a regular file has no digest (an error reply, and the connection
+# goes on); a missing name, a symlinked parent are errors too.
+name = 'readonly-reads'
+sec, outside = case_dirs(name, ro_tree)
+reqs = [vlist(b''), vlist(b'd'), digest(b'', b'file'),
+        digest(b'', b'file', sino=os.lstat(os.path.join(sec, 'file')).st_ino),
+        digest(b'', b'file', sino=1),
+        digest(b'', b'vlink'), digest(b'', b'evil'), digest(b'', b'd'),
+        digest(b'', b'fifo'), digest(b'', b'nosuch'),
+        digest(b'evil', b'victim'), vlist(b'evil'), vlist(b'file'),
+        vlist(b'nosuch'), frame(MSG['PING'], 3, b'')]
+labels = ['vlist root', 'vlist d', 'digest file', 'digest file (sino)',
+          'digest file (another sino)', 'digest symlink',
+          'digest symlink to a directory', 'digest directory',
+          'digest fifo', 'digest missing', 'digest through a symlink',
+          'vlist a symlink', 'vlist a file', 'vlist missing', 'ping']
+if os.geteuid() == 0:
+    reqs.insert(-1, digest(b'', b'tty'))
+    labels.insert(-1, 'digest tty device')
+rc, err, rep = talk(name, sec, reqs)
+problems = []
+if rc != 0:
+    problems.append('exit %d' % rc)
+got = dict(zip(labels, rep[1:]))
+if len(rep) != len(reqs) + 1:
+    problems.append('%d replies to %d requests' % (len(rep) - 1, len(reqs)))
+else:
+    root_names = vlist_names(got['vlist root'][2])
+    # The root itself first, then its names in order, no .georep.
+    want = [b'.'] + sorted([b'd', b'evil', b'fifo', b'file', b'vlink'] +
+                           ([b'tty'] if os.geteuid() == 0 else []))
+    if got['vlist root'][0] != 0 or root_names != want:
+        problems.append('root listing %r, expected %r' % (root_names, want))
+    if got['vlist d'][0] != 0 or vlist_names(got['vlist d'][2]) != [b'inner']:
+        problems.append('listing of d: %r' % (got['vlist d'],))
+    for lab in ('digest file', 'digest file (sino)'):
+        e, v, d = got[lab]
+        if e != 0 or v != 8 or len(d) != 16:
+            problems.append('%s: %r' % (lab, got[lab]))
+    if got['digest file'][2] != got['digest file (sino)'][2]:
+        problems.append('two digests of one file differ')
+    if got['digest file (another sino)'][0] != ESTALE:
+        problems.append('digest with another sino: %r' %
+                        (got['digest file (another sino)'],))
+    for lab in labels[5:-1]:
+        e, v, d = got[lab]
+        if e == 0:
+            problems.append('%s answered %r, not an error' % (lab, got[lab]))
+    # Not opened to be looked at: a device's driver is never run.
+    for lab in ('digest fifo', 'digest directory', 'digest tty device'):
+        if lab in got and got[lab][0] != 22:
+            problems.append('%s: errno %d, expected EINVAL (not a regular '
+                            'file, found without opening it)' %
+                            (lab, got[lab][0]))
+    if got['ping'][0] != 0:
+        problems.append('the PING after them: %r' % (got['ping'],))
+if os.path.lexists(os.path.join(sec, '.georep', 'stage')):
+    problems.append('a read-only connection made .georep/stage')
+report(name, problems, err)
+
+# A read-only HELLO makes nothing: not the state directory in an empty or
+# a populated directory, not the directory itself when it is missing (the
+# HELLO is refused, ENOENT); a bound secondary's .georep is left as it is.
+name = 'readonly-makes-nothing'
+problems = []
+sec, outside = case_dirs(name)
+rc, err, rep = talk(name, sec, [vlist(b''), frame(MSG['BYE'], 3, b'')])
+if rc != 0 or [r[0] for r in rep] != [0, 0, 0]:
+    problems.append('empty: exit %d, replies %r' % (rc, rep))
+if os.listdir(sec):
+    problems.append('empty: made %r' % os.listdir(sec))
+with open(os.path.join(sec, 'f'), 'w') as f:
+    f.write('x')
+rc, err2, rep = talk(name, sec, [vlist(b''), digest(b'', b'f')])
+err += err2
+if rc != 0 or [r[0] for r in rep] != [0, 0, 0]:
+    problems.append('populated: exit %d, replies %r' % (rc, rep))
+if os.listdir(sec) != ['f']:
+    problems.append('populated: made %r' % os.listdir(sec))
+missing = os.path.join(os.path.dirname(sec), 'missing')
+rc, err2, rep = talk(name, missing, [vlist(b'')])
+err += err2
+if os.path.lexists(missing):
+    problems.append('a read-only HELLO made the missing directory')
+if not rep or rep[0][0] != 2:
+    problems.append('missing: HELLO answered %r, expected ENOENT' % (rep,))
+report(name, problems, err)
+
+# A read-only HELLO to a tree bound to another primary is answered (verify
+# compares any two trees), and its binding is left as it is.
+name = 'readonly-other-primary'
+problems = []
+sec, outside = case_dirs(name)
+os.makedirs(os.path.join(sec, '.georep'))
+with open(os.path.join(sec, '.georep', 'volume'), 'w') as f:
+    f.write('fid:another-volume')
+rc, err, rep = talk(name, sec, [vlist(b'')])
+if rc != 0 or [r[0] for r in rep] != [0, 0]:
+    problems.append('exit %d, replies %r' % (rc, rep))
+with open(os.path.join(sec, '.georep', 'volume')) as f:
+    if f.read() != 'fid:another-volume':
+        problems.append('the binding changed')
+if sorted(os.listdir(os.path.join(sec, '.georep'))) != ['volume']:
+    problems.append('.georep holds %r' %
+                    os.listdir(os.path.join(sec, '.georep')))
+report(name, problems, err)
+
+# LISTDIR of the staging area on a read-only connection (which has none):
+# an error, not a crash.
+run('readonly-listdir-staging',
+    [frame(MSG['LISTDIR'], 2, u8(1) + bstr(b'') + u64(0) + bstr(b'')),
+     frame(MSG['PING'], 3, b'')], [None, 0], setup=ro_tree,
+    check=ro_unchanged, flags=HELLO_READONLY)
 
 # ---- every type byte that names no request: the connection dropped ----
 
