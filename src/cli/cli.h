@@ -43,6 +43,17 @@ int cmd_checkpoint(int argc, char **argv);
 int cmd_status(int argc, char **argv);
 int cmd_verify(int argc, char **argv);
 
+/* options.c: the options sync and verify share, checked; each prints
+ * "georep CMD: ..." and returns -1 when the value is not valid. */
+struct opt_list {
+	const char **v;
+	size_t n, cap;
+};
+int opt_exclude(const char *cmd, const char *arg, struct opt_list *l);
+int opt_ssh(const char *cmd, const char *arg);
+int opt_name(const char *cmd, const char *arg);
+int opt_timeout(const char *cmd, const char *arg, int *out);
+
 /* interrupt.c: the signal that asked a command to stop (0: none), as
  * sync_opts.stop and verify_opts.stop read it; cli_catch_stop_signals()
  * has SIGINT, SIGTERM and SIGHUP set it (a second one kills). */

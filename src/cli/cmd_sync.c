@@ -88,8 +88,7 @@ struct sync_args {
 	const char *name;
 	bool force;
 	int timeout;
-	const char **excludes;
-	size_t nexcludes, capexcludes;
+	struct opt_list excl;
 	const char *ssh;
 };
 
@@ -118,32 +117,21 @@ parse_args(int argc, char **argv, struct sync_args *a)
 		{ NULL, 0, NULL, 0 },
 	};
 	int ch;
-	char *end;
 
 	a->timeout = 60;
 	a->ssh = CONFIG_SSH_COMMAND;
 	while ((ch = getopt_long(argc, argv, "nvqxh", longopts, NULL)) != -1) {
 		switch (ch) {
 		case O_EXCLUDE:
-			if (*optarg == '\0') {
-				fprintf(stderr, "georep sync: --exclude needs a "
-				    "pattern\n");
+			if (opt_exclude("sync", optarg, &a->excl) < 0)
 				return -1;
-			}
-			XGROW(a->excludes, a->capexcludes, a->nexcludes + 1);
-			a->excludes[a->nexcludes++] = optarg;
 			break;
 		case O_IGNORE_DELETES: a->o.ignore_deletes = true; break;
-		case O_SSH: {
-			char **words, err[512];
-			if (split_command(optarg, &words, err, sizeof(err)) < 0) {
-				fprintf(stderr, "georep sync: --ssh %s\n", err);
+		case O_SSH:
+			if (opt_ssh("sync", optarg) < 0)
 				return -1;
-			}
-			argv_free(words);
 			a->ssh = optarg;
 			break;
-		}
 		case 'x': a->o.one_file_system = true; break;
 		case O_NO_OWNERS: a->o.no_owners = true; break;
 		case O_NO_DEVICES: a->o.no_devices = true; break;
@@ -151,25 +139,14 @@ parse_args(int argc, char **argv, struct sync_args *a)
 		case O_PROGRESS: a->o.progress = true; break;
 		case O_FORCE: a->force = true; break;
 		case O_NAME:
-			if (!name_valid(optarg, strlen(optarg)) ||
-			    optarg[0] == '.') {
-				fprintf(stderr, "georep sync: --name '%s': not a "
-				    "valid name (no '/', not starting with '.')\n",
-				    optarg);
+			if (opt_name("sync", optarg) < 0)
 				return -1;
-			}
 			a->name = optarg;
 			break;
 		case O_HOME: a->home = optarg; break;
 		case O_TIMEOUT:
-			errno = 0;
-			long v = strtol(optarg, &end, 10);
-			if (errno || *end || v < 1 || v > 86400) {
-				fprintf(stderr, "georep sync: --timeout '%s': "
-				    "expected seconds from 1 to 86400\n", optarg);
+			if (opt_timeout("sync", optarg, &a->timeout) < 0)
 				return -1;
-			}
-			a->timeout = (int)v;
 			break;
 		case O_NOFSYNC: a->o.no_fsync = true; break;
 		case 'v': a->o.verbose = true; break;
@@ -178,8 +155,8 @@ parse_args(int argc, char **argv, struct sync_args *a)
 		default: return -1;
 		}
 	}
-	a->o.excludes = a->excludes;
-	a->o.nexcludes = a->nexcludes;
+	a->o.excludes = a->excl.v;
+	a->o.nexcludes = a->excl.n;
 	return 0;
 }
 
@@ -447,6 +424,6 @@ out:
 	free(prim);
 	free(sec);
 	free(volume);
-	free(a.excludes);
+	free(a.excl.v);
 	return code;
 }

@@ -86,8 +86,7 @@ struct verify_args {
 	bool repair, json, quiet, log;
 	const char *home, *name, *ssh;
 	int timeout;
-	const char **excludes;
-	size_t nexcludes, capexcludes;
+	struct opt_list excl;
 };
 
 struct found {
@@ -124,7 +123,6 @@ parse_args(int argc, char **argv, struct verify_args *a)
 		{ NULL, 0, NULL, 0 },
 	};
 	int ch;
-	char *end;
 
 	a->timeout = 60;
 	while ((ch = getopt_long(argc, argv, "qh", longopts, NULL)) != -1) {
@@ -136,44 +134,23 @@ parse_args(int argc, char **argv, struct verify_args *a)
 		case O_NO_XATTRS: a->o.no_xattrs = true; break;
 		case O_NO_ACLS: a->o.no_acls = true; break;
 		case O_EXCLUDE:
-			if (*optarg == '\0') {
-				fprintf(stderr, "georep verify: --exclude needs a "
-				    "pattern\n");
+			if (opt_exclude("verify", optarg, &a->excl) < 0)
 				return -1;
-			}
-			XGROW(a->excludes, a->capexcludes, a->nexcludes + 1);
-			a->excludes[a->nexcludes++] = optarg;
 			break;
-		case O_SSH: {
-			char **words, err[512];
-			if (split_command(optarg, &words, err, sizeof(err)) < 0) {
-				fprintf(stderr, "georep verify: --ssh %s\n", err);
+		case O_SSH:
+			if (opt_ssh("verify", optarg) < 0)
 				return -1;
-			}
-			argv_free(words);
 			a->ssh = optarg;
 			break;
-		}
 		case O_NAME:
-			if (!name_valid(optarg, strlen(optarg)) ||
-			    optarg[0] == '.') {
-				fprintf(stderr, "georep verify: --name '%s': not "
-				    "a valid name (no '/', not starting with "
-				    "'.')\n", optarg);
+			if (opt_name("verify", optarg) < 0)
 				return -1;
-			}
 			a->name = optarg;
 			break;
 		case O_HOME: a->home = optarg; break;
 		case O_TIMEOUT:
-			errno = 0;
-			long v = strtol(optarg, &end, 10);
-			if (errno || *end || v < 1 || v > 86400) {
-				fprintf(stderr, "georep verify: --timeout '%s': "
-				    "expected seconds from 1 to 86400\n", optarg);
+			if (opt_timeout("verify", optarg, &a->timeout) < 0)
 				return -1;
-			}
-			a->timeout = (int)v;
 			break;
 		case O_LOG: a->log = true; break;
 		case 'q': a->quiet = true; break;
@@ -380,8 +357,8 @@ from_pair(struct verify_args *a, const char *p, const char *s,
 		log_sys(LOG_LVL_ERR, "secondary %s", s);
 		return EX_NOINPUT;
 	}
-	a->o.excludes = a->excludes;
-	a->o.nexcludes = a->nexcludes;
+	a->o.excludes = a->excl.v;
+	a->o.nexcludes = a->excl.n;
 	a->o.judged_before = INT64_MAX;
 	return 0;
 }
@@ -497,7 +474,7 @@ repair_pair(const struct verify_args *a, const struct side *sd,
 		return code;
 	/* The sync of the pair, as georep sync runs it: every exclude with
 	 * it, or it would send what the pair leaves out. */
-	const char **args = xcalloc(16 + 2 * a->nexcludes, sizeof(*args));
+	const char **args = xcalloc(16 + 2 * a->excl.n, sizeof(*args));
 	int n = 0;
 	args[n++] = "sync";
 	if (a->home) {
@@ -514,9 +491,9 @@ repair_pair(const struct verify_args *a, const struct side *sd,
 	}
 	if (a->o.no_owners)
 		args[n++] = "--no-owners";
-	for (size_t i = 0; i < a->nexcludes; i++) {
+	for (size_t i = 0; i < a->excl.n; i++) {
 		args[n++] = "--exclude";
-		args[n++] = a->excludes[i];
+		args[n++] = a->excl.v[i];
 	}
 	args[n++] = sd->prim;
 	args[n++] = sd->sec;
@@ -551,11 +528,11 @@ cmd_verify(int argc, char **argv)
 		    "[OPTIONS] NAME | PRIMARY SECONDARY\nTry 'georep verify "
 		    "--help'.\n", nops < 1 ? "missing NAME, or PRIMARY and "
 		    "SECONDARY" : "too many arguments");
-		free(a.excludes);
+		free(a.excl.v);
 		return EX_USAGE;
 	}
 	sd.ssh = a.ssh;
-	if (nops == 1 && a.nexcludes) {
+	if (nops == 1 && a.excl.n) {
 		fprintf(stderr, "georep verify: --exclude is for PRIMARY "
 		    "SECONDARY (a session's excludes are its own)\n");
 		code = EX_USAGE;
@@ -602,6 +579,6 @@ out:
 	free(sd.prim);
 	free(sd.sec);
 	free(sd.sdir);
-	free(a.excludes);
+	free(a.excl.v);
 	return code;
 }

@@ -1,0 +1,61 @@
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../common/cmdline.h"
+#include "../common/names.h"
+#include "../common/util.h"
+#include "cli.h"
+#include "../common/banned.h"
+
+int
+opt_exclude(const char *cmd, const char *arg, struct opt_list *l)
+{
+	if (*arg == '\0') {
+		fprintf(stderr, "georep %s: --exclude needs a pattern\n", cmd);
+		return -1;
+	}
+	XGROW(l->v, l->cap, l->n + 1);
+	l->v[l->n++] = arg;
+	return 0;
+}
+
+int
+opt_ssh(const char *cmd, const char *arg)
+{
+	char **words, err[512];
+
+	if (split_command(arg, &words, err, sizeof(err)) < 0) {
+		fprintf(stderr, "georep %s: --ssh %s\n", cmd, err);
+		return -1;
+	}
+	argv_free(words);
+	return 0;
+}
+
+int
+opt_name(const char *cmd, const char *arg)
+{
+	if (name_valid(arg, strlen(arg)) && arg[0] != '.')
+		return 0;
+	fprintf(stderr, "georep %s: --name '%s': not a valid name (no '/', "
+	    "not starting with '.')\n", cmd, arg);
+	return -1;
+}
+
+int
+opt_timeout(const char *cmd, const char *arg, int *out)
+{
+	char *end;
+
+	errno = 0;
+	long v = strtol(arg, &end, 10);
+	if (errno || *end || v < 1 || v > 86400) {
+		fprintf(stderr, "georep %s: --timeout '%s': expected seconds "
+		    "from 1 to 86400\n", cmd, arg);
+		return -1;
+	}
+	*out = (int)v;
+	return 0;
+}
