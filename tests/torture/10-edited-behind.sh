@@ -84,7 +84,7 @@ for ((r = 1; r <= ROUNDS; r++)); do
 		        found.add(d["path"])
 		edited = set(l.strip() for l in open(sys.argv[2]) if l.strip())
 		# An added or removed name also changes its directory's mtime.
-		dirs = {p.rpartition("/")[0] for p in edited}
+		dirs = {p.rpartition("/")[0] or "." for p in edited}
 		extra = {p for p in found - edited if p not in dirs}
 		missed = edited - found
 		for p in sorted(missed): print("not found: %s" % p)
