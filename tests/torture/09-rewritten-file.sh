@@ -65,4 +65,4 @@ fault_converged "$t0" 120
 echo "  writer stopped: converged in ${CONVERGE[-1]} s" >&2
 OPS=$(awk '/^versions/ { print $2 * 3 }' "$T/writer.log")
 final_verify
-result faults="3 files rewritten in place for $SECS s ($(awk '/^reads/ { print $2 }' "$T/reader.log") reads of the secondary, none mixed)"
+result faults="3 files rewritten in place for $SECS s ($(awk '/^reads/ { print $2 " reads of the secondary, " $4 " mixed" }' "$T/reader.log"))"
