@@ -299,13 +299,32 @@ cmd_pause(int argc, char **argv)
 	return rc < 0 ? EX_CANTCREAT : 0;
 }
 
-/* "now", seconds since the epoch, or RFC 3339 in UTC. */
+/* ".5" after a time: half a second, to the nanosecond.  Moves *p past
+ * the digits; 0 when there is no fraction. */
+static int64_t
+parse_fraction(const char **p)
+{
+	int64_t frac = 0, scale = 100000000;
+	const char *s = *p;
+
+	if (*s != '.')
+		return 0;
+	for (s++; *s >= '0' && *s <= '9'; s++) {
+		frac += (*s - '0') * scale;
+		scale /= 10;
+	}
+	*p = s;
+	return frac;
+}
+
+/* "now", seconds since the epoch, or RFC 3339 in UTC; either with a
+ * fraction of a second. */
 static int
 parse_time(const char *s, int64_t *out)
 {
 	struct tm tm;
+	const char *rest;
 	char *end;
-	int ms = 0;
 
 	if (strcmp(s, "now") == 0) {
 		*out = now_ns();
@@ -313,22 +332,21 @@ parse_time(const char *s, int64_t *out)
 	}
 	errno = 0;
 	long long v = strtoll(s, &end, 10);
-	if (errno == 0 && *end == '\0' && v > 0) {
-		*out = (int64_t)v * 1000000000;
+	rest = end;
+	int64_t frac = parse_fraction(&rest);
+	if (errno == 0 && *rest == '\0' && v > 0 && end != s &&
+	    v < INT64_MAX / 1000000000 - 1) {
+		*out = (int64_t)v * 1000000000 + frac;
 		return 0;
 	}
 	memset(&tm, 0, sizeof(tm));
-	end = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
-	if (end == NULL)
+	rest = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
+	if (rest == NULL)
 		return -1;
-	if (*end == '.') {
-		char *e2;
-		ms = (int)strtol(end + 1, &e2, 10);
-		end = e2;
-	}
-	if (strcmp(end, "Z") != 0 && strcmp(end, "+00:00") != 0)
+	frac = parse_fraction(&rest);
+	if (strcmp(rest, "Z") != 0 && strcmp(rest, "+00:00") != 0)
 		return -1;
-	*out = (int64_t)timegm(&tm) * 1000000000 + (int64_t)ms * 1000000;
+	*out = (int64_t)timegm(&tm) * 1000000000 + frac;
 	return 0;
 }
 

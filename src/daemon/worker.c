@@ -212,6 +212,19 @@ note_full(struct worker *w, const struct sync_stats *s)
 	}
 }
 
+/* A checkpoint set ahead of the clock completes with the first idle after
+ * its time, even if nothing changes meanwhile: how long until then (ms),
+ * or -1 when no checkpoint waits for the clock. */
+static int64_t
+checkpoint_ahead_ms(const struct worker *w)
+{
+	int64_t ahead = w->st.checkpoint - now_ns();
+
+	if (w->st.checkpoint == 0 || w->st.checkpoint_completed || ahead < 0)
+		return -1;
+	return ahead / 1000000 + 1;
+}
+
 /* A new checkpoint shows as pending at once, paused or not. */
 static bool
 check_checkpoint(struct worker *w)
@@ -707,8 +720,13 @@ journal_loop(struct worker *w, struct session_conn *sc)
 			rc = -1;
 			break;
 		}
-		if (out == OUT_DONE || out == OUT_PARTIAL)
+		if (out == OUT_DONE || out == OUT_PARTIAL) {
 			chan_say(&ch, "t\n");
+			/* An "i" taken while a retry was pending moved
+			 * nothing: ask again once the turn is done, or the
+			 * sync point stays where the failure left it. */
+			ch.asked = false;
+		}
 		if (out == OUT_DONE) {
 			retry_pending = false;
 			retry_ms = RETRY_MIN_MS;
@@ -736,7 +754,13 @@ journal_loop(struct worker *w, struct session_conn *sc)
 		}
 		int64_t idle, wait = retry_pending ?
 		    (retry_at - mono_ns()) / 1000000 + 1 : INT32_MAX;
+		int64_t cp_wait = checkpoint_ahead_ms(w);
+		bool cp_due = cp_wait >= 0 && cp_wait < wait;
+		if (cp_due)
+			wait = cp_wait;
 		int got = idle_wait(w, sc, &ch, wait < 0 ? 0 : wait, &idle);
+		if (cp_due && got == 0 && idle == 0)
+			ch.asked = false;	/* its time came: a fresh "i" */
 		if (got < 0) {
 			if (!sc->c.failed && !sig_stop)
 				log_err("lost the monitor");

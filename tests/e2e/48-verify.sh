@@ -60,6 +60,11 @@ at_exit 'for s in si sc sk never; do G stop "$s" >/dev/null 2>&1 || true; done'
 
 V() { "$GEOREP" verify --home "$T/home" "$@"; }
 
+# A checkpoint 100 ms ahead: the sync point it waits for is past the margin
+# verify NAME leaves before it (50 ms: a ctime runs a clock tick behind), so
+# whatever changed before this call is judged, however fast the turn was.
+set_checkpoint_judged() { set_checkpoint "$(time_ahead 100)"; }
+
 # The last command's stdout, lines sorted, is exactly stdin's lines sorted
 # (verify prints files whose content it compares after the rest of their
 # directory).
@@ -387,7 +392,7 @@ session_round() {
 		--config change_detector="$detector" --config crawl_interval=100ms \
 		--config exclude='*.tmp'
 	expect_rc 0 G start "$sess"
-	set_checkpoint
+	set_checkpoint_judged
 	wait_checkpoint
 	expect_rc 0 V "$sess"
 	expect_no_stdout
@@ -419,7 +424,7 @@ session_round() {
 	expect_stderr "the running session repairs 4 differences now"
 	until_true "the session took the repair list" 30 eval \
 		"[[ ! -e $T/home/sessions/$sess/repair && ! -e $T/home/sessions/$sess/repair.taken ]]"
-	set_checkpoint
+	set_checkpoint_judged
 	wait_checkpoint
 	expect_rc 0 V "$sess"
 	expect_no_stdout
@@ -440,7 +445,7 @@ session_round() {
 	expect_rc 0 V "$sess"
 	expect_stderr "; 4 changed since the sync point, not judged$"
 	expect_rc 0 G resume "$sess"
-	set_checkpoint
+	set_checkpoint_judged
 	wait_checkpoint
 	expect_rc 0 V --json "$sess"
 	expect_json '{}' '[]' "s['changing'] == 0"
@@ -457,7 +462,7 @@ session_round() {
 	expect_rc 0 G start "$sess"
 	until_true "the session took the repair list" 30 eval \
 		"[[ ! -e $T/home/sessions/$sess/repair && ! -e $T/home/sessions/$sess/repair.taken ]]"
-	set_checkpoint
+	set_checkpoint_judged
 	wait_checkpoint
 	expect_rc 0 V "$sess"
 	expect_no_stdout
@@ -477,10 +482,10 @@ ln "$KP/d/c" "$KP/d/c2"
 expect_rc 0 G create sk "$KP" "$KS" --config change_detector=inotify \
 	--config ignore_deletes=true
 expect_rc 0 G start sk
-set_checkpoint
+set_checkpoint_judged
 wait_checkpoint
 rm "$KP/d/b" "$KP/d/c2"
-set_checkpoint
+set_checkpoint_judged
 wait_checkpoint
 [[ -e $KS/d/b && -e $KS/d/c2 ]] || fail "ignore_deletes did not keep d/b and d/c2"
 expect_rc 0 V sk
@@ -492,7 +497,7 @@ expect_rc 1 V --repair sk
 expect_lines <<<'d/a: mode 0644 on the primary, 0600 on the secondary'
 until_true "the session took the repair list" 30 eval \
 	"[[ ! -e $T/home/sessions/sk/repair && ! -e $T/home/sessions/sk/repair.taken ]]"
-set_checkpoint
+set_checkpoint_judged
 wait_checkpoint
 expect_rc 0 V sk
 expect_no_stdout

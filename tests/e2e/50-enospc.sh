@@ -94,3 +94,30 @@ step "with room again, the next sync completes"
 rm small/filler
 expect_rc 0 gsync P small/S
 compare P small/S
+
+step "a session: a checkpoint set while a write fails for want of room"
+# completes once there is room, with nothing else changed on the primary
+# (the retry's turn, not a new change, is what moves the sync point).
+at_exit 'G stop s >/dev/null 2>&1 || true'
+P=$T/P2 S=$T/small/S2
+mkdir -p "$P"
+echo first >"$P/first"
+expect_rc 0 G create s "$P" "$S" --config change_detector=inotify \
+	--config crawl_interval=1h
+expect_rc 0 G start s
+checkpoint_and_compare
+avail=$(df -k --output=avail small | tail -1)
+head -c $(((avail - 256) * 1024)) /dev/zero >small/filler 2>/dev/null || true
+head -c $((2 << 20)) /dev/urandom >"$T/big"
+mv "$T/big" "$P/big"
+wait_for "d['failures']['count'] > 0 and any('No space left' in f['error'] \
+for f in d['failures']['last'])" "an ENOSPC failure in status" 30
+set_checkpoint
+wait_for "d['checkpoint']['time'] == '$cp_time'" "the checkpoint pending" 30
+[[ $(field "d['checkpoint']['completed']") == False ]] ||
+	fail "a checkpoint completed past a parked failure: $(st)"
+rm small/filler
+wait_checkpoint 60
+compare "$P" "$S"
+no_failures
+expect_rc 0 G stop s

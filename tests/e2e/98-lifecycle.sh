@@ -4,6 +4,8 @@
 #   - delete of a running session is refused (75); --force stops it first;
 #   - SIGHUP reopens the log (logrotate) and the session goes on;
 #   - config on a running session is applied, and says so;
+#   - a checkpoint set ahead of the clock completes at its time, with
+#     nothing changed meanwhile;
 #   - the worker killed while the primary is idle: it settles (a completed
 #     checkpoint stays completed, a new one completes with no change);
 #   - the backoff starts over once a worker made progress, and a worker
@@ -83,6 +85,15 @@ checkpoint_and_compare_excluded
 expect_rc 0 G config s exclude ''
 expect_stdout "applied to the running session s"
 checkpoint_and_compare
+
+step "a checkpoint ahead of the clock completes at its time, nothing changed"
+set_checkpoint "$(time_ahead 1500)"
+[[ $(field "d['checkpoint']['completed']") == False ]] ||
+	check_failed "a checkpoint completed before its time: $(st)"
+wait_checkpoint 30
+done_at=$(field "d['checkpoint']['completed_at']")
+[[ $done_at > $cp_time ]] ||
+	check_failed "completed at $done_at, before its time $cp_time"
 
 step "the worker killed while the primary is idle: it settles"
 completed_cp=$cp_time

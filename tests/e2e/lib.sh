@@ -191,8 +191,10 @@ workload() { python3 "$TOOLS/workload.py" "$@" >&2; }
 #   wait_for COND WHAT [LIMIT]   poll the status every 50 ms until COND (a
 #                         python expression over d) holds; fail after LIMIT
 #                         seconds (60)
-#   set_checkpoint        a checkpoint "now"; $cp_time is its time as
-#                         status prints it
+#   set_checkpoint [TIME] a checkpoint "now" (or at TIME); $cp_time is its
+#                         time as status prints it
+#   time_ahead MS         the time MS milliseconds from now, as seconds
+#                         since the epoch with a fraction
 #   wait_checkpoint [LIMIT]   until that very checkpoint completed (until
 #                         the worker has read a new checkpoint, status
 #                         still shows the previous one, completed)
@@ -231,9 +233,14 @@ wait_for() {
 
 cp_time=
 set_checkpoint() {
-	expect_rc 0 G checkpoint "$sess" now
+	expect_rc 0 G checkpoint "$sess" "${1:-now}"
 	cp_time=$(sed -nE 's/^checkpoint ([^ ]+) set on session .*/\1/p' "$T/out")
 	[[ -n $cp_time ]] || fail "no checkpoint time in: $(cat "$T/out")"
+}
+time_ahead() {
+	local t
+	t=$(( $(date +%s%N) + $1 * 1000000 ))
+	printf '%d.%09d\n' $((t / 1000000000)) $((t % 1000000000))
 }
 wait_checkpoint() {
 	wait_for "d['checkpoint']['time'] == '$cp_time' and \
