@@ -47,10 +47,12 @@ until_true() {
 }
 
 P=$T/p S=$T/s
-mkdir -p "$P"
-"$FSSTRESS" "$P" --seed "$SEED" --ops 1500 >"$T/seed-tree.log" 2>&1
+# The workload in a directory of its own: it renames and exchanges what it
+# finds, and the changes made after each step (after-step/) must stay put.
+mkdir -p "$P/w"
+"$FSSTRESS" "$P/w" --seed "$SEED" --ops 1500 >"$T/seed-tree.log" 2>&1
 session_up inotify
-stress_start "$P" $((SEED + 1)) 200
+stress_start "$P/w" $((SEED + 1)) 200
 logf=$T/home/sessions/$sess/log
 n=0
 for ((i = 1; i <= STEPS; i++)); do
