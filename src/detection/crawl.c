@@ -231,6 +231,7 @@ struct walk {
 };
 
 static int walk_dir(struct walk *w, int dirfd, struct pobj *dir, uint32_t depth);
+static void release_model(struct crawl *c);
 static bool crawl_named(const struct crawl *c, const struct fid *fid);
 
 static char *
@@ -262,9 +263,11 @@ add_mount(struct walk *w, int dirfd, const char *name)
 	    !(stx.stx_attributes & STATX_ATTR_MOUNT_ROOT);
 }
 
-/* One entry present on the primary. */
+/* A directory listed, to walk once its parent's entries are all seen.
+ * By fid, not by pobj: a flush (crawl_opts.flush) may hand the model over
+ * before the walk gets to it. */
 struct subdir {
-	struct pobj *o;
+	struct fid fid;
 	const char *name;	/* in the directory's listing */
 };
 
@@ -399,7 +402,7 @@ visit_entry(struct walk *w, int dirfd, struct pobj *dir, const char *name,
 				 * the crawl ran; walked once */
 		*subdirs = xgrow(*subdirs, capsub, *nsub + 1,
 		    sizeof(**subdirs));
-		(*subdirs)[*nsub].o = o;
+		(*subdirs)[*nsub].fid = o->fid;
 		(*subdirs)[(*nsub)++].name = name;
 		o->flags |= POBJ_VISITED;
 	}
@@ -528,6 +531,74 @@ read_names(struct walk *w, int dirfd, const struct pobj *dir,
 	return 0;
 }
 
+/*
+ * Whether the model so far can be handed over before the crawl ends: only
+ * creations and changes in place.  A removed link may be half of a move
+ * whose other half is still ahead (sent apart, it would be a delete and a
+ * copy), and a known directory met under a new name is such a move.  Once
+ * the model holds either, it grows to the end of the crawl, as without a
+ * flush.
+ */
+static bool
+model_flushable(struct crawl *c)
+{
+	for (size_t i = 0; i < c->nobjs && !c->no_flush; i++) {
+		const struct pobj *o = c->objs[i];
+		if (o->nremoved || (S_ISDIR(o->mode) &&
+		    (o->flags & POBJ_KNOWN) && o->nadded))
+			c->no_flush = true;
+	}
+	return !c->no_flush;
+}
+
+/* Between two directories of a walk: hand the model over once it holds
+ * crawl_opts.flush_objs objects.  -1 when the flush says stop. */
+static int
+maybe_flush(struct walk *w)
+{
+	struct crawl *c = w->c;
+
+	if (c->opts->flush == NULL || c->no_flush || c->directed ||
+	    c->nobjs < c->opts->flush_objs || !model_flushable(c))
+		return 0;
+	if (c->opts->flush(c->opts->flush_arg, c, &w->txn) < 0) {
+		c->stopped = true;
+		return -1;
+	}
+	release_model(c);
+	c->flushes++;
+	return 0;
+}
+
+/*
+ * A directory listed before a flush, walked after it: its creation went
+ * with the flush, so the index has it now.  Its pobj is made again from
+ * the index and a fresh stat, as a known directory's is.  NULL (and the
+ * crawl incomplete: no sync point) when the index does not have it -- its
+ * creation failed, and the turn said so -- or it is gone.
+ */
+static struct pobj *
+after_flush(struct walk *w, int dirfd, const char *name, const struct fid *fid)
+{
+	struct crawl *c = w->c;
+	struct stat st;
+	struct irec rec;
+	bool created;
+
+	if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+	    !S_ISDIR(st.st_mode) || index_get(w->txn, fid, &rec) != 0) {
+		c->incomplete = true;
+		return NULL;
+	}
+	struct pobj *o = pobj_get(c, fid, &created);
+	fill_stat(o, &st);
+	o->flags |= POBJ_KNOWN | POBJ_VISITED |
+	    compare(&st, &rec, c->opts->no_owners);
+	o->sino = rec.sino;
+	irec_release(&rec);
+	return o;
+}
+
 static int
 walk_dir(struct walk *w, int dirfd, struct pobj *dir, uint32_t depth)
 {
@@ -601,8 +672,13 @@ walk_dir(struct walk *w, int dirfd, struct pobj *dir, uint32_t depth)
 	if (c->opts->tick)
 		c->opts->tick(c->opts->tick_arg, c->seen_files, c->seen_dirs);
 	for (size_t k = 0; k < nsub; k++) {
-		struct pobj *sub = subdirs[k].o;
 		const char *nm = subdirs[k].name;
+		if (maybe_flush(w) < 0)
+			goto stopped;
+		struct pobj *sub = crawl_find(c, &subdirs[k].fid);
+		if (sub == NULL && (sub = after_flush(w, dirfd, nm,
+		    &subdirs[k].fid)) == NULL)
+			continue;
 		/* A directed crawl walks what the index has never seen, and
 		 * the known directories it was asked to list, wherever it
 		 * meets them (one may have moved): changes below any other
@@ -646,12 +722,20 @@ walk_dir(struct walk *w, int dirfd, struct pobj *dir, uint32_t depth)
 			close(fd);
 		}
 		w->path.len = base;
+		if (c->stopped)
+			goto stopped;
 	}
 	for (size_t k = 0; k < nents; k++)
 		free(ents[k].name);
 	free(ents);
 	free(subdirs);
 	return 0;
+stopped:
+	for (size_t k = 0; k < nents; k++)
+		free(ents[k].name);
+	free(ents);
+	free(subdirs);
+	return -1;
 fail:
 	for (size_t k = 0; k < nents; k++)
 		free(ents[k].name);
@@ -717,8 +801,10 @@ crawl_run(struct crawl *c, const struct crawl_opts *opts, int rootfd,
 	}
 	rc = walk_dir(&w, rootfd, r, 0);
 	buf_release(&w.path);
+	if (rc == 0 && c->stopped)
+		rc = -1;
 	if (rc == 0)
-		rc = crawl_stage(c, txn);
+		rc = crawl_stage(c, w.txn);	/* (a flush committed txn) */
 	return rc;
 }
 
@@ -941,8 +1027,9 @@ crawl_dirs_names(struct crawl *c, const struct crawl_opts *opts,
 	return rc;
 }
 
-void
-crawl_release(struct crawl *c)
+/* The changed objects and their names: what a flush hands over. */
+static void
+release_model(struct crawl *c)
 {
 	for (size_t i = 0; i < c->nobjs; i++) {
 		free(c->objs[i]->target);
@@ -952,10 +1039,22 @@ crawl_release(struct crawl *c)
 	}
 	free(c->objs);
 	free(c->table);
-	free(c->named);
 	for (size_t i = 0; i < c->narenas; i++)
 		free(c->arenas[i]);
 	free(c->arenas);
+	c->objs = NULL;
+	c->table = NULL;
+	c->arenas = NULL;
+	c->nobjs = c->cap_objs = c->table_cap = 0;
+	c->narenas = c->cap_arenas = c->arena_left = 0;
+	c->arena_pos = NULL;
+}
+
+void
+crawl_release(struct crawl *c)
+{
+	release_model(c);
+	free(c->named);
 	for (size_t i = 0; i < c->nerrors; i++)
 		free(c->errors[i].path);
 	free(c->errors);

@@ -28,6 +28,7 @@
 #include "../common/util.h"
 
 struct index_txn;
+struct crawl;
 
 struct pobj;
 
@@ -93,6 +94,22 @@ struct crawl_opts {
 	/* Called after each directory is listed (may be NULL): progress. */
 	void (*tick)(void *arg, uint64_t files_seen, uint64_t dirs_seen);
 	void *tick_arg;
+	/*
+	 * crawl_run only (may be NULL): memory that does not grow with the
+	 * tree.  Between two directories, once the model holds flush_objs
+	 * objects, and while it holds only creations and changes in place
+	 * (no removed link, no known directory under a new name: halves of a
+	 * move), flush is handed the crawl: it applies the changed objects
+	 * and records them in the index, and the crawl then forgets them and
+	 * goes on (a directory still to walk is found again in the index).
+	 * The flush commits: it sets *txn to the transaction the crawl goes
+	 * on with.  A first copy is all creations: it streams.  flush
+	 * returns -1 to stop the crawl (crawl_run then returns -1 with
+	 * c->stopped).
+	 */
+	int (*flush)(void *arg, struct crawl *c, struct index_txn **txn);
+	void *flush_arg;
+	size_t flush_objs;
 };
 
 struct crawl {
@@ -126,6 +143,9 @@ struct crawl {
 	 * replaced meanwhile): the crawl is not a complete picture. */
 	bool incomplete;
 	bool walk_warned;	/* crawl_removed_above hit its bound */
+	bool no_flush;		/* the model holds half of a move */
+	bool stopped;		/* a flush said stop */
+	uint64_t flushes;	/* models handed over (crawl_opts.flush) */
 };
 
 /* The names a journal recorded in one directory (sorted by bytes, unique,

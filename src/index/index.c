@@ -1,8 +1,11 @@
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <lmdb.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 
 #include "../common/codec.h"
@@ -18,7 +21,84 @@ struct index {
 	MDB_env *env;
 	MDB_dbi objects, children, meta;
 	char *dir;
+	uint64_t lookups;	/* since the map was last trimmed */
+	void *map;		/* LMDB's map of data.mdb, once found */
+	size_t map_len;
+	bool trim_failed;	/* not trimmed again */
 };
+
+/*
+ * The pages of the map a crawl reads count in the process's resident set,
+ * though they are the page cache's: at a million files, more than the
+ * rest of the process.  Every INDEX_TRIM_LOOKUPS lookups, once the map
+ * holds more than INDEX_TRIM_MIN, they leave the process's page tables
+ * (MADV_DONTNEED: the map is shared and read-only -- LMDB writes through
+ * the file, not the map -- so a page read again comes back unchanged from
+ * the page cache, and every pointer into the map stays valid).
+ */
+#define INDEX_TRIM_LOOKUPS	4096
+#define INDEX_TRIM_MIN		((size_t)32 << 20)
+
+/* Where LMDB mapped dir/data.mdb: LMDB does not say (mdb_env_info gives
+ * an address only for a fixed map), /proc/self/maps does.  NULL when it
+ * is not found. */
+static void *
+find_map(const char *dir, size_t *len)
+{
+	char *want = realpath(dir, NULL), line[PATH_MAX + 128];
+	void *addr = NULL;
+	FILE *f;
+
+	if (want == NULL)
+		return NULL;
+	char *file = xasprintf("%s/data.mdb", want);
+	free(want);
+	if ((f = fopen("/proc/self/maps", "re")) == NULL) {
+		free(file);
+		return NULL;
+	}
+	while (addr == NULL && fgets(line, sizeof(line), f)) {
+		unsigned long lo, hi;
+		char *path = strchr(line, '/');
+		line[strcspn(line, "\n")] = '\0';
+		if (path && strcmp(path, file) == 0 &&
+		    sscanf(line, "%lx-%lx", &lo, &hi) == 2 && hi > lo) {
+			addr = (void *)lo;
+			*len = hi - lo;
+		}
+	}
+	fclose(f);
+	free(file);
+	return addr;
+}
+
+static void
+maybe_trim(struct index *ix)
+{
+	MDB_envinfo info;
+	MDB_stat st;
+
+	if (++ix->lookups < INDEX_TRIM_LOOKUPS || ix->trim_failed)
+		return;
+	ix->lookups = 0;
+	if (mdb_env_info(ix->env, &info) != 0 ||
+	    mdb_env_stat(ix->env, &st) != 0)
+		return;
+	size_t used = (info.me_last_pgno + 1) * (size_t)st.ms_psize;
+	if (used < INDEX_TRIM_MIN)
+		return;
+	if (ix->map == NULL) {
+		ix->trim_failed = true;
+		log_debug("index %s: its map is not in /proc/self/maps: not "
+		    "trimmed", ix->dir);
+		return;
+	}
+	if (madvise(ix->map, used < ix->map_len ? used : ix->map_len,
+	    MADV_DONTNEED) < 0) {
+		ix->trim_failed = true;
+		log_sys(LOG_LVL_DEBUG, "madvise of the index map %s", ix->dir);
+	}
+}
 
 struct index_txn {
 	struct index *ix;
@@ -178,6 +258,8 @@ index_open(struct index **out, const char *dir)
 		errno = err;
 		goto fail;
 	}
+	/* Found now, while dir means what it meant to the caller. */
+	ix->map = find_map(dir, &ix->map_len);
 	*out = ix;
 	return 0;
 fail:
@@ -366,6 +448,8 @@ int
 index_get(struct index_txn *t, const struct fid *fid, struct irec *out)
 {
 	MDB_val k = { fid->len, (void *)fid->bytes }, v;
+
+	maybe_trim(t->ix);
 	int rc = mdb_get(t->txn, t->ix->objects, &k, &v);
 
 	if (rc == MDB_NOTFOUND)
@@ -422,6 +506,7 @@ index_child_get(struct index_txn *t, const struct fid *parent,
 	MDB_val k, v;
 	int rc;
 
+	maybe_trim(t->ix);
 	child_key(&key, parent, name, len);
 	k.mv_size = key.len;
 	k.mv_data = key.data;
@@ -451,6 +536,7 @@ index_children(struct index_txn *t, const struct fid *parent,
 	int rc;
 
 	out->n = 0;
+	maybe_trim(t->ix);
 	if ((rc = mdb_cursor_open(t->txn, t->ix->children, &cur)) != 0)
 		return lmdb_fail(t->ix, rc, "open a cursor");
 	child_key(&key, parent, "", 0);

@@ -362,12 +362,17 @@ in_links(const struct plink *v, uint32_t n, const struct fid *parent,
 /* Whether a link of the index is confirmed present on the primary: its
  * directory was listed and the link was not found removed -- or, in a
  * directed crawl, its directory was not listed (nothing changed there)
- * and is not going away. */
+ * and is not going away.  Once the crawl handed a model over (crawl.h,
+ * flush), a directory it does not hold may have been listed before: the
+ * link is taken as kept.  Should the crawl find it removed further on,
+ * that is a removal then, and the new name is a link now: the same end. */
 static bool
 link_confirmed(struct turn *t, const struct pobj *o, const struct ilink *l)
 {
 	struct pobj *dir = crawl_find(&t->crawl, &l->parent);
 
+	if (dir == NULL && t->crawl.flushes > 0)
+		return !crawl_removed_above(&t->crawl, t->txn, &l->parent);
 	if (dir == NULL || !(dir->flags & POBJ_VISITED))
 		return t->crawl.directed &&
 		    !crawl_removed_above(&t->crawl, t->txn, &l->parent);
@@ -905,6 +910,25 @@ turn_commit(struct turn *t, int64_t sync_point)
 
 /* ---- the turn ---- */
 
+/* The first device node skipped, named while the model holds it (a flush
+ * hands the model over before the turn ends). */
+static void
+name_first_device(struct turn *t)
+{
+	const struct pobj *d = t->first_device;
+	char *disp = NULL;
+
+	if (d == NULL)
+		return;
+	t->first_device = NULL;
+	if (t->st->device_first != NULL)
+		return;
+	if (turn_oref(t, NULL, &d->added[0].parent, d->added[0].name,
+	    d->added[0].name_len, &disp) != 0)
+		disp = quote_name(d->added[0].name, d->added[0].name_len);
+	t->st->device_first = disp;
+}
+
 /*
  * What the secondary could not hold, once per category and turn: how many
  * paths, and the first.  Not failures (the rest of the turn and its sync
@@ -915,16 +939,11 @@ static void
 report_skipped(struct turn *t)
 {
 	struct sync_stats *st = t->st;
-	const struct pobj *d = t->first_device;
 
-	if (d != NULL) {
-		char *disp = NULL;
-		if (turn_oref(t, NULL, &d->added[0].parent, d->added[0].name,
-		    d->added[0].name_len, &disp) != 0)
-			disp = quote_name(d->added[0].name,
-			    d->added[0].name_len);
+	name_first_device(t);
+	if (t->skipped_device) {
+		const char *disp = st->device_first ? st->device_first : "?";
 		st->devices_skipped = t->skipped_device;
-		st->device_first = disp;
 		log_warn("%llu device %s not replicated (the secondary runs "
 		    "without the privilege to make them), the first: %s; "
 		    "--no-devices leaves them out on purpose",
@@ -986,6 +1005,109 @@ settle_racy(struct turn *t, size_t *settled)
 	return 0;
 }
 
+/*
+ * Apply the model the crawl holds: plan, entry operations, content and
+ * attributes, directories' attributes.  0, or -1 when the turn cannot go
+ * on (stopped, the index or the connection failed).
+ */
+static int
+apply_model(struct turn *t)
+{
+	/* Planning models moves to choose between a straight rename and
+	 * staging: in a nested transaction, thrown away after. */
+	struct index_txn *parent = t->txn;
+	if (index_begin_child(parent, &t->txn) < 0) {
+		t->txn = parent;
+		return -1;
+	}
+	int rc = build_plan(t);
+	index_abort(t->txn);
+	t->txn = parent;
+	if (rc < 0)
+		return -1;
+	/* Stopped during the crawl: the secondary is untouched, and no
+	 * marker makes the next turn walk it for nothing. */
+	if (turn_stopped(t))
+		return -1;
+	turn_report(t, true);
+	/* The marker is durable before the secondary changes. */
+	if (!t->opts->dry_run && !t->marked) {
+		if (turn_mark(t) < 0 || index_commit(t->txn) < 0) {
+			t->txn = NULL;
+			return -1;
+		}
+		if (index_begin(t->ix, true, &t->txn) < 0) {
+			t->txn = NULL;
+			return -1;
+		}
+	}
+	if (turn_entry_ops(t, 0) < 0)
+		return -1;
+	turn_crash_point("entry");
+	t->entries_done_at = mono_ns();
+	if (!t->entry_failed && (data_phase(t) < 0 || dirattr_phase(t) < 0))
+		return -1;
+	return 0;
+}
+
+/* The operations of one model, once applied. */
+static void
+forget_ops(struct turn *t)
+{
+	for (size_t i = 0; i < t->nmops; i++)
+		free(t->mops[i].shown_from);
+	t->ops_applied += t->nmops + t->ndops;
+	t->nmops = t->ndops = 0;
+}
+
+/* The most objects a full crawl holds before it hands them over; a test
+ * may ask for fewer (GEOREP_TEST_FLUSH_OBJS), so that small trees stream
+ * too. */
+#define TURN_FLUSH_OBJS	8192
+
+static size_t
+flush_objs(void)
+{
+	const char *v = getenv("GEOREP_TEST_FLUSH_OBJS");
+	char *end;
+
+	if (v == NULL)
+		return TURN_FLUSH_OBJS;
+	errno = 0;
+	unsigned long n = strtoul(v, &end, 10);
+	if (errno || *end != '\0' || n == 0)
+		fatal("GEOREP_TEST_FLUSH_OBJS=%s: not a positive number", v);
+	return n;
+}
+
+/* crawl_opts.flush: apply what the crawl found so far and commit it (no
+ * sync point: the crawl is not over), so that the crawl can forget it. */
+static int
+flush_model(void *arg, struct crawl *c, struct index_txn **txn)
+{
+	struct turn *t = arg;
+
+	if (turn_stopped(t) || t->fatal)
+		return -1;
+	if (apply_model(t) < 0)
+		return -1;
+	name_first_device(t);
+	/* The commit also ends the secondary's cancelling of entry
+	 * operations after one failed: what failed is reported, and what
+	 * depended on it is left to the next turn (no sync point). */
+	if (turn_commit(t, 0) < 0)
+		return -1;
+	*txn = t->txn;
+	forget_ops(t);
+	if (t->entry_failed) {
+		t->entry_failed = false;
+		t->incomplete = true;
+	}
+	if (t->stale)
+		c->no_flush = true;	/* the next turn reconciles */
+	return 0;
+}
+
 /* The crawl listed a directory: the turn's progress, now and then. */
 static void
 crawl_tick(void *arg, uint64_t files_seen, uint64_t dirs_seen)
@@ -1035,6 +1157,13 @@ sync_turn(const struct sync_opts *o, const struct sync_target *tgt,
 		    "directories its records name" : "after the walk, the turn "
 		    "crawls the whole primary (what was forgotten lies beyond "
 		    "the directories its records name)");
+	if (!directed && !o->dry_run) {
+		/* A full crawl hands over what it found every so often, so
+		 * that a first copy streams (crawl.h, crawl_opts.flush). */
+		copts.flush = flush_model;
+		copts.flush_arg = &t;
+		copts.flush_objs = flush_objs();
+	}
 	rc = directed ? crawl_dirs_names(&t.crawl, &copts, tgt->rootfd,
 	    tgt->fsid, &tgt->root, t.txn, o->dirs, o->dirnames, o->ndirs) : 0;
 	if (rc == 0 && (!directed || t.crawl.need_full)) {
@@ -1047,7 +1176,8 @@ sync_turn(const struct sync_opts *o, const struct sync_target *tgt,
 	}
 	if (rc < 0) {
 		rc = -1;
-		log_sys(LOG_LVL_ERR, "crawl of the primary");
+		if (!t.crawl.stopped)
+			log_sys(LOG_LVL_ERR, "crawl of the primary");
 		goto out;
 	}
 	rc = -1;
@@ -1064,43 +1194,9 @@ sync_turn(const struct sync_opts *o, const struct sync_target *tgt,
 		free(msg);
 	}
 	report_mounts(&t);
-	/* Planning models moves to choose between a straight rename and
-	 * staging: in a nested transaction, thrown away after. */
-	struct index_txn *parent = t.txn;
-	if (index_begin_child(parent, &t.txn) < 0) {
-		t.txn = parent;
+	if (apply_model(&t) < 0)
 		goto out;
-	}
-	rc = build_plan(&t);
-	index_abort(t.txn);
-	t.txn = parent;
-	if (rc < 0)
-		goto out;
-	rc = -1;
-	/* Stopped during the crawl: the secondary is untouched, and no
-	 * marker makes the next turn walk it for nothing. */
-	if (turn_stopped(&t))
-		goto out;
-	turn_report(&t, true);
-	/* The marker is durable before the secondary changes. */
-	if (!o->dry_run) {
-		if (turn_mark(&t) < 0 || index_commit(t.txn) < 0) {
-			t.txn = NULL;
-			goto out;
-		}
-		if (index_begin(ix, true, &t.txn) < 0) {
-			t.txn = NULL;
-			goto out;
-		}
-	}
-	if (turn_entry_ops(&t, 0) < 0)
-		goto out;
-	turn_crash_point("entry");
-	at_entry = mono_ns();
-	if (!t.entry_failed) {
-		if (data_phase(&t) < 0 || dirattr_phase(&t) < 0)
-			goto out;
-	}
+	at_entry = t.entries_done_at;
 	report_skipped(&t);
 	if (o->dry_run) {
 		rc = st->errors ? SYNC_PARTIAL : SYNC_DONE;
@@ -1134,6 +1230,10 @@ sync_turn(const struct sync_opts *o, const struct sync_target *tgt,
 		    "it runs again");
 	if (rc == SYNC_DONE)
 		st->sync_point = sync_point;
+	if (t.crawl.flushes)
+		log_debug("turn: the crawl handed over %llu models on the way "
+		    "(%zu operations)", (unsigned long long)t.crawl.flushes,
+		    t.ops_applied);
 	log_debug("turn: entry operations %zu, data operations %zu; crawl "
 	    "%lld ms, plan and entries %lld ms, data %lld ms, commit %lld ms",
 	    t.nmops, t.ndops, (long long)(at_crawl - at_start) / 1000000,

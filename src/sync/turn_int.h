@@ -88,6 +88,8 @@ struct turn {
 	int64_t started, last_progress;
 	int64_t last_report;	/* mono ns of the last on_progress */
 	bool crawled;		/* the crawl is over */
+	int64_t entries_done_at;	/* mono ns: the last entry phase ended */
+	size_t ops_applied;	/* by models the crawl handed over */
 };
 
 /* turn.c */
