@@ -435,8 +435,16 @@ pack_at(struct ZSTD_CCtx_s *cctx, int level, const uint8_t *plain,
 	size_t start = proto_begin(out, MSG_ZBLOCK, 0);
 
 	buf_reserve(out, cap);
-	size_t n = ZSTD_compressCCtx(cctx, out->data + out->len, cap, plain,
-	    len, level);
+	/* With its checksum: the secondary requires one.  An attempt that
+	 * did not fit leaves the context mid-frame, where no parameter can
+	 * be set: a new frame begins with a reset. */
+	size_t n = ZSTD_CCtx_reset(cctx, ZSTD_reset_session_only);
+	if (!ZSTD_isError(n))
+		n = ZSTD_CCtx_setParameter(cctx, ZSTD_c_compressionLevel, level);
+	if (!ZSTD_isError(n))
+		n = ZSTD_CCtx_setParameter(cctx, ZSTD_c_checksumFlag, 1);
+	if (!ZSTD_isError(n))
+		n = ZSTD_compress2(cctx, out->data + out->len, cap, plain, len);
 	if (ZSTD_isError(n)) {
 		/* dstSize_tooSmall: it does not shrink enough */
 		out->len = start;
@@ -504,6 +512,14 @@ block_size_ok(const uint8_t *p, size_t len, size_t *size, char *why,
 	if (framed != len) {
 		snprintf(why, whylen, "has %zu bytes after its zstd frame",
 		    len - framed);
+		return false;
+	}
+	/* The frame header descriptor (after the 4-byte magic number, which
+	 * ZSTD_getFrameContentSize checked): bit 2 is the content checksum
+	 * flag.  Without a checksum, a damaged block could decompress into
+	 * other frames that still parse. */
+	if (!(p[4] & 0x04)) {
+		snprintf(why, whylen, "has no content checksum");
 		return false;
 	}
 	*size = (size_t)declared;

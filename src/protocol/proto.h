@@ -52,7 +52,8 @@
  * The secondary unpacks a block before it looks at what is inside, and
  * trusts none of it (proto_unpack_block): the declared size is checked
  * against PROTO_BLOCK_MAX before anything is allocated, the zstd frame must
- * be the whole payload, it is decompressed into exactly the declared size
+ * be the whole payload and carry its content checksum (XXH64, checked as
+ * it is decompressed), it is decompressed into exactly the declared size
  * (a frame that would write more fails: no bomb gets further than that),
  * and what comes out must be whole, valid frames, none of them another
  * block.  Anything else is a protocol error.
