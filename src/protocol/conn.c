@@ -836,9 +836,11 @@ conn_pump(struct conn *c, bool block)
 	if (want_write && c->bw_rate && !bw_may_write(c, &wait_ms))
 		want_write = false;
 	/* Waiting for the bucket is waiting for ourselves, not for the
-	 * secondary: a poll that ends then says nothing about it. */
-	bool throttled = wait_ms >= 0 && (!block || wait_ms < c->timeout_ms);
-	int timeout = !block ? 0 : throttled ? wait_ms : c->timeout_ms;
+	 * secondary: a poll that ends then says nothing about it (the next
+	 * pump, with the bucket full enough, waits on the secondary). */
+	bool throttled = wait_ms >= 0;
+	int timeout = !block ? 0 : !throttled ? c->timeout_ms :
+	    wait_ms < c->timeout_ms ? wait_ms : c->timeout_ms;
 	pfd[0].fd = c->rfd;
 	pfd[0].events = POLLIN;
 	pfd[1].fd = want_write ? c->wfd : -1;
