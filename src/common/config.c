@@ -206,22 +206,6 @@ parse_rate(const char *s, uint64_t *out)
 	return 0;
 }
 
-char *
-format_rate(uint64_t r)
-{
-	static const char suffix[] = "GMK";
-
-	if (r == 0)
-		return xstrdup("0");
-	for (int i = 0; i < 3; i++) {
-		uint64_t unit = 1ull << (10 * (3 - i));
-		if (r % unit == 0)
-			return xasprintf("%llu%c", (unsigned long long)(r / unit),
-			    suffix[i]);
-	}
-	return xasprintf("%lluB", (unsigned long long)r);
-}
-
 static int
 parse_bool(const char *s, bool *out)
 {

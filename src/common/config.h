@@ -96,7 +96,6 @@ int parse_compress(const char *s, int *out);
  * per second, or with a suffix K, M, G (KiB, MiB, GiB) or B (bytes); 0: no
  * limit.  Anything else, a rate below 1 KiB/s or above RATE_MAX: -1. */
 int parse_rate(const char *s, uint64_t *bytes_per_s);
-/* A rate as parse_rate reads it back: "0", "512K", "2M", "1536B". */
-char *format_rate(uint64_t bytes_per_s);
+/* format_rate (util.h) writes a rate as parse_rate reads it back. */
 
 #endif
