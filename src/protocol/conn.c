@@ -851,7 +851,7 @@ conn_pump(struct conn *c, bool block)
 	do {
 		n = poll(pfd, 3, timeout);
 	} while (n < 0 && errno == EINTR);
-	if (throttled) {
+	if (throttled && block) {
 		c->bw_waits++;
 		c->bw_waited_ns += mono_ns() - t0;
 	}
