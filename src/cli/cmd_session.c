@@ -272,7 +272,7 @@ config_usage(FILE *out)
 "                   status (off; e.g. 6h, 24h)\n"
 "  log_level        error | warning | info | debug (info)\n"
 "  compress         zstd on the wire: auto (on over ssh, off for a local\n"
-"                   secondary), on (level 3), off, or a level 1..19 (auto)\n"
+"                   secondary), on (level 1), off, or a level 1..19 (auto)\n"
 "  bwlimit          write at most this to the secondary, after compression:\n"
 "                   KiB per second, or with a suffix K, M, G (e.g. 500,\n"
 "                   2M); 0 is no limit (0)\n"

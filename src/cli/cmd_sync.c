@@ -64,7 +64,7 @@ sync_usage(FILE *out)
 "                      otherwise); only its last component is created\n"
 "  --timeout SECONDS   fail when the secondary is silent this long (default 60)\n"
 "  --compress[=LEVEL]  compress what is sent with zstd, at LEVEL 1..19 (default\n"
-"                      3); content that does not shrink is sent as it is.\n"
+"                      1); content that does not shrink is sent as it is.\n"
 "                      The default is on for a remote SECONDARY, off for a\n"
 "                      local one\n"
 "  --no-compress       send nothing compressed, over ssh too\n"

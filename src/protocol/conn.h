@@ -138,7 +138,7 @@ int conn_spawn_remote(struct conn *c, const char *ssh_cmd,
 void conn_set_wire(struct conn *c, int compress, uint64_t bwlimit);
 /* The level compression will run at: auto resolved (once spawned). */
 int conn_compress_level(const struct conn *c);
-/* "zstd level 3, at most 512K/s" (what conn_set_wire and HELLO made of
+/* "zstd level 1, at most 512K/s" (what conn_set_wire and HELLO made of
  * the link), into out: false (out "") when neither is on. */
 bool conn_describe_wire(const struct conn *c, char *out, size_t len);
 /* Blocks from the next write on; -1 (c->error set) if zstd cannot be set

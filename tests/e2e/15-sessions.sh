@@ -85,7 +85,7 @@ expect_stdout "^compress = auto$"
 expect_stdout "^bwlimit = 0$"
 expect_rc 0 G config s1 compress on
 expect_rc 0 G config s1 compress
-expect_stdout "^3$"
+expect_stdout "^1$"
 expect_rc 0 G config s1 compress 12
 expect_rc 0 G config s1 bwlimit 1.5M
 expect_rc 0 G config s1 bwlimit

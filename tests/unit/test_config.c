@@ -399,7 +399,7 @@ test_compress(void **state)
 {
 	struct fx *f = *state;
 	static const char *const ok[][2] = {
-		{ "on", "3" }, { "yes", "3" }, { "true", "3" }, { "off", "off" },
+		{ "on", "1" }, { "yes", "1" }, { "true", "1" }, { "off", "off" },
 		{ "no", "off" }, { "false", "off" }, { "0", "off" },
 		{ "1", "1" }, { "19", "19" }, { "7", "7" }, { "auto", "auto" },
 	};
