@@ -133,7 +133,7 @@ echo "session: $wb bytes on the wire for $wp bytes of frames" >&2
 expect_rc 0 G status --detail cz
 expect_stdout "on the wire: .* before compression"
 step "a change in the running session, compressed too"
-seq 1 50000 >"$P/text/late.txt"
+seq 1 50000 >"$P/late-compressible.txt"
 set_checkpoint
 wait_checkpoint 60
 compare "$P" "$S"
