@@ -262,7 +262,8 @@ add_wire(struct buf *extra, const struct conn *c, bool verbose)
 {
 	char wire[16], plain[16], how[128];
 
-	if (!c->zactive && c->bw_rate == 0)
+	/* Nothing to say: neither on, or nothing sent (a dry run). */
+	if ((!c->zactive && c->bw_rate == 0) || c->wire_out == 0)
 		return;
 	format_size(c->wire_out, wire, sizeof(wire));
 	format_size(c->bytes_out, plain, sizeof(plain));
