@@ -271,9 +271,13 @@ config_usage(FILE *out)
 "  verify_interval  run georep verify --repair this often, the result in\n"
 "                   status (off; e.g. 6h, 24h)\n"
 "  log_level        error | warning | info | debug (info)\n"
+"  compress         zstd on the wire: auto (on over ssh, off for a local\n"
+"                   secondary), on (level 1), off, or a level 1..19 (auto)\n"
+"  bwlimit          write at most this to the secondary, after compression:\n"
+"                   KiB per second, or with a suffix K, M, G (e.g. 500,\n"
+"                   2M); 0 is no limit (0)\n"
 "Durations: 500ms, 1s, 2m, 1h, or a number of seconds.\n"
-"Not built yet, and refused: sync_jobs (one pipelined stream today) and\n"
-"compress (nothing is compressed on the wire today).\n");
+"Not built yet, and refused: sync_jobs (one pipelined stream today).\n");
 }
 
 int

@@ -63,6 +63,14 @@ sync_usage(FILE *out)
 "                      /var/lib/georep as root, ~/.local/state/georep\n"
 "                      otherwise); only its last component is created\n"
 "  --timeout SECONDS   fail when the secondary is silent this long (default 60)\n"
+"  --compress[=LEVEL]  compress what is sent with zstd, at LEVEL 1..19 (default\n"
+"                      1); content that does not shrink is sent as it is.\n"
+"                      The default is on for a remote SECONDARY, off for a\n"
+"                      local one\n"
+"  --no-compress       send nothing compressed, over ssh too\n"
+"  --bwlimit RATE      write at most RATE to the secondary (after compression):\n"
+"                      KiB per second, or with a suffix K, M, G (e.g. 500,\n"
+"                      1.5M); 0 means no limit (the default)\n"
 "  --ssh CMD           the ssh command for a remote SECONDARY, a whole command\n"
 "                      line (default: ssh -oBatchMode=yes; e.g. \"ssh -p 2222\n"
 "                      -i KEY\"); it must not prompt: use keys or an agent\n"
@@ -88,6 +96,8 @@ struct sync_args {
 	const char *name;
 	bool force;
 	int timeout;
+	int compress;		/* COMPRESS_AUTO, 0 or a level (config.h) */
+	uint64_t bwlimit;	/* bytes per second; 0: no limit */
 	struct opt_list excl;
 	const char *ssh;
 };
@@ -96,7 +106,8 @@ static int
 parse_args(int argc, char **argv, struct sync_args *a)
 {
 	enum { O_EXCLUDE = 256, O_IGNORE_DELETES, O_PROGRESS, O_FORCE, O_NAME,
-	    O_HOME, O_TIMEOUT, O_NOFSYNC, O_NO_OWNERS, O_NO_DEVICES, O_SSH };
+	    O_HOME, O_TIMEOUT, O_NOFSYNC, O_NO_OWNERS, O_NO_DEVICES, O_SSH,
+	    O_COMPRESS, O_NO_COMPRESS, O_BWLIMIT };
 	static const struct option longopts[] = {
 		{ "exclude", required_argument, NULL, O_EXCLUDE },
 		{ "ignore-deletes", no_argument, NULL, O_IGNORE_DELETES },
@@ -110,6 +121,9 @@ parse_args(int argc, char **argv, struct sync_args *a)
 		{ "home", required_argument, NULL, O_HOME },
 		{ "timeout", required_argument, NULL, O_TIMEOUT },
 		{ "ssh", required_argument, NULL, O_SSH },
+		{ "compress", optional_argument, NULL, O_COMPRESS },
+		{ "no-compress", no_argument, NULL, O_NO_COMPRESS },
+		{ "bwlimit", required_argument, NULL, O_BWLIMIT },
 		{ "no-fsync", no_argument, NULL, O_NOFSYNC },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "quiet", no_argument, NULL, 'q' },
@@ -120,6 +134,7 @@ parse_args(int argc, char **argv, struct sync_args *a)
 
 	a->timeout = 60;
 	a->ssh = CONFIG_SSH_COMMAND;
+	a->compress = COMPRESS_AUTO;
 	while ((ch = getopt_long(argc, argv, "nvqxh", longopts, NULL)) != -1) {
 		switch (ch) {
 		case O_EXCLUDE:
@@ -146,6 +161,15 @@ parse_args(int argc, char **argv, struct sync_args *a)
 		case O_HOME: a->home = optarg; break;
 		case O_TIMEOUT:
 			if (opt_timeout("sync", optarg, &a->timeout) < 0)
+				return -1;
+			break;
+		case O_COMPRESS:
+			if (opt_compress("sync", optarg, &a->compress) < 0)
+				return -1;
+			break;
+		case O_NO_COMPRESS: a->compress = 0; break;
+		case O_BWLIMIT:
+			if (opt_bwlimit("sync", optarg, &a->bwlimit) < 0)
 				return -1;
 			break;
 		case O_NOFSYNC: a->o.no_fsync = true; break;
@@ -231,12 +255,43 @@ report_interrupted(struct index *ix, const struct sync_stats *st,
 
 /* ---- the summary ---- */
 
+/* What went over the wire, when it was compressed or limited: in the
+ * summary, and in detail with -v. */
 static void
-print_summary(const struct sync_stats *st)
+add_wire(struct buf *extra, const struct conn *c, bool verbose)
+{
+	char wire[16], plain[16], how[128];
+
+	/* Nothing to say: neither on, or nothing sent (a dry run). */
+	if ((!c->zactive && c->bw_rate == 0) || c->wire_out == 0)
+		return;
+	format_size(c->wire_out, wire, sizeof(wire));
+	format_size(c->bytes_out, plain, sizeof(plain));
+	char *s = xasprintf("; %s on the wire for %s of frames", wire, plain);
+	buf_addstr(extra, s);
+	free(s);
+	if (!verbose)
+		return;
+	conn_describe_wire(c, how, sizeof(how));
+	log_info("the wire: %s; %llu bytes written for %llu bytes of frames; "
+	    "%llu %s compressed, %llu sent as %s; writing waited %llu %s "
+	    "for the bandwidth limit (%lld ms)", how,
+	    (unsigned long long)c->wire_out, (unsigned long long)c->bytes_out,
+	    (unsigned long long)c->blocks, plural(c->blocks, "block",
+	    "blocks"), (unsigned long long)c->blocks_plain,
+	    c->blocks_plain == 1 ? "it was" : "they were",
+	    (unsigned long long)c->bw_waits, plural(c->bw_waits, "time",
+	    "times"), (long long)(c->bw_waited_ns / 1000000));
+}
+
+static void
+print_summary(const struct sync_stats *st, const struct conn *c,
+    bool verbose)
 {
 	char bytes[16];
 	struct buf extra = BUF_INIT;
 
+	add_wire(&extra, c, verbose);
 	format_size(st->bytes_sent, bytes, sizeof(bytes));
 	if (st->errors)
 		buf_addstr(&extra, "; some paths failed (see above)");
@@ -365,6 +420,7 @@ cmd_sync(int argc, char **argv)
 	a.o.stop = &cli_stop_signal;
 	cli_catch_stop_signals();
 	conn_init(&c, sec, a.timeout * 1000);
+	conn_set_wire(&c, a.compress, a.bwlimit);
 	if (a.o.dry_run) {
 		/* Nothing is sent: the index alone says what would change,
 		 * for a secondary that would run as we do. */
@@ -413,7 +469,7 @@ cmd_sync(int argc, char **argv)
 	} else
 		code = exit_status(rc, &st);
 	if (code == 0 || code == EX_IOERR)
-		print_summary(&st);
+		print_summary(&st, &c, a.o.verbose);
 out_conn:
 	conn_release(&c);
 out:

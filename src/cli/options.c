@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "../common/cmdline.h"
+#include "../common/config.h"
 #include "../common/names.h"
 #include "../common/util.h"
 #include "cli.h"
@@ -58,4 +59,29 @@ opt_timeout(const char *cmd, const char *arg, int *out)
 	}
 	*out = (int)v;
 	return 0;
+}
+
+int
+opt_compress(const char *cmd, const char *arg, int *out)
+{
+	if (arg == NULL) {
+		*out = COMPRESS_DEFAULT;
+		return 0;
+	}
+	if (parse_compress(arg, out) == 0)
+		return 0;
+	fprintf(stderr, "georep %s: --compress '%s': expected a zstd level from "
+	    "1 to %d (or auto, on, off)\n", cmd, arg, COMPRESS_MAX);
+	return -1;
+}
+
+int
+opt_bwlimit(const char *cmd, const char *arg, uint64_t *out)
+{
+	if (parse_rate(arg, out) == 0)
+		return 0;
+	fprintf(stderr, "georep %s: --bwlimit '%s': expected 0 (no limit) or a "
+	    "rate in KiB per second, or with a suffix K, M, G (e.g. 500, "
+	    "2M), from 1K to 1024G\n", cmd, arg);
+	return -1;
 }

@@ -17,7 +17,8 @@
 const char *const config_keys[] = {
 	"change_detector", "change_interval", "timeout", "ignore_deletes",
 	"sync_xattrs", "sync_acls", "one_file_system", "exclude",
-	"ssh_command", "crawl_interval", "log_level", "verify_interval", NULL,
+	"ssh_command", "crawl_interval", "log_level", "verify_interval",
+	"compress", "bwlimit", NULL,
 };
 
 /*
@@ -30,7 +31,6 @@ static const struct not_built {
 	const char *key, *old_default, *why;
 } not_built[] = {
 	{ "sync_jobs", "3", "one pipelined stream today" },
-	{ "compress", "auto", "nothing is compressed on the wire today" },
 };
 
 static const struct not_built *
@@ -90,6 +90,7 @@ config_init(struct config *c)
 	c->crawl_interval_ms = 60000;
 	c->log_level = LOG_LVL_INFO;
 	c->ssh_command = xstrdup(CONFIG_SSH_COMMAND);
+	c->compress = COMPRESS_AUTO;
 }
 
 void
@@ -135,6 +136,73 @@ parse_duration_ms(const char *s, int64_t *out)
 	if (v > 7.0 * 24 * 3600 * 1000)
 		return -1;
 	*out = (int64_t)v;
+	return 0;
+}
+
+int
+parse_compress(const char *s, int *out)
+{
+	static const char *const on[] = { "on", "yes", "true" };
+	static const char *const off[] = { "off", "no", "false", "0" };
+
+	if (strcmp(s, "auto") == 0) {
+		*out = COMPRESS_AUTO;
+		return 0;
+	}
+	for (size_t i = 0; i < 4; i++) {
+		if (i < 3 && strcmp(s, on[i]) == 0) {
+			*out = COMPRESS_DEFAULT;
+			return 0;
+		}
+		if (strcmp(s, off[i]) == 0) {
+			*out = 0;
+			return 0;
+		}
+	}
+	/* One or two digits, no sign, no blank: strtol alone takes both. */
+	size_t n = strspn(s, "0123456789");
+	if (n == 0 || n > 2 || s[n] != '\0')
+		return -1;
+	int level = atoi(s);
+	if (level < 1 || level > COMPRESS_MAX)
+		return -1;
+	*out = level;
+	return 0;
+}
+
+int
+parse_rate(const char *s, uint64_t *out)
+{
+	static const struct { char c; uint64_t mul; } units[] = {
+		{ 'B', 1 }, { 'K', 1ull << 10 }, { 'M', 1ull << 20 },
+		{ 'G', 1ull << 30 },
+	};
+	uint64_t mul = 1ull << 10;	/* rsync's default unit: KiB */
+	char *end;
+
+	/* Digits with at most one '.', as parse_duration_ms. */
+	size_t n = strspn(s, "0123456789");
+	if (s[n] == '.')
+		n += 1 + strspn(s + n + 1, "0123456789");
+	if (n == 0 || (n == 1 && s[0] == '.'))
+		return -1;
+	errno = 0;
+	double v = strtod(s, &end);
+	if (errno || end != s + n)
+		return -1;
+	if (*end != '\0') {
+		size_t i;
+		for (i = 0; i < 4; i++)
+			if (toupper((unsigned char)*end) == units[i].c)
+				break;
+		if (i == 4 || end[1] != '\0')
+			return -1;
+		mul = units[i].mul;
+	}
+	v *= (double)mul;
+	if (v != 0 && (v < 1024 || v > (double)RATE_MAX))
+		return -1;
+	*out = (uint64_t)(v + 0.5);
 	return 0;
 }
 
@@ -276,6 +344,15 @@ config_set(struct config *c, const char *key, const char *v, char *err,
 		argv_free(argv);
 		free(c->ssh_command);
 		c->ssh_command = xstrdup(v);
+	} else if (strcmp(key, "compress") == 0) {
+		if (parse_compress(v, &c->compress) < 0)
+			BAD("compress '%s': expected auto, on, off or a zstd "
+			    "level from 1 to %d", v, COMPRESS_MAX);
+	} else if (strcmp(key, "bwlimit") == 0) {
+		if (parse_rate(v, &c->bwlimit) < 0)
+			BAD("bwlimit '%s': expected 0 (no limit) or a rate in KiB "
+			    "per second, or with a suffix K, M, G (e.g. 500, 2M), "
+			    "from 1K to 1024G", v);
 	} else if (strcmp(key, "log_level") == 0) {
 		if (parse_enum(v, level_names, 4, &iv) < 0)
 			BAD("log_level '%s': expected error, warning, info or "
@@ -331,6 +408,12 @@ config_get(const struct config *c, const char *key)
 		return xstrdup(c->ssh_command);
 	if (strcmp(key, "log_level") == 0)
 		return xstrdup(level_names[c->log_level]);
+	if (strcmp(key, "compress") == 0)
+		return c->compress == COMPRESS_AUTO ? xstrdup("auto") :
+		    c->compress == 0 ? xstrdup("off") :
+		    xasprintf("%d", c->compress);
+	if (strcmp(key, "bwlimit") == 0)
+		return format_rate(c->bwlimit);
 	errno = ENOENT;
 	return NULL;
 }

@@ -419,6 +419,22 @@ format_size(uint64_t n, char *out, size_t outlen)
 		snprintf(out, outlen, "%.1f%c", v, units[u]);
 }
 
+char *
+format_rate(uint64_t r)
+{
+	static const char suffix[] = "GMK";
+
+	if (r == 0)
+		return xstrdup("0");
+	for (int i = 0; i < 3; i++) {
+		uint64_t unit = 1ull << (10 * (3 - i));
+		if (r % unit == 0)
+			return xasprintf("%llu%c", (unsigned long long)(r / unit),
+			    suffix[i]);
+	}
+	return xasprintf("%lluB", (unsigned long long)r);
+}
+
 void
 hex_encode(const uint8_t *p, size_t n, char *out)
 {

@@ -111,6 +111,9 @@ plural(uint64_t n, const char *one, const char *many)
 
 /* Human size: 1.5M, 300K, 12G into out (>= 16 bytes). */
 void format_size(uint64_t n, char *out, size_t outlen);
+/* A rate in bytes per second as config.h's parse_rate reads it back
+ * (caller frees): "0", "512K", "2M", "1536B". */
+char *format_rate(uint64_t bytes_per_s);
 
 /* Lowercase hex of n bytes into out (>= 2n+1). */
 void hex_encode(const uint8_t *p, size_t n, char *out);

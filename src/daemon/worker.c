@@ -178,6 +178,8 @@ after_turn(struct worker *w, const struct sync_stats *s)
 
 	w->st.files_synced += s->files_sent;
 	w->st.bytes_synced += s->bytes_sent;
+	w->st.wire_bytes += s->wire_bytes;
+	w->st.wire_plain += s->wire_plain;
 	w->st.entries_pending = w->st.data_pending = w->st.meta_pending = 0;
 	memset(&w->st.turn, 0, sizeof(w->st.turn));
 	status_set_failures(&w->st, s->fail_path, s->fail_error, s->nfail,
@@ -392,6 +394,7 @@ idle_wait(struct worker *w, struct session_conn *sc, struct chan *ch,
 static int
 run_turn(struct session_conn *sc, struct sync_stats *s)
 {
+	uint64_t plain = sc->c.bytes_out, wire = sc->c.wire_out;
 	int rc = sync_turn(&sc->o, &sc->tgt, sc->ix, &sc->c, s);
 
 	if (rc == SYNC_STALE) {
@@ -399,6 +402,8 @@ run_turn(struct session_conn *sc, struct sync_stats *s)
 		memset(s, 0, sizeof(*s));
 		rc = sync_turn(&sc->o, &sc->tgt, sc->ix, &sc->c, s);
 	}
+	s->wire_plain = sc->c.bytes_out - plain;
+	s->wire_bytes = sc->c.wire_out - wire;
 	sc->quiet_since = mono_ns();
 	return rc == SYNC_STALE ? SYNC_PARTIAL : rc;
 }
@@ -480,6 +485,9 @@ connect_secondary(struct worker *w, struct session_conn *sc, char *detail,
 	sc->tgt.secondary_privileged = h.privileged;
 	sc->tgt.secondary_uid = h.uid;
 	sc->tgt.secondary_gid = h.gid;
+	char wire[128];
+	if (conn_describe_wire(&sc->c, wire, sizeof(wire)))
+		log_info("the wire to %s: %s", w->cfg->secondary, wire);
 	sc->o.excludes = (const char *const *)w->cfg->exclude;
 	sc->o.nexcludes = w->cfg->nexclude;
 	sc->o.ignore_deletes = w->cfg->ignore_deletes;
@@ -834,6 +842,7 @@ worker_run(struct worker *w)
 	memset(&sc, 0, sizeof(sc));
 	sc.tgt.rootfd = -1;
 	conn_init(&sc.c, w->cfg->secondary, (int)w->cfg->timeout_ms);
+	conn_set_wire(&sc.c, w->cfg->compress, w->cfg->bwlimit);
 	free(w->st.detector);
 	w->st.detector = xstrdup(w->detector);
 	log_clear_last_error();

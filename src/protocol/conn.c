@@ -10,9 +10,11 @@
 #include <sysexits.h>
 #include <time.h>
 #include <unistd.h>
+#include <zstd.h>
 
 #include "../common/log.h"
 #include "../common/cmdline.h"
+#include "../common/config.h"
 #include "conn.h"
 #include "transport.h"
 #include "../common/banned.h"
@@ -649,12 +651,86 @@ peer_gone(struct conn *c)
 	    c->peer_said[0] ? ": " : "", c->peer_said);
 }
 
+/* The next chunk to write, when none is in flight: the next span of
+ * whole frames, as a compressed block if that shrinks it, else as is. */
+static void
+next_chunk(struct conn *c)
+{
+	const uint8_t *p = c->out.data + c->out_off;
+	size_t span = proto_block_span(p, c->out.len - c->out_off,
+	    PROTO_BLOCK_TARGET);
+
+	c->zplain = span;
+	if (span == 0)
+		return;		/* a frame not finished yet */
+	buf_reset(&c->zout);
+	c->zout_off = 0;
+	if (proto_pack_block(c->zctx, c->zlevel, p, span, &c->zout))
+		c->blocks++;
+	else
+		c->blocks_plain++;
+}
+
+/* Where the bytes to write next are, and how many. */
+static size_t
+chunk_to_write(struct conn *c, const uint8_t **p)
+{
+	if (!c->zactive) {
+		*p = c->out.data + c->out_off;
+		return c->out.len - c->out_off;
+	}
+	if (c->zplain == 0)
+		next_chunk(c);
+	if (c->zout.len > 0) {
+		*p = c->zout.data + c->zout_off;
+		return c->zout.len - c->zout_off;
+	}
+	*p = c->out.data + c->out_off;
+	return c->zplain;
+}
+
+/* w bytes of the chunk written: the plain stream moves on by what they
+ * stand for (a block: all of it, once its last byte is out). */
+static void
+chunk_written(struct conn *c, size_t w)
+{
+	size_t plain = w;
+
+	c->wire_out += w;
+	if (c->bw_rate)
+		c->bw_tokens -= (int64_t)w;
+	if (c->zactive && c->zout.len > 0) {
+		c->zout_off += w;
+		if (c->zout_off < c->zout.len)
+			return;
+		plain = c->zplain;
+		buf_reset(&c->zout);
+		c->zout_off = 0;
+	}
+	if (c->zactive)
+		c->zplain -= plain;
+	c->out_off += plain;
+	c->bytes_out += plain;
+}
+
+/* What the bucket lets through now (the whole chunk without a limit). */
+static size_t
+write_allowance(const struct conn *c, size_t n)
+{
+	if (c->bw_rate == 0 || (int64_t)n <= c->bw_tokens)
+		return n;
+	return c->bw_tokens > 0 ? (size_t)c->bw_tokens : 0;
+}
+
 static void
 do_write(struct conn *c)
 {
-	while (c->out_off < c->out.len) {
-		ssize_t w = write(c->wfd, c->out.data + c->out_off,
-		    c->out.len - c->out_off);
+	const uint8_t *p;
+	size_t n;
+
+	while (c->out_off < c->out.len && (n = write_allowance(c,
+	    chunk_to_write(c, &p))) > 0) {
+		ssize_t w = write(c->wfd, p, n);
 		if (w < 0) {
 			if (errno == EINTR)
 				continue;
@@ -668,8 +744,7 @@ do_write(struct conn *c)
 			    c->peer, strerror(errno));
 			return;
 		}
-		c->out_off += (size_t)w;
-		c->bytes_out += (uint64_t)w;
+		chunk_written(c, (size_t)w);
 	}
 	if (c->out_off == c->out.len) {
 		c->out.len = 0;
@@ -705,29 +780,87 @@ do_read(struct conn *c)
 	}
 }
 
+/* The bucket's size: a tenth of a second's worth, at least 1 KiB. */
+static int64_t
+bw_burst(const struct conn *c)
+{
+	int64_t b = (int64_t)(c->bw_rate / 10);
+
+	return b < 1024 ? 1024 : b;
+}
+
+/*
+ * With a bandwidth limit: refill the bucket, and say whether the pump may
+ * write now; if not, *wait_ms is how long until it holds what would be
+ * written next (or a whole bucket's worth, for a larger chunk).
+ */
+static bool
+bw_may_write(struct conn *c, int *wait_ms)
+{
+	int64_t now = mono_ns(), burst = bw_burst(c);
+	int64_t pending = (int64_t)(c->out.len - c->out_off);
+	int64_t need = pending < burst ? pending : burst;
+
+	/* Whole bytes earned; the time of a fraction of one stays in
+	 * bw_last.  After a long pause the bucket is simply full. */
+	int64_t dt = now - c->bw_last;
+	if (c->bw_last == 0 || dt >= 1000000000) {
+		c->bw_tokens = burst;
+		c->bw_last = now;
+	} else {
+		int64_t earned = (int64_t)((double)dt * (double)c->bw_rate / 1e9);
+		c->bw_tokens += earned;
+		c->bw_last += (int64_t)((double)earned * 1e9 /
+		    (double)c->bw_rate);
+		if (c->bw_tokens >= burst) {
+			c->bw_tokens = burst;
+			c->bw_last = now;
+		}
+	}
+	if (c->bw_tokens >= need)
+		return true;
+	int64_t ms = (need - c->bw_tokens) * 1000 / (int64_t)c->bw_rate + 1;
+	*wait_ms = ms > INT32_MAX ? INT32_MAX : (int)ms;
+	return false;
+}
+
 int
 conn_pump(struct conn *c, bool block)
 {
 	struct pollfd pfd[3];
-	int n;
+	int n, wait_ms = -1;
+	bool want_write = c->out_off < c->out.len;
 
 	if (c->failed)
 		return -1;
+	if (want_write && c->bw_rate && !bw_may_write(c, &wait_ms))
+		want_write = false;
+	/* Waiting for the bucket is waiting for ourselves, not for the
+	 * secondary: a poll that ends then says nothing about it (the next
+	 * pump, with the bucket full enough, waits on the secondary). */
+	bool throttled = wait_ms >= 0;
+	int timeout = !block ? 0 : !throttled ? c->timeout_ms :
+	    wait_ms < c->timeout_ms ? wait_ms : c->timeout_ms;
 	pfd[0].fd = c->rfd;
 	pfd[0].events = POLLIN;
-	pfd[1].fd = c->out_off < c->out.len ? c->wfd : -1;
+	pfd[1].fd = want_write ? c->wfd : -1;
 	pfd[1].events = POLLOUT;
 	pfd[2].fd = c->errfd;
 	pfd[2].events = POLLIN;
+	int64_t t0 = throttled ? mono_ns() : 0;
 	do {
-		n = poll(pfd, 3, block ? c->timeout_ms : 0);
+		n = poll(pfd, 3, timeout);
 	} while (n < 0 && errno == EINTR);
+	if (throttled && block) {
+		c->bw_waits++;
+		c->bw_waited_ns += mono_ns() - t0;
+	}
 	if (n < 0) {
 		conn_fail(c, "poll: %s", strerror(errno));
 		return -1;
 	}
 	if (n == 0) {
-		if (block)
+		if (block && !throttled)
 			conn_fail(c, "the secondary (%s) did not answer for %d s",
 			    c->peer, c->timeout_ms / 1000);
 		return c->failed ? -1 : 0;
@@ -785,6 +918,58 @@ conn_ping_overdue(struct conn *c)
 	conn_fail(c, "the secondary (%s) did not answer a keep-alive for %d s",
 	    c->peer, c->timeout_ms / 1000);
 	return true;
+}
+
+void
+conn_set_wire(struct conn *c, int compress, uint64_t bwlimit)
+{
+	c->zlevel = compress;
+	c->bw_rate = bwlimit;
+	c->bw_tokens = 0;
+	c->bw_last = 0;
+}
+
+int
+conn_compress_level(const struct conn *c)
+{
+	if (c->zlevel == COMPRESS_AUTO)
+		return c->host[0] ? COMPRESS_DEFAULT : 0;
+	return c->zlevel;
+}
+
+bool
+conn_describe_wire(const struct conn *c, char *out, size_t len)
+{
+	char *rate = format_rate(c->bw_rate);
+	int level = conn_compress_level(c);
+
+	out[0] = '\0';
+	if (level > 0)
+		snprintf(out, len, "zstd level %d%s", level, c->bw_rate ? ", " :
+		    "");
+	if (c->bw_rate) {
+		size_t n = strlen(out);
+		snprintf(out + n, len - n, "at most %s/s (bwlimit)", rate);
+	}
+	free(rate);
+	return out[0] != '\0';
+}
+
+int
+conn_compress_start(struct conn *c)
+{
+	c->zlevel = conn_compress_level(c);
+	if (c->zlevel == 0 || c->zactive)
+		return 0;
+	c->zctx = ZSTD_createCCtx();
+	if (c->zctx == NULL) {
+		conn_fail(c, "cannot set up zstd compression: out of memory");
+		return -1;
+	}
+	/* Whatever is queued already goes as it is (the HELLO was). */
+	c->zplain = c->out.len - c->out_off;
+	c->zactive = true;
+	return 0;
 }
 
 void
@@ -868,6 +1053,9 @@ conn_release(struct conn *c)
 	buf_release(&c->errbuf);
 	buf_release(&c->out);
 	buf_release(&c->in);
+	buf_release(&c->zout);
+	ZSTD_freeCCtx(c->zctx);
+	c->zctx = NULL;
 	free(c->pend);
 	c->pend = NULL;
 }

@@ -9,6 +9,10 @@
  *   conn_ping()             the keep-alive of an idle link: a PING whose
  *                           answer conn_pump takes (conn_idle_fds to poll
  *                           while idle)
+ *   conn_set_wire()         after the spawn, before HELLO: compression and
+ *                           the bandwidth limit; say_hello (contact.h)
+ *                           asks the secondary for compression and calls
+ *                           conn_compress_start() once it agreed
  *
  * Both pipe ends are non-blocking and one poll() loop moves requests out and
  * replies in, so neither side can deadlock on a full pipe.  Each reply is
@@ -28,6 +32,22 @@
  * LISTDIR reply's entries is checked by its reader (reconcile.c).  A
  * violation is a "protocol error: ..." (conn_protocol_error), told apart
  * from a secondary that went away or went silent by conn_exit_code.
+ *
+ * The wire.  Requests are queued as plain frames in `out`; the pump turns
+ * them into what is written when it is about to write: with compression
+ * on, the next run of whole frames (PROTO_BLOCK_TARGET bytes at most, a
+ * larger frame alone) becomes one MSG_ZBLOCK if that saves enough
+ * (proto_pack_block), else goes as it is.  bytes_out counts the plain
+ * stream (a request's sent_at is a position in it: a block counts once
+ * all of it is written), wire_out the bytes really written.
+ *
+ * The bandwidth limit is a token bucket on what is written (after
+ * compression): it fills at bw_rate bytes per second up to a tenth of a
+ * second's worth (at least 1 KiB), and the pump asks poll() for POLLOUT
+ * only once the bucket holds what it would write next (or a whole
+ * bucket); meanwhile it polls the secondary's output with a timeout of the
+ * time left to fill it, so waiting costs no CPU, replies are still read,
+ * and a wait for tokens is never taken for a silent secondary.
  */
 #ifndef GEOREP_CONN_H
 #define GEOREP_CONN_H
@@ -85,6 +105,21 @@ struct conn {
 	char host[256];		/* the remote host ([USER@]HOST), or "" */
 	int exit_status;	/* once reaped (pid then -1) */
 	int64_t ping_sent;	/* mono ns of the PING awaiting its answer */
+	/* The wire (above): compression and the bandwidth limit. */
+	int zlevel;		/* zstd level asked for; 0: off; COMPRESS_AUTO */
+	bool zactive;		/* the secondary agreed: blocks from now on */
+	struct ZSTD_CCtx_s *zctx;
+	struct buf zout;	/* the compressed block being written */
+	size_t zout_off;
+	size_t zplain;		/* the bytes of out the chunk being written
+				 * stands for (plain: still to write) */
+	uint64_t wire_out;	/* bytes written to the secondary */
+	uint64_t blocks, blocks_plain;	/* blocks sent compressed, as is */
+	uint64_t bw_rate;	/* bytes per second; 0: no limit */
+	int64_t bw_tokens;	/* bytes that may be written now */
+	int64_t bw_last;	/* mono ns of the last refill */
+	uint64_t bw_waits;	/* times the pump waited for the bucket */
+	int64_t bw_waited_ns;	/* and for how long, in all */
 };
 
 void conn_init(struct conn *c, const char *peer, int timeout_ms);
@@ -95,6 +130,20 @@ int conn_spawn_local(struct conn *c, const char *self_exe, const char *dir);
 struct remote;
 int conn_spawn_remote(struct conn *c, const char *ssh_cmd,
     const struct remote *r);
+/* compress: COMPRESS_AUTO (config.h: COMPRESS_DEFAULT over ssh, off for a
+ * local secondary), 0 (off) or a zstd level 1..COMPRESS_MAX; bwlimit:
+ * bytes per second written at most (0: no limit).  Any time before HELLO.
+ * The level takes effect with conn_compress_start, after a HELLO with
+ * HELLO_COMPRESS was accepted. */
+void conn_set_wire(struct conn *c, int compress, uint64_t bwlimit);
+/* The level compression will run at: auto resolved (once spawned). */
+int conn_compress_level(const struct conn *c);
+/* "zstd level 1, at most 512K/s" (what conn_set_wire and HELLO made of
+ * the link), into out: false (out "") when neither is on. */
+bool conn_describe_wire(const struct conn *c, char *out, size_t len);
+/* Blocks from the next write on; -1 (c->error set) if zstd cannot be set
+ * up.  Nothing when the level is 0. */
+int conn_compress_start(struct conn *c);
 size_t conn_begin(struct conn *c, uint8_t type, uint64_t cookie, bool reply);
 /* Finish the frame; pumps when more than the high-water mark is queued.
  * -1 once the connection failed. */

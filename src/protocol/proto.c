@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <xxhash.h>
+#include <zstd.h>
 
 #include "../common/digest.h"
 #include "../common/names.h"
@@ -408,6 +409,177 @@ proto_check_vlist_page(const uint8_t *p, size_t len, bool more, bool root,
 	return true;
 }
 
+/* ---- compressed blocks ---- */
+
+size_t
+proto_block_span(const uint8_t *p, size_t len, size_t target)
+{
+	size_t off = 0;
+	struct frame f;
+
+	while (off < len) {
+		ssize_t n = proto_parse_frame(p + off, len - off, &f);
+		if (n <= 0 || (off > 0 && off + (size_t)n > target))
+			break;
+		off += (size_t)n;
+	}
+	return off;
+}
+
+/* Compress plain into a MSG_ZBLOCK frame appended to out, if its payload
+ * fits in cap bytes. */
+static bool
+pack_at(struct ZSTD_CCtx_s *cctx, int level, const uint8_t *plain,
+    size_t len, size_t cap, struct buf *out)
+{
+	size_t start = proto_begin(out, MSG_ZBLOCK, 0);
+
+	buf_reserve(out, cap);
+	/* With its checksum: the secondary requires one.  An attempt that
+	 * did not fit leaves the context mid-frame, where no parameter can
+	 * be set: a new frame begins with a reset. */
+	size_t n = ZSTD_CCtx_reset(cctx, ZSTD_reset_session_only);
+	if (!ZSTD_isError(n))
+		n = ZSTD_CCtx_setParameter(cctx, ZSTD_c_compressionLevel, level);
+	if (!ZSTD_isError(n))
+		n = ZSTD_CCtx_setParameter(cctx, ZSTD_c_checksumFlag, 1);
+	if (!ZSTD_isError(n))
+		n = ZSTD_compress2(cctx, out->data + out->len, cap, plain, len);
+	if (ZSTD_isError(n)) {
+		/* dstSize_tooSmall: it does not shrink enough */
+		out->len = start;
+		return false;
+	}
+	out->len += n;
+	proto_finish(out, start);
+	return true;
+}
+
+bool
+proto_pack_block(struct ZSTD_CCtx_s *cctx, int level, const uint8_t *plain,
+    size_t len, struct buf *out)
+{
+	if (len < PROTO_BLOCK_MIN || len > PROTO_BLOCK_MAX)
+		return false;
+	/* Worth it only when it saves a little more than its own header. */
+	size_t cap = len - len / 32 - PROTO_HDR_LEN;
+	size_t start = out->len;
+
+	if (level <= 3)
+		return pack_at(cctx, level, plain, len, cap, out);
+	/* A slow level: a fast attempt says first whether it can shrink at
+	 * all (content compressed already would cost the slow level for
+	 * nothing); the slow one must then do better than the fast one. */
+	if (!pack_at(cctx, 1, plain, len, cap, out))
+		return false;
+	struct buf better = BUF_INIT;
+	size_t fast = out->len - start - PROTO_HDR_LEN;
+	if (pack_at(cctx, level, plain, len, fast - 1, &better)) {
+		out->len = start;
+		buf_add(out, better.data, better.len);
+	}
+	buf_release(&better);
+	return true;
+}
+
+/* The zstd frame of a block: its declared size, checked before anything
+ * is allocated, and the whole payload. */
+static bool
+block_size_ok(const uint8_t *p, size_t len, size_t *size, char *why,
+    size_t whylen)
+{
+	unsigned long long declared = ZSTD_getFrameContentSize(p, len);
+
+	if (declared == ZSTD_CONTENTSIZE_ERROR) {
+		snprintf(why, whylen, "is not a zstd frame");
+		return false;
+	}
+	if (declared == ZSTD_CONTENTSIZE_UNKNOWN) {
+		snprintf(why, whylen, "does not declare its size");
+		return false;
+	}
+	if (declared < PROTO_HDR_LEN || declared > PROTO_BLOCK_MAX) {
+		snprintf(why, whylen, "declares %llu bytes (%u to %u)", declared,
+		    PROTO_HDR_LEN, PROTO_BLOCK_MAX);
+		return false;
+	}
+	size_t framed = ZSTD_findFrameCompressedSize(p, len);
+	if (ZSTD_isError(framed)) {
+		snprintf(why, whylen, "is cut or corrupt (%s)",
+		    ZSTD_getErrorName(framed));
+		return false;
+	}
+	if (framed != len) {
+		snprintf(why, whylen, "has %zu bytes after its zstd frame",
+		    len - framed);
+		return false;
+	}
+	/* The frame header descriptor (after the 4-byte magic number, which
+	 * ZSTD_getFrameContentSize checked): bit 2 is the content checksum
+	 * flag.  Without a checksum, a damaged block could decompress into
+	 * other frames that still parse. */
+	if (!(p[4] & 0x04)) {
+		snprintf(why, whylen, "has no content checksum");
+		return false;
+	}
+	*size = (size_t)declared;
+	return true;
+}
+
+/* What a block holds: whole, valid frames, none of them a block. */
+static bool
+block_frames_ok(const uint8_t *p, size_t len, char *why, size_t whylen)
+{
+	size_t off = 0;
+	struct frame f;
+
+	while (off < len) {
+		ssize_t n = proto_parse_frame(p + off, len - off, &f);
+		if (n < 0) {
+			snprintf(why, whylen, "holds a frame with a bad length "
+			    "(at byte %zu)", off);
+			return false;
+		}
+		if (n == 0) {
+			snprintf(why, whylen, "ends in the middle of a frame "
+			    "(at byte %zu of %zu)", off, len);
+			return false;
+		}
+		if (f.type == MSG_ZBLOCK) {
+			snprintf(why, whylen, "holds another compressed block");
+			return false;
+		}
+		off += (size_t)n;
+	}
+	return true;
+}
+
+bool
+proto_unpack_block(struct ZSTD_DCtx_s *dctx, const uint8_t *p, size_t len,
+    struct buf *out, char *why, size_t whylen)
+{
+	size_t size;
+
+	buf_reset(out);
+	if (!block_size_ok(p, len, &size, why, whylen))
+		return false;
+	buf_reserve(out, size);
+	/* At most size bytes are written, whatever the frame says inside. */
+	size_t n = ZSTD_decompressDCtx(dctx, out->data, size, p, len);
+	if (ZSTD_isError(n)) {
+		snprintf(why, whylen, "does not decompress (%s)",
+		    ZSTD_getErrorName(n));
+		return false;
+	}
+	if (n != size) {
+		snprintf(why, whylen, "decompresses to %zu bytes, not the %zu "
+		    "it declares", n, size);
+		return false;
+	}
+	out->len = n;
+	return block_frames_ok(out->data, out->len, why, whylen);
+}
+
 const char *
 msg_name(uint8_t type)
 {
@@ -432,6 +604,7 @@ msg_name(uint8_t type)
 	case MSG_PING:		return "PING";
 	case MSG_VLIST:		return "VLIST";
 	case MSG_DIGEST:	return "DIGEST";
+	case MSG_ZBLOCK:	return "ZBLOCK";
 	case MSG_REPLY:		return "REPLY";
 	default:		return "unknown";
 	}

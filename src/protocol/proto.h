@@ -31,6 +31,37 @@
  * Entry operations are "ordered": once one fails, the secondary answers every
  * later ordered request with ECANCELED until the next MSG_COMMIT, so the
  * primary knows exactly which prefix of its entry operations took effect.
+ *
+ * Compression (protocol 7).  When the primary's HELLO carries
+ * HELLO_COMPRESS and the secondary accepted it, the primary may send, in
+ * place of a run of ordinary frames, one MSG_ZBLOCK frame (id 0) whose
+ * payload is a single zstd frame that declares its content size and holds
+ * those frames, whole, back to back.  The block is made by the pump when
+ * it is about to write (conn.c): whatever frames are queued then, up to
+ * PROTO_BLOCK_TARGET bytes, so many small frames (entry operations, PUTs
+ * of small files, their attributes) share one zstd frame and its
+ * dictionary of names, which compresses far better than frame by frame.
+ * A block that would not save at least 1/32 of its bytes is not sent: the
+ * same frames go as they are, so content that is compressed already
+ * (archives, media) costs one fast attempt on the primary and nothing on
+ * the wire or on the secondary; above level 3 that attempt is made at
+ * level 1 first, and only a block level 1 can shrink is compressed at the
+ * level asked for.  Frame boundaries and request ids are those of the
+ * frames inside; the block itself is answered by nothing.
+ *
+ * The secondary unpacks a block before it looks at what is inside, and
+ * trusts none of it (proto_unpack_block): the declared size is checked
+ * against PROTO_BLOCK_MAX before anything is allocated, the zstd frame must
+ * be the whole payload and carry its content checksum (XXH64, checked as
+ * it is decompressed), it is decompressed into exactly the declared size
+ * (a frame that would write more fails: no bomb gets further than that),
+ * and what comes out must be whole, valid frames, none of them another
+ * block.  Anything else is a protocol error.
+ *
+ * Replies are never compressed.  They are small (an errno, a value) but
+ * for LISTDIR and VLIST pages, which only reconciling and verify ask for;
+ * and the primary, the side that holds the index and trusts its peer
+ * least, then never runs a decompressor on bytes the secondary chose.
  */
 #ifndef GEOREP_PROTO_H
 #define GEOREP_PROTO_H
@@ -47,8 +78,9 @@
 
 /* 2: ATTR_ACLS; 3: LISTDIR's sino, PUT's mode; 4: the oref's parent sino;
  * 5: the HELLO reply's data (the secondary's uid and gid); PING;
- * 6: HELLO_READONLY, VLIST and DIGEST (georep verify) */
-#define PROTO_VERSION		6
+ * 6: HELLO_READONLY, VLIST and DIGEST (georep verify);
+ * 7: HELLO_COMPRESS and MSG_ZBLOCK (zstd blocks of frames) */
+#define PROTO_VERSION		7
 #define PROTO_HDR_LEN		9
 #define PROTO_FRAME_MAX		(4u << 20)	/* type + id + payload */
 #define PROTO_DATA_CHUNK	(256u << 10)
@@ -59,6 +91,12 @@
 #define PROTO_NAME_MAX		255		/* a name's bytes (NAME_MAX) */
 #define PROTO_ERRNO_MAX		4095		/* a REPLY's errno: 0..this */
 #define PROTO_REPLY_MSG_MAX	4096		/* a REPLY's error message */
+/* A compressed block (MSG_ZBLOCK): the frames it holds come to at most
+ * PROTO_BLOCK_MAX bytes (one frame of the largest size, length included);
+ * the primary gathers about PROTO_BLOCK_TARGET bytes of frames per block. */
+#define PROTO_BLOCK_MAX		(PROTO_FRAME_MAX + 4)
+#define PROTO_BLOCK_TARGET	(1u << 20)
+#define PROTO_BLOCK_MIN		64	/* fewer bytes are never compressed */
 
 enum msg_type {
 	MSG_HELLO = 1,	/* u32 version, str volume, u32 flags; reply
@@ -97,6 +135,9 @@ enum msg_type {
 	MSG_DIGEST,	/* oref, u64 sino (0: any): the content digest of
 			 * a regular file (digest.h); reply value: the
 			 * size digested, data: DIGEST_LEN bytes */
+	MSG_ZBLOCK,	/* id 0; a zstd frame holding whole frames (above,
+			 * "Compression"); only after HELLO_COMPRESS, never
+			 * answered, never inside another block */
 	MSG_REPLY = 64,	/* i32 errno, u64 value, bytes data: the message
 			 * on error, else the request's result (LISTDIR) */
 };
@@ -108,6 +149,7 @@ enum msg_type {
 				 * may follow.  Any tree will do: the state
 				 * says whether it is bound to this primary
 				 * (HELLO_BOUND) or not (HELLO_NEW) */
+#define HELLO_COMPRESS	0x4	/* MSG_ZBLOCK frames may follow the HELLO */
 
 /* MSG_HELLO reply value: what the secondary found at its root */
 enum hello_state {
@@ -274,6 +316,33 @@ bool get_vxattr(struct rd *r, struct vxattr *x);
  * named ".", and may not be only that and say more follow. */
 bool proto_check_vlist_page(const uint8_t *p, size_t len, bool more,
     bool root, struct list_pos *pos, char *why, size_t whylen);
+
+/*
+ * Compressed blocks (MSG_ZBLOCK; above, "Compression").
+ *
+ * proto_block_span: how many bytes of the whole frames at the start of
+ * p/len make the next block: frames while they fit in target, and at
+ * least the first one whatever its size.  A frame not finished (its length
+ * field still 0) or cut ends the span; 0 when the first one is.
+ *
+ * proto_pack_block: append to out one MSG_ZBLOCK frame holding plain (a
+ * span as above, at most PROTO_BLOCK_MAX bytes), compressed at level
+ * (1..19) with cctx, and return true -- if it saves at least 1/32 of the
+ * bytes.  Else false, out as it was: send plain as it is.
+ *
+ * proto_unpack_block: the frames a MSG_ZBLOCK payload holds, into out
+ * (replaced): true, or false with what is wrong in why ("declares 9999999
+ * bytes (at most ...)").  Every check of the header comment is made; the
+ * frames in out are then whole and valid for proto_parse_frame, and none
+ * is a MSG_ZBLOCK.
+ */
+struct ZSTD_CCtx_s;
+struct ZSTD_DCtx_s;
+size_t proto_block_span(const uint8_t *p, size_t len, size_t target);
+bool proto_pack_block(struct ZSTD_CCtx_s *cctx, int level,
+    const uint8_t *plain, size_t len, struct buf *out);
+bool proto_unpack_block(struct ZSTD_DCtx_s *dctx, const uint8_t *p,
+    size_t len, struct buf *out, char *why, size_t whylen);
 
 const char *msg_name(uint8_t type);
 

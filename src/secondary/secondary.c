@@ -10,6 +10,7 @@
 #include <sys/xattr.h>
 #include <sysexits.h>
 #include <unistd.h>
+#include <zstd.h>
 
 #include "../common/log.h"
 #include "../common/names.h"
@@ -52,6 +53,8 @@ struct secondary {
 	gid_t gid;		/* owner of all it makes (proto.h, HELLO) */
 	bool hello_done;
 	bool readonly;		/* HELLO_READONLY: georep verify */
+	ZSTD_DCtx *dctx;	/* HELLO_COMPRESS: blocks may come (proto.h) */
+	struct buf block;	/* the frames of the block being handled */
 	bool made_root;		/* the directory was missing: made at start */
 	const char *refusal;	/* every HELLO is refused (EPERM) with it */
 	bool poisoned;		/* an ordered op failed: cancel the rest */
@@ -1098,8 +1101,8 @@ op_hello(struct secondary *s, struct rd *r, uint64_t *val)
 	uint32_t version = get_u32(r);
 	const char *vol = get_str(r, &vlen, 1024);
 	uint32_t flags = get_u32(r);
-	if (!rd_end(r) || vlen == 0 ||
-	    (flags & ~(uint32_t)(HELLO_FORCE | HELLO_READONLY)) != 0)
+	if (!rd_end(r) || vlen == 0 || (flags & ~(uint32_t)(HELLO_FORCE |
+	    HELLO_READONLY | HELLO_COMPRESS)) != 0)
 		return -2;
 	if (s->refusal) {
 		snprintf(s->msg, sizeof(s->msg), "%s", s->refusal);
@@ -1178,6 +1181,15 @@ op_hello(struct secondary *s, struct rd *r, uint64_t *val)
 		snprintf(s->msg, sizeof(s->msg), "write %s/%s/%s: %s", s->dir,
 		    GEOREP_STATE_DIR, VOLUME_FILE, strerror(errno));
 		return -1;
+	}
+	if (flags & HELLO_COMPRESS) {
+		s->dctx = ZSTD_createDCtx();
+		if (s->dctx == NULL) {
+			snprintf(s->msg, sizeof(s->msg), "cannot set up zstd "
+			    "decompression: out of memory");
+			errno = ENOMEM;
+			return -1;
+		}
 	}
 	s->hello_done = true;
 	*val = (uint64_t)state | (s->is_root ? HELLO_IS_ROOT : 0) |
@@ -1595,6 +1607,43 @@ secondary_open_refusing(const char *dir, const char *refusal)
 	return s;
 }
 
+/* A compressed block (proto.h, MSG_ZBLOCK): unpacked, checked, and the
+ * frames in it handled in order as if they had come one by one.  As
+ * handle(). */
+static int
+handle_block(struct secondary *s, const struct frame *f, struct buf *out)
+{
+	char why[256];
+	size_t off = 0;
+	int rc = 0;
+
+	if (s->dctx == NULL) {
+		log_err("protocol error: a compressed block%s", s->hello_done ?
+		    ", and HELLO did not ask for compression" : " before HELLO");
+		return -1;
+	}
+	if (f->id != 0) {
+		log_err("protocol error: a compressed block with id %u (0 "
+		    "expected)", f->id);
+		return -1;
+	}
+	if (!proto_unpack_block(s->dctx, f->payload, f->len, &s->block, why,
+	    sizeof(why))) {
+		log_err("protocol error: a compressed block of %u bytes %s",
+		    f->len, why);
+		return -1;
+	}
+	while (rc == 0 && off < s->block.len) {
+		struct frame in;
+		/* Whole and valid: proto_unpack_block checked them all. */
+		ssize_t n = proto_parse_frame(s->block.data + off,
+		    s->block.len - off, &in);
+		rc = handle(s, &in, out);
+		off += (size_t)n;
+	}
+	return rc;
+}
+
 int
 secondary_handle(struct secondary *s, const uint8_t *in, size_t len,
     size_t *used, struct buf *out)
@@ -1613,7 +1662,8 @@ secondary_handle(struct secondary *s, const uint8_t *in, size_t len,
 			s->ended = -1;
 			break;
 		}
-		s->ended = handle(s, &f, out);
+		s->ended = f.type == MSG_ZBLOCK ? handle_block(s, &f, out) :
+		    handle(s, &f, out);
 		off += (size_t)n;
 	}
 	*used = off;
@@ -1632,6 +1682,8 @@ secondary_close(struct secondary *s)
 	if (s->rootfd >= 0)
 		close(s->rootfd);
 	buf_release(&s->data);
+	buf_release(&s->block);
+	ZSTD_freeDCtx(s->dctx);
 	free(s->dir);
 	free(s);
 }

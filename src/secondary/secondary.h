@@ -26,7 +26,11 @@
  *                        order, each one's reply (PUT and DATA have none)
  *                        appended to out; *used is the bytes they took (a
  *                        cut frame at the end is left: call again with it
- *                        and what follows).  Returns 0 for "more", 1 once
+ *                        and what follows).  A compressed block
+ *                        (MSG_ZBLOCK, after a HELLO with HELLO_COMPRESS) is
+ *                        unpacked and checked whole (proto_unpack_block),
+ *                        then its frames are handled as if they had come
+ *                        one by one.  Returns 0 for "more", 1 once
  *                        BYE is handled, -1 on a protocol violation
  *                        (logged; the peer is to be dropped).  After 1 or
  *                        -1 nothing more is read: it returns the same.

@@ -279,6 +279,8 @@ to_json(const struct status *s)
 	set_u64(o, "changes_pending", s->changes_pending);
 	set_u64(o, "files_synced", s->files_synced);
 	set_u64(o, "bytes_synced", s->bytes_synced);
+	set_u64(o, "wire_bytes", s->wire_bytes);
+	set_u64(o, "wire_plain_bytes", s->wire_plain);
 	json_object_set_new(o, "failures", failures_json(s));
 	json_object_set_new(o, "checkpoint", checkpoint_json(s));
 	json_object_set_new(o, "crawl", turn_json(&s->turn));
@@ -419,6 +421,8 @@ from_json(struct status *s, json_t *o)
 	s->changes_pending = json_u64(o, "changes_pending");
 	s->files_synced = json_u64(o, "files_synced");
 	s->bytes_synced = json_u64(o, "bytes_synced");
+	s->wire_bytes = json_u64(o, "wire_bytes");
+	s->wire_plain = json_u64(o, "wire_plain_bytes");
 	failures_from_json(s, json_object_get(o, "failures"));
 	json_t *cp = json_object_get(o, "checkpoint");
 	s->checkpoint = json_time(json_object_get(cp, "time"));
@@ -727,6 +731,13 @@ status_print_detail(const struct status *s, const struct status_view *v)
 	printf("  synced:          %llu %s, %s\n",
 	    (unsigned long long)s->files_synced, plural(s->files_synced,
 	    "file", "files"), bytes);
+	if (s->wire_plain != s->wire_bytes) {
+		char wire[16], plain[16];
+		format_size(s->wire_bytes, wire, sizeof(wire));
+		format_size(s->wire_plain, plain, sizeof(plain));
+		printf("  on the wire:     %s (%s before compression)\n", wire,
+		    plain);
+	}
 	printf("  failures:        %llu\n", (unsigned long long)s->failure_count);
 	for (size_t i = 0; i < s->nfailures; i++) {
 		format_rfc3339(s->failures[i].since, t, sizeof(t));

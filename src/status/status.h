@@ -88,6 +88,9 @@ struct status {
 	/* Changes recorded in the journal and not yet applied (monitor). */
 	uint64_t changes_pending;
 	uint64_t files_synced, bytes_synced;
+	/* Written to the secondary: wire_bytes, carrying wire_plain bytes of
+	 * frames (less when compressed; protocol/proto.h). */
+	uint64_t wire_bytes, wire_plain;
 	uint64_t failure_count;
 	struct failure failures[STATUS_FAILURES_SHOWN];
 	size_t nfailures;

@@ -83,6 +83,8 @@ say_hello(struct conn *c, const char *volume, uint32_t flags,
 
 	c->on_reply = hello_reply;
 	c->arg = &rep;
+	if (conn_compress_level(c) > 0)
+		flags |= HELLO_COMPRESS;
 	s = conn_begin(c, MSG_HELLO, 0, true);
 	put_u32(&c->out, PROTO_VERSION);
 	put_str(&c->out, volume);
@@ -120,6 +122,11 @@ say_hello(struct conn *c, const char *volume, uint32_t flags,
 	if (rep.value & HELLO_NO_OPENAT2)
 		log_warn("the secondary confines paths by a component walk "
 		    "(openat2 is not available there)");
+	if (conn_compress_start(c) < 0) {
+		log_err("%s", c->error);
+		*exit_code = EX_SOFTWARE;
+		return -1;
+	}
 	return 0;
 }
 

@@ -43,7 +43,9 @@ char *volume_id(int rootfd, const char *prim, uint64_t *fsid,
 /* Open (create) the index in dir, bound to volume: 1 (not logged, *ix
  * NULL) when it is bound to another volume. */
 int open_index(const char *dir, const char *volume, struct index **ix);
-/* flags: HELLO_FORCE, HELLO_READONLY (proto.h). */
+/* flags: HELLO_FORCE, HELLO_READONLY (proto.h); HELLO_COMPRESS is added
+ * when conn_set_wire asked for compression, which starts once the
+ * secondary agreed. */
 int say_hello(struct conn *c, const char *volume, uint32_t flags,
     struct hello_result *out, int *exit_code);
 int reconcile_hello(struct conn *c, struct index *ix,

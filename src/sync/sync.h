@@ -126,6 +126,10 @@ void sync_racy_add(struct sync_racy_list *l, const struct fid *fid,
 
 struct sync_stats {
 	uint64_t files_sent, bytes_sent;
+	/* What the turn wrote to the secondary: the frames, and the bytes
+	 * that carried them (fewer when compressed).  Set by the caller of
+	 * sync_turn, which has the connection's counters. */
+	uint64_t wire_plain, wire_bytes;
 	uint64_t entries, attrs_set, removed;
 	uint64_t files_seen, dirs_seen;
 	uint64_t errors;

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Sessions: create, config (show, get, set, validation, the keys not built
-# yet, an old config file), delete; two sessions may share a primary but
+# yet, compress and bwlimit, an old config file), delete; two sessions may share a primary but
 # not write one secondary directory.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
@@ -60,7 +60,7 @@ expect_rc 64 G create s2 "$T/p" "$T/p/inside"
 expect_stderr "inside the primary"
 
 step "the keys not built yet are refused, whatever the value"
-for kv in "sync_jobs 3" "sync_jobs 5" "compress auto" "compress 3"; do
+for kv in "sync_jobs 3" "sync_jobs 5"; do
 	key=${kv%% *}
 	expect_rc 64 G config s1 "$key" "${kv#* }"
 	expect_stderr \
@@ -77,8 +77,27 @@ cmp -s "$T/config.before" "$T/home/sessions/s1/config" ||
 	fail "a refused setting changed the config file"
 expect_rc 0 G config s1
 expect_no_stderr .
-grep -Eq "^(sync_jobs|compress) " "$T/out" &&
+grep -Eq "^sync_jobs " "$T/out" &&
 	fail "config shows a key not built"
+
+step "compress and bwlimit: set, shown, checked"
+expect_stdout "^compress = auto$"
+expect_stdout "^bwlimit = 0$"
+expect_rc 0 G config s1 compress on
+expect_rc 0 G config s1 compress
+expect_stdout "^1$"
+expect_rc 0 G config s1 compress 12
+expect_rc 0 G config s1 bwlimit 1.5M
+expect_rc 0 G config s1 bwlimit
+expect_stdout "^1536K$"
+expect_rc 64 G config s1 compress 20
+expect_stderr "compress '20': expected auto, on, off or a zstd level from 1 to 19"
+expect_rc 64 G config s1 bwlimit fast
+expect_stderr "bwlimit 'fast': expected 0 \(no limit\) or a rate"
+expect_rc 0 G config s1 compress auto
+expect_rc 0 G config s1 bwlimit 0
+cmp -s "$T/config.before" "$T/home/sessions/s1/config" ||
+	fail "compress and bwlimit set back did not give the same file"
 
 step "ssh_command: a whole command line, checked"
 expect_rc 0 G config s1 ssh_command
@@ -99,13 +118,15 @@ cp "$T/config.before" "$T/home/sessions/s1/config"
 
 step "an old config file, with the keys not built at their defaults, loads"
 cfg=$T/home/sessions/s1/config
+sed -i '/^compress = /d; /^bwlimit = /d' "$cfg"
 printf '%s\n' "sync_jobs = 3" "compress = auto" >>"$cfg"
 expect_rc 0 G config s1
 expect_stdout "^timeout = 90s$"
-grep -Eq "^(sync_jobs|compress) " "$T/out" &&
+expect_stdout "^compress = auto$"
+grep -Eq "^sync_jobs " "$T/out" &&
 	fail "config shows a key not built"
 expect_rc 0 G config s1 timeout 2m
-grep -Eq "^(sync_jobs|compress) " "$cfg" &&
+grep -Eq "^sync_jobs " "$cfg" &&
 	fail "config_save wrote a key not built"
 grep -q "^timeout = 2m$" "$cfg" || fail "the setting was not saved"
 step "... but not with another value"

@@ -2,7 +2,8 @@
 # Refusals and partial failures: a missing primary, pairs that overlap, a
 # secondary bound to another primary, a non-empty secondary never synced,
 # unreadable paths; and the options that change what is replicated:
-# --dry-run, --exclude, --ignore-deletes.
+# --dry-run, --exclude, --ignore-deletes; bad --compress and --bwlimit
+# values.
 . "$(dirname "$0")/lib.sh"
 
 # A refusal is one clean message: the secondary process must not add a
@@ -77,6 +78,18 @@ step "a bad option, a missing operand"
 expect_rc 64 gsync --no-such-option P S0
 expect_rc 64 gsync P
 expect_rc 64 gsync P S0 extra
+
+step "bad --compress and --bwlimit values: the value named, nothing made"
+for v in 0x3 20 -1 fast 1.5 ''; do
+	expect_rc 64 gsync --compress="$v" P S0
+	expect_stderr "^georep sync: --compress '$v': expected a zstd level from 1 to 19"
+done
+for v in fast -1 1X 0.5 2000G 1e3 ''; do
+	expect_rc 64 gsync --bwlimit "$v" P S0
+	expect_stderr "^georep sync: --bwlimit '$v': expected 0 \(no limit\) or a rate"
+done
+expect_rc 64 gsync --bwlimit
+[[ ! -e S0 ]] || check_failed "a refused option made S0"
 
 step "a secondary bound to another primary"
 small_tree P1

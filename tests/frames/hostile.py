@@ -9,8 +9,10 @@ directory, sends a HELLO and then the hostile request(s), and checks that
 Some cases talk to the secondary in two steps: a directory it made in the
 first is replaced by a symlink to the outside directory before the second,
 whose requests name it as their parent (they must not follow it).  And a
-frame of every type byte that names no request (0, 21..63, 65..255) drops
-the connection.
+frame of every type byte that names no request (0, 22..63, 65..255) drops
+the connection.  Compressed blocks (ZBLOCK, made with the zstd command) are
+handled only after a HELLO with HELLO_COMPRESS, and a bomb, a block without
+its size or checksum, a cut frame inside, a block in a block, are dropped.
 The requests of `georep verify` (VLIST, DIGEST) are held to the same rules,
 and a read-only connection (HELLO_READONLY) is held to its word: a request
 that would write is a protocol error even after reads that succeeded, and
@@ -53,10 +55,10 @@ def snapshot(path):
     return sorted(out), st.st_mtime_ns
 
 
-def run(name, requests, expect, setup=None, check=None, flags=0):
+def run(name, requests, expect, setup=None, check=None, flags=0, said=None):
     """expect: 'drop' (connection dropped, exit 76) or a list of expected
     reply errnos (0 = success, None = any error) for requests after HELLO
-    (said with the HELLO flags given)."""
+    (said with the HELLO flags given); said: what stderr must hold."""
     global failures
     case = os.path.join(SCRATCH, name)
     sec = os.path.join(case, 'sec')
@@ -95,6 +97,8 @@ def run(name, requests, expect, setup=None, check=None, flags=0):
             if (e is None and g == 0) or (e is not None and g != e):
                 problems.append('replies %r, expected %r' % (got, expect))
                 break
+    if said is not None and said.encode() not in p.stderr:
+        problems.append('stderr does not say %r' % said)
     if check:
         msg = check(sec, outside)
         if msg:
@@ -450,7 +454,7 @@ for flags in (0, HELLO_READONLY):
         flags=flags)
 
 # Unknown HELLO flag bits: refused, and nothing made.
-for bit in (0x4, 0x80000000):
+for bit in (0x8, 0x80000000):
     run('hello-unknown-flag-%#x' % bit, [], 'drop', flags=bit,
         check=nothing_at('.georep'))
     run('hello-unknown-flag-%#x-ro' % bit, [], 'drop',
@@ -671,7 +675,7 @@ run('readonly-listdir-staging',
 
 # ---- every type byte that names no request: the connection dropped ----
 
-unknown = [0] + list(range(21, 64)) + list(range(65, 256))
+unknown = [0] + list(range(22, 64)) + list(range(65, 256))
 bad = []
 for t in unknown:
     case = os.path.join(SCRATCH, 'type-%d' % t)
@@ -686,6 +690,64 @@ if bad:
     print('FAIL unknown-types: not dropped: %s' % ', '.join(bad))
 else:
     print('ok   unknown-types (%d type bytes, each dropped)' % len(unknown))
+
+# Compressed blocks: zstd frames made by the zstd command (with its
+# checksum and the content size, as georep makes them; without, as a
+# hostile primary may).
+HELLO_COMPRESS = 0x4
+
+
+def zblock(content, *opts, rid=0):
+    # From a file: from a pipe the zstd command cannot declare the size.
+    path = os.path.join(SCRATCH, 'zblock.in')
+    with open(path, 'wb') as f:
+        f.write(content)
+    z = subprocess.run(['zstd', '-q', '-c', '--check'] + list(opts) +
+                       [path], capture_output=True, check=True).stdout
+    return frame(MSG['ZBLOCK'], rid, z)
+
+
+def mkdir_req(rid, name):
+    return frame(MK, rid, oref(b'', name) + u32(0o755))
+
+
+try:
+    subprocess.run(['zstd', '--version'], capture_output=True, check=True)
+    have_zstd = True
+except (OSError, subprocess.CalledProcessError):
+    have_zstd = False
+    print('skip compressed blocks: no zstd command')
+if have_zstd:
+    C = HELLO_COMPRESS
+    inner = mkdir_req(2, b'za') + mkdir_req(3, b'zb')
+    run('zblock-mkdirs', [zblock(inner), mkdir_req(4, b'zc')], [0, 0, 0],
+        flags=C)
+    run('zblock-without-flag', [zblock(inner)], 'drop',
+        check=nothing_at('za'), said='HELLO did not ask for compression')
+    run('zblock-nonzero-id', [zblock(inner, rid=7)], 'drop', flags=C,
+        check=nothing_at('za'), said='with id 7 (0 expected)')
+    run('zblock-bomb', [zblock(b'\0' * (16 << 20))], 'drop', flags=C,
+        said='declares 16777216 bytes')
+    run('zblock-no-checksum', [zblock(inner, '--no-check')], 'drop', flags=C,
+        check=nothing_at('za'), said='has no content checksum')
+    run('zblock-no-size', [zblock(inner, '--no-content-size')], 'drop',
+        flags=C, check=nothing_at('za'), said='does not declare its size')
+    run('zblock-cut-frame', [zblock(inner[:-2])], 'drop', flags=C,
+        check=nothing_at('za'), said='ends in the middle of a frame')
+    run('zblock-nested', [zblock(zblock(inner))], 'drop', flags=C,
+        check=nothing_at('za'), said='holds another compressed block')
+    run('zblock-not-zstd', [frame(MSG['ZBLOCK'], 0, b'\x28\xb5junk')],
+        'drop', flags=C, said='is not a zstd frame')
+    good = zblock(inner)
+    run('zblock-trailing-bytes', [frame(MSG['ZBLOCK'], 0, good[9:] + b'xyz')],
+        'drop', flags=C, check=nothing_at('za'),
+        said='has 3 bytes after its zstd frame')
+    run('zblock-cut-zstd', [frame(MSG['ZBLOCK'], 0, good[9:-3])], 'drop',
+        flags=C, check=nothing_at('za'), said='cut or corrupt')
+    # A hostile request inside a block is refused as it would be outside.
+    run('zblock-slash-in-name',
+        [zblock(frame(MK, 2, oref(b'', b'a/b') + u32(0o755)))], 'drop',
+        flags=C, check=nothing_at('a'))
 
 # A request before HELLO.
 case = os.path.join(SCRATCH, 'before-hello')

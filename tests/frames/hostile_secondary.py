@@ -24,6 +24,7 @@ help); 69 when it went away or went silent (a crash or a cut link looks
 like that, even in the middle of a frame).
 """
 import os
+import subprocess
 import random
 import sys
 
@@ -60,13 +61,22 @@ class Peer:
             sys.exit(0)     # the primary dropped us: what we wanted
 
     def read_frame(self):
-        """(type, id, payload), or None at EOF."""
+        """(type, id, payload), or None at EOF.  A compressed block (the
+        primary compresses what it sends over ssh, and this is its ssh
+        command) is unpacked with the zstd command: its frames come
+        next."""
         while True:
             if len(self.buf) >= 4:
                 n = int.from_bytes(self.buf[:4], 'little')
                 if len(self.buf) >= 4 + n:
                     f = self.buf[:4 + n]
                     self.buf = self.buf[4 + n:]
+                    if f[4] == MSG['ZBLOCK']:
+                        self.buf = subprocess.run(
+                            ['zstd', '-q', '-d', '-c'], input=f[9:],
+                            capture_output=True, check=True).stdout + \
+                            self.buf
+                        continue
                     return f[4], int.from_bytes(f[5:9], 'little'), f[9:]
             chunk = os.read(0, 1 << 20)
             if not chunk:

@@ -56,8 +56,8 @@ src_replies="src/protocol/conn.c src/protocol/transport.c
              src/common/cmdline.c $common"
 flags="-g -O1 -fno-omit-frame-pointer -std=gnu11 -Isrc -D_GNU_SOURCE
        -D_FILE_OFFSET_BITS=64 -Wall -Wextra -Wno-unused-parameter -Werror
-       $(pkg-config --cflags libxxhash)"
-libs=$(pkg-config --libs libxxhash)	# xattrs.c's digest
+       $(pkg-config --cflags libxxhash libzstd)"
+libs=$(pkg-config --libs libxxhash libzstd)	# digests; proto.c's blocks
 
 # build TARGET: the fuzzer binary $out/fuzz_TARGET.
 build() {

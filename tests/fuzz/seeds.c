@@ -17,6 +17,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <zstd.h>
+
 #include "protocol/proto.h"
 #include "seedutil.h"
 
@@ -318,6 +320,91 @@ seeds_readonly(uint32_t id, const struct attrs *plain)
 	buf_release(&s);
 }
 
+/* A MSG_ZBLOCK frame holding content (any bytes: a hostile block too),
+ * with its size declared and a checksum, as the primary makes one. */
+static void
+put_block(struct buf *b, const void *content, size_t n)
+{
+	ZSTD_CCtx *cc = ZSTD_createCCtx();
+	size_t cap = ZSTD_compressBound(n);
+	size_t s = proto_begin(b, MSG_ZBLOCK, 0);
+
+	if (cc == NULL || ZSTD_isError(ZSTD_CCtx_setParameter(cc,
+	    ZSTD_c_checksumFlag, 1))) {
+		fprintf(stderr, "seeds: zstd\n");
+		exit(1);
+	}
+	buf_reserve(b, cap);
+	size_t z = ZSTD_compress2(cc, b->data + b->len, cap, content, n);
+	if (ZSTD_isError(z)) {
+		fprintf(stderr, "seeds: zstd: %s\n", ZSTD_getErrorName(z));
+		exit(1);
+	}
+	b->len += z;
+	proto_finish(b, s);
+	ZSTD_freeCCtx(cc);
+}
+
+/* Sessions with compressed blocks (HELLO_COMPRESS): a good one, whose
+ * block holds entry operations, a whole PUT and a COMMIT; then blocks
+ * the secondary refuses: without the HELLO flag, a bomb, frames cut, a
+ * block in a block, a nonzero id. */
+static void
+seeds_compressed(uint32_t id, const struct attrs *plain)
+{
+	struct buf s = BUF_INIT, in = BUF_INIT;
+
+	put_hello(&s, id++, PROTO_VERSION, "vol-0123", HELLO_COMPRESS);
+	for (int i = 0; i < 8; i++) {
+		char name[32];
+		int len = snprintf(name, sizeof(name), "dir-%d", i);
+		STEP(&in, MSG_MKDIR, put_oref(b, BASE_ROOT, "", 0, 0, name,
+		    (size_t)len); put_u32(b, 0755));
+	}
+	STEP(&in, MSG_PUT, put_oref(b, BASE_ROOT, "dir-1", 5, 0, "f", 1);
+	    put_u64(b, 0); put_u32(b, 0); put_u64(b, 24); put_u32(b, 0644));
+	STEP(&in, MSG_DATA, put_u64(b, 0);
+	    put_bytes(b, "abcabcabcabcabcabcabcabc", 24));
+	STEP(&in, MSG_PUT_END, put_attrs(b, plain));
+	STEP(&in, MSG_COMMIT, put_u64(b, 0); put_u32(b, COMMIT_NOSYNC));
+	put_block(&s, in.data, in.len);
+	STEP(&s, MSG_PING, (void)b);
+	size_t good = s.len;
+	STEP(&s, MSG_BYE, (void)b);
+	emit("zblock_session", &s);
+
+	/* Refused: each after the good part. */
+	s.len = good;
+	put_block(&s, in.data, in.len - 3);
+	emit("zblock_cut_frame", &s);
+	s.len = good;
+	struct buf nested = BUF_INIT;
+	put_block(&nested, in.data, in.len);
+	put_block(&s, nested.data, nested.len);
+	emit("zblock_nested", &s);
+	s.len = good;
+	uint8_t *zeros = calloc(1, 8u << 20);
+	put_block(&s, zeros, 8u << 20);
+	free(zeros);
+	emit("zblock_bomb", &s);
+	s.len = good;
+	size_t at = s.len;
+	put_block(&s, in.data, in.len);
+	s.data[at + 5] = 1;		/* the id */
+	emit("zblock_id", &s);
+
+	buf_reset(&s);
+	put_hello(&s, id++, PROTO_VERSION, "vol-0123", 0);
+	put_block(&s, in.data, in.len);
+	emit("zblock_not_asked", &s);
+	buf_reset(&s);
+	put_block(&s, in.data, in.len);
+	emit("zblock_before_hello", &s);
+	buf_release(&nested);
+	buf_release(&in);
+	buf_release(&s);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -349,6 +436,7 @@ main(int argc, char **argv)
 	session_ok(100, &user, &plain);
 	session_cancelled(200);
 	seeds_readonly(300, &plain);
+	seeds_compressed(400, &plain);
 	FRAME("mkdir", MSG_MKDIR,
 	    put_oref(b, BASE_ROOT, "a/b", 3, 17, "c", 1); put_u32(b, 0755));
 	FRAME("symlink", MSG_SYMLINK,

@@ -199,6 +199,8 @@ test_keys_and_defaults(void **state)
 		{ "crawl_interval", "1m" },
 		{ "log_level", "info" },
 		{ "verify_interval", "off" },
+		{ "compress", "auto" },
+		{ "bwlimit", "0" },
 	};
 	size_t n = 0;
 
@@ -393,6 +395,47 @@ test_log_level(void **state)
 }
 
 static void
+test_compress(void **state)
+{
+	struct fx *f = *state;
+	static const char *const ok[][2] = {
+		{ "on", "1" }, { "yes", "1" }, { "true", "1" }, { "off", "off" },
+		{ "no", "off" }, { "false", "off" }, { "0", "off" },
+		{ "1", "1" }, { "19", "19" }, { "7", "7" }, { "auto", "auto" },
+	};
+
+	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++)
+		assert_set(f, "compress", ok[i][0], ok[i][1]);
+	assert_int_equal(f->c.compress, COMPRESS_AUTO);
+	static const char *const bad[] = { "20", "-1", "+3", " 3", "3 ", "",
+	    "zstd", "100", "1.5", "ON" };
+	assert_all_refused(f, "compress", bad, 10,
+	    "auto, on, off or a zstd level from 1 to 19");
+}
+
+static void
+test_bwlimit(void **state)
+{
+	struct fx *f = *state;
+	static const char *const ok[][2] = {
+		{ "100", "100K" }, { "1.5", "1536B" }, { "1536B", "1536B" },
+		{ "2M", "2M" }, { "2m", "2M" }, { "1g", "1G" },
+		{ "1024K", "1M" }, { "0.5M", "512K" }, { "1024G", "1024G" },
+		{ "0", "0" }, { "0K", "0" },
+	};
+
+	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++)
+		assert_set(f, "bwlimit", ok[i][0], ok[i][1]);
+	assert_set(f, "bwlimit", "64", "64K");
+	assert_int_equal(f->c.bwlimit, 65536);
+	static const char *const bad[] = { "-1", "abc", "1X", "0.5", "1025G",
+	    "", "1.2.3", "1KB", " 1", "1e3", "100B" };
+	assert_all_refused(f, "bwlimit", bad, 11,
+	    "0 (no limit) or a rate in KiB per second, or with a suffix K, M, "
+	    "G (e.g. 500, 2M), from 1K to 1024G");
+}
+
+static void
 test_ssh_command(void **state)
 {
 	struct fx *f = *state;
@@ -415,7 +458,7 @@ test_unknown_and_not_built(void **state)
 	static const char *const keys_msg = "(the keys: change_detector, "
 	    "change_interval, timeout, ignore_deletes, sync_xattrs, sync_acls, "
 	    "one_file_system, exclude, ssh_command, crawl_interval, "
-	    "log_level, verify_interval)";
+	    "log_level, verify_interval, compress, bwlimit)";
 	char want[512];
 
 	snprintf(want, sizeof(want), "unknown key 'nosuchkey' %s", keys_msg);
@@ -432,9 +475,6 @@ test_unknown_and_not_built(void **state)
 	static const char *const nb[][3] = {
 		{ "sync_jobs", "3", "one pipelined stream today" },
 		{ "sync_jobs", "5", "one pipelined stream today" },
-		{ "compress", "auto",
-		    "nothing is compressed on the wire today" },
-		{ "compress", "0", "nothing is compressed on the wire today" },
 	};
 	for (size_t i = 0; i < sizeof(nb) / sizeof(nb[0]); i++) {
 		snprintf(want, sizeof(want), "%s: not built yet (%s); see the "
@@ -526,7 +566,8 @@ test_save_load(void **state)
 	const char *text = get_file_at(AT_FDCWD, path);
 	assert_non_null(text);
 	assert_null(strstr(text, "sync_jobs"));
-	assert_null(strstr(text, "compress"));
+	assert_non_null(strstr(text, "\ncompress = auto\n"));
+	assert_non_null(strstr(text, "\nbwlimit = 0\n"));
 	assert_non_null(strstr(text, "\nssh_command = ssh -oBatchMode=yes\n"));
 	assert_non_null(strstr(text, "\none_file_system = true\n"));
 
@@ -615,7 +656,9 @@ test_load_old_file(void **state)
 	assert_int_equal(config_save(&f->c, f->top), 0);
 	const char *text = get_file_at(AT_FDCWD, path);
 	assert_null(strstr(text, "sync_jobs"));
-	assert_null(strstr(text, "compress"));
+	/* compress is built now: its line is the setting. */
+	assert_int_equal(f->c.compress, COMPRESS_AUTO);
+	assert_non_null(strstr(text, "\ncompress = auto\n"));
 	assert_string_equal(f->c.ssh_command, "ssh -oBatchMode=yes");
 }
 
@@ -652,8 +695,9 @@ test_load_errors(void **state)
 	assert_load_fails(f, old, ": line 9: sync_jobs: not built yet (one "
 	    "pipelined stream today); see the README");
 	snprintf(old, sizeof(old), "%s", old_file);
-	memcpy(strstr(old, "compress = auto"), "compress = 0   ", 15);
-	assert_load_fails(f, old, ": line 14: compress: not built yet");
+	memcpy(strstr(old, "compress = auto"), "compress = 99  ", 15);
+	assert_load_fails(f, old, ": line 14: compress '99': expected auto, "
+	    "on, off or a zstd level from 1 to 19");
 	assert_load_fails(f, "[session]\nprimary = /p\nsecondary = /s\n"
 	    "[config]\nssh_command = ssh 'unbalanced\n", ": line 5: ssh_command "
 	    "'ssh 'unbalanced': unbalanced quotes");
@@ -690,6 +734,8 @@ main(void)
 		T(test_bool_keys),
 		T(test_exclude),
 		T(test_log_level),
+		T(test_compress),
+		T(test_bwlimit),
 		T(test_ssh_command),
 		T(test_unknown_and_not_built),
 		T(test_save_load),

@@ -5,17 +5,29 @@
  * on_reply or fail the connection with the protocol error that names what
  * was wrong.  The same checks against a live peer: tests/e2e/47 (a hostile
  * secondary); on arbitrary bytes: tests/fuzz/fuzz_replies.c.
+ *
+ * And the wire the pump writes, into a pipe: with compression, blocks and
+ * plain runs that give back exactly the frames queued, the counters
+ * (bytes_out in frames, wire_out on the wire) and every request's sent_at
+ * reached; with a bandwidth limit, everything written, the bucket waited
+ * for, and a wait longer than the timeout not taken for a silent peer.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <unistd.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sysexits.h>
 #include <cmocka.h>
 
+#include <zstd.h>
+
+#include "common/config.h"
 #include "protocol/conn.h"
 
 struct seen {
@@ -284,6 +296,214 @@ test_cut_kept(void **state)
 	conn_release(&c);
 }
 
+/* ---- the wire the pump writes ---- */
+
+/* A connection whose output is a pipe (read back with drain) and whose
+ * secondary never answers (its end of the reply pipe stays open). */
+struct wire_fx {
+	struct conn c;
+	int out[2], in[2];
+	struct buf got;
+};
+
+static void
+wire_open(struct wire_fx *w, int timeout_ms)
+{
+	memset(w, 0, sizeof(*w));
+	conn_init(&w->c, "test", timeout_ms);
+	assert_int_equal(pipe2(w->out, O_NONBLOCK | O_CLOEXEC), 0);
+	assert_int_equal(pipe2(w->in, O_NONBLOCK | O_CLOEXEC), 0);
+	w->c.wfd = w->out[1];
+	w->c.rfd = w->in[0];
+}
+
+static void
+drain(struct wire_fx *w)
+{
+	uint8_t chunk[65536];
+	ssize_t n;
+
+	while ((n = read(w->out[0], chunk, sizeof(chunk))) > 0)
+		buf_add(&w->got, chunk, (size_t)n);
+	assert_true(n < 0 && errno == EAGAIN);
+}
+
+/* Pump (blocking or not) until all is written, reading the pipe. */
+static void
+wire_flush(struct wire_fx *w, bool block)
+{
+	while (w->c.out_off < w->c.out.len) {
+		assert_int_equal(conn_pump(&w->c, block), 0);
+		drain(w);
+	}
+	drain(w);
+}
+
+static void
+wire_close(struct wire_fx *w)
+{
+	close(w->out[0]);
+	close(w->in[1]);
+	w->c.pid = -1;
+	conn_release(&w->c);
+	buf_release(&w->got);
+}
+
+/* Queue n MKDIRs (each awaiting its reply), a DATA of noise, n more. */
+static void
+queue_mix(struct conn *c, int n, size_t noise)
+{
+	uint32_t x = 88172645u;
+
+	for (int half = 0; half < 2; half++) {
+		for (int i = 0; i < n; i++) {
+			char name[32];
+			int len = snprintf(name, sizeof(name), "dir-%d-%d", half,
+			    i);
+			size_t s = conn_begin(c, MSG_MKDIR, 0, true);
+			put_oref(&c->out, BASE_ROOT, "a/b", 3, 9, name,
+			    (size_t)len);
+			put_u32(&c->out, 0755);
+			assert_int_equal(conn_end(c, s), 0);
+		}
+		if (half || noise == 0)
+			continue;
+		size_t s = conn_begin(c, MSG_DATA, 0, false);
+		put_u64(&c->out, 0);
+		put_u32(&c->out, (uint32_t)noise);
+		for (size_t i = 0; i < noise; i++) {
+			x ^= x << 13;
+			x ^= x >> 17;
+			x ^= x << 5;
+			put_u8(&c->out, (uint8_t)x);
+		}
+		assert_int_equal(conn_end(c, s), 0);
+	}
+}
+
+/* What was written, blocks unpacked: the frames as queued. */
+static void
+assert_stream_is(const struct buf *got, const struct buf *want)
+{
+	ZSTD_DCtx *dc = ZSTD_createDCtx();
+	struct buf flat = BUF_INIT, inner = BUF_INIT;
+	size_t off = 0;
+	char why[256];
+
+	while (off < got->len) {
+		struct frame f;
+		ssize_t n = proto_parse_frame(got->data + off, got->len - off,
+		    &f);
+		assert_true(n > 0);
+		if (f.type == MSG_ZBLOCK) {
+			if (!proto_unpack_block(dc, f.payload, f.len, &inner, why,
+			    sizeof(why)))
+				fail_msg("a block the pump wrote: %s", why);
+			buf_add(&flat, inner.data, inner.len);
+		} else {
+			buf_add(&flat, got->data + off, (size_t)n);
+		}
+		off += (size_t)n;
+	}
+	assert_int_equal(flat.len, want->len);
+	assert_memory_equal(flat.data, want->data, want->len);
+	buf_release(&flat);
+	buf_release(&inner);
+	ZSTD_freeDCtx(dc);
+}
+
+static void
+test_wire_compressed(void **state)
+{
+	struct wire_fx w;
+	struct buf plain = BUF_INIT;
+
+	(void)state;
+	wire_open(&w, 1000);
+	conn_set_wire(&w.c, 3, 0);
+	/* Before HELLO accepted it, nothing is compressed. */
+	queue_mix(&w.c, 5, 0);
+	buf_add(&plain, w.c.out.data, w.c.out.len);
+	wire_flush(&w, false);
+	assert_int_equal(w.c.wire_out, w.c.bytes_out);
+	assert_int_equal(w.c.blocks, 0);
+	assert_int_equal(conn_compress_start(&w.c), 0);
+	assert_true(w.c.zactive);
+
+	size_t before = w.c.out.len;
+	assert_int_equal(before, 0);
+	/* A DATA larger than a block's target goes alone: as it is. */
+	queue_mix(&w.c, 3000, 2 << 20);
+	buf_add(&plain, w.c.out.data, w.c.out.len);
+	wire_flush(&w, false);
+	assert_stream_is(&w.got, &plain);
+	assert_int_equal(w.c.bytes_out, plain.len);
+	assert_int_equal(w.c.wire_out, w.got.len);
+	/* 6000 MKDIRs (some 250 KiB) shrink, the noise does not. */
+	assert_true(w.c.wire_out + (150 << 10) < plain.len);
+	assert_true(w.c.blocks > 0);
+	assert_true(w.c.blocks_plain > 0);	/* the noise */
+	/* Every request counts as sent, the last at the stream's end. */
+	for (size_t i = 0; i < w.c.pend_count; i++)
+		assert_true(w.c.pend[(w.c.pend_head + i) % w.c.pend_cap].sent_at
+		    <= w.c.bytes_out);
+	assert_int_equal(w.c.pend[(w.c.pend_head + w.c.pend_count - 1) %
+	    w.c.pend_cap].sent_at, plain.len);
+	char how[128];
+	assert_true(conn_describe_wire(&w.c, how, sizeof(how)));
+	assert_string_equal(how, "zstd level 3");
+	buf_release(&plain);
+	wire_close(&w);
+}
+
+static void
+test_wire_auto(void **state)
+{
+	struct conn c;
+	char how[128];
+
+	(void)state;
+	conn_init(&c, "test", 1000);
+	conn_set_wire(&c, COMPRESS_AUTO, 0);
+	assert_int_equal(conn_compress_level(&c), 0);	/* local */
+	assert_false(conn_describe_wire(&c, how, sizeof(how)));
+	assert_string_equal(how, "");
+	snprintf(c.host, sizeof(c.host), "host");
+	assert_int_equal(conn_compress_level(&c), COMPRESS_DEFAULT);
+	conn_set_wire(&c, 0, 2 << 20);
+	assert_int_equal(conn_compress_level(&c), 0);	/* --no-compress */
+	assert_true(conn_describe_wire(&c, how, sizeof(how)));
+	assert_string_equal(how, "at most 2M/s (bwlimit)");
+	conn_release(&c);
+}
+
+static void
+test_wire_bwlimit(void **state)
+{
+	struct wire_fx w;
+	struct buf plain = BUF_INIT;
+
+	(void)state;
+	/* 16 KiB/s: a bucket of 1.6 KiB, refilled in about 100 ms -- longer
+	 * than this timeout, which a wait for the bucket must not trip. */
+	wire_open(&w, 50);
+	conn_set_wire(&w.c, 0, 16 << 10);
+	queue_mix(&w.c, 0, 6000);
+	buf_add(&plain, w.c.out.data, w.c.out.len);
+	wire_flush(&w, true);
+	assert_false(w.c.failed);
+	assert_int_equal(w.got.len, plain.len);
+	assert_memory_equal(w.got.data, plain.data, plain.len);
+	assert_int_equal(w.c.wire_out, plain.len);
+	assert_true(w.c.bw_waits > 0);
+	assert_true(w.c.bw_waited_ns > 0);
+	/* A peer that is silent when nothing waits on the bucket: failed. */
+	assert_int_equal(conn_pump(&w.c, true), -1);
+	assert_non_null(strstr(w.c.error, "did not answer"));
+	buf_release(&plain);
+	wire_close(&w);
+}
+
 int
 main(void)
 {
@@ -294,6 +514,9 @@ main(void)
 		cmocka_unit_test(test_fields_refused),
 		cmocka_unit_test(test_results_refused),
 		cmocka_unit_test(test_cut_kept),
+		cmocka_unit_test(test_wire_compressed),
+		cmocka_unit_test(test_wire_auto),
+		cmocka_unit_test(test_wire_bwlimit),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

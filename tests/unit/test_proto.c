@@ -1,16 +1,23 @@
 /*
  * Unit tests of the wire format (src/protocol/proto.c): writers and readers
  * round-trip, the frame parser's three answers, and every refusal the
- * secondary relies on (get_oref, get_attrs, get_fid).  The fields they are
+ * secondary relies on (get_oref, get_attrs, get_fid), and compressed blocks
+ * (proto_block_span, proto_pack_block, proto_unpack_block): round trips,
+ * blocks that do not shrink, and every refusal of a hostile block (cut,
+ * corrupt, a size that lies, a bomb, frames that do not fit, a block in a
+ * block).  The fields they are
  * made of (get_u32, get_str, rd_end, ...) are the codec's: test_codec.c.
  */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
+
+#include <zstd.h>
 
 #include "protocol/proto.h"
 #include "common/names.h"
@@ -725,6 +732,309 @@ test_list_page(void **state)
 	buf_release(&b);
 }
 
+/* ---- compressed blocks ---- */
+
+/* n MKDIR frames with names that look alike (a tree's): what blocks are
+ * for. */
+static void
+put_mkdirs(struct buf *b, int n)
+{
+	for (int i = 0; i < n; i++) {
+		char name[64];
+		int len = snprintf(name, sizeof(name), "directory-%05d", i);
+		size_t s = proto_begin(b, MSG_MKDIR, (uint32_t)i + 1);
+		put_oref(b, BASE_ROOT, "some/parent/dir", 15, 42, name,
+		    (size_t)len);
+		put_u32(b, 0755);
+		proto_finish(b, s);
+	}
+}
+
+/* A DATA frame of len bytes of noise (content compressed already). */
+static void
+put_noise_data(struct buf *b, size_t len)
+{
+	size_t s = proto_begin(b, MSG_DATA, 9);
+	uint32_t x = 2463534242u;
+
+	put_u64(b, 0);
+	put_u32(b, (uint32_t)len);
+	for (size_t i = 0; i < len; i++) {
+		x ^= x << 13;
+		x ^= x >> 17;
+		x ^= x << 5;
+		put_u8(b, (uint8_t)x);
+	}
+	proto_finish(b, s);
+}
+
+/* A raw zstd frame of content (its size declared unless told not to), as
+ * a hostile primary could make one: the payload of a MSG_ZBLOCK. */
+static void
+raw_zstd_ck(const void *content, size_t n, bool declare_size, bool checksum,
+    struct buf *out)
+{
+	ZSTD_CCtx *cc = ZSTD_createCCtx();
+	size_t cap = ZSTD_compressBound(n);
+
+	assert_non_null(cc);
+	assert_false(ZSTD_isError(ZSTD_CCtx_setParameter(cc,
+	    ZSTD_c_contentSizeFlag, declare_size ? 1 : 0)));
+	assert_false(ZSTD_isError(ZSTD_CCtx_setParameter(cc,
+	    ZSTD_c_checksumFlag, checksum ? 1 : 0)));
+	buf_reset(out);
+	buf_reserve(out, cap);
+	/* Streamed, so that without the flag no size is known either. */
+	ZSTD_outBuffer o = { out->data, cap, 0 };
+	ZSTD_inBuffer in = { content, n, 0 };
+	size_t left = ZSTD_compressStream2(cc, &o, &in, ZSTD_e_end);
+	assert_false(ZSTD_isError(left));
+	assert_int_equal(left, 0);
+	out->len = o.pos;
+	ZSTD_freeCCtx(cc);
+}
+
+static void
+raw_zstd(const void *content, size_t n, bool declare_size, struct buf *out)
+{
+	raw_zstd_ck(content, n, declare_size, true, out);
+}
+
+/* proto_unpack_block refuses payload with a message containing want. */
+static void
+assert_unpack_refused(ZSTD_DCtx *dc, const uint8_t *p, size_t len,
+    const char *want)
+{
+	struct buf out = BUF_INIT;
+	char why[256] = "";
+
+	if (proto_unpack_block(dc, p, len, &out, why, sizeof(why)))
+		fail_msg("a block of %zu bytes accepted, want '%s'", len, want);
+	if (strstr(why, want) == NULL)
+		fail_msg("refused with '%s', want '%s'", why, want);
+	buf_release(&out);
+}
+
+/* The one ZBLOCK frame in b: its payload. */
+static struct frame
+only_block(const struct buf *b)
+{
+	struct frame f;
+
+	assert_int_equal(proto_parse_frame(b->data, b->len, &f),
+	    (ssize_t)b->len);
+	assert_int_equal(f.type, MSG_ZBLOCK);
+	assert_int_equal(f.id, 0);
+	return f;
+}
+
+static void
+test_block_roundtrip(void **state)
+{
+	static const int levels[] = { 1, 3, 19 };
+	struct buf plain = BUF_INIT, packed = BUF_INIT, back = BUF_INIT;
+	ZSTD_CCtx *cc = ZSTD_createCCtx();
+	ZSTD_DCtx *dc = ZSTD_createDCtx();
+	char why[256];
+
+	(void)state;
+	put_mkdirs(&plain, 2000);
+	assert_int_equal(proto_block_span(plain.data, plain.len,
+	    PROTO_BLOCK_TARGET), plain.len);
+	for (size_t i = 0; i < 3; i++) {
+		buf_reset(&packed);
+		assert_true(proto_pack_block(cc, levels[i], plain.data,
+		    plain.len, &packed));
+		/* Many small frames that look alike: a tenth, or better. */
+		assert_true(packed.len * 10 < plain.len);
+		struct frame f = only_block(&packed);
+		assert_true(proto_unpack_block(dc, f.payload, f.len, &back, why,
+		    sizeof(why)));
+		assert_int_equal(back.len, plain.len);
+		assert_memory_equal(back.data, plain.data, plain.len);
+	}
+	/* Appended: what was in out stays. */
+	buf_reset(&packed);
+	buf_add(&packed, "xyz", 3);
+	assert_true(proto_pack_block(cc, 3, plain.data, plain.len, &packed));
+	assert_memory_equal(packed.data, "xyz", 3);
+	buf_release(&plain);
+	buf_release(&packed);
+	buf_release(&back);
+	ZSTD_freeCCtx(cc);
+	ZSTD_freeDCtx(dc);
+}
+
+static void
+test_block_not_shrinking(void **state)
+{
+	struct buf plain = BUF_INIT, out = BUF_INIT;
+	ZSTD_CCtx *cc = ZSTD_createCCtx();
+
+	(void)state;
+	/* Content compressed already: not sent compressed, at any level
+	 * (19 gives up after the level-1 attempt), out untouched. */
+	put_noise_data(&plain, 256 << 10);
+	buf_add(&out, "keep", 4);
+	assert_false(proto_pack_block(cc, 1, plain.data, plain.len, &out));
+	assert_false(proto_pack_block(cc, 3, plain.data, plain.len, &out));
+	assert_false(proto_pack_block(cc, 19, plain.data, plain.len, &out));
+	assert_int_equal(out.len, 4);
+	/* A few small frames with noise after: too little gained. */
+	buf_reset(&plain);
+	put_mkdirs(&plain, 3);
+	put_noise_data(&plain, 64 << 10);
+	assert_false(proto_pack_block(cc, 3, plain.data, plain.len, &out));
+	/* Too small to bother (a PING), too large to be a block. */
+	buf_reset(&plain);
+	size_t s = proto_begin(&plain, MSG_PING, 1);
+	proto_finish(&plain, s);
+	assert_false(proto_pack_block(cc, 3, plain.data, plain.len, &out));
+	assert_int_equal(out.len, 4);
+	uint8_t *big = calloc(1, PROTO_BLOCK_MAX + 1);
+	assert_false(proto_pack_block(cc, 3, big, PROTO_BLOCK_MAX + 1, &out));
+	free(big);
+	assert_int_equal(out.len, 4);
+	/* The context those attempts left still compresses what shrinks. */
+	buf_reset(&plain);
+	put_mkdirs(&plain, 100);
+	assert_true(proto_pack_block(cc, 3, plain.data, plain.len, &out));
+	buf_release(&plain);
+	buf_release(&out);
+	ZSTD_freeCCtx(cc);
+}
+
+static void
+test_block_span(void **state)
+{
+	struct buf b = BUF_INIT;
+
+	(void)state;
+	put_mkdirs(&b, 1);
+	size_t one = b.len;
+	put_mkdirs(&b, 9);
+	/* Whole frames while they fit; the first one whatever its size. */
+	assert_int_equal(proto_block_span(b.data, b.len, 10 * one), 10 * one);
+	assert_int_equal(proto_block_span(b.data, b.len, 3 * one + 1),
+	    3 * one);
+	assert_int_equal(proto_block_span(b.data, b.len, 1), one);
+	/* A cut frame at the end is left out; a cut first one: nothing. */
+	assert_int_equal(proto_block_span(b.data, b.len - 1, b.len),
+	    9 * one);
+	assert_int_equal(proto_block_span(b.data, one - 1, b.len), 0);
+	/* A frame begun and not finished (its length still 0) ends it. */
+	proto_begin(&b, MSG_PING, 99);
+	assert_int_equal(proto_block_span(b.data, b.len, b.len), 10 * one);
+	assert_int_equal(proto_block_span(NULL, 0, 100), 0);
+	buf_release(&b);
+}
+
+static void
+test_block_refusals(void **state)
+{
+	struct buf plain = BUF_INIT, z = BUF_INIT, packed = BUF_INIT;
+	ZSTD_CCtx *cc = ZSTD_createCCtx();
+	ZSTD_DCtx *dc = ZSTD_createDCtx();
+	uint8_t junk[64];
+
+	(void)state;
+	put_mkdirs(&plain, 100);
+	assert_true(proto_pack_block(cc, 3, plain.data, plain.len, &packed));
+	struct frame f = only_block(&packed);
+
+	/* Not zstd; empty; cut anywhere; something after it. */
+	memset(junk, 0x5a, sizeof(junk));
+	assert_unpack_refused(dc, junk, sizeof(junk), "is not a zstd frame");
+	assert_unpack_refused(dc, junk, 0, "is not a zstd frame");
+	for (size_t cut = 1; cut < f.len; cut++) {
+		struct buf out = BUF_INIT;
+		char why[256];
+		assert_false(proto_unpack_block(dc, f.payload, cut, &out, why,
+		    sizeof(why)));
+		buf_release(&out);
+	}
+	assert_unpack_refused(dc, f.payload, f.len - 1, "cut or corrupt");
+	buf_reset(&z);
+	buf_add(&z, f.payload, f.len);
+	buf_add(&z, "abc", 3);
+	assert_unpack_refused(dc, z.data, z.len,
+	    "has 3 bytes after its zstd frame");
+	/* Corrupt inside: a flipped byte in the compressed data. */
+	buf_reset(&z);
+	buf_add(&z, f.payload, f.len);
+	z.data[z.len / 2] ^= 0xff;
+	struct buf out = BUF_INIT;
+	char why[256];
+	assert_false(proto_unpack_block(dc, z.data, z.len, &out, why,
+	    sizeof(why)));
+	/* Without the checksum that would catch that: refused. */
+	raw_zstd_ck(plain.data, plain.len, true, false, &z);
+	assert_unpack_refused(dc, z.data, z.len, "has no content checksum");
+
+	/* No size declared: refused before anything is decompressed. */
+	raw_zstd(plain.data, plain.len, false, &z);
+	assert_unpack_refused(dc, z.data, z.len, "does not declare its size");
+
+	/* A bomb: 64 MiB of zeros in a few KiB, refused by its declared
+	 * size before anything is allocated for it. */
+	size_t bomb = 64u << 20;
+	uint8_t *zeros = calloc(1, bomb);
+	assert_non_null(zeros);
+	raw_zstd(zeros, bomb, true, &z);
+	free(zeros);
+	assert_true(z.len < 8192);
+	assert_unpack_refused(dc, z.data, z.len, "declares 67108864 bytes");
+
+	/* A size that lies (declares less than it holds): decompressed into
+	 * the size declared, no more, and refused. */
+	raw_zstd(plain.data, plain.len, true, &z);
+	assert_true(plain.len > 256 && plain.len < 65792);
+	uint8_t fhd = z.data[4];
+	assert_int_equal(fhd >> 6, 1);		/* a 2-byte size field */
+	static const size_t did_size[] = { 0, 1, 2, 4 };
+	size_t at = 5 + !((fhd >> 5) & 1) + did_size[fhd & 3];
+	unsigned lie = (unsigned)(plain.len / 2 - 256);
+	z.data[at] = (uint8_t)lie;
+	z.data[at + 1] = (uint8_t)(lie >> 8);
+	assert_false(proto_unpack_block(dc, z.data, z.len, &out, why,
+	    sizeof(why)));
+	assert_true(out.len <= plain.len / 2);
+
+	/* Declared sizes out of bounds: below a frame header. */
+	raw_zstd("abcd", 4, true, &z);
+	assert_unpack_refused(dc, z.data, z.len, "declares 4 bytes");
+
+	/* What is inside must be whole frames, none of them a block. */
+	buf_reset(&out);
+	buf_add(&out, plain.data, plain.len - 3);
+	raw_zstd(out.data, out.len, true, &z);
+	assert_unpack_refused(dc, z.data, z.len, "ends in the middle of a "
+	    "frame");
+	buf_reset(&out);
+	buf_add(&out, plain.data, plain.len);
+	put_u32(&out, PROTO_FRAME_MAX + 1);
+	put_u8(&out, MSG_PING);
+	put_u32(&out, 1);
+	raw_zstd(out.data, out.len, true, &z);
+	assert_unpack_refused(dc, z.data, z.len, "a frame with a bad length");
+	buf_reset(&out);
+	buf_add(&out, plain.data, plain.len);
+	buf_add(&out, packed.data, packed.len);
+	raw_zstd(out.data, out.len, true, &z);
+	assert_unpack_refused(dc, z.data, z.len, "another compressed block");
+
+	/* And the good one still unpacks with the same context. */
+	assert_true(proto_unpack_block(dc, f.payload, f.len, &out, why,
+	    sizeof(why)));
+	assert_int_equal(out.len, plain.len);
+	buf_release(&out);
+	buf_release(&plain);
+	buf_release(&z);
+	buf_release(&packed);
+	ZSTD_freeCCtx(cc);
+	ZSTD_freeDCtx(dc);
+}
+
 int
 main(void)
 {
@@ -732,6 +1042,10 @@ main(void)
 		cmocka_unit_test(test_roundtrip_oref_attrs),
 		cmocka_unit_test(test_frame_parse),
 		cmocka_unit_test(test_frame_bad_length),
+		cmocka_unit_test(test_block_roundtrip),
+		cmocka_unit_test(test_block_not_shrinking),
+		cmocka_unit_test(test_block_span),
+		cmocka_unit_test(test_block_refusals),
 		cmocka_unit_test(test_fid),
 		cmocka_unit_test(test_truncated),
 		cmocka_unit_test(test_oref_names),
