@@ -432,6 +432,7 @@ msg_name(uint8_t type)
 	case MSG_PING:		return "PING";
 	case MSG_VLIST:		return "VLIST";
 	case MSG_DIGEST:	return "DIGEST";
+	case MSG_SIGNATURE:	return "SIGNATURE";
 	case MSG_REPLY:		return "REPLY";
 	default:		return "unknown";
 	}

@@ -41,14 +41,16 @@
 
 #include "../common/attrs.h"
 #include "../common/codec.h"
+#include "../common/delta.h"
 #include "../common/digest.h"
 #include "../common/fid.h"
 #include "../common/util.h"
 
 /* 2: ATTR_ACLS; 3: LISTDIR's sino, PUT's mode; 4: the oref's parent sino;
  * 5: the HELLO reply's data (the secondary's uid and gid); PING;
- * 6: HELLO_READONLY, VLIST and DIGEST (georep verify) */
-#define PROTO_VERSION		6
+ * 6: HELLO_READONLY, VLIST and DIGEST (georep verify);
+ * 7: SIGNATURE and PUT_DELTA (rsync-style deltas of large files) */
+#define PROTO_VERSION		7
 #define PROTO_HDR_LEN		9
 #define PROTO_FRAME_MAX		(4u << 20)	/* type + id + payload */
 #define PROTO_DATA_CHUNK	(256u << 10)
@@ -59,6 +61,7 @@
 #define PROTO_NAME_MAX		255		/* a name's bytes (NAME_MAX) */
 #define PROTO_ERRNO_MAX		4095		/* a REPLY's errno: 0..this */
 #define PROTO_REPLY_MSG_MAX	4096		/* a REPLY's error message */
+#define PROTO_SIG_MAX		DELTA_SIG_MAX	/* a SIGNATURE reply's data */
 
 enum msg_type {
 	MSG_HELLO = 1,	/* u32 version, str volume, u32 flags; reply
@@ -97,6 +100,11 @@ enum msg_type {
 	MSG_DIGEST,	/* oref, u64 sino (0: any): the content digest of
 			 * a regular file (digest.h); reply value: the
 			 * size digested, data: DIGEST_LEN bytes */
+	MSG_SIGNATURE,	/* oref, u64 sino (0: any): the librsync signature
+			 * of a regular file (delta.h), the basis of a
+			 * PUT_DELTA; reply value: the size signed, data:
+			 * the signature, at most PROTO_SIG_MAX bytes (a
+			 * file too large for that: EFBIG) */
 	MSG_REPLY = 64,	/* i32 errno, u64 value, bytes data: the message
 			 * on error, else the request's result (LISTDIR) */
 };
@@ -127,6 +135,14 @@ enum hello_state {
 
 /* MSG_PUT flags */
 #define PUT_INPLACE	0x1	/* several hard links: write the inode itself */
+#define PUT_DELTA	0x2	/* the DATA frames are a librsync delta against
+				 * the file at the oref (never with
+				 * PUT_INPLACE): their offsets count the
+				 * delta's bytes, in order, at most
+				 * delta_stream_max(size) of them; PUT_END
+				 * carries, after the attrs, the CHASH_LEN
+				 * bytes of the content hash the result must
+				 * have (delta.h), else it is refused */
 
 /* MSG_COMMIT flags */
 #define COMMIT_NOSYNC	0x1	/* tests only: skip syncfs */
