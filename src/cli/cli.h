@@ -53,6 +53,7 @@ int opt_exclude(const char *cmd, const char *arg, struct opt_list *l);
 int opt_ssh(const char *cmd, const char *arg);
 int opt_name(const char *cmd, const char *arg);
 int opt_timeout(const char *cmd, const char *arg, int *out);
+int opt_delta_threshold(const char *cmd, const char *arg, uint64_t *out);
 
 /* interrupt.c: the signal that asked a command to stop (0: none), as
  * sync_opts.stop and verify_opts.stop read it; cli_catch_stop_signals()

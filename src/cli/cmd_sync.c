@@ -62,6 +62,10 @@ sync_usage(FILE *out)
 "  --home DIR          where sessions and indexes live (default: $GEOREP_HOME,\n"
 "                      /var/lib/georep as root, ~/.local/state/georep\n"
 "                      otherwise); only its last component is created\n"
+"  --no-delta          send changed files whole (no rsync-style deltas)\n"
+"  --delta-threshold SIZE  a changed file the secondary holds goes as a delta\n"
+"                      against its copy from this size up (default 1M; K, M,\n"
+"                      G: binary units; 0 or off: never)\n"
 "  --timeout SECONDS   fail when the secondary is silent this long (default 60)\n"
 "  --ssh CMD           the ssh command for a remote SECONDARY, a whole command\n"
 "                      line (default: ssh -oBatchMode=yes; e.g. \"ssh -p 2222\n"
@@ -96,7 +100,8 @@ static int
 parse_args(int argc, char **argv, struct sync_args *a)
 {
 	enum { O_EXCLUDE = 256, O_IGNORE_DELETES, O_PROGRESS, O_FORCE, O_NAME,
-	    O_HOME, O_TIMEOUT, O_NOFSYNC, O_NO_OWNERS, O_NO_DEVICES, O_SSH };
+	    O_HOME, O_TIMEOUT, O_NOFSYNC, O_NO_OWNERS, O_NO_DEVICES, O_SSH,
+	    O_NO_DELTA, O_DELTA_THRESHOLD };
 	static const struct option longopts[] = {
 		{ "exclude", required_argument, NULL, O_EXCLUDE },
 		{ "ignore-deletes", no_argument, NULL, O_IGNORE_DELETES },
@@ -111,6 +116,9 @@ parse_args(int argc, char **argv, struct sync_args *a)
 		{ "timeout", required_argument, NULL, O_TIMEOUT },
 		{ "ssh", required_argument, NULL, O_SSH },
 		{ "no-fsync", no_argument, NULL, O_NOFSYNC },
+		{ "no-delta", no_argument, NULL, O_NO_DELTA },
+		{ "delta-threshold", required_argument, NULL,
+		    O_DELTA_THRESHOLD },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
@@ -120,6 +128,7 @@ parse_args(int argc, char **argv, struct sync_args *a)
 
 	a->timeout = 60;
 	a->ssh = CONFIG_SSH_COMMAND;
+	a->o.delta_threshold = CONFIG_DELTA_THRESHOLD;
 	while ((ch = getopt_long(argc, argv, "nvqxh", longopts, NULL)) != -1) {
 		switch (ch) {
 		case O_EXCLUDE:
@@ -149,6 +158,12 @@ parse_args(int argc, char **argv, struct sync_args *a)
 				return -1;
 			break;
 		case O_NOFSYNC: a->o.no_fsync = true; break;
+		case O_NO_DELTA: a->o.delta_threshold = 0; break;
+		case O_DELTA_THRESHOLD:
+			if (opt_delta_threshold("sync", optarg,
+			    &a->o.delta_threshold) < 0)
+				return -1;
+			break;
 		case 'v': a->o.verbose = true; break;
 		case 'q': log_set_level(LOG_LVL_ERR); break;
 		case 'h': sync_usage(stdout); exit(0);
@@ -238,6 +253,15 @@ print_summary(const struct sync_stats *st)
 	struct buf extra = BUF_INIT;
 
 	format_size(st->bytes_sent, bytes, sizeof(bytes));
+	if (st->delta_files) {
+		char whole[16];
+		format_size(st->delta_size, whole, sizeof(whole));
+		char *d = xasprintf("; %llu %s of %s as deltas",
+		    (unsigned long long)st->delta_files,
+		    plural(st->delta_files, "file", "files"), whole);
+		buf_addstr(&extra, d);
+		free(d);
+	}
 	if (st->errors)
 		buf_addstr(&extra, "; some paths failed (see above)");
 	if (st->owners_skipped || st->devices_skipped) {
@@ -294,6 +318,8 @@ run_turns(struct sync_args *a, struct sync_target *tgt, struct index *ix,
 		memset(st, 0, sizeof(*st));
 		st->files_sent = prev.files_sent;
 		st->bytes_sent = prev.bytes_sent;
+		st->delta_files = prev.delta_files;
+		st->delta_size = prev.delta_size;
 		st->entries = prev.entries;
 		st->attrs_set = prev.attrs_set;
 		sync_stats_release(&prev);

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "../common/cmdline.h"
+#include "../common/config.h"
 #include "../common/names.h"
 #include "../common/util.h"
 #include "cli.h"
@@ -58,4 +59,14 @@ opt_timeout(const char *cmd, const char *arg, int *out)
 	}
 	*out = (int)v;
 	return 0;
+}
+
+int
+opt_delta_threshold(const char *cmd, const char *arg, uint64_t *out)
+{
+	if (parse_delta_threshold(arg, out) == 0)
+		return 0;
+	fprintf(stderr, "georep %s: --delta-threshold '%s': expected a size "
+	    "such as 1M, 512K, 2G (bytes without a unit), or off\n", cmd, arg);
+	return -1;
 }

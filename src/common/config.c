@@ -17,7 +17,9 @@
 const char *const config_keys[] = {
 	"change_detector", "change_interval", "timeout", "ignore_deletes",
 	"sync_xattrs", "sync_acls", "one_file_system", "exclude",
-	"ssh_command", "crawl_interval", "log_level", "verify_interval", NULL,
+	"ssh_command", "crawl_interval", "log_level", "verify_interval",
+	"delta_threshold",
+	NULL,
 };
 
 /*
@@ -90,6 +92,7 @@ config_init(struct config *c)
 	c->crawl_interval_ms = 60000;
 	c->log_level = LOG_LVL_INFO;
 	c->ssh_command = xstrdup(CONFIG_SSH_COMMAND);
+	c->delta_threshold = CONFIG_DELTA_THRESHOLD;
 }
 
 void
@@ -136,6 +139,56 @@ parse_duration_ms(const char *s, int64_t *out)
 		return -1;
 	*out = (int64_t)v;
 	return 0;
+}
+
+int
+parse_size(const char *s, uint64_t *out)
+{
+	static const char units[] = "KMGT";
+	size_t n = strspn(s, "0123456789");
+	uint64_t v = 0;
+	unsigned shift = 0;
+
+	if (n == 0 || n > 16)
+		return -1;
+	for (size_t i = 0; i < n; i++)
+		v = v * 10 + (uint64_t)(s[i] - '0');
+	if (s[n] != '\0') {
+		const char *u = strchr(units, s[n]);
+		if (u == NULL || s[n + 1] != '\0')
+			return -1;
+		shift = 10 * (unsigned)(u - units + 1);
+	}
+	if (v > (1ull << 50) >> shift)
+		return -1;
+	*out = v << shift;
+	return 0;
+}
+
+int
+parse_delta_threshold(const char *s, uint64_t *out)
+{
+	if (strcmp(s, "off") == 0) {
+		*out = 0;
+		return 0;
+	}
+	return parse_size(s, out);
+}
+
+char *
+format_delta_threshold(uint64_t v)
+{
+	static const char units[] = "TGMK";
+
+	if (v == 0)
+		return xstrdup("off");
+	for (int i = 0; i < 4; i++) {
+		unsigned shift = 10 * (unsigned)(4 - i);
+		if (v % (1ull << shift) == 0)
+			return xasprintf("%llu%c", (unsigned long long)(v >> shift),
+			    units[i]);
+	}
+	return xasprintf("%llu", (unsigned long long)v);
 }
 
 static int
@@ -276,6 +329,10 @@ config_set(struct config *c, const char *key, const char *v, char *err,
 		argv_free(argv);
 		free(c->ssh_command);
 		c->ssh_command = xstrdup(v);
+	} else if (strcmp(key, "delta_threshold") == 0) {
+		if (parse_delta_threshold(v, &c->delta_threshold) < 0)
+			BAD("delta_threshold '%s': expected a size such as 1M, "
+			    "512K, 2G (bytes without a unit), or off", v);
 	} else if (strcmp(key, "log_level") == 0) {
 		if (parse_enum(v, level_names, 4, &iv) < 0)
 			BAD("log_level '%s': expected error, warning, info or "
@@ -331,6 +388,8 @@ config_get(const struct config *c, const char *key)
 		return xstrdup(c->ssh_command);
 	if (strcmp(key, "log_level") == 0)
 		return xstrdup(level_names[c->log_level]);
+	if (strcmp(key, "delta_threshold") == 0)
+		return format_delta_threshold(c->delta_threshold);
 	errno = ENOENT;
 	return NULL;
 }

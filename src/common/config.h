@@ -53,7 +53,15 @@ struct config {
 	/* How a [USER@]HOST:PATH secondary is reached: a command line, split
 	 * into words with the shell's quoting (cmdline.h). */
 	char *ssh_command;
+	/* A changed file at least this large goes as an rsync-style delta
+	 * (delta.h); 0: never. */
+	uint64_t delta_threshold;
 };
+
+/* Files from this size up go as deltas, by default: below, the round trip
+ * for the signature and the signature itself (about 1.5% of the file)
+ * save little over sending it whole. */
+#define CONFIG_DELTA_THRESHOLD	(1u << 20)
 
 /* The default ssh command: never a prompt (a daemon has no terminal). */
 #define CONFIG_SSH_COMMAND	"ssh -oBatchMode=yes"
@@ -76,5 +84,12 @@ int config_save(const struct config *c, const char *dir);
 /* Parse "1s", "500ms", "2m", "1h" or a plain number of seconds: digits,
  * at most one '.', at most 7 days.  -1 for anything else. */
 int parse_duration_ms(const char *s, int64_t *out);
+/* Parse a size: digits and an optional K, M, G or T (binary: 1K is 1024),
+ * at most 1 PiB.  -1 for anything else. */
+int parse_size(const char *s, uint64_t *out);
+/* A delta threshold: a size, or "off" (0, as "0" is). */
+int parse_delta_threshold(const char *s, uint64_t *out);
+/* The threshold as parse_delta_threshold reads it back (caller frees). */
+char *format_delta_threshold(uint64_t v);
 
 #endif

@@ -71,6 +71,10 @@ struct sync_opts {
 	bool no_owners;
 	bool no_devices;
 	bool one_file_system;
+	/* A changed file of at least this many bytes that the secondary
+	 * already holds goes as an rsync-style delta against its copy
+	 * (delta.h); 0: never. */
+	uint64_t delta_threshold;
 	/* Set (by a signal handler) to stop the turn at the next operation;
 	 * the turn then returns -1 and the next one reconciles. */
 	volatile int *stop;
@@ -125,7 +129,10 @@ void sync_racy_add(struct sync_racy_list *l, const struct fid *fid,
 #define SYNC_FAILURES_KEPT 8
 
 struct sync_stats {
-	uint64_t files_sent, bytes_sent;
+	uint64_t files_sent, bytes_sent;	/* bytes_sent: content on the
+						 * wire (a delta's bytes) */
+	uint64_t delta_files, delta_size;	/* sent as deltas, and their
+						 * size */
 	uint64_t entries, attrs_set, removed;
 	uint64_t files_seen, dirs_seen;
 	uint64_t errors;
