@@ -171,12 +171,23 @@ out_flush(struct job_out *o)
 	return 0;
 }
 
+/* Input left when a job is done: bytes after the end of a delta (not one
+ * of librsync's results). */
+#define JOB_TRAILING	((rs_result)-1)
+
+/* A job's result in words. */
+static const char *
+job_strerror(rs_result r)
+{
+	return r == JOB_TRAILING ? "bytes after its end" : rs_strerror(r);
+}
+
 /*
  * Run job over n input bytes until it has taken them all (RS_BLOCKED) or,
  * with eof, until it is done (RS_DONE, the output all handed on).  Input
  * the job cannot take while output space is free is a stuck job, said as
  * RS_INTERNAL_ERROR rather than looped on; input left when it is done is
- * RS_CORRUPT (bytes after the end of a delta).
+ * JOB_TRAILING.
  */
 static rs_result
 job_pump(rs_job_t *job, const uint8_t *p, size_t n, bool eof,
@@ -198,7 +209,7 @@ job_pump(rs_job_t *job, const uint8_t *p, size_t n, bool eof,
 		if ((o->fill == o->cap || r == RS_DONE) && out_flush(o) < 0)
 			return RS_IO_ERROR;
 		if (r == RS_DONE)
-			return b.avail_in ? RS_CORRUPT : RS_DONE;
+			return b.avail_in ? JOB_TRAILING : RS_DONE;
 		if (!eof && b.avail_in == 0 && made < room)
 			return RS_BLOCKED;	/* wants more input */
 		if (made == 0 && b.avail_in == in_before)
@@ -245,7 +256,7 @@ delta_signature(int fd, uint64_t size, struct buf *out,
 	}
 	int err = r == RS_DONE ? 0 : r == RS_BLOCKED ? errno : EIO;
 	if (err == EIO)
-		log_err("signature: librsync: %s", rs_strerror(r));
+		log_err("signature: librsync: %s", job_strerror(r));
 	rs_job_free(job);
 	free(chunk);
 	*signed_size = off;
@@ -284,7 +295,7 @@ delta_enc_new(const uint8_t *sig, size_t len, char *why, size_t whylen)
 		r = rs_build_hash_table(s);
 	if (r != RS_DONE) {
 		snprintf(why, whylen, "a signature librsync refused: %s",
-		    rs_strerror(r));
+		    job_strerror(r));
 		if (s)
 			rs_free_sumset(s);
 		errno = EBADMSG;
@@ -318,7 +329,7 @@ delta_enc_feed(struct delta_enc *e, const uint8_t *p, size_t n, bool eof,
 	if (r == RS_DONE || (!eof && r == RS_BLOCKED))
 		return 0;
 	if (!e->out.fn_failed) {
-		log_err("delta: librsync: %s", rs_strerror(r));
+		log_err("delta: librsync: %s", job_strerror(r));
 		errno = EIO;
 	}
 	return -1;
@@ -427,8 +438,7 @@ dec_fail(struct delta_dec *d, rs_result r, char *why, size_t whylen)
 		errno = d->err;
 		return -1;
 	}
-	snprintf(why, whylen, "a delta librsync refused: %s", r == RS_CORRUPT &&
-	    d->done ? "bytes after its end" : rs_strerror(r));
+	snprintf(why, whylen, "a delta librsync refused: %s", job_strerror(r));
 	errno = EBADMSG;
 	return -1;
 }
@@ -440,10 +450,7 @@ delta_dec_feed(struct delta_dec *d, const uint8_t *p, size_t n, char *why,
 	if (d->done) {
 		if (n == 0)
 			return 0;
-		d->err = EBADMSG;
-		snprintf(d->why, sizeof(d->why), "bytes after the end of the "
-		    "delta");
-		return dec_fail(d, RS_CORRUPT, why, whylen);
+		return dec_fail(d, JOB_TRAILING, why, whylen);
 	}
 	rs_result r = job_pump(d->job, p, n, false, &d->out);
 	if (r == RS_DONE)
