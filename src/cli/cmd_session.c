@@ -271,6 +271,8 @@ config_usage(FILE *out)
 "  verify_interval  run georep verify --repair this often, the result in\n"
 "                   status (off; e.g. 6h, 24h)\n"
 "  log_level        error | warning | info | debug (info)\n"
+"  delta_threshold  a changed file the secondary holds goes as an rsync-style\n"
+"                   delta from this size up (1M; K, M, G; off: never)\n"
 "Durations: 500ms, 1s, 2m, 1h, or a number of seconds.\n"
 "Not built yet, and refused: sync_jobs (one pipelined stream today) and\n"
 "compress (nothing is compressed on the wire today).\n");
