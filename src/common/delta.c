@@ -71,11 +71,38 @@ delta_block_len(uint64_t size, uint32_t *block_len)
 }
 
 uint64_t
+delta_blocks(uint64_t size, uint32_t block_len)
+{
+	return (size + block_len - 1) / block_len;
+}
+
+uint64_t
 delta_sig_len(uint64_t size, uint32_t block_len)
 {
-	uint64_t blocks = (size + block_len - 1) / block_len;
+	return DELTA_SIG_HDR + delta_blocks(size, block_len) *
+	    (4 + DELTA_STRONG_LEN);
+}
 
-	return DELTA_SIG_HDR + blocks * (4 + DELTA_STRONG_LEN);
+uint64_t
+delta_page_blocks(uint32_t block_len)
+{
+	uint64_t n = DELTA_PAGE_BYTES / block_len;
+
+	return n ? n : 1;
+}
+
+/* The blocks of the page at `first`: 0 for a first past the last block
+ * (false), but a copy of 0 bytes has one page, of no block. */
+static bool
+page_len(uint64_t size, uint32_t block, uint64_t first, uint64_t *n)
+{
+	uint64_t total = delta_blocks(size, block);
+
+	if (first > total || (first == total && total > 0))
+		return false;
+	*n = total - first < delta_page_blocks(block) ? total - first :
+	    delta_page_blocks(block);
+	return true;
 }
 
 static uint32_t
@@ -86,10 +113,11 @@ be32(const uint8_t *p)
 }
 
 bool
-delta_sig_check(const uint8_t *sig, size_t len, uint64_t size, char *why,
-    size_t whylen)
+delta_sig_check(const uint8_t *sig, size_t len, uint64_t size,
+    uint64_t first, char *why, size_t whylen)
 {
 	uint32_t want;
+	uint64_t n;
 
 	if (!delta_block_len(size, &want)) {
 		snprintf(why, whylen, "a signature of a file of %llu bytes "
@@ -114,11 +142,18 @@ delta_sig_check(const uint8_t *sig, size_t len, uint64_t size, char *why,
 		    strong, want, DELTA_STRONG_LEN, (unsigned long long)size);
 		return false;
 	}
-	uint64_t expect = delta_sig_len(size, want);
+	if (!page_len(size, want, first, &n)) {
+		snprintf(why, whylen, "a signature from block %llu of a file of "
+		    "%llu bytes (past its end)", (unsigned long long)first,
+		    (unsigned long long)size);
+		return false;
+	}
+	uint64_t expect = DELTA_SIG_HDR + n * (4 + DELTA_STRONG_LEN);
 	if (len != expect) {
 		snprintf(why, whylen, "a signature of %zu bytes (%llu expected "
-		    "for %llu bytes in blocks of %u)", len,
-		    (unsigned long long)expect, (unsigned long long)size, want);
+		    "for %llu blocks of %u from block %llu)", len,
+		    (unsigned long long)expect, (unsigned long long)n, want,
+		    (unsigned long long)first);
 		return false;
 	}
 	return true;
@@ -227,39 +262,47 @@ append_out(void *arg, const uint8_t *p, size_t n)
 }
 
 int
-delta_signature(int fd, uint64_t size, struct buf *out,
-    uint64_t *signed_size)
+delta_signature(int fd, uint64_t size, uint64_t first, struct buf *out)
 {
 	uint32_t block;
+	uint64_t n;
 	uint8_t *chunk, obuf[64 << 10];
 	struct job_out o = { obuf, sizeof(obuf), 0, append_out, out, false };
-	uint64_t off = 0;
 	rs_result r = RS_BLOCKED;
+	int err = 0;
 
 	if (!delta_block_len(size, &block)) {
 		errno = EFBIG;
 		return -1;
 	}
+	if (!page_len(size, block, first, &n)) {
+		errno = EINVAL;
+		return -1;
+	}
+	uint64_t off = first * block, end = off + n * block < size ?
+	    off + n * block : size;
 	quiet_library();
 	rs_job_t *job = rs_sig_begin(block, DELTA_STRONG_LEN,
 	    RS_RK_BLAKE2_SIG_MAGIC);
 	chunk = xmalloc(CHASH_CHUNK);
-	while (r == RS_BLOCKED) {
-		size_t want = size - off < CHASH_CHUNK ? (size_t)(size - off) :
+	while (r == RS_BLOCKED && err == 0) {
+		size_t want = end - off < CHASH_CHUNK ? (size_t)(end - off) :
 		    CHASH_CHUNK;
 		ssize_t got = want ? pread_full(fd, chunk, want, (off_t)off) : 0;
-		if (got < 0)
+		if (got < 0 || (size_t)got < want) {
+			/* A shorter page would be no page of this size. */
+			err = got < 0 ? errno : EAGAIN;
 			break;
-		off += (uint64_t)got;
-		r = job_pump(job, chunk, (size_t)got, (size_t)got < want ||
-		    off == size, &o);
+		}
+		off += want;
+		r = job_pump(job, chunk, want, off == end, &o);
 	}
-	int err = r == RS_DONE ? 0 : r == RS_BLOCKED ? errno : EIO;
-	if (err == EIO)
+	if (err == 0 && r != RS_DONE) {
 		log_err("signature: librsync: %s", job_strerror(r));
+		err = EIO;
+	}
 	rs_job_free(job);
 	free(chunk);
-	*signed_size = off;
 	errno = err;
 	return err ? -1 : 0;
 }

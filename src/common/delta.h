@@ -4,8 +4,8 @@
  *
  * The exchange (DESIGN.md, "A turn", 3):
  *
- *   secondary  delta_signature()    its copy's signature: a weak and a
- *                                   strong sum per block
+ *   secondary  delta_signature()    its copy's signature, a page at a
+ *                                   time: a weak and a strong sum per block
  *   primary    delta_enc_new()      the signature checked and loaded
  *              delta_enc_begin()    one delta of the current content
  *              delta_enc_feed()     the content, in order; the delta comes
@@ -20,8 +20,12 @@
  * bytes cost a few KiB of delta; a floor keeps small files' signatures
  * small, and the number of blocks is capped so that a signature is at most
  * DELTA_SIG_MAX bytes whatever the size (a copy too large for that is not
- * signed: its content goes whole).  The primary checks a signature's shape
- * against that function before librsync reads it (delta_sig_check).
+ * signed: its content goes whole).  A signature travels in pages of the
+ * blocks of DELTA_PAGE_BYTES of the file, each with the header, so that
+ * signing a large file is many short requests, not one long silence on
+ * the link.  The primary checks each page's shape against the size
+ * signed before librsync reads any (delta_sig_check), and joins them
+ * (the header once) into the signature delta_enc_new loads.
  *
  * The patch trusts nothing: librsync refuses a corrupt delta, a copy from
  * beyond the old file's end is refused, the result may not grow past the
@@ -59,6 +63,7 @@
 #define DELTA_SIG_HDR		12	/* magic, block length, strong length */
 #define DELTA_SIG_MAX		(DELTA_SIG_HDR + DELTA_BLOCKS_MAX * \
 				 (4 + DELTA_STRONG_LEN))
+#define DELTA_PAGE_BYTES	(64u << 20)	/* of the file, per page */
 
 /* The content hash, fed a chunk at a time. */
 void chash_chunk(XXH3_state_t *st, uint64_t off, const void *p, size_t n);
@@ -69,20 +74,24 @@ void chash_end(XXH3_state_t *st, uint64_t size, uint8_t out[CHASH_LEN]);
 bool delta_block_len(uint64_t size, uint32_t *block_len);
 /* The size of the signature of a copy of this size in such blocks. */
 uint64_t delta_sig_len(uint64_t size, uint32_t block_len);
-/* Whether sig (len bytes) is shaped as the signature of a copy of `size`
- * bytes: the magic, the block length delta_block_len gives, the strong
- * length, the length for that many blocks.  False with why. */
+/* The blocks a page covers, and how many blocks a copy of size has. */
+uint64_t delta_page_blocks(uint32_t block_len);
+uint64_t delta_blocks(uint64_t size, uint32_t block_len);
+/* Whether sig (len bytes) is shaped as the page of the signature of a
+ * copy of `size` bytes that begins at block `first`: the magic, the block
+ * length delta_block_len gives, the strong length, the length for the
+ * blocks of that page.  False with why. */
 bool delta_sig_check(const uint8_t *sig, size_t len, uint64_t size,
-    char *why, size_t whylen);
+    uint64_t first, char *why, size_t whylen);
 /* The longest delta accepted for a result of `size` bytes: its literal
  * data, and generous room for the commands. */
 uint64_t delta_stream_max(uint64_t size);
 
-/* The signature of fd's first `size` bytes, appended to out (a file that
- * shrank meanwhile is signed as far as it goes: *signed_size says how
- * far).  -1 with errno: EFBIG when the size allows no bounded signature. */
-int delta_signature(int fd, uint64_t size, struct buf *out,
-    uint64_t *signed_size);
+/* The page of the signature of fd, a file of `size` bytes, that begins at
+ * block `first`, appended to out.  -1 with errno: EFBIG when the size
+ * allows no bounded signature, EINVAL when first is past the last block,
+ * EAGAIN when the file shrank while it was read, or read's. */
+int delta_signature(int fd, uint64_t size, uint64_t first, struct buf *out);
 
 /* The primary's side. */
 struct delta_enc;

@@ -100,11 +100,14 @@ enum msg_type {
 	MSG_DIGEST,	/* oref, u64 sino (0: any): the content digest of
 			 * a regular file (digest.h); reply value: the
 			 * size digested, data: DIGEST_LEN bytes */
-	MSG_SIGNATURE,	/* oref, u64 sino (0: any): the librsync signature
-			 * of a regular file (delta.h), the basis of a
-			 * PUT_DELTA; reply value: the size signed, data:
-			 * the signature, at most PROTO_SIG_MAX bytes (a
-			 * file too large for that: EFBIG) */
+	MSG_SIGNATURE,	/* oref, u64 sino (0: any), u64 first block: a page
+			 * of the librsync signature of a regular file
+			 * (delta.h), the basis of a PUT_DELTA; reply
+			 * value: the file's size, data: the page, its
+			 * header and the sums of up to delta_page_blocks
+			 * blocks from the first, at most PROTO_SIG_MAX
+			 * bytes (a file too large to sign: EFBIG; one
+			 * that shrank while read: EAGAIN) */
 	MSG_REPLY = 64,	/* i32 errno, u64 value, bytes data: the message
 			 * on error, else the request's result (LISTDIR) */
 };

@@ -1559,7 +1559,9 @@ op_digest(struct secondary *s, struct rd *r, uint64_t *val)
 	int rc = content_digest(fd, (uint64_t)st.st_size, d);
 	if (rc < 0)
 		fail(s, errno, "read", &o);
+	int err = errno;
 	close(fd);
+	errno = err;
 	if (rc < 0)
 		return -1;
 	*val = (uint64_t)st.st_size;
@@ -1567,8 +1569,8 @@ op_digest(struct secondary *s, struct rd *r, uint64_t *val)
 	return 0;
 }
 
-/* The librsync signature of a regular file (delta.h), the basis of a
- * PUT_DELTA to come; the size signed in *val. */
+/* A page of the librsync signature of a regular file (delta.h), the basis
+ * of a PUT_DELTA to come; the file's size in *val. */
 static int
 op_signature(struct secondary *s, struct rd *r, uint64_t *val)
 {
@@ -1578,6 +1580,7 @@ op_signature(struct secondary *s, struct rd *r, uint64_t *val)
 	if (!get_oref(r, &o))
 		return -2;
 	uint64_t sino = get_u64(r);
+	uint64_t first = get_u64(r);
 	if (!rd_end(r))
 		return -2;
 	int pfd = parent_fd(s, &o);
@@ -1588,13 +1591,19 @@ op_signature(struct secondary *s, struct rd *r, uint64_t *val)
 	free(name);
 	if (fd < 0)
 		return -1;
-	int rc = delta_signature(fd, (uint64_t)st.st_size, &s->data, val);
+	*val = (uint64_t)st.st_size;
+	int rc = delta_signature(fd, (uint64_t)st.st_size, first, &s->data);
 	if (rc < 0) {
-		fail(s, errno, errno == EFBIG ? "sign (too large for a "
-		    "bounded signature)" : "read", &o);
+		int err = errno;
+		fail(s, err, err == EFBIG ? "sign (too large for a bounded "
+		    "signature)" : err == EINVAL ? "sign (past the last block)" :
+		    err == EAGAIN ? "sign (it shrank while read)" : "read", &o);
 		buf_reset(&s->data);
+		*val = 0;
 	}
+	int err = errno;
 	close(fd);
+	errno = err;
 	return rc;
 }
 

@@ -5,9 +5,10 @@
  * A large file the secondary already holds, changed: SIGNATURE asks the
  * secondary for the signature of its copy -- whatever file is at the name
  * now, not the inode the index believes (the patch is checked against the
- * primary's content hash, so any old copy is a fair basis) -- and the
- * turn waits for it (the one round trip a delta costs; the PUTs before it
- * stay pipelined).  The file is then read once, in order, a chunk at a
+ * primary's content hash, so any old copy is a fair basis) -- a page at a
+ * time, and the turn waits for each (the round trips a delta costs, one
+ * per DELTA_PAGE_BYTES of the old copy; the PUTs before them stay
+ * pipelined).  The pages are joined into one signature.  The file is then read once, in order, a chunk at a
  * time: each chunk hashed as send_extents hashes it, and fed to librsync,
  * whose delta goes out as the PUT_DELTA's DATA frames.  Memory: the
  * signature (at most DELTA_SIG_MAX) and its hash table, and a chunk.
@@ -31,11 +32,6 @@
 #include "turn_int.h"
 #include "../common/banned.h"
 
-/* Files above this are sent whole: the secondary signs a file within one
- * request, and a link stays silent meanwhile (conn.h's timeout); 8 GiB
- * takes well under a minute to read on any disk a replica lives on. */
-#define DELTA_FILE_MAX	(8ull << 30)
-
 _Static_assert(PROTO_DATA_CHUNK == CHASH_CHUNK,
     "a delta's chunks are hashed as send_extents hashes its frames");
 
@@ -52,7 +48,7 @@ delta_wanted(const struct turn *t, const struct dop *d, const struct stat *st,
 	/* A sparse file goes by its extents (its holes stay holes). */
 	if ((uint64_t)st->st_blocks * 512 < size)
 		return false;
-	return size >= t->opts->delta_threshold && size <= DELTA_FILE_MAX;
+	return size >= t->opts->delta_threshold;
 }
 
 void
@@ -67,10 +63,11 @@ delta_on_signature(struct turn *t, const struct reply *rep)
 	buf_add(&w->data, rep->msg, rep->msg_len);
 }
 
-/* Ask for the signature and wait for it (the replies before it are
- * handled meanwhile, in order). */
+/* Ask for the page of the signature from block `first` and wait for it
+ * (the replies before it are handled meanwhile, in order). */
 static int
-ask_signature(struct turn *t, size_t idx, const struct plink *at)
+ask_signature(struct turn *t, size_t idx, const struct plink *at,
+    uint64_t first)
 {
 	struct conn *c = t->conn;
 	size_t s = conn_begin(c, MSG_SIGNATURE, COOKIE_SIG | idx, true);
@@ -79,6 +76,7 @@ ask_signature(struct turn *t, size_t idx, const struct plink *at)
 	    NULL) != 0)
 		fatal("internal error: SIGNATURE of an unresolved path");
 	put_u64(&c->out, 0);	/* any file: see above */
+	put_u64(&c->out, first);
 	t->sig.pending = true;
 	if (conn_end(c, s) < 0)
 		return -1;
@@ -87,32 +85,70 @@ ask_signature(struct turn *t, size_t idx, const struct plink *at)
 	return c->failed ? -1 : 0;
 }
 
-struct delta_enc *
-delta_fetch(struct turn *t, size_t idx, const struct plink *at,
-    const char *disp)
+/*
+ * The next page of the signature into sig (its header only with the first
+ * page): 1 when added, 0 when there is none (said in the log: the file
+ * goes whole), -1 when the connection failed (a page that is not one is a
+ * protocol error).  *size: the size of the old copy, which every page must
+ * say alike (else it changed while signed).
+ */
+static int
+next_page(struct turn *t, size_t idx, const struct plink *at,
+    const char *disp, uint64_t first, uint64_t *size, struct buf *sig)
 {
 	struct sig_wait *w = &t->sig;
 	char why[256];
 
-	if (ask_signature(t, idx, at) < 0)
-		return NULL;
+	if (ask_signature(t, idx, at, first) < 0)
+		return -1;
 	if (w->err) {
 		log_info("delta: %s: no signature from the secondary (%.*s): "
 		    "sent whole", disp, (int)w->data.len, (char *)w->data.data);
-		return NULL;
+		return 0;
 	}
-	if (!delta_sig_check(w->data.data, w->data.len, w->size, why,
+	if (first > 0 && w->size != *size) {
+		log_info("delta: %s: the secondary's copy changed while it was "
+		    "signed: sent whole", disp);
+		return 0;
+	}
+	*size = w->size;
+	if (!delta_sig_check(w->data.data, w->data.len, w->size, first, why,
 	    sizeof(why))) {
 		conn_protocol_error(t->conn, "a reply to SIGNATURE for %s: %s",
 		    disp, why);
-		return NULL;
+		return -1;
 	}
-	struct delta_enc *e = delta_enc_new(w->data.data, w->data.len, why,
-	    sizeof(why));
-	if (e == NULL)
-		conn_protocol_error(t->conn, "a reply to SIGNATURE for %s: %s",
-		    disp, why);
-	buf_reset(&w->data);
+	size_t skip = first > 0 ? DELTA_SIG_HDR : 0;
+	buf_add(sig, w->data.data + skip, w->data.len - skip);
+	return 1;
+}
+
+struct delta_enc *
+delta_fetch(struct turn *t, size_t idx, const struct plink *at,
+    const char *disp)
+{
+	struct buf sig = BUF_INIT;
+	struct delta_enc *e = NULL;
+	uint64_t size = 0, first = 0, total = 1;
+	uint32_t block;
+	char why[256];
+	int rc = 1;
+
+	while (rc == 1 && first < total) {
+		rc = next_page(t, idx, at, disp, first, &size, &sig);
+		if (rc == 1 && delta_block_len(size, &block)) {
+			total = delta_blocks(size, block);
+			first += delta_page_blocks(block);
+		}
+	}
+	if (rc == 1) {
+		e = delta_enc_new(sig.data, sig.len, why, sizeof(why));
+		if (e == NULL)
+			conn_protocol_error(t->conn, "a reply to SIGNATURE for "
+			    "%s: %s", disp, why);
+	}
+	buf_reset(&t->sig.data);
+	buf_release(&sig);
 	return e;
 }
 

@@ -2,7 +2,8 @@
 # rsync-style deltas (librsync) for large changed files the secondary holds:
 #   - 1% of a 24 MiB file of random data rewritten in 100 places: sent as a
 #     delta of at most 2% of the file, and the trees are identical;
-#   - the file grown, then truncated: deltas, identical;
+#   - the file grown, then truncated: deltas, identical; a file whose
+#     signature takes two pages (more than 64 MiB);
 #   - a changed file below the threshold (1M) goes whole; --delta-threshold
 #     lowers it; --no-delta sends whole;
 #   - a large file with two names (written in place on the secondary): sent
@@ -95,6 +96,15 @@ rewrite "$P/d/grow" 1 10 3
 expect_rc 0 gs -v "$P" "$S"
 expect_delta d/grow 5
 compare "$P" "$S"
+
+step "a file of two signature pages (more than 64 MiB): a delta"
+head -c $((72 << 20)) /dev/urandom >"$P/d/huge"
+expect_rc 0 gs "$P" "$S"
+rewrite "$P/d/huge" 30 1000 13
+expect_rc 0 gs -v "$P" "$S"
+expect_delta d/huge 2
+compare "$P" "$S"
+rm "$P/d/huge"
 
 step "below the threshold: whole; --delta-threshold lowers it"
 rewrite "$P/small" 3 100 4

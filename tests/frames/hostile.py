@@ -678,8 +678,9 @@ EBADMSG, EINVAL, ENOENT = 74, 22, 2
 RS_DELTA = b'rs\x026'
 
 
-def signature(parent, name, sino=0):
-    return frame(MSG['SIGNATURE'], 2, oref(parent, name) + u64(sino))
+def signature(parent, name, sino=0, first=0):
+    return frame(MSG['SIGNATURE'], 2, oref(parent, name) + u64(sino) +
+                 u64(first))
 
 
 def data(off, b):
@@ -706,7 +707,9 @@ ino = os.lstat(os.path.join(sec, 'file')).st_ino
 reqs = [signature(b'', b'file'), signature(b'', b'file', sino=ino),
         signature(b'', b'file', sino=ino + 1), signature(b'', b'vlink'),
         signature(b'evil', b'victim'), signature(b'', b'd'),
-        signature(b'', b'fifo'), signature(b'', b'nosuch')]
+        signature(b'', b'fifo'), signature(b'', b'nosuch'),
+        signature(b'', b'file', first=1), signature(b'', b'file',
+                                         first=2**64 - 1)]
 rc, err, rep = talk(name, sec, reqs, flags=0)
 problems = []
 if rc != 0 or len(rep) != len(reqs) + 1:
@@ -719,11 +722,16 @@ else:
     if rep[3][0] != ESTALE:
         problems.append('another sino: %r' % (rep[3],))
     for (e, v, d), lab in zip(rep[4:], ('symlink', 'through a symlink',
-                                        'directory', 'fifo', 'missing')):
+                                        'directory', 'fifo', 'missing',
+                                        'page past the end',
+                                        'page far past the end')):
         if e == 0:
             problems.append('signature of a %s answered' % lab)
     if rep[6][0] != EINVAL or rep[7][0] != EINVAL:
         problems.append('directory or fifo: %r %r' % (rep[6], rep[7]))
+    # A page past the last block.
+    if rep[9][0] != EINVAL or rep[10][0] != EINVAL:
+        problems.append('past the end: %r %r' % (rep[9], rep[10]))
 report(name, problems, err)
 run('signature-readonly', [signature(b'', b'file')], 'drop',
     setup=bound_tree, flags=HELLO_READONLY)

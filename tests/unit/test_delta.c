@@ -89,14 +89,36 @@ test_block_len(void **state)
 	    b) <= DELTA_SIG_MAX);
 }
 
+/* The signature of fd, page by page, each checked, joined as the
+ * primary joins them (the header once). */
+static void
+sign_fd(int fd, uint64_t n, struct buf *sig)
+{
+	uint32_t block;
+	uint64_t first = 0;
+	char why[256];
+
+	assert_true(delta_block_len(n, &block));
+	do {
+		struct buf page = BUF_INIT;
+		assert_int_equal(delta_signature(fd, n, first, &page), 0);
+		if (!delta_sig_check(page.data, page.len, n, first, why,
+		    sizeof(why)))
+			fail_msg("page %llu: %s", (unsigned long long)first, why);
+		size_t skip = first ? DELTA_SIG_HDR : 0;
+		buf_add(sig, page.data + skip, page.len - skip);
+		buf_release(&page);
+		first += delta_page_blocks(block);
+	} while (first < delta_blocks(n, block));
+	assert_int_equal(sig->len, delta_sig_len(n, block));
+}
+
 static void
 sign(const uint8_t *p, size_t n, struct buf *sig)
 {
 	int fd = memfd_with(p, n);
-	uint64_t done;
 
-	assert_int_equal(delta_signature(fd, n, sig, &done), 0);
-	assert_int_equal(done, n);
+	sign_fd(fd, n, sig);
 	close(fd);
 }
 
@@ -110,20 +132,24 @@ test_sig_check(void **state)
 
 	(void)state;
 	sign(old, N, &sig);
-	assert_true(delta_sig_check(sig.data, sig.len, N, why, sizeof(why)));
+	assert_true(delta_sig_check(sig.data, sig.len, N, 0, why, sizeof(why)));
 	/* Shorter, longer, another size, another magic, another block. */
-	assert_false(delta_sig_check(sig.data, sig.len - 1, N, why,
+	assert_false(delta_sig_check(sig.data, sig.len - 1, N, 0, why,
 	    sizeof(why)));
-	assert_false(delta_sig_check(sig.data, 5, N, why, sizeof(why)));
-	assert_false(delta_sig_check(sig.data, sig.len, N + 4096, why,
+	assert_false(delta_sig_check(sig.data, 5, N, 0, why, sizeof(why)));
+	assert_false(delta_sig_check(sig.data, sig.len, N + 4096, 0, why,
 	    sizeof(why)));
 	sig.data[0] ^= 1;
-	assert_false(delta_sig_check(sig.data, sig.len, N, why, sizeof(why)));
+	assert_false(delta_sig_check(sig.data, sig.len, N, 0, why, sizeof(why)));
 	assert_non_null(strstr(why, "magic"));
 	sig.data[0] ^= 1;
 	sig.data[6] ^= 1;
-	assert_false(delta_sig_check(sig.data, sig.len, N, why, sizeof(why)));
+	assert_false(delta_sig_check(sig.data, sig.len, N, 0, why, sizeof(why)));
 	sig.data[6] ^= 1;
+	/* A page past the last block. */
+	assert_false(delta_sig_check(sig.data, sig.len, N, 1 << 20, why,
+	    sizeof(why)));
+	assert_non_null(strstr(why, "past its end"));
 	/* librsync refuses what is not a signature, without crashing. */
 	uint8_t junk[64];
 	memset(junk, 0xa5, sizeof(junk));
@@ -131,6 +157,45 @@ test_sig_check(void **state)
 	assert_null(delta_enc_new(sig.data, 7, why, sizeof(why)));
 	buf_release(&sig);
 	free(old);
+}
+
+/* A file of more than one page (64 MiB of zeros and a tail): signed in
+ * two pages that join into a signature a delta is made with; a page past
+ * the end, or of a file that shrank since its size was taken, refused. */
+static void
+test_pages(void **state)
+{
+	const uint64_t n = ((uint64_t)DELTA_PAGE_BYTES) + 3000;
+	int fd = memfd_create("delta-pages", MFD_CLOEXEC);
+	struct buf sig = BUF_INIT, page = BUF_INIT;
+	uint32_t block;
+	char why[256];
+
+	(void)state;
+	assert_true(fd >= 0);
+	assert_int_equal(ftruncate(fd, (off_t)n), 0);
+	assert_int_equal(pwrite_full(fd, "tail", 4, (off_t)n - 4), 0);
+	assert_true(delta_block_len(n, &block));
+	assert_int_equal(delta_blocks(n, block), delta_page_blocks(block) + 2);
+	sign_fd(fd, n, &sig);
+	struct delta_enc *e = delta_enc_new(sig.data, sig.len, why, sizeof(why));
+	assert_non_null(e);
+	delta_enc_free(e);
+	errno = 0;
+	assert_int_equal(delta_signature(fd, n, delta_blocks(n, block), &page),
+	    -1);
+	assert_int_equal(errno, EINVAL);
+	assert_int_equal(ftruncate(fd, (off_t)n - 100), 0);
+	assert_int_equal(delta_signature(fd, n, delta_page_blocks(block),
+	    &page), -1);
+	assert_int_equal(errno, EAGAIN);
+	/* Too large for any bounded signature. */
+	assert_int_equal(delta_signature(fd, (uint64_t)DELTA_BLOCK_MAX *
+	    DELTA_BLOCKS_MAX + 1, 0, &page), -1);
+	assert_int_equal(errno, EFBIG);
+	buf_release(&sig);
+	buf_release(&page);
+	close(fd);
 }
 
 static int
@@ -288,6 +353,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_block_len),
 		cmocka_unit_test(test_sig_check),
+		cmocka_unit_test(test_pages),
 		cmocka_unit_test(test_round_trip),
 		cmocka_unit_test(test_refusals),
 	};
