@@ -272,7 +272,8 @@ config_usage(FILE *out)
 "                   status (off; e.g. 6h, 24h)\n"
 "  log_level        error | warning | info | debug (info)\n"
 "  delta_threshold  a changed file the secondary holds goes as an rsync-style\n"
-"                   delta from this size up (1M; K, M, G; off: never)\n"
+"                   delta from this size up: K, M, G; off; auto: 1M to a\n"
+"                   remote secondary, off for a local one (auto)\n"
 "Durations: 500ms, 1s, 2m, 1h, or a number of seconds.\n"
 "Not built yet, and refused: sync_jobs (one pipelined stream today) and\n"
 "compress (nothing is compressed on the wire today).\n");

@@ -64,8 +64,9 @@ sync_usage(FILE *out)
 "                      otherwise); only its last component is created\n"
 "  --no-delta          send changed files whole (no rsync-style deltas)\n"
 "  --delta-threshold SIZE  a changed file the secondary holds goes as a delta\n"
-"                      against its copy from this size up (default 1M; K, M,\n"
-"                      G: binary units; 0 or off: never)\n"
+"                      against its copy from this size up (K, M, G: binary\n"
+"                      units; 0 or off: never; default auto: 1M to a remote\n"
+"                      SECONDARY, never to a local one)\n"
 "  --timeout SECONDS   fail when the secondary is silent this long (default 60)\n"
 "  --ssh CMD           the ssh command for a remote SECONDARY, a whole command\n"
 "                      line (default: ssh -oBatchMode=yes; e.g. \"ssh -p 2222\n"
@@ -128,7 +129,7 @@ parse_args(int argc, char **argv, struct sync_args *a)
 
 	a->timeout = 60;
 	a->ssh = CONFIG_SSH_COMMAND;
-	a->o.delta_threshold = CONFIG_DELTA_THRESHOLD;
+	a->o.delta_threshold = SYNC_DELTA_AUTO;
 	while ((ch = getopt_long(argc, argv, "nvqxh", longopts, NULL)) != -1) {
 		switch (ch) {
 		case O_EXCLUDE:

@@ -67,6 +67,7 @@ opt_delta_threshold(const char *cmd, const char *arg, uint64_t *out)
 	if (parse_delta_threshold(arg, out) == 0)
 		return 0;
 	fprintf(stderr, "georep %s: --delta-threshold '%s': expected a size "
-	    "such as 1M, 512K, 2G (bytes without a unit), or off\n", cmd, arg);
+	    "such as 1M, 512K, 2G (bytes without a unit), off or auto\n", cmd,
+	    arg);
 	return -1;
 }

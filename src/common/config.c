@@ -92,7 +92,7 @@ config_init(struct config *c)
 	c->crawl_interval_ms = 60000;
 	c->log_level = LOG_LVL_INFO;
 	c->ssh_command = xstrdup(CONFIG_SSH_COMMAND);
-	c->delta_threshold = CONFIG_DELTA_THRESHOLD;
+	c->delta_threshold = CONFIG_DELTA_AUTO;
 }
 
 void
@@ -172,6 +172,10 @@ parse_delta_threshold(const char *s, uint64_t *out)
 		*out = 0;
 		return 0;
 	}
+	if (strcmp(s, "auto") == 0) {
+		*out = CONFIG_DELTA_AUTO;
+		return 0;
+	}
 	return parse_size(s, out);
 }
 
@@ -182,6 +186,8 @@ format_delta_threshold(uint64_t v)
 
 	if (v == 0)
 		return xstrdup("off");
+	if (v == CONFIG_DELTA_AUTO)
+		return xstrdup("auto");
 	for (int i = 0; i < 4; i++) {
 		unsigned shift = 10 * (unsigned)(4 - i);
 		if (v % (1ull << shift) == 0)
@@ -332,7 +338,7 @@ config_set(struct config *c, const char *key, const char *v, char *err,
 	} else if (strcmp(key, "delta_threshold") == 0) {
 		if (parse_delta_threshold(v, &c->delta_threshold) < 0)
 			BAD("delta_threshold '%s': expected a size such as 1M, "
-			    "512K, 2G (bytes without a unit), or off", v);
+			    "512K, 2G (bytes without a unit), off or auto", v);
 	} else if (strcmp(key, "log_level") == 0) {
 		if (parse_enum(v, level_names, 4, &iv) < 0)
 			BAD("log_level '%s': expected error, warning, info or "

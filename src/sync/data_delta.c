@@ -40,15 +40,18 @@ delta_wanted(const struct turn *t, const struct dop *d, const struct stat *st,
     bool inplace)
 {
 	uint64_t size = (uint64_t)st->st_size;
+	uint64_t threshold = t->opts->delta_threshold;
 
+	if (threshold == SYNC_DELTA_AUTO)
+		threshold = t->conn->host[0] ? SYNC_DELTA_REMOTE : 0;
 	/* Several names on the secondary share the inode, written in
 	 * place: its old content would be the basis and the target at once. */
-	if (inplace || d->is_new || d->whole || t->opts->delta_threshold == 0)
+	if (inplace || d->is_new || d->whole || threshold == 0)
 		return false;
 	/* A sparse file goes by its extents (its holes stay holes). */
 	if ((uint64_t)st->st_blocks * 512 < size)
 		return false;
-	return size >= t->opts->delta_threshold;
+	return size >= threshold;
 }
 
 void

@@ -51,6 +51,8 @@ struct sync_progress {
 	uint64_t bytes_total, bytes_done;
 };
 #define SYNC_PROGRESS_MS	500
+#define SYNC_DELTA_AUTO		UINT64_MAX
+#define SYNC_DELTA_REMOTE	(1u << 20)
 
 struct sync_opts {
 	bool dry_run;
@@ -73,7 +75,9 @@ struct sync_opts {
 	bool one_file_system;
 	/* A changed file of at least this many bytes that the secondary
 	 * already holds goes as an rsync-style delta against its copy
-	 * (delta.h); 0: never. */
+	 * (delta.h); 0: never; SYNC_DELTA_AUTO: SYNC_DELTA_REMOTE to a
+	 * remote secondary (over ssh), never to a local one (config.h says
+	 * why). */
 	uint64_t delta_threshold;
 	/* Set (by a signal handler) to stop the turn at the next operation;
 	 * the turn then returns -1 and the next one reconciles. */

@@ -5,7 +5,8 @@
 #   - the file grown, then truncated: deltas, identical; a file whose
 #     signature takes two pages (more than 64 MiB);
 #   - a changed file below the threshold (1M) goes whole; --delta-threshold
-#     lowers it; --no-delta sends whole;
+#     lowers it; --no-delta sends whole; to a local secondary, deltas are
+#     off by default (delta_threshold auto: on for a remote one, 56);
 #   - a large file with two names (written in place on the secondary): sent
 #     whole, both names see it;
 #   - the secondary's copy replaced behind georep's back by another file (in
@@ -23,8 +24,9 @@ source "$(dirname "$0")/lib.sh"
 
 P=$T/p S=$T/s
 # One index for the pair, whether it is reached directly or through the
-# proxy below.
-gs() { gsync --name pair "$@"; }
+# proxy below.  Deltas to a local secondary are off by default (auto: on
+# for a remote one): on here, as to a remote one.
+gs() { gsync --name pair --delta-threshold 1M "$@"; }
 mkdir -p "$P/d"
 
 # rewrite FILE COUNT LEN SEED: COUNT places of LEN random bytes each.
@@ -114,6 +116,12 @@ compare "$P" "$S"
 rewrite "$P/small" 3 100 5
 expect_rc 0 gs -v --delta-threshold 512K "$P" "$S"
 expect_delta small 10
+compare "$P" "$S"
+
+step "to a local secondary, by default (auto): whole"
+rewrite "$P/big" 10 100 14
+expect_rc 0 gsync --name pair -v "$P" "$S"
+expect_whole big
 compare "$P" "$S"
 
 step "--no-delta sends whole"
@@ -245,6 +253,9 @@ head -c $((16 << 20)) /dev/urandom >"$P2/vm.img"
 at_exit 'G stop s >/dev/null 2>&1 || true'
 expect_rc 0 G create s "$P2" "$S2" --config change_detector=inotify \
     --config log_level=debug --config crawl_interval=1h
+expect_rc 0 G config s delta_threshold
+expect_stdout "^auto$"
+expect_rc 0 G config s delta_threshold 1024K
 expect_rc 0 G config s delta_threshold
 expect_stdout "^1M$"
 expect_rc 0 G start s

@@ -212,9 +212,12 @@ test_delta_threshold(void **state)
 	assert_get(f, "delta_threshold", "off");
 	config_set(&f->c, "delta_threshold", "1500", f->err, sizeof(f->err));
 	assert_get(f, "delta_threshold", "1500");
+	config_set(&f->c, "delta_threshold", "auto", f->err, sizeof(f->err));
+	assert_get(f, "delta_threshold", "auto");
+	assert_int_equal(f->c.delta_threshold, CONFIG_DELTA_AUTO);
 	assert_all_refused(f, "delta_threshold", bad, sizeof(bad) /
 	    sizeof(bad[0]), "a size such as 1M, 512K, 2G (bytes without a "
-	    "unit), or off");
+	    "unit), off or auto");
 }
 
 static void
@@ -234,7 +237,7 @@ test_keys_and_defaults(void **state)
 		{ "crawl_interval", "1m" },
 		{ "log_level", "info" },
 		{ "verify_interval", "off" },
-		{ "delta_threshold", "1M" },
+		{ "delta_threshold", "auto" },
 	};
 	size_t n = 0;
 
