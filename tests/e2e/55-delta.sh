@@ -7,6 +7,8 @@
 #   - a changed file below the threshold (1M) goes whole; --delta-threshold
 #     lowers it; --no-delta sends whole; to a local secondary, deltas are
 #     off by default (delta_threshold auto: on for a remote one, 56);
+#   - a large file written to while its delta is made: once quiet, the
+#     trees are identical;
 #   - a large file with two names (written in place on the secondary): sent
 #     whole, both names see it;
 #   - the secondary's copy replaced behind georep's back by another file (in
@@ -133,6 +135,30 @@ expect_whole big
 compare "$P" "$S"
 expect_rc 64 gs --delta-threshold 1X "$P" "$S"
 expect_stderr "--delta-threshold '1X': expected a size"
+
+step "a large file written to while its delta is made"
+# A writer for 3 s: the sync meanwhile sends it or says it kept changing
+# (74); once quiet, a sync makes the trees identical.
+python3 - "$P/big" <<'EOF2' &
+import os, random, sys, time
+end = time.monotonic() + 3
+r = random.Random(15)
+size = os.path.getsize(sys.argv[1])
+with open(sys.argv[1], 'r+b') as f:
+    while time.monotonic() < end:
+        f.seek(r.randrange(0, size - 4096))
+        f.write(r.randbytes(4096))
+        f.flush()
+        time.sleep(0.001)
+EOF2
+writer=$!
+at_exit "kill $writer 2>/dev/null || true"
+sleep 0.2
+run gs -v "$P" "$S"
+[[ $RC == 0 || $RC == 74 ]] || check_failed "exit $RC while the file changed"
+wait "$writer"
+expect_rc 0 gs -v "$P" "$S"
+compare "$P" "$S"
 
 step "a large file with two names: whole, in place; both names see it"
 ln "$P/d/other" "$P/other-link"
