@@ -528,13 +528,12 @@ verbose_path(struct turn *t, const char *verb, const struct plink *at,
 	free(disp);
 }
 
-/* A delta sent: counted, logged, and said by -v (how). */
+/* A delta sent: logged, and said by -v (how); counted once the
+ * secondary took it (delta_refused). */
 static void
-note_delta(struct turn *t, const char *disp, uint64_t wire, uint64_t size,
-    char *how, size_t howlen)
+note_delta(const char *disp, uint64_t wire, uint64_t size, char *how,
+    size_t howlen)
 {
-	t->st->delta_files++;
-	t->st->delta_size += size;
 	log_debug("delta: %s: %llu bytes for a file of %llu", disp,
 	    (unsigned long long)wire, (unsigned long long)size);
 	snprintf(how, howlen, "(delta: %llu bytes for %llu)",
@@ -763,7 +762,7 @@ send_put(struct turn *t, size_t idx)
 		if (enc) {
 			/* What the patched file must hash to (proto.h). */
 			put_raw(&c->out, d->hash, CHASH_LEN);
-			note_delta(t, disp, wire, d->size, how, sizeof(how));
+			note_delta(disp, wire, d->size, how, sizeof(how));
 		}
 		d->delta = enc != NULL;
 		if (conn_end(c, s) < 0) {
@@ -897,7 +896,7 @@ send_setattr(struct turn *t, size_t idx)
 /* A delta PUT the secondary refused (its copy changed since it was
  * signed, say): sent again whole once the PUTs out are answered
  * (retry_whole).  True when it was one; nothing is reported for it, the
- * whole PUT reports its own failure. */
+ * whole PUT reports its own failure.  One it took is counted. */
 static bool
 delta_refused(struct turn *t, struct dop *d, const struct reply *rep)
 {
@@ -907,8 +906,11 @@ delta_refused(struct turn *t, struct dop *d, const struct reply *rep)
 	if (!d->delta)
 		return false;
 	d->delta = false;
-	if (rep->err == 0)
+	if (rep->err == 0) {
+		t->st->delta_files++;
+		t->st->delta_size += d->size;
 		return false;
+	}
 	d->whole = true;
 	d->retry_whole = true;
 	if (dop_link(t, d, &at) == 0)

@@ -258,6 +258,7 @@ step "the copy changes between its signature and the patch: sent whole"
 rewrite "$P/big" 3 100 10
 expect_rc 0 gs -v --ssh "$(proxy basis-changes)" "$P" "fake:$S"
 expect_stderr "delta: big: the secondary refused it \(.*not the primary's content.*\): sent whole"
+expect_no_stderr "as deltas"
 expect_whole big
 compare "$P" "$S"
 
