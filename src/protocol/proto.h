@@ -139,8 +139,9 @@ enum hello_state {
 /* MSG_PUT flags */
 #define PUT_INPLACE	0x1	/* several hard links: write the inode itself */
 #define PUT_DELTA	0x2	/* the DATA frames are a librsync delta against
-				 * the file at the oref (never with
-				 * PUT_INPLACE): their offsets count the
+				 * the file at the oref (with PUT_INPLACE:
+				 * patched aside, then copied into the
+				 * inode): their offsets count the
 				 * delta's bytes, in order, at most
 				 * delta_stream_max(size) of them; PUT_END
 				 * carries, after the attrs, the CHASH_LEN

@@ -938,7 +938,10 @@ put_open_inplace(struct secondary *s, uint64_t sino)
 
 /* PUT_DELTA: the file the delta is applied to, the one at the name now
  * (sino: the inode expected, or 0), read only; the patch goes into the
- * temporary file, so a reader sees the old file or the new one, whole. */
+ * temporary file, so a reader sees the old file or the new one, whole --
+ * but for PUT_INPLACE, where the patched file, once checked, is copied
+ * into the inode all the names share (put_copy_in): the inode is not
+ * touched before, and then written as a whole PUT in place writes it. */
 static void
 put_open_basis(struct secondary *s, uint64_t sino)
 {
@@ -966,7 +969,6 @@ op_put(struct secondary *s, struct rd *r)
 	uint64_t size = get_u64(r);
 	uint32_t mode = get_u32(r);
 	if (!rd_end(r) || (flags & ~(PUT_INPLACE | PUT_DELTA)) ||
-	    (flags & PUT_INPLACE && flags & PUT_DELTA) ||
 	    size > (uint64_t)INT64_MAX || (mode & ~07777u))
 		return -2;
 	put_reset(p);
@@ -989,7 +991,7 @@ op_put(struct secondary *s, struct rd *r)
 		p->errmsg = xstrdup(s->msg);
 		return 0;
 	}
-	if (flags & PUT_INPLACE) {
+	if ((flags & PUT_INPLACE) && !(flags & PUT_DELTA)) {
 		put_open_inplace(s, sino);
 		return 0;
 	}
@@ -997,7 +999,9 @@ op_put(struct secondary *s, struct rd *r)
 	 * disk never leaves a half-written file under a real name.  Made
 	 * with its final permission bits (the umask allowing), so that
 	 * most files need no chmod at the end. */
-	p->fd = openat(p->dirfd, ".", O_TMPFILE | O_WRONLY | O_CLOEXEC,
+	/* Read back too when it is copied into the inode (put_copy_in). */
+	int rw = (flags & PUT_INPLACE) ? O_RDWR : O_WRONLY;
+	p->fd = openat(p->dirfd, ".", O_TMPFILE | rw | O_CLOEXEC,
 	    (mode_t)(mode & 0777));
 	if (p->fd < 0)
 		put_error(s, errno, "create a temporary file for");
@@ -1089,6 +1093,55 @@ put_link_into_place(struct secondary *s)
 	return 0;
 }
 
+/* n bytes of in, from its start, over out's. */
+static int
+copy_content(int in, int out, uint64_t n)
+{
+	uint8_t *chunk = xmalloc(CHASH_CHUNK);
+	int rc = 0;
+
+	for (uint64_t off = 0; off < n && rc == 0; ) {
+		size_t want = n - off < CHASH_CHUNK ? (size_t)(n - off) :
+		    CHASH_CHUNK;
+		ssize_t got = pread_full(in, chunk, want, (off_t)off);
+		if (got < 0 || (size_t)got < want) {
+			if (got >= 0)
+				errno = EIO;	/* our own file shrank */
+			rc = -1;
+		} else {
+			rc = pwrite_full(out, chunk, want, (off_t)off);
+		}
+		off += want;
+	}
+	free(chunk);
+	return rc;
+}
+
+/* PUT_INPLACE with PUT_DELTA: the patched file, checked, copied into the
+ * inode (the basis, read all it was needed for), which the rest of the
+ * PUT then works on as a PUT in place does. */
+static void
+put_copy_in(struct secondary *s)
+{
+	struct put *p = &s->put;
+	char proc[64];
+
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", p->basis_fd);
+	int out = open(proc, O_WRONLY | O_CLOEXEC);
+	if (out < 0) {
+		put_error(s, errno, "open");
+		return;
+	}
+	if (copy_content(p->fd, out, p->size) < 0 ||
+	    ftruncate(out, (off_t)p->size) < 0 || fstat(out, &p->cur) < 0) {
+		put_error(s, errno, "write in place");
+		close(out);
+		return;
+	}
+	close(p->fd);
+	p->fd = out;
+}
+
 /* The end of a delta: the patch finished and checked against the content
  * hash the primary read (delta.h); the result is then the file's whole
  * size. */
@@ -1098,10 +1151,13 @@ put_delta_finish(struct secondary *s, const uint8_t *hash)
 	struct put *p = &s->put;
 	char why[256];
 
-	if (delta_dec_finish(p->dec, hash, why, sizeof(why)) < 0)
+	if (delta_dec_finish(p->dec, hash, why, sizeof(why)) < 0) {
 		put_error_why(s, errno, "apply the delta to", why);
-	else
-		p->written_end = p->size;
+		return;
+	}
+	p->written_end = p->size;
+	if (p->flags & PUT_INPLACE)
+		put_copy_in(s);
 }
 
 static int

@@ -643,7 +643,7 @@ send_put(struct turn *t, size_t idx)
 		dry_done(t, idx);
 		goto out;
 	}
-	if (delta_wanted(t, d, &st, inplace)) {
+	if (delta_wanted(t, d, &st)) {
 		enc = delta_fetch(t, idx, &at, disp);
 		if (c->failed) {
 			rc = -1;

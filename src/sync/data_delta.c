@@ -35,18 +35,19 @@
 _Static_assert(PROTO_DATA_CHUNK == CHASH_CHUNK,
     "a delta's chunks are hashed as send_extents hashes its frames");
 
+/* A file with several names is written in place on the secondary: its
+ * delta is patched aside (never over its own basis) and copied into the
+ * inode once checked -- the inode is touched only then, and written as a
+ * whole PUT in place writes it. */
 bool
-delta_wanted(const struct turn *t, const struct dop *d, const struct stat *st,
-    bool inplace)
+delta_wanted(const struct turn *t, const struct dop *d, const struct stat *st)
 {
 	uint64_t size = (uint64_t)st->st_size;
 	uint64_t threshold = t->opts->delta_threshold;
 
 	if (threshold == SYNC_DELTA_AUTO)
 		threshold = t->conn->host[0] ? SYNC_DELTA_REMOTE : 0;
-	/* Several names on the secondary share the inode, written in
-	 * place: its old content would be the basis and the target at once. */
-	if (inplace || d->is_new || d->whole || threshold == 0)
+	if (d->is_new || d->whole || threshold == 0)
 		return false;
 	/* A sparse file goes by its extents (its holes stay holes). */
 	if ((uint64_t)st->st_blocks * 512 < size)

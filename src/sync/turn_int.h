@@ -145,9 +145,9 @@ int reconcile_mark_full(struct turn *t);
 struct delta_enc;
 struct stat;
 /* Whether d's content, of st, goes as a delta (the secondary holds an
- * older copy; large enough; no holes; not written in place). */
+ * older copy; large enough; no holes). */
 bool delta_wanted(const struct turn *t, const struct dop *d,
-    const struct stat *st, bool inplace);
+    const struct stat *st);
 /* The secondary's signature of the file at `at`, checked and loaded:
  * NULL when there is none (the file goes whole, said in the log) or the
  * connection failed (c->failed: a signature that is not one is a protocol

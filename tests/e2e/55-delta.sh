@@ -9,8 +9,9 @@
 #     off by default (delta_threshold auto: on for a remote one, 56);
 #   - a large file written to while its delta is made: once quiet, the
 #     trees are identical;
-#   - a large file with two names (written in place on the secondary): sent
-#     whole, both names see it;
+#   - a large file with two names (written in place on the secondary): a
+#     delta, patched aside and copied into the inode; both names see it,
+#     refused too (then whole, in place);
 #   - the secondary's copy replaced behind georep's back by another file (in
 #     place, and by a rename): the signature is of what is there, so the
 #     delta still makes exactly the primary's content;
@@ -68,6 +69,74 @@ expect_delta() {
 expect_whole() {
 	[[ $(sent_as "$1") == whole ]] || check_failed "$1 went as a delta, not whole"
 }
+
+# A proxy between georep and its secondary, run as the ssh command of a
+# fake remote (georep runs SSH_WORDS HOST "georep secondary 'PATH'"): it
+# starts the real secondary on $S and passes frames both ways, except
+# what MODE changes.
+cat >"$T/proxy.py" <<'EOF'
+import os, struct, subprocess, sys, threading
+mode, georep, sec = sys.argv[1], sys.argv[2], sys.argv[3]
+SIGNATURE, REPLY = 21, 64
+child = subprocess.Popen([georep, 'secondary', sec], stdin=subprocess.PIPE,
+                         stdout=subprocess.PIPE)
+sig_ids = {}    # request id -> name
+lock = threading.Lock()
+
+def frames(f):
+    buf = b''
+    while True:
+        while len(buf) >= 4 and len(buf) >= 4 + struct.unpack('<I', buf[:4])[0]:
+            n = struct.unpack('<I', buf[:4])[0]
+            yield buf[:4 + n]
+            buf = buf[4 + n:]
+        chunk = os.read(f, 1 << 20)
+        if not chunk:
+            return
+        buf += chunk
+
+def name_of(payload):
+    # oref: u8 base, str parent, u64 psino, str name
+    plen = struct.unpack('<I', payload[1:5])[0]
+    p = 5 + plen + 8
+    nlen = struct.unpack('<I', payload[p:p + 4])[0]
+    parent = payload[5:5 + plen]
+    name = payload[p + 4:p + 4 + nlen]
+    return os.path.join(parent, name) if parent else name
+
+def upstream():
+    for f in frames(0):
+        if f[4] == SIGNATURE:
+            with lock:
+                sig_ids[struct.unpack('<I', f[5:9])[0]] = name_of(f[9:])
+        child.stdin.write(f)
+        child.stdin.flush()
+    child.stdin.close()
+
+threading.Thread(target=upstream, daemon=True).start()
+for f in frames(child.stdout.fileno()):
+    rid = struct.unpack('<I', f[5:9])[0]
+    with lock:
+        name = sig_ids.pop(rid, None)
+    if name is not None and f[4] == REPLY:
+        if mode == 'basis-changes':
+            # The copy changes once it is signed: its patch cannot hash
+            # to the primary's content.
+            with open(os.path.join(os.fsencode(sec), name), 'r+b') as g:
+                g.seek(4096)
+                g.write(b'changed behind the signature' * 100)
+        elif mode == 'sig-junk':
+            err, val, n = struct.unpack('<iQI', f[9:25])
+            junk = b'rs\x01G' + b'\xff' * 40
+            body = struct.pack('<iQI', 0, val, len(junk)) + junk
+            f = struct.pack('<IBI', 5 + len(body), REPLY, rid) + body
+        elif mode == 'sig-big':
+            body = struct.pack('<iQI', 0, 1, 1 << 21) + b'\0' * (1 << 21)
+            f = struct.pack('<IBI', 5 + len(body), REPLY, rid) + body
+    os.write(1, f)
+sys.exit(child.wait())
+EOF
+proxy() { echo "python3 $T/proxy.py $1 $GEOREP $S"; }
 
 step "a first sync: everything new goes whole"
 head -c $((24 << 20)) /dev/urandom >"$P/big"
@@ -160,12 +229,20 @@ wait "$writer"
 expect_rc 0 gs -v "$P" "$S"
 compare "$P" "$S"
 
-step "a large file with two names: whole, in place; both names see it"
+step "a large file with two names: a delta, copied in place; both names see it"
 ln "$P/d/other" "$P/other-link"
 expect_rc 0 gs "$P" "$S"
+ino=$(stat -c %i "$S/d/other")
 rewrite "$P/d/other" 4 100 7
 expect_rc 0 gs -v "$P" "$S"
-expect_whole d/other
+expect_delta d/other 5
+compare "$P" "$S"
+[[ $(stat -c %i "$S/d/other") == "$ino" ]] ||
+	check_failed "the file with two names is another inode on the secondary"
+# Its delta refused (the copy changed once signed): whole, in place.
+rewrite "$P/d/other" 4 100 16
+expect_rc 0 gs -v --ssh "$(proxy basis-changes)" "$P" "fake:$S"
+expect_stderr "delta: (d/other|other-link): the secondary refused it"
 compare "$P" "$S"
 [[ $(stat -c %i "$S/d/other") == $(stat -c %i "$S/other-link") ]] ||
 	check_failed "the two names no longer share an inode on the secondary"
@@ -186,73 +263,6 @@ expect_rc 0 gs -v "$P" "$S"
 expect_delta big 60
 compare "$P" "$S"
 
-# A proxy between georep and its secondary, run as the ssh command of a
-# fake remote (georep runs SSH_WORDS HOST "georep secondary 'PATH'"): it
-# starts the real secondary on $S and passes frames both ways, except
-# what MODE changes.
-cat >"$T/proxy.py" <<'EOF'
-import os, struct, subprocess, sys, threading
-mode, georep, sec = sys.argv[1], sys.argv[2], sys.argv[3]
-SIGNATURE, REPLY = 21, 64
-child = subprocess.Popen([georep, 'secondary', sec], stdin=subprocess.PIPE,
-                         stdout=subprocess.PIPE)
-sig_ids = {}    # request id -> name
-lock = threading.Lock()
-
-def frames(f):
-    buf = b''
-    while True:
-        while len(buf) >= 4 and len(buf) >= 4 + struct.unpack('<I', buf[:4])[0]:
-            n = struct.unpack('<I', buf[:4])[0]
-            yield buf[:4 + n]
-            buf = buf[4 + n:]
-        chunk = os.read(f, 1 << 20)
-        if not chunk:
-            return
-        buf += chunk
-
-def name_of(payload):
-    # oref: u8 base, str parent, u64 psino, str name
-    plen = struct.unpack('<I', payload[1:5])[0]
-    p = 5 + plen + 8
-    nlen = struct.unpack('<I', payload[p:p + 4])[0]
-    parent = payload[5:5 + plen]
-    name = payload[p + 4:p + 4 + nlen]
-    return os.path.join(parent, name) if parent else name
-
-def upstream():
-    for f in frames(0):
-        if f[4] == SIGNATURE:
-            with lock:
-                sig_ids[struct.unpack('<I', f[5:9])[0]] = name_of(f[9:])
-        child.stdin.write(f)
-        child.stdin.flush()
-    child.stdin.close()
-
-threading.Thread(target=upstream, daemon=True).start()
-for f in frames(child.stdout.fileno()):
-    rid = struct.unpack('<I', f[5:9])[0]
-    with lock:
-        name = sig_ids.pop(rid, None)
-    if name is not None and f[4] == REPLY:
-        if mode == 'basis-changes':
-            # The copy changes once it is signed: its patch cannot hash
-            # to the primary's content.
-            with open(os.path.join(os.fsencode(sec), name), 'r+b') as g:
-                g.seek(4096)
-                g.write(b'changed behind the signature' * 100)
-        elif mode == 'sig-junk':
-            err, val, n = struct.unpack('<iQI', f[9:25])
-            junk = b'rs\x01G' + b'\xff' * 40
-            body = struct.pack('<iQI', 0, val, len(junk)) + junk
-            f = struct.pack('<IBI', 5 + len(body), REPLY, rid) + body
-        elif mode == 'sig-big':
-            body = struct.pack('<iQI', 0, 1, 1 << 21) + b'\0' * (1 << 21)
-            f = struct.pack('<IBI', 5 + len(body), REPLY, rid) + body
-    os.write(1, f)
-sys.exit(child.wait())
-EOF
-proxy() { echo "python3 $T/proxy.py $1 $GEOREP $S"; }
 
 step "the copy changes between its signature and the patch: sent whole"
 rewrite "$P/big" 3 100 10

@@ -740,9 +740,6 @@ run('signature-readonly', [signature(b'', b'file')], 'drop',
 # past what a delta of that size can be, a PUT_END without the hash: the
 # connection dropped.  Junk, a delta the hash refuses, a copy past the old
 # copy's end, no old copy: refused, the old copy as it was, nothing left.
-run('put-delta-inplace', [put_req(b'', b'file', 0, PUT_DELTA | PUT_INPLACE,
-                                  10)], 'drop', setup=bound_tree,
-    check=file_kept)
 run('put-delta-out-of-order', [put_req(b'', b'file', 0, PUT_DELTA, 10),
                                data(5, b'x')], 'drop', setup=bound_tree,
     check=file_kept)
@@ -763,9 +760,18 @@ for case, delta, size in (
         ('put-delta-after-end', lit + b'more', 10),
         ('put-delta-copy-past-end', RS_DELTA + b'\x45' + u8(200) + u8(10) +
          b'\0', 10)):
-    run(case, [put_req(b'', b'file', 0, PUT_DELTA, size), data(0, delta),
-               put_end_hash(), frame(MSG['PING'], 3, b'')], [EBADMSG, 0],
-        setup=bound_tree, check=file_kept)
+    for flags, how in ((PUT_DELTA, ''), (PUT_DELTA | PUT_INPLACE,
+                                         '-inplace')):
+        run(case + how, [put_req(b'', b'file', 0, flags, size),
+                         data(0, delta), put_end_hash(),
+                         frame(MSG['PING'], 3, b'')], [EBADMSG, 0],
+            setup=bound_tree, check=file_kept)
+# In place: the old copy must be the inode the primary names.
+run('put-delta-inplace-stale', [put_req(b'', b'file', 1, PUT_DELTA |
+                                        PUT_INPLACE, 10),
+                                data(0, lit), put_end_hash(),
+                                frame(MSG['PING'], 3, b'')], [ESTALE, 0],
+    setup=bound_tree, check=file_kept)
 run('put-delta-no-basis', [put_req(b'', b'nosuch', 0, PUT_DELTA, 10),
                            data(0, lit), put_end_hash(),
                            frame(MSG['PING'], 3, b'')], [ENOENT, 0],
