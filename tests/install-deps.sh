@@ -3,7 +3,7 @@
 # (--bench: also the peers `make bench` measures against).
 # Idempotent: packages already present are not touched.
 set -euo pipefail
-pkgs=(gcc make pkg-config liblmdb-dev libzstd-dev libxxhash-dev libinih-dev libjansson-dev libcmocka-dev
+pkgs=(gcc make pkg-config liblmdb-dev libzstd-dev libxxhash-dev libinih-dev libjansson-dev libcmocka-dev librsync-dev
       python3 attr acl rsync strace clang libclang-rt-14-dev util-linux procps e2fsprogs
       btrfs-progs
       # The remote scenarios (45, 46) start an sshd of their own on

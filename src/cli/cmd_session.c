@@ -276,6 +276,9 @@ config_usage(FILE *out)
 "  bwlimit          write at most this to the secondary, after compression:\n"
 "                   KiB per second, or with a suffix K, M, G (e.g. 500,\n"
 "                   2M); 0 is no limit (0)\n"
+"  delta_threshold  a changed file the secondary holds goes as an rsync-style\n"
+"                   delta from this size up: K, M, G; off; auto: 1M to a\n"
+"                   remote secondary, off for a local one (auto)\n"
 "Durations: 500ms, 1s, 2m, 1h, or a number of seconds.\n"
 "Not built yet, and refused: sync_jobs (one pipelined stream today).\n");
 }

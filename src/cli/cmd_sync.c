@@ -62,6 +62,11 @@ sync_usage(FILE *out)
 "  --home DIR          where sessions and indexes live (default: $GEOREP_HOME,\n"
 "                      /var/lib/georep as root, ~/.local/state/georep\n"
 "                      otherwise); only its last component is created\n"
+"  --no-delta          send changed files whole (no rsync-style deltas)\n"
+"  --delta-threshold SIZE  a changed file the secondary holds goes as a delta\n"
+"                      against its copy from this size up (K, M, G: binary\n"
+"                      units; 0 or off: never; default auto: 1M to a remote\n"
+"                      SECONDARY, never to a local one)\n"
 "  --timeout SECONDS   fail when the secondary is silent this long (default 60)\n"
 "  --compress[=LEVEL]  compress what is sent with zstd, at LEVEL 1..19 (default\n"
 "                      1); content that does not shrink is sent as it is.\n"
@@ -107,7 +112,8 @@ parse_args(int argc, char **argv, struct sync_args *a)
 {
 	enum { O_EXCLUDE = 256, O_IGNORE_DELETES, O_PROGRESS, O_FORCE, O_NAME,
 	    O_HOME, O_TIMEOUT, O_NOFSYNC, O_NO_OWNERS, O_NO_DEVICES, O_SSH,
-	    O_COMPRESS, O_NO_COMPRESS, O_BWLIMIT };
+	    O_COMPRESS, O_NO_COMPRESS, O_BWLIMIT, O_NO_DELTA,
+	    O_DELTA_THRESHOLD };
 	static const struct option longopts[] = {
 		{ "exclude", required_argument, NULL, O_EXCLUDE },
 		{ "ignore-deletes", no_argument, NULL, O_IGNORE_DELETES },
@@ -125,6 +131,9 @@ parse_args(int argc, char **argv, struct sync_args *a)
 		{ "no-compress", no_argument, NULL, O_NO_COMPRESS },
 		{ "bwlimit", required_argument, NULL, O_BWLIMIT },
 		{ "no-fsync", no_argument, NULL, O_NOFSYNC },
+		{ "no-delta", no_argument, NULL, O_NO_DELTA },
+		{ "delta-threshold", required_argument, NULL,
+		    O_DELTA_THRESHOLD },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
@@ -135,6 +144,7 @@ parse_args(int argc, char **argv, struct sync_args *a)
 	a->timeout = 60;
 	a->ssh = CONFIG_SSH_COMMAND;
 	a->compress = COMPRESS_AUTO;
+	a->o.delta_threshold = SYNC_DELTA_AUTO;
 	while ((ch = getopt_long(argc, argv, "nvqxh", longopts, NULL)) != -1) {
 		switch (ch) {
 		case O_EXCLUDE:
@@ -173,6 +183,12 @@ parse_args(int argc, char **argv, struct sync_args *a)
 				return -1;
 			break;
 		case O_NOFSYNC: a->o.no_fsync = true; break;
+		case O_NO_DELTA: a->o.delta_threshold = 0; break;
+		case O_DELTA_THRESHOLD:
+			if (opt_delta_threshold("sync", optarg,
+			    &a->o.delta_threshold) < 0)
+				return -1;
+			break;
 		case 'v': a->o.verbose = true; break;
 		case 'q': log_set_level(LOG_LVL_ERR); break;
 		case 'h': sync_usage(stdout); exit(0);
@@ -293,6 +309,15 @@ print_summary(const struct sync_stats *st, const struct conn *c,
 
 	add_wire(&extra, c, verbose);
 	format_size(st->bytes_sent, bytes, sizeof(bytes));
+	if (st->delta_files) {
+		char whole[16];
+		format_size(st->delta_size, whole, sizeof(whole));
+		char *d = xasprintf("; %llu %s of %s as deltas",
+		    (unsigned long long)st->delta_files,
+		    plural(st->delta_files, "file", "files"), whole);
+		buf_addstr(&extra, d);
+		free(d);
+	}
 	if (st->errors)
 		buf_addstr(&extra, "; some paths failed (see above)");
 	if (st->owners_skipped || st->devices_skipped) {
@@ -349,6 +374,8 @@ run_turns(struct sync_args *a, struct sync_target *tgt, struct index *ix,
 		memset(st, 0, sizeof(*st));
 		st->files_sent = prev.files_sent;
 		st->bytes_sent = prev.bytes_sent;
+		st->delta_files = prev.delta_files;
+		st->delta_size = prev.delta_size;
 		st->entries = prev.entries;
 		st->attrs_set = prev.attrs_set;
 		sync_stats_release(&prev);

@@ -85,3 +85,14 @@ opt_bwlimit(const char *cmd, const char *arg, uint64_t *out)
 	    "2M), from 1K to 1024G\n", cmd, arg);
 	return -1;
 }
+
+int
+opt_delta_threshold(const char *cmd, const char *arg, uint64_t *out)
+{
+	if (parse_delta_threshold(arg, out) == 0)
+		return 0;
+	fprintf(stderr, "georep %s: --delta-threshold '%s': expected a size "
+	    "such as 1M, 512K, 2G (bytes without a unit), off or auto\n", cmd,
+	    arg);
+	return -1;
+}

@@ -18,7 +18,7 @@ const char *const config_keys[] = {
 	"change_detector", "change_interval", "timeout", "ignore_deletes",
 	"sync_xattrs", "sync_acls", "one_file_system", "exclude",
 	"ssh_command", "crawl_interval", "log_level", "verify_interval",
-	"compress", "bwlimit", NULL,
+	"compress", "bwlimit", "delta_threshold", NULL,
 };
 
 /*
@@ -91,6 +91,7 @@ config_init(struct config *c)
 	c->log_level = LOG_LVL_INFO;
 	c->ssh_command = xstrdup(CONFIG_SSH_COMMAND);
 	c->compress = COMPRESS_AUTO;
+	c->delta_threshold = CONFIG_DELTA_AUTO;
 }
 
 void
@@ -204,6 +205,62 @@ parse_rate(const char *s, uint64_t *out)
 		return -1;
 	*out = (uint64_t)(v + 0.5);
 	return 0;
+}
+
+int
+parse_size(const char *s, uint64_t *out)
+{
+	static const char units[] = "KMGT";
+	size_t n = strspn(s, "0123456789");
+	uint64_t v = 0;
+	unsigned shift = 0;
+
+	if (n == 0 || n > 16)
+		return -1;
+	for (size_t i = 0; i < n; i++)
+		v = v * 10 + (uint64_t)(s[i] - '0');
+	if (s[n] != '\0') {
+		const char *u = strchr(units, s[n]);
+		if (u == NULL || s[n + 1] != '\0')
+			return -1;
+		shift = 10 * (unsigned)(u - units + 1);
+	}
+	if (v > (1ull << 50) >> shift)
+		return -1;
+	*out = v << shift;
+	return 0;
+}
+
+int
+parse_delta_threshold(const char *s, uint64_t *out)
+{
+	if (strcmp(s, "off") == 0) {
+		*out = 0;
+		return 0;
+	}
+	if (strcmp(s, "auto") == 0) {
+		*out = CONFIG_DELTA_AUTO;
+		return 0;
+	}
+	return parse_size(s, out);
+}
+
+char *
+format_delta_threshold(uint64_t v)
+{
+	static const char units[] = "TGMK";
+
+	if (v == 0)
+		return xstrdup("off");
+	if (v == CONFIG_DELTA_AUTO)
+		return xstrdup("auto");
+	for (int i = 0; i < 4; i++) {
+		unsigned shift = 10 * (unsigned)(4 - i);
+		if (v % (1ull << shift) == 0)
+			return xasprintf("%llu%c", (unsigned long long)(v >> shift),
+			    units[i]);
+	}
+	return xasprintf("%llu", (unsigned long long)v);
 }
 
 static int
@@ -353,6 +410,10 @@ config_set(struct config *c, const char *key, const char *v, char *err,
 			BAD("bwlimit '%s': expected 0 (no limit) or a rate in KiB "
 			    "per second, or with a suffix K, M, G (e.g. 500, 2M), "
 			    "from 1K to 1024G", v);
+	} else if (strcmp(key, "delta_threshold") == 0) {
+		if (parse_delta_threshold(v, &c->delta_threshold) < 0)
+			BAD("delta_threshold '%s': expected a size such as 1M, "
+			    "512K, 2G (bytes without a unit), off or auto", v);
 	} else if (strcmp(key, "log_level") == 0) {
 		if (parse_enum(v, level_names, 4, &iv) < 0)
 			BAD("log_level '%s': expected error, warning, info or "
@@ -414,6 +475,8 @@ config_get(const struct config *c, const char *key)
 		    xasprintf("%d", c->compress);
 	if (strcmp(key, "bwlimit") == 0)
 		return format_rate(c->bwlimit);
+	if (strcmp(key, "delta_threshold") == 0)
+		return format_delta_threshold(c->delta_threshold);
 	errno = ENOENT;
 	return NULL;
 }

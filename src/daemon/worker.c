@@ -493,6 +493,10 @@ connect_secondary(struct worker *w, struct session_conn *sc, char *detail,
 	sc->o.ignore_deletes = w->cfg->ignore_deletes;
 	sc->o.no_xattrs = !w->cfg->sync_xattrs;
 	sc->o.no_acls = !w->cfg->sync_acls;
+	_Static_assert(CONFIG_DELTA_AUTO == SYNC_DELTA_AUTO &&
+	    CONFIG_DELTA_THRESHOLD == SYNC_DELTA_REMOTE,
+	    "the config's delta_threshold is sync_opts'");
+	sc->o.delta_threshold = w->cfg->delta_threshold;
 	sc->o.one_file_system = w->cfg->one_file_system;
 	sc->o.stop = &sig_stop;
 	sc->o.no_fsync = getenv("GEOREP_TEST_NO_FSYNC") != NULL;

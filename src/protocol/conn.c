@@ -410,6 +410,12 @@ result_ok(struct conn *c, uint8_t type, const struct reply *rep)
 			return false;
 		}
 		break;
+	case MSG_SIGNATURE:
+		/* The value is the size signed: any.  The signature's shape
+		 * is checked against it by its reader (delta_sig_check). */
+		data_max = PROTO_SIG_MAX;
+		value_ok = true;
+		break;
 	case MSG_MKDIR: case MSG_SYMLINK: case MSG_MKNOD: case MSG_PUT_END:
 		if (rep->value == 0) {
 			conn_protocol_error(c, "a reply to %s with inode number 0",

@@ -27,7 +27,8 @@
  * (errno 0..PROTO_ERRNO_MAX, an error message of at most
  * PROTO_REPLY_MSG_MAX bytes); and, for a success, the data and value its
  * request's type gives it in proto.h (HELLO: 8 bytes, a state and known
- * bits; LISTDIR: at most PROTO_LIST_BYTES, "more" 0 or 1; an inode number
+ * bits; LISTDIR: at most PROTO_LIST_BYTES, "more" 0 or 1;
+ * SIGNATURE: at most PROTO_SIG_MAX; an inode number
  * for what creates one, never 0; nothing, 0, for the rest).  What is in a
  * LISTDIR reply's entries is checked by its reader (reconcile.c).  A
  * violation is a "protocol error: ..." (conn_protocol_error), told apart

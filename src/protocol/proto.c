@@ -605,6 +605,7 @@ msg_name(uint8_t type)
 	case MSG_VLIST:		return "VLIST";
 	case MSG_DIGEST:	return "DIGEST";
 	case MSG_ZBLOCK:	return "ZBLOCK";
+	case MSG_SIGNATURE:	return "SIGNATURE";
 	case MSG_REPLY:		return "REPLY";
 	default:		return "unknown";
 	}

@@ -72,6 +72,7 @@
 
 #include "../common/attrs.h"
 #include "../common/codec.h"
+#include "../common/delta.h"
 #include "../common/digest.h"
 #include "../common/fid.h"
 #include "../common/util.h"
@@ -79,8 +80,9 @@
 /* 2: ATTR_ACLS; 3: LISTDIR's sino, PUT's mode; 4: the oref's parent sino;
  * 5: the HELLO reply's data (the secondary's uid and gid); PING;
  * 6: HELLO_READONLY, VLIST and DIGEST (georep verify);
- * 7: HELLO_COMPRESS and MSG_ZBLOCK (zstd blocks of frames) */
-#define PROTO_VERSION		7
+ * 7: HELLO_COMPRESS and MSG_ZBLOCK (zstd blocks of frames);
+ * 8: SIGNATURE and PUT_DELTA (rsync-style deltas of large files) */
+#define PROTO_VERSION		8
 #define PROTO_HDR_LEN		9
 #define PROTO_FRAME_MAX		(4u << 20)	/* type + id + payload */
 #define PROTO_DATA_CHUNK	(256u << 10)
@@ -97,6 +99,7 @@
 #define PROTO_BLOCK_MAX		(PROTO_FRAME_MAX + 4)
 #define PROTO_BLOCK_TARGET	(1u << 20)
 #define PROTO_BLOCK_MIN		64	/* fewer bytes are never compressed */
+#define PROTO_SIG_MAX		DELTA_SIG_MAX	/* a SIGNATURE reply's data */
 
 enum msg_type {
 	MSG_HELLO = 1,	/* u32 version, str volume, u32 flags; reply
@@ -138,6 +141,14 @@ enum msg_type {
 	MSG_ZBLOCK,	/* id 0; a zstd frame holding whole frames (above,
 			 * "Compression"); only after HELLO_COMPRESS, never
 			 * answered, never inside another block */
+	MSG_SIGNATURE,	/* oref, u64 sino (0: any), u64 first block: a page
+			 * of the librsync signature of a regular file
+			 * (delta.h), the basis of a PUT_DELTA; reply
+			 * value: the file's size, data: the page, its
+			 * header and the sums of up to delta_page_blocks
+			 * blocks from the first, at most PROTO_SIG_MAX
+			 * bytes (a file too large to sign: EFBIG; one
+			 * that shrank while read: EAGAIN) */
 	MSG_REPLY = 64,	/* i32 errno, u64 value, bytes data: the message
 			 * on error, else the request's result (LISTDIR) */
 };
@@ -169,6 +180,15 @@ enum hello_state {
 
 /* MSG_PUT flags */
 #define PUT_INPLACE	0x1	/* several hard links: write the inode itself */
+#define PUT_DELTA	0x2	/* the DATA frames are a librsync delta against
+				 * the file at the oref (with PUT_INPLACE:
+				 * patched aside, then copied into the
+				 * inode): their offsets count the
+				 * delta's bytes, in order, at most
+				 * delta_stream_max(size) of them; PUT_END
+				 * carries, after the attrs, the CHASH_LEN
+				 * bytes of the content hash the result must
+				 * have (delta.h), else it is refused */
 
 /* MSG_COMMIT flags */
 #define COMMIT_NOSYNC	0x1	/* tests only: skip syncfs */

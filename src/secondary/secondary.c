@@ -15,6 +15,7 @@
 #include "../common/log.h"
 #include "../common/names.h"
 #include "../common/xattrs.h"
+#include "../common/delta.h"
 #include "../common/digest.h"
 #include "../verify/vlist.h"
 #include "../protocol/proto.h"
@@ -41,6 +42,11 @@ struct put {
 	uint64_t size;
 	struct stat cur;	/* the file as opened (owner, mode, inode) */
 	bool have_cur;
+	/* PUT_DELTA: the old file, the patch into fd, the delta's bytes
+	 * taken so far. */
+	int basis_fd;
+	struct delta_dec *dec;
+	uint64_t delta_in;
 };
 
 struct secondary {
@@ -812,6 +818,51 @@ op_setattr(struct secondary *s, struct rd *r)
 	return rc;
 }
 
+/*
+ * The regular file name in directory pfd, opened to be read, if it is
+ * inode sino (0: any); its stat in *st.  Looked at before it is opened:
+ * opening a device node would run its driver's open, and a FIFO's would
+ * block.  Reopened through /proc: the same inode.  -1 with errno, and the
+ * message (step: what the caller does with it) when o is given.
+ */
+static int
+open_regular(struct secondary *s, int pfd, const char *name, uint64_t sino,
+    const char *step, const struct oref *o, struct stat *st)
+{
+	char proc[64], what[96];
+	int fd = -1, err = 0;
+	int pathfd = openat(pfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+
+	if (pathfd < 0) {
+		err = errno;
+		snprintf(what, sizeof(what), "open");
+	} else if (fstat(pathfd, st) < 0) {
+		err = errno;
+		snprintf(what, sizeof(what), "stat");
+	} else if (!S_ISREG(st->st_mode)) {
+		err = EINVAL;
+		snprintf(what, sizeof(what), "%s (not a regular file)", step);
+	} else if (sino && (uint64_t)st->st_ino != sino) {
+		err = ESTALE;
+		snprintf(what, sizeof(what), "%s", step);
+	} else {
+		snprintf(proc, sizeof(proc), "/proc/self/fd/%d", pathfd);
+		fd = open(proc, O_RDONLY | O_CLOEXEC | O_NOATIME);
+		if (fd < 0 && errno == EPERM)
+			fd = open(proc, O_RDONLY | O_CLOEXEC);
+		err = errno;
+		snprintf(what, sizeof(what), "open");
+	}
+	if (pathfd >= 0)
+		close(pathfd);
+	if (fd >= 0)
+		return fd;
+	if (o)
+		fail(s, err, what, o);
+	errno = err;
+	return -1;
+}
+
 /* ---- PUT: file content ---- */
 
 static void
@@ -819,11 +870,14 @@ put_reset(struct put *p)
 {
 	if (p->fd >= 0)
 		close(p->fd);
+	if (p->basis_fd >= 0)
+		close(p->basis_fd);
+	delta_dec_free(p->dec);
 	free(p->name);
 	free(p->display);
 	free(p->errmsg);
 	memset(p, 0, sizeof(*p));
-	p->fd = p->dirfd = -1;
+	p->fd = p->dirfd = p->basis_fd = -1;
 }
 
 static void
@@ -835,6 +889,19 @@ put_error(struct secondary *s, int err, const char *step)
 		return;
 	p->err = err;
 	p->errmsg = xasprintf("%s %s: %s", step, p->display, strerror(err));
+}
+
+/* As put_error, with what went wrong said in words (a delta's). */
+static void
+put_error_why(struct secondary *s, int err, const char *step,
+    const char *why)
+{
+	struct put *p = &s->put;
+
+	if (p->err)
+		return;
+	p->err = err;
+	p->errmsg = xasprintf("%s %s: %s", step, p->display, why);
 }
 
 /*
@@ -872,6 +939,26 @@ put_open_inplace(struct secondary *s, uint64_t sino)
 		close(pfd);
 }
 
+/* PUT_DELTA: the file the delta is applied to, the one at the name now
+ * (sino: the inode expected, or 0), read only; the patch goes into the
+ * temporary file, so a reader sees the old file or the new one, whole --
+ * but for PUT_INPLACE, where the patched file, once checked, is copied
+ * into the inode all the names share (put_copy_in): the inode is not
+ * touched before, and then written as a whole PUT in place writes it. */
+static void
+put_open_basis(struct secondary *s, uint64_t sino)
+{
+	struct put *p = &s->put;
+	struct stat st;
+
+	p->basis_fd = open_regular(s, p->dirfd, p->name, sino, "patch", NULL,
+	    &st);
+	if (p->basis_fd < 0)
+		put_error(s, errno, "open the old copy of");
+	else
+		p->dec = delta_dec_new(p->basis_fd, p->fd, p->size);
+}
+
 static int
 op_put(struct secondary *s, struct rd *r)
 {
@@ -884,7 +971,7 @@ op_put(struct secondary *s, struct rd *r)
 	uint32_t flags = get_u32(r);
 	uint64_t size = get_u64(r);
 	uint32_t mode = get_u32(r);
-	if (!rd_end(r) || (flags & ~PUT_INPLACE) ||
+	if (!rd_end(r) || (flags & ~(PUT_INPLACE | PUT_DELTA)) ||
 	    size > (uint64_t)INT64_MAX || (mode & ~07777u))
 		return -2;
 	put_reset(p);
@@ -907,7 +994,7 @@ op_put(struct secondary *s, struct rd *r)
 		p->errmsg = xstrdup(s->msg);
 		return 0;
 	}
-	if (flags & PUT_INPLACE) {
+	if ((flags & PUT_INPLACE) && !(flags & PUT_DELTA)) {
 		put_open_inplace(s, sino);
 		return 0;
 	}
@@ -915,7 +1002,9 @@ op_put(struct secondary *s, struct rd *r)
 	 * disk never leaves a half-written file under a real name.  Made
 	 * with its final permission bits (the umask allowing), so that
 	 * most files need no chmod at the end. */
-	p->fd = openat(p->dirfd, ".", O_TMPFILE | O_WRONLY | O_CLOEXEC,
+	/* Read back too when it is copied into the inode (put_copy_in). */
+	int rw = (flags & PUT_INPLACE) ? O_RDWR : O_WRONLY;
+	p->fd = openat(p->dirfd, ".", O_TMPFILE | rw | O_CLOEXEC,
 	    (mode_t)(mode & 0777));
 	if (p->fd < 0)
 		put_error(s, errno, "create a temporary file for");
@@ -923,6 +1012,27 @@ op_put(struct secondary *s, struct rd *r)
 		put_error(s, errno, "stat the temporary file for");
 	else
 		p->have_cur = true;
+	if (!p->err && (flags & PUT_DELTA))
+		put_open_basis(s, sino);
+	return 0;
+}
+
+/* The next bytes of a delta: in order, and no more than a delta of that
+ * size can take (else a protocol error: the primary never sends that). */
+static int
+put_delta_data(struct secondary *s, uint64_t off, const uint8_t *data,
+    uint32_t len)
+{
+	struct put *p = &s->put;
+	char why[256];
+
+	if (off != p->delta_in || len > delta_stream_max(p->size) - off)
+		return -2;
+	p->delta_in += len;
+	if (p->err)
+		return 0;
+	if (delta_dec_feed(p->dec, data, len, why, sizeof(why)) < 0)
+		put_error_why(s, errno, "apply the delta to", why);
 	return 0;
 }
 
@@ -934,8 +1044,11 @@ op_data(struct secondary *s, struct rd *r)
 
 	uint64_t off = get_u64(r);
 	const uint8_t *data = get_bytes(r, &len, PROTO_DATA_CHUNK);
-	if (!rd_end(r) || !p->active || off > p->size ||
-	    len > p->size - off)
+	if (!rd_end(r) || !p->active)
+		return -2;
+	if (p->flags & PUT_DELTA)
+		return put_delta_data(s, off, data, len);
+	if (off > p->size || len > p->size - off)
 		return -2;
 	if (p->err)
 		return 0;
@@ -983,6 +1096,73 @@ put_link_into_place(struct secondary *s)
 	return 0;
 }
 
+/* n bytes of in, from its start, over out's. */
+static int
+copy_content(int in, int out, uint64_t n)
+{
+	uint8_t *chunk = xmalloc(CHASH_CHUNK);
+	int rc = 0;
+
+	for (uint64_t off = 0; off < n && rc == 0; ) {
+		size_t want = n - off < CHASH_CHUNK ? (size_t)(n - off) :
+		    CHASH_CHUNK;
+		ssize_t got = pread_full(in, chunk, want, (off_t)off);
+		if (got < 0 || (size_t)got < want) {
+			if (got >= 0)
+				errno = EIO;	/* our own file shrank */
+			rc = -1;
+		} else {
+			rc = pwrite_full(out, chunk, want, (off_t)off);
+		}
+		off += want;
+	}
+	free(chunk);
+	return rc;
+}
+
+/* PUT_INPLACE with PUT_DELTA: the patched file, checked, copied into the
+ * inode (the basis, read all it was needed for), which the rest of the
+ * PUT then works on as a PUT in place does. */
+static void
+put_copy_in(struct secondary *s)
+{
+	struct put *p = &s->put;
+	char proc[64];
+
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", p->basis_fd);
+	int out = open(proc, O_WRONLY | O_CLOEXEC);
+	if (out < 0) {
+		put_error(s, errno, "open");
+		return;
+	}
+	if (copy_content(p->fd, out, p->size) < 0 ||
+	    ftruncate(out, (off_t)p->size) < 0 || fstat(out, &p->cur) < 0) {
+		put_error(s, errno, "write in place");
+		close(out);
+		return;
+	}
+	close(p->fd);
+	p->fd = out;
+}
+
+/* The end of a delta: the patch finished and checked against the content
+ * hash the primary read (delta.h); the result is then the file's whole
+ * size. */
+static void
+put_delta_finish(struct secondary *s, const uint8_t *hash)
+{
+	struct put *p = &s->put;
+	char why[256];
+
+	if (delta_dec_finish(p->dec, hash, why, sizeof(why)) < 0) {
+		put_error_why(s, errno, "apply the delta to", why);
+		return;
+	}
+	p->written_end = p->size;
+	if (p->flags & PUT_INPLACE)
+		put_copy_in(s);
+}
+
 static int
 op_put_end(struct secondary *s, struct rd *r, bool abort_put, uint64_t *val)
 {
@@ -994,11 +1174,18 @@ op_put_end(struct secondary *s, struct rd *r, bool abort_put, uint64_t *val)
 	memset(&a, 0, sizeof(a));
 	if (!abort_put && !get_attrs(r, &a))
 		return -2;
+	const uint8_t *hash = NULL;
+	if (!abort_put && p->active && (p->flags & PUT_DELTA))
+		hash = get_raw(r, CHASH_LEN);
 	if (!rd_end(r) || !p->active) {
 		attrs_release(&a);
 		return -2;
 	}
 	if (abort_put || p->err)
+		goto done;
+	if (hash)
+		put_delta_finish(s, hash);
+	if (p->err)
 		goto done;
 	/* The size, and a hole at the end of a sparse file. */
 	if (p->written_end != p->size && ftruncate(p->fd, (off_t)p->size) < 0)
@@ -1432,40 +1619,60 @@ op_digest(struct secondary *s, struct rd *r, uint64_t *val)
 	int pfd = parent_fd(s, &o);
 	if (pfd < 0)
 		return -1;
-	/* Looked at before it is opened to be read: opening a device node
-	 * would run its driver's open, and a FIFO's would block.  Reopened
-	 * through /proc: the same inode. */
 	char *name = xstrndup(o.name, o.name_len);
-	int pathfd = openat(pfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	int fd = open_regular(s, pfd, name, sino, "digest", &o, &st);
 	free(name);
-	if (pathfd < 0)
-		return fail(s, errno, "open", &o);
-	int rc = 0, fd = -1;
-	char proc[64];
-	if (fstat(pathfd, &st) < 0) {
-		rc = fail(s, errno, "stat", &o);
-	} else if (!S_ISREG(st.st_mode)) {
-		rc = fail(s, EINVAL, "digest (not a regular file)", &o);
-	} else if (sino && (uint64_t)st.st_ino != sino) {
-		rc = fail(s, ESTALE, "digest", &o);
-	} else {
-		snprintf(proc, sizeof(proc), "/proc/self/fd/%d", pathfd);
-		fd = open(proc, O_RDONLY | O_CLOEXEC | O_NOATIME);
-		if (fd < 0 && errno == EPERM)
-			fd = open(proc, O_RDONLY | O_CLOEXEC);
-		if (fd < 0)
-			rc = fail(s, errno, "open", &o);
-		else if (content_digest(fd, (uint64_t)st.st_size, d) < 0)
-			rc = fail(s, errno, "read", &o);
-	}
-	if (fd >= 0)
-		close(fd);
-	close(pathfd);
+	if (fd < 0)
+		return -1;
+	int rc = content_digest(fd, (uint64_t)st.st_size, d);
+	if (rc < 0)
+		fail(s, errno, "read", &o);
+	int err = errno;
+	close(fd);
+	errno = err;
 	if (rc < 0)
 		return -1;
 	*val = (uint64_t)st.st_size;
 	put_raw(&s->data, d, DIGEST_LEN);
 	return 0;
+}
+
+/* A page of the librsync signature of a regular file (delta.h), the basis
+ * of a PUT_DELTA to come; the file's size in *val. */
+static int
+op_signature(struct secondary *s, struct rd *r, uint64_t *val)
+{
+	struct oref o;
+	struct stat st;
+
+	if (!get_oref(r, &o))
+		return -2;
+	uint64_t sino = get_u64(r);
+	uint64_t first = get_u64(r);
+	if (!rd_end(r))
+		return -2;
+	int pfd = parent_fd(s, &o);
+	if (pfd < 0)
+		return -1;
+	char *name = xstrndup(o.name, o.name_len);
+	int fd = open_regular(s, pfd, name, sino, "sign", &o, &st);
+	free(name);
+	if (fd < 0)
+		return -1;
+	*val = (uint64_t)st.st_size;
+	int rc = delta_signature(fd, (uint64_t)st.st_size, first, &s->data);
+	if (rc < 0) {
+		int err = errno;
+		fail(s, err, err == EFBIG ? "sign (too large for a bounded "
+		    "signature)" : err == EINVAL ? "sign (past the last block)" :
+		    err == EAGAIN ? "sign (it shrank while read)" : "read", &o);
+		buf_reset(&s->data);
+		*val = 0;
+	}
+	int err = errno;
+	close(fd);
+	errno = err;
+	return rc;
 }
 
 /* What a read-only connection (HELLO_READONLY) may ask. */
@@ -1540,6 +1747,7 @@ handle(struct secondary *s, const struct frame *f, struct buf *out)
 	case MSG_LISTDIR:	rc = op_listdir(s, &r, &val); break;
 	case MSG_VLIST:		rc = op_vlist(s, &r, &val); break;
 	case MSG_DIGEST:	rc = op_digest(s, &r, &val); break;
+	case MSG_SIGNATURE:	rc = op_signature(s, &r, &val); break;
 	case MSG_BYE:
 	case MSG_PING:
 		if (!rd_end(&r)) {
@@ -1573,7 +1781,7 @@ secondary_open(const char *dir)
 
 	s->dir = xstrdup(dir);
 	s->rootfd = s->statefd = s->stagefd = -1;
-	s->put.fd = s->put.dirfd = -1;
+	s->put.fd = s->put.dirfd = s->put.basis_fd = -1;
 	s->uid = geteuid();
 	s->gid = getegid();
 	s->is_root = s->uid == 0;
@@ -1602,7 +1810,7 @@ secondary_open_refusing(const char *dir, const char *refusal)
 
 	s->dir = xstrdup(dir);
 	s->rootfd = s->statefd = s->stagefd = -1;
-	s->put.fd = s->put.dirfd = -1;
+	s->put.fd = s->put.dirfd = s->put.basis_fd = -1;
 	s->refusal = refusal;
 	return s;
 }

@@ -9,6 +9,7 @@
 #include <unistd.h>
 #include <xxhash.h>
 
+#include "../common/delta.h"
 #include "../common/log.h"
 #include "../common/testhook.h"
 #include "../common/xattrs.h"
@@ -389,21 +390,6 @@ read_xattrs_all(struct turn *t, int fd, int dirfd, const struct plink *at,
 
 /* ---- content ---- */
 
-/* The end of a content hash: the size goes in last, for a hole at the end
- * is in no extent (a sparse file truncated within its trailing hole keeps
- * every extent, and would hash the same). */
-static void
-hash_end(XXH3_state_t *st, uint64_t size, uint8_t out[16])
-{
-	static const char tag[] = "size";
-
-	XXH3_128bits_update(st, tag, sizeof(tag));
-	XXH3_128bits_update(st, &size, sizeof(size));
-	XXH128_hash_t h = XXH3_128bits_digest(st);
-	memcpy(out, &h.high64, 8);
-	memcpy(out + 8, &h.low64, 8);
-}
-
 /* Hash the content as it is sent: extents with their offsets, and the
  * size. */
 static int next_extent(int fd, bool sparse, off_t off, uint64_t size,
@@ -432,15 +418,13 @@ hash_file(int fd, uint64_t size, bool sparse, uint8_t out[16])
 			}
 			if (r == 0)
 				goto out;
-			uint64_t o64 = (uint64_t)off;
-			XXH3_128bits_update(st, &o64, sizeof(o64));
-			XXH3_128bits_update(st, chunk, (size_t)r);
+			chash_chunk(st, (uint64_t)off, chunk, (size_t)r);
 			off += r;
 		}
 	}
 out:
 	if (rc == 0)
-		hash_end(st, size, out);
+		chash_end(st, size, out);
 	free(chunk);
 	XXH3_freeState(st);
 	return rc;
@@ -500,9 +484,8 @@ send_extents(struct turn *t, int fd, uint64_t size, bool sparse,
 			for (int i = 0; i < 4; i++)
 				c->out.data[lenpos + i] = (uint8_t)((uint64_t)r >>
 				    (8 * i));
-			uint64_t o64 = (uint64_t)off;
-			XXH3_128bits_update(st, &o64, sizeof(o64));
-			XXH3_128bits_update(st, c->out.data + c->out.len, (size_t)r);
+			chash_chunk(st, (uint64_t)off, c->out.data + c->out.len,
+			    (size_t)r);
 			c->out.len += (size_t)r;
 			t->st->bytes_sent += (uint64_t)r;
 			t->done_bytes += (uint64_t)r;
@@ -526,7 +509,7 @@ send_extents(struct turn *t, int fd, uint64_t size, bool sparse,
 		if ((uint64_t)off < (uint64_t)hole)
 			break;
 	}
-	hash_end(st, size, hash);
+	chash_end(st, size, hash);
 	XXH3_freeState(st);
 	return rc;
 }
@@ -545,6 +528,18 @@ verbose_path(struct turn *t, const char *verb, const struct plink *at,
 	free(disp);
 }
 
+/* A delta sent: logged, and said by -v (how); counted once the
+ * secondary took it (delta_refused). */
+static void
+note_delta(const char *disp, uint64_t wire, uint64_t size, char *how,
+    size_t howlen)
+{
+	log_debug("delta: %s: %llu bytes for a file of %llu", disp,
+	    (unsigned long long)wire, (unsigned long long)size);
+	snprintf(how, howlen, "(delta: %llu bytes for %llu)",
+	    (unsigned long long)wire, (unsigned long long)size);
+}
+
 static int
 send_put(struct turn *t, size_t idx)
 {
@@ -557,6 +552,8 @@ send_put(struct turn *t, size_t idx)
 	struct buf xstore = BUF_INIT;
 	struct irec rec;
 	char *disp = NULL;
+	struct delta_enc *enc = NULL;
+	char how[96] = "";
 
 	memset(&a, 0, sizeof(a));
 	int fd = -1, dirfd, rc = 0;
@@ -646,6 +643,13 @@ send_put(struct turn *t, size_t idx)
 		dry_done(t, idx);
 		goto out;
 	}
+	if (delta_wanted(t, d, &st)) {
+		enc = delta_fetch(t, idx, &at, disp);
+		if (c->failed) {
+			rc = -1;
+			goto out;
+		}
+	}
 	for (int attempt = 0; ; attempt++) {
 		if (settle_writes(fd, &st) < 0) {
 			turn_error(t, disp, "stat %s: %s", disp, strerror(errno));
@@ -658,7 +662,8 @@ send_put(struct turn *t, size_t idx)
 		    NULL) != 0)
 			fatal("internal error: PUT of an unresolved path");
 		put_u64(&c->out, inplace ? o->sino : 0);
-		put_u32(&c->out, inplace ? PUT_INPLACE : 0);
+		put_u32(&c->out, (inplace ? PUT_INPLACE : 0) |
+		    (enc ? PUT_DELTA : 0));
 		put_u64(&c->out, (uint64_t)st.st_size);
 		put_u32(&c->out, st.st_mode & 07777);
 		if (conn_end(c, s) < 0) {
@@ -667,8 +672,10 @@ send_put(struct turn *t, size_t idx)
 			goto out;
 		}
 		bool sparse = (uint64_t)st.st_blocks * 512 < (uint64_t)st.st_size;
-		int rd = send_extents(t, fd, (uint64_t)st.st_size, sparse,
-		    d->hash);
+		uint64_t wire = 0;
+		int rd = enc ? delta_send(t, fd, (uint64_t)st.st_size, enc,
+		    d->hash, &wire) : send_extents(t, fd, (uint64_t)st.st_size,
+		    sparse, d->hash);
 		int rderr = errno;
 		seen = now_ns();
 		bool changed = fstat(fd, &st2) < 0 || !same_stat(&st, &st2) ||
@@ -685,6 +692,17 @@ send_put(struct turn *t, size_t idx)
 			conn_end(c, s);	/* failed: conn_close says so */
 			rc = -1;
 			goto out;
+		}
+		if (rd == -2) {
+			/* librsync failed us (logged): whole, then. */
+			s = conn_begin_cont(c, MSG_PUT_ABORT, true, COOKIE_IGNORE);
+			if (conn_end(c, s) < 0) {
+				rc = -1;
+				goto out;
+			}
+			delta_enc_free(enc);
+			enc = NULL;
+			continue;
 		}
 		if (rd < 0 || (changed && attempt < CHANGED_RETRIES)) {
 			s = conn_begin_cont(c, MSG_PUT_ABORT, true, COOKIE_IGNORE);
@@ -741,6 +759,12 @@ send_put(struct turn *t, size_t idx)
 		s = conn_begin_cont(c, MSG_PUT_END, true, COOKIE_DOP | idx);
 		put_attrs(&c->out, &x);
 		free(x.xattrs);
+		if (enc) {
+			/* What the patched file must hash to (proto.h). */
+			put_raw(&c->out, d->hash, CHASH_LEN);
+			note_delta(disp, wire, d->size, how, sizeof(how));
+		}
+		d->delta = enc != NULL;
 		if (conn_end(c, s) < 0) {
 			rc = -1;
 			goto out;
@@ -749,8 +773,9 @@ send_put(struct turn *t, size_t idx)
 		break;
 	}
 	if (t->opts->verbose)
-		turn_say(t, "send", disp, NULL);
+		turn_say(t, "send", disp, how[0] ? how : NULL);
 out:
+	delta_enc_free(enc);
 	if (fd >= 0)
 		close(fd);
 	buf_release(&xstore);
@@ -868,6 +893,34 @@ send_setattr(struct turn *t, size_t idx)
 
 /* ---- replies ---- */
 
+/* A delta PUT the secondary refused (its copy changed since it was
+ * signed, say): sent again whole once the PUTs out are answered
+ * (retry_whole).  True when it was one; nothing is reported for it, the
+ * whole PUT reports its own failure.  One it took is counted. */
+static bool
+delta_refused(struct turn *t, struct dop *d, const struct reply *rep)
+{
+	struct plink at;
+	char *disp = NULL;
+
+	if (!d->delta)
+		return false;
+	d->delta = false;
+	if (rep->err == 0) {
+		t->st->delta_files++;
+		t->st->delta_size += d->size;
+		return false;
+	}
+	d->whole = true;
+	d->retry_whole = true;
+	if (dop_link(t, d, &at) == 0)
+		turn_oref(t, NULL, &at.parent, at.name, at.name_len, &disp);
+	log_info("delta: %s: the secondary refused it (%.*s): sent whole",
+	    disp ? disp : "?", (int)rep->msg_len, rep->msg ? rep->msg : "");
+	free(disp);
+	return true;
+}
+
 void
 data_on_reply(struct turn *t, size_t idx, const struct reply *rep)
 {
@@ -878,6 +931,8 @@ data_on_reply(struct turn *t, size_t idx, const struct reply *rep)
 
 	d->done = true;
 	turn_report(t, false);
+	if (delta_refused(t, d, rep))
+		return;
 	if (rep->err == ESTALE)
 		t->stale = true;	/* the next turn reconciles fully */
 	if (rep->err) {
@@ -965,6 +1020,26 @@ in_model(struct turn *t, const struct fid *fid)
 	return true;
 }
 
+/* The PUTs whose delta the secondary refused, again, whole. */
+static int
+resend_whole(struct turn *t, size_t from)
+{
+	bool any = false;
+
+	for (size_t i = from; i < t->ndops && !t->conn->failed && !t->fatal;
+	    i++) {
+		if (!t->dops[i].retry_whole)
+			continue;
+		t->dops[i].retry_whole = false;
+		any = true;
+		if (turn_stopped(t) || send_put(t, i) < 0)
+			return -1;
+	}
+	if (any && (conn_wait_all(t->conn) < 0 || t->fatal))
+		return -1;
+	return t->conn->failed || t->fatal ? -1 : 0;
+}
+
 static int
 run_dops(struct turn *t, size_t from)
 {
@@ -984,7 +1059,7 @@ run_dops(struct turn *t, size_t from)
 		return 0;
 	if (conn_wait_all(t->conn) < 0 || t->fatal)
 		return -1;
-	return 0;
+	return resend_whole(t, from);
 }
 
 int

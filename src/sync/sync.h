@@ -51,6 +51,8 @@ struct sync_progress {
 	uint64_t bytes_total, bytes_done;
 };
 #define SYNC_PROGRESS_MS	500
+#define SYNC_DELTA_AUTO		UINT64_MAX
+#define SYNC_DELTA_REMOTE	(1u << 20)
 
 struct sync_opts {
 	bool dry_run;
@@ -71,6 +73,12 @@ struct sync_opts {
 	bool no_owners;
 	bool no_devices;
 	bool one_file_system;
+	/* A changed file of at least this many bytes that the secondary
+	 * already holds goes as an rsync-style delta against its copy
+	 * (delta.h); 0: never; SYNC_DELTA_AUTO: SYNC_DELTA_REMOTE to a
+	 * remote secondary (over ssh), never to a local one (config.h says
+	 * why). */
+	uint64_t delta_threshold;
 	/* Set (by a signal handler) to stop the turn at the next operation;
 	 * the turn then returns -1 and the next one reconciles. */
 	volatile int *stop;
@@ -125,11 +133,14 @@ void sync_racy_add(struct sync_racy_list *l, const struct fid *fid,
 #define SYNC_FAILURES_KEPT 8
 
 struct sync_stats {
-	uint64_t files_sent, bytes_sent;
 	/* What the turn wrote to the secondary: the frames, and the bytes
 	 * that carried them (fewer when compressed).  Set by the caller of
 	 * sync_turn, which has the connection's counters. */
 	uint64_t wire_plain, wire_bytes;
+	uint64_t files_sent, bytes_sent;	/* bytes_sent: content on the
+						 * wire (a delta's bytes) */
+	uint64_t delta_files, delta_size;	/* sent as deltas, and their
+						 * size */
 	uint64_t entries, attrs_set, removed;
 	uint64_t files_seen, dirs_seen;
 	uint64_t errors;

@@ -690,6 +690,9 @@ on_reply(void *arg, const struct pending_req *req, const struct reply *rep)
 		crash_at_reply(t);
 		data_on_reply(t, COOKIE_IDX(req->cookie), rep);
 		break;
+	case COOKIE_SIG:
+		delta_on_signature(t, rep);
+		break;
 	case COOKIE_STRAY:
 		if (rep->err)
 			turn_error(t, NULL, "removing a leftover on the secondary "
@@ -1256,6 +1259,7 @@ out:
 	free(t.dops);
 	buf_release(&t.path);
 	buf_release(&t.path2);
+	buf_release(&t.sig.data);
 	c->on_reply = NULL;
 	return rc;
 }

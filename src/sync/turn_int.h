@@ -41,6 +41,17 @@ struct dop {
 	bool hashed;		/* hashed: sets or clears IREC_RACY */
 	bool racy;		/* ... which it sets */
 	int64_t seen;		/* when the file was looked at */
+	bool delta;		/* the PUT out is a delta (PUT_DELTA) */
+	bool whole;		/* a delta was refused: send it whole */
+	bool retry_whole;	/* ... once the PUTs out are answered */
+};
+
+/* The SIGNATURE a PUT waits for (data_delta.c): its reply, copied. */
+struct sig_wait {
+	bool pending;
+	int err;
+	uint64_t size;		/* the size signed */
+	struct buf data;	/* the signature, or the error message */
 };
 
 struct turn {
@@ -79,6 +90,7 @@ struct turn {
 	uint64_t skipped_device;
 	const struct pobj *first_device;
 	struct buf path, path2;
+	struct sig_wait sig;
 	/* Tests only (GEOREP_TEST_CRASH=reply:N): SIGKILL at the Nth reply
 	 * to an entry or data operation of the turn. */
 	unsigned long crash_after, replies;
@@ -131,6 +143,27 @@ int reconcile_start(struct turn *t);
 /* Ask the next turn for a full reconcile (in the current transaction). */
 int reconcile_mark_full(struct turn *t);
 
+/* data_delta.c: rsync-style deltas of large changed files (delta.h) */
+struct delta_enc;
+struct stat;
+/* Whether d's content, of st, goes as a delta (the secondary holds an
+ * older copy; large enough; no holes). */
+bool delta_wanted(const struct turn *t, const struct dop *d,
+    const struct stat *st);
+/* The secondary's signature of the file at `at`, checked and loaded:
+ * NULL when there is none (the file goes whole, said in the log) or the
+ * connection failed (c->failed: a signature that is not one is a protocol
+ * error). */
+struct delta_enc *delta_fetch(struct turn *t, size_t idx,
+    const struct plink *at, const char *disp);
+void delta_on_signature(struct turn *t, const struct reply *rep);
+/* Send fd's content (size bytes, read in order) as a delta in DATA
+ * frames, hashing what is read into hash as send_extents does; *sent:
+ * the delta's bytes.  0; -1 on a read error (errno) or a failed
+ * connection; -2 when librsync failed (send it whole). */
+int delta_send(struct turn *t, int fd, uint64_t size, struct delta_enc *e,
+    uint8_t hash[16], uint64_t *sent);
+
 /* data.c */
 int data_phase(struct turn *t);
 int dirattr_phase(struct turn *t);
@@ -145,6 +178,7 @@ void turn_report(struct turn *t, bool now);
 #define COOKIE_COMMIT	(3ull << 56)
 #define COOKIE_IGNORE	(4ull << 56)
 #define COOKIE_STRAY	(5ull << 56)
+#define COOKIE_SIG	(6ull << 56)
 #define COOKIE_KIND(c)	((c) & (0xffull << 56))
 #define COOKIE_IDX(c)	((size_t)((c) & ((1ull << 56) - 1)))
 

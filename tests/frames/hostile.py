@@ -673,6 +673,118 @@ run('readonly-listdir-staging',
      frame(MSG['PING'], 3, b'')], [None, 0], setup=ro_tree,
     check=ro_unchanged, flags=HELLO_READONLY)
 
+# ---- deltas: SIGNATURE and PUT_DELTA ----
+
+PUT_INPLACE, PUT_DELTA = 0x1, 0x2
+EBADMSG, EINVAL, ENOENT = 74, 22, 2
+# librsync's delta format: a magic, then commands (END is 0, LITERAL_N1
+# 0x41 with a u8 length, COPY_N1_N1 0x45 with a u8 offset and length).
+RS_DELTA = b'rs\x026'
+
+
+def signature(parent, name, sino=0, first=0):
+    return frame(MSG['SIGNATURE'], 2, oref(parent, name) + u64(sino) +
+                 u64(first))
+
+
+def data(off, b):
+    return frame(MSG['DATA'], 2, u64(off) + bstr(b))
+
+
+def put_end_hash(h=b'\0' * 16):
+    return frame(MSG['PUT_END'], 2, attrs() + h)
+
+
+def file_kept(sec, outside):
+    with open(os.path.join(sec, 'file')) as f:
+        if f.read() != 'content\n':
+            return 'the old copy changed'
+    extra = set(os.listdir(sec)) - {'.georep', 'evil', 'vlink', 'file', 'd',
+                                    'fifo', 'tty'}
+    if extra:
+        return 'left behind: %r' % sorted(extra)
+
+
+name = 'signature-reads'
+sec, outside = case_dirs(name, bound_tree)
+ino = os.lstat(os.path.join(sec, 'file')).st_ino
+reqs = [signature(b'', b'file'), signature(b'', b'file', sino=ino),
+        signature(b'', b'file', sino=ino + 1), signature(b'', b'vlink'),
+        signature(b'evil', b'victim'), signature(b'', b'd'),
+        signature(b'', b'fifo'), signature(b'', b'nosuch'),
+        signature(b'', b'file', first=1), signature(b'', b'file',
+                                         first=2**64 - 1)]
+rc, err, rep = talk(name, sec, reqs, flags=0)
+problems = []
+if rc != 0 or len(rep) != len(reqs) + 1:
+    problems.append('exit %d, %d replies' % (rc, len(rep)))
+else:
+    for e, v, d in rep[1:3]:
+        # One block: the header and a weak and a 12-byte strong sum.
+        if e != 0 or v != 8 or len(d) != 12 + 16 or d[:4] != b'rs\x01G':
+            problems.append('signature of file: %r' % ((e, v, d),))
+    if rep[3][0] != ESTALE:
+        problems.append('another sino: %r' % (rep[3],))
+    for (e, v, d), lab in zip(rep[4:], ('symlink', 'through a symlink',
+                                        'directory', 'fifo', 'missing',
+                                        'page past the end',
+                                        'page far past the end')):
+        if e == 0:
+            problems.append('signature of a %s answered' % lab)
+    if rep[6][0] != EINVAL or rep[7][0] != EINVAL:
+        problems.append('directory or fifo: %r %r' % (rep[6], rep[7]))
+    # A page past the last block.
+    if rep[9][0] != EINVAL or rep[10][0] != EINVAL:
+        problems.append('past the end: %r %r' % (rep[9], rep[10]))
+report(name, problems, err)
+run('signature-readonly', [signature(b'', b'file')], 'drop',
+    setup=bound_tree, flags=HELLO_READONLY)
+
+# The delta stream is checked: a PUT_DELTA in place, data out of order or
+# past what a delta of that size can be, a PUT_END without the hash: the
+# connection dropped.  Junk, a delta the hash refuses, a copy past the old
+# copy's end, no old copy: refused, the old copy as it was, nothing left.
+run('put-delta-out-of-order', [put_req(b'', b'file', 0, PUT_DELTA, 10),
+                               data(5, b'x')], 'drop', setup=bound_tree,
+    check=file_kept)
+run('put-delta-too-long', [put_req(b'', b'file', 0, PUT_DELTA, 0)] +
+    [data(i << 18, b'\0' * (1 << 18)) for i in range(5)], 'drop',
+    setup=bound_tree, check=file_kept)
+run('put-delta-no-hash', [put_req(b'', b'file', 0, PUT_DELTA, 10),
+                          data(0, RS_DELTA),
+                          frame(MSG['PUT_END'], 2, attrs())], 'drop',
+    setup=bound_tree, check=file_kept)
+lit = RS_DELTA + b'\x41' + u8(10) + b'0123456789' + b'\0'
+for case, delta, size in (
+        ('put-delta-junk', b'\xde\xad' * 50, 10),
+        ('put-delta-bad-magic', b'rs\x02\x37' + lit[4:], 10),
+        ('put-delta-wrong-hash', lit, 10),
+        ('put-delta-longer', lit, 9),
+        ('put-delta-cut', lit[:-3], 10),
+        ('put-delta-after-end', lit + b'more', 10),
+        ('put-delta-copy-past-end', RS_DELTA + b'\x45' + u8(200) + u8(10) +
+         b'\0', 10)):
+    for flags, how in ((PUT_DELTA, ''), (PUT_DELTA | PUT_INPLACE,
+                                         '-inplace')):
+        run(case + how, [put_req(b'', b'file', 0, flags, size),
+                         data(0, delta), put_end_hash(),
+                         frame(MSG['PING'], 3, b'')], [EBADMSG, 0],
+            setup=bound_tree, check=file_kept)
+# In place: the old copy must be the inode the primary names.
+run('put-delta-inplace-stale', [put_req(b'', b'file', 1, PUT_DELTA |
+                                        PUT_INPLACE, 10),
+                                data(0, lit), put_end_hash(),
+                                frame(MSG['PING'], 3, b'')], [ESTALE, 0],
+    setup=bound_tree, check=file_kept)
+run('put-delta-no-basis', [put_req(b'', b'nosuch', 0, PUT_DELTA, 10),
+                           data(0, lit), put_end_hash(),
+                           frame(MSG['PING'], 3, b'')], [ENOENT, 0],
+    setup=bound_tree, check=nothing_at('nosuch'))
+run('put-delta-fifo-basis', [put_req(b'', b'fifo', 0, PUT_DELTA, 10),
+                             data(0, lit), put_end_hash(),
+                             frame(MSG['PING'], 3, b'')], [EINVAL, 0],
+    setup=bound_tree, check=file_kept)
+
 # ---- every type byte that names no request: the connection dropped ----
 
 unknown = [0] + list(range(22, 64)) + list(range(65, 256))

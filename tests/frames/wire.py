@@ -8,7 +8,7 @@ import struct
 MSG = dict(HELLO=1, MKDIR=2, SYMLINK=3, MKNOD=4, LINK=5, RENAME=6, UNLINK=7,
            RMTREE=8, PUT=9, DATA=10, PUT_END=11, PUT_ABORT=12, SETATTR=13,
            COMMIT=14, BYE=15, RESET=16, LISTDIR=17, PING=18, VLIST=19,
-           DIGEST=20, ZBLOCK=21, REPLY=64)
+           DIGEST=20, ZBLOCK=21, SIGNATURE=22, REPLY=64)
 # The protocol version, from the header georep is built from.
 with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..',
                        'src', 'protocol', 'proto.h')) as _h:

@@ -90,6 +90,19 @@ session_ok(uint32_t id, const struct attrs *a, const struct attrs *plain)
 	STEP(&s, MSG_PUT, put_oref(b, BASE_ROOT, "a", 1, 0, "gone", 4);
 	    put_u64(b, 0); put_u32(b, 0); put_u64(b, 3); put_u32(b, 0644));
 	STEP(&s, MSG_PUT_ABORT, (void)b);
+	/* A delta against f2: its signature, then a literal and a copy of
+	 * its first bytes (librsync's format: magic, LITERAL_N1 and a u8
+	 * length, COPY_N1_N1 and a u8 offset and length, END); the content
+	 * hash is not the result's (refused: the fuzzer mutates it). */
+	STEP(&s, MSG_SIGNATURE, put_oref(b, BASE_ROOT, "", 0, 0, "f2", 2);
+	    put_u64(b, 0); put_u64(b, 0));
+	STEP(&s, MSG_PUT, put_oref(b, BASE_ROOT, "", 0, 0, "f2", 2);
+	    put_u64(b, 0); put_u32(b, PUT_DELTA); put_u64(b, 8);
+	    put_u32(b, 0644));
+	STEP(&s, MSG_DATA, put_u64(b, 0); put_bytes(b,
+	    "rs\x02\x36\x41\x04" "abcd\x45\x00\x04\x00", 14));
+	STEP(&s, MSG_PUT_END, put_attrs(b, plain);
+	    put_raw(b, "0123456789abcdef", 16));
 	STEP(&s, MSG_SETATTR, put_oref(b, BASE_ROOT, "a", 1, 0, "b", 1);
 	    put_u64(b, 0); put_attrs(b, plain));
 	STEP(&s, MSG_SETATTR, put_oref(b, BASE_SELF, "", 0, 0, "", 0);

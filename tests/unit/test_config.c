@@ -182,6 +182,44 @@ assert_all_refused(struct fx *f, const char *key, const char *const *bad,
 	}
 }
 
+/* Sizes: digits and a binary unit; the threshold also "off", and reads
+ * back as it was written (in the largest unit that divides it). */
+static void
+test_delta_threshold(void **state)
+{
+	struct fx *f = *state;
+	static const char *const bad[] = { "", "M", "1.5M", "-1", "1m", "1MB",
+	    "1 M", " 1M", "1P", "2000T", "99999999999999999999", "on" };
+	uint64_t v;
+
+	assert_int_equal(parse_size("0", &v), 0);
+	assert_int_equal(v, 0);
+	assert_int_equal(parse_size("1048576", &v), 0);
+	assert_int_equal(v, 1048576);
+	assert_int_equal(parse_size("512K", &v), 0);
+	assert_int_equal(v, 512 << 10);
+	assert_int_equal(parse_size("3G", &v), 0);
+	assert_int_equal(v, 3ull << 30);
+	assert_int_equal(parse_size("1024T", &v), 0);
+	assert_int_equal(v, 1ull << 50);
+	assert_int_equal(parse_size("1025T", &v), -1);
+	config_set(&f->c, "delta_threshold", "off", f->err, sizeof(f->err));
+	assert_get(f, "delta_threshold", "off");
+	assert_int_equal(f->c.delta_threshold, 0);
+	config_set(&f->c, "delta_threshold", "2048K", f->err, sizeof(f->err));
+	assert_get(f, "delta_threshold", "2M");
+	config_set(&f->c, "delta_threshold", "0", f->err, sizeof(f->err));
+	assert_get(f, "delta_threshold", "off");
+	config_set(&f->c, "delta_threshold", "1500", f->err, sizeof(f->err));
+	assert_get(f, "delta_threshold", "1500");
+	config_set(&f->c, "delta_threshold", "auto", f->err, sizeof(f->err));
+	assert_get(f, "delta_threshold", "auto");
+	assert_int_equal(f->c.delta_threshold, CONFIG_DELTA_AUTO);
+	assert_all_refused(f, "delta_threshold", bad, sizeof(bad) /
+	    sizeof(bad[0]), "a size such as 1M, 512K, 2G (bytes without a "
+	    "unit), off or auto");
+}
+
 static void
 test_keys_and_defaults(void **state)
 {
@@ -201,6 +239,7 @@ test_keys_and_defaults(void **state)
 		{ "verify_interval", "off" },
 		{ "compress", "auto" },
 		{ "bwlimit", "0" },
+		{ "delta_threshold", "auto" },
 	};
 	size_t n = 0;
 
@@ -458,7 +497,7 @@ test_unknown_and_not_built(void **state)
 	static const char *const keys_msg = "(the keys: change_detector, "
 	    "change_interval, timeout, ignore_deletes, sync_xattrs, sync_acls, "
 	    "one_file_system, exclude, ssh_command, crawl_interval, "
-	    "log_level, verify_interval, compress, bwlimit)";
+	    "log_level, verify_interval, compress, bwlimit, delta_threshold)";
 	char want[512];
 
 	snprintf(want, sizeof(want), "unknown key 'nosuchkey' %s", keys_msg);
@@ -729,6 +768,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_durations),
 		T(test_keys_and_defaults),
+		T(test_delta_threshold),
 		T(test_change_detector),
 		T(test_duration_keys),
 		T(test_bool_keys),

@@ -271,6 +271,20 @@ test_results_refused(void **state)
 	feed_reply(&c, 1, 0, 2, NULL, 0);
 	refused(&c, "a reply to LISTDIR with value 0x2 (0 or 1 expected)");
 	conn_release(&c);
+	/* A SIGNATURE's data: at most PROTO_SIG_MAX (its shape is its
+	 * reader's to check); the size signed, any. */
+	uint8_t *sig = calloc(1, PROTO_SIG_MAX + 1);
+	setup(&c, &s, (const uint8_t[]){ MSG_SIGNATURE, 0 }, 1);
+	feed_reply(&c, 1, 0, 1ull << 40, sig, PROTO_SIG_MAX);
+	assert_false(c.failed);
+	assert_int_equal(s.n, 1);
+	conn_release(&c);
+	setup(&c, &s, (const uint8_t[]){ MSG_SIGNATURE, 0 }, 1);
+	feed_reply(&c, 1, 0, 0, sig, PROTO_SIG_MAX + 1);
+	refused(&c, "a reply to SIGNATURE with 1048589 bytes of data (at most "
+	    "1048588)");
+	conn_release(&c);
+	free(sig);
 	/* An error's value is not looked at. */
 	setup(&c, &s, (const uint8_t[]){ MSG_SETATTR, 0 }, 1);
 	feed_reply(&c, 1, EPERM, 12, "no", 2);
