@@ -77,7 +77,7 @@ expect_whole() {
 cat >"$T/proxy.py" <<'EOF'
 import os, struct, subprocess, sys, threading
 mode, georep, sec = sys.argv[1], sys.argv[2], sys.argv[3]
-SIGNATURE, REPLY = 21, 64
+SIGNATURE, REPLY = 22, 64
 child = subprocess.Popen([georep, 'secondary', sec], stdin=subprocess.PIPE,
                          stdout=subprocess.PIPE)
 sig_ids = {}    # request id -> name
@@ -241,7 +241,7 @@ compare "$P" "$S"
 	check_failed "the file with two names is another inode on the secondary"
 # Its delta refused (the copy changed once signed): whole, in place.
 rewrite "$P/d/other" 4 100 16
-expect_rc 0 gs -v --ssh "$(proxy basis-changes)" "$P" "fake:$S"
+expect_rc 0 gs -v --no-compress --ssh "$(proxy basis-changes)" "$P" "fake:$S"
 expect_stderr "delta: (d/other|other-link): the secondary refused it"
 compare "$P" "$S"
 [[ $(stat -c %i "$S/d/other") == $(stat -c %i "$S/other-link") ]] ||
@@ -266,7 +266,7 @@ compare "$P" "$S"
 
 step "the copy changes between its signature and the patch: sent whole"
 rewrite "$P/big" 3 100 10
-expect_rc 0 gs -v --ssh "$(proxy basis-changes)" "$P" "fake:$S"
+expect_rc 0 gs -v --no-compress --ssh "$(proxy basis-changes)" "$P" "fake:$S"
 expect_stderr "delta: big: the secondary refused it \(.*not the primary's content.*\): sent whole"
 expect_no_stderr "as deltas"
 expect_whole big
@@ -275,11 +275,11 @@ compare "$P" "$S"
 step "a reply to SIGNATURE that is no signature: a protocol error"
 for mode in sig-junk sig-big; do
 	rewrite "$P/big" 3 100 11
-	expect_rc 76 gs --ssh "$(proxy $mode)" "$P" "fake:$S"
+	expect_rc 76 gs --no-compress --ssh "$(proxy $mode)" "$P" "fake:$S"
 	expect_stderr "protocol error: a reply to SIGNATURE"
 	expect_no_stderr "Segmentation|Aborted|sanitizer"
 done
-expect_rc 0 gs --ssh "$(proxy pass)" "$P" "fake:$S"
+expect_rc 0 gs --no-compress --ssh "$(proxy pass)" "$P" "fake:$S"
 compare "$P" "$S"
 
 step "a session (inotify) applies a delta"
