@@ -295,6 +295,77 @@ primary_dir(struct turn *t, const struct plink *at)
 	return resolve_dir(&t->pres, 0, (char *)t->path.data, t->path.len);
 }
 
+/* The file at `at` in dirfd, to read.  O_NONBLOCK: a name replaced by a
+ * fifo since the crawl must not hang the turn (send_put's fid check finds
+ * it). */
+static int
+open_content(int dirfd, const struct plink *at)
+{
+	char *nm = xstrndup(at->name, at->name_len);
+	int fd = openat(dirfd, nm, O_RDONLY | O_NOFOLLOW | O_CLOEXEC |
+	    O_NONBLOCK | O_NOATIME);
+
+	if (fd < 0 && errno == EPERM)	/* O_NOATIME: not the owner */
+		fd = openat(dirfd, nm, O_RDONLY | O_NOFOLLOW | O_CLOEXEC |
+		    O_NONBLOCK);
+	free(nm);
+	return fd;
+}
+
+/*
+ * Reads in flight.  A cold tree of small files is bound by the disk's
+ * latency when files are read one at a time; so the files of the next
+ * TURN_PREFETCH new files to send are opened ahead and their content asked
+ * for (POSIX_FADV_WILLNEED starts the reads and returns), and send_put
+ * takes the open descriptor.  Only new files: their name is in the dop;
+ * a known file's is found in the index when it is sent.
+ */
+static void
+prefetch_upto(struct turn *t, size_t end)
+{
+	if (t->opts->dry_run)
+		return;
+	for (; t->prefetch_upto < end && t->prefetch_upto < t->ndops;
+	    t->prefetch_upto++) {
+		size_t i = t->prefetch_upto;
+		const struct dop *d = &t->dops[i];
+		int fd = -1, dirfd;
+		if (d->type == D_PUT && d->is_new &&
+		    (dirfd = primary_dir(t, &d->at)) >= 0 &&
+		    (fd = open_content(dirfd, &d->at)) >= 0 && d->o->size > 0)
+			(void)posix_fadvise(fd, 0, 0, POSIX_FADV_WILLNEED);
+		t->prefetch[i % TURN_PREFETCH].idx = i;
+		t->prefetch[i % TURN_PREFETCH].fd = fd;
+	}
+}
+
+/* The descriptor opened ahead for dop idx, or -1. */
+static int
+prefetched(struct turn *t, size_t idx)
+{
+	int fd;
+
+	if (t->prefetch[idx % TURN_PREFETCH].idx != idx)
+		return -1;
+	fd = t->prefetch[idx % TURN_PREFETCH].fd;
+	t->prefetch[idx % TURN_PREFETCH].fd = -1;
+	return fd;
+}
+
+/* Nothing opened ahead; what was and is not sent (the turn stopped) is
+ * closed. */
+static void
+prefetch_reset(struct turn *t, size_t from, bool close_open)
+{
+	for (size_t i = 0; i < TURN_PREFETCH; i++) {
+		if (close_open && t->prefetch[i].fd >= 0)
+			close(t->prefetch[i].fd);
+		t->prefetch[i].fd = -1;
+		t->prefetch[i].idx = SIZE_MAX;
+	}
+	t->prefetch_upto = from;
+}
+
 /* A name that no longer leads to the object the crawl found there. */
 static bool
 vanished(int err)
@@ -565,17 +636,9 @@ send_put(struct turn *t, size_t idx)
 	if (turn_oref(t, NULL, &at.parent, at.name, at.name_len, &disp) != 0)
 		return unresolved(t, d);
 	dirfd = primary_dir(t, &at);
-	if (dirfd >= 0) {
-		char *nm = xstrndup(at.name, at.name_len);
-		/* O_NONBLOCK: a name replaced by a fifo since the crawl must
-		 * not hang the turn (the fid check below finds it). */
-		fd = openat(dirfd, nm, O_RDONLY | O_NOFOLLOW | O_CLOEXEC |
-		    O_NONBLOCK | O_NOATIME);
-		if (fd < 0 && errno == EPERM)
-			fd = openat(dirfd, nm, O_RDONLY | O_NOFOLLOW | O_CLOEXEC |
-			    O_NONBLOCK);
-		free(nm);
-	}
+	fd = prefetched(t, idx);
+	if (fd < 0 && dirfd >= 0)
+		fd = open_content(dirfd, &at);
 	struct fid now;
 	if (fd >= 0 && (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) ||
 	    fid_at(fd, "", t->tgt->fsid, &now) < 0 || !fid_eq(&now, &o->fid))) {
@@ -1041,11 +1104,13 @@ resend_whole(struct turn *t, size_t from)
 }
 
 static int
-run_dops(struct turn *t, size_t from)
+send_dops(struct turn *t, size_t from)
 {
+	prefetch_reset(t, from, false);
 	for (size_t i = from; i < t->ndops && !t->conn->failed && !t->fatal; i++) {
 		if (turn_stopped(t))
 			return -1;
+		prefetch_upto(t, i + TURN_PREFETCH);
 		struct dop *d = &t->dops[i];
 		int rc = d->type == D_PUT ? send_put(t, i) : send_setattr(t, i);
 		if (rc < 0)
@@ -1055,6 +1120,17 @@ run_dops(struct turn *t, size_t from)
 		    COMMIT_EVERY_NS)) && turn_commit(t, 0) < 0)
 			return -1;
 	}
+	return 0;
+}
+
+static int
+run_dops(struct turn *t, size_t from)
+{
+	int rc = send_dops(t, from);
+
+	prefetch_reset(t, 0, true);
+	if (rc < 0)
+		return -1;
 	if (t->opts->dry_run)
 		return 0;
 	if (conn_wait_all(t->conn) < 0 || t->fatal)

@@ -67,6 +67,11 @@ struct turn {
 	size_t nmops, capmops;
 	struct dop *dops;
 	size_t ndops, capdops;
+	/* Reads in flight (data.c, prefetch): the files of the next PUTs,
+	 * opened ahead, by dop index modulo TURN_PREFETCH. */
+#define TURN_PREFETCH	32
+	struct { size_t idx; int fd; } prefetch[TURN_PREFETCH];
+	size_t prefetch_upto;	/* dops below this were looked at */
 	size_t acked_since_commit;
 	bool entry_failed;
 	bool fatal;		/* index or connection failure */
