@@ -641,8 +641,27 @@ scenario_6() {
 	    LAG_SCENARIOS="single burst" LAG_SINGLE=5 LAG_BURST=1000)
 	note "scenario 6: bench/lag.sh${env:+ (quick: ${env[*]})}"
 	env "${env[@]}" LAG_FS="$LAG_FS" GEOREP="$GEOREP_BIN" "$REPO/bench/lag.sh" |
-	    tee "$DIR/lag.out" || die "bench/lag.sh failed"
+	    tee -a "$SUMMARY" >"$DIR/lag.out" || die "bench/lag.sh failed"
 	LAG_OUT=$(ls -t "$RESULTS"/lag-*.txt 2>/dev/null | head -1)
+	# Its raw lines (after "Raw:"; round, scenario, variant, detector,
+	# failures, the probe's KEY=VALUE) into the table: p50, p99 and (burst)
+	# the time until all were on the secondary, in ms.
+	local round scen variant _det _fails rest kv v
+	while IFS=$'\t' read -r round scen variant _det _fails rest; do
+		[[ $round =~ ^[0-9]+$ ]] || continue
+		LABEL[$variant]=$variant
+		for kv in $rest; do
+			case $kv in
+			p50_ms=* | p99_ms=*) ;;
+			all_ms=*) [[ $scen == burst ]] || continue ;;
+			*) continue ;;
+			esac
+			put "6-$scen" "$round" 0 "$variant" "${kv%%=*}" "${kv#*=}"
+		done
+		# the ratios: to georep with fanotify when it ran, else inotify
+		v=${REF[6-$scen]-}
+		[[ $variant != georep-* || $v == georep-fanotify ]] || REF[6-$scen]=$variant
+	done < <(sed -n '/^Raw:/,$p' "$DIR/lag.out")
 }
 
 # ------------------------------------------------------------------ scenario 7
@@ -736,7 +755,8 @@ report() {
 	say "Medians over the rounds; the ratio is to georep's median (the tool marked *) for"
 	say "the same scenario and figure (above 1: more than georep).  s: wall seconds; wire:"
 	say "bytes through ssh's stdin (sent) / stdout (recv); stats_sent: rsync --stats"
-	say "'Total bytes sent'; 7: peak MiB, 'tree' is the whole process tree at one instant."
+	say "'Total bytes sent' (its ratio: to georep's wire_sent); 6: lag in ms (bench/lag.sh);"
+	say "7: peak MiB of each process role, 'tree' is the whole process tree at one instant."
 	awk -F'\t' -v refs="$refs" -v labels="$labels" '
 	function median(a, n,   i, j, t) {
 		for (i = 2; i <= n; i++)
@@ -767,10 +787,12 @@ report() {
 		printf "%-11s %-28s %-17s %14s %4s %8s\n", "scenario", "tool", "figure", "median", "n", "/georep"
 		for (i = 1; i <= nk; i++) {
 			k = order[i]; split(k, p, SUBSEP)
-			r = p[1] SUBSEP ref[p[1]] SUBSEP p[3]
+			# rsync --stats bytes against what georep sent through ssh
+			r = p[1] SUBSEP ref[p[1]] SUBSEP (p[3] == "stats_sent" ? "wire_sent" : p[3])
 			ratio = (r in med && med[r] > 0) ? sprintf("%7.2fx", med[k] / med[r]) : "-"
 			name = label[p[2]] (p[2] == ref[p[1]] ? " *" : "")
 			fmt = (p[3] ~ /^(wire|stats)/) ? "%14d" : (p[3] == "s" ? "%14.3f" : "%14.1f")
+			if (p[3] ~ /_ms$/) fmt = "%14.1f"
 			printf "%-11s %-28s %-17s " fmt " %4d %8s\n", p[1], name, p[3], med[k], rounds[k], ratio
 		}
 	}' "$TSV" | tee -a "$SUMMARY"
