@@ -267,9 +267,11 @@ declare -A LABEL=(
 	[cp_sync]="cp -a; sync"
 	[georep_ssh]="georep sync (ssh)"
 	[rsync_ssh]="rsync -aH -e ssh"
+	[rsync_ssh_sync]="rsync -aH -e ssh; sync"
 	[georep_session]="georep session (inotify)"
 	[georep_ssh_wire]="georep sync (ssh)"
 	[rsync_ssh_wire]="rsync -aH --stats -e ssh"
+	[rsync_ssh_wire_sync]="rsync -aH --stats -e ssh; sync"
 )
 
 # run TOOL SRC DEST HOME: the command that is timed (DEST absent, or for
@@ -408,7 +410,7 @@ scenario_1() {
 				sc=1-$pass
 				[[ $tool == *ssh ]] && sc=1-$pass-ssh
 				record "$sc" "$r" "$pos" "$tool"
-				if [[ $tool == @(rsync|tar|cp) ]]; then
+				if [[ $tool == @(rsync|tar|cp|rsync_ssh) ]]; then
 					timed_sync
 					record "$sc" "$r" "$pos" "${tool}_sync"
 				fi
@@ -620,6 +622,10 @@ scenario_5() {
 			: >"$DIR/.wire"
 			timed "$tool" "$BIG" "$DST/$tool" "$HOMES/$tool"
 			record 5 "$r" "$pos" "$tool"
+			if [[ $tool == rsync_ssh_wire ]]; then
+				timed_sync
+				record 5 "$r" "$pos" "${tool}_sync"
+			fi
 			wire_put 5 "$r" "$pos" "$tool"
 			if [[ $tool == rsync_ssh_wire ]]; then
 				stats=$(sed -nE 's/^Total bytes sent: ([0-9,.]+).*/\1/p' "$LOG" | tr -d ,.)
@@ -698,6 +704,15 @@ rss_run() {
 	rss_put "$sc" "$r" "$tool"
 }
 
+# count_same TOOL SRC DEST: as many names in DEST as in SRC (a full
+# comparison of a million names would take longer than the copy)
+count_same() {
+	local a b
+	a=$(find "$2" | wc -l)
+	b=$(find "$3" -path "$3/.georep" -prune -o -print | wc -l)
+	((a == b)) || die "${LABEL[$1]}: $3 has $b names, $2 has $a"
+}
+
 scenario_7() {
 	local src r tool pid
 	need_space $((RSS_FILES * 3 * 4 / 1048576 + 1)) $((RSS_FILES * 3 + 10000)) "scenario 7"
@@ -708,6 +723,7 @@ scenario_7() {
 			fresh "$tool"
 			rss_run 7-first "$r" "$tool" \
 			    "$([[ $tool == georep ]] && echo primary,secondary || echo sender,receiver,generator)" "$src"
+			count_same "$tool" "$src" "$DST/$tool"
 		done
 		for tool in "${ORDER[@]}"; do
 			rss_run 7-nochange "$r" "$tool" \
@@ -734,6 +750,7 @@ scenario_7() {
 		touch "$DIR/.stop"
 		wait "$sampler" || die "the sampler failed"
 		rss_put 7-session "$r" "$tool"
+		count_same "$tool" "$src" "$DST/$tool"
 		session_stop bench7 "$HOMES/$tool"
 		rm -rf "${DST:?}"/* "${HOMES:?}"/*
 	done
