@@ -714,7 +714,7 @@ count_same() {
 }
 
 scenario_7() {
-	local src r tool pid
+	local src r tool pid t0
 	need_space $((RSS_FILES * 3 * 4 / 1048576 + 1)) $((RSS_FILES * 3 + 10000)) "scenario 7"
 	ds_small "$RSS_FILES" 0; src=$DS
 	for ((r = 1; r <= RSS_ROUNDS; r++)); do
@@ -736,6 +736,7 @@ scenario_7() {
 		    bench7 "$src" "$DST/$tool" >"$LOG" || die "georep create failed"
 		AT_EXIT+=("session_stop bench7 '$HOMES/$tool'")
 		sync
+		t0=$EPOCHREALTIME
 		"$GEOREP_BIN" start --home "$HOMES/$tool" bench7 >"$LOG" ||
 		    die "georep start failed: $(cat "$LOG")"
 		pid=$(sed -nE 's/.*\(pid ([0-9]+)\).*/\1/p' "$LOG")
@@ -746,6 +747,9 @@ scenario_7() {
 		local sampler=$!
 		AT_EXIT+=("kill $sampler 2>/dev/null")
 		checkpoint_wait bench7 "$HOMES/$tool"
+		# its first copy: from the start to the checkpoint completed
+		put 7-session "$r" 0 "$tool" s \
+		    "$(awk -v a="$t0" -v b="$CP_DONE" 'BEGIN { printf "%.6f", b - a }')"
 		sleep 2
 		touch "$DIR/.stop"
 		wait "$sampler" || die "the sampler failed"
