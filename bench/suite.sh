@@ -133,7 +133,7 @@ cleanup() {
 	done
 	AT_EXIT=()
 	rm -rf "${DIR:?}/dst" "${DIR:?}/home" "${DIR:?}/sshd" "$GEOREP_BIN" \
-	    "$DIR/.times" "$DIR/.rss" "$DIR/.wire" "$DIR/.stop"
+	    "$DIR/.times" "$DIR/.rss" "$DIR/.wire" "$DIR/.stop" "$DIR/.lag-start"
 	rm -rf "$DATA"/*.tmp
 }
 trap cleanup EXIT
@@ -646,9 +646,12 @@ scenario_6() {
 	((QUICK)) && env=(ROUNDS=1 LAG_VARIANTS="georep-inotify lsyncd-delay0"
 	    LAG_SCENARIOS="single burst" LAG_SINGLE=5 LAG_BURST=1000)
 	note "scenario 6: bench/lag.sh${env:+ (quick: ${env[*]})}"
+	touch "$DIR/.lag-start"
 	env "${env[@]}" LAG_FS="$LAG_FS" GEOREP="$GEOREP_BIN" "$REPO/bench/lag.sh" |
 	    tee -a "$SUMMARY" >"$DIR/lag.out" || die "bench/lag.sh failed"
-	LAG_OUT=$(ls -t "$RESULTS"/lag-*.txt 2>/dev/null | head -1)
+	# lag.sh's own report (named by the time it started)
+	LAG_OUT=$(find "$RESULTS" -maxdepth 1 -name 'lag-*.txt' -newer "$DIR/.lag-start" |
+	    sort | tail -1)
 	# Its raw lines (after "Raw:"; round, scenario, variant, detector,
 	# failures, the probe's KEY=VALUE) into the table: p50, p99 and (burst)
 	# the time until all were on the secondary, in ms.
@@ -676,7 +679,7 @@ rss_put() {
 	local role field kb
 	while IFS=$'\t' read -r role field kb; do
 		[[ $role == samples ]] && continue
-		case $field in VmRSS) field=rss ;; RssAnon) field=anon ;; RssFile) field=file ;; esac
+		case $field in VmRSS) field=rss ;; RssAnon) field=anon ;; RssFile) field='file' ;; esac
 		put "$1" "$2" 0 "$3" "$field $role" "$(awk -v k="$kb" 'BEGIN { printf "%.1f", k / 1024 }')"
 	done <"$DIR/.rss"
 	note "$(printf '%-10s round %d  %-28s peak RSS %s MiB (anon %s, file %s), %s samples' \
