@@ -41,6 +41,9 @@
 #   LAG_FS           passed to bench/lag.sh (ext4; quick: empty, in /tmp)
 #   GEOREP           the binary to measure (build/georep)
 #
+# bench/suite.sh --report bench/results/suite-STAMP.tsv prints the final
+# table again from the figures of a run (also of an interrupted one).
+#
 # Results: bench/results/suite-STAMP.tsv (every figure of every run: scenario,
 # round, position in the round, tool, metric, value) and
 # bench/results/suite-STAMP-summary.txt (the printed report).
@@ -50,8 +53,14 @@ export LC_ALL=C
 die() { printf 'bench: %s\n' "$*" >&2; exit 1; }
 note() { printf 'bench: %s\n' "$*" >&2; }
 
+REPORT_TSV=
 case "${1-}" in
 -h|--help) sed -n '2,/^set -e/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+--report)
+	# the final table again, from the figures of a run (even an
+	# interrupted one): bench/suite.sh --report bench/results/suite-STAMP.tsv
+	[[ -f ${2-} ]] || die "--report needs a suite-STAMP.tsv"
+	REPORT_TSV=$2 ;;
 "") ;;
 *) die "no arguments expected (see --help); parameters come from the environment" ;;
 esac
@@ -100,7 +109,7 @@ done
 for t in rsync tar cp python3 jq find diff cmp flock; do
 	command -v "$t" >/dev/null || die "$t is not installed (make bench-deps)"
 done
-if ((COLD)) && [[ " $SCENARIOS " == *" 1 "* ]] && ((EUID != 0)); then
+if [[ -z $REPORT_TSV ]] && ((COLD)) && [[ " $SCENARIOS " == *" 1 "* ]] && ((EUID != 0)); then
 	die "scenario 1's cold runs drop the page cache: run as root, or BENCH_COLD=0"
 fi
 
@@ -111,6 +120,10 @@ TOOL=$REPO/bench/benchtool.py
 RESULTS=$REPO/bench/results
 STAMP=$(date +%Y%m%d-%H%M%S)
 
+say() { printf '%s\n' "$*" | tee -a "$SUMMARY"; }
+if [[ -n $REPORT_TSV ]]; then
+	TSV=$REPORT_TSV SUMMARY=/dev/null
+else		# (up to "fi": not for --report)
 mkdir -p "$DIR" "$RESULTS"
 DIR=$(cd "$DIR" && pwd -P)
 exec 9>"$DIR/.lock"
@@ -143,7 +156,7 @@ cp "$GEOREP_IN" "$GEOREP_BIN"
 mkdir -p "$DATA" "$DST" "$HOMES"
 printf 'scenario\tround\tposition\ttool\tmetric\tvalue\n' >"$TSV"
 : >"$SUMMARY"
-say() { printf '%s\n' "$*" | tee -a "$SUMMARY"; }
+fi
 
 # ---------------------------------------------------------------- the machine
 machine() {
@@ -836,6 +849,16 @@ report() {
 }
 
 # ----------------------------------------------------------------------- main
+if [[ -n $REPORT_TSV ]]; then
+	# scenario 6's ratios: to the georep variant that ran, fanotify first
+	while read -r sc t; do
+		LABEL[$t]=$t
+		[[ $t == georep-* && ${REF[$sc]-} != georep-fanotify ]] || continue
+		REF[$sc]=$t
+	done < <(awk -F'\t' '$1 ~ /^6-/ { print $1, $4 }' "$TSV" | sort -u)
+	report
+	exit 0
+fi
 T_START=$EPOCHREALTIME
 LAG_OUT=
 machine
