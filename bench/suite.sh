@@ -244,14 +244,14 @@ listing() {
 # diff -r, or only of the files named in the file CHANGED: the others'
 # content did not change since an earlier full comparison)
 same() {
-	local kind name
+	local _kind name
 	listing "$2" >"$DIR/.src.listing"
 	listing "$3" | cmp -s - "$DIR/.src.listing" || {
 		listing "$3" | diff - "$DIR/.src.listing" | head >&2
 		die "${LABEL[$1]}: $3 differs from $2 (names, types, modes, mtimes, sizes, links)"
 	}
 	if [[ -n ${4-} ]]; then
-		while read -r kind name; do
+		while read -r _kind name; do
 			[[ ! -e $2/$name ]] || cmp -s "$2/$name" "$3/$name" ||
 			    die "${LABEL[$1]}: the content of $3/$name differs from $2"
 		done <"$4"
@@ -267,7 +267,7 @@ drop_caches() {
 }
 
 # ---------------------------------------------------------------- loopback ssh
-# shellcheck source=sshd.sh
+# shellcheck source=bench/sshd.sh
 source "$REPO/bench/sshd.sh"
 SSHD_UP=0
 ssh_up() {
