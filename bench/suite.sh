@@ -802,11 +802,12 @@ report() {
 	refs=$(for k in "${!REF[@]}"; do printf '%s=%s\034' "$k" "${REF[$k]}"; done)
 	labels=$(for k in "${!LABEL[@]}"; do printf '%s=%s\034' "$k" "${LABEL[$k]}"; done)
 	say ""
-	say "Medians over the rounds; the ratio is to georep's median (the tool marked *) for"
-	say "the same scenario and figure (above 1: more than georep).  s: wall seconds; wire:"
-	say "bytes through ssh's stdin (sent) / stdout (recv); stats_sent: rsync --stats"
-	say "'Total bytes sent' (its ratio: to georep's wire_sent); 6: lag in ms (bench/lag.sh);"
-	say "7: peak MiB of each process role, 'tree' is the whole process tree at one instant."
+	say "Median, min and max over the n runs (one per round); /georep: the median over"
+	say "georep's (the row marked *) for the same scenario and figure (above 1: more than"
+	say "georep).  s: wall seconds; wire_sent/wire_recv: bytes through ssh's stdin/stdout;"
+	say "stats_sent: rsync --stats 'Total bytes sent' (its ratio: to georep's wire_sent);"
+	say "6: lag in ms (bench/lag.sh); 7: peak MiB per process role, and of the whole tree"
+	say "at one instant ('tree')."
 	awk -F'\t' -v refs="$refs" -v labels="$labels" '
 	function median(a, n,   i, j, t) {
 		for (i = 2; i <= n; i++)
@@ -832,18 +833,19 @@ report() {
 			k = order[i]; n = cnt[k]
 			for (j = 1; j <= n; j++) a[j] = v[k, j]
 			med[k] = median(a, n); rounds[k] = n
+			lo[k] = a[1]; hi[k] = a[n]	# sorted by median()
 			delete a
 		}
-		printf "%-11s %-28s %-17s %14s %4s %8s\n", "scenario", "tool", "figure", "median", "n", "/georep"
+		printf "%-11s %-31s %-14s %12s %12s %12s %3s %8s\n", "scenario", "tool", "figure", "median", "min", "max", "n", "/georep"
 		for (i = 1; i <= nk; i++) {
 			k = order[i]; split(k, p, SUBSEP)
 			# rsync --stats bytes against what georep sent through ssh
 			r = p[1] SUBSEP ref[p[1]] SUBSEP (p[3] == "stats_sent" ? "wire_sent" : p[3])
 			ratio = (r in med && med[r] > 0) ? sprintf("%7.2fx", med[k] / med[r]) : "-"
 			name = label[p[2]] (p[2] == ref[p[1]] ? " *" : "")
-			fmt = (p[3] ~ /^(wire|stats)/) ? "%14d" : (p[3] == "s" ? "%14.3f" : "%14.1f")
-			if (p[3] ~ /_ms$/) fmt = "%14.1f"
-			printf "%-11s %-28s %-17s " fmt " %4d %8s\n", p[1], name, p[3], med[k], rounds[k], ratio
+			f = (p[3] ~ /^(wire|stats)/) ? "%12d" : (p[3] == "s" ? "%12.3f" : "%12.1f")
+			printf "%-11s %-31s %-14s " f " " f " " f " %3d %8s\n", p[1], name, p[3],
+			    med[k], lo[k], hi[k], rounds[k], ratio
 		}
 	}' "$TSV" | tee -a "$SUMMARY"
 }
