@@ -414,7 +414,8 @@ rotate() {
 # after them ("; sync"), in the same run.
 scenario_1() {
 	local src r pass k pos tool tools sc
-	need_space $((FILES * 3 * 9 / 1048576 + 1)) $((FILES * 5)) "scenario 1"
+	# the source and the 7 tools' copies (each stays until its next run)
+	need_space $((FILES * 8 * 5 / 1048576 + 1)) $((FILES * 8 + 10000)) "scenario 1"
 	ds_small "$FILES" "$FILE_SIZE"; src=$DS
 	ssh_up
 	tools=(georep georep_nofsync rsync tar cp georep_ssh rsync_ssh)
