@@ -11,7 +11,9 @@ pkgs=(gcc make pkg-config liblmdb-dev libzstd-dev libxxhash-dev libinih-dev libj
       # system's sshd nor /etc/ssh (which the package may set up and start).
       openssh-server openssh-client iproute2)
 if [[ ${1-} == --bench ]]; then
-	pkgs+=(rsync tar lsyncd time)
+	# bench/suite.sh: jq reads georep status --json; python3 (above)
+	# runs bench/benchtool.py; coreutils' cp -a is a peer too
+	pkgs+=(rsync tar lsyncd time jq coreutils)
 elif (($#)); then
 	echo "usage: tests/install-deps.sh [--bench]" >&2
 	exit 64
