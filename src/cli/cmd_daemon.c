@@ -361,7 +361,8 @@ cmd_checkpoint(int argc, char **argv)
 	    "NAME now|TIME\n\nSet a checkpoint: it completes when everything "
 	    "changed on the primary before TIME\nis on the secondary ('georep "
 	    "status' shows it).  TIME: now, seconds since the\nepoch, or "
-	    "2026-11-25T10:00:00Z.\n", &home, &cfg, &dir);
+	    "2026-11-25T10:00:00Z, either with a fraction of a second; a TIME\n"
+	    "ahead of the clock completes once it has passed.\n", &home, &cfg, &dir);
 
 	if (rc)
 		return rc;
