@@ -18,8 +18,19 @@ writer=$!
 ( for i in $(seq 1 2000); do rm -f "$P/gone/f$i"; done ) &
 remover=$!
 at_exit "kill $writer $remover 2>/dev/null || true"
-expect_rc 0 gsync "$P" "$S"
-expect_no_stderr "error"
+# Either the writer is done before the sync gives up on grow/big, or the
+# file changed every time it was read: then it is the one path that failed
+# (74), said so, and the next sync sends it.  A loaded machine slows the
+# writer enough for the second.
+run gsync "$P" "$S"
+if ((RC == 74)); then
+	expect_stderr "grow/big changed every time it was read: not sent"
+	[[ $(grep -c "error" "$T/err") == 1 ]] ||
+		check_failed "an error besides grow/big: $(cat "$T/err")"
+else
+	((RC == 0)) || fail "exit status $RC, expected 0 or 74"
+	expect_no_stderr "error"
+fi
 wait "$writer" "$remover"
 
 step "once the primary is quiet, the next sync converges"
