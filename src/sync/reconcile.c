@@ -263,6 +263,8 @@ decode_mark(const struct buf *b, struct fid **dirs, size_t *ndirs,
 	return rd_end(&r) ? 0 : -1;
 }
 
+#define STRAYS_SHOWN	20
+
 static int
 remove_stray(struct turn *t, uint8_t base, const struct buf *dir,
     uint64_t dir_sino, const struct sent *e)
@@ -270,12 +272,15 @@ remove_stray(struct turn *t, uint8_t base, const struct buf *dir,
 	struct conn *c = t->conn;
 	char *q = quote_name(e->name, e->len);
 
-	log_info("removing %s%.*s%s%s from the secondary: unknown to the index "
-	    "(%s)", base == BASE_STAGE ? "(staging)/" : "", (int)dir->len,
+	/* An interrupted first copy leaves up to a model's worth (8,192
+	 * names): the first few at info, the rest at debug, and a count. */
+	enum log_level lvl = ++t->strays_removed <= STRAYS_SHOWN ?
+	    LOG_LVL_INFO : LOG_LVL_DEBUG;
+	log_msg(lvl, "removing %s%.*s%s%s from the secondary: unknown to the "
+	    "index (%s)", base == BASE_STAGE ? "(staging)/" : "", (int)dir->len,
 	    (char *)dir->data, dir->len ? "/" : "", q, t->by_verify ?
 	    "verify --repair: what the primary has is sent again" :
-	    "left by an unfinished "
-	    "sync");
+	    "left by an unfinished sync");
 	free(q);
 	size_t s = conn_begin(c, MSG_RMTREE, COOKIE_STRAY, true);
 	put_oref(&c->out, base, (char *)dir->data, dir->len, dir_sino, e->name,
@@ -616,6 +621,10 @@ reconcile_start(struct turn *t)
 	 * directories of its batch, which the next turn lists again. */
 	t->reconcile_wide = full == 0 || !(flags & MARK_DIRECTED);
 	rc = reconcile_full(t);
+	if (t->strays_removed > STRAYS_SHOWN)
+		log_info("removed %llu names unknown to the index from the "
+		    "secondary (the first %d above; all of them at debug level)",
+		    (unsigned long long)t->strays_removed, STRAYS_SHOWN);
 	for (size_t i = 0; i < nobjs && rc == 0; i++)
 		if (objs[i].flags & MARK_PUT)
 			rc = resend(t, &objs[i].fid);

@@ -107,6 +107,7 @@ struct turn {
 	bool crawled;		/* the crawl is over */
 	int64_t entries_done_at;	/* mono ns: the last entry phase ended */
 	size_t ops_applied;	/* by models the crawl handed over */
+	uint64_t strays_removed;	/* by the walk of the secondary */
 };
 
 /* turn.c */
