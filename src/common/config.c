@@ -106,23 +106,35 @@ config_release(struct config *c)
 	memset(c, 0, sizeof(*c));
 }
 
-int
-parse_duration_ms(const char *s, int64_t *out)
+/* A number with an optional unit after it: digits with at most one '.'
+ * (strtod alone would also take a sign, blanks, hex, exponents, "inf" and
+ * "nan", which no comparison refuses and which has no integer value).
+ * *unit: what follows the number.  -1 when there is no such number. */
+static int
+parse_decimal(const char *s, double *v, const char **unit)
 {
 	char *end;
-	double v;
-
-	/* Digits with at most one '.': strtod alone would also take a sign,
-	 * blanks, hex, exponents, "inf" and "nan" (which no comparison
-	 * refuses, and which has no integer value). */
 	size_t n = strspn(s, "0123456789");
+
 	if (s[n] == '.')
 		n += 1 + strspn(s + n + 1, "0123456789");
 	if (n == 0 || (n == 1 && s[0] == '.'))
 		return -1;
 	errno = 0;
-	v = strtod(s, &end);
+	*v = strtod(s, &end);
 	if (errno || end != s + n)
+		return -1;
+	*unit = end;
+	return 0;
+}
+
+int
+parse_duration_ms(const char *s, int64_t *out)
+{
+	const char *end;
+	double v;
+
+	if (parse_decimal(s, &v, &end) < 0)
 		return -1;
 	if (*end == '\0' || strcmp(end, "s") == 0)
 		v *= 1000;
@@ -179,17 +191,10 @@ parse_rate(const char *s, uint64_t *out)
 		{ 'G', 1ull << 30 },
 	};
 	uint64_t mul = 1ull << 10;	/* rsync's default unit: KiB */
-	char *end;
+	const char *end;
+	double v;
 
-	/* Digits with at most one '.', as parse_duration_ms. */
-	size_t n = strspn(s, "0123456789");
-	if (s[n] == '.')
-		n += 1 + strspn(s + n + 1, "0123456789");
-	if (n == 0 || (n == 1 && s[0] == '.'))
-		return -1;
-	errno = 0;
-	double v = strtod(s, &end);
-	if (errno || end != s + n)
+	if (parse_decimal(s, &v, &end) < 0)
 		return -1;
 	if (*end != '\0') {
 		size_t i;
