@@ -5,15 +5,18 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/xattr.h>
 #include <sysexits.h>
+#include <time.h>
 #include <unistd.h>
 #include <zstd.h>
 
 #include "../common/log.h"
 #include "../common/names.h"
+#include "../common/util.h"
 #include "../common/xattrs.h"
 #include "../common/delta.h"
 #include "../common/digest.h"
@@ -26,6 +29,11 @@
 #define STAGE_DIR	"stage"
 #define VOLUME_FILE	"volume"
 #define STATE_FILE	"state"
+#define LOCK_FILE	"lock"
+/* How long a HELLO waits for another secondary writing into the same
+ * directory: one left behind by a primary killed mid-turn applies what is
+ * still in its pipe, then ends (its replies have nowhere to go). */
+#define LOCK_WAIT_MS	30000
 
 /* The file being written by an open PUT. */
 struct put {
@@ -52,6 +60,7 @@ struct put {
 struct secondary {
 	char *dir;
 	int rootfd, statefd, stagefd;
+	int lockfd;		/* .georep/lock, flock'ed while it writes */
 	struct resolver res;	/* set up by HELLO (open_state) */
 	bool res_ready;
 	bool is_root;
@@ -1254,6 +1263,56 @@ close_state(struct secondary *s)
 	s->statefd = s->stagefd = -1;
 }
 
+/* Only one secondary writes into a directory at a time.  A second one
+ * (a sync started while a session runs there, or a primary restarted after
+ * a kill while its old secondary still drains the pipe) would race the
+ * first: a walk removing a directory the other is filling.  The lock is
+ * held until the process ends; a wait gives an orphan time to finish. */
+static int
+lock_secondary(struct secondary *s)
+{
+	if (s->lockfd >= 0)
+		return 0;
+	s->lockfd = openat(s->statefd, LOCK_FILE, O_RDWR | O_CREAT |
+	    O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (s->lockfd < 0) {
+		snprintf(s->msg, sizeof(s->msg), "open %s/%s/%s: %s", s->dir,
+		    GEOREP_STATE_DIR, LOCK_FILE, strerror(errno));
+		return -1;
+	}
+	int64_t start = mono_ns() / 1000000, waited = 0, limit = LOCK_WAIT_MS;
+	const char *test = getenv("GEOREP_TEST_LOCK_WAIT_MS");
+	bool said = false;
+
+	if (test != NULL)
+		limit = atoi(test);
+	while (flock(s->lockfd, LOCK_EX | LOCK_NB) < 0) {
+		if (errno == EINTR)
+			continue;
+		waited = mono_ns() / 1000000 - start;
+		if (errno != EWOULDBLOCK || waited >= limit) {
+			int err = errno == EWOULDBLOCK ? EBUSY : errno;
+			snprintf(s->msg, sizeof(s->msg), err == EBUSY ?
+			    "another georep is writing into %s (a sync or a "
+			    "session there is still running): wait for it to "
+			    "end, or stop it" : "lock %s: %s", s->dir,
+			    strerror(err));
+			close(s->lockfd);
+			s->lockfd = -1;
+			errno = err;
+			return -1;
+		}
+		if (!said && waited > 1000) {
+			log_info("waiting for another georep writing into %s "
+			    "to end", s->dir);
+			said = true;
+		}
+		struct timespec ts = { 0, 20 * 1000 * 1000 };
+		nanosleep(&ts, NULL);
+	}
+	return 0;
+}
+
 static int
 open_state(struct secondary *s)
 {
@@ -1272,6 +1331,8 @@ open_state(struct secondary *s)
 		    GEOREP_STATE_DIR, strerror(errno));
 		return -1;
 	}
+	if (lock_secondary(s) < 0)
+		return -1;
 	resolve_init(&s->res, s->rootfd, s->stagefd);
 	s->res_ready = true;
 	return 0;
@@ -1780,7 +1841,7 @@ secondary_open(const char *dir)
 	struct secondary *s = xcalloc(1, sizeof(*s));
 
 	s->dir = xstrdup(dir);
-	s->rootfd = s->statefd = s->stagefd = -1;
+	s->rootfd = s->statefd = s->stagefd = s->lockfd = -1;
 	s->put.fd = s->put.dirfd = s->put.basis_fd = -1;
 	s->uid = geteuid();
 	s->gid = getegid();
@@ -1809,7 +1870,7 @@ secondary_open_refusing(const char *dir, const char *refusal)
 	struct secondary *s = xcalloc(1, sizeof(*s));
 
 	s->dir = xstrdup(dir);
-	s->rootfd = s->statefd = s->stagefd = -1;
+	s->rootfd = s->statefd = s->stagefd = s->lockfd = -1;
 	s->put.fd = s->put.dirfd = s->put.basis_fd = -1;
 	s->refusal = refusal;
 	return s;
@@ -1887,6 +1948,8 @@ secondary_close(struct secondary *s)
 	restore_unlocked(s);
 	free(s->unlocked);
 	close_state(s);
+	if (s->lockfd >= 0)
+		close(s->lockfd);
 	if (s->rootfd >= 0)
 		close(s->rootfd);
 	buf_release(&s->data);
