@@ -38,6 +38,13 @@
 #   BENCH_DIR        work area: cached datasets (data/), destinations and
 #                    indexes while it runs (/var/tmp/georep-bench)
 #   BENCH_COLD       1: scenario 1 also with a cold cache (needs root) (1)
+#   BENCH_FS         ext4: the destinations and indexes on a fresh ext4 with
+#                    a journal, loop-mounted from a sparse image in
+#                    BENCH_DIR (needs root; the default as root, else
+#                    empty: in BENCH_DIR itself).  A host filesystem that
+#                    has just deleted the last run's copies skews every
+#                    tool (docs/BENCHMARKS.md: ext4 without a journal
+#                    scans past recently deleted inodes)
 #   LAG_FS           passed to bench/lag.sh (ext4; quick: empty, in /tmp)
 #   GEOREP           the binary to measure (build/georep)
 #
@@ -86,6 +93,8 @@ RSS_ROUNDS=${BENCH_RSS_ROUNDS:-1}
 SEED=${BENCH_SEED:-18}
 COLD=${BENCH_COLD:-1}
 LAG_FS=${LAG_FS-ext4}
+if ((EUID == 0)); then BENCH_FS=${BENCH_FS-ext4}; else BENCH_FS=${BENCH_FS-}; fi
+[[ -z $BENCH_FS || $BENCH_FS == ext4 ]] || die "BENCH_FS: only 'ext4' (or empty) is known"
 DIR=${BENCH_DIR:-/var/tmp/georep-bench}
 FILE_SIZE=4096
 PER_DIR=1000
@@ -130,8 +139,13 @@ exec 9>"$DIR/.lock"
 flock -n 9 || die "another benchmark is running in $DIR"
 
 DATA=$DIR/data		# cached datasets, one directory each, with NAME.params
+FS_MNT=$DIR/fs		# BENCH_FS: the mount of FS_IMG
+FS_IMG=$DIR/fs.img
 DST=$DIR/dst		# destinations
 HOMES=$DIR/home		# georep --home directories
+if [[ -n $BENCH_FS ]]; then
+	DST=$FS_MNT/dst HOMES=$FS_MNT/home
+fi
 LOG=$DIR/last-run.log	# output of the latest timed command
 # A private copy of the binary: others may rebuild build/georep meanwhile.
 GEOREP_BIN=$DIR/georep.bin
@@ -145,6 +159,10 @@ cleanup() {
 		eval "${AT_EXIT[i]}" || true
 	done
 	AT_EXIT=()
+	if mountpoint -q "$FS_MNT"; then
+		umount "$FS_MNT" || note "cannot unmount $FS_MNT"
+	fi
+	rm -f "$FS_IMG"
 	rm -rf "${DIR:?}/dst" "${DIR:?}/home" "${DIR:?}/sshd" "$GEOREP_BIN" \
 	    "$DIR/.times" "$DIR/.rss" "$DIR/.wire" "$DIR/.stop" "$DIR/.lag-start"
 	rm -rf "$DATA"/*.tmp
@@ -152,6 +170,14 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 cleanup
+if [[ -n $BENCH_FS ]]; then
+	# sparse: it takes only what the copies hold; an inode per 8 KiB for
+	# scenario 7's millions of empty files
+	mkdir -p "$FS_MNT"
+	truncate -s 64G "$FS_IMG"
+	mkfs.ext4 -q -F -i 8192 "$FS_IMG" || die "mkfs.ext4 $FS_IMG failed"
+	mount -o loop "$FS_IMG" "$FS_MNT" || die "cannot loop-mount $FS_IMG on $FS_MNT"
+fi
 cp "$GEOREP_IN" "$GEOREP_BIN"
 mkdir -p "$DATA" "$DST" "$HOMES"
 printf 'scenario\tround\tposition\ttool\tmetric\tvalue\n' >"$TSV"
@@ -167,6 +193,8 @@ machine() {
 	say "georep benchmark suite, $(date -u '+%Y-%m-%d %H:%M:%S UTC')$( ((QUICK)) && echo ', QUICK RUN (tiny sizes)')"
 	say "machine:  $(nproc) CPUs ($cpu), $mem RAM, kernel $(uname -r)"
 	say "BENCH_DIR $DIR: ${mnt:-?}"
+	[[ -z $BENCH_FS ]] ||
+	    say "destinations: $DST on a fresh $BENCH_FS (loop: $FS_IMG, 64 GiB sparse, mkfs.ext4 -i 8192)"
 	say "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
 	say "georep:   $(git -C "$REPO" describe --always --dirty 2>/dev/null || echo '?')," \
 	    "binary sha256 $(sha256sum "$GEOREP_BIN" | cut -c1-16)"
