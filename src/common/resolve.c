@@ -3,6 +3,7 @@
 #include <limits.h>
 #include <linux/openat2.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -39,7 +40,25 @@ resolve_forget(struct resolver *r)
 		close(r->cache_fd);
 	r->cache_fd = -1;
 	r->cache_base = -1;
+	r->cache_ino = 0;
 	buf_reset(&r->cache_path);
+}
+
+int
+resolve_ino(struct resolver *r, int fd, uint64_t *ino)
+{
+	struct stat st;
+
+	if (fd >= 0 && fd == r->cache_fd && r->cache_ino != 0) {
+		*ino = r->cache_ino;
+		return 0;
+	}
+	if (fstat(fd, &st) < 0)
+		return -1;
+	*ino = (uint64_t)st.st_ino;
+	if (fd == r->cache_fd)
+		r->cache_ino = *ino;
+	return 0;
 }
 
 void

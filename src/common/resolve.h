@@ -18,6 +18,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "util.h"
 
@@ -27,6 +28,7 @@ struct resolver {
 	int cache_base;
 	struct buf cache_path;
 	int cache_fd;
+	uint64_t cache_ino;	/* its inode number, once asked (0: not yet) */
 };
 
 void resolve_init(struct resolver *r, int rootfd, int stagefd);
@@ -34,6 +36,9 @@ void resolve_init(struct resolver *r, int rootfd, int stagefd);
  * close); -1 with errno (ELOOP/ENOTDIR for a symlink on the way, EXDEV for
  * an escape). */
 int resolve_dir(struct resolver *r, int base, const char *path, size_t len);
+/* The inode number of a directory resolve_dir returned: one fstat per
+ * directory cached, not one per operation.  -1 with errno. */
+int resolve_ino(struct resolver *r, int fd, uint64_t *ino);
 void resolve_forget(struct resolver *r);
 void resolve_release(struct resolver *r);
 

@@ -44,7 +44,8 @@ struct put {
 	int dirfd;		/* the parent (the resolver's) */
 	uint64_t written_end;	/* the end of the last extent written */
 	char *name;
-	char *display;		/* parent/name for messages */
+	char *parent;		/* the parent's path (parent_len bytes), */
+	size_t parent_len;	/* quoted into messages only on an error */
 	uint32_t flags;
 	uint64_t sino;		/* expected inode (0: a new file) */
 	uint64_t size;
@@ -267,7 +268,7 @@ static int
 parent_fd(struct secondary *s, const struct oref *o)
 {
 	int fd = resolve_parent(s, o->base, o->parent, o->parent_len);
-	struct stat st;
+	uint64_t ino;
 
 	if (fd < 0) {
 		int err = errno;
@@ -277,11 +278,11 @@ parent_fd(struct secondary *s, const struct oref *o)
 	}
 	if (o->psino == 0)
 		return fd;
-	if (fstat(fd, &st) < 0)
+	if (resolve_ino(&s->res, fd, &ino) < 0)
 		return fail(s, errno, "stat the parent of", o);
-	if ((uint64_t)st.st_ino != o->psino) {
+	if (ino != o->psino) {
 		fail(s, ESTALE, "resolve the parent of", o);
-		add_inodes(s, (uint64_t)st.st_ino, o->psino);
+		add_inodes(s, ino, o->psino);
 		errno = ESTALE;
 		return -1;
 	}
@@ -883,10 +884,23 @@ put_reset(struct put *p)
 		close(p->basis_fd);
 	delta_dec_free(p->dec);
 	free(p->name);
-	free(p->display);
+	free(p->parent);
 	free(p->errmsg);
 	memset(p, 0, sizeof(*p));
 	p->fd = p->dirfd = p->basis_fd = -1;
+}
+
+/* "STEP parent/name: WHY", the names quoted. */
+static char *
+put_message(const struct put *p, const char *step, const char *why)
+{
+	char *qp = quote_name(p->parent, p->parent_len);
+	char *qn = quote_name(p->name, strlen(p->name));
+	char *m = xasprintf("%s %s%s%s: %s", step, qp, p->parent_len ? "/" :
+	    "", qn, why);
+	free(qp);
+	free(qn);
+	return m;
 }
 
 static void
@@ -897,7 +911,7 @@ put_error(struct secondary *s, int err, const char *step)
 	if (p->err)
 		return;
 	p->err = err;
-	p->errmsg = xasprintf("%s %s: %s", step, p->display, strerror(err));
+	p->errmsg = put_message(p, step, strerror(err));
 }
 
 /* As put_error, with what went wrong said in words (a delta's). */
@@ -910,7 +924,7 @@ put_error_why(struct secondary *s, int err, const char *step,
 	if (p->err)
 		return;
 	p->err = err;
-	p->errmsg = xasprintf("%s %s: %s", step, p->display, why);
+	p->errmsg = put_message(p, step, why);
 }
 
 /*
@@ -989,11 +1003,8 @@ op_put(struct secondary *s, struct rd *r)
 	p->sino = sino;
 	p->size = size;
 	p->name = cstr(o.name, o.name_len);
-	char *qp = quote_name(o.parent, o.parent_len);
-	char *qn = quote_name(o.name, o.name_len);
-	p->display = xasprintf("%s%s%s", qp, o.parent_len ? "/" : "", qn);
-	free(qp);
-	free(qn);
+	p->parent = o.parent_len ? cstr(o.parent, o.parent_len) : xstrdup("");
+	p->parent_len = strlen(p->parent);
 
 	/* Borrowed from the resolver: nothing else runs inside a PUT, so the
 	 * cached directory cannot change under it. */

@@ -640,16 +640,21 @@ send_put(struct turn *t, size_t idx)
 	if (fd < 0 && dirfd >= 0)
 		fd = open_content(dirfd, &at);
 	struct fid now;
+	bool have_st = false;
+	int64_t seen = now_ns();	/* before the stat (racy) */
 	if (fd >= 0 && (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) ||
 	    fid_at(fd, "", t->tgt->fsid, &now) < 0 || !fid_eq(&now, &o->fid))) {
 		close(fd);	/* another object has the name now */
 		fd = -1;
 		errno = ENOENT;
+	} else if (fd >= 0) {
+		have_st = true;	/* a regular file, this very object */
 	}
 	if (fd < 0 && vanished(errno))
 		fd = reopen_moved(t, &o->fid, O_RDONLY | O_NONBLOCK | O_NOATIME);
-	int64_t seen = now_ns();
-	if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+	if (!have_st)
+		seen = now_ns();
+	if (fd < 0 || (!have_st && fstat(fd, &st) < 0) || !S_ISREG(st.st_mode)) {
 		if (fd >= 0 || !vanished(errno))
 			turn_error(t, disp, "read %s: %s", disp, fd >= 0 ?
 			    "not a regular file" : strerror(errno));
