@@ -12,7 +12,7 @@
 #include "batch.h"
 #include "../common/banned.h"
 
-static void
+void
 batch_add(struct batch *b, const struct fid *dir, const char *name,
     size_t len)
 {

@@ -61,6 +61,10 @@ struct batch {
 };
 
 int batch_read(const char *jdir, struct batch *b);
+/* One more (directory, name) to look at (len 0: the directory itself),
+ * before batch_plan: a failure of an earlier turn (sync_stats.retry). */
+void batch_add(struct batch *b, const struct fid *dir, const char *name,
+    size_t len);
 int batch_plan(struct batch *b, struct index *ix);
 void batch_remove(const char *jdir, const struct batch *b);
 void batch_release(struct batch *b);

@@ -81,6 +81,11 @@ struct worker {
 	 * back, and a turn begun before the step moves it no more. */
 	struct clockwatch clock;
 	int64_t stepped_at;	/* mono ns of the last step back seen */
+	/* Where the last turn's failures are: the next directed turn looks
+	 * there again (sync_stats.retry).  In memory only: a worker started
+	 * while failures are parked crawls first instead. */
+	struct sync_where *retry;
+	size_t nretry;
 };
 
 /* The worker's exit status: 0 when told to stop or to reload, else the

@@ -469,7 +469,8 @@ connect_secondary(struct worker *w, struct session_conn *sc, char *detail,
 	sc->c.capture_stderr = true;
 	if (secondary_connect(&sc->c, w->cfg->secondary,
 	    w->cfg->ssh_command) < 0 ||
-	    say_hello(&sc->c, sc->volume, force ? HELLO_FORCE : 0, &h, code) < 0 ||
+	    say_hello(&sc->c, sc->volume, (force ? HELLO_FORCE : 0) |
+	    hello_jobs(w->cfg->sync_jobs), &h, code) < 0 ||
 	    reconcile_hello(&sc->c, sc->ix, &h, force, w->cfg->secondary,
 	    code) < 0) {
 		if (sc->c.failed)	/* it names the secondary */
@@ -497,6 +498,7 @@ connect_secondary(struct worker *w, struct session_conn *sc, char *detail,
 	    CONFIG_DELTA_THRESHOLD == SYNC_DELTA_REMOTE,
 	    "the config's delta_threshold is sync_opts'");
 	sc->o.delta_threshold = w->cfg->delta_threshold;
+	sc->o.sync_jobs = w->cfg->sync_jobs;
 	sc->o.one_file_system = w->cfg->one_file_system;
 	sc->o.stop = &sig_stop;
 	sc->o.no_fsync = getenv("GEOREP_TEST_NO_FSYNC") != NULL;
@@ -632,6 +634,44 @@ take_repairs(struct worker *w, struct session_conn *sc)
 	return rc > 0;
 }
 
+static void
+retry_release(struct worker *w)
+{
+	for (size_t i = 0; i < w->nretry; i++)
+		free(w->retry[i].name);
+	free(w->retry);
+	w->retry = NULL;
+	w->nretry = 0;
+}
+
+/* After a turn: where its failures are is where the next one looks again.
+ * A turn that ended (done, or with failures) replaces the list; one cut
+ * short adds to it (what it did not reach is still to do).  Too many: a
+ * crawl stands for them. */
+static void
+keep_retry(struct worker *w, struct sync_stats *s, bool ended)
+{
+	if (ended)
+		retry_release(w);
+	if (!s->retry_overflow && w->nretry + s->nretry <= SYNC_RETRY_MAX) {
+		w->retry = xrealloc(w->retry, (w->nretry + s->nretry + 1) *
+		    sizeof(*w->retry));
+		memcpy(w->retry + w->nretry, s->retry, s->nretry *
+		    sizeof(*s->retry));
+		w->nretry += s->nretry;
+		free(s->retry);	/* the names are the worker's now */
+		s->retry = NULL;
+		s->nretry = s->capretry = 0;
+		return;
+	}
+	log_info("%zu failures to retry: the next turn crawls the primary",
+	    w->nretry + s->nretry);
+	retry_release(w);
+	if (session_set_flag(w->dir, SF_CRAWL_NEEDED, true) < 0)
+		log_warn("cannot ask for a crawl (the failures are retried by "
+		    "the next full crawl)");
+}
+
 /* One turn over the journal's sealed segments, when one of them is new
  * (after *applied) or a retry is due. */
 static enum turn_outcome
@@ -653,6 +693,9 @@ journal_turn(struct worker *w, struct session_conn *sc, const char *jdir,
 		return OUT_NOTHING;
 	}
 	bool full = b.full || crawl_needed;
+	for (size_t i = 0; !full && i < w->nretry; i++)
+		batch_add(&b, &w->retry[i].dir, w->retry[i].name,
+		    w->retry[i].name ? strlen(w->retry[i].name) : 0);
 	if (!full && batch_plan(&b, sc->ix) < 0) {
 		batch_release(&b);
 		return OUT_FAILED;
@@ -674,6 +717,7 @@ journal_turn(struct worker *w, struct session_conn *sc, const char *jdir,
 	log_debug("turn: %zu segments, %zu records, %zu directories%s",
 	    b.nseqs, b.nrecords, b.ndirs, full ? ", a full crawl" : "");
 	int rc = run_turn(sc, &s);
+	keep_retry(w, &s, rc >= 0);
 	racy_add(&w->racy, &s, full && rc >= 0);
 	note_not_exact(w, &s, full && rc == SYNC_DONE);
 	if (rc < 0)	/* not settled: due again next turn */
@@ -864,6 +908,12 @@ worker_run(struct worker *w)
 	set_state(w, w->journal ? STATE_CHANGELOG_CRAWL : w->st.last_synced ?
 	    STATE_HYBRID_CRAWL : STATE_INITIALIZING);
 	chan_say(&(struct chan){ .fd = w->chan }, "c\n");
+	/* Failures parked by an earlier worker: where they are died with it
+	 * (keep_retry), and the journal may name them no more. */
+	if (w->journal && w->st.failure_count > 0 && w->nretry == 0 &&
+	    session_set_flag(w->dir, SF_CRAWL_NEEDED, true) == 0)
+		log_info("failures are parked: the first turn crawls the "
+		    "primary to retry them");
 	int rc = w->journal ? journal_loop(w, &sc) : crawl_loop(w, &sc);
 	if (rc < 0 && !sig_stop) {
 		/* The cause was logged where it happened; status and the
@@ -885,5 +935,6 @@ out:
 	free(sc.volume);
 	free(w->racy.v);
 	memset(&w->racy, 0, sizeof(w->racy));
+	retry_release(w);
 	return code;
 }

@@ -130,6 +130,10 @@ pobj_restat(struct pobj *o, const struct stat *st)
 	o->ctime_nsec = (uint32_t)st->st_ctim.tv_nsec;
 }
 
+/* A failure of the file at `at`: said, and looked at again next turn. */
+#define turn_error_at(t, at, ...) (turn_retry_at((t), &(at)->parent, \
+	(at)->name, (at)->name_len), turn_error((t), __VA_ARGS__))
+
 /*
  * Whether a file seen at `seen` (taken before the stat) may change again
  * with its size and times unmoved: file times come from a coarse clock
@@ -656,7 +660,7 @@ send_put(struct turn *t, size_t idx)
 		seen = now_ns();
 	if (fd < 0 || (!have_st && fstat(fd, &st) < 0) || !S_ISREG(st.st_mode)) {
 		if (fd >= 0 || !vanished(errno))
-			turn_error(t, disp, "read %s: %s", disp, fd >= 0 ?
+			turn_error_at(t, &at, disp, "read %s: %s", disp, fd >= 0 ?
 			    "not a regular file" : strerror(errno));
 		d->done = true;
 		goto out;
@@ -665,7 +669,7 @@ send_put(struct turn *t, size_t idx)
 		uint8_t h[16];
 		if (hash_file(fd, (uint64_t)st.st_size, (uint64_t)st.st_blocks *
 		    512 < (uint64_t)st.st_size, h) < 0) {
-			turn_error(t, disp, "read %s: %s", disp, strerror(errno));
+			turn_error_at(t, &at, disp, "read %s: %s", disp, strerror(errno));
 			d->done = true;
 			goto out;
 		}
@@ -720,7 +724,7 @@ send_put(struct turn *t, size_t idx)
 	}
 	for (int attempt = 0; ; attempt++) {
 		if (settle_writes(fd, &st) < 0) {
-			turn_error(t, disp, "stat %s: %s", disp, strerror(errno));
+			turn_error_at(t, &at, disp, "stat %s: %s", disp, strerror(errno));
 			d->done = true;
 			goto out;
 		}
@@ -779,7 +783,7 @@ send_put(struct turn *t, size_t idx)
 				goto out;
 			}
 			if (rd < 0) {
-				turn_error(t, disp, "read %s: %s", disp, strerror(rderr));
+				turn_error_at(t, &at, disp, "read %s: %s", disp, strerror(rderr));
 				d->done = true;
 				rc = inplace ? content_unsynced(t, &o->fid) : 0;
 				goto out;
@@ -800,7 +804,7 @@ send_put(struct turn *t, size_t idx)
 				rc = -1;
 				goto out;
 			}
-			turn_error(t, disp, "%s changed every time it was read: not "
+			turn_error_at(t, &at, disp, "%s changed every time it was read: not "
 			    "sent (no mix of two versions under its name); sent "
 			    "once it is quiet", disp);
 			d->done = true;
@@ -811,7 +815,7 @@ send_put(struct turn *t, size_t idx)
 		struct attrs x = a;
 		if (read_xattrs(t, fd, dirfd, &at, false, &x, &xstore) < 0) {
 			s = conn_begin_cont(c, MSG_PUT_ABORT, true, COOKIE_IGNORE);
-			turn_error(t, disp, "read xattrs of %s: %s", disp,
+			turn_error_at(t, &at, disp, "read xattrs of %s: %s", disp,
 			    strerror(errno));
 			d->done = true;
 			rc = conn_end(c, s);
@@ -1006,9 +1010,13 @@ data_on_reply(struct turn *t, size_t idx, const struct reply *rep)
 	if (rep->err) {
 		struct plink at;
 		char *disp = NULL;
-		if ((o->flags & POBJ_ROOT) == 0 && dop_link(t, d, &at) == 0)
+		if ((o->flags & POBJ_ROOT) == 0 && dop_link(t, d, &at) == 0) {
 			turn_oref(t, NULL, &at.parent, at.name, at.name_len,
 			    &disp);
+			turn_retry_at(t, &at.parent, at.name, at.name_len);
+		} else if (o->flags & POBJ_ROOT) {
+			turn_retry_at(t, &t->tgt->root, NULL, 0);
+		}
 		turn_error(t, disp ? disp : ".", "%s failed on the secondary: "
 		    "%.*s", d->type == D_PUT ? "write" : "setting attributes",
 		    (int)rep->msg_len, rep->msg ? rep->msg : "");

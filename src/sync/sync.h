@@ -79,6 +79,9 @@ struct sync_opts {
 	 * remote secondary (over ssh), never to a local one (config.h says
 	 * why). */
 	uint64_t delta_threshold;
+	/* Workers the secondary writes files with (HELLO_JOBS, proto.h);
+	 * 0 is taken as 1. */
+	int sync_jobs;
 	/* Set (by a signal handler) to stop the turn at the next operation;
 	 * the turn then returns -1 and the next one reconciles. */
 	volatile int *stop;
@@ -166,7 +169,22 @@ struct sync_stats {
 	/* The turn changed the secondary and did not finish (stopped, or
 	 * the connection failed): the next turn reconciles first. */
 	bool unfinished;
+	/* Where the turn's failures are (directory, name; freed by
+	 * sync_stats_release): a session's next directed turn looks there
+	 * again, whatever its journal's records name.  A file moved into a
+	 * directory made by the same turn is named by no record once that
+	 * directory is known: without this, its failed copy was never
+	 * retried.  Past SYNC_RETRY_MAX, retry_overflow: a crawl, then. */
+	struct sync_where *retry;
+	size_t nretry, capretry;
+	bool retry_overflow;
 };
+
+struct sync_where {
+	struct fid dir;
+	char *name;		/* NULL: the directory itself */
+};
+#define SYNC_RETRY_MAX	65536
 
 void sync_stats_release(struct sync_stats *st);
 

@@ -57,6 +57,28 @@ sync_stats_release(struct sync_stats *st)
 	free(st->mounts);
 	st->mounts = NULL;
 	st->nmounts = 0;
+	for (size_t i = 0; i < st->nretry; i++)
+		free(st->retry[i].name);
+	free(st->retry);
+	st->retry = NULL;
+	st->nretry = st->capretry = 0;
+}
+
+void
+turn_retry_at(struct turn *t, const struct fid *dir, const char *name,
+    size_t len)
+{
+	struct sync_stats *st = t->st;
+
+	if (dir == NULL || dir->len == 0 || fid_is_stage(dir))
+		return;
+	if (st->nretry >= SYNC_RETRY_MAX) {
+		st->retry_overflow = true;
+		return;
+	}
+	XGROW(st->retry, st->capretry, st->nretry + 1);
+	st->retry[st->nretry].dir = *dir;
+	st->retry[st->nretry++].name = len ? xstrndup(name, len) : NULL;
 }
 
 void
@@ -663,6 +685,9 @@ mop_on_reply(struct turn *t, size_t idx, const struct reply *rep)
 		return;
 	}
 	m->state = -1;
+	/* Not done, cancelled or failed: looked at again next turn. */
+	turn_retry_at(t, &m->to.parent, m->to.name, m->to.name_len);
+	turn_retry_at(t, &m->from.parent, m->from.name, m->from.name_len);
 	if (rep->err == ECANCELED)
 		return;
 	if (rep->err == ESTALE)

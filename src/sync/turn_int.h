@@ -112,6 +112,10 @@ struct turn {
 
 /* turn.c */
 /* A failure of one path: logged, counted, kept for status. */
+/* The name dir/name (len 0: dir itself) is looked at again by the next
+ * directed turn (sync_stats.retry); the staging area is not. */
+void turn_retry_at(struct turn *t, const struct fid *dir, const char *name,
+    size_t len);
 void turn_error(struct turn *t, const char *path, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 int turn_oref(struct turn *t, struct buf *b, const struct fid *parent,
