@@ -16,8 +16,8 @@ CPPFLAGS  += -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64
 # same reason.
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS))
 PKG_LIBS   = $(shell pkg-config --libs $(PKGS))
-ALL_CFLAGS = -std=gnu11 $(WARN) $(CFLAGS) $(PKG_CFLAGS)
-LIBS       = $(PKG_LIBS) -lrsync
+ALL_CFLAGS = -std=gnu11 -pthread $(WARN) $(CFLAGS) $(PKG_CFLAGS)
+LIBS       = $(PKG_LIBS) -lrsync -pthread
 
 BUILD     ?= build
 SRC       := $(wildcard src/*/*.c)

@@ -7,7 +7,8 @@
 #
 # Scenarios (BENCH_SCENARIOS picks them, in this order by default):
 #   1  first copy of BENCH_FILES files of 4 KiB, cold cache (drop_caches
-#      before each run) and warm: georep sync (and --no-fsync), rsync -aH,
+#      before each run) and warm: georep sync (and --no-fsync, and
+#      --sync-jobs 1: without the secondary's workers), rsync -aH,
 #      tar | tar, cp -a, each of the last three also with "; sync"; and
 #      over ssh to a loopback sshd: georep sync HOST:DST, rsync -aH -e ssh
 #   2  first copy of a mixed tree (small files, big files, a deep chain of
@@ -309,6 +310,7 @@ ssh_up() {
 declare -A LABEL=(
 	[georep]="georep sync"
 	[georep_nofsync]="georep sync --no-fsync"
+	[georep_jobs1]="georep sync --sync-jobs 1"
 	[rsync]="rsync -aH"
 	[rsync_sync]="rsync -aH; sync"
 	[rsync_delete]="rsync -aH --delete"
@@ -332,6 +334,7 @@ run() {
 	case $1 in
 	georep) "$GEOREP_BIN" sync --home "$home" -q "$src" "$dst" ;;
 	georep_nofsync) "$GEOREP_BIN" sync --home "$home" --no-fsync -q "$src" "$dst" ;;
+	georep_jobs1) "$GEOREP_BIN" sync --home "$home" --sync-jobs 1 -q "$src" "$dst" ;;
 	rsync) rsync -aH "$src/" "$dst/" ;;
 	rsync_delete) rsync -aH --delete "$src/" "$dst/" ;;
 	tar) tar -C "$src" -cf - . | tar -C "$dst" -xf - ;;
@@ -442,11 +445,11 @@ rotate() {
 # after them ("; sync"), in the same run.
 scenario_1() {
 	local src r pass k pos tool tools sc
-	# the source and the 7 tools' copies (each stays until its next run)
-	need_space $((FILES * 8 * 5 / 1048576 + 1)) $((FILES * 8 + 10000)) "scenario 1"
+	# the source and the 8 tools' copies (each stays until its next run)
+	need_space $((FILES * 9 * 5 / 1048576 + 1)) $((FILES * 9 + 10000)) "scenario 1"
 	ds_small "$FILES" "$FILE_SIZE"; src=$DS
 	ssh_up
-	tools=(georep georep_nofsync rsync tar cp georep_ssh rsync_ssh)
+	tools=(georep georep_nofsync georep_jobs1 rsync tar cp georep_ssh rsync_ssh)
 	for ((r = 1; r <= ROUNDS; r++)); do
 		for pass in cold warm; do
 			[[ $pass == cold ]] && ((!COLD)) && continue

@@ -58,6 +58,8 @@ int opt_timeout(const char *cmd, const char *arg, int *out);
 int opt_compress(const char *cmd, const char *arg, int *out);
 int opt_bwlimit(const char *cmd, const char *arg, uint64_t *out);
 int opt_delta_threshold(const char *cmd, const char *arg, uint64_t *out);
+/* --sync-jobs N: 1..SYNC_JOBS_LIMIT (config.h) */
+int opt_sync_jobs(const char *cmd, const char *arg, int *out);
 
 /* interrupt.c: the signal that asked a command to stop (0: none), as
  * sync_opts.stop and verify_opts.stop read it; cli_catch_stop_signals()

@@ -279,8 +279,9 @@ config_usage(FILE *out)
 "  delta_threshold  a changed file the secondary holds goes as an rsync-style\n"
 "                   delta from this size up: K, M, G; off; auto: 1M to a\n"
 "                   remote secondary, off for a local one (auto)\n"
-"Durations: 500ms, 1s, 2m, 1h, or a number of seconds.\n"
-"Not built yet, and refused: sync_jobs (one pipelined stream today).\n");
+"  sync_jobs        the secondary writes small files (up to 1 MiB) with this\n"
+"                   many workers at once, 1 to 32; 1: one at a time (3)\n"
+"Durations: 500ms, 1s, 2m, 1h, or a number of seconds.\n");
 }
 
 int

@@ -67,6 +67,8 @@ sync_usage(FILE *out)
 "                      against its copy from this size up (K, M, G: binary\n"
 "                      units; 0 or off: never; default auto: 1M to a remote\n"
 "                      SECONDARY, never to a local one)\n"
+"  --sync-jobs N       the secondary writes small files with N workers at\n"
+"                      once (1 to 32; default 3; 1: one at a time)\n"
 "  --timeout SECONDS   fail when the secondary is silent this long (default 60)\n"
 "  --compress[=LEVEL]  compress what is sent with zstd, at LEVEL 1..19 (default\n"
 "                      1); content that does not shrink is sent as it is.\n"
@@ -113,7 +115,7 @@ parse_args(int argc, char **argv, struct sync_args *a)
 	enum { O_EXCLUDE = 256, O_IGNORE_DELETES, O_PROGRESS, O_FORCE, O_NAME,
 	    O_HOME, O_TIMEOUT, O_NOFSYNC, O_NO_OWNERS, O_NO_DEVICES, O_SSH,
 	    O_COMPRESS, O_NO_COMPRESS, O_BWLIMIT, O_NO_DELTA,
-	    O_DELTA_THRESHOLD };
+	    O_DELTA_THRESHOLD, O_SYNC_JOBS };
 	static const struct option longopts[] = {
 		{ "exclude", required_argument, NULL, O_EXCLUDE },
 		{ "ignore-deletes", no_argument, NULL, O_IGNORE_DELETES },
@@ -134,6 +136,7 @@ parse_args(int argc, char **argv, struct sync_args *a)
 		{ "no-delta", no_argument, NULL, O_NO_DELTA },
 		{ "delta-threshold", required_argument, NULL,
 		    O_DELTA_THRESHOLD },
+		{ "sync-jobs", required_argument, NULL, O_SYNC_JOBS },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
@@ -145,6 +148,7 @@ parse_args(int argc, char **argv, struct sync_args *a)
 	a->ssh = CONFIG_SSH_COMMAND;
 	a->compress = COMPRESS_AUTO;
 	a->o.delta_threshold = SYNC_DELTA_AUTO;
+	a->o.sync_jobs = SYNC_JOBS_DEFAULT;
 	while ((ch = getopt_long(argc, argv, "nvqxh", longopts, NULL)) != -1) {
 		switch (ch) {
 		case O_EXCLUDE:
@@ -187,6 +191,10 @@ parse_args(int argc, char **argv, struct sync_args *a)
 		case O_DELTA_THRESHOLD:
 			if (opt_delta_threshold("sync", optarg,
 			    &a->o.delta_threshold) < 0)
+				return -1;
+			break;
+		case O_SYNC_JOBS:
+			if (opt_sync_jobs("sync", optarg, &a->o.sync_jobs) < 0)
 				return -1;
 			break;
 		case 'v': a->o.verbose = true; break;
@@ -464,7 +472,8 @@ cmd_sync(int argc, char **argv)
 		code = EX_UNAVAILABLE;
 		goto out_conn;
 	}
-	if (say_hello(&c, volume, a.force ? HELLO_FORCE : 0, &h, &code) < 0 ||
+	if (say_hello(&c, volume, (a.force ? HELLO_FORCE : 0) |
+	    hello_jobs(a.o.sync_jobs), &h, &code) < 0 ||
 	    reconcile_hello(&c, ix, &h, a.force, sec, &code) < 0) {
 		/* A secondary that could not even open its directory exits
 		 * with EX_CANTCREAT (it said why on stderr). */

@@ -87,6 +87,16 @@ opt_bwlimit(const char *cmd, const char *arg, uint64_t *out)
 }
 
 int
+opt_sync_jobs(const char *cmd, const char *arg, int *out)
+{
+	if (parse_sync_jobs(arg, out) == 0)
+		return 0;
+	fprintf(stderr, "georep %s: --sync-jobs '%s': expected a number of "
+	    "workers from 1 to %d\n", cmd, arg, SYNC_JOBS_LIMIT);
+	return -1;
+}
+
+int
 opt_delta_threshold(const char *cmd, const char *arg, uint64_t *out)
 {
 	if (parse_delta_threshold(arg, out) == 0)

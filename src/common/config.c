@@ -18,29 +18,8 @@ const char *const config_keys[] = {
 	"change_detector", "change_interval", "timeout", "ignore_deletes",
 	"sync_xattrs", "sync_acls", "one_file_system", "exclude",
 	"ssh_command", "crawl_interval", "log_level", "verify_interval",
-	"compress", "bwlimit", "delta_threshold", NULL,
+	"compress", "bwlimit", "delta_threshold", "sync_jobs", NULL,
 };
-
-/*
- * Keys DESIGN.md lists that nothing acts on yet: refused, so that setting
- * one never looks like it did something.  Files written before they were
- * refused hold each with its default (config_save wrote every key): that
- * line, exactly, still loads, and is not written again.
- */
-static const struct not_built {
-	const char *key, *old_default, *why;
-} not_built[] = {
-	{ "sync_jobs", "3", "one pipelined stream today" },
-};
-
-static const struct not_built *
-find_not_built(const char *key)
-{
-	for (size_t i = 0; i < sizeof(not_built) / sizeof(not_built[0]); i++)
-		if (strcmp(key, not_built[i].key) == 0)
-			return &not_built[i];
-	return NULL;
-}
 
 /*
  * What a "key = value" line gives back through libinih, as Debian builds
@@ -92,6 +71,7 @@ config_init(struct config *c)
 	c->ssh_command = xstrdup(CONFIG_SSH_COMMAND);
 	c->compress = COMPRESS_AUTO;
 	c->delta_threshold = CONFIG_DELTA_AUTO;
+	c->sync_jobs = SYNC_JOBS_DEFAULT;
 }
 
 void
@@ -149,6 +129,20 @@ parse_duration_ms(const char *s, int64_t *out)
 	if (v > 7.0 * 24 * 3600 * 1000)
 		return -1;
 	*out = (int64_t)v;
+	return 0;
+}
+
+int
+parse_sync_jobs(const char *s, int *out)
+{
+	/* One or two digits, no sign, no blank. */
+	size_t n = strspn(s, "0123456789");
+	if (n == 0 || n > 2 || s[n] != '\0')
+		return -1;
+	int v = atoi(s);
+	if (v < 1 || v > SYNC_JOBS_LIMIT)
+		return -1;
+	*out = v;
 	return 0;
 }
 
@@ -342,13 +336,10 @@ int
 config_set(struct config *c, const char *key, const char *v, char *err,
     size_t errlen)
 {
-	const struct not_built *nb = find_not_built(key);
 	const struct bool_key *bk = find_bool(key);
 	int iv;
 	int64_t ms;
 
-	if (nb)
-		BAD("%s: not built yet (%s); see the README", key, nb->why);
 	if (strcmp(key, "change_detector") == 0) {
 		if (parse_enum(v, detector_names, 4, &iv) < 0)
 			BAD("change_detector '%s': expected fanotify, inotify, "
@@ -415,6 +406,10 @@ config_set(struct config *c, const char *key, const char *v, char *err,
 			BAD("bwlimit '%s': expected 0 (no limit) or a rate in KiB "
 			    "per second, or with a suffix K, M, G (e.g. 500, 2M), "
 			    "from 1K to 1024G", v);
+	} else if (strcmp(key, "sync_jobs") == 0) {
+		if (parse_sync_jobs(v, &c->sync_jobs) < 0)
+			BAD("sync_jobs '%s': expected a number of workers from 1 "
+			    "to %d", v, SYNC_JOBS_LIMIT);
 	} else if (strcmp(key, "delta_threshold") == 0) {
 		if (parse_delta_threshold(v, &c->delta_threshold) < 0)
 			BAD("delta_threshold '%s': expected a size such as 1M, "
@@ -482,6 +477,8 @@ config_get(const struct config *c, const char *key)
 		return format_rate(c->bwlimit);
 	if (strcmp(key, "delta_threshold") == 0)
 		return format_delta_threshold(c->delta_threshold);
+	if (strcmp(key, "sync_jobs") == 0)
+		return xasprintf("%d", c->sync_jobs);
 	errno = ENOENT;
 	return NULL;
 }
@@ -514,9 +511,6 @@ on_ini(void *user, const char *section, const char *name, const char *value)
 		l->failed = true;
 		return 0;
 	}
-	const struct not_built *nb = find_not_built(name);
-	if (nb && strcmp(value, nb->old_default) == 0)
-		return 1;	/* written by an older georep: nothing to do */
 	if (strcmp(name, "exclude") == 0 && !l->excludes_reset) {
 		config_set(l->c, "exclude", "", why, sizeof(why));
 		l->excludes_reset = true;

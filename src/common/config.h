@@ -18,10 +18,8 @@
  * config_set for an exclude pattern, by config_save (-1, logged, errno
  * EINVAL) for any value, primary and secondary included.
  *
- * sync_jobs (in DESIGN.md, not built yet) is refused by config_set with a
- * message saying so.  A file may still hold it with the default an older
- * georep wrote ("sync_jobs = 3"): that line loads and is dropped;
- * config_save does not write it.
+ * sync_jobs (parse_sync_jobs, which georep sync --sync-jobs uses too): the
+ * workers the secondary writes files with (secondary/pool.h).
  *
  * compress and bwlimit are parsed by parse_compress and parse_rate, which
  * the command line (georep sync --compress, --bwlimit) uses too.
@@ -62,7 +60,14 @@ struct config {
 	 * (delta.h); 0: never; CONFIG_DELTA_AUTO: CONFIG_DELTA_THRESHOLD to
 	 * a remote secondary, never to a local one. */
 	uint64_t delta_threshold;
+	int sync_jobs;		/* 1..SYNC_JOBS_LIMIT */
 };
+
+/* sync_jobs: DESIGN.md's default; the most the HELLO can carry
+ * (protocol/proto.h, SYNC_JOBS_MAX; checked where both are seen). */
+#define SYNC_JOBS_DEFAULT	3
+#define SYNC_JOBS_LIMIT		32
+int parse_sync_jobs(const char *s, int *out);
 
 /* compress: auto is on (COMPRESS_DEFAULT) over ssh, off for a local
  * secondary; "on" is COMPRESS_DEFAULT.  Level 1: on the headers of

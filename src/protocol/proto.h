@@ -82,7 +82,7 @@
  * 6: HELLO_READONLY, VLIST and DIGEST (georep verify);
  * 7: HELLO_COMPRESS and MSG_ZBLOCK (zstd blocks of frames);
  * 8: SIGNATURE and PUT_DELTA (rsync-style deltas of large files) */
-#define PROTO_VERSION		8
+#define PROTO_VERSION		9
 #define PROTO_HDR_LEN		9
 #define PROTO_FRAME_MAX		(4u << 20)	/* type + id + payload */
 #define PROTO_DATA_CHUNK	(256u << 10)
@@ -161,6 +161,14 @@ enum msg_type {
 				 * says whether it is bound to this primary
 				 * (HELLO_BOUND) or not (HELLO_NEW) */
 #define HELLO_COMPRESS	0x4	/* MSG_ZBLOCK frames may follow the HELLO */
+/* Bits 8-12: sync_jobs - 1, the workers the secondary may write files with
+ * (0: none beside itself).  Whatever their number, replies come in the
+ * order of the requests. */
+#define HELLO_JOBS_SHIFT 8
+#define HELLO_JOBS_MASK	(0x1fu << HELLO_JOBS_SHIFT)
+#define SYNC_JOBS_MAX	32
+#define HELLO_JOBS(n)	((((uint32_t)(n) - 1) << HELLO_JOBS_SHIFT) & \
+			    HELLO_JOBS_MASK)
 
 /* MSG_HELLO reply value: what the secondary found at its root */
 enum hello_state {

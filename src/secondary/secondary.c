@@ -1,5 +1,6 @@
 #include <dirent.h>
 #include <errno.h>
+#include <poll.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
@@ -23,6 +24,7 @@
 #include "../verify/vlist.h"
 #include "../protocol/proto.h"
 #include "../common/resolve.h"
+#include "pool.h"
 #include "secondary.h"
 #include "../common/banned.h"
 
@@ -58,6 +60,28 @@ struct put {
 	uint64_t delta_in;
 };
 
+/*
+ * A PUT done by a worker: a new file (or a new version of one, linked over
+ * it) of at most JOB_MAX_BYTES, gathered whole from its PUT, DATA and
+ * PUT_END frames by the main thread, which checks them as it does for its
+ * own PUTs; the worker creates, writes, sets the attributes and links it
+ * in.  Files in place, deltas, and PUTs into a directory opened up for
+ * them (no privilege) stay in the main thread.
+ */
+#define JOB_MAX_BYTES	(1u << 20)
+#define JOBS_OUT_MAX	256		/* jobs out, at most ... */
+#define JOBS_BYTES_MAX	(32u << 20)	/* ... and their content */
+
+struct job {
+	struct pool_job pj;
+	uint32_t id;		/* its PUT_END's: the reply's */
+	struct put p;		/* dirfd is the job's own descriptor */
+	uint32_t mode;
+	struct buf data;	/* DATA frames: u64 offset, u32 length, bytes */
+	struct buf end;		/* PUT_END's payload, checked already */
+	uint64_t val;		/* the inode number, for the reply */
+};
+
 struct secondary {
 	char *dir;
 	int rootfd, statefd, stagefd;
@@ -76,6 +100,12 @@ struct secondary {
 	bool poisoned;		/* an ordered op failed: cancel the rest */
 	int ended;		/* 1 after BYE, -1 after a protocol violation */
 	struct put put;
+	/* sync_jobs > 1 (HELLO): whole small PUTs go to workers (jobs
+	 * below); the replies still go out in order. */
+	struct pool *pool;
+	struct job *job_open;	/* the PUT being gathered for a worker */
+	size_t jobs_bytes;	/* the content held by jobs out */
+	bool stream;		/* secondary_main: replies of jobs may wait */
 	char msg[1024];		/* detail of the current reply */
 	struct buf data;	/* result of the current reply */
 	/* Without privilege, directories opened up for one operation (a
@@ -440,7 +470,7 @@ set_xattrs(const struct xtarget *x, const struct attrs *a, bool priv,
  * or a mode it has already is not set again.
  */
 static int
-apply_attrs(struct secondary *s, int fd, bool real_fd, int dfd,
+apply_attrs(const struct secondary *s, int fd, bool real_fd, int dfd,
     const char *name, mode_t type, const struct attrs *a,
     const struct stat *cur, const char **step)
 {
@@ -904,10 +934,8 @@ put_message(const struct put *p, const char *step, const char *why)
 }
 
 static void
-put_error(struct secondary *s, int err, const char *step)
+put_error(struct put *p, int err, const char *step)
 {
-	struct put *p = &s->put;
-
 	if (p->err)
 		return;
 	p->err = err;
@@ -916,11 +944,9 @@ put_error(struct secondary *s, int err, const char *step)
 
 /* As put_error, with what went wrong said in words (a delta's). */
 static void
-put_error_why(struct secondary *s, int err, const char *step,
+put_error_why(struct put *p, int err, const char *step,
     const char *why)
 {
-	struct put *p = &s->put;
-
 	if (p->err)
 		return;
 	p->err = err;
@@ -943,18 +969,18 @@ put_open_inplace(struct secondary *s, uint64_t sino)
 
 	if (pfd < 0 || fstat(pfd, st) < 0) {
 		int err = errno;
-		put_error(s, err, "open");
+		put_error(&s->put, err, "open");
 		p->err = model_errno(err);
 	} else if (!S_ISREG(st->st_mode) ||
 	    (sino != 0 && (uint64_t)st->st_ino != sino)) {
-		put_error(s, ESTALE, "write in place");
+		put_error(&s->put, ESTALE, "write in place");
 	} else {
 		snprintf(proc, sizeof(proc), "/proc/self/fd/%d", pfd);
 		p->fd = open(proc, O_WRONLY | O_CLOEXEC);
 		if (p->fd < 0)
-			put_error(s, errno, "open");
+			put_error(&s->put, errno, "open");
 		else if (ftruncate(p->fd, 0) < 0)
-			put_error(s, errno, "truncate");
+			put_error(&s->put, errno, "truncate");
 		else
 			p->have_cur = true;
 	}
@@ -977,9 +1003,46 @@ put_open_basis(struct secondary *s, uint64_t sino)
 	p->basis_fd = open_regular(s, p->dirfd, p->name, sino, "patch", NULL,
 	    &st);
 	if (p->basis_fd < 0)
-		put_error(s, errno, "open the old copy of");
+		put_error(&s->put, errno, "open the old copy of");
 	else
 		p->dec = delta_dec_new(p->basis_fd, p->fd, p->size);
+}
+
+static void
+job_free(struct job *j)
+{
+	if (j == NULL)
+		return;
+	if (j->p.dirfd >= 0)
+		close(j->p.dirfd);
+	put_reset(&j->p);
+	buf_release(&j->data);
+	buf_release(&j->end);
+	free(j);
+}
+
+/* The PUT open in s->put (its parent resolved) becomes a job, if it may:
+ * then s->put is reset and s->job_open gathers its frames. */
+static bool
+job_begin(struct secondary *s, uint32_t mode)
+{
+	struct put *p = &s->put;
+
+	if (s->pool == NULL || (p->flags & (PUT_INPLACE | PUT_DELTA)) ||
+	    p->size > JOB_MAX_BYTES || s->nunlocked > 0)
+		return false;
+	int dirfd = fcntl(p->dirfd, F_DUPFD_CLOEXEC, 0);
+	if (dirfd < 0)
+		return false;	/* the main thread does it, then */
+	struct job *j = xcalloc(1, sizeof(*j));
+	j->p = *p;
+	j->p.dirfd = dirfd;
+	j->mode = mode;
+	/* Its strings are the job's now. */
+	memset(p, 0, sizeof(*p));
+	p->fd = p->dirfd = p->basis_fd = -1;
+	s->job_open = j;
+	return true;
 }
 
 static int
@@ -1014,6 +1077,8 @@ op_put(struct secondary *s, struct rd *r)
 		p->errmsg = xstrdup(s->msg);
 		return 0;
 	}
+	if (job_begin(s, mode))
+		return 0;
 	if ((flags & PUT_INPLACE) && !(flags & PUT_DELTA)) {
 		put_open_inplace(s, sino);
 		return 0;
@@ -1027,9 +1092,9 @@ op_put(struct secondary *s, struct rd *r)
 	p->fd = openat(p->dirfd, ".", O_TMPFILE | rw | O_CLOEXEC,
 	    (mode_t)(mode & 0777));
 	if (p->fd < 0)
-		put_error(s, errno, "create a temporary file for");
+		put_error(&s->put, errno, "create a temporary file for");
 	else if (fstat(p->fd, &p->cur) < 0)
-		put_error(s, errno, "stat the temporary file for");
+		put_error(&s->put, errno, "stat the temporary file for");
 	else
 		p->have_cur = true;
 	if (!p->err && (flags & PUT_DELTA))
@@ -1052,7 +1117,7 @@ put_delta_data(struct secondary *s, uint64_t off, const uint8_t *data,
 	if (p->err)
 		return 0;
 	if (delta_dec_feed(p->dec, data, len, why, sizeof(why)) < 0)
-		put_error_why(s, errno, "apply the delta to", why);
+		put_error_why(&s->put, errno, "apply the delta to", why);
 	return 0;
 }
 
@@ -1073,18 +1138,17 @@ op_data(struct secondary *s, struct rd *r)
 	if (p->err)
 		return 0;
 	if (pwrite_full(p->fd, data, len, (off_t)off) < 0)
-		put_error(s, errno, "write");
+		put_error(&s->put, errno, "write");
 	else if (off + len > p->written_end)
 		p->written_end = off + len;
 	return 0;
 }
 
 static int
-put_link_into_place(struct secondary *s)
+put_link_into_place(const struct secondary *s, struct put *p)
 {
-	struct put *p = &s->put;
 	char proc[64], tmp[64];
-	static unsigned seq;
+	static unsigned seq;	/* the workers' too (atomic) */
 
 	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", p->fd);
 	/* With privilege the descriptor itself is linked (AT_EMPTY_PATH);
@@ -1095,12 +1159,13 @@ put_link_into_place(struct secondary *s)
 	    p->name, AT_SYMLINK_FOLLOW) == 0)
 		return 0;
 	if (errno != EEXIST) {
-		put_error(s, errno, "link");
+		put_error(p, errno, "link");
 		return -1;
 	}
-	snprintf(tmp, sizeof(tmp), ".georep-tmp.%d.%u", (int)getpid(), ++seq);
+	snprintf(tmp, sizeof(tmp), ".georep-tmp.%d.%u", (int)getpid(),
+	    __atomic_add_fetch(&seq, 1, __ATOMIC_RELAXED));
 	if (linkat(AT_FDCWD, proc, p->dirfd, tmp, AT_SYMLINK_FOLLOW) < 0) {
-		put_error(s, errno, "link");
+		put_error(p, errno, "link");
 		return -1;
 	}
 	if (renameat(p->dirfd, tmp, p->dirfd, p->name) < 0) {
@@ -1110,7 +1175,7 @@ put_link_into_place(struct secondary *s)
 		    renameat(p->dirfd, tmp, p->dirfd, p->name) == 0)
 			return 0;
 		unlinkat(p->dirfd, tmp, 0);
-		put_error(s, err, "rename into place");
+		put_error(p, err, "rename into place");
 		return -1;
 	}
 	return 0;
@@ -1152,12 +1217,12 @@ put_copy_in(struct secondary *s)
 	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", p->basis_fd);
 	int out = open(proc, O_WRONLY | O_CLOEXEC);
 	if (out < 0) {
-		put_error(s, errno, "open");
+		put_error(&s->put, errno, "open");
 		return;
 	}
 	if (copy_content(p->fd, out, p->size) < 0 ||
 	    ftruncate(out, (off_t)p->size) < 0 || fstat(out, &p->cur) < 0) {
-		put_error(s, errno, "write in place");
+		put_error(&s->put, errno, "write in place");
 		close(out);
 		return;
 	}
@@ -1175,7 +1240,7 @@ put_delta_finish(struct secondary *s, const uint8_t *hash)
 	char why[256];
 
 	if (delta_dec_finish(p->dec, hash, why, sizeof(why)) < 0) {
-		put_error_why(s, errno, "apply the delta to", why);
+		put_error_why(&s->put, errno, "apply the delta to", why);
 		return;
 	}
 	p->written_end = p->size;
@@ -1209,12 +1274,12 @@ op_put_end(struct secondary *s, struct rd *r, bool abort_put, uint64_t *val)
 		goto done;
 	/* The size, and a hole at the end of a sparse file. */
 	if (p->written_end != p->size && ftruncate(p->fd, (off_t)p->size) < 0)
-		put_error(s, errno, "truncate");
+		put_error(&s->put, errno, "truncate");
 	else if (apply_attrs(s, p->fd, true, p->dirfd, p->name, S_IFREG, &a,
 	    p->have_cur ? &p->cur : NULL, &step) < 0)
-		put_error(s, errno, step);
+		put_error(&s->put, errno, step);
 	else if (!(p->flags & PUT_INPLACE))
-		put_link_into_place(s);
+		put_link_into_place(s, &s->put);
 	/* The inode number: a temporary file keeps its own when linked. */
 	if (!p->err && p->have_cur)
 		*val = p->cur.st_ino;
@@ -1231,6 +1296,149 @@ done:
 		return -1;
 	}
 	return 0;
+}
+
+/* ---- jobs: whole small PUTs done by workers ---- */
+
+/* A worker's part: what op_put, op_data and op_put_end do for a PUT of a
+ * new copy, on the job's own put.  Only s's constants are read. */
+static void
+job_run(void *arg, struct pool_job *pj)
+{
+	const struct secondary *s = arg;
+	struct job *j = (struct job *)pj;
+	struct put *p = &j->p;
+	struct attrs a;
+	struct rd r;
+	const char *step = "";
+
+	p->fd = openat(p->dirfd, ".", O_TMPFILE | O_WRONLY | O_CLOEXEC,
+	    (mode_t)(j->mode & 0777));
+	if (p->fd < 0) {
+		put_error(p, errno, "create a temporary file for");
+		return;
+	}
+	if (fstat(p->fd, &p->cur) < 0) {
+		put_error(p, errno, "stat the temporary file for");
+		return;
+	}
+	p->have_cur = true;
+	rd_init(&r, j->data.data, j->data.len);
+	while (r.off < r.len) {
+		uint64_t off = get_u64(&r);
+		uint32_t len;
+		const uint8_t *data = get_bytes(&r, &len, PROTO_DATA_CHUNK);
+		if (pwrite_full(p->fd, data, len, (off_t)off) < 0) {
+			put_error(p, errno, "write");
+			return;
+		}
+		if (off + len > p->written_end)
+			p->written_end = off + len;
+	}
+	memset(&a, 0, sizeof(a));
+	rd_init(&r, j->end.data, j->end.len);
+	(void)get_attrs(&r, &a);	/* checked by job_end */
+	if (p->written_end != p->size && ftruncate(p->fd, (off_t)p->size) < 0)
+		put_error(p, errno, "truncate");
+	else if (apply_attrs(s, p->fd, true, p->dirfd, p->name, S_IFREG, &a,
+	    &p->cur, &step) < 0)
+		put_error(p, errno, step);
+	else if (put_link_into_place(s, p) == 0)
+		j->val = p->cur.st_ino;
+	attrs_release(&a);
+}
+
+/* The reply of a job done, in its turn; the job freed. */
+static void
+job_reply(struct secondary *s, struct buf *out, struct job *j)
+{
+	s->jobs_bytes -= j->data.len;
+	if (j->p.err)
+		snprintf(s->msg, sizeof(s->msg), "%s", j->p.errmsg);
+	reply(s, out, j->id, j->p.err, j->p.err ? 0 : j->val);
+	job_free(j);
+}
+
+/* The replies of the jobs done, in order, up to the first one not done
+ * (wait: of every job out). */
+static void
+jobs_collect(struct secondary *s, struct buf *out, bool wait)
+{
+	struct pool_job *pj;
+
+	while (s->pool && pool_out(s->pool) > 0 &&
+	    (pj = pool_take(s->pool, wait)) != NULL)
+		job_reply(s, out, (struct job *)pj);
+}
+
+static int
+job_data(struct secondary *s, struct rd *r)
+{
+	struct job *j = s->job_open;
+	uint32_t len;
+
+	uint64_t off = get_u64(r);
+	const uint8_t *data = get_bytes(r, &len, PROTO_DATA_CHUNK);
+	if (!rd_end(r) || off > j->p.size || len > j->p.size - off)
+		return -2;
+	put_u64(&j->data, off);
+	put_bytes(&j->data, data, len);
+	return 0;
+}
+
+/* PUT_END of a job: its attributes checked here (a malformed frame is the
+ * main thread's to refuse), then the job handed to a worker; its reply
+ * comes when it is done. */
+static int
+job_end(struct secondary *s, struct rd *r, struct buf *out)
+{
+	struct job *j = s->job_open;
+	struct attrs a;
+
+	memset(&a, 0, sizeof(a));
+	bool ok = get_attrs(r, &a) && rd_end(r);
+	attrs_release(&a);
+	if (!ok)
+		return -2;
+	buf_add(&j->end, r->p, r->len);
+	/* Bounded: past it, the oldest job is waited for. */
+	while (pool_out(s->pool) >= JOBS_OUT_MAX ||
+	    s->jobs_bytes + j->data.len > JOBS_BYTES_MAX) {
+		struct pool_job *pj = pool_take(s->pool, true);
+		if (pj == NULL)
+			break;
+		job_reply(s, out, (struct job *)pj);
+	}
+	s->jobs_bytes += j->data.len;
+	s->job_open = NULL;
+	pool_submit(s->pool, &j->pj);
+	return 0;
+}
+
+/* A frame of the PUT being gathered for a job: 0 (nothing to answer yet,
+ * or answered), -2 malformed, 1 for any other frame (a protocol error:
+ * only DATA, PUT_END and PUT_ABORT may come inside a PUT). */
+static int
+job_frame(struct secondary *s, const struct frame *f, struct rd *r,
+    struct buf *out)
+{
+	switch (f->type) {
+	case MSG_DATA:
+		return job_data(s, r);
+	case MSG_PUT_END:
+		s->job_open->id = f->id;
+		return job_end(s, r, out);
+	case MSG_PUT_ABORT:
+		if (!rd_end(r))
+			return -2;
+		job_free(s->job_open);
+		s->job_open = NULL;
+		jobs_collect(s, out, true);
+		reply(s, out, f->id, 0, 0);
+		return 0;
+	default:
+		return 1;
+	}
 }
 
 /* ---- state: HELLO and COMMIT ---- */
@@ -1361,7 +1569,7 @@ op_hello(struct secondary *s, struct rd *r, uint64_t *val)
 	const char *vol = get_str(r, &vlen, 1024);
 	uint32_t flags = get_u32(r);
 	if (!rd_end(r) || vlen == 0 || (flags & ~(uint32_t)(HELLO_FORCE |
-	    HELLO_READONLY | HELLO_COMPRESS)) != 0)
+	    HELLO_READONLY | HELLO_COMPRESS | HELLO_JOBS_MASK)) != 0)
 		return -2;
 	if (s->refusal) {
 		snprintf(s->msg, sizeof(s->msg), "%s", s->refusal);
@@ -1449,6 +1657,13 @@ op_hello(struct secondary *s, struct rd *r, uint64_t *val)
 			errno = ENOMEM;
 			return -1;
 		}
+	}
+	int jobs = (int)((flags & HELLO_JOBS_MASK) >> HELLO_JOBS_SHIFT) + 1;
+	if (jobs > 1 && !s->readonly) {
+		s->pool = pool_new(jobs, job_run, s);
+		if (s->pool == NULL)
+			log_sys(LOG_LVL_WARN, "cannot start %d workers: writing "
+			    "every file in one thread", jobs);
 	}
 	s->hello_done = true;
 	*val = (uint64_t)state | (s->is_root ? HELLO_IS_ROOT : 0) |
@@ -1788,6 +2003,21 @@ handle(struct secondary *s, const struct frame *f, struct buf *out)
 		log_err("protocol error: %s inside a PUT", msg_name(f->type));
 		return -1;
 	}
+	if (s->job_open) {
+		rc = job_frame(s, f, &r, out);
+		if (rc == 1)
+			log_err("protocol error: %s inside a PUT",
+			    msg_name(f->type));
+		else if (rc == -2)
+			log_err("protocol error: malformed %s frame (id %u)",
+			    msg_name(f->type), f->id);
+		return rc == 0 ? 0 : -1;
+	}
+	/* Anything but the start and data of a PUT waits for the jobs out:
+	 * it may depend on what they do (a directory's times, COMMIT's
+	 * syncfs, a listing), and its reply follows theirs. */
+	if (s->pool && f->type != MSG_PUT && f->type != MSG_DATA)
+		jobs_collect(s, out, true);
 	if (s->poisoned && is_ordered(f->type)) {
 		snprintf(s->msg, sizeof(s->msg), "cancelled after an earlier "
 		    "failure");
@@ -1945,7 +2175,12 @@ secondary_handle(struct secondary *s, const uint8_t *in, size_t len,
 		s->ended = f.type == MSG_ZBLOCK ? handle_block(s, &f, out) :
 		    handle(s, &f, out);
 		off += (size_t)n;
+		if (s->pool)
+			jobs_collect(s, out, false);
 	}
+	/* Outside secondary_main every reply is out on return. */
+	if (s->pool && !s->stream)
+		jobs_collect(s, out, true);
 	*used = off;
 	return s->ended;
 }
@@ -1956,6 +2191,15 @@ secondary_close(struct secondary *s)
 	if (s == NULL)
 		return;
 	put_reset(&s->put);
+	job_free(s->job_open);
+	if (s->pool) {
+		/* What was handed over is done before the end. */
+		struct pool_job *pj;
+		while (pool_out(s->pool) > 0 &&
+		    (pj = pool_take(s->pool, true)) != NULL)
+			job_free((struct job *)pj);
+		pool_free(s->pool);
+	}
 	restore_unlocked(s);
 	free(s->unlocked);
 	close_state(s);
@@ -1981,6 +2225,7 @@ secondary_main(const char *dir, int in_fd, int out_fd, const char *refusal)
 
 	if (s == NULL)
 		return EX_CANTCREAT;
+	s->stream = true;
 	for (;;) {
 		size_t used;
 		int rc = secondary_handle(s, in.data, in.len, &used, &out);
@@ -1995,6 +2240,22 @@ secondary_main(const char *dir, int in_fd, int out_fd, const char *refusal)
 		if (flush_out(out_fd, &out) < 0) {
 			status = EX_IOERR;
 			break;
+		}
+		/* Jobs out: their replies go as they are done, whether or
+		 * not more requests come. */
+		if (s->pool && pool_out(s->pool) > 0) {
+			struct pollfd pf[2] = {
+				{ .fd = in_fd, .events = POLLIN },
+				{ .fd = pool_fd(s->pool), .events = POLLIN },
+			};
+			if (poll(pf, 2, -1) < 0 && errno != EINTR) {
+				log_sys(LOG_LVL_ERR, "poll");
+				status = EX_IOERR;
+				break;
+			}
+			jobs_collect(s, &out, false);
+			if (!(pf[0].revents & (POLLIN | POLLHUP | POLLERR)))
+				continue;
 		}
 		ssize_t r = read(in_fd, chunk, sizeof(chunk));
 		if (r < 0 && errno == EINTR)
@@ -2014,7 +2275,9 @@ secondary_main(const char *dir, int in_fd, int out_fd, const char *refusal)
 		}
 		buf_add(&in, chunk, (size_t)r);
 	}
-	flush_out(out_fd, &out);	/* the replies before a violation */
+	/* The replies of the jobs out, and those before a violation. */
+	jobs_collect(s, &out, true);
+	flush_out(out_fd, &out);
 	secondary_close(s);
 	buf_release(&in);
 	buf_release(&out);

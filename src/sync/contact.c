@@ -6,6 +6,7 @@
 #include <sysexits.h>
 #include <unistd.h>
 
+#include "../common/config.h"
 #include "../common/fid.h"
 #include "../common/log.h"
 #include "../index/index.h"
@@ -72,6 +73,19 @@ hello_reply(void *arg, const struct pending_req *req, const struct reply *rep)
 	msg = xstrndup(rep->msg ? rep->msg : "", rep->msg_len);
 	*dst = *rep;
 	dst->msg = msg;
+}
+
+_Static_assert(SYNC_JOBS_LIMIT <= SYNC_JOBS_MAX,
+    "the config's sync_jobs fits in the HELLO");
+
+uint32_t
+hello_jobs(int n)
+{
+	if (n < 1)
+		n = 1;
+	if (n > SYNC_JOBS_MAX)
+		n = SYNC_JOBS_MAX;
+	return HELLO_JOBS(n);
 }
 
 int

@@ -46,6 +46,8 @@ int open_index(const char *dir, const char *volume, struct index **ix);
 /* flags: HELLO_FORCE, HELLO_READONLY (proto.h); HELLO_COMPRESS is added
  * when conn_set_wire asked for compression, which starts once the
  * secondary agreed. */
+/* The HELLO flags asking for n workers (sync_jobs; below 1: one). */
+uint32_t hello_jobs(int n);
 int say_hello(struct conn *c, const char *volume, uint32_t flags,
     struct hello_result *out, int *exit_code);
 int reconcile_hello(struct conn *c, struct index *ix,

@@ -861,6 +861,54 @@ if have_zstd:
         [zblock(frame(MK, 2, oref(b'', b'a/b') + u32(0o755)))], 'drop',
         flags=C, check=nothing_at('a'))
 
+# The same refusals with workers (HELLO asking for 4): a PUT gathered for a
+# worker is checked frame by frame by the main thread as before.
+J = 3 << 8
+run('jobs-put-through-symlink',
+    [put_req(b'evil', b'victim', 0, 0, 4),
+     frame(MSG['DATA'], 2, u64(0) + bstr(b'PWND')),
+     frame(MSG['PUT_END'], 2, attrs())], [None], setup=plant_symlink,
+    flags=J)
+run('jobs-put-parent-other-inode',
+    [put_req(b'd', b'f', 0, 0, 2, psino=1),
+     frame(MSG['DATA'], 2, u64(0) + bstr(b'hi')),
+     frame(MSG['PUT_END'], 2, attrs())], [ESTALE],
+    setup=plant_dir, check=nothing_at('d/f'), flags=J)
+run('jobs-data-beyond-size',
+    [put_req(b'', b'f', 0, 0, 2),
+     frame(MSG['DATA'], 2, u64(0) + bstr(b'toolong'))], 'drop',
+    check=nothing_at('f'), flags=J)
+run('jobs-other-op-inside-put',
+    [put_req(b'', b'f', 0, 0, 1),
+     frame(MK, 3, oref(b'', b'x') + u32(0o755))], 'drop',
+    check=nothing_at('f', 'x'), flags=J)
+run('jobs-put-end-trailing-bytes',
+    [put_req(b'', b'f', 0, 0, 2),
+     frame(MSG['DATA'], 2, u64(0) + bstr(b'hi')),
+     frame(MSG['PUT_END'], 2, attrs() + b'junk')], 'drop',
+    check=nothing_at('f'), flags=J)
+# Replies in request order, whatever order the workers finish in: files,
+# then a directory made after them, then one of them replaced by symlink.
+run('jobs-replies-in-order',
+    [m for i in range(40) for m in (
+        put_req(b'', b'f%d' % i, 0, 0, 2 + i),
+        frame(MSG['DATA'], 2, u64(0) + bstr(b'x' * (2 + i))),
+        frame(MSG['PUT_END'], 2, attrs()))] +
+    [frame(MK, 3, oref(b'', b'dir') + u32(0o755)),
+     put_req(b'evil', b'victim', 0, 0, 1),
+     frame(MSG['DATA'], 2, u64(0) + bstr(b'P')),
+     frame(MSG['PUT_END'], 2, attrs()),
+     put_req(b'', b'last', 0, 0, 1),
+     frame(MSG['DATA'], 2, u64(0) + bstr(b'L')),
+     frame(MSG['PUT_END'], 2, attrs())],
+    [0] * 41 + [None, 0], setup=plant_symlink, flags=J,
+    check=lambda s, o: None if all(
+        os.path.getsize(os.path.join(s, 'f%d' % i)) == 2 + i
+        for i in range(40)) and open(os.path.join(s, 'last')).read() == 'L'
+    else 'the files are not as sent')
+run('jobs-hello-more-bits', [], [], flags=0x1f << 8)
+run('jobs-hello-bit-above', [], 'drop', flags=0x1 << 13)
+
 # A request before HELLO.
 case = os.path.join(SCRATCH, 'before-hello')
 os.makedirs(case)

@@ -49,7 +49,7 @@ export FUZZ_WRITABLE
 # What each target's code needs, and no more.
 common="src/protocol/proto.c src/common/codec.c src/common/attrs.c
         src/common/names.c src/common/util.c src/common/log.c"
-src_frames="src/secondary/secondary.c src/common/resolve.c
+src_frames="src/secondary/secondary.c src/secondary/pool.c src/common/resolve.c
             src/common/xattrs.c src/common/digest.c src/verify/vlist.c
             src/common/delta.c $common"
 src_replies="src/protocol/conn.c src/protocol/transport.c
@@ -57,7 +57,7 @@ src_replies="src/protocol/conn.c src/protocol/transport.c
 flags="-g -O1 -fno-omit-frame-pointer -std=gnu11 -Isrc -D_GNU_SOURCE
        -D_FILE_OFFSET_BITS=64 -Wall -Wextra -Wno-unused-parameter -Werror
        $(pkg-config --cflags libxxhash libzstd)"
-libs="$(pkg-config --libs libxxhash libzstd) -lrsync"	# digests; proto.c's blocks; deltas
+libs="$(pkg-config --libs libxxhash libzstd) -lrsync -pthread"	# digests; proto.c's blocks; deltas
 
 # build TARGET: the fuzzer binary $out/fuzz_TARGET.
 build() {

@@ -132,7 +132,7 @@ session_up() {
 	shift || true
 	expect_rc 0 G create "$sess" "$P" "$S" --config change_detector="$detector" \
 	    --config crawl_interval=1h \
-	    --config log_level="${TORTURE_LOG_LEVEL:-info}" "$@"
+	    --config log_level="${TORTURE_LOG_LEVEL:-info}" ${TORTURE_JOBS:+--config sync_jobs=$TORTURE_JOBS} "$@"
 	at_exit "G stop $sess >/dev/null 2>&1 || true"
 	expect_rc 0 G start "$sess"
 	checkpoint_and_compare 120

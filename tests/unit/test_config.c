@@ -1,6 +1,6 @@
 /*
  * Unit tests of src/common/config.c: every key's valid and refused values
- * (the message names the key and the value), the keys not built yet,
+ * (the message names the key and the value), sync_jobs,
  * durations, and the file: a save and load round trip, an old file, and
  * errors naming the line.
  */
@@ -240,6 +240,7 @@ test_keys_and_defaults(void **state)
 		{ "compress", "auto" },
 		{ "bwlimit", "0" },
 		{ "delta_threshold", "auto" },
+		{ "sync_jobs", "3" },
 	};
 	size_t n = 0;
 
@@ -491,13 +492,14 @@ test_ssh_command(void **state)
 }
 
 static void
-test_unknown_and_not_built(void **state)
+test_unknown_and_sync_jobs(void **state)
 {
 	struct fx *f = *state;
 	static const char *const keys_msg = "(the keys: change_detector, "
 	    "change_interval, timeout, ignore_deletes, sync_xattrs, sync_acls, "
 	    "one_file_system, exclude, ssh_command, crawl_interval, "
-	    "log_level, verify_interval, compress, bwlimit, delta_threshold)";
+	    "log_level, verify_interval, compress, bwlimit, delta_threshold, "
+	    "sync_jobs)";
 	char want[512];
 
 	snprintf(want, sizeof(want), "unknown key 'nosuchkey' %s", keys_msg);
@@ -510,19 +512,21 @@ test_unknown_and_not_built(void **state)
 	assert_null(config_get(&f->c, "nosuchkey"));
 	assert_int_equal(errno, ENOENT);
 
-	/* Refused whatever the value, their old defaults included. */
-	static const char *const nb[][3] = {
-		{ "sync_jobs", "3", "one pipelined stream today" },
-		{ "sync_jobs", "5", "one pipelined stream today" },
-	};
-	for (size_t i = 0; i < sizeof(nb) / sizeof(nb[0]); i++) {
-		snprintf(want, sizeof(want), "%s: not built yet (%s); see the "
-		    "README", nb[i][0], nb[i][2]);
-		assert_refused(f, nb[i][0], nb[i][1], want);
-		errno = 0;
-		assert_null(config_get(&f->c, nb[i][0]));
-		assert_int_equal(errno, ENOENT);
+	/* sync_jobs: 1..32, digits only. */
+	static const char *const bad_jobs[] = { "0", "33", "x", "", "-1",
+	    "3 ", "+3", "100" };
+	for (size_t i = 0; i < sizeof(bad_jobs) / sizeof(bad_jobs[0]); i++) {
+		snprintf(want, sizeof(want), "sync_jobs '%s': expected a number "
+		    "of workers from 1 to 32", bad_jobs[i]);
+		assert_refused(f, "sync_jobs", bad_jobs[i], want);
 	}
+	assert_int_equal(f->c.sync_jobs, SYNC_JOBS_DEFAULT);
+	assert_int_equal(config_set(&f->c, "sync_jobs", "32", f->err,
+	    sizeof(f->err)), 0);
+	assert_int_equal(f->c.sync_jobs, 32);
+	char *v = config_get(&f->c, "sync_jobs");
+	assert_string_equal(v, "32");
+	free(v);
 }
 
 /* ---- the file ---- */
@@ -601,10 +605,9 @@ test_save_load(void **state)
 	assert_int_equal(back.nexclude, 3);
 	config_release(&back);
 
-	/* The keys not built are not written. */
 	const char *text = get_file_at(AT_FDCWD, path);
 	assert_non_null(text);
-	assert_null(strstr(text, "sync_jobs"));
+	assert_non_null(strstr(text, "\nsync_jobs = 3\n"));
 	assert_non_null(strstr(text, "\ncompress = auto\n"));
 	assert_non_null(strstr(text, "\nbwlimit = 0\n"));
 	assert_non_null(strstr(text, "\nssh_command = ssh -oBatchMode=yes\n"));
@@ -666,8 +669,8 @@ test_save_refuses(void **state)
 	config_release(&back);
 }
 
-/* A file written by an older georep: every key, the ones not built yet at
- * their defaults (and ssh_command, built since). */
+/* A file written by an older georep: every key, sync_jobs at the default it
+ * wrote before workers were built (and ssh_command, built since). */
 static const char old_file[] =
     "# georep session: edit with 'georep config NAME KEY VALUE'\n"
     "[session]\nprimary = /p\nsecondary = /s\n\n[config]\n"
@@ -691,10 +694,11 @@ test_load_old_file(void **state)
 	assert_string_equal(f->c.primary, "/p");
 	assert_int_equal(f->c.nexclude, 1);
 	assert_false(f->c.one_file_system);	/* absent: the default */
-	/* Saved again, without them. */
+	/* Saved again: sync_jobs is a setting now. */
+	assert_int_equal(f->c.sync_jobs, 3);
 	assert_int_equal(config_save(&f->c, f->top), 0);
 	const char *text = get_file_at(AT_FDCWD, path);
-	assert_null(strstr(text, "sync_jobs"));
+	assert_non_null(strstr(text, "\nsync_jobs = 3\n"));
 	/* compress is built now: its line is the setting. */
 	assert_int_equal(f->c.compress, COMPRESS_AUTO);
 	assert_non_null(strstr(text, "\ncompress = auto\n"));
@@ -728,11 +732,11 @@ test_load_errors(void **state)
 	struct fx *f = *state;
 	char old[sizeof(old_file) + 64];
 
-	/* A key not built, with another value than the old default. */
+	/* sync_jobs out of its range: the line named. */
 	snprintf(old, sizeof(old), "%s", old_file);
-	memcpy(strstr(old, "sync_jobs = 3"), "sync_jobs = 4", 13);
-	assert_load_fails(f, old, ": line 9: sync_jobs: not built yet (one "
-	    "pipelined stream today); see the README");
+	memcpy(strstr(old, "sync_jobs = 3"), "sync_jobs = 0", 13);
+	assert_load_fails(f, old, ": line 9: sync_jobs '0': expected a number "
+	    "of workers from 1 to 32");
 	snprintf(old, sizeof(old), "%s", old_file);
 	memcpy(strstr(old, "compress = auto"), "compress = 99  ", 15);
 	assert_load_fails(f, old, ": line 14: compress '99': expected auto, "
@@ -777,7 +781,7 @@ main(void)
 		T(test_compress),
 		T(test_bwlimit),
 		T(test_ssh_command),
-		T(test_unknown_and_not_built),
+		T(test_unknown_and_sync_jobs),
 		T(test_save_load),
 		T(test_save_refuses),
 		T(test_load_old_file),
