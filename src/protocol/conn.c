@@ -657,6 +657,9 @@ peer_gone(struct conn *c)
 	    c->peer_said[0] ? ": " : "", c->peer_said);
 }
 
+#define ZMISS_MAX	8	/* blocks of about 1 MiB (PROTO_BLOCK_TARGET) */
+#define ZSKIP_MAX	64
+
 /* The next chunk to write, when none is in flight: the next span of
  * whole frames, as a compressed block if that shrinks it, else as is. */
 static void
@@ -671,10 +674,26 @@ next_chunk(struct conn *c)
 		return;		/* a frame not finished yet */
 	buf_reset(&c->zout);
 	c->zout_off = 0;
-	if (proto_pack_block(c->zctx, c->zlevel, p, span, &c->zout))
-		c->blocks++;
-	else
+	if (c->zskip > 0) {
+		c->zskip--;
 		c->blocks_plain++;
+		return;
+	}
+	if (proto_pack_block(c->zctx, c->zlevel, p, span, &c->zout)) {
+		c->blocks++;
+		c->zmisses = c->zskip_run = 0;
+		return;
+	}
+	c->blocks_plain++;
+	if (++c->zmisses < ZMISS_MAX)
+		return;
+	/* Trying costs a level-1 pass over every byte (about a second of
+	 * CPU for 400 MiB of random data here) for nothing. */
+	c->zskip_run = c->zskip_run ? c->zskip_run * 2 : ZMISS_MAX;
+	if (c->zskip_run > ZSKIP_MAX)
+		c->zskip_run = ZSKIP_MAX;
+	c->zskip = c->zskip_run;
+	c->zmisses = ZMISS_MAX - 1;	/* one more miss: skip again */
 }
 
 /* Where the bytes to write next are, and how many. */

@@ -470,6 +470,45 @@ test_wire_compressed(void **state)
 	wire_close(&w);
 }
 
+/* Noise that does not shrink, block after block: after 8 misses in a row
+ * the next blocks go untried (fewer tried than sent), one is tried again
+ * now and then, and content that shrinks is compressed again at once. */
+static void
+test_wire_skips_noise(void **state)
+{
+	struct wire_fx w;
+	struct buf plain = BUF_INIT;
+
+	(void)state;
+	wire_open(&w, 1000);
+	conn_set_wire(&w.c, 1, 0);
+	assert_int_equal(conn_compress_start(&w.c), 0);
+	for (int k = 0; k < 40; k++) {	/* 40 DATA of 1 MiB of noise */
+		queue_mix(&w.c, 1, 1 << 20);
+		buf_add(&plain, w.c.out.data + w.c.out_off,
+		    w.c.out.len - w.c.out_off);
+		wire_flush(&w, false);
+	}
+	assert_stream_is(&w.got, &plain);
+	assert_int_equal(w.c.blocks, 0);
+	assert_true(w.c.blocks_plain >= 40);
+	assert_true(w.c.zskip_run >= 8);	/* skipping, not trying */
+	/* Something that shrinks: once a try comes, compressed again. */
+	buf_reset(&plain);
+	buf_reset(&w.got);
+	for (int k = 0; k < 20; k++) {
+		queue_mix(&w.c, 400, 0);
+		buf_add(&plain, w.c.out.data + w.c.out_off,
+		    w.c.out.len - w.c.out_off);
+		wire_flush(&w, false);
+	}
+	assert_stream_is(&w.got, &plain);
+	assert_true(w.c.blocks > 0);
+	assert_int_equal(w.c.zskip_run, 0);
+	buf_release(&plain);
+	wire_close(&w);
+}
+
 static void
 test_wire_auto(void **state)
 {
@@ -529,6 +568,7 @@ main(void)
 		cmocka_unit_test(test_results_refused),
 		cmocka_unit_test(test_cut_kept),
 		cmocka_unit_test(test_wire_compressed),
+		cmocka_unit_test(test_wire_skips_noise),
 		cmocka_unit_test(test_wire_auto),
 		cmocka_unit_test(test_wire_bwlimit),
 	};
