@@ -654,7 +654,9 @@ keep_retry(struct worker *w, struct sync_stats *s, bool ended)
 	if (ended)
 		retry_release(w);
 	if (!s->retry_overflow && w->nretry + s->nretry <= SYNC_RETRY_MAX) {
-		w->retry = xrealloc(w->retry, (w->nretry + s->nretry + 1) *
+		if (s->nretry == 0)
+			return;
+		w->retry = xrealloc(w->retry, (w->nretry + s->nretry) *
 		    sizeof(*w->retry));
 		memcpy(w->retry + w->nretry, s->retry, s->nretry *
 		    sizeof(*s->retry));
