@@ -132,18 +132,25 @@ parse_duration_ms(const char *s, int64_t *out)
 	return 0;
 }
 
-int
-parse_sync_jobs(const char *s, int *out)
+/* One or two digits, no sign, no blank (atoi alone would take both),
+ * from 1 to max. */
+static int
+parse_small_count(const char *s, int max, int *out)
 {
-	/* One or two digits, no sign, no blank. */
 	size_t n = strspn(s, "0123456789");
 	if (n == 0 || n > 2 || s[n] != '\0')
 		return -1;
 	int v = atoi(s);
-	if (v < 1 || v > SYNC_JOBS_LIMIT)
+	if (v < 1 || v > max)
 		return -1;
 	*out = v;
 	return 0;
+}
+
+int
+parse_sync_jobs(const char *s, int *out)
+{
+	return parse_small_count(s, SYNC_JOBS_LIMIT, out);
 }
 
 int
@@ -166,15 +173,7 @@ parse_compress(const char *s, int *out)
 			return 0;
 		}
 	}
-	/* One or two digits, no sign, no blank: strtol alone takes both. */
-	size_t n = strspn(s, "0123456789");
-	if (n == 0 || n > 2 || s[n] != '\0')
-		return -1;
-	int level = atoi(s);
-	if (level < 1 || level > COMPRESS_MAX)
-		return -1;
-	*out = level;
-	return 0;
+	return parse_small_count(s, COMPRESS_MAX, out);
 }
 
 int

@@ -2175,12 +2175,12 @@ secondary_handle(struct secondary *s, const uint8_t *in, size_t len,
 		s->ended = f.type == MSG_ZBLOCK ? handle_block(s, &f, out) :
 		    handle(s, &f, out);
 		off += (size_t)n;
-		if (s->pool)
-			jobs_collect(s, out, false);
 	}
-	/* Outside secondary_main every reply is out on return. */
-	if (s->pool && !s->stream)
-		jobs_collect(s, out, true);
+	/* The replies of the jobs done so far go with this chunk's (once,
+	 * not after every frame: each look reads the pool's eventfd);
+	 * outside secondary_main every reply is out on return. */
+	if (s->pool)
+		jobs_collect(s, out, !s->stream);
 	*used = off;
 	return s->ended;
 }
@@ -2193,11 +2193,11 @@ secondary_close(struct secondary *s)
 	put_reset(&s->put);
 	job_free(s->job_open);
 	if (s->pool) {
-		/* What was handed over is done before the end. */
-		struct pool_job *pj;
-		while (pool_out(s->pool) > 0 &&
-		    (pj = pool_take(s->pool, true)) != NULL)
-			job_free((struct job *)pj);
+		/* What was handed over is done before the end; nobody is
+		 * left to read the replies. */
+		struct buf unread = BUF_INIT;
+		jobs_collect(s, &unread, true);
+		buf_release(&unread);
 		pool_free(s->pool);
 	}
 	restore_unlocked(s);
