@@ -8,11 +8,13 @@
  * directory (or for another command) gets its HELLO refused with the
  * reason, and nothing is written.
  */
+#include <errno.h>
 #include <getopt.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sysexits.h>
 
 #include "../common/cmdline.h"
@@ -68,20 +70,53 @@ forced_refusal(const char *asked, const char *dir)
 	return why;
 }
 
+/* --fd-channel FD: an open unix socket, not one of the standard three. */
+static int
+fd_channel(const char *arg, int *out)
+{
+	struct stat st;
+	char *end;
+
+	errno = 0;
+	long v = strtol(arg, &end, 10);
+	if (errno || end == arg || *end || v < 3 || v > INT_MAX) {
+		fprintf(stderr, "georep secondary: --fd-channel '%s': expected "
+		    "a descriptor number from 3 up\n", arg);
+		return -1;
+	}
+	if (fstat((int)v, &st) < 0) {
+		fprintf(stderr, "georep secondary: --fd-channel %ld: %s\n", v,
+		    strerror(errno));
+		return -1;
+	}
+	if (!S_ISSOCK(st.st_mode)) {
+		fprintf(stderr, "georep secondary: --fd-channel %ld: not a "
+		    "socket\n", v);
+		return -1;
+	}
+	*out = (int)v;
+	return 0;
+}
+
 int
 cmd_secondary(int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{ "help", no_argument, NULL, 'h' },
+		{ "fd-channel", required_argument, NULL, 'F' },
 		{ NULL, 0, NULL, 0 },
 	};
-	int ch;
+	int ch, fdchan = -1;
 
 	log_init("georep secondary", LOG_LVL_INFO, stderr);
 	while ((ch = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
 		switch (ch) {
+		case 'F':
+			if (fd_channel(optarg, &fdchan) < 0)
+				return EX_USAGE;
+			break;
 		case 'h':
-			printf("usage: georep secondary DIR\n\n"
+			printf("usage: georep secondary [--fd-channel FD] DIR\n\n"
 			    "The far end of a replication: reads requests on "
 			    "standard input, applies them beneath DIR\n"
 			    "(created if missing), answers on standard output. "
@@ -89,7 +124,12 @@ cmd_secondary(int argc, char **argv)
 			    "it keeps its own state in DIR/.georep.\n\n"
 			    "As an ssh forced command (command=\"georep secondary "
 			    "DIR\" in authorized_keys), it\nserves DIR only: a "
-			    "primary that asks for another path is refused.\n");
+			    "primary that asks for another path is refused.\n\n"
+			    "  --fd-channel FD  a unix socket inherited from a local "
+			    "primary, on which it\n"
+			    "                   passes the descriptors of large "
+			    "files to copy in the kernel\n"
+			    "                   (set by georep itself)\n");
 			return 0;
 		default:
 			return EX_USAGE;
@@ -103,7 +143,7 @@ cmd_secondary(int argc, char **argv)
 	const char *dir = argv[optind];
 	const char *asked = getenv("SSH_ORIGINAL_COMMAND");
 	char *refusal = asked ? forced_refusal(asked, dir) : NULL;
-	int rc = secondary_main(dir, 0, 1, refusal);
+	int rc = secondary_main(dir, 0, 1, fdchan, refusal);
 	free(refusal);
 	return rc;
 }

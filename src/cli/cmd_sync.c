@@ -326,6 +326,15 @@ print_summary(const struct sync_stats *st, const struct conn *c,
 		buf_addstr(&extra, d);
 		free(d);
 	}
+	if (st->copied_files) {
+		char whole[16];
+		format_size(st->copied_size, whole, sizeof(whole));
+		char *d = xasprintf("; %llu %s of %s copied by the kernel",
+		    (unsigned long long)st->copied_files,
+		    plural(st->copied_files, "file", "files"), whole);
+		buf_addstr(&extra, d);
+		free(d);
+	}
 	if (st->errors)
 		buf_addstr(&extra, "; some paths failed (see above)");
 	if (st->owners_skipped || st->devices_skipped) {
@@ -384,6 +393,8 @@ run_turns(struct sync_args *a, struct sync_target *tgt, struct index *ix,
 		st->bytes_sent = prev.bytes_sent;
 		st->delta_files = prev.delta_files;
 		st->delta_size = prev.delta_size;
+		st->copied_files = prev.copied_files;
+		st->copied_size = prev.copied_size;
 		st->entries = prev.entries;
 		st->attrs_set = prev.attrs_set;
 		sync_stats_release(&prev);

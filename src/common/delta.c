@@ -32,6 +32,36 @@ chash_end(XXH3_state_t *st, uint64_t size, uint8_t out[CHASH_LEN])
 	memcpy(out + 8, &h.low64, 8);
 }
 
+int
+chash_file(int fd, uint64_t size, uint8_t out[CHASH_LEN])
+{
+	XXH3_state_t *st = XXH3_createState();
+	uint8_t *chunk = xmalloc(CHASH_CHUNK);
+	int rc = 0;
+
+	if (st == NULL)
+		fatal("out of memory");
+	XXH3_128bits_reset(st);
+	for (uint64_t off = 0; off < size && rc == 0; ) {
+		size_t want = size - off < CHASH_CHUNK ? (size_t)(size - off) :
+		    CHASH_CHUNK;
+		ssize_t got = pread_full(fd, chunk, want, (off_t)off);
+		if (got < 0 || (size_t)got < want) {
+			if (got >= 0)
+				errno = EIO;	/* shorter than it was made */
+			rc = -1;
+			break;
+		}
+		chash_chunk(st, off, chunk, want);
+		off += want;
+	}
+	if (rc == 0)
+		chash_end(st, size, out);
+	free(chunk);
+	XXH3_freeState(st);
+	return rc;
+}
+
 /* ---- the shape of a signature ---- */
 
 static uint64_t

@@ -68,6 +68,9 @@
 /* The content hash, fed a chunk at a time. */
 void chash_chunk(XXH3_state_t *st, uint64_t off, const void *p, size_t n);
 void chash_end(XXH3_state_t *st, uint64_t size, uint8_t out[CHASH_LEN]);
+/* The content hash of the first size bytes of fd, all data (no holes
+ * skipped: a file written whole); -1 (errno; EIO when it is shorter). */
+int chash_file(int fd, uint64_t size, uint8_t out[CHASH_LEN]);
 
 /* The block length for a copy of this size; false when even the longest
  * block would give more than DELTA_BLOCKS_MAX blocks (no delta then). */

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -239,6 +240,123 @@ pwrite_full(int fd, const void *p, size_t n, off_t off)
 		done += (size_t)w;
 	}
 	return 0;
+}
+
+int
+fd_send(int sock, int fd)
+{
+	char byte = 'F';
+	struct iovec iov = { .iov_base = &byte, .iov_len = 1 };
+	union {
+		struct cmsghdr h;
+		char space[CMSG_SPACE(sizeof(int))];
+	} ctl;
+	struct msghdr m = {
+		.msg_iov = &iov, .msg_iovlen = 1,
+		.msg_control = ctl.space, .msg_controllen = sizeof(ctl.space),
+	};
+
+	memset(&ctl, 0, sizeof(ctl));
+	struct cmsghdr *h = CMSG_FIRSTHDR(&m);
+	h->cmsg_level = SOL_SOCKET;
+	h->cmsg_type = SCM_RIGHTS;
+	h->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(h), &fd, sizeof(int));
+	for (;;) {
+		ssize_t n = sendmsg(sock, &m, MSG_DONTWAIT | MSG_NOSIGNAL);
+		if (n == 1)
+			return 0;
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n >= 0)
+			errno = EIO;
+		return -1;
+	}
+}
+
+/* copy_range without the kernel's copy: between filesystems of different
+ * kinds (EXDEV since Linux 5.19), or where it is not supported. */
+static int
+copy_by_reads(int in, int out, uint64_t off, uint64_t n)
+{
+	size_t cap = 1u << 20;
+	uint8_t *b = xmalloc(cap);
+	int rc = 0;
+
+	while (off < n && rc == 0) {
+		size_t want = n - off < cap ? (size_t)(n - off) : cap;
+		ssize_t got = pread_full(in, b, want, (off_t)off);
+		if (got < 0)
+			rc = -1;
+		else if ((size_t)got < want)
+			rc = -2;
+		else
+			rc = pwrite_full(out, b, want, (off_t)off);
+		off += want;
+	}
+	free(b);
+	return rc;
+}
+
+int
+copy_range(int in, int out, uint64_t n)
+{
+	loff_t off_in = 0, off_out = 0;
+
+	while ((uint64_t)off_in < n) {
+		size_t want = n - (uint64_t)off_in > (1u << 30) ? (1u << 30) :
+		    (size_t)(n - (uint64_t)off_in);
+		ssize_t got = copy_file_range(in, &off_in, out, &off_out, want,
+		    0);
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got < 0 && (errno == EXDEV || errno == EINVAL ||
+		    errno == EOPNOTSUPP || errno == ENOSYS))
+			return copy_by_reads(in, out, (uint64_t)off_in, n);
+		if (got < 0)
+			return -1;
+		if (got == 0)
+			return -2;
+	}
+	return 0;
+}
+
+int
+fd_recv(int sock)
+{
+	char byte;
+	struct iovec iov = { .iov_base = &byte, .iov_len = 1 };
+	union {
+		struct cmsghdr h;
+		char space[CMSG_SPACE(sizeof(int))];
+	} ctl;
+	struct msghdr m = {
+		.msg_iov = &iov, .msg_iovlen = 1,
+		.msg_control = ctl.space, .msg_controllen = sizeof(ctl.space),
+	};
+	ssize_t n;
+
+	do
+		n = recvmsg(sock, &m, MSG_CMSG_CLOEXEC);
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return -1;
+	if (n == 0) {
+		errno = ECONNRESET;
+		return -1;
+	}
+	struct cmsghdr *h = CMSG_FIRSTHDR(&m);
+	int fd = -1;
+	if (h != NULL && h->cmsg_level == SOL_SOCKET &&
+	    h->cmsg_type == SCM_RIGHTS && h->cmsg_len == CMSG_LEN(sizeof(int)))
+		memcpy(&fd, CMSG_DATA(h), sizeof(int));
+	if (fd < 0 || (m.msg_flags & MSG_CTRUNC)) {
+		if (fd >= 0)
+			close(fd);
+		errno = EPROTO;
+		return -1;
+	}
+	return fd;
 }
 
 int

@@ -63,6 +63,16 @@ ssize_t read_full(int fd, void *p, size_t n);	/* short only at EOF */
 int write_full(int fd, const void *p, size_t n);
 ssize_t pread_full(int fd, void *p, size_t n, off_t off);
 int pwrite_full(int fd, const void *p, size_t n, off_t off);
+/* A descriptor over a unix socket (SCM_RIGHTS), with one byte.  fd_send
+ * never blocks: -1 with EAGAIN when the socket is full.  fd_recv waits:
+ * the descriptor (close-on-exec), or -1 (errno; EPROTO when a byte came
+ * without one, ECONNRESET at the end of the socket). */
+int fd_send(int sock, int fd);
+/* The first n bytes of in over out's, at the same offsets, copied by the
+ * kernel: copy_file_range (a reflink where the filesystem shares
+ * extents), else read and write.  0; -1 (errno); -2 when in is shorter. */
+int copy_range(int in, int out, uint64_t n);
+int fd_recv(int sock);
 
 /*
  * Write a whole file durably: a temporary file beside NAME in DIRFD

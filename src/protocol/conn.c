@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <sysexits.h>
 #include <time.h>
@@ -26,7 +27,7 @@ void
 conn_init(struct conn *c, const char *peer, int timeout_ms)
 {
 	memset(c, 0, sizeof(*c));
-	c->rfd = c->wfd = c->errfd = -1;
+	c->rfd = c->wfd = c->errfd = c->fdchan = -1;
 	c->pid = -1;
 	c->exit_status = -1;
 	c->next_id = 1;
@@ -69,11 +70,14 @@ conn_exit_code(const struct conn *c)
 }
 
 /* Start exe with argv over pipes (the child's stdin and stdout carry the
- * protocol; its stderr comes through a pipe when capture_stderr). */
+ * protocol; its stderr comes through a pipe when capture_stderr).  With
+ * fds, a unix socket is the child's descriptor SPAWN_FDCHAN too: the
+ * descriptor channel (proto.h, PUT_COPY). */
 static int
-spawn(struct conn *c, const char *exe, char *const argv[])
+spawn(struct conn *c, const char *exe, char *const argv[], bool fds)
 {
 	int to_child[2], from_child[2], errpipe[2], errout[2] = { -1, -1 };
+	int chan[2] = { -1, -1 };
 	int child_errno;
 	ssize_t n;
 
@@ -81,6 +85,11 @@ spawn(struct conn *c, const char *exe, char *const argv[])
 	    pipe2(errpipe, O_CLOEXEC) < 0 || (c->capture_stderr &&
 	    pipe2(errout, O_CLOEXEC) < 0)) {
 		conn_fail(c, "pipe: %s", strerror(errno));
+		return -1;
+	}
+	if (fds && socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0,
+	    chan) < 0) {
+		conn_fail(c, "socketpair: %s", strerror(errno));
 		return -1;
 	}
 	c->pid = fork();
@@ -104,6 +113,11 @@ spawn(struct conn *c, const char *exe, char *const argv[])
 		    dup2(to_child[0], 0) < 0 || dup2(from_child[1], 1) < 0 ||
 		    (errout[1] >= 0 && dup2(errout[1], 2) < 0))
 			goto child_fail;
+		/* Last: any of the above may have been SPAWN_FDCHAN.  dup2
+		 * onto itself would keep close-on-exec. */
+		if (chan[1] >= 0 && (chan[1] == SPAWN_FDCHAN ?
+		    fcntl(chan[1], F_SETFD, 0) : dup2(chan[1], SPAWN_FDCHAN)) < 0)
+			goto child_fail;
 		execv(exe, argv);
 child_fail:
 		child_errno = errno;
@@ -120,13 +134,19 @@ child_fail:
 	close(errpipe[1]);
 	if (errout[1] >= 0)
 		close(errout[1]);
+	if (chan[1] >= 0)
+		close(chan[1]);
 	c->errfd = errout[0];
+	c->fdchan = chan[0];
 	n = read_full(errpipe[0], &child_errno, sizeof(child_errno));
 	close(errpipe[0]);
 	if (n == sizeof(child_errno)) {
 		conn_fail(c, "cannot run %s: %s", exe, strerror(child_errno));
 		close(to_child[1]);
 		close(from_child[0]);
+		if (chan[0] >= 0)
+			close(chan[0]);
+		c->fdchan = -1;
 		waitpid(c->pid, NULL, 0);
 		c->pid = -1;
 		return -1;
@@ -149,10 +169,14 @@ child_fail:
 int
 conn_spawn_local(struct conn *c, const char *self_exe, const char *dir)
 {
-	char *argv[] = { (char *)"georep", (char *)"secondary", (char *)dir,
-	    NULL };
+	char chan[16];
+	snprintf(chan, sizeof(chan), "%d", SPAWN_FDCHAN);
+	char *argv[] = { (char *)"georep", (char *)"secondary",
+	    (char *)"--fd-channel", chan, (char *)"--", (char *)dir, NULL };
 
-	return spawn(c, self_exe, argv);
+	free(c->local_dir);
+	c->local_dir = xstrdup(dir);
+	return spawn(c, self_exe, argv, true);
 }
 
 /* The program a command names, looked up in PATH as a shell would (before
@@ -198,7 +222,7 @@ conn_spawn_remote(struct conn *c, const char *ssh_cmd, const struct remote *r)
 		return -1;
 	}
 	snprintf(c->host, sizeof(c->host), "%s", r->host);
-	rc = spawn(c, exe, argv);
+	rc = spawn(c, exe, argv, false);
 	free(exe);
 	argv_free(argv);
 	return rc;
@@ -365,7 +389,7 @@ hello_value_ok(uint64_t v)
 {
 	return (v & HELLO_STATE_MASK) <= HELLO_TAKEN &&
 	    (v & ~(uint64_t)(HELLO_STATE_MASK | HELLO_IS_ROOT |
-	    HELLO_NO_OPENAT2)) == 0;
+	    HELLO_NO_OPENAT2 | HELLO_FDS)) == 0;
 }
 
 /*
@@ -1048,6 +1072,10 @@ conn_close(struct conn *c)
 		close(c->wfd);
 		c->wfd = -1;
 	}
+	if (c->fdchan >= 0) {
+		close(c->fdchan);
+		c->fdchan = -1;
+	}
 	if (c->failed)
 		end_child(c->pid);
 	while (waitpid(c->pid, &status, 0) < 0 && errno == EINTR)
@@ -1074,7 +1102,11 @@ conn_release(struct conn *c)
 		close(c->wfd);
 	if (c->errfd >= 0)
 		close(c->errfd);
-	c->rfd = c->wfd = c->errfd = -1;
+	if (c->fdchan >= 0)
+		close(c->fdchan);
+	c->rfd = c->wfd = c->errfd = c->fdchan = -1;
+	free(c->local_dir);
+	c->local_dir = NULL;
 	buf_release(&c->errbuf);
 	buf_release(&c->out);
 	buf_release(&c->in);

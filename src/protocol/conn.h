@@ -104,6 +104,12 @@ struct conn {
 	struct buf errbuf;
 	char peer_said[256];	/* its last error line on stderr */
 	char host[256];		/* the remote host ([USER@]HOST), or "" */
+	/* A local secondary's descriptor channel (proto.h, PUT_COPY), or
+	 * -1; usable once the HELLO reply said HELLO_FDS (fds_ok). */
+	int fdchan;
+	bool fds_ok;
+	char *local_dir;	/* a local secondary's directory, or NULL */
+	uint64_t fds_dev;	/* its device: PUT_COPY only from the same */
 	int exit_status;	/* once reaped (pid then -1) */
 	int64_t ping_sent;	/* mono ns of the PING awaiting its answer */
 	/* The wire (above): compression and the bandwidth limit. */
@@ -127,6 +133,9 @@ struct conn {
 	uint64_t bw_waits;	/* times the pump waited for the bucket */
 	int64_t bw_waited_ns;	/* and for how long, in all */
 };
+
+/* The descriptor a local secondary finds its channel at. */
+#define SPAWN_FDCHAN	3
 
 void conn_init(struct conn *c, const char *peer, int timeout_ms);
 /* Spawn `SELF secondary DIR` with pipes; -1 with c->error set. */

@@ -81,8 +81,10 @@
  * 5: the HELLO reply's data (the secondary's uid and gid); PING;
  * 6: HELLO_READONLY, VLIST and DIGEST (georep verify);
  * 7: HELLO_COMPRESS and MSG_ZBLOCK (zstd blocks of frames);
- * 8: SIGNATURE and PUT_DELTA (rsync-style deltas of large files) */
-#define PROTO_VERSION		9
+ * 8: SIGNATURE and PUT_DELTA (rsync-style deltas of large files);
+ * 9: HELLO_JOBS (sync_jobs); 10: PUT_COPY and HELLO_FDS (content passed
+ * as a descriptor to a local secondary) */
+#define PROTO_VERSION		10
 #define PROTO_HDR_LEN		9
 #define PROTO_FRAME_MAX		(4u << 20)	/* type + id + payload */
 #define PROTO_DATA_CHUNK	(256u << 10)
@@ -180,6 +182,8 @@ enum hello_state {
 /* Bits of the HELLO reply's value above the state byte */
 #define HELLO_IS_ROOT	0x100	/* the secondary runs with privilege */
 #define HELLO_NO_OPENAT2 0x200	/* confinement by component walk */
+#define HELLO_FDS	0x400	/* it was started with a descriptor channel
+				 * (a local secondary): PUT_COPY may come */
 /* Without HELLO_IS_ROOT, the secondary cannot give an object another owner
  * than its own uid and gid (the HELLO reply's data): it applies those to
  * every object it is sent an owner for, so the primary knows what the
@@ -197,6 +201,14 @@ enum hello_state {
 				 * carries, after the attrs, the CHASH_LEN
 				 * bytes of the content hash the result must
 				 * have (delta.h), else it is refused */
+#define PUT_COPY	0x4	/* after HELLO_FDS only, with neither flag
+				 * above: no DATA frames; the content is the
+				 * regular file whose descriptor went down the
+				 * descriptor channel with this PUT (one per
+				 * PUT_COPY, in order), copied by the kernel
+				 * (copy_file_range); PUT_END carries the
+				 * content hash as PUT_DELTA's does, and a
+				 * copy that does not have it is refused */
 
 /* MSG_COMMIT flags */
 #define COMMIT_NOSYNC	0x1	/* tests only: skip syncfs */

@@ -6,7 +6,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/fs.h>
 #include <sys/file.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/xattr.h>
@@ -58,6 +60,8 @@ struct put {
 	int basis_fd;
 	struct delta_dec *dec;
 	uint64_t delta_in;
+	/* PUT_COPY: the primary's file, from the descriptor channel. */
+	int src_fd;
 };
 
 /*
@@ -106,6 +110,8 @@ struct secondary {
 	struct job *job_open;	/* the PUT being gathered for a worker */
 	size_t jobs_bytes;	/* the content held by jobs out */
 	bool stream;		/* secondary_main: replies of jobs may wait */
+	int fdchan;		/* the descriptor channel (PUT_COPY), or -1 */
+	bool fds;		/* HELLO_FDS said: PUT_COPY may come */
 	char msg[1024];		/* detail of the current reply */
 	struct buf data;	/* result of the current reply */
 	/* Without privilege, directories opened up for one operation (a
@@ -912,12 +918,14 @@ put_reset(struct put *p)
 		close(p->fd);
 	if (p->basis_fd >= 0)
 		close(p->basis_fd);
+	if (p->src_fd >= 0)
+		close(p->src_fd);
 	delta_dec_free(p->dec);
 	free(p->name);
 	free(p->parent);
 	free(p->errmsg);
 	memset(p, 0, sizeof(*p));
-	p->fd = p->dirfd = p->basis_fd = -1;
+	p->fd = p->dirfd = p->basis_fd = p->src_fd = -1;
 }
 
 /* "STEP parent/name: WHY", the names quoted. */
@@ -1028,7 +1036,8 @@ job_begin(struct secondary *s, uint32_t mode)
 {
 	struct put *p = &s->put;
 
-	if (s->pool == NULL || (p->flags & (PUT_INPLACE | PUT_DELTA)) ||
+	if (s->pool == NULL || (p->flags & (PUT_INPLACE | PUT_DELTA |
+	    PUT_COPY)) ||
 	    p->size > JOB_MAX_BYTES || s->nunlocked > 0)
 		return false;
 	int dirfd = fcntl(p->dirfd, F_DUPFD_CLOEXEC, 0);
@@ -1040,9 +1049,103 @@ job_begin(struct secondary *s, uint32_t mode)
 	j->mode = mode;
 	/* Its strings are the job's now. */
 	memset(p, 0, sizeof(*p));
-	p->fd = p->dirfd = p->basis_fd = -1;
+	p->fd = p->dirfd = p->basis_fd = p->src_fd = -1;
 	s->job_open = j;
 	return true;
+}
+
+/* PUT_COPY: the primary's file, from the descriptor channel.  A channel
+ * that fails or brings no descriptor is a protocol error; a descriptor
+ * that is not a regular file open for reading fails the PUT. */
+static int
+put_take_source(struct secondary *s)
+{
+	struct put *p = &s->put;
+
+	p->src_fd = fd_recv(s->fdchan);
+	if (p->src_fd < 0) {
+		log_err("protocol error: no descriptor for a PUT_COPY on the "
+		    "descriptor channel: %s", strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/* Once the PUT has its names (for the message). */
+static void
+put_check_source(struct put *p)
+{
+	struct stat st;
+	int fl = fcntl(p->src_fd, F_GETFL);
+	if (fstat(p->src_fd, &st) < 0 || fl < 0)
+		put_error(p, errno, "read the primary's file for");
+	else if (!S_ISREG(st.st_mode) || (fl & O_ACCMODE) == O_WRONLY)
+		put_error(p, EBADF, "read the primary's file for");
+}
+
+/*
+ * Whether files here can share extents (a reflink: btrfs, XFS with
+ * reflink, bcachefs): two nameless files in the staging area, one cloned
+ * from the other.  Only then is a descriptor channel worth offering
+ * (HELLO_FDS): where the kernel would copy the bytes (ext4: a splice
+ * through two page copies), measured slower than the pipe, whose writes
+ * the secondary's workers and the primary's reads overlap.
+ * GEOREP_TEST_FDS=1 offers it anyway (tests: the copy path on any
+ * filesystem).
+ */
+static bool
+clone_works(const struct secondary *s)
+{
+	static const char block[4096];
+	const char *test = getenv("GEOREP_TEST_FDS");
+	bool ok = false;
+
+	if (test && strcmp(test, "1") == 0)
+		return true;
+	int a = openat(s->stagefd, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	int b = openat(s->stagefd, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	if (a >= 0 && b >= 0 && write_full(a, block, sizeof(block)) == 0)
+		ok = ioctl(b, FICLONE, a) == 0;
+	if (a >= 0)
+		close(a);
+	if (b >= 0)
+		close(b);
+	return ok;
+}
+
+/* PUT_COPY at its end: the content cloned (FICLONE: the extents shared,
+ * the source as it was at one instant) or else copied by the kernel, then
+ * read back and hashed as the primary hashed its file.  A file changed between the
+ * primary's read and this copy has another hash, and is refused (the
+ * primary sends it again, in DATA frames). */
+static void
+put_copy_finish(struct secondary *s, const uint8_t *hash)
+{
+	struct put *p = &s->put;
+	uint8_t got[CHASH_LEN];
+
+	int rc = 0;
+	struct stat st;
+	if (ioctl(p->fd, FICLONE, p->src_fd) < 0)
+		rc = copy_range(p->src_fd, p->fd, p->size);
+	else if (fstat(p->fd, &st) < 0)
+		rc = -1;
+	else if ((uint64_t)st.st_size != p->size)
+		rc = -3;	/* another size than the primary read */
+	if (rc == -2 || rc == -3) {
+		put_error_why(p, ESTALE, "copy", rc == -2 ? "the file shrank on "
+		    "the primary while it was copied" : "the file changed on "
+		    "the primary while it was copied");
+	} else if (rc == -1) {
+		put_error(p, errno, "copy");
+	} else if (chash_file(p->fd, p->size, got) < 0) {
+		put_error(p, errno, "read back");
+	} else if (memcmp(got, hash, CHASH_LEN) != 0) {
+		put_error_why(p, ESTALE, "copy", "the file changed on the "
+		    "primary while it was copied");
+	} else {
+		p->written_end = p->size;
+	}
 }
 
 static int
@@ -1057,26 +1160,36 @@ op_put(struct secondary *s, struct rd *r)
 	uint32_t flags = get_u32(r);
 	uint64_t size = get_u64(r);
 	uint32_t mode = get_u32(r);
-	if (!rd_end(r) || (flags & ~(PUT_INPLACE | PUT_DELTA)) ||
+	if (!rd_end(r) || (flags & ~(PUT_INPLACE | PUT_DELTA | PUT_COPY)) ||
 	    size > (uint64_t)INT64_MAX || (mode & ~07777u))
+		return -2;
+	if ((flags & PUT_COPY) && (!s->fds || (flags & (PUT_INPLACE |
+	    PUT_DELTA))))
 		return -2;
 	put_reset(p);
 	p->active = true;
+	/* First, whatever becomes of the PUT: the descriptors come in the
+	 * order of their PUTs. */
+	if ((flags & PUT_COPY) && put_take_source(s) < 0)
+		return -2;
 	p->flags = flags;
 	p->sino = sino;
 	p->size = size;
 	p->name = cstr(o.name, o.name_len);
 	p->parent = o.parent_len ? cstr(o.parent, o.parent_len) : xstrdup("");
 	p->parent_len = strlen(p->parent);
+	if (flags & PUT_COPY)
+		put_check_source(p);
 
 	/* Borrowed from the resolver: nothing else runs inside a PUT, so the
 	 * cached directory cannot change under it. */
 	p->dirfd = parent_fd(s, &o);
-	if (p->dirfd < 0) {
+	if (p->dirfd < 0 && !p->err) {
 		p->err = errno;
 		p->errmsg = xstrdup(s->msg);
-		return 0;
 	}
+	if (p->err)
+		return 0;	/* the rest of the PUT is drained */
 	if (job_begin(s, mode))
 		return 0;
 	if ((flags & PUT_INPLACE) && !(flags & PUT_DELTA)) {
@@ -1088,7 +1201,7 @@ op_put(struct secondary *s, struct rd *r)
 	 * with its final permission bits (the umask allowing), so that
 	 * most files need no chmod at the end. */
 	/* Read back too when it is copied into the inode (put_copy_in). */
-	int rw = (flags & PUT_INPLACE) ? O_RDWR : O_WRONLY;
+	int rw = (flags & (PUT_INPLACE | PUT_COPY)) ? O_RDWR : O_WRONLY;
 	p->fd = openat(p->dirfd, ".", O_TMPFILE | rw | O_CLOEXEC,
 	    (mode_t)(mode & 0777));
 	if (p->fd < 0)
@@ -1129,7 +1242,7 @@ op_data(struct secondary *s, struct rd *r)
 
 	uint64_t off = get_u64(r);
 	const uint8_t *data = get_bytes(r, &len, PROTO_DATA_CHUNK);
-	if (!rd_end(r) || !p->active)
+	if (!rd_end(r) || !p->active || (p->flags & PUT_COPY))
 		return -2;
 	if (p->flags & PUT_DELTA)
 		return put_delta_data(s, off, data, len);
@@ -1260,7 +1373,7 @@ op_put_end(struct secondary *s, struct rd *r, bool abort_put, uint64_t *val)
 	if (!abort_put && !get_attrs(r, &a))
 		return -2;
 	const uint8_t *hash = NULL;
-	if (!abort_put && p->active && (p->flags & PUT_DELTA))
+	if (!abort_put && p->active && (p->flags & (PUT_DELTA | PUT_COPY)))
 		hash = get_raw(r, CHASH_LEN);
 	if (!rd_end(r) || !p->active) {
 		attrs_release(&a);
@@ -1268,7 +1381,9 @@ op_put_end(struct secondary *s, struct rd *r, bool abort_put, uint64_t *val)
 	}
 	if (abort_put || p->err)
 		goto done;
-	if (hash)
+	if (hash && (p->flags & PUT_COPY))
+		put_copy_finish(s, hash);
+	else if (hash)
 		put_delta_finish(s, hash);
 	if (p->err)
 		goto done;
@@ -1666,8 +1781,10 @@ op_hello(struct secondary *s, struct rd *r, uint64_t *val)
 			    "every file in one thread", jobs);
 	}
 	s->hello_done = true;
+	s->fds = s->fdchan >= 0 && !s->readonly && clone_works(s);
 	*val = (uint64_t)state | (s->is_root ? HELLO_IS_ROOT : 0) |
-	    (s->res.use_openat2 ? 0 : HELLO_NO_OPENAT2);
+	    (s->res.use_openat2 ? 0 : HELLO_NO_OPENAT2) |
+	    (s->fds ? HELLO_FDS : 0);
 	put_u32(&s->data, (uint32_t)s->uid);
 	put_u32(&s->data, (uint32_t)s->gid);
 	return 0;
@@ -2082,8 +2199,8 @@ secondary_open(const char *dir)
 	struct secondary *s = xcalloc(1, sizeof(*s));
 
 	s->dir = xstrdup(dir);
-	s->rootfd = s->statefd = s->stagefd = s->lockfd = -1;
-	s->put.fd = s->put.dirfd = s->put.basis_fd = -1;
+	s->rootfd = s->statefd = s->stagefd = s->lockfd = s->fdchan = -1;
+	s->put.fd = s->put.dirfd = s->put.basis_fd = s->put.src_fd = -1;
 	s->uid = geteuid();
 	s->gid = getegid();
 	s->is_root = s->uid == 0;
@@ -2111,8 +2228,8 @@ secondary_open_refusing(const char *dir, const char *refusal)
 	struct secondary *s = xcalloc(1, sizeof(*s));
 
 	s->dir = xstrdup(dir);
-	s->rootfd = s->statefd = s->stagefd = s->lockfd = -1;
-	s->put.fd = s->put.dirfd = s->put.basis_fd = -1;
+	s->rootfd = s->statefd = s->stagefd = s->lockfd = s->fdchan = -1;
+	s->put.fd = s->put.dirfd = s->put.basis_fd = s->put.src_fd = -1;
 	s->refusal = refusal;
 	return s;
 }
@@ -2215,7 +2332,8 @@ secondary_close(struct secondary *s)
 }
 
 int
-secondary_main(const char *dir, int in_fd, int out_fd, const char *refusal)
+secondary_main(const char *dir, int in_fd, int out_fd, int fdchan,
+    const char *refusal)
 {
 	struct secondary *s = refusal ? secondary_open_refusing(dir, refusal) :
 	    secondary_open(dir);
@@ -2226,6 +2344,7 @@ secondary_main(const char *dir, int in_fd, int out_fd, const char *refusal)
 	if (s == NULL)
 		return EX_CANTCREAT;
 	s->stream = true;
+	s->fdchan = fdchan;
 	for (;;) {
 		size_t used;
 		int rc = secondary_handle(s, in.data, in.len, &used, &out);

@@ -46,9 +46,11 @@
 struct buf;
 struct secondary;
 
-/* refusal (or NULL): answer every HELLO with EPERM and that message, and
- * touch nothing (a forced command asked for another directory). */
-int secondary_main(const char *dir, int in_fd, int out_fd,
+/* fdchan: the descriptor channel of a local secondary (proto.h,
+ * PUT_COPY), or -1.  refusal (or NULL): answer every HELLO with EPERM and
+ * that message, and touch nothing (a forced command asked for another
+ * directory). */
+int secondary_main(const char *dir, int in_fd, int out_fd, int fdchan,
     const char *refusal);
 
 struct secondary *secondary_open(const char *dir);

@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sysexits.h>
 #include <unistd.h>
@@ -133,6 +134,14 @@ say_hello(struct conn *c, const char *volume, uint32_t flags,
 	}
 	out->state = (int)(rep.value & HELLO_STATE_MASK);
 	out->privileged = (rep.value & HELLO_IS_ROOT) != 0;
+	/* Only a secondary we started with the channel says so; one that
+	 * says it without (a secondary over ssh) is not believed. */
+	c->fds_ok = c->fdchan >= 0 && (rep.value & HELLO_FDS);
+	struct stat st;
+	if (c->fds_ok && (c->local_dir == NULL || stat(c->local_dir, &st) < 0))
+		c->fds_ok = false;
+	else if (c->fds_ok)
+		c->fds_dev = (uint64_t)st.st_dev;
 	if (rep.value & HELLO_NO_OPENAT2)
 		log_warn("the secondary confines paths by a component walk "
 		    "(openat2 is not available there)");

@@ -589,7 +589,49 @@ send_extents(struct turn *t, int fd, uint64_t size, bool sparse,
 	return rc;
 }
 
+/* PUT_COPY: the file read once, to hash it, while the secondary copies
+ * it; counted as done, not as sent (nothing of it is on the wire). */
+static int
+hash_copied(struct turn *t, int fd, uint64_t size, uint8_t hash[16])
+{
+	int rc = hash_file(fd, size, false, hash);
+
+	t->done_bytes += size;
+	return rc;
+}
+
 static int send_setattr(struct turn *t, size_t idx);
+
+/*
+ * A large file for a local secondary on the same filesystem, one that
+ * shares extents (HELLO_FDS), goes as its descriptor (PUT_COPY): the
+ * secondary clones it (a reflink: no byte copied, none written) while
+ * this side reads it once to hash it.  Not below
+ * COPY_MIN_BYTES, where the pipe costs as little and the secondary's
+ * workers take the file; not for a sparse file (its holes stay holes
+ * only in DATA frames), a write in place, a delta, or under a bandwidth
+ * limit (which a copy would not keep).  Sent here when the channel takes
+ * the descriptor at once (else the file goes in DATA frames).
+ */
+#define COPY_MIN_BYTES	((1u << 20) + 1)
+
+static bool
+copy_sent(struct turn *t, struct dop *d, int fd, const struct stat *st,
+    bool inplace)
+{
+	struct conn *c = t->conn;
+
+	if (!c->fds_ok || (uint64_t)st->st_dev != c->fds_dev || d->whole ||
+	    inplace || c->bw_rate ||
+	    (uint64_t)st->st_size < COPY_MIN_BYTES ||
+	    (uint64_t)st->st_blocks * 512 < (uint64_t)st->st_size)
+		return false;
+	if (fd_send(c->fdchan, fd) == 0)
+		return true;
+	if (errno != EAGAIN)
+		log_sys(LOG_LVL_WARN, "the descriptor channel to the secondary");
+	return false;
+}
 
 static void
 verbose_path(struct turn *t, const char *verb, const struct plink *at,
@@ -604,7 +646,7 @@ verbose_path(struct turn *t, const char *verb, const struct plink *at,
 }
 
 /* A delta sent: logged, and said by -v (how); counted once the
- * secondary took it (delta_refused). */
+ * secondary took it (shortcut_refused). */
 static void
 note_delta(const char *disp, uint64_t wire, uint64_t size, char *how,
     size_t howlen)
@@ -729,13 +771,14 @@ send_put(struct turn *t, size_t idx)
 			goto out;
 		}
 		pobj_restat(o, &st);
+		bool copy = enc == NULL && copy_sent(t, d, fd, &st, inplace);
 		size_t s = conn_begin(c, MSG_PUT, 0, false);
 		if (turn_oref(t, &c->out, &at.parent, at.name, at.name_len,
 		    NULL) != 0)
 			fatal("internal error: PUT of an unresolved path");
 		put_u64(&c->out, inplace ? o->sino : 0);
 		put_u32(&c->out, (inplace ? PUT_INPLACE : 0) |
-		    (enc ? PUT_DELTA : 0));
+		    (enc ? PUT_DELTA : 0) | (copy ? PUT_COPY : 0));
 		put_u64(&c->out, (uint64_t)st.st_size);
 		put_u32(&c->out, st.st_mode & 07777);
 		if (conn_end(c, s) < 0) {
@@ -746,8 +789,9 @@ send_put(struct turn *t, size_t idx)
 		bool sparse = (uint64_t)st.st_blocks * 512 < (uint64_t)st.st_size;
 		uint64_t wire = 0;
 		int rd = enc ? delta_send(t, fd, (uint64_t)st.st_size, enc,
-		    d->hash, &wire) : send_extents(t, fd, (uint64_t)st.st_size,
-		    sparse, d->hash);
+		    d->hash, &wire) : copy ? hash_copied(t, fd,
+		    (uint64_t)st.st_size, d->hash) : send_extents(t, fd,
+		    (uint64_t)st.st_size, sparse, d->hash);
 		int rderr = errno;
 		seen = now_ns();
 		bool changed = fstat(fd, &st2) < 0 || !same_stat(&st, &st2) ||
@@ -831,12 +875,16 @@ send_put(struct turn *t, size_t idx)
 		s = conn_begin_cont(c, MSG_PUT_END, true, COOKIE_DOP | idx);
 		put_attrs(&c->out, &x);
 		free(x.xattrs);
-		if (enc) {
-			/* What the patched file must hash to (proto.h). */
+		if (enc || copy) {
+			/* What the result must hash to (proto.h). */
 			put_raw(&c->out, d->hash, CHASH_LEN);
-			note_delta(disp, wire, d->size, how, sizeof(how));
 		}
+		if (enc)
+			note_delta(disp, wire, d->size, how, sizeof(how));
+		else if (copy)
+			snprintf(how, sizeof(how), "copied by the kernel");
 		d->delta = enc != NULL;
+		d->copied = copy;
 		if (conn_end(c, s) < 0) {
 			rc = -1;
 			goto out;
@@ -965,30 +1013,36 @@ send_setattr(struct turn *t, size_t idx)
 
 /* ---- replies ---- */
 
-/* A delta PUT the secondary refused (its copy changed since it was
- * signed, say): sent again whole once the PUTs out are answered
- * (retry_whole).  True when it was one; nothing is reported for it, the
+/* A delta or copied PUT the secondary refused (its copy changed since it
+ * was signed, the primary's file since it was hashed): sent again whole,
+ * in DATA frames, once the PUTs out are answered (retry_whole).  True when it was one; nothing is reported for it, the
  * whole PUT reports its own failure.  One it took is counted. */
 static bool
-delta_refused(struct turn *t, struct dop *d, const struct reply *rep)
+shortcut_refused(struct turn *t, struct dop *d, const struct reply *rep)
 {
 	struct plink at;
 	char *disp = NULL;
+	bool delta = d->delta;
 
-	if (!d->delta)
+	if (!d->delta && !d->copied)
 		return false;
-	d->delta = false;
-	if (rep->err == 0) {
+	d->delta = d->copied = false;
+	if (rep->err == 0 && delta) {
 		t->st->delta_files++;
 		t->st->delta_size += d->size;
-		return false;
+	} else if (rep->err == 0) {
+		t->st->copied_files++;
+		t->st->copied_size += d->size;
 	}
+	if (rep->err == 0)
+		return false;
 	d->whole = true;
 	d->retry_whole = true;
 	if (dop_link(t, d, &at) == 0)
 		turn_oref(t, NULL, &at.parent, at.name, at.name_len, &disp);
-	log_info("delta: %s: the secondary refused it (%.*s): sent whole",
-	    disp ? disp : "?", (int)rep->msg_len, rep->msg ? rep->msg : "");
+	log_info("%s: %s: the secondary refused it (%.*s): sent whole",
+	    delta ? "delta" : "copy", disp ? disp : "?", (int)rep->msg_len,
+	    rep->msg ? rep->msg : "");
 	free(disp);
 	return true;
 }
@@ -1003,7 +1057,7 @@ data_on_reply(struct turn *t, size_t idx, const struct reply *rep)
 
 	d->done = true;
 	turn_report(t, false);
-	if (delta_refused(t, d, rep))
+	if (shortcut_refused(t, d, rep))
 		return;
 	if (rep->err == ESTALE)
 		t->stale = true;	/* the next turn reconciles fully */

@@ -144,6 +144,8 @@ struct sync_stats {
 						 * wire (a delta's bytes) */
 	uint64_t delta_files, delta_size;	/* sent as deltas, and their
 						 * size */
+	uint64_t copied_files, copied_size;	/* copied by the kernel on a
+						 * local secondary (PUT_COPY) */
 	uint64_t entries, attrs_set, removed;
 	uint64_t files_seen, dirs_seen;
 	uint64_t errors;

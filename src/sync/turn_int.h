@@ -42,7 +42,8 @@ struct dop {
 	bool racy;		/* ... which it sets */
 	int64_t seen;		/* when the file was looked at */
 	bool delta;		/* the PUT out is a delta (PUT_DELTA) */
-	bool whole;		/* a delta was refused: send it whole */
+	bool copied;		/* ... or a descriptor (PUT_COPY) */
+	bool whole;		/* either was refused: send it in DATA frames */
 	bool retry_whole;	/* ... once the PUTs out are answered */
 };
 
