@@ -67,8 +67,8 @@ static void
 create_usage(FILE *out)
 {
 	fprintf(out,
-"usage: georep create [--home DIR] [--force] [--config KEY=VALUE]... NAME PRIMARY\n"
-"                     SECONDARY\n"
+"usage: georep create [--home DIR] [--force] [--adopt] [--config KEY=VALUE]...\n"
+"                     NAME PRIMARY SECONDARY\n"
 "\n"
 "Create the session NAME replicating PRIMARY to SECONDARY: a local directory,\n"
 "or [USER@]HOST:PATH reached with the ssh command (config key ssh_command).\n"
@@ -78,8 +78,13 @@ create_usage(FILE *out)
 "be a directory on a filesystem with file handles (not ramfs, say).\n"
 "\n"
 "  --force   the first start may replace what SECONDARY holds when it\n"
-"            belongs to another primary, or was synced from this one by a\n"
-"            session that is gone (deleted, or a lost --home)\n");
+"            belongs to another primary (with --adopt: what matches is kept)\n"
+"  --adopt   the first start takes over a SECONDARY that is not empty and\n"
+"            was never synced (a copy made by rsync, tar, cp, a backup):\n"
+"            what matches PRIMARY is kept as it is, the rest is sent, and\n"
+"            what PRIMARY lacks is removed (unless ignore_deletes).  One\n"
+"            synced from this primary by a session that is gone (deleted,\n"
+"            or a lost --home) is adopted without being asked\n");
 }
 
 int
@@ -89,13 +94,14 @@ cmd_create(int argc, char **argv)
 		{ "home", required_argument, NULL, 'H' },
 		{ "config", required_argument, NULL, 'c' },
 		{ "force", no_argument, NULL, 'f' },
+		{ "adopt", no_argument, NULL, 'a' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *home = NULL;
 	struct config c;
 	char err[1024];
-	bool force = false;
+	bool force = false, adopt = false;
 	int ch, code = EX_USAGE;
 	char *prim = NULL, *sec = NULL, *dir = NULL, *other = NULL;
 
@@ -120,6 +126,9 @@ cmd_create(int argc, char **argv)
 		}
 		case 'f':
 			force = true;
+			break;
+		case 'a':
+			adopt = true;
 			break;
 		case 'h':
 			create_usage(stdout);
@@ -179,7 +188,8 @@ cmd_create(int argc, char **argv)
 		goto out;
 	}
 	if (config_save(&c, dir) < 0 || (force && session_set_flag(dir,
-	    SF_TAKEOVER, true) < 0)) {
+	    SF_TAKEOVER, true) < 0) || (adopt && session_set_flag(dir,
+	    SF_ADOPT, true) < 0)) {
 		/* No half-made session for the next create to trip on. */
 		nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
 		code = EX_CANTCREAT;

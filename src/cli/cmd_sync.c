@@ -22,6 +22,7 @@
 #include "../protocol/conn.h"
 #include "../sync/sync.h"
 #include "../daemon/session.h"
+#include "../sync/adopt.h"
 #include "../sync/contact.h"
 #include "cli.h"
 #include "../common/banned.h"
@@ -56,7 +57,24 @@ sync_usage(FILE *out)
 "  --dry-run, -n       print what would change; change nothing\n"
 "  --progress          show bytes, percentage, rate and time left on stderr\n"
 "  --force             take over a SECONDARY bound to another primary (its\n"
-"                      content is replaced by a replica of PRIMARY)\n"
+"                      content is replaced by a replica of PRIMARY; with\n"
+"                      --adopt, what matches is kept)\n"
+"  --adopt             take over a SECONDARY that is not empty and was never\n"
+"                      synced (a copy made by rsync, tar, cp, a backup): what\n"
+"                      matches PRIMARY by path is kept as it is, the rest is\n"
+"                      sent, and what PRIMARY lacks is removed (kept with\n"
+"                      --ignore-deletes).  Files of one size and mtime are\n"
+"                      taken as the same; one size and another mtime are\n"
+"                      compared by checksum.  A first sync that was cut off,\n"
+"                      or a SECONDARY whose index was lost, is adopted the\n"
+"                      same way without being asked\n"
+"  --checksum, -c      compare every file of one size on both sides by a\n"
+"                      checksum computed on each side (only checksums cross\n"
+"                      the wire), not by its mtime, and send what differs:\n"
+"                      finds a change made behind georep's back.  The index\n"
+"                      of the pair is rebuilt from what SECONDARY holds, as\n"
+"                      --adopt does (which a never-synced SECONDARY still\n"
+"                      needs)\n"
 "  --name NAME         name of the index kept for this pair (default: derived\n"
 "                      from the two paths)\n"
 "  --home DIR          where sessions and indexes live (default: $GEOREP_HOME,\n"
@@ -102,6 +120,7 @@ struct sync_args {
 	const char *home;
 	const char *name;
 	bool force;
+	bool adopt, checksum;
 	int timeout;
 	int compress;		/* COMPRESS_AUTO, 0 or a level (config.h) */
 	uint64_t bwlimit;	/* bytes per second; 0: no limit */
@@ -115,7 +134,7 @@ parse_args(int argc, char **argv, struct sync_args *a)
 	enum { O_EXCLUDE = 256, O_IGNORE_DELETES, O_PROGRESS, O_FORCE, O_NAME,
 	    O_HOME, O_TIMEOUT, O_NOFSYNC, O_NO_OWNERS, O_NO_DEVICES, O_SSH,
 	    O_COMPRESS, O_NO_COMPRESS, O_BWLIMIT, O_NO_DELTA,
-	    O_DELTA_THRESHOLD, O_SYNC_JOBS };
+	    O_DELTA_THRESHOLD, O_SYNC_JOBS, O_ADOPT };
 	static const struct option longopts[] = {
 		{ "exclude", required_argument, NULL, O_EXCLUDE },
 		{ "ignore-deletes", no_argument, NULL, O_IGNORE_DELETES },
@@ -125,6 +144,8 @@ parse_args(int argc, char **argv, struct sync_args *a)
 		{ "dry-run", no_argument, NULL, 'n' },
 		{ "progress", no_argument, NULL, O_PROGRESS },
 		{ "force", no_argument, NULL, O_FORCE },
+		{ "adopt", no_argument, NULL, O_ADOPT },
+		{ "checksum", no_argument, NULL, 'c' },
 		{ "name", required_argument, NULL, O_NAME },
 		{ "home", required_argument, NULL, O_HOME },
 		{ "timeout", required_argument, NULL, O_TIMEOUT },
@@ -149,7 +170,7 @@ parse_args(int argc, char **argv, struct sync_args *a)
 	a->compress = COMPRESS_AUTO;
 	a->o.delta_threshold = SYNC_DELTA_AUTO;
 	a->o.sync_jobs = SYNC_JOBS_DEFAULT;
-	while ((ch = getopt_long(argc, argv, "nvqxh", longopts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "cnvqxh", longopts, NULL)) != -1) {
 		switch (ch) {
 		case O_EXCLUDE:
 			if (opt_exclude("sync", optarg, &a->excl) < 0)
@@ -167,6 +188,8 @@ parse_args(int argc, char **argv, struct sync_args *a)
 		case 'n': a->o.dry_run = true; break;
 		case O_PROGRESS: a->o.progress = true; break;
 		case O_FORCE: a->force = true; break;
+		case O_ADOPT: a->adopt = true; break;
+		case 'c': a->checksum = true; break;
 		case O_NAME:
 			if (opt_name("sync", optarg) < 0)
 				return -1;
@@ -208,6 +231,40 @@ parse_args(int argc, char **argv, struct sync_args *a)
 	return 0;
 }
 
+/* Take over what the secondary holds (adopt.h), before the first turn. */
+static int
+adopt_secondary(const struct sync_args *a, const struct sync_target *tgt,
+    struct index *ix, struct conn *c, const char *sec)
+{
+	struct adopt_opts ao = {
+		.checksum = a->checksum, .ignore_deletes = a->o.ignore_deletes,
+		.no_owners = a->o.no_owners, .no_xattrs = a->o.no_xattrs,
+		.no_acls = a->o.no_acls, .no_fsync = a->o.no_fsync,
+		.excludes = a->o.excludes, .nexcludes = a->o.nexcludes,
+		.progress = a->o.progress, .stop = &cli_stop_signal,
+	};
+	struct adopt_stats as;
+	char dig[16];
+
+	if (adopt_tree(c, ix, tgt, &ao, &as) < 0)
+		return -1;
+	format_size(as.digested, dig, sizeof(dig));
+	log_info("adopted %s: %llu %s kept (of which %llu to be sent again and "
+	    "%llu with attributes to set), %llu removed, %llu only on the "
+	    "primary; %s compared by checksum", sec,
+	    (unsigned long long)as.adopted, plural(as.adopted, "name", "names"),
+	    (unsigned long long)as.content, (unsigned long long)as.attrs,
+	    (unsigned long long)as.removed, (unsigned long long)as.missing,
+	    dig);
+	if (as.failures) {
+		log_err("adopting %s: %llu %s could not be removed (above): run "
+		    "again", sec, (unsigned long long)as.failures,
+		    plural(as.failures, "name", "names"));
+		return -1;
+	}
+	return 0;
+}
+
 /* Exactly PRIMARY and SECONDARY, or a message saying what is wrong. */
 static int
 check_operands(int n, char **ops)
@@ -237,7 +294,7 @@ check_operands(int n, char **ops)
  * the index's links from it, removes what the index cannot account for
  * (what this run made since its last commit), and sends everything
  * missing, the files this run was writing included.  A first sync that
- * never committed is started again from an emptied secondary.
+ * never committed is resumed: what it wrote and matches is adopted.
  */
 static int
 report_interrupted(struct index *ix, const struct sync_stats *st,
@@ -265,8 +322,8 @@ report_interrupted(struct index *ix, const struct sync_stats *st,
 	}
 	if (empty)
 		log_err("interrupted (SIG%s): %s holds part of the first "
-		    "copy; the next georep sync of this pair empties it and "
-		    "starts again",
+		    "copy; the next georep sync of this pair resumes it (what "
+		    "is there and matches is kept)",
 		    sigabbrev_np(sig), sec);
 	else
 		log_err("interrupted (SIG%s): %s holds part of this run's "
@@ -483,9 +540,11 @@ cmd_sync(int argc, char **argv)
 		code = EX_UNAVAILABLE;
 		goto out_conn;
 	}
+	bool adopt = a.adopt;
 	if (say_hello(&c, volume, (a.force ? HELLO_FORCE : 0) |
-	    hello_jobs(a.o.sync_jobs), &h, &code) < 0 ||
-	    reconcile_hello(&c, ix, &h, a.force, sec, &code) < 0) {
+	    (a.adopt ? HELLO_ADOPT : 0) | hello_jobs(a.o.sync_jobs), &h,
+	    &code) < 0 ||
+	    reconcile_hello(&c, ix, &h, &adopt, sec, &code) < 0) {
 		/* A secondary that could not even open its directory exits
 		 * with EX_CANTCREAT (it said why on stderr). */
 		int status = conn_close(&c);
@@ -497,6 +556,20 @@ cmd_sync(int argc, char **argv)
 	tgt.secondary_privileged = h.privileged;
 	tgt.secondary_uid = h.uid;
 	tgt.secondary_gid = h.gid;
+	/* --checksum: every file compared on both sides, the index rebuilt
+	 * from the result (an adoption walk, with digests). */
+	if (a.checksum)
+		adopt = true;
+	if (adopt && adopt_secondary(&a, &tgt, ix, &c, sec) < 0) {
+		if (cli_stop_signal)
+			log_err("interrupted (SIG%s) while adopting %s: the next "
+			    "georep sync of this pair adopts it again",
+			    sigabbrev_np(cli_stop_signal), sec);
+		code = cli_stop_signal ? 128 + cli_stop_signal :
+		    c.failed ? conn_exit_code(&c) : EX_IOERR;
+		conn_close(&c);
+		goto out_conn;
+	}
 	int rc = run_turns(&a, &tgt, ix, &c, &st);
 	int status = conn_close(&c);
 	/* Stopped: cut short, or not run again (run_turns). */

@@ -32,6 +32,7 @@ static const char *const file_names[] = {
 	[SF_CHECKPOINT] = "checkpoint",
 	[SF_CRAWL_NEEDED] = "crawl_needed",
 	[SF_TAKEOVER] = "takeover",
+	[SF_ADOPT] = "adopt",
 	[SF_REPAIR] = "repair",
 };
 

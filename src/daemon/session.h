@@ -38,6 +38,7 @@ struct config;
 enum session_file {
 	SF_CONFIG, SF_INDEX, SF_JOURNAL, SF_STATUS, SF_LOG, SF_LOCK, SF_SOCK,
 	SF_PAUSED, SF_CHECKPOINT, SF_CRAWL_NEEDED, SF_TAKEOVER, SF_REPAIR,
+	SF_ADOPT,
 };
 
 /* The state directory: opt_home, else $GEOREP_HOME, else /var/lib/georep

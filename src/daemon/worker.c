@@ -39,6 +39,7 @@
 #include "../protocol/conn.h"
 #include "../sync/repair.h"
 #include "../sync/sync.h"
+#include "../sync/adopt.h"
 #include "../sync/contact.h"
 #include "batch.h"
 #include "session.h"
@@ -281,6 +282,7 @@ struct session_conn {
 	struct conn c;
 	char *volume;
 	int64_t quiet_since;	/* mono ns: the link's last exchange */
+	bool adopt;		/* the secondary is to be adopted (adopt.h) */
 };
 
 /* ---- talking to the monitor ---- */
@@ -454,6 +456,45 @@ open_primary(struct worker *w, struct session_conn *sc, char *detail,
 	return 0;
 }
 
+/* Take over what the secondary holds (adopt.h); the first turn then
+ * crawls the whole primary. */
+static int
+adopt_session(struct worker *w, struct session_conn *sc, char *detail,
+    size_t dlen)
+{
+	struct adopt_opts ao = {
+		.ignore_deletes = sc->o.ignore_deletes,
+		.no_owners = sc->o.no_owners, .no_xattrs = sc->o.no_xattrs,
+		.no_acls = sc->o.no_acls, .no_fsync = sc->o.no_fsync,
+		.excludes = sc->o.excludes, .nexcludes = sc->o.nexcludes,
+		.stop = &sig_stop,
+	};
+	struct adopt_stats as;
+
+	if (adopt_tree(&sc->c, sc->ix, &sc->tgt, &ao, &as) < 0 ||
+	    as.failures) {
+		snprintf(detail, dlen, "adopting %s failed (%s): it is tried "
+		    "again", w->cfg->secondary, sc->c.failed ? sc->c.error :
+		    as.failures ? "names that could not be removed, in the "
+		    "log" : "see the log");
+		return -1;
+	}
+	log_info("adopted %s: %llu names kept (of which %llu to be sent "
+	    "again and %llu with attributes to set), %llu removed, %llu only "
+	    "on the primary", w->cfg->secondary,
+	    (unsigned long long)as.adopted, (unsigned long long)as.content,
+	    (unsigned long long)as.attrs, (unsigned long long)as.removed,
+	    (unsigned long long)as.missing);
+	if (session_set_flag(w->dir, SF_CRAWL_NEEDED, true) < 0 ||
+	    session_set_flag(w->dir, SF_ADOPT, false) < 0) {
+		snprintf(detail, dlen, "cannot write the session's flags in %s",
+		    w->dir);
+		return -1;
+	}
+	sc->adopt = false;
+	return 0;
+}
+
 static int
 connect_secondary(struct worker *w, struct session_conn *sc, char *detail,
     size_t dlen, int *code)
@@ -462,17 +503,20 @@ connect_secondary(struct worker *w, struct session_conn *sc, char *detail,
 	/* Created with --force: the first contact may replace what the
 	 * secondary holds (bound to another primary, or its index lost). */
 	bool force = session_flag(w->dir, SF_TAKEOVER);
+	bool adopt = session_flag(w->dir, SF_ADOPT);
 
 	if (open_primary(w, sc, detail, dlen, code) < 0)
 		return -1;
 	*code = EX_UNAVAILABLE;
 	sc->c.capture_stderr = true;
+	sc->adopt = adopt;
 	if (secondary_connect(&sc->c, w->cfg->secondary,
 	    w->cfg->ssh_command) < 0 ||
 	    say_hello(&sc->c, sc->volume, (force ? HELLO_FORCE : 0) |
-	    hello_jobs(w->cfg->sync_jobs), &h, code) < 0 ||
-	    reconcile_hello(&sc->c, sc->ix, &h, force, w->cfg->secondary,
-	    code) < 0) {
+	    (adopt ? HELLO_ADOPT : 0) | hello_jobs(w->cfg->sync_jobs), &h,
+	    code) < 0 ||
+	    reconcile_hello(&sc->c, sc->ix, &h, &sc->adopt,
+	    w->cfg->secondary, code) < 0) {
 		if (sc->c.failed)	/* it names the secondary */
 			snprintf(detail, dlen, "%s", sc->c.error);
 		else
@@ -508,6 +552,8 @@ connect_secondary(struct worker *w, struct session_conn *sc, char *detail,
 	 * it. */
 	sc->o.verbose = sc->o.verbose_log = w->cfg->log_level ==
 	    LOG_LVL_DEBUG;
+	if (sc->adopt && adopt_session(w, sc, detail, dlen) < 0)
+		return -1;
 	return 0;
 }
 

@@ -387,7 +387,7 @@ read_reply(struct conn *c, const char *what, const struct frame *f,
 static bool
 hello_value_ok(uint64_t v)
 {
-	return (v & HELLO_STATE_MASK) <= HELLO_TAKEN &&
+	return (v & HELLO_STATE_MASK) <= HELLO_ADOPTED &&
 	    (v & ~(uint64_t)(HELLO_STATE_MASK | HELLO_IS_ROOT |
 	    HELLO_NO_OPENAT2 | HELLO_FDS)) == 0;
 }

@@ -83,7 +83,7 @@
  * 7: HELLO_COMPRESS and MSG_ZBLOCK (zstd blocks of frames);
  * 8: SIGNATURE and PUT_DELTA (rsync-style deltas of large files);
  * 9: HELLO_JOBS (sync_jobs); 10: PUT_COPY and HELLO_FDS (content passed
- * as a descriptor to a local secondary) */
+ * as a descriptor to a local secondary), HELLO_ADOPT and HELLO_ADOPTED */
 #define PROTO_VERSION		10
 #define PROTO_HDR_LEN		9
 #define PROTO_FRAME_MAX		(4u << 20)	/* type + id + payload */
@@ -163,6 +163,9 @@ enum msg_type {
 				 * says whether it is bound to this primary
 				 * (HELLO_BOUND) or not (HELLO_NEW) */
 #define HELLO_COMPRESS	0x4	/* MSG_ZBLOCK frames may follow the HELLO */
+#define HELLO_ADOPT	0x8	/* a tree that is not empty and never bound
+				 * is taken over as it is (HELLO_ADOPTED):
+				 * the primary adopts what matches (adopt.h) */
 /* Bits 8-12: sync_jobs - 1, the workers the secondary may write files with
  * (0: none beside itself).  Whatever their number, replies come in the
  * order of the requests. */
@@ -177,6 +180,8 @@ enum hello_state {
 	HELLO_NEW = 0,		/* empty or missing: now bound to us */
 	HELLO_BOUND = 1,	/* bound to this primary */
 	HELLO_TAKEN = 2,	/* bound to another primary, taken over (--force) */
+	HELLO_ADOPTED = 3,	/* not empty and never bound: now bound to us,
+				 * its content to be adopted (HELLO_ADOPT) */
 };
 #define HELLO_STATE_MASK 0xff	/* the state, in the HELLO reply's value */
 /* Bits of the HELLO reply's value above the state byte */

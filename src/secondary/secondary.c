@@ -1684,7 +1684,8 @@ op_hello(struct secondary *s, struct rd *r, uint64_t *val)
 	const char *vol = get_str(r, &vlen, 1024);
 	uint32_t flags = get_u32(r);
 	if (!rd_end(r) || vlen == 0 || (flags & ~(uint32_t)(HELLO_FORCE |
-	    HELLO_READONLY | HELLO_COMPRESS | HELLO_JOBS_MASK)) != 0)
+	    HELLO_READONLY | HELLO_COMPRESS | HELLO_ADOPT |
+	    HELLO_JOBS_MASK)) != 0)
 		return -2;
 	if (s->refusal) {
 		snprintf(s->msg, sizeof(s->msg), "%s", s->refusal);
@@ -1736,17 +1737,19 @@ op_hello(struct secondary *s, struct rd *r, uint64_t *val)
 			buf_release(&bound);
 			return -1;
 		}
-		if (!empty) {
+		if (!empty && !(flags & HELLO_ADOPT)) {
 			snprintf(s->msg, sizeof(s->msg), "%s is not empty and was "
-			    "never synced by georep; refusing to overwrite it "
-			    "(adopting a pre-seeded copy with --adopt is not "
-			    "supported yet: empty it or choose another directory)",
-			    s->dir);
+			    "never synced by georep; nothing was changed in it. "
+			    "If it holds a copy of the primary (made by rsync, "
+			    "tar, cp or a backup), --adopt takes it over and "
+			    "sends only what differs (and removes what the "
+			    "primary does not have); else choose another "
+			    "directory", s->dir);
 			buf_release(&bound);
 			errno = ENOTEMPTY;
 			return -1;
 		}
-		state = HELLO_NEW;
+		state = empty ? HELLO_NEW : HELLO_ADOPTED;
 	}
 	buf_release(&bound);
 	if (flags & HELLO_READONLY) {

@@ -14,6 +14,7 @@
 #include "../protocol/conn.h"
 #include "../sync/sync.h"
 #include "../protocol/transport.h"
+#include "adopt.h"
 #include "contact.h"
 #include "../common/banned.h"
 
@@ -179,41 +180,52 @@ reset_reply(void *arg, const struct pending_req *req, const struct reply *rep)
  */
 int
 reconcile_hello(struct conn *c, struct index *ix, const struct hello_result *h,
-    bool force, const char *sec, int *exit_code)
+    bool *adopt, const char *sec, int *exit_code)
 {
 	struct index_txn *t;
 	struct buf b = BUF_INIT;
-	bool empty;
+	bool empty, adopting;
 	bool reset = false;
 	int bound;
 
 	if (index_begin(ix, true, &t) < 0 || index_is_empty(t, &empty) < 0 ||
-	    (bound = index_meta_get(t, BOUND_KEY, &b)) < 0) {
+	    (bound = index_meta_get(t, BOUND_KEY, &b)) < 0 ||
+	    adopt_pending(t, &adopting) < 0) {
 		buf_release(&b);
 		goto fail;
 	}
 	buf_release(&b);
-	if (h->state == HELLO_TAKEN) {
+	bool asked = *adopt;
+	*adopt = false;
+	if (h->state == HELLO_TAKEN && asked) {
+		log_warn("taking over %s, which belonged to another primary "
+		    "(--force --adopt): what matches is kept", sec);
+		*adopt = true;
+	} else if (h->state == HELLO_TAKEN) {
 		log_warn("taking over %s, which belonged to another primary "
 		    "(--force): its content is replaced", sec);
 		reset = true;
+	} else if (h->state == HELLO_ADOPTED) {
+		log_info("adopting %s: what it holds and matches the primary "
+		    "is kept, the rest is sent or removed (--adopt)", sec);
+		*adopt = true;
+	} else if (h->state == HELLO_BOUND && adopting) {
+		log_warn("adopting %s did not finish: adopting it again", sec);
+		*adopt = true;
 	} else if (h->state == HELLO_BOUND && empty && bound == 0) {
-		log_warn("the first sync into %s did not finish: emptying it "
-		    "and starting again", sec);
-		reset = true;
+		/* A first sync cut off: what it wrote and matches is kept. */
+		log_warn("the first sync into %s did not finish: resuming it "
+		    "(what is there and matches the primary is kept)", sec);
+		*adopt = true;
 	} else if (h->state == HELLO_BOUND && empty) {
-		if (!force) {
-			log_err("%s was synced from this primary, but the index of "
-			    "this pair is missing (a new --home or --name, or a "
-			    "session deleted and created again?); refusing to "
-			    "guess what it holds: --force replaces its content "
-			    "(georep sync --force; for a session, georep create "
-			    "--force)", sec);
-			index_abort(t);
-			*exit_code = EX_DATAERR;
-			return -1;
-		}
-		reset = true;
+		log_warn("%s was synced from this primary, but the index of this "
+		    "pair is missing (a new --home or --name, or a session "
+		    "deleted and created again?): adopting what it holds", sec);
+		*adopt = true;
+	}
+	if (*adopt) {
+		index_abort(t);	/* adopt_tree starts from an empty index */
+		return 0;
 	}
 	if ((reset || h->state == HELLO_NEW) && ((!empty &&
 	    index_clear(t) < 0) || sync_forget_secondary(t) < 0 ||

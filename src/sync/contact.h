@@ -50,8 +50,10 @@ int open_index(const char *dir, const char *volume, struct index **ix);
 uint32_t hello_jobs(int n);
 int say_hello(struct conn *c, const char *volume, uint32_t flags,
     struct hello_result *out, int *exit_code);
+/* *adopt: in, --adopt was given; out, the secondary is to be adopted
+ * (adopt.h) before the first turn. */
 int reconcile_hello(struct conn *c, struct index *ix,
-    const struct hello_result *h, bool force, const char *sec,
+    const struct hello_result *h, bool *adopt, const char *sec,
     int *exit_code);
 
 #endif

@@ -41,6 +41,8 @@ struct page {
 /* A regular file whose content is compared, once both digests are in. */
 struct job {
 	char *name;
+	struct vlist_entry pe;	/* the primary's entry (for on_pair) */
+	uint32_t snlink, smode;
 	uint64_t pino, sino, size;
 	int64_t ctime_ns;
 	uint32_t what;		/* what else differs (the attributes) */
@@ -87,6 +89,7 @@ struct walk {
 	size_t dlen;
 	int pfd;		/* its primary descriptor (the resolver's) */
 	int64_t dir_ctime;
+	uint64_t extra_sino;	/* of the VD_EXTRA being reported */
 	struct buf detail;
 	int64_t next_progress;
 };
@@ -156,6 +159,11 @@ on_reply(void *arg, const struct pending_req *req, const struct reply *rep)
 {
 	struct walk *w = arg;
 
+	if (req->cookie >= VERIFY_COOKIE_OTHER) {
+		if (w->o->on_other_reply)
+			w->o->on_other_reply(w->o->arg, req, rep);
+		return;
+	}
 	if (req->cookie == COOKIE_VLIST) {
 		w->s_pending = false;
 		if (rep->err) {
@@ -286,6 +294,7 @@ report(struct walk *w, const char *name, size_t nlen, uint32_t what,
 	memset(&d, 0, sizeof(d));
 	d.path = path;
 	d.what = what;
+	d.sino = w->extra_sino;
 	d.detail = detail;
 	d.is_dir = is_dir;
 	d.has_parent_fid = fid_at(w->pfd, "", w->o->fsid, &d.parent_fid) == 0;
@@ -300,6 +309,20 @@ report(struct walk *w, const char *name, size_t nlen, uint32_t what,
 	if (w->o->on_diff)
 		w->o->on_diff(w->o->arg, &d);
 	free(path);
+}
+
+/* on_pair, for a name both sides have. */
+static void
+pair_judged(struct walk *w, const struct vlist_entry *p, uint64_t sino,
+    uint32_t snlink, uint32_t smode, uint32_t what)
+{
+	struct vpair vp = {
+		.pfd = w->pfd, .dir = w->dir, .dlen = w->dlen, .p = p,
+		.sino = sino, .snlink = snlink, .smode = smode, .what = what,
+	};
+
+	if (w->o->on_pair)
+		w->o->on_pair(w->o->arg, &vp);
 }
 
 static const char *
@@ -516,6 +539,14 @@ add_job(struct walk *w, const struct vlist_entry *p,
 	struct job *j = &w->jobs[w->njobs++];
 	memset(j, 0, sizeof(*j));
 	j->name = xstrndup(p->name, p->name_len);
+	j->pe = *p;
+	j->pe.name = j->name;
+	j->pe.target = NULL;
+	j->pe.target_len = 0;
+	j->pe.xattrs = NULL;
+	j->pe.xattrs_len = j->pe.nxattrs = 0;
+	j->snlink = s->nlink;
+	j->smode = s->mode;
 	j->pino = p->ino;
 	j->sino = s->ino;
 	j->size = p->size;
@@ -557,6 +588,7 @@ compare_pair(struct walk *w, struct level *l, const struct vlist_entry *p,
 		    type_name(p->mode), type_name(s->mode));
 		report(w, p->name, p->name_len, VD_TYPE, detail(w),
 		    S_ISDIR(p->mode), true);
+		pair_judged(w, p, s->ino, s->nlink, s->mode, VD_TYPE);
 		return 0;
 	}
 	if (S_ISREG(p->mode) && p->size != s->size) {
@@ -584,11 +616,15 @@ compare_pair(struct walk *w, struct level *l, const struct vlist_entry *p,
 	if (!S_ISDIR(p->mode))
 		what |= compare_links(w, p, s);
 	what |= compare_attrs(w, p, s);
-	if (S_ISREG(p->mode) && p->size == s->size && p->size > 0)
+	bool same_mtime = p->mtime_sec == s->mtime_sec &&
+	    p->mtime_nsec == s->mtime_nsec;
+	if (S_ISREG(p->mode) && p->size == s->size && p->size > 0 &&
+	    !(w->o->quick && same_mtime))
 		return add_job(w, p, s, what);
 	if (what)
 		report(w, p->name, p->name_len, what, detail(w),
 		    both_dirs, true);
+	pair_judged(w, p, s->ino, s->nlink, s->mode, what);
 	return 0;
 }
 
@@ -617,7 +653,9 @@ only_secondary(struct walk *w, const struct vlist_entry *s)
 		return;
 	}
 	char *d = xasprintf("only on the secondary (%s)", type_name(s->mode));
+	w->extra_sino = s->ino;
 	report(w, s->name, s->name_len, VD_EXTRA, d, S_ISDIR(s->mode), false);
+	w->extra_sino = 0;
 	free(d);
 }
 
@@ -724,9 +762,13 @@ flush_jobs(struct walk *w)
 			if (what)
 				report(w, j->name, strlen(j->name), what,
 				    detail(w), false, true);
+			pair_judged(w, &j->pe, j->sino, j->snlink, j->smode,
+			    what);
 		} else if (rc == 0) {
 			report(w, j->name, strlen(j->name), j->what, j->detail,
 			    false, true);
+			pair_judged(w, &j->pe, j->sino, j->snlink, j->smode,
+			    j->what);
 		}
 		free(j->name);
 		free(j->detail);
@@ -809,6 +851,8 @@ compare_root(struct walk *w)
 	uint32_t what = compare_attrs(w, &w->p.cur, &w->s.cur);
 	if (what)
 		report(w, ".", 1, what, detail(w), true, true);
+	pair_judged(w, &w->p.cur, w->s.cur.ino, w->s.cur.nlink, w->s.cur.mode,
+	    what);
 }
 
 /* Compare the directory of level l, and list its subdirectories in l:

@@ -34,6 +34,9 @@
 #include "../common/fid.h"
 
 struct conn;
+struct pending_req;
+struct reply;
+struct vlist_entry;
 
 /* What differs: bits of vdiff.what. */
 #define VD_MISSING	0x1	/* only on the primary */
@@ -66,6 +69,21 @@ struct vdiff {
 	struct fid fid;
 	bool has_parent_fid;	/* the primary's directory holding it */
 	struct fid parent_fid;
+	uint64_t sino;		/* VD_EXTRA: the secondary's inode */
+};
+
+/* A name both sides have, judged (on_pair): the primary's entry as listed
+ * (its name, and the directory's descriptor pfd, valid during the call;
+ * the root itself is ".", with pfd the root), the secondary's inode, link
+ * count and type, and what differs (VD_* bits; 0: nothing). */
+struct vpair {
+	int pfd;
+	const char *dir;	/* the directory, relative to the roots */
+	size_t dlen;
+	const struct vlist_entry *p;
+	uint64_t sino;
+	uint32_t snlink, smode;
+	uint32_t what;
 };
 
 struct verify_opts {
@@ -81,8 +99,20 @@ struct verify_opts {
 	bool progress;		/* a line on stderr every second */
 	volatile int *stop;
 	void (*on_diff)(void *arg, const struct vdiff *d);
+	/* Optional: every pair judged, the same or not (georep sync
+	 * --adopt), and the replies to requests of its own (cookies from
+	 * VERIFY_COOKIE_OTHER up) on the same connection. */
+	void (*on_pair)(void *arg, const struct vpair *p);
+	void (*on_other_reply)(void *arg, const struct pending_req *req,
+	    const struct reply *rep);
+	/* Regular files of the same size and mtime on both sides are taken
+	 * as the same without reading them (rsync's quick check); the
+	 * others of the same size are digested as always. */
+	bool quick;
 	void *arg;
 };
+
+#define VERIFY_COOKIE_OTHER	(1ull << 32)
 
 struct verify_stats {
 	uint64_t files, dirs, others;	/* compared, on the primary */

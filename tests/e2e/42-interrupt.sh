@@ -57,9 +57,9 @@ big_files "$P" a 32
 interrupt_sync 2
 expect_stderr 'interrupted \(SIGINT\)'
 expect_stderr "$S holds part of the first copy"
-expect_stderr 'empties it and starts again'
+expect_stderr 'the next georep sync of this pair resumes it'
 expect_rc 0 gsync "$P" "$S"
-expect_stderr 'the first sync into .* did not finish'
+expect_stderr 'the first sync into .* did not finish: resuming it'
 compare "$P" "$S"
 
 step "a later sync interrupted"

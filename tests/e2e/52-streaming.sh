@@ -62,7 +62,7 @@ n=$(find S2 -path S2/.georep -prune -o -type f -print | wc -l)
 ((n > 0)) || fail "nothing on the secondary before the kill"
 echo "  $n files on the secondary at the kill" >&2
 expect_rc 0 gsync Q S2
-expect_stderr "the last sync did not finish: walking"
+expect_stderr "the (last sync did not finish: walking|first sync into .* did not finish: resuming)"
 compare --sparse Q S2
 expect_rc 0 gsync Q S2
 expect_nothing_sent

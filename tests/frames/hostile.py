@@ -455,7 +455,7 @@ for flags in (0, HELLO_READONLY):
         flags=flags)
 
 # Unknown HELLO flag bits: refused, and nothing made.
-for bit in (0x8, 0x80000000):
+for bit in (0x10, 0x80000000):
     run('hello-unknown-flag-%#x' % bit, [], 'drop', flags=bit,
         check=nothing_at('.georep'))
     run('hello-unknown-flag-%#x-ro' % bit, [], 'drop',
@@ -785,6 +785,25 @@ run('put-delta-fifo-basis', [put_req(b'', b'fifo', 0, PUT_DELTA, 10),
                              data(0, lit), put_end_hash(),
                              frame(MSG['PING'], 3, b'')], [EINVAL, 0],
     setup=bound_tree, check=file_kept)
+
+# HELLO_ADOPT: a tree that is not empty and never bound is taken over
+# (HELLO_ADOPTED, bound: its .georep made); without it, refused untouched.
+HELLO_ADOPT = 0x8
+name = 'hello-adopt'
+problems = []
+for flags, want in ((HELLO_ADOPT, 3), (0, None)):
+    sec, outside = case_dirs('%s-%d' % (name, flags))
+    with open(os.path.join(sec, 'seeded'), 'w') as f:
+        f.write('a copy\n')
+    rc, err, rep = talk(name, sec, [], flags=flags)
+    made = os.path.exists(os.path.join(sec, '.georep', 'volume'))
+    if want is not None and (rc != 0 or not rep or rep[0][0] != 0 or
+                             rep[0][1] & 0xff != want or not made):
+        problems.append('with HELLO_ADOPT: exit %d, %r, bound %s' % (
+            rc, rep[:1], made))
+    if want is None and (not rep or rep[0][0] != 39 or made):
+        problems.append('without: %r, bound %s' % (rep[:1], made))
+report(name, problems, b'')
 
 # ---- PUT_COPY: content as a descriptor on the channel of a local secondary
 

@@ -247,12 +247,12 @@ test_results_refused(void **state)
 	refused(&c, "a reply to HELLO with 4 bytes of data (8 expected)");
 	conn_release(&c);
 	setup(&c, &s, hello_mkdir, 2);
-	feed_reply(&c, 1, 0, 3, d, 8);
-	refused(&c, "a reply to HELLO with value 0x3 (not a state");
+	feed_reply(&c, 1, 0, HELLO_ADOPTED + 1, d, 8);
+	refused(&c, "a reply to HELLO with value 0x4 (not a state");
 	conn_release(&c);
 	setup(&c, &s, hello_mkdir, 2);
-	feed_reply(&c, 1, 0, HELLO_BOUND | 0x400, d, 8);
-	refused(&c, "value 0x401");
+	feed_reply(&c, 1, 0, HELLO_BOUND | 0x800, d, 8);
+	refused(&c, "value 0x801");
 	conn_release(&c);
 	setup(&c, &s, hello_mkdir, 2);
 	feed_reply(&c, 1, 0, HELLO_BOUND | HELLO_NO_OPENAT2, d, 8);
