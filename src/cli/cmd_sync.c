@@ -1,6 +1,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <jansson.h>
 #include <libgen.h>
 #include <limits.h>
 #include <signal.h>
@@ -99,6 +100,7 @@ sync_usage(FILE *out)
 "  --ssh CMD           the ssh command for a remote SECONDARY, a whole command\n"
 "                      line (default: ssh -oBatchMode=yes; e.g. \"ssh -p 2222\n"
 "                      -i KEY\"); it must not prompt: use keys or an agent\n"
+"  --json              print the summary as JSON on stdout (for scripts)\n"
 "  -v, --verbose       print each change\n"
 "  -q, --quiet         print errors only\n"
 "  -h, --help          this help\n"
@@ -121,6 +123,10 @@ struct sync_args {
 	const char *name;
 	bool force;
 	bool adopt, checksum;
+	bool json;		/* the summary as JSON on stdout */
+	bool adopted;		/* an adoption ran: its figures */
+	struct adopt_stats as;
+	int64_t started;	/* mono ns */
 	int timeout;
 	int compress;		/* COMPRESS_AUTO, 0 or a level (config.h) */
 	uint64_t bwlimit;	/* bytes per second; 0: no limit */
@@ -134,7 +140,7 @@ parse_args(int argc, char **argv, struct sync_args *a)
 	enum { O_EXCLUDE = 256, O_IGNORE_DELETES, O_PROGRESS, O_FORCE, O_NAME,
 	    O_HOME, O_TIMEOUT, O_NOFSYNC, O_NO_OWNERS, O_NO_DEVICES, O_SSH,
 	    O_COMPRESS, O_NO_COMPRESS, O_BWLIMIT, O_NO_DELTA,
-	    O_DELTA_THRESHOLD, O_SYNC_JOBS, O_ADOPT };
+	    O_DELTA_THRESHOLD, O_SYNC_JOBS, O_ADOPT, O_JSON };
 	static const struct option longopts[] = {
 		{ "exclude", required_argument, NULL, O_EXCLUDE },
 		{ "ignore-deletes", no_argument, NULL, O_IGNORE_DELETES },
@@ -146,6 +152,7 @@ parse_args(int argc, char **argv, struct sync_args *a)
 		{ "force", no_argument, NULL, O_FORCE },
 		{ "adopt", no_argument, NULL, O_ADOPT },
 		{ "checksum", no_argument, NULL, 'c' },
+		{ "json", no_argument, NULL, O_JSON },
 		{ "name", required_argument, NULL, O_NAME },
 		{ "home", required_argument, NULL, O_HOME },
 		{ "timeout", required_argument, NULL, O_TIMEOUT },
@@ -190,6 +197,7 @@ parse_args(int argc, char **argv, struct sync_args *a)
 		case O_FORCE: a->force = true; break;
 		case O_ADOPT: a->adopt = true; break;
 		case 'c': a->checksum = true; break;
+		case O_JSON: a->json = true; break;
 		case O_NAME:
 			if (opt_name("sync", optarg) < 0)
 				return -1;
@@ -233,7 +241,7 @@ parse_args(int argc, char **argv, struct sync_args *a)
 
 /* Take over what the secondary holds (adopt.h), before the first turn. */
 static int
-adopt_secondary(const struct sync_args *a, const struct sync_target *tgt,
+adopt_secondary(struct sync_args *a, const struct sync_target *tgt,
     struct index *ix, struct conn *c, const char *sec)
 {
 	struct adopt_opts ao = {
@@ -248,6 +256,8 @@ adopt_secondary(const struct sync_args *a, const struct sync_target *tgt,
 
 	if (adopt_tree(c, ix, tgt, &ao, &as) < 0)
 		return -1;
+	a->adopted = true;
+	a->as = as;
 	format_size(as.digested, dig, sizeof(dig));
 	log_info("adopted %s: %llu %s kept (of which %llu to be sent again and "
 	    "%llu with attributes to set), %llu removed, %llu only on the "
@@ -424,6 +434,79 @@ print_summary(const struct sync_stats *st, const struct conn *c,
 	buf_release(&extra);
 }
 
+/* The totals, as rsync --stats gives them: what the run did to the
+ * secondary, what it wrote to it, and how long it took. */
+static void
+print_totals(const struct sync_stats *st, const struct conn *c,
+    double secs)
+{
+	char wire[16];
+
+	format_size(c->wire_out, wire, sizeof(wire));
+	log_info("on the secondary: %llu created, %llu changed, %llu deleted; "
+	    "%s written to it; %.2f s", (unsigned long long)st->created,
+	    (unsigned long long)st->changed, (unsigned long long)st->removed,
+	    wire, secs);
+}
+
+static void
+json_count(json_t *o, const char *key, uint64_t v)
+{
+	json_object_set_new(o, key, json_integer((json_int_t)v));
+}
+
+/* The summary as one JSON object on stdout (--json). */
+static void
+print_json(const struct sync_args *a, const struct sync_stats *st,
+    const struct conn *c, const char *prim, const char *sec, int code,
+    double secs)
+{
+	json_t *o = json_object();
+	json_t *fails = json_array();
+
+	json_object_set_new(o, "primary", json_string(prim ? prim : ""));
+	json_object_set_new(o, "secondary", json_string(sec ? sec : ""));
+	json_object_set_new(o, "exit_status", json_integer(code));
+	json_object_set_new(o, "seconds", json_real(secs));
+	json_count(o, "files_seen", st->files_seen);
+	json_count(o, "directories_seen", st->dirs_seen);
+	json_count(o, "created", st->created);
+	json_count(o, "changed", st->changed);
+	json_count(o, "deleted", st->removed);
+	json_count(o, "files_sent", st->files_sent);
+	json_count(o, "content_bytes_sent", st->bytes_sent);
+	json_count(o, "delta_files", st->delta_files);
+	json_count(o, "copied_files", st->copied_files);
+	json_count(o, "attributes_set", st->attrs_set);
+	json_count(o, "wire_bytes", c->wire_out);
+	json_count(o, "frame_bytes", c->bytes_out);
+	json_count(o, "errors", st->errors);
+	for (size_t i = 0; i < st->nfail; i++) {
+		json_t *f = json_object();
+		json_object_set_new(f, "path", json_string(st->fail_path[i]));
+		json_object_set_new(f, "error", json_string(st->fail_error[i]));
+		json_array_append_new(fails, f);
+	}
+	json_object_set_new(o, "failures", fails);
+	if (a->adopted) {
+		json_t *ad = json_object();
+		json_count(ad, "kept", a->as.adopted);
+		json_count(ad, "content_to_send", a->as.content);
+		json_count(ad, "attributes_to_set", a->as.attrs);
+		json_count(ad, "removed", a->as.removed);
+		json_count(ad, "only_on_primary", a->as.missing);
+		json_count(ad, "checksummed_bytes", a->as.digested);
+		json_object_set_new(o, "adopted", ad);
+	}
+	char *text = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+	if (text) {
+		printf("%s\n", text);
+		fflush(stdout);
+	}
+	free(text);
+	json_decref(o);
+}
+
 /* ---- the command ---- */
 
 /* The turns of a real sync (the first contact made): one, and again when
@@ -454,6 +537,9 @@ run_turns(struct sync_args *a, struct sync_target *tgt, struct index *ix,
 		st->copied_size = prev.copied_size;
 		st->entries = prev.entries;
 		st->attrs_set = prev.attrs_set;
+		st->created = prev.created;
+		st->changed = prev.changed;
+		st->removed = prev.removed;
 		sync_stats_release(&prev);
 		rc = sync_turn(&a->o, tgt, ix, c, st);
 	}
@@ -485,6 +571,7 @@ cmd_sync(int argc, char **argv)
 	int code = EX_SOFTWARE;
 
 	memset(&a, 0, sizeof(a));
+	a.started = mono_ns();
 	if (parse_args(argc, argv, &a) < 0) {
 		fprintf(stderr, "Try 'georep sync --help'.\n");
 		return EX_USAGE;
@@ -588,9 +675,14 @@ cmd_sync(int argc, char **argv)
 		code = EX_UNAVAILABLE;
 	} else
 		code = exit_status(rc, &st);
-	if (code == 0 || code == EX_IOERR)
+	if (code == 0 || code == EX_IOERR) {
 		print_summary(&st, &c, a.o.verbose);
+		print_totals(&st, &c, (double)(mono_ns() - a.started) / 1e9);
+	}
 out_conn:
+	if (a.json)
+		print_json(&a, &st, &c, prim, sec, code,
+		    (double)(mono_ns() - a.started) / 1e9);
 	conn_release(&c);
 out:
 	sync_stats_release(&st);

@@ -1132,8 +1132,14 @@ data_on_reply(struct turn *t, size_t idx, const struct reply *rep)
 	o->sino = rec.sino;
 	if (d->type == D_PUT) {
 		t->st->files_sent++;
+		if (d->is_new)
+			t->st->created++;
+		else
+			t->st->changed++;
 	} else {
 		t->st->attrs_set++;
+		if (o->flags & POBJ_KNOWN)
+			t->st->changed++;	/* not one just made */
 	}
 }
 

@@ -147,6 +147,10 @@ struct sync_stats {
 	uint64_t copied_files, copied_size;	/* copied by the kernel on a
 						 * local secondary (PUT_COPY) */
 	uint64_t entries, attrs_set, removed;
+	/* Objects made (directories, symlinks, nodes, new files) and
+	 * objects changed (content, attributes, a name moved or added) on
+	 * the secondary; removed: names taken away. */
+	uint64_t created, changed;
 	uint64_t files_seen, dirs_seen;
 	uint64_t errors;
 	int64_t sync_point;	/* set when the turn left the secondary exact */

@@ -681,6 +681,13 @@ mop_on_reply(struct turn *t, size_t idx, const struct reply *rep)
 		}
 		if (m->type == M_REMOVE)
 			t->st->removed++;
+		else if (m->type == M_MKDIR || m->type == M_SYMLINK ||
+		    m->type == M_MKNOD)
+			t->st->created++;
+		else if (m->type != M_STAGE && (m->type != M_LINK ||
+		    (m->o->flags & POBJ_KNOWN)))
+			t->st->changed++;	/* a move (staged: once), a new
+						 * name of a file made before */
 		t->st->entries++;
 		return;
 	}
