@@ -115,3 +115,31 @@ dry_equals_real
 step "... and after a random workload"
 workload D --seed $((seed + 1)) --ops 200
 dry_equals_real
+
+step "the totals on stderr, and --json on stdout"
+mkdir -p J/sub
+echo one >J/one
+echo two >J/sub/two
+expect_rc 0 gsync --json J JS
+expect_stderr "on the secondary: 3 created, 0 changed, 0 deleted; .* written to it; [0-9.]+ s"
+json() { python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print(($1))" "$T/out"; }
+[[ $(json "d['created'], d['changed'], d['deleted'], d['files_sent'], d['exit_status']") == "(3, 0, 0, 2, 0)" ]] ||
+	check_failed "--json of a first copy: $(cat "$T/out")"
+[[ $(json "d['content_bytes_sent'] == 8 and d['wire_bytes'] > 8 and d['failures'] == []") == True ]] ||
+	check_failed "--json bytes: $(cat "$T/out")"
+echo three >>J/one
+chmod 600 J/sub/two
+mv J/sub J/moved
+rm J/moved/two
+expect_rc 0 gsync --json J JS
+# The write, the move, and the directories' times: changed.
+[[ $(json "d['created'] == 0 and d['changed'] >= 2 and d['deleted'] == 1") == True ]] ||
+	check_failed "--json after a write, a move, a delete: $(cat "$T/out")"
+expect_rc 0 gsync --json --adopt J JS2
+# Empty: filled, nothing to adopt.
+[[ $(json "'adopted' not in d and d['created'] == 2") == True ]] ||
+	check_failed "--json of an empty secondary with --adopt: $(cat "$T/out")"
+mkdir JX && echo x >JX/x
+expect_rc 65 gsync --json J JX
+[[ $(json "d['exit_status']") == 65 ]] ||
+	check_failed "--json of a refused sync: $(cat "$T/out")"
