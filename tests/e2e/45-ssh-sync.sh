@@ -20,7 +20,10 @@
 #   - a secondary bound to one primary refuses another (exit 65); --force
 #     takes it over;
 #   - the link cut (ssh killed) in the middle of a large file: exit 69 with
-#     the reason, no partial file under a real name, and a rerun converges.
+#     the reason, no partial file under a real name, and a rerun converges;
+#   - a copy made by cp -a adopted over ssh (--adopt: one file of another
+#     size sent, one extra removed), and --checksum finding a change of the
+#     same size and mtime with only checksums on the wire.
 # Every wait is a condition with a deadline.
 #
 # SEED=N replays a run; BIG_MB sets the large file's size (200 MiB, as the
@@ -257,3 +260,39 @@ expect_rc 0 ssync "$B" "$SSH_HOST:$BS"
 compare "$B" "$BS"
 expect_rc 0 ssync "$B" "$SSH_HOST:$BS"
 expect_nothing_sent
+
+step "adopt over ssh: a copy made by cp -a, with differences"
+# A tree of its own: cp -a cannot copy the workload's deepest chains.
+A=$T/a AS=$T/adopted
+mkdir -p "$A/x/y" "$A/z"
+for i in $(seq 1 60); do
+	head -c $((i * 997)) /dev/urandom >"$A/x/y/f$i"
+	echo "small $i" >"$A/z/s$i"
+done
+ln -s x/y/f1 "$A/link"
+cp -a "$A" "$AS"
+echo longer >>"$AS/z/s7"
+echo extra >"$AS/extra"
+expect_rc 0 ssync --name adopt --adopt --json "$A" "$SSH_HOST:$AS"
+json() { python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print(($1))" "$T/out"; }
+[[ $(json "d['files_sent'], d['adopted']['removed']") == "(1, 1)" ]] ||
+	check_failed "adopting over ssh sent or removed other than one file each: $(cat "$T/out")"
+compare "$A" "$AS"
+step "... --checksum finds a change of the same size and mtime; only checksums cross"
+python3 - "$AS/x/y/f9" <<'PYEOF'
+import os, sys
+p = sys.argv[1]
+st = os.stat(p)
+with open(p, 'r+b') as f:
+    b = f.read(1)
+    f.seek(0)
+    f.write(bytes([b[0] ^ 0xff]))
+os.utime(p, ns=(st.st_atime_ns, st.st_mtime_ns))
+PYEOF
+expect_rc 0 ssync --name adopt --checksum --json "$A" "$SSH_HOST:$AS"
+total=$(du -sb "$A" | cut -f1)
+[[ $(json "d['files_sent'], d['adopted']['checksummed_bytes'] > 0") == "(1, True)" ]] ||
+	check_failed "--checksum over ssh: $(cat "$T/out")"
+(($(json "d['wire_bytes']") < total / 10)) ||
+	check_failed "--checksum wrote $(json "d['wire_bytes']") bytes for $total of content"
+compare "$A" "$AS"
