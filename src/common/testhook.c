@@ -28,6 +28,21 @@ test_crash_now(const char *where)
 	_exit(137);
 }
 
+bool
+test_crash_at_offset(unsigned long long off)
+{
+	const char *want = getenv("GEOREP_TEST_CRASH");
+	const char *flag = getenv("GEOREP_TEST_CRASH_FLAG");
+	char *end;
+
+	if (want == NULL || strncmp(want, "content-at:", 11) != 0)
+		return false;
+	unsigned long long at = strtoull(want + 11, &end, 10);
+	if (*end != '\0' || off < at)
+		return false;
+	return flag == NULL || unlink(flag) == 0;
+}
+
 void
 test_crash_point(const char *where)
 {

@@ -8,6 +8,7 @@
  *                        the secondary, and the index not committed
  *   content              in the middle of a file's content: part of it
  *                        written to the secondary
+ *   content-at:BYTES     the same, once BYTES of a file's content are sent
  *   journal              in the middle of a journal segment's record: half
  *                        of what is pending written (the monitor)
  *   reply:N              at the Nth reply of a turn (turn.c)
@@ -26,5 +27,8 @@ bool test_crash_armed(const char *where);
 void test_crash_now(const char *where) __attribute__((noreturn));
 /* Both: die at WHERE if asked to. */
 void test_crash_point(const char *where);
+/* content-at:BYTES: whether this process must die now that off bytes of
+ * a file were sent (the flag file, if any, consumed then). */
+bool test_crash_at_offset(unsigned long long off);
 
 #endif

@@ -389,7 +389,7 @@ hello_value_ok(uint64_t v)
 {
 	return (v & HELLO_STATE_MASK) <= HELLO_ADOPTED &&
 	    (v & ~(uint64_t)(HELLO_STATE_MASK | HELLO_IS_ROOT |
-	    HELLO_NO_OPENAT2 | HELLO_FDS)) == 0;
+	    HELLO_NO_OPENAT2 | HELLO_FDS | HELLO_PARTIALS)) == 0;
 }
 
 /*

@@ -109,6 +109,7 @@ struct conn {
 	int fdchan;
 	bool fds_ok;
 	char *local_dir;	/* a local secondary's directory, or NULL */
+	bool partials;		/* it keeps partial files (HELLO_PARTIALS) */
 	uint64_t fds_dev;	/* its device: PUT_COPY only from the same */
 	int exit_status;	/* once reaped (pid then -1) */
 	int64_t ping_sent;	/* mono ns of the PING awaiting its answer */

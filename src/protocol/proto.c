@@ -8,6 +8,7 @@
 #include <zstd.h>
 
 #include "../common/digest.h"
+#include "../common/log.h"
 #include "../common/names.h"
 #include "proto.h"
 #include "../common/banned.h"
@@ -30,6 +31,25 @@ proto_finish(struct buf *b, size_t start)
 
 	for (int i = 0; i < 4; i++)
 		b->data[start + i] = (uint8_t)(n >> (8 * i));
+}
+
+void
+partial_name(uint8_t base, const char *parent, size_t plen, const char *name,
+    size_t nlen, char out[PARTIAL_NAME_LEN + 1])
+{
+	XXH3_state_t *st = XXH3_createState();
+	static const char sep = '\0';
+
+	if (st == NULL)
+		fatal("out of memory");
+	XXH3_64bits_reset(st);
+	XXH3_64bits_update(st, &base, 1);
+	XXH3_64bits_update(st, parent, plen);
+	XXH3_64bits_update(st, &sep, 1);
+	XXH3_64bits_update(st, name, nlen);
+	snprintf(out, PARTIAL_NAME_LEN + 1, PARTIAL_PREFIX "%016llx",
+	    (unsigned long long)XXH3_64bits_digest(st));
+	XXH3_freeState(st);
 }
 
 void

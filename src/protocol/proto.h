@@ -189,6 +189,7 @@ enum hello_state {
 #define HELLO_NO_OPENAT2 0x200	/* confinement by component walk */
 #define HELLO_FDS	0x400	/* it was started with a descriptor channel
 				 * (a local secondary): PUT_COPY may come */
+#define HELLO_PARTIALS	0x800	/* it keeps partial files (below) */
 /* Without HELLO_IS_ROOT, the secondary cannot give an object another owner
  * than its own uid and gid (the HELLO reply's data): it applies those to
  * every object it is sent an owner for, so the primary knows what the
@@ -214,6 +215,30 @@ enum hello_state {
 				 * (copy_file_range); PUT_END carries the
 				 * content hash as PUT_DELTA's does, and a
 				 * copy that does not have it is refused */
+
+#define PUT_PARTIAL	0x8	/* with PUT_DELTA, not PUT_INPLACE: the
+				 * basis is the partial file kept for this
+				 * PUT's oref (below), not the file there */
+
+/*
+ * Partial files (rsync's --partial): a PUT of a new copy of at least
+ * PARTIAL_MIN bytes, cut off by the end of the input (the primary killed,
+ * the link lost), is kept in the staging area under partial_name() of its
+ * oref, with the bytes written so far.  The HELLO reply says whether any
+ * are kept (HELLO_PARTIALS); the primary then asks for the SIGNATURE of
+ * the one for a large file it sends (sino SIG_PARTIAL) and sends a
+ * PUT_DELTA | PUT_PARTIAL against it: the bytes already there are not
+ * sent again, and the result is checked by the content hash as every
+ * delta is.  A PUT that succeeds removes the partial of its name; a
+ * COMMIT with a sync point (a turn that completed) removes them all.
+ * LISTDIR of the staging area does not show them.
+ */
+#define PARTIAL_MIN		(8u << 20)
+#define PARTIAL_PREFIX		"partial."
+#define PARTIAL_NAME_LEN	(sizeof(PARTIAL_PREFIX) - 1 + 16)
+#define SIG_PARTIAL		UINT64_MAX
+void partial_name(uint8_t base, const char *parent, size_t plen,
+    const char *name, size_t nlen, char out[PARTIAL_NAME_LEN + 1]);
 
 /* MSG_COMMIT flags */
 #define COMMIT_NOSYNC	0x1	/* tests only: skip syncfs */

@@ -62,6 +62,7 @@ struct put {
 	uint64_t delta_in;
 	/* PUT_COPY: the primary's file, from the descriptor channel. */
 	int src_fd;
+	uint8_t base;		/* the oref's, for its partial's name */
 };
 
 /*
@@ -112,6 +113,7 @@ struct secondary {
 	bool stream;		/* secondary_main: replies of jobs may wait */
 	int fdchan;		/* the descriptor channel (PUT_COPY), or -1 */
 	bool fds;		/* HELLO_FDS said: PUT_COPY may come */
+	size_t partials;	/* partial files in the staging area */
 	char msg[1024];		/* detail of the current reply */
 	struct buf data;	/* result of the current reply */
 	/* Without privilege, directories opened up for one operation (a
@@ -1016,6 +1018,122 @@ put_open_basis(struct secondary *s, uint64_t sino)
 		p->dec = delta_dec_new(p->basis_fd, p->fd, p->size);
 }
 
+/* ---- partial files (proto.h) ---- */
+
+static void
+put_partial_name(const struct put *p, char out[PARTIAL_NAME_LEN + 1])
+{
+	partial_name(p->base, p->parent, p->parent_len, p->name,
+	    strlen(p->name), out);
+}
+
+/* The partial kept for an oref, open to be read, or -1 (errno). */
+static int
+open_partial(struct secondary *s, const char *pname, struct stat *st)
+{
+	int fd = openat(s->stagefd, pname, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+
+	if (fd >= 0 && (fstat(fd, st) < 0 || !S_ISREG(st->st_mode))) {
+		close(fd);
+		errno = EINVAL;
+		return -1;
+	}
+	return fd;
+}
+
+/* PUT_PARTIAL: the basis of the delta is this name's partial file. */
+static void
+put_open_partial(struct secondary *s)
+{
+	struct put *p = &s->put;
+	char pname[PARTIAL_NAME_LEN + 1];
+	struct stat st;
+
+	put_partial_name(p, pname);
+	p->basis_fd = s->stagefd < 0 ? -1 : open_partial(s, pname, &st);
+	if (p->basis_fd < 0)
+		put_error(&s->put, errno, "open the partial copy of");
+	else
+		p->dec = delta_dec_new(p->basis_fd, p->fd, p->size);
+}
+
+/*
+ * The input ended inside a PUT (the primary killed, the link lost): what
+ * it wrote of a large new copy is kept in the staging area for the next
+ * run to continue from (proto.h, partial files).  Best effort: a partial
+ * that cannot be kept is only a resend.
+ */
+static void
+put_keep_partial(struct secondary *s)
+{
+	struct put *p = &s->put;
+	char pname[PARTIAL_NAME_LEN + 1], tmp[64], proc[64];
+
+	if (!p->active || p->err || p->fd < 0 || s->stagefd < 0 ||
+	    (p->flags & (PUT_INPLACE | PUT_DELTA | PUT_COPY)) ||
+	    p->written_end < PARTIAL_MIN)
+		return;
+	put_partial_name(p, pname);
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", p->fd);
+	snprintf(tmp, sizeof(tmp), ".georep-tmp.%d.partial", (int)getpid());
+	unlinkat(s->stagefd, tmp, 0);
+	if (linkat(AT_FDCWD, proc, s->stagefd, tmp, AT_SYMLINK_FOLLOW) < 0 ||
+	    renameat(s->stagefd, tmp, s->stagefd, pname) < 0) {
+		log_sys(LOG_LVL_WARN, "keeping the partial copy of %s",
+		    p->name);
+		unlinkat(s->stagefd, tmp, 0);
+		return;
+	}
+	log_info("the input ended in the middle of %s%s%s: its first %llu "
+	    "bytes are kept for the next run", p->parent, p->parent_len ?
+	    "/" : "", p->name, (unsigned long long)p->written_end);
+}
+
+/* How many partial files the staging area holds. */
+static size_t
+count_partials(const struct secondary *s)
+{
+	size_t n = 0;
+	int fd = s->stagefd < 0 ? -1 : openat(s->stagefd, ".", O_RDONLY |
+	    O_DIRECTORY | O_CLOEXEC);
+	DIR *d = fd < 0 ? NULL : fdopendir(fd);
+	struct dirent *de;
+
+	if (d == NULL) {
+		if (fd >= 0)
+			close(fd);
+		return 0;
+	}
+	while ((de = readdir(d)) != NULL)
+		n += strncmp(de->d_name, PARTIAL_PREFIX,
+		    sizeof(PARTIAL_PREFIX) - 1) == 0;
+	closedir(d);
+	return n;
+}
+
+/* A turn completed: what is left of partial files is stale. */
+static void
+remove_partials(struct secondary *s)
+{
+	int fd = openat(s->stagefd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	DIR *d = fd < 0 ? NULL : fdopendir(fd);
+	struct dirent *de;
+
+	if (d == NULL) {
+		if (fd >= 0)
+			close(fd);
+		return;
+	}
+	while ((de = readdir(d)) != NULL)
+		if (strncmp(de->d_name, PARTIAL_PREFIX,
+		    sizeof(PARTIAL_PREFIX) - 1) == 0 &&
+		    unlinkat(s->stagefd, de->d_name, 0) < 0 && errno != ENOENT)
+			log_sys(LOG_LVL_WARN, "remove the partial file %s",
+			    de->d_name);
+	closedir(d);
+	s->partials = 0;
+}
+
 static void
 job_free(struct job *j)
 {
@@ -1160,8 +1278,11 @@ op_put(struct secondary *s, struct rd *r)
 	uint32_t flags = get_u32(r);
 	uint64_t size = get_u64(r);
 	uint32_t mode = get_u32(r);
-	if (!rd_end(r) || (flags & ~(PUT_INPLACE | PUT_DELTA | PUT_COPY)) ||
-	    size > (uint64_t)INT64_MAX || (mode & ~07777u))
+	if (!rd_end(r) || (flags & ~(PUT_INPLACE | PUT_DELTA | PUT_COPY |
+	    PUT_PARTIAL)) || size > (uint64_t)INT64_MAX || (mode & ~07777u))
+		return -2;
+	if ((flags & PUT_PARTIAL) && (!(flags & PUT_DELTA) ||
+	    (flags & PUT_INPLACE)))
 		return -2;
 	if ((flags & PUT_COPY) && (!s->fds || (flags & (PUT_INPLACE |
 	    PUT_DELTA))))
@@ -1173,6 +1294,7 @@ op_put(struct secondary *s, struct rd *r)
 	if ((flags & PUT_COPY) && put_take_source(s) < 0)
 		return -2;
 	p->flags = flags;
+	p->base = o.base;
 	p->sino = sino;
 	p->size = size;
 	p->name = cstr(o.name, o.name_len);
@@ -1210,7 +1332,9 @@ op_put(struct secondary *s, struct rd *r)
 		put_error(&s->put, errno, "stat the temporary file for");
 	else
 		p->have_cur = true;
-	if (!p->err && (flags & PUT_DELTA))
+	if (!p->err && (flags & PUT_PARTIAL))
+		put_open_partial(s);
+	else if (!p->err && (flags & PUT_DELTA))
 		put_open_basis(s, sino);
 	return 0;
 }
@@ -1395,6 +1519,12 @@ op_put_end(struct secondary *s, struct rd *r, bool abort_put, uint64_t *val)
 		put_error(&s->put, errno, step);
 	else if (!(p->flags & PUT_INPLACE))
 		put_link_into_place(s, &s->put);
+	if (!p->err && s->partials > 0) {
+		char pname[PARTIAL_NAME_LEN + 1];
+		put_partial_name(p, pname);
+		if (unlinkat(s->stagefd, pname, 0) == 0)
+			s->partials--;
+	}
 	/* The inode number: a temporary file keeps its own when linked. */
 	if (!p->err && p->have_cur)
 		*val = p->cur.st_ino;
@@ -1785,9 +1915,10 @@ op_hello(struct secondary *s, struct rd *r, uint64_t *val)
 	}
 	s->hello_done = true;
 	s->fds = s->fdchan >= 0 && !s->readonly && clone_works(s);
+	s->partials = s->readonly ? 0 : count_partials(s);
 	*val = (uint64_t)state | (s->is_root ? HELLO_IS_ROOT : 0) |
 	    (s->res.use_openat2 ? 0 : HELLO_NO_OPENAT2) |
-	    (s->fds ? HELLO_FDS : 0);
+	    (s->fds ? HELLO_FDS : 0) | (s->partials ? HELLO_PARTIALS : 0);
 	put_u32(&s->data, (uint32_t)s->uid);
 	put_u32(&s->data, (uint32_t)s->gid);
 	return 0;
@@ -1810,6 +1941,8 @@ op_commit(struct secondary *s, struct rd *r)
 		    strerror(errno));
 		return -1;
 	}
+	if (sync_point != 0 && s->partials > 0)
+		remove_partials(s);
 	if (sync_point != 0) {
 		int n = snprintf(state, sizeof(state), "sync_point %lld\n",
 		    (long long)sync_point);
@@ -1933,7 +2066,9 @@ op_listdir(struct secondary *s, struct rd *r, uint64_t *more)
 	while ((errno = 0, de = readdir(d)) != NULL) {
 		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..") ||
 		    (base == BASE_ROOT && plen == 0 &&
-		    !strcmp(de->d_name, GEOREP_STATE_DIR)))
+		    !strcmp(de->d_name, GEOREP_STATE_DIR)) ||
+		    (base == BASE_STAGE && plen == 0 && !strncmp(de->d_name,
+		    PARTIAL_PREFIX, sizeof(PARTIAL_PREFIX) - 1)))
 			continue;
 		size_t len = strlen(de->d_name);
 		struct dent e = { .name = de->d_name, .len = len };
@@ -2058,14 +2193,25 @@ op_signature(struct secondary *s, struct rd *r, uint64_t *val)
 	uint64_t first = get_u64(r);
 	if (!rd_end(r))
 		return -2;
-	int pfd = parent_fd(s, &o);
-	if (pfd < 0)
-		return -1;
-	char *name = xstrndup(o.name, o.name_len);
-	int fd = open_regular(s, pfd, name, sino, "sign", &o, &st);
-	free(name);
-	if (fd < 0)
-		return -1;
+	int fd;
+	if (sino == SIG_PARTIAL) {
+		char pname[PARTIAL_NAME_LEN + 1];
+		partial_name(o.base, o.parent, o.parent_len, o.name,
+		    o.name_len, pname);
+		fd = s->stagefd < 0 ? (errno = ENOENT, -1) :
+		    open_partial(s, pname, &st);
+		if (fd < 0)
+			return fail(s, errno, "open the partial copy of", &o);
+	} else {
+		int pfd = parent_fd(s, &o);
+		if (pfd < 0)
+			return -1;
+		char *name = xstrndup(o.name, o.name_len);
+		fd = open_regular(s, pfd, name, sino, "sign", &o, &st);
+		free(name);
+		if (fd < 0)
+			return -1;
+	}
 	*val = (uint64_t)st.st_size;
 	int rc = delta_signature(fd, (uint64_t)st.st_size, first, &s->data);
 	if (rc < 0) {
@@ -2399,6 +2545,7 @@ secondary_main(const char *dir, int in_fd, int out_fd, int fdchan,
 	}
 	/* The replies of the jobs out, and those before a violation. */
 	jobs_collect(s, &out, true);
+	put_keep_partial(s);
 	flush_out(out_fd, &out);
 	secondary_close(s);
 	buf_release(&in);

@@ -137,6 +137,7 @@ say_hello(struct conn *c, const char *volume, uint32_t flags,
 	out->privileged = (rep.value & HELLO_IS_ROOT) != 0;
 	/* Only a secondary we started with the channel says so; one that
 	 * says it without (a secondary over ssh) is not believed. */
+	c->partials = (rep.value & HELLO_PARTIALS) != 0;
 	c->fds_ok = c->fdchan >= 0 && (rep.value & HELLO_FDS);
 	struct stat st;
 	if (c->fds_ok && (c->local_dir == NULL || stat(c->local_dir, &st) < 0))

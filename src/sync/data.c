@@ -571,7 +571,8 @@ send_extents(struct turn *t, int fd, uint64_t size, bool sparse,
 			if (r == 0)
 				break;	/* shrank under us: caught by the restat */
 			off += r;
-			if (off < hole && test_crash_armed("content")) {
+			if (off < hole && (test_crash_armed("content") ||
+			    test_crash_at_offset((unsigned long long)off))) {
 				conn_flush(c);	/* part of it there */
 				test_crash_now("content");
 			}
@@ -648,13 +649,29 @@ verbose_path(struct turn *t, const char *verb, const struct plink *at,
 /* A delta sent: logged, and said by -v (how); counted once the
  * secondary took it (shortcut_refused). */
 static void
-note_delta(const char *disp, uint64_t wire, uint64_t size, char *how,
-    size_t howlen)
+note_delta(const char *disp, uint64_t wire, uint64_t size, bool partial,
+    char *how, size_t howlen)
 {
-	log_debug("delta: %s: %llu bytes for a file of %llu", disp,
+	const char *what = partial ? "resumed" : "delta";
+
+	log_msg(partial ? LOG_LVL_INFO : LOG_LVL_DEBUG, "%s: %s: %llu bytes "
+	    "for a file of %llu%s", what, disp, (unsigned long long)wire,
+	    (unsigned long long)size, partial ? " (the rest was on the "
+	    "secondary from a run cut off)" : "");
+	snprintf(how, howlen, "(%s: %llu bytes for %llu)", what,
 	    (unsigned long long)wire, (unsigned long long)size);
-	snprintf(how, howlen, "(delta: %llu bytes for %llu)",
-	    (unsigned long long)wire, (unsigned long long)size);
+}
+
+/* A large file the secondary may hold part of, from a run cut off in
+ * the middle of it (proto.h, partial files): asked for, and continued. */
+static bool
+partial_wanted(const struct turn *t, const struct dop *d,
+    const struct stat *st, bool inplace)
+{
+	uint64_t size = (uint64_t)st->st_size;
+
+	return t->conn->partials && !inplace && !d->whole &&
+	    size >= PARTIAL_MIN && (uint64_t)st->st_blocks * 512 >= size;
 }
 
 static int
@@ -757,12 +774,15 @@ send_put(struct turn *t, size_t idx)
 		dry_done(t, idx);
 		goto out;
 	}
-	if (delta_wanted(t, d, &st)) {
-		enc = delta_fetch(t, idx, &at, disp);
+	bool partial = false;
+	if (delta_wanted(t, d, &st) || (partial = partial_wanted(t, d, &st,
+	    inplace))) {
+		enc = delta_fetch(t, idx, &at, disp, partial);
 		if (c->failed) {
 			rc = -1;
 			goto out;
 		}
+		partial = partial && enc != NULL;
 	}
 	for (int attempt = 0; ; attempt++) {
 		if (settle_writes(fd, &st) < 0) {
@@ -778,7 +798,8 @@ send_put(struct turn *t, size_t idx)
 			fatal("internal error: PUT of an unresolved path");
 		put_u64(&c->out, inplace ? o->sino : 0);
 		put_u32(&c->out, (inplace ? PUT_INPLACE : 0) |
-		    (enc ? PUT_DELTA : 0) | (copy ? PUT_COPY : 0));
+		    (enc ? PUT_DELTA : 0) | (copy ? PUT_COPY : 0) |
+		    (enc && partial ? PUT_PARTIAL : 0));
 		put_u64(&c->out, (uint64_t)st.st_size);
 		put_u32(&c->out, st.st_mode & 07777);
 		if (conn_end(c, s) < 0) {
@@ -818,6 +839,7 @@ send_put(struct turn *t, size_t idx)
 			}
 			delta_enc_free(enc);
 			enc = NULL;
+			partial = false;
 			continue;
 		}
 		if (rd < 0 || (changed && attempt < CHANGED_RETRIES)) {
@@ -880,7 +902,8 @@ send_put(struct turn *t, size_t idx)
 			put_raw(&c->out, d->hash, CHASH_LEN);
 		}
 		if (enc)
-			note_delta(disp, wire, d->size, how, sizeof(how));
+			note_delta(disp, wire, d->size, partial, how,
+			    sizeof(how));
 		else if (copy)
 			snprintf(how, sizeof(how), "copied by the kernel");
 		d->delta = enc != NULL;

@@ -71,7 +71,7 @@ delta_on_signature(struct turn *t, const struct reply *rep)
  * (the replies before it are handled meanwhile, in order). */
 static int
 ask_signature(struct turn *t, size_t idx, const struct plink *at,
-    uint64_t first)
+    uint64_t first, bool partial)
 {
 	struct conn *c = t->conn;
 	size_t s = conn_begin(c, MSG_SIGNATURE, COOKIE_SIG | idx, true);
@@ -79,7 +79,8 @@ ask_signature(struct turn *t, size_t idx, const struct plink *at,
 	if (turn_oref(t, &c->out, &at->parent, at->name, at->name_len,
 	    NULL) != 0)
 		fatal("internal error: SIGNATURE of an unresolved path");
-	put_u64(&c->out, 0);	/* any file: see above */
+	/* Any file (see above), or the partial kept for this name. */
+	put_u64(&c->out, partial ? SIG_PARTIAL : 0);
 	put_u64(&c->out, first);
 	t->sig.pending = true;
 	if (conn_end(c, s) < 0)
@@ -98,16 +99,20 @@ ask_signature(struct turn *t, size_t idx, const struct plink *at,
  */
 static int
 next_page(struct turn *t, size_t idx, const struct plink *at,
-    const char *disp, uint64_t first, uint64_t *size, struct buf *sig)
+    const char *disp, uint64_t first, uint64_t *size, struct buf *sig,
+    bool partial)
 {
 	struct sig_wait *w = &t->sig;
 	char why[256];
 
-	if (ask_signature(t, idx, at, first) < 0)
+	if (ask_signature(t, idx, at, first, partial) < 0)
 		return -1;
 	if (w->err) {
-		log_info("delta: %s: no signature from the secondary (%.*s): "
-		    "sent whole", disp, (int)w->data.len, (char *)w->data.data);
+		/* Most large files have no partial: said at debug only. */
+		log_msg(partial ? LOG_LVL_DEBUG : LOG_LVL_INFO, "%s: %s: no "
+		    "%s from the secondary (%.*s): sent whole", partial ?
+		    "resume" : "delta", disp, partial ? "partial copy" :
+		    "signature", (int)w->data.len, (char *)w->data.data);
 		return 0;
 	}
 	if (first > 0 && w->size != *size) {
@@ -129,7 +134,7 @@ next_page(struct turn *t, size_t idx, const struct plink *at,
 
 struct delta_enc *
 delta_fetch(struct turn *t, size_t idx, const struct plink *at,
-    const char *disp)
+    const char *disp, bool partial)
 {
 	struct buf sig = BUF_INIT;
 	struct delta_enc *e = NULL;
@@ -139,7 +144,7 @@ delta_fetch(struct turn *t, size_t idx, const struct plink *at,
 	int rc = 1;
 
 	while (rc == 1 && first < total) {
-		rc = next_page(t, idx, at, disp, first, &size, &sig);
+		rc = next_page(t, idx, at, disp, first, &size, &sig, partial);
 		if (rc == 1 && delta_block_len(size, &block)) {
 			total = delta_blocks(size, block);
 			first += delta_page_blocks(block);

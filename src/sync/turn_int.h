@@ -161,12 +161,12 @@ struct stat;
  * older copy; large enough; no holes). */
 bool delta_wanted(const struct turn *t, const struct dop *d,
     const struct stat *st);
-/* The secondary's signature of the file at `at`, checked and loaded:
- * NULL when there is none (the file goes whole, said in the log) or the
- * connection failed (c->failed: a signature that is not one is a protocol
- * error). */
+/* The secondary's signature of the file at `at` (partial: of the partial
+ * copy it keeps for that name, proto.h), checked and loaded: NULL when
+ * there is none (the file goes whole, said in the log) or the connection
+ * failed (c->failed: a signature that is not one is a protocol error). */
 struct delta_enc *delta_fetch(struct turn *t, size_t idx,
-    const struct plink *at, const char *disp);
+    const struct plink *at, const char *disp, bool partial);
 void delta_on_signature(struct turn *t, const struct reply *rep);
 /* Send fd's content (size bytes, read in order) as a delta in DATA
  * frames, hashing what is read into hash as send_extents does; *sent:

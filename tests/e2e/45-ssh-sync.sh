@@ -20,7 +20,8 @@
 #   - a secondary bound to one primary refuses another (exit 65); --force
 #     takes it over;
 #   - the link cut (ssh killed) in the middle of a large file: exit 69 with
-#     the reason, no partial file under a real name, and a rerun converges;
+#     the reason, no partial file under a real name, and a rerun converges,
+#     sending only what the cut did not leave on the secondary;
 #   - a copy made by cp -a adopted over ssh (--adopt: one file of another
 #     size sent, one extra removed), and --checksum finding a change of the
 #     same size and mtime with only checksums on the wire.
@@ -255,8 +256,16 @@ if [[ -e $BS/big ]]; then
 fi
 leftovers=$(find "$BS" -name '.georep-tmp*' 2>/dev/null | head -3)
 [[ -z $leftovers ]] || check_failed "temporary names left on the secondary: $leftovers"
-step "... a rerun converges"
-expect_rc 0 ssync "$B" "$SSH_HOST:$BS"
+step "... a rerun converges, and continues the file from what was there"
+expect_rc 0 ssync -v "$B" "$SSH_HOST:$BS"
+line=$(grep -E '^send big ' "$T/out") || fail "big was not sent: $(cat "$T/out")"
+size=$(stat -c %s "$B/big")
+if [[ $line =~ \(resumed:\ ([0-9]+)\ bytes\ for\ $size\) ]]; then
+	((BASH_REMATCH[1] < size - (4 << 20))) ||
+		check_failed "resuming big sent ${BASH_REMATCH[1]} bytes of $size"
+else
+	check_failed "big was not resumed from the bytes the cut left: $line"
+fi
 compare "$B" "$BS"
 expect_rc 0 ssync "$B" "$SSH_HOST:$BS"
 expect_nothing_sent

@@ -15,7 +15,9 @@
 #   - a lost index (a new --home): adopted without being asked, nothing
 #     sent;
 #   - a first sync killed half way: the next one sends only the rest (the
-#     bytes counted);
+#     bytes counted); a large file cut in the middle continues from the
+#     bytes already written (kept in the staging area, checked by the
+#     content hash: a partial copy of another content is only a basis);
 #   - a session created with --adopt adopts at its first start.
 # The refusal without --adopt is in 40-badinput.
 set -euo pipefail
@@ -100,7 +102,8 @@ with open(p, 'r+b') as f:
     f.write(bytes([b[0] ^ 0xff]))
 os.utime(p, ns=(st.st_atime_ns, st.st_mtime_ns))
 EOF
-KEEP="d1/f1 d1/f7 d1/sub/big d1/h1" stats "$S" >"$T/stats.before"
+# (Not d1/h1: linking d2/h2 to it again moves its ctime.)
+KEEP="d1/f1 d1/f7 d1/sub/big" stats "$S" >"$T/stats.before"
 expect_rc 0 gsync --adopt -v "$P" "$S"
 expect_stderr "removing extra from the secondary: not on the primary"
 expect_stderr "removing extratree from the secondary"
@@ -111,7 +114,7 @@ grep -Eq "^send d1/f4$" "$T/out" || check_failed "d1/f4 (another size) was not s
 grep -Eq "^send d1/f2$" "$T/out" || check_failed "d1/f2 (missing) was not sent"
 grep -Eq "^send d1/f(1|7)$|^send d1/sub/big$" "$T/out" &&
 	check_failed "a file that matched was sent: $(cat "$T/out")"
-KEEP="d1/f1 d1/f7 d1/sub/big d1/h1" same_stats "$S" "$T/stats.before"
+KEEP="d1/f1 d1/f7 d1/sub/big" same_stats "$S" "$T/stats.before"
 [[ $(stat -c %i "$S/d1/h1") == $(stat -c %i "$S/d2/h2") ]] ||
 	check_failed "d1/h1 and d2/h2 are not one inode again"
 # All but d1/f3, whose change has its size and mtime.
@@ -202,3 +205,31 @@ kept=$(sed -nE 's/.*adopted .*: ([0-9]+) names kept.*/\1/p' "$log" | tail -1)
 [[ -n $kept && $kept -ge 10 ]] ||
 	check_failed "the resumed session kept ${kept:-no} names of what was there"
 expect_rc 0 G stop r
+
+step "a large file cut in the middle: the next run sends only the rest"
+B=$T/b S=$T/s-partial
+mkdir -p "$B"
+head -c 40000000 /dev/urandom >"$B/big"
+echo small >"$B/small"
+run env GEOREP_TEST_CRASH=content-at:20000000 "$GEOREP" sync --home "$T/home" \
+	--no-fsync --name partial "$B" "$S"
+((RC == 137)) || fail "exit status $RC, expected 137 (killed in the middle of big)"
+flock "$S/.georep/lock" true
+ls "$S/.georep/stage" | grep -q '^partial\.' ||
+	fail "no partial copy kept in the staging area: $(ls -la "$S/.georep/stage")"
+expect_rc 0 gsync --name partial -v "$B" "$S"
+line=$(grep -E '^send big ' "$T/out") || fail "big was not sent: $(cat "$T/out")"
+[[ $line =~ \(resumed:\ ([0-9]+)\ bytes\ for\ 40000000\) ]] ||
+	fail "big was not resumed: $line"
+((BASH_REMATCH[1] < 30000000)) ||
+	check_failed "resuming big sent ${BASH_REMATCH[1]} bytes of 40000000"
+compare "$B" "$S"
+[[ -z $(ls "$S/.georep/stage") ]] ||
+	check_failed "left in the staging area: $(ls "$S/.georep/stage")"
+step "... a partial copy that does not match is not used"
+run env GEOREP_TEST_CRASH=content-at:20000000 "$GEOREP" sync --home "$T/home" \
+	--no-fsync --name partial2 "$B" "$T/s-partial2"
+flock "$T/s-partial2/.georep/lock" true
+head -c 40000000 /dev/urandom >"$B/big"
+expect_rc 0 gsync --name partial2 -v "$B" "$T/s-partial2"
+compare "$B" "$T/s-partial2"

@@ -938,6 +938,44 @@ report(name, problems, b'')
 for fd in (src_rd, src_wr, dir_fd):
     os.close(fd)
 
+# ---- partial files (proto.h): PUT_PARTIAL, SIGNATURE of a partial ----
+
+PUT_PARTIAL, SIG_PARTIAL = 0x8, 2**64 - 1
+# PUT_PARTIAL only with PUT_DELTA, never in place: else dropped.
+run('partial-without-delta', [put_req(b'', b'file', 0, PUT_PARTIAL, 10)],
+    'drop', setup=bound_tree, check=file_kept)
+run('partial-inplace', [put_req(b'', b'file', 0, PUT_PARTIAL | PUT_DELTA |
+                                PUT_INPLACE, 10)], 'drop', setup=bound_tree,
+    check=file_kept)
+# No partial kept for the name: refused (ENOENT), nothing made.
+run('partial-none', [put_req(b'', b'file', 0, PUT_DELTA | PUT_PARTIAL, 10),
+                     data(0, lit), put_end_hash(),
+                     frame(MSG['PING'], 3, b'')], [ENOENT, 0],
+    setup=bound_tree, check=file_kept)
+run('partial-signature-none', [signature(b'', b'file', sino=SIG_PARTIAL)],
+    [ENOENT], setup=bound_tree, check=file_kept)
+
+
+def plant_partial(sec, outside):
+    bound_tree(sec, outside)
+    stage = os.path.join(sec, '.georep', 'stage')
+    os.makedirs(stage, exist_ok=True)
+    with open(os.path.join(stage, 'partial.0123456789abcdef'), 'w') as f:
+        f.write('kept\n')
+
+
+# The staging area's listing does not show partial files.
+name = 'partial-hidden'
+sec, outside = case_dirs(name, plant_partial)
+rc, err, rep = talk(name, sec, [frame(MSG['LISTDIR'], 2, u8(1) + bstr(b'') +
+                                      u64(0) + bstr(b''))], flags=0)
+problems = []
+if rc != 0 or len(rep) != 2 or rep[1][0] != 0:
+    problems.append('exit %d, replies %r' % (rc, rep))
+elif b'partial.' in rep[1][2]:
+    problems.append('LISTDIR of the staging area shows the partial file')
+report(name, problems, err)
+
 # ---- every type byte that names no request: the connection dropped ----
 
 unknown = [0] + list(range(23, 64)) + list(range(65, 256))

@@ -251,8 +251,8 @@ test_results_refused(void **state)
 	refused(&c, "a reply to HELLO with value 0x4 (not a state");
 	conn_release(&c);
 	setup(&c, &s, hello_mkdir, 2);
-	feed_reply(&c, 1, 0, HELLO_BOUND | 0x800, d, 8);
-	refused(&c, "value 0x801");
+	feed_reply(&c, 1, 0, HELLO_BOUND | 0x1000, d, 8);
+	refused(&c, "value 0x1001");
 	conn_release(&c);
 	setup(&c, &s, hello_mkdir, 2);
 	feed_reply(&c, 1, 0, HELLO_BOUND | HELLO_NO_OPENAT2, d, 8);
