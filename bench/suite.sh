@@ -24,9 +24,13 @@
 #   7  peak RSS (VmRSS, RssAnon, RssFile) of every process of georep sync
 #      (first copy and no-change), of a georep session (first copy, then
 #      idle) and of rsync -aH, over BENCH_RSS_FILES empty files
+#   8  adoption (issue 19): the tree of 1 copied by rsync -aH, then 1% of
+#      its files rewritten on the source: georep sync --adopt of one copy
+#      against rsync -aH --stats of another: time, bytes of content sent,
+#      peak RSS of every process
 #
 # environment (defaults; BENCH_QUICK=1 sets tiny ones, and 1 round):
-#   BENCH_SCENARIOS  "1 2 3 4 5 6 7"
+#   BENCH_SCENARIOS  "1 2 3 4 5 6 7" (8 when asked for)
 #   BENCH_ROUNDS     rounds; every tool runs once per round (5)
 #   BENCH_FILES      files of scenarios 1 and 3 (100000)
 #   BENCH_MIXED      "SMALL BIG BIG_MIB DEPTH SYMLINKS HARDLINKS" of scenario 2
@@ -111,7 +115,7 @@ done
 ((MODIFY + DELETE <= TREE_FILES)) || die "BENCH_MODIFY + BENCH_DELETE > BENCH_TREE_FILES"
 ((BIG_MIB >= 1)) || die "BENCH_BIG_MIB must be at least 1"
 for sc in $SCENARIOS; do
-	[[ $sc == [1-7] ]] || die "BENCH_SCENARIOS: unknown scenario '$sc' (1 to 7)"
+	[[ $sc == [1-8] ]] || die "BENCH_SCENARIOS: unknown scenario '$sc' (1 to 8)"
 done
 [[ $COLD == [01] ]] || die "BENCH_COLD must be 0 or 1"
 [[ $DIR == /* && $DIR != / ]] || die "BENCH_DIR must be an absolute path other than /"
@@ -325,6 +329,8 @@ declare -A LABEL=(
 	[georep_ssh_wire]="georep sync (ssh)"
 	[rsync_ssh_wire]="rsync -aH --stats -e ssh"
 	[rsync_ssh_wire_sync]="rsync -aH --stats -e ssh; sync"
+	[georep_adopt]="georep sync --adopt"
+	[rsync_stats]="rsync -aH --stats"
 )
 
 # run TOOL SRC DEST HOME: the command that is timed (DEST absent, or for
@@ -774,6 +780,64 @@ count_same() {
 	((a == b)) || die "${LABEL[$1]}: $3 has $b names, $2 has $a"
 }
 
+# ------------------------------------------------------------------ scenario 8
+# adopt_run ROUND POSITION TOOL SRC: georep sync --adopt or rsync -aH --stats
+# of SRC into its pre-seeded copy, under the RSS sampler; its time, the
+# bytes of content it sent (georep --json, rsync's 'Total transferred file
+# size') and the peaks of its processes
+adopt_run() {
+	local r=$1 pos=$2 tool=$3 src=$4 bytes t0
+	t0=$EPOCHREALTIME
+	case $tool in
+	georep_adopt) python3 "$TOOL" rss "$DIR/.rss" primary,secondary -- \
+	    "$GEOREP_BIN" sync --home "$HOMES/$tool" --adopt --json -q "$src" \
+	    "$DST/$tool" >"$LOG" 2>"$LOG.err" ;;
+	rsync_stats) python3 "$TOOL" rss "$DIR/.rss" sender,receiver,generator -- \
+	    rsync -aH --stats "$src/" "$DST/$tool/" >"$LOG" 2>"$LOG.err" ;;
+	esac || die "${LABEL[$tool]} failed: $(cat "$LOG" "$LOG.err")"
+	seconds $((10#${EPOCHREALTIME/./} - 10#${t0/./}))
+	put 8 "$r" "$pos" "$tool" s "$S"
+	case $tool in
+	georep_adopt) bytes=$(jq -r .content_bytes_sent "$LOG") ;;
+	rsync_stats) bytes=$(sed -nE 's/^Total transferred file size: ([0-9,.]+).*/\1/p' "$LOG" | tr -d ,.) ;;
+	esac
+	[[ $bytes =~ ^[0-9]+$ ]] || die "${LABEL[$tool]}: no count of bytes sent in $LOG"
+	put 8 "$r" "$pos" "$tool" content_sent "$bytes"
+	rss_put 8 "$r" "$tool"
+	note "$(printf '%-10s round %d  %-28s %9s s, %s bytes of content sent' 8 "$r" \
+	    "${LABEL[$tool]}" "$S" "$bytes")"
+}
+
+scenario_8() {
+	local src r tool pos n
+	need_space $((FILES * 3 * 5 / 1048576 + 1)) $((FILES * 4)) "scenario 8"
+	ds_small "$FILES" "$FILE_SIZE"; src=$DS
+	n=$((FILES / 100))
+	AT_EXIT+=("[[ ! -f '$src.touched' ]] || python3 '$TOOL' restore '$src' $FILES $FILE_SIZE $PER_DIR $SEED '$src.touched'")
+	for ((r = 1; r <= ROUNDS; r++)); do
+		note "scenario 8, round $r: two copies by rsync -aH (untimed), then $n files rewritten"
+		for tool in georep_adopt rsync_stats; do
+			fresh "$tool"
+			rsync -aH "$src/" "$DST/$tool/" || die "seeding $DST/$tool failed"
+		done
+		rm -f "$src.touched"
+		python3 "$TOOL" mutate "$src" "$FILES" "$FILE_SIZE" "$PER_DIR" "$SEED" \
+		    $((800 + r)) "$n" 0 0 "$src.touched" >/dev/null
+		warm_tree "$src"
+		rotate "$r" georep_adopt rsync_stats
+		pos=0
+		for tool in "${ORDER[@]}"; do
+			pos=$((pos + 1))
+			sync
+			adopt_run "$r" "$pos" "$tool" "$src"
+			same "$tool" "$src" "$DST/$tool" "$src.touched"
+		done
+		python3 "$TOOL" restore "$src" "$FILES" "$FILE_SIZE" "$PER_DIR" "$SEED" "$src.touched"
+		rm -f "$src.touched"
+		rm -rf "${DST:?}"/* "${HOMES:?}"/*
+	done
+}
+
 scenario_7() {
 	local src r tool pid t0
 	need_space $((RSS_FILES * 3 * 4 / 1048576 + 1)) $((RSS_FILES * 3 + 10000)) "scenario 7"
@@ -827,6 +891,7 @@ declare -A REF=(
 	[1-cold]=georep [1-warm]=georep [1-cold-ssh]=georep_ssh [1-warm-ssh]=georep_ssh
 	[2]=georep [3]=georep [4]=georep [5]=georep_ssh_wire
 	[7-first]=georep [7-nochange]=georep [7-session]=georep
+	[8]=georep_adopt
 )
 
 report() {
@@ -875,7 +940,7 @@ report() {
 			r = p[1] SUBSEP ref[p[1]] SUBSEP (p[3] == "stats_sent" ? "wire_sent" : p[3])
 			ratio = (r in med && med[r] > 0) ? sprintf("%7.2fx", med[k] / med[r]) : "-"
 			name = label[p[2]] (p[2] == ref[p[1]] ? " *" : "")
-			f = (p[3] ~ /^(wire|stats)/) ? "%12d" : (p[3] == "s" ? "%12.3f" : "%12.1f")
+			f = (p[3] ~ /^(wire|stats|content)/) ? "%12d" : (p[3] == "s" ? "%12.3f" : "%12.1f")
 			printf "%-11s %-31s %-14s " f " " f " " f " %3d %8s\n", p[1], name, p[3],
 			    med[k], lo[k], hi[k], rounds[k], ratio
 		}
