@@ -30,7 +30,7 @@ UNIT_SRC  := $(wildcard tests/unit/test_*.c)
 UNIT_BIN  := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
 .PHONY: all check check-plain unit asan fuzz demo bench clean deps bench-deps \
-	torture
+	torture install uninstall
 
 all: georep
 
@@ -112,6 +112,37 @@ LAG_FS ?= ext4
 bench: bench-deps
 	$(MAKE) all
 	LAG_FS=$(LAG_FS) bench/suite.sh
+
+# Install under PREFIX (/usr/local), staged under DESTDIR for a package:
+# the binary, the manual pages, the systemd template unit (georep@NAME),
+# bash completion and the logrotate file of the root sessions' logs.
+PREFIX         ?= /usr/local
+BINDIR         ?= $(PREFIX)/bin
+MANDIR         ?= $(PREFIX)/share/man
+SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
+BASHCOMPDIR    ?= $(PREFIX)/share/bash-completion/completions
+LOGROTATEDIR   ?= /etc/logrotate.d
+
+install: all
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 \
+	    $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(SYSTEMDUNITDIR) \
+	    $(DESTDIR)$(BASHCOMPDIR) $(DESTDIR)$(LOGROTATEDIR)
+	install -m 0755 $(BUILD)/georep $(DESTDIR)$(BINDIR)/georep
+	install -m 0644 docs/man/georep.1 $(DESTDIR)$(MANDIR)/man1/georep.1
+	install -m 0644 docs/man/georep.conf.5 $(DESTDIR)$(MANDIR)/man5/georep.conf.5
+	sed 's|@BINDIR@|$(BINDIR)|g' dist/georep@.service.in \
+	    >$(DESTDIR)$(SYSTEMDUNITDIR)/georep@.service
+	chmod 0644 $(DESTDIR)$(SYSTEMDUNITDIR)/georep@.service
+	install -m 0644 dist/georep.bash-completion $(DESTDIR)$(BASHCOMPDIR)/georep
+	sed 's|georep status|$(BINDIR)/georep status|' dist/georep.logrotate \
+	    >$(DESTDIR)$(LOGROTATEDIR)/georep
+	chmod 0644 $(DESTDIR)$(LOGROTATEDIR)/georep
+
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/georep $(DESTDIR)$(MANDIR)/man1/georep.1 \
+	    $(DESTDIR)$(MANDIR)/man5/georep.conf.5 \
+	    $(DESTDIR)$(SYSTEMDUNITDIR)/georep@.service \
+	    $(DESTDIR)$(BASHCOMPDIR)/georep $(DESTDIR)$(LOGROTATEDIR)/georep
 
 clean:
 	rm -rf build build-asan build-fuzz georep

@@ -6,8 +6,9 @@ set -euo pipefail
 pkgs=(gcc make pkg-config liblmdb-dev libzstd-dev libxxhash-dev libinih-dev libjansson-dev libcmocka-dev librsync-dev
       python3 attr acl rsync strace clang libclang-rt-14-dev util-linux procps e2fsprogs
       btrfs-progs
-      # 12-manpages lints and renders docs/man with mandoc.
-      mandoc
+      # 12-manpages lints and renders docs/man with mandoc; 13-install
+      # verifies the unit, reads the logrotate file and builds the package.
+      mandoc systemd logrotate debhelper dpkg-dev
       # The remote scenarios (45, 46) start an sshd of their own on
       # 127.0.0.1 and in network namespaces: they never use or change the
       # system's sshd nor /etc/ssh (which the package may set up and start).

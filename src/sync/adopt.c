@@ -133,7 +133,9 @@ adopted_record(struct adopt *a, const struct vpair *vp, struct irec *r)
 	r->mode = p->mode;
 	r->uid = a->owners_given ? p->uid : a->t->secondary_uid;
 	r->gid = a->owners_given ? p->gid : a->t->secondary_gid;
-	r->size = S_ISREG(p->mode) ? p->size : 0;
+	/* A symlink's size (its target's length) too, as the crawl keeps
+	 * it: the reconcile tells a replaced symlink by it. */
+	r->size = S_ISREG(p->mode) || S_ISLNK(p->mode) ? p->size : 0;
 	r->rdev = S_ISCHR(p->mode) || S_ISBLK(p->mode) ? p->rdev : 0;
 	r->mtime_sec = p->mtime_sec;
 	r->mtime_nsec = p->mtime_nsec;
