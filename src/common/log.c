@@ -1,7 +1,10 @@
 #include <errno.h>
 #include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -15,6 +18,23 @@ static FILE *log_out;
 static char log_last[512];
 
 static const char *level_names[] = { "error", "warning", "info", "debug" };
+/* sd-daemon(3) priorities, for stderr read by the journal. */
+static const int journal_prio[] = { 3, 4, 6, 7 };
+static bool log_journal;
+
+/* Whether fd is the stream the journal reads (systemd exports its device
+ * and inode in JOURNAL_STREAM to what it starts). */
+static bool
+is_journal(int fd)
+{
+	const char *js = getenv("JOURNAL_STREAM");
+	unsigned long long dev, ino;
+	struct stat st;
+
+	return js && sscanf(js, "%llu:%llu", &dev, &ino) == 2 &&
+	    fstat(fd, &st) == 0 && (unsigned long long)st.st_dev == dev &&
+	    (unsigned long long)st.st_ino == ino;
+}
 
 void
 log_init(const char *progname, enum log_level level, FILE *out)
@@ -22,6 +42,7 @@ log_init(const char *progname, enum log_level level, FILE *out)
 	log_prog = progname;
 	log_level = level;
 	log_out = out;
+	log_journal = (out == NULL || out == stderr) && is_journal(2);
 }
 
 void
@@ -78,6 +99,12 @@ log_vwrite(enum log_level lvl, const char *fmt, va_list ap, int err)
 		strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
 		fprintf(out, "%s.%03ldZ [%d] %s: ", when, ts.tv_nsec / 1000000,
 		    (int)getpid(), level_names[lvl]);
+	} else if (log_journal) {
+		/* The journal stamps the time and the pid itself; the
+		 * level goes as a priority it files the line under. */
+		fprintf(out, "<%d>", journal_prio[lvl]);
+		if (lvl != LOG_LVL_INFO)
+			fprintf(out, "%s: ", level_names[lvl]);
 	} else {
 		fprintf(out, "%s: ", log_prog);
 		if (lvl != LOG_LVL_INFO)

@@ -2,7 +2,10 @@
  * log: the one logging module.
  *
  * log_init() picks the destination (stderr in the foreground, a file for the
- * daemon) and the level.  Every function preserves errno, so a caller can log
+ * daemon) and the level.  A file gets a timestamp, the pid and the level on
+ * each line; stderr that the journal reads (systemd's JOURNAL_STREAM) gets
+ * the level as an sd-daemon priority prefix ("<3>"), the journal keeping
+ * time and pid itself; a terminal gets "georep: ".  Every function preserves errno, so a caller can log
  * and then inspect or propagate errno.  log_sys*() append ": strerror(errno)".
  * fatal() is for start-up and broken internal invariants only: input from the
  * peer, a file or the command line is refused with a message, never fatal.

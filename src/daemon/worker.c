@@ -722,6 +722,28 @@ keep_retry(struct worker *w, struct sync_stats *s, bool ended)
 
 /* One turn over the journal's sealed segments, when one of them is new
  * (after *applied) or a retry is due. */
+/* A line per turn at info level: what it applied, how long it took, and
+ * the sync point it reached (or why not). */
+static void
+log_turn(const struct sync_stats *s, int rc, bool full, size_t records,
+    int64_t ns)
+{
+	char bytes[16], when[40] = "not moved: some paths failed";
+
+	format_size(s->bytes_sent, bytes, sizeof(bytes));
+	if (rc == SYNC_FAILED)
+		snprintf(when, sizeof(when), "not moved: the turn failed");
+	else if (s->sync_point)
+		format_rfc3339(s->sync_point, when, sizeof(when));
+	log_info("turn (%s, %zu %s): %llu created, %llu changed, %llu "
+	    "deleted, %llu %s (%s) sent, in %.3f s; sync point %s", full ?
+	    "full crawl" : "journal", records, plural(records, "record",
+	    "records"), (unsigned long long)s->created,
+	    (unsigned long long)s->changed, (unsigned long long)s->removed,
+	    (unsigned long long)s->files_sent, plural(s->files_sent, "file",
+	    "files"), bytes, (double)ns / 1e9, when);
+}
+
 static enum turn_outcome
 journal_turn(struct worker *w, struct session_conn *sc, const char *jdir,
     uint64_t *applied, bool retry_due)
@@ -764,7 +786,14 @@ journal_turn(struct worker *w, struct session_conn *sc, const char *jdir,
 	}
 	log_debug("turn: %zu segments, %zu records, %zu directories%s",
 	    b.nseqs, b.nrecords, b.ndirs, full ? ", a full crawl" : "");
+	if (full)
+		log_info("a full crawl of the primary: %s", !w->st.last_synced ?
+		    "the first since this start" : b.full ? "the journal "
+		    "cannot say what changed (an overflow, or a gap)" :
+		    "asked for (failures to retry, a repair, or a restart)");
+	int64_t t0 = mono_ns();
 	int rc = run_turn(sc, &s);
+	log_turn(&s, rc, full, b.nrecords, mono_ns() - t0);
 	keep_retry(w, &s, rc >= 0);
 	racy_add(&w->racy, &s, full && rc >= 0);
 	note_not_exact(w, &s, full && rc == SYNC_DONE);

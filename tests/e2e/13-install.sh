@@ -6,8 +6,9 @@
 #     make uninstall takes them away again;
 #   - the unit passes systemd-analyze verify, and its command line (no
 #     systemctl here), with %i a session's name and its Environment, runs
-#     that session in the foreground: the replica follows a change, and
-#     SIGTERM (what systemd sends) ends it with status 0;
+#     that session in the foreground: the replica follows a change, the
+#     log goes to the journal's stream with its priorities ("<6>") and a
+#     line per turn, and SIGTERM (what systemd sends) ends it with 0;
 #   - the bash completion completes commands, a command's options and
 #     session names;
 #   - logrotate -d reads the logrotate file;
@@ -65,8 +66,10 @@ export GEOREP_HOME=$T/home
 expect_rc 0 "$GEOREP" create unit-test "$P" "$S" --config change_detector=inotify
 cmdline=${cmdline//%i/unit-test}
 cmdline=${cmdline/\/usr\/bin\/georep/$GEOREP}
+# Its standard error as the journal's stream: systemd says which it is.
+: >"$T/fg.log"
 # shellcheck disable=SC2086  # a command line, split as systemd splits it
-$cmdline >"$T/fg.log" 2>&1 &
+JOURNAL_STREAM=$(stat -c '%d:%i' "$T/fg.log") $cmdline >>"$T/fg.log" 2>&1 &
 pid=$!
 at_exit "kill $pid 2>/dev/null || true"
 sess=unit-test
@@ -79,8 +82,14 @@ kill -TERM "$pid"
 rc=0
 wait "$pid" || rc=$?
 ((rc == 0)) || check_failed "SIGTERM: the unit's command exited $rc: $(tail -5 "$T/fg.log")"
-grep -q "stopped" "$T/fg.log" ||
+grep -q "^<6>session unit-test stopped" "$T/fg.log" ||
 	check_failed "the foreground monitor did not say it stopped: $(tail -5 "$T/fg.log")"
+# The journal's priorities, no timestamps of our own; a line per turn with
+# what it applied and the sync point.
+grep -Eq '^<6>turn \(journal, [0-9]+ records?\): [0-9]+ created, [0-9]+ changed, [0-9]+ deleted, .* sync point [0-9]{4}-' "$T/fg.log" ||
+	check_failed "no turn line with the journal's priority: $(head -20 "$T/fg.log")"
+! grep -Eq '^[0-9]{4}-[0-9]{2}-[0-9]{2}T' "$T/fg.log" ||
+	check_failed "timestamps of its own in the journal's stream: $(head -5 "$T/fg.log")"
 unset GEOREP_HOME
 
 step "bash completion: commands, options, sessions"
