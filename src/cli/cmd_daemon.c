@@ -44,7 +44,7 @@ static void
 start_usage(FILE *out)
 {
 	fprintf(out,
-"usage: georep start [--home DIR] [--foreground] NAME\n"
+"usage: georep start [--home DIR] [-f | --foreground] NAME\n"
 "\n"
 "Start continuous replication of session NAME: a monitor process (a daemon,\n"
 "or in the foreground with --foreground, for systemd) that records the\n"
@@ -52,8 +52,10 @@ start_usage(FILE *out)
 "status, and runs a worker that applies them, restarted with backoff when it\n"
 "fails.  Every start begins with a full crawl.  The primary is checked first\n"
 "(a directory that opens, on a filesystem with file handles, the one the\n"
-"session was created for).  The log is HOME/sessions/NAME/log; SIGHUP makes\n"
-"the monitor reopen it and reload the config.  Stop it with 'georep stop'.\n");
+"session was created for).  The log is HOME/sessions/NAME/log (with\n"
+"--foreground: standard error, with the journal's priorities under systemd);\n"
+"SIGHUP makes the monitor reopen it and reload the config.  Stop it with\n"
+"'georep stop'; exit status 75 when the session is already running.\n");
 }
 
 /* The daemon: the parent returns once the monitor holds the lock. */
