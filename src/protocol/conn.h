@@ -124,10 +124,12 @@ struct conn {
 	uint64_t wire_out;	/* bytes written to the secondary */
 	uint64_t blocks, blocks_plain;	/* blocks sent compressed, as is */
 	/* Content that does not compress (media, archives, encrypted):
-	 * after ZMISS_MAX blocks in a row that did not shrink, the next
-	 * zskip_run are sent as they are untried, then one is tried again
-	 * (the run doubles while they keep failing, up to ZSKIP_MAX). */
-	unsigned zmisses, zskip, zskip_run;
+	 * after ZMISS_MAX blocks in a row that did not shrink, a block is
+	 * compressed only when a sample of it (16 KiB) shrinks, until one
+	 * does again.  (Skipping blocks untried, as before, also skipped the
+	 * text that came after a run of noise.) */
+	unsigned zmisses;
+	bool zsampling;
 	uint64_t bw_rate;	/* bytes per second; 0: no limit */
 	int64_t bw_tokens;	/* bytes that may be written now */
 	int64_t bw_last;	/* mono ns of the last refill */
