@@ -125,8 +125,12 @@ echo first >"$P/first"
 expect_rc 0 G create s "$P" "$S" --config change_detector=inotify
 expect_rc 0 G start s
 checkpoint_and_compare
-mkbig "$P/later" 3 9
-sync
+# Written whole beside the primary, then moved in: a file the session
+# read while it was being written may go in frames (a clone that did not
+# have the hash it was read with is sent again so), and the test is about
+# the clone.
+mkbig "$T/mnt/later.tmp" 3 9
+mv "$T/mnt/later.tmp" "$P/later"
 checkpoint_and_compare
 shared "$S/later" || fail "a file the session sent shares no extent: $(filefrag -v "$S/later")"
 expect_rc 0 G stop s
