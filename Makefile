@@ -17,7 +17,7 @@ CPPFLAGS  += -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS))
 PKG_LIBS   = $(shell pkg-config --libs $(PKGS))
 ALL_CFLAGS = -std=gnu11 -pthread $(WARN) $(CFLAGS) $(PKG_CFLAGS)
-LIBS       = $(PKG_LIBS) -lrsync -pthread
+LIBS       = $(PKG_LIBS) -lrsync -lm -pthread
 
 BUILD     ?= build
 SRC       := $(wildcard src/*/*.c)

@@ -44,7 +44,7 @@ static void
 start_usage(FILE *out)
 {
 	fprintf(out,
-"usage: georep start [--home DIR] [-f | --foreground] NAME\n"
+"usage: georep start [--home DIR] [-f | --foreground] [--log-file PATH | -] NAME\n"
 "\n"
 "Start continuous replication of session NAME: a monitor process (a daemon,\n"
 "or in the foreground with --foreground, for systemd) that records the\n"
@@ -52,15 +52,20 @@ start_usage(FILE *out)
 "status, and runs a worker that applies them, restarted with backoff when it\n"
 "fails.  Every start begins with a full crawl.  The primary is checked first\n"
 "(a directory that opens, on a filesystem with file handles, the one the\n"
-"session was created for).  The log is HOME/sessions/NAME/log (with\n"
-"--foreground: standard error, with the journal's priorities under systemd);\n"
-"SIGHUP makes the monitor reopen it and reload the config.  Stop it with\n"
-"'georep stop'; exit status 75 when the session is already running.\n");
+"session was created for).  SIGHUP makes the monitor reopen its log and\n"
+"reload the config.  Stop it with 'georep stop'; exit status 75 when the\n"
+"session is already running.\n"
+"  -f, --foreground  do not become a daemon; log to standard error (with\n"
+"                    the journal's priorities under systemd)\n"
+"  --log-file PATH   log there (this start only; the log_file key for\n"
+"                    every start); - is standard error.  By default a\n"
+"                    daemon logs to HOME/sessions/NAME/log\n");
 }
 
 /* The daemon: the parent returns once the monitor holds the lock. */
 static int
-daemonize(const char *name, const char *dir, struct config *cfg)
+daemonize(const char *name, const char *dir, struct config *cfg,
+    const char *logpath)
 {
 	int ready[2], lockfd;
 	pid_t pid;
@@ -77,7 +82,7 @@ daemonize(const char *name, const char *dir, struct config *cfg)
 		msg[n > 0 ? n : 0] = '\0';
 		waitpid(pid, NULL, 0);
 		close(ready[0]);
-		char *log = session_path(dir, SF_LOG);
+		const char *log = logpath ? logpath : "standard error";
 		int rc = 0;
 		if (strncmp(msg, "ok ", 3) != 0) {
 			log_err("session %s did not start: %s", name, n > 0 ?
@@ -87,7 +92,6 @@ daemonize(const char *name, const char *dir, struct config *cfg)
 			printf("started session %s (pid %s); log: %s\n", name,
 			    msg + 3, log);
 		}
-		free(log);
 		return rc;
 	}
 	close(ready[0]);
@@ -95,27 +99,80 @@ daemonize(const char *name, const char *dir, struct config *cfg)
 		_exit(EX_OSERR);
 	if (pid > 0)
 		_exit(0);
-	char *logpath = session_path(dir, SF_LOG);
-	int logfd = open(logpath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC,
-	    0600);
+	/* Standard input and output from /dev/null, or the log file; with
+	 * "-", standard error stays where the caller had it. */
 	int nullfd = open("/dev/null", O_RDWR | O_CLOEXEC);
-	if (logfd < 0 || nullfd < 0 || dup2(nullfd, 0) < 0 ||
-	    dup2(logfd, 1) < 0 || dup2(logfd, 2) < 0) {
-		dprintf(ready[1], "cannot open %s: %s", logpath, strerror(errno));
+	int logfd = logpath ? open(logpath, O_WRONLY | O_CREAT | O_APPEND |
+	    O_CLOEXEC, 0600) : -1;
+	if (nullfd < 0 || (logpath && logfd < 0) || dup2(nullfd, 0) < 0 ||
+	    dup2(logpath ? logfd : nullfd, 1) < 0 ||
+	    (logpath && dup2(logfd, 2) < 0)) {
+		dprintf(ready[1], "cannot open %s: %s", logpath ? logpath :
+		    "/dev/null", strerror(errno));
 		_exit(EX_CANTCREAT);
 	}
-	close(logfd);
+	if (logfd >= 0)
+		close(logfd);
 	close(nullfd);
-	free(logpath);
-	FILE *logf = fdopen(2, "a");
-	log_init("georep", (enum log_level)cfg->log_level, logf);
+	/* A file gets timestamps (log.c stamps what is not stderr). */
+	log_init("georep", (enum log_level)cfg->log_level, logpath ?
+	    fdopen(2, "a") : stderr);
 	if (session_lock(dir, &lockfd) < 0) {
 		dprintf(ready[1], "it is already running");
 		_exit(EX_TEMPFAIL);
 	}
 	dprintf(ready[1], "ok %d", (int)getpid());
 	close(ready[1]);
-	_exit(monitor_run(name, dir, cfg, false));
+	_exit(monitor_run(name, dir, cfg, false, logpath));
+}
+
+/*
+ * Where a start logs: --log-file, else the log_file key, else a daemon's
+ * own file and a foreground run's standard error.  NULL for standard
+ * error; a relative path from the command line is made absolute (the
+ * monitor reopens it on SIGHUP from wherever).  -1 when it cannot be.
+ */
+static int
+log_target(const char *opt, const struct config *cfg, const char *dir,
+    bool foreground, char **out)
+{
+	const char *t = opt ? opt : cfg->log_file;
+
+	*out = NULL;
+	if (t == NULL)
+		*out = foreground ? NULL : session_path(dir, SF_LOG);
+	else if (strcmp(t, "-") == 0)
+		*out = NULL;
+	else if (t[0] == '/')
+		*out = xstrdup(t);
+	else {
+		char *cwd = getcwd(NULL, 0);
+		if (cwd == NULL) {
+			log_sys(LOG_LVL_ERR, "--log-file %s: the current "
+			    "directory", t);
+			return -1;
+		}
+		*out = xasprintf("%s/%s", cwd, t);
+		free(cwd);
+	}
+	return 0;
+}
+
+/* A foreground monitor logging to a file: standard error becomes it. */
+static int
+log_to_file(const char *path, const struct config *cfg)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+
+	if (fd < 0 || dup2(fd, 2) < 0) {
+		log_sys(LOG_LVL_ERR, "cannot open the log %s", path);
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	close(fd);
+	log_init("georep", (enum log_level)cfg->log_level, fdopen(2, "a"));
+	return 0;
 }
 
 int
@@ -124,19 +181,28 @@ cmd_start(int argc, char **argv)
 	static const struct option longopts[] = {
 		{ "home", required_argument, NULL, 'H' },
 		{ "foreground", no_argument, NULL, 'f' },
+		{ "log-file", required_argument, NULL, 'l' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *home = NULL;
+	const char *home = NULL, *log_opt = NULL;
 	bool foreground = false;
 	struct config cfg;
-	char *dir = NULL;
+	char *dir = NULL, *logpath = NULL;
 	int ch, lockfd, rc;
 
 	while ((ch = getopt_long(argc, argv, "fh", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'H': home = optarg; break;
 		case 'f': foreground = true; break;
+		case 'l':
+			if (*optarg == '\0') {
+				fprintf(stderr, "georep start: --log-file: an "
+				    "empty path (- is standard error)\n");
+				return EX_USAGE;
+			}
+			log_opt = optarg;
+			break;
 		case 'h': start_usage(stdout); return 0;
 		default: return EX_USAGE;
 		}
@@ -163,8 +229,12 @@ cmd_start(int argc, char **argv)
 		goto out;
 	}
 	log_set_level((enum log_level)cfg.log_level);
+	if (log_target(log_opt, &cfg, dir, foreground, &logpath) < 0) {
+		rc = EX_CANTCREAT;
+		goto out;
+	}
 	if (!foreground) {
-		rc = daemonize(name, dir, &cfg);
+		rc = daemonize(name, dir, &cfg, logpath);
 		goto out;
 	}
 	if (session_lock(dir, &lockfd) < 0) {
@@ -172,9 +242,14 @@ cmd_start(int argc, char **argv)
 		rc = EX_TEMPFAIL;
 		goto out;
 	}
-	rc = monitor_run(name, dir, &cfg, true);
+	if (logpath && log_to_file(logpath, &cfg) < 0) {
+		rc = EX_CANTCREAT;
+		goto out;
+	}
+	rc = monitor_run(name, dir, &cfg, true, logpath);
 out:
 	config_release(&cfg);
+	free(logpath);
 	free(dir);
 	return rc;
 }

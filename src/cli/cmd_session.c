@@ -291,6 +291,12 @@ config_usage(FILE *out)
 "                   remote secondary, off for a local one (auto)\n"
 "  sync_jobs        the secondary writes small files (up to 1 MiB) with this\n"
 "                   many workers at once, 1 to 32; 1: one at a time (3)\n"
+"  log_file         where a started session logs: an absolute path, or - for\n"
+"                   standard error; '' is HOME/sessions/NAME/log (''); read\n"
+"                   at start\n"
+"  metrics_listen   serve the Prometheus metrics (as status --prometheus) over\n"
+"                   HTTP at /metrics: a port on 127.0.0.1, or ADDRESS:PORT\n"
+"                   ([::1]:PORT for IPv6); no authentication (off)\n"
 "Durations: 500ms, 1s, 2m, 1h, or a number of seconds.\n");
 }
 

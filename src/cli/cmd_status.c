@@ -13,6 +13,7 @@
 #include "../common/config.h"
 #include "../common/log.h"
 #include "../common/util.h"
+#include "../status/metrics.h"
 #include "../status/status.h"
 #include "../daemon/session.h"
 #include "../sync/contact.h"
@@ -80,58 +81,113 @@ term_width(void)
 	return 0;
 }
 
-enum view_kind { VIEW_TABLE, VIEW_DETAIL, VIEW_JSON };
+enum view_kind { VIEW_TABLE, VIEW_DETAIL, VIEW_JSON, VIEW_PROMETHEUS };
 
-/* One session: 0, or -1 when it cannot be read (reported). */
-static int
-show(const char *home, const char *name, enum view_kind kind, json_t *array)
-{
+/* A session as status shows it: its status (live from its monitor when it
+ * runs) and what a view needs beside it. */
+struct shown {
 	struct config cfg;
 	struct status st;
-	char *dir;
+	struct status_view v;
+	char *dir, *log;
+};
 
-	if (session_load(home, name, &cfg, &dir) < 0)
+/* 0, or -1 when the session cannot be read (reported). */
+static int
+load_shown(const char *home, const char *name, struct shown *sh)
+{
+	struct status *st = &sh->st;
+
+	memset(sh, 0, sizeof(*sh));
+	if (session_load(home, name, &sh->cfg, &sh->dir) < 0)
 		return -1;
-	bool running = session_running_pid(dir) != 0;
-	if ((!running || read_live_status(dir, &st) < 0) && status_load(&st, dir) < 0)
-		status_init(&st);
+	bool running = session_running_pid(sh->dir) != 0;
+	if ((!running || read_live_status(sh->dir, st) < 0) &&
+	    status_load(st, sh->dir) < 0)
+		status_init(st);
 	/* A checkpoint just set, that the worker has not seen yet: pending
 	 * (not the previous one, completed).  status.json keeps times to
 	 * the millisecond. */
-	int64_t cp = session_checkpoint(dir);
-	if (cp / 1000000 != st.checkpoint / 1000000)
-		status_set_checkpoint(&st, cp);
-	if (!running && st.state != STATE_CREATED &&
-	    st.state != STATE_STOPPED) {
+	int64_t cp = session_checkpoint(sh->dir);
+	if (cp / 1000000 != st->checkpoint / 1000000)
+		status_set_checkpoint(st, cp);
+	if (!running && st->state != STATE_CREATED &&
+	    st->state != STATE_STOPPED) {
 		/* The monitor ended without saying so (killed): stopped. */
 		char *detail = xasprintf("not running: the monitor ended while "
-		    "%s (the next start recovers)", state_name(st.state));
-		st.state = STATE_STOPPED;
-		status_set_detail(&st, detail);
+		    "%s (the next start recovers)", state_name(st->state));
+		st->state = STATE_STOPPED;
+		status_set_detail(st, detail);
 		free(detail);
 	}
-	char *log = session_path(dir, SF_LOG);
-	struct status_view v = { .name = name, .primary = cfg.primary,
-	    .secondary = cfg.secondary, .log = log, .running = running,
-	    .width = term_width() };
-	if (kind == VIEW_JSON)
-		status_print_json(&st, &v, array);
-	else if (kind == VIEW_DETAIL)
-		status_print_detail(&st, &v);
-	else
-		status_print_row(&st, &v);
-	free(log);
-	status_release(&st);
-	config_release(&cfg);
-	free(dir);
+	/* A running monitor says where it logs (start --log-file may have
+	 * moved it); else where the config says. */
+	sh->log = running && st->log ? xstrdup(st->log) :
+	    session_log_path(sh->dir, &sh->cfg);
+	sh->v = (struct status_view){ .name = name, .primary = sh->cfg.primary,
+	    .secondary = sh->cfg.secondary, .log = sh->log,
+	    .running = running, .width = term_width() };
 	return 0;
+}
+
+static void
+release_shown(struct shown *sh)
+{
+	free(sh->log);
+	status_release(&sh->st);
+	config_release(&sh->cfg);
+	free(sh->dir);
+}
+
+static void
+print_shown(const struct shown *sh, enum view_kind kind, json_t *array)
+{
+	if (kind == VIEW_JSON)
+		status_print_json(&sh->st, &sh->v, array);
+	else if (kind == VIEW_DETAIL)
+		status_print_detail(&sh->st, &sh->v);
+	else
+		status_print_row(&sh->st, &sh->v);
+}
+
+/* The Prometheus text of the sessions named: one family at a time, with a
+ * sample for each session.  The exit status. */
+static int
+print_prometheus(const char *home, char **names, size_t n)
+{
+	struct shown *sh = xcalloc(n ? n : 1, sizeof(*sh));
+	struct status *st = xcalloc(n ? n : 1, sizeof(*st));
+	struct status_view *v = xcalloc(n ? n : 1, sizeof(*v));
+	size_t got = 0;
+	int rc = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		if (load_shown(home, names[i], &sh[got]) < 0) {
+			rc = n == 1 ? EX_NOINPUT : EX_IOERR;
+			continue;
+		}
+		st[got] = sh[got].st;	/* shallow: sh[] keeps and frees */
+		v[got] = sh[got].v;
+		got++;
+	}
+	if (got || rc == 0) {
+		char *text = status_prometheus(st, v, got, now_ns());
+		fputs(text, stdout);
+		free(text);
+	}
+	for (size_t i = 0; i < got; i++)
+		release_shown(&sh[i]);
+	free(sh);
+	free(st);
+	free(v);
+	return rc;
 }
 
 static void
 status_usage(FILE *out)
 {
 	fprintf(out,
-"usage: georep status [--home DIR] [--json | --detail] [NAME]\n"
+"usage: georep status [--home DIR] [--json | --detail | --prometheus] [NAME]\n"
 "\n"
 "The state of one session or of all: state, last synced (the sync point), lag,\n"
 "failures with their paths, checkpoint; a Faulty session's reason and its log.\n"
@@ -139,7 +195,13 @@ status_usage(FILE *out)
 "             (files seen, bytes sent of those to send), the entry, data and\n"
 "             metadata operations pending, the changes recorded and not yet\n"
 "             applied, the checkpoint's completion time, the log\n"
-"  --json     every field: one object for NAME, an array for all\n");
+"  --json     every field: one object for NAME, an array for all\n"
+"  --prometheus\n"
+"             the figures in the Prometheus text format (lag, sync point,\n"
+"             files and bytes synced, pending, failures, turns, crawl\n"
+"             durations, state), each labelled session=\"NAME\": for the\n"
+"             node exporter's textfile collector; the metrics_listen key\n"
+"             serves the same from a running session\n");
 }
 
 int
@@ -149,6 +211,7 @@ cmd_status(int argc, char **argv)
 		{ "home", required_argument, NULL, 'H' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "detail", no_argument, NULL, 'd' },
+		{ "prometheus", no_argument, NULL, 'p' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -161,6 +224,7 @@ cmd_status(int argc, char **argv)
 		case 'H': home = optarg; break;
 		case 'j': kind = VIEW_JSON; break;
 		case 'd': kind = VIEW_DETAIL; break;
+		case 'p': kind = VIEW_PROMETHEUS; break;
 		case 'h': status_usage(stdout); return 0;
 		default: return EX_USAGE;
 		}
@@ -172,22 +236,39 @@ cmd_status(int argc, char **argv)
 		status_usage(stderr);
 		return EX_USAGE;
 	}
+	if (kind == VIEW_PROMETHEUS && argc - optind == 1)
+		return print_prometheus(home, &argv[optind], 1);
 	if (argc - optind == 1) {
+		struct shown sh;
+		if (load_shown(home, argv[optind], &sh) < 0)
+			return EX_NOINPUT;
 		if (kind == VIEW_TABLE)
 			status_print_header();
-		return show(home, argv[optind], kind, NULL) < 0 ? EX_NOINPUT : 0;
+		print_shown(&sh, kind, NULL);
+		release_shown(&sh);
+		return 0;
 	}
 	char **names;
 	size_t n;
 	session_list(home, &names, &n);
+	if (kind == VIEW_PROMETHEUS) {
+		rc = print_prometheus(home, names, n);
+		session_list_release(names, n);
+		return rc;
+	}
 	json_t *array = kind == VIEW_JSON ? json_array() : NULL;
 	if (kind == VIEW_TABLE)
 		status_print_header();
 	for (size_t i = 0; i < n; i++) {
 		if (kind == VIEW_DETAIL && i)
 			printf("\n");
-		if (show(home, names[i], kind, array) < 0)
+		struct shown sh;
+		if (load_shown(home, names[i], &sh) < 0) {
 			rc = EX_IOERR;
+			continue;
+		}
+		print_shown(&sh, kind, array);
+		release_shown(&sh);
 	}
 	session_list_release(names, n);
 	if (array) {

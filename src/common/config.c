@@ -1,3 +1,4 @@
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -6,6 +7,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "cmdline.h"
@@ -18,7 +21,8 @@ const char *const config_keys[] = {
 	"change_detector", "change_interval", "timeout", "ignore_deletes",
 	"sync_xattrs", "sync_acls", "one_file_system", "exclude",
 	"ssh_command", "crawl_interval", "log_level", "verify_interval",
-	"compress", "bwlimit", "delta_threshold", "sync_jobs", NULL,
+	"compress", "bwlimit", "delta_threshold", "sync_jobs", "log_file",
+	"metrics_listen", NULL,
 };
 
 /*
@@ -83,7 +87,80 @@ config_release(struct config *c)
 		free(c->exclude[i]);
 	free(c->exclude);
 	free(c->ssh_command);
+	free(c->log_file);
+	free(c->metrics_listen);
 	memset(c, 0, sizeof(*c));
+}
+
+/* A port: 1 to 65535, digits only. */
+static int
+parse_port(const char *s, uint16_t *port)
+{
+	unsigned long v = 0;
+
+	if (*s == '\0' || strlen(s) > 5)
+		return -1;
+	for (const char *p = s; *p; p++) {
+		if (*p < '0' || *p > '9')
+			return -1;
+		v = v * 10 + (unsigned long)(*p - '0');
+	}
+	if (v < 1 || v > 65535)
+		return -1;
+	*port = (uint16_t)v;
+	return 0;
+}
+
+int
+parse_listen(const char *s, struct sockaddr_storage *ss, unsigned *len)
+{
+	struct sockaddr_storage tmp;
+	struct sockaddr_in *in = (struct sockaddr_in *)&tmp;
+	struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&tmp;
+	char host[64];
+	const char *colon;
+	uint16_t port;
+
+	if (strcmp(s, "off") == 0)
+		return 1;
+	memset(&tmp, 0, sizeof(tmp));
+	if (s[0] == '[') {
+		const char *end = strchr(s, ']');
+		if (!end || end[1] != ':' || (size_t)(end - s - 1) >=
+		    sizeof(host))
+			return -1;
+		memcpy(host, s + 1, (size_t)(end - s - 1));
+		host[end - s - 1] = '\0';
+		if (parse_port(end + 2, &port) < 0 ||
+		    inet_pton(AF_INET6, host, &in6->sin6_addr) != 1)
+			return -1;
+		in6->sin6_family = AF_INET6;
+		in6->sin6_port = htons(port);
+		if (len)
+			*len = sizeof(*in6);
+	} else {
+		colon = strrchr(s, ':');
+		if (colon == NULL)
+			snprintf(host, sizeof(host), "127.0.0.1");
+		else if ((size_t)(colon - s) >= sizeof(host))
+			return -1;
+		else {
+			memcpy(host, s, (size_t)(colon - s));
+			host[colon - s] = '\0';
+		}
+		if (strcmp(host, "localhost") == 0)
+			snprintf(host, sizeof(host), "127.0.0.1");
+		if (parse_port(colon ? colon + 1 : s, &port) < 0 ||
+		    inet_pton(AF_INET, host, &in->sin_addr) != 1)
+			return -1;
+		in->sin_family = AF_INET;
+		in->sin_port = htons(port);
+		if (len)
+			*len = sizeof(*in);
+	}
+	if (ss)
+		*ss = tmp;
+	return 0;
 }
 
 /* A number with an optional unit after it: digits with at most one '.'
@@ -413,6 +490,23 @@ config_set(struct config *c, const char *key, const char *v, char *err,
 		if (parse_delta_threshold(v, &c->delta_threshold) < 0)
 			BAD("delta_threshold '%s': expected a size such as 1M, "
 			    "512K, 2G (bytes without a unit), off or auto", v);
+	} else if (strcmp(key, "log_file") == 0) {
+		const char *why = ini_unfit(key, v);
+		if (why)
+			BAD("log_file '%s': %s", v, why);
+		if (*v != '\0' && strcmp(v, "-") != 0 && v[0] != '/')
+			BAD("log_file '%s': expected an absolute path, - (standard "
+			    "error) or '' (the session's own log)", v);
+		free(c->log_file);
+		c->log_file = *v ? xstrdup(v) : NULL;
+	} else if (strcmp(key, "metrics_listen") == 0) {
+		int off = parse_listen(v, NULL, NULL);
+		if (off < 0)
+			BAD("metrics_listen '%s': expected off, a port (on "
+			    "127.0.0.1), or ADDRESS:PORT with an IPv4 address, "
+			    "[an IPv6 one] or localhost", v);
+		free(c->metrics_listen);
+		c->metrics_listen = off ? NULL : xstrdup(v);
 	} else if (strcmp(key, "log_level") == 0) {
 		if (parse_enum(v, level_names, 4, &iv) < 0)
 			BAD("log_level '%s': expected error, warning, info or "
@@ -478,6 +572,10 @@ config_get(const struct config *c, const char *key)
 		return format_delta_threshold(c->delta_threshold);
 	if (strcmp(key, "sync_jobs") == 0)
 		return xasprintf("%d", c->sync_jobs);
+	if (strcmp(key, "log_file") == 0)
+		return xstrdup(c->log_file ? c->log_file : "");
+	if (strcmp(key, "metrics_listen") == 0)
+		return xstrdup(c->metrics_listen ? c->metrics_listen : "off");
 	errno = ENOENT;
 	return NULL;
 }

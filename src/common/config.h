@@ -61,6 +61,11 @@ struct config {
 	 * a remote secondary, never to a local one. */
 	uint64_t delta_threshold;
 	int sync_jobs;		/* 1..SYNC_JOBS_LIMIT */
+	/* Where the session logs: NULL for HOME/sessions/NAME/log, "-" for
+	 * standard error, else an absolute path. */
+	char *log_file;
+	/* Where the monitor serves metrics (parse_listen): NULL when off. */
+	char *metrics_listen;
 };
 
 /* sync_jobs: DESIGN.md's default; the most the HELLO can carry
@@ -89,6 +94,14 @@ int parse_sync_jobs(const char *s, int *out);
  * the patch cost CPU (64 MiB: 1.3 s as a delta, 0.5 s whole). */
 #define CONFIG_DELTA_THRESHOLD	(1u << 20)
 #define CONFIG_DELTA_AUTO	UINT64_MAX
+
+/* A listening address as metrics_listen takes it: "off" (1), or PORT
+ * (loopback: 127.0.0.1), IPV4:PORT, [IPV6]:PORT or localhost:PORT (0,
+ * with the address in *sa and its length in *len; ss may be NULL).  No
+ * host names: a daemon resolves nothing.  -1 for anything else. */
+struct sockaddr_storage;
+int parse_listen(const char *s, struct sockaddr_storage *ss,
+    unsigned *len);
 
 /* The default ssh command: never a prompt (a daemon has no terminal). */
 #define CONFIG_SSH_COMMAND	"ssh -oBatchMode=yes"

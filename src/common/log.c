@@ -21,6 +21,7 @@ static const char *level_names[] = { "error", "warning", "info", "debug" };
 /* sd-daemon(3) priorities, for stderr read by the journal. */
 static const int journal_prio[] = { 3, 4, 6, 7 };
 static bool log_journal;
+static const char *log_tag;
 
 /* Whether fd is the stream the journal reads (systemd exports its device
  * and inode in JOURNAL_STREAM to what it starts). */
@@ -43,6 +44,18 @@ log_init(const char *progname, enum log_level level, FILE *out)
 	log_level = level;
 	log_out = out;
 	log_journal = (out == NULL || out == stderr) && is_journal(2);
+}
+
+void
+log_set_tag(const char *tag)
+{
+	log_tag = tag;
+}
+
+bool
+log_to_journal(void)
+{
+	return log_journal;
 }
 
 void
@@ -97,16 +110,21 @@ log_vwrite(enum log_level lvl, const char *fmt, va_list ap, int err)
 		clock_gettime(CLOCK_REALTIME, &ts);
 		gmtime_r(&ts.tv_sec, &tm);
 		strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
-		fprintf(out, "%s.%03ldZ [%d] %s: ", when, ts.tv_nsec / 1000000,
-		    (int)getpid(), level_names[lvl]);
+		fprintf(out, "%s.%03ldZ [%d] %s%s%s: ", when, ts.tv_nsec /
+		    1000000, (int)getpid(), log_tag ? log_tag : "", log_tag ?
+		    " " : "", level_names[lvl]);
 	} else if (log_journal) {
 		/* The journal stamps the time and the pid itself; the
 		 * level goes as a priority it files the line under. */
 		fprintf(out, "<%d>", journal_prio[lvl]);
+		if (log_tag)
+			fprintf(out, "%s: ", log_tag);
 		if (lvl != LOG_LVL_INFO)
 			fprintf(out, "%s: ", level_names[lvl]);
 	} else {
 		fprintf(out, "%s: ", log_prog);
+		if (log_tag)
+			fprintf(out, "%s: ", log_tag);
 		if (lvl != LOG_LVL_INFO)
 			fprintf(out, "%s: ", level_names[lvl]);
 	}

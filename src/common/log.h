@@ -16,12 +16,19 @@
 #ifndef GEOREP_LOG_H
 #define GEOREP_LOG_H
 
+#include <stdbool.h>
 #include <stdio.h>
 
 enum log_level { LOG_LVL_ERR, LOG_LVL_WARN, LOG_LVL_INFO, LOG_LVL_DEBUG };
 
 void log_init(const char *progname, enum log_level level, FILE *out);
 void log_set_level(enum log_level level);
+/* Every line names this (a session), so that logs read together -- one
+ * file for several sessions, the journal -- say whose a line is. */
+void log_set_tag(const char *tag);
+/* Whether the log goes to the systemd journal (standard error that
+ * JOURNAL_STREAM names), which stamps lines itself. */
+bool log_to_journal(void);
 
 void log_msg(enum log_level lvl, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));

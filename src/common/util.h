@@ -54,6 +54,9 @@ struct buf {
 void buf_reserve(struct buf *b, size_t extra);
 void buf_add(struct buf *b, const void *p, size_t n);
 void buf_addstr(struct buf *b, const char *s);
+/* printf onto the end of b. */
+void buf_addf(struct buf *b, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 void buf_reset(struct buf *b);
 void buf_release(struct buf *b);
 /* Drop the first n bytes. */

@@ -93,8 +93,10 @@ struct worker {
 int worker_run(struct worker *w);
 void worker_save_status(struct worker *w);
 
-/* foreground: the log is stderr (nothing to reopen on SIGHUP). */
+/* foreground: not a daemon (systemd's child).  log_path: the file the log
+ * (standard error) is, reopened on SIGHUP; NULL when standard error is
+ * not ours to reopen (a terminal, the journal, "-"). */
 int monitor_run(const char *name, const char *dir, struct config *cfg,
-    bool foreground);
+    bool foreground, const char *log_path);
 
 #endif

@@ -39,7 +39,9 @@
 #include "../common/util.h"
 #include "../detection/recorder.h"
 #include "../journal/journal.h"
+#include "../status/metrics.h"
 #include "../sync/contact.h"
+#include "scrape.h"
 #include "session.h"
 #include "daemon.h"
 #include "../common/banned.h"
@@ -57,6 +59,11 @@ struct sealed {
 struct monitor {
 	struct worker w;	/* what the worker starts from */
 	bool foreground;
+	const char *log_path;	/* NULL: standard error, not reopened */
+	char *log_desc;		/* where the log is, as status shows it */
+	int64_t lost_at;	/* mono ns: the first of the workers that failed
+				 * since the last one reached the secondary */
+	unsigned attempts;	/* workers failed since */
 	char *jdir;
 	struct journal *j;
 	struct recorder *rec;
@@ -71,6 +78,7 @@ struct monitor {
 	char note[1024];
 	char lost_note[1024];	/* the reason the primary is lost, as saved */
 	int listenfd;
+	struct scrape *scrape;	/* metrics_listen; NULL: off */
 	pid_t worker;		/* 0: none running */
 	int chan;
 	char in[256];
@@ -400,6 +408,24 @@ on_request(struct monitor *m, uint64_t applied)
 	}
 }
 
+/* The worker reached the secondary: a line, and after failures, how long
+ * the session was without it. */
+static void
+on_connected(struct monitor *m)
+{
+	m->connected = true;
+	if (m->lost_at == 0) {
+		log_info("connected to %s", m->w.cfg->secondary);
+		return;
+	}
+	log_info("reconnected to %s, %.1f s after the first failure (%u "
+	    "failed %s)", m->w.cfg->secondary, (double)(mono_ns() -
+	    m->lost_at) / 1e9, m->attempts, m->attempts == 1 ? "attempt" :
+	    "attempts");
+	m->lost_at = 0;
+	m->attempts = 0;
+}
+
 static void
 read_chan(struct monitor *m)
 {
@@ -422,7 +448,7 @@ read_chan(struct monitor *m)
 		else if (m->in[0] == 't')
 			m->backoff = BACKOFF_MIN_MS;	/* progress */
 		else if (m->in[0] == 'c')
-			m->connected = true;
+			on_connected(m);
 		size_t used = (size_t)(nl + 1 - m->in);
 		memmove(m->in, nl + 1, m->inlen - used);
 		m->inlen -= used;
@@ -479,6 +505,7 @@ spawn_worker(struct monitor *m)
 		journal_close(m->j);
 		if (m->listenfd >= 0)
 			close(m->listenfd);
+		scrape_close(m->scrape);
 		close(m->rootfd);
 		close(sv[0]);
 		m->w.chan = sv[1];
@@ -569,6 +596,9 @@ worker_ended(struct monitor *m, int wstatus)
 	    WEXITSTATUS(wstatus), (long long)(delay / 1000));
 	log_warn("%s", detail);
 	save_faulty(m, detail);
+	if (m->lost_at == 0)
+		m->lost_at = mono_ns();
+	m->attempts++;
 	m->restart_at = mono_ns() + delay * 1000000;
 	if (!soon)
 		m->backoff = m->backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS :
@@ -724,7 +754,7 @@ check_primary(struct monitor *m)
 static void
 reopen_log(struct monitor *m)
 {
-	char *path = session_path(m->w.dir, SF_LOG);
+	const char *path = m->log_path;
 	int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
 
 	if (fd < 0) {
@@ -732,12 +762,12 @@ reopen_log(struct monitor *m)
 		    path);
 	} else {
 		fflush(NULL);
-		if (dup2(fd, 1) < 0 || dup2(fd, 2) < 0)
+		/* A daemon's standard output is its log too. */
+		if ((!m->foreground && dup2(fd, 1) < 0) || dup2(fd, 2) < 0)
 			log_sys(LOG_LVL_ERR, "reopen the log %s", path);
 		close(fd);
 		log_info("log reopened (SIGHUP)");
 	}
-	free(path);
 }
 
 /* Whether two configs replicate different things: what was left out
@@ -793,16 +823,28 @@ reload_config(struct monitor *m, bool *detector_changed, bool *rescan)
 	return 0;
 }
 
+static void open_metrics(struct monitor *m);
+
 static void
 on_hup(struct monitor *m)
 {
 	bool detector_changed = false, rescan = false;
 
 	sig_hup = 0;
-	if (!m->foreground)
+	if (m->log_path)
 		reopen_log(m);
-	if (reload_config(m, &detector_changed, &rescan) < 0)
+	char *metrics = m->w.cfg->metrics_listen ?
+	    xstrdup(m->w.cfg->metrics_listen) : NULL;
+	if (reload_config(m, &detector_changed, &rescan) < 0) {
+		free(metrics);
 		return;
+	}
+	const char *now_metrics = m->w.cfg->metrics_listen;
+	/* Changed, or not had before (the port was taken): again. */
+	if ((metrics == NULL) != (now_metrics == NULL) || (metrics &&
+	    strcmp(metrics, now_metrics) != 0) || (now_metrics && !m->scrape))
+		open_metrics(m);
+	free(metrics);
 	log_set_level((enum log_level)m->w.cfg->log_level);
 	m->config_digest = session_config_digest(m->w.dir);
 	log_info("config reloaded: the worker restarts with it after its turn");
@@ -871,6 +913,8 @@ overlay(struct monitor *m, struct status *st)
 		m->synced = st->last_synced;
 	st->last_synced = m->synced;
 	st->changes_pending = pending;
+	free(st->log);
+	st->log = xstrdup(m->log_desc);
 	st->config_applied = m->worker ? m->worker_digest : m->config_digest;
 }
 
@@ -896,6 +940,48 @@ serve_status(struct monitor *m)
 	status_release(&st);
 }
 
+/* ---- metrics (metrics_listen) ---- */
+
+/* The session's figures as status shows them now (scrape.h calls it). */
+static char *
+metrics_body(void *arg)
+{
+	struct monitor *m = arg;
+	struct status st;
+
+	if (status_load(&st, m->w.dir) < 0)
+		status_init(&st);
+	drain_recorder(m);
+	overlay(m, &st);
+	struct status_view v = { .name = m->w.name, .primary =
+	    m->w.cfg->primary, .secondary = m->w.cfg->secondary, .log =
+	    m->log_desc, .running = true };
+	char *text = status_prometheus(&st, &v, 1, now_ns());
+	status_release(&st);
+	return text;
+}
+
+/* Serve metrics where metrics_listen says, or stop: at start, and when a
+ * reload changes it.  A port that cannot be had is an error in the log;
+ * replication goes on without metrics. */
+static void
+open_metrics(struct monitor *m)
+{
+	const char *want = m->w.cfg->metrics_listen;
+	char err[256];
+
+	scrape_close(m->scrape);
+	m->scrape = NULL;
+	if (want == NULL)
+		return;
+	m->scrape = scrape_open(want, err, sizeof(err));
+	if (m->scrape == NULL)
+		log_err("%s: metrics are not served", err);
+	else
+		log_info("metrics on http://%s%s/metrics", strchr(want, ':') ?
+		    "" : "127.0.0.1:", want);
+}
+
 /* ---- the loop ---- */
 
 static int
@@ -919,6 +1005,9 @@ poll_timeout(const struct monitor *m)
 		if (due < ms)
 			ms = due;
 	}
+	int scrape = m->scrape ? scrape_timeout_ms(m->scrape) : -1;
+	if (scrape >= 0 && scrape < ms)
+		ms = scrape;
 	return ms < 0 ? 0 : (int)ms;
 }
 
@@ -947,14 +1036,17 @@ monitor_loop(struct monitor *m)
 		if (m->verify_at && m->verifier == 0 && !m->primary_lost &&
 		    mono_ns() >= m->verify_at)
 			start_verify(m);
-		struct pollfd p[4] = {
+		struct pollfd p[4 + SCRAPE_CLIENTS + 1] = {
 			{ .fd = wake_fd(), .events = POLLIN },
 			{ .fd = m->rec ? recorder_fd(m->rec) : -1,
 			    .events = POLLIN },
 			{ .fd = m->chan, .events = POLLIN },
 			{ .fd = m->listenfd, .events = POLLIN },
 		};
-		if (poll(p, 4, poll_timeout(m)) < 0 && errno != EINTR)
+		size_t nscrape = m->scrape ? scrape_pollfds(m->scrape, p + 4,
+		    SCRAPE_CLIENTS + 1) : 0;
+		if (poll(p, 4 + nscrape, poll_timeout(m)) < 0 &&
+		    errno != EINTR)
 			fatal("poll: %s", strerror(errno));
 		if (p[0].revents)
 			drain_wake();
@@ -973,6 +1065,9 @@ monitor_loop(struct monitor *m)
 			read_chan(m);
 		if (p[3].revents)
 			serve_status(m);
+		if (m->scrape)
+			scrape_handle(m->scrape, p + 4, nscrape, metrics_body,
+			    m);
 		check_primary(m);
 		if (m->j && journal_pending(m->j) && (m->waiting ||
 		    mono_ns() - m->open_since >= m->w.cfg->change_interval_ms *
@@ -1004,7 +1099,7 @@ save_stopped(struct monitor *m)
 
 int
 monitor_run(const char *name, const char *dir, struct config *cfg,
-    bool foreground)
+    bool foreground, const char *log_path)
 {
 	struct monitor m;
 
@@ -1014,6 +1109,10 @@ monitor_run(const char *name, const char *dir, struct config *cfg,
 	m.w.cfg = cfg;
 	m.w.chan = -1;
 	m.foreground = foreground;
+	m.log_path = log_path;
+	m.log_desc = xstrdup(log_path ? log_path : log_to_journal() ?
+	    "the systemd journal (standard error)" : "standard error");
+	log_set_tag(name);
 	m.rootfd = -1;
 	m.chan = -1;
 	m.backoff = BACKOFF_MIN_MS;
@@ -1035,9 +1134,11 @@ monitor_run(const char *name, const char *dir, struct config *cfg,
 		start_recording(&m);
 	}
 	m.listenfd = open_socket(dir);
+	open_metrics(&m);
 	plan_verify(&m);
 	monitor_loop(&m);
 	stop_verify(&m);
+	scrape_close(m.scrape);
 	stop_worker(&m);
 	cut(&m);	/* what was recorded is kept (the next start crawls) */
 	stop_recording(&m);
@@ -1054,6 +1155,7 @@ monitor_run(const char *name, const char *dir, struct config *cfg,
 	free(m.volume);
 	free(m.sealed);
 	free(m.jdir);
+	free(m.log_desc);
 	log_info("session %s stopped", name);
 	return 0;
 }

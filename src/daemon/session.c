@@ -106,6 +106,15 @@ session_path(const char *dir, enum session_file f)
 	return xasprintf("%s/%s", dir, file_names[f]);
 }
 
+char *
+session_log_path(const char *dir, const struct config *c)
+{
+	if (c->log_file == NULL)
+		return session_path(dir, SF_LOG);
+	return xstrdup(strcmp(c->log_file, "-") == 0 ? "standard error" :
+	    c->log_file);
+}
+
 static int
 cmp_name(const void *a, const void *b)
 {

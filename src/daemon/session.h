@@ -50,6 +50,9 @@ char *session_dir(const char *home, const char *name);
 /* The path of f inside a session directory, and its bare name. */
 char *session_path(const char *dir, enum session_file f);
 const char *session_file_name(enum session_file f);
+/* Where the session logs, as its config says (log_file): a path, or
+ * "standard error" for "-" (caller frees). */
+char *session_log_path(const char *dir, const struct config *c);
 /* The names of the sessions in home, sorted (caller frees each and the
  * array); none when home has no sessions yet. */
 void session_list(const char *home, char ***names, size_t *n);

@@ -176,7 +176,15 @@ static void
 after_turn(struct worker *w, const struct sync_stats *s)
 {
 	bool had_failures = w->st.failure_count != 0;
+	enum turn_kind kind = w->st.turn.kind;
 
+	w->st.turns++;
+	if (kind == TURN_FIRST_CRAWL || kind == TURN_FULL_CRAWL) {
+		int64_t ms = (mono_ns() - w->turn_began) / 1000000;
+		w->st.full_crawls++;
+		w->st.last_crawl_ms = ms;
+		w->st.crawl_ms_total += ms;
+	}
 	w->st.files_synced += s->files_sent;
 	w->st.bytes_synced += s->bytes_sent;
 	w->st.wire_bytes += s->wire_bytes;
@@ -789,7 +797,8 @@ journal_turn(struct worker *w, struct session_conn *sc, const char *jdir,
 	if (full)
 		log_info("a full crawl of the primary: %s", !w->st.last_synced ?
 		    "the first since this start" : b.full ? "the journal "
-		    "cannot say what changed (an overflow, or a gap)" :
+		    "cannot say what changed (the session or its worker "
+		    "started, an overflow, or a gap)" :
 		    "asked for (failures to retry, a repair, or a restart)");
 	int64_t t0 = mono_ns();
 	int rc = run_turn(sc, &s);

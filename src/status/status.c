@@ -78,6 +78,7 @@ status_release(struct status *s)
 	status_verify_release(&s->verify);
 	free(s->detail);
 	free(s->detector);
+	free(s->log);
 	memset(s, 0, sizeof(*s));
 }
 
@@ -281,6 +282,10 @@ to_json(const struct status *s)
 	set_u64(o, "bytes_synced", s->bytes_synced);
 	set_u64(o, "wire_bytes", s->wire_bytes);
 	set_u64(o, "wire_plain_bytes", s->wire_plain);
+	set_u64(o, "turns", s->turns);
+	set_u64(o, "full_crawls", s->full_crawls);
+	set_u64(o, "last_crawl_ms", (uint64_t)s->last_crawl_ms);
+	set_u64(o, "crawl_ms_total", (uint64_t)s->crawl_ms_total);
 	json_object_set_new(o, "failures", failures_json(s));
 	json_object_set_new(o, "checkpoint", checkpoint_json(s));
 	json_object_set_new(o, "crawl", turn_json(&s->turn));
@@ -299,6 +304,8 @@ status_to_text(const struct status *s)
 	json_object_set_new(o, "format", json_integer(STATUS_FORMAT));
 	json_object_set_new(o, "started_at", time_json(s->started_at));
 	json_object_set_new(o, "pid", json_integer(s->pid));
+	json_object_set_new(o, "log", s->log ? json_string(s->log) :
+	    json_null());
 	snprintf(hex, sizeof(hex), "%016llx",
 	    (unsigned long long)s->config_applied);
 	json_object_set_new(o, "config_applied", s->config_applied ?
@@ -423,6 +430,11 @@ from_json(struct status *s, json_t *o)
 	s->bytes_synced = json_u64(o, "bytes_synced");
 	s->wire_bytes = json_u64(o, "wire_bytes");
 	s->wire_plain = json_u64(o, "wire_plain_bytes");
+	s->turns = json_u64(o, "turns");
+	s->full_crawls = json_u64(o, "full_crawls");
+	s->last_crawl_ms = (int64_t)(json_u64(o, "last_crawl_ms") & INT64_MAX);
+	s->crawl_ms_total = (int64_t)(json_u64(o, "crawl_ms_total") &
+	    INT64_MAX);
 	failures_from_json(s, json_object_get(o, "failures"));
 	json_t *cp = json_object_get(o, "checkpoint");
 	s->checkpoint = json_time(json_object_get(cp, "time"));
@@ -435,6 +447,8 @@ from_json(struct status *s, json_t *o)
 	s->started_at = json_time(json_object_get(o, "started_at"));
 	uint64_t pid = json_u64(o, "pid");
 	s->pid = pid > INT32_MAX ? 0 : (int)pid;
+	if ((v = json_object_get(o, "log")) && json_is_string(v))
+		s->log = xstrdup(json_string_value(v));
 	const char *hex = json_string_value(json_object_get(o,
 	    "config_applied"));
 	s->config_applied = hex ? strtoull(hex, NULL, 16) : 0;
@@ -738,6 +752,12 @@ status_print_detail(const struct status *s, const struct status_view *v)
 		printf("  on the wire:     %s (%s before compression)\n", wire,
 		    plain);
 	}
+	printf("  turns:           %llu, of which %llu full %s", (unsigned long
+	    long)s->turns, (unsigned long long)s->full_crawls,
+	    plural(s->full_crawls, "crawl", "crawls"));
+	if (s->full_crawls)
+		printf(" (the last took %.3f s)", (double)s->last_crawl_ms / 1e3);
+	printf("\n");
 	printf("  failures:        %llu\n", (unsigned long long)s->failure_count);
 	for (size_t i = 0; i < s->nfailures; i++) {
 		format_rfc3339(s->failures[i].since, t, sizeof(t));

@@ -92,6 +92,11 @@ struct status {
 	 * frames (less when compressed; protocol/proto.h). */
 	uint64_t wire_bytes, wire_plain;
 	uint64_t failure_count;
+	/* Turns applied, and of them the full crawls (the first one of each
+	 * start, an overflow, a crawl asked for) with their durations: for
+	 * the metrics. */
+	uint64_t turns, full_crawls;
+	int64_t last_crawl_ms, crawl_ms_total;
 	struct failure failures[STATUS_FAILURES_SHOWN];
 	size_t nfailures;
 	int64_t checkpoint;	/* 0: none set */
@@ -100,6 +105,8 @@ struct status {
 	struct status_turn turn;
 	int64_t started_at;	/* of the monitor; 0 when stopped */
 	int pid;		/* of the monitor */
+	char *log;		/* where the running monitor logs (monitor);
+				 * NULL: as its config says */
 	uint64_t config_applied;	/* digest of the config the running
 					 * worker was started with (monitor) */
 	struct status_verify verify;

@@ -82,11 +82,11 @@ kill -TERM "$pid"
 rc=0
 wait "$pid" || rc=$?
 ((rc == 0)) || check_failed "SIGTERM: the unit's command exited $rc: $(tail -5 "$T/fg.log")"
-grep -q "^<6>session unit-test stopped" "$T/fg.log" ||
+grep -q "^<6>unit-test: session unit-test stopped" "$T/fg.log" ||
 	check_failed "the foreground monitor did not say it stopped: $(tail -5 "$T/fg.log")"
 # The journal's priorities, no timestamps of our own; a line per turn with
 # what it applied and the sync point.
-grep -Eq '^<6>turn \(journal, [0-9]+ records?\): [0-9]+ created, [0-9]+ changed, [0-9]+ deleted, .* sync point [0-9]{4}-' "$T/fg.log" ||
+grep -Eq '^<6>unit-test: turn \(journal, [0-9]+ records?\): [0-9]+ created, [0-9]+ changed, [0-9]+ deleted, .* sync point [0-9]{4}-' "$T/fg.log" ||
 	check_failed "no turn line with the journal's priority: $(head -20 "$T/fg.log")"
 ! grep -Eq '^[0-9]{4}-[0-9]{2}-[0-9]{2}T' "$T/fg.log" ||
 	check_failed "timestamps of its own in the journal's stream: $(head -5 "$T/fg.log")"

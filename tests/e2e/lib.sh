@@ -266,6 +266,6 @@ secondary_pid() {
 }
 check_log_format() {
 	local log=$T/home/sessions/$sess/log bad
-	bad=$(grep -nvE '^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:]{8}\.[0-9]{3}Z \[[0-9]+\] (error|warning|info|debug): ' "$log" | head -5 || true)
+	bad=$(grep -nvE "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:]{8}\.[0-9]{3}Z \[[0-9]+\] ($sess )?(error|warning|info|debug): " "$log" | head -5 || true)
 	[[ -z $bad ]] || check_failed "lines of $log in another format: $bad"
 }

@@ -10,6 +10,9 @@
 #include <stdint.h>
 #include <errno.h>
 #include <cmocka.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 
 #include "common/config.h"
 #include "common/util.h"
@@ -153,7 +156,7 @@ static void
 assert_refused(struct fx *f, const char *key, const char *value,
     const char *want)
 {
-	char *before[16];
+	char *before[32];
 
 	for (size_t i = 0; config_keys[i]; i++)
 		before[i] = config_get(&f->c, config_keys[i]);
@@ -241,6 +244,8 @@ test_keys_and_defaults(void **state)
 		{ "bwlimit", "0" },
 		{ "delta_threshold", "auto" },
 		{ "sync_jobs", "3" },
+		{ "log_file", "" },
+		{ "metrics_listen", "off" },
 	};
 	size_t n = 0;
 
@@ -435,6 +440,70 @@ test_log_level(void **state)
 }
 
 static void
+test_log_file(void **state)
+{
+	struct fx *f = *state;
+
+	assert_null(f->c.log_file);
+	assert_set(f, "log_file", "/var/log/georep/dr.log",
+	    "/var/log/georep/dr.log");
+	assert_set(f, "log_file", "-", "-");
+	assert_string_equal(f->c.log_file, "-");
+	assert_set(f, "log_file", "", "");
+	assert_null(f->c.log_file);
+	static const char *const bad[] = { "log", "./log", "~/log" };
+	assert_all_refused(f, "log_file", bad, 3, "an absolute path, - "
+	    "(standard error) or '' (the session's own log)");
+	char *text = config_get(&f->c, "log_file");
+	assert_string_equal(text, "");
+	free(text);
+}
+
+static void
+test_metrics_listen(void **state)
+{
+	struct fx *f = *state;
+	struct sockaddr_storage ss;
+	struct sockaddr_in *in = (struct sockaddr_in *)&ss;
+	struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
+	unsigned len = 0;
+	char text[64];
+
+	assert_null(f->c.metrics_listen);
+	assert_int_equal(parse_listen("off", &ss, &len), 1);
+	assert_int_equal(parse_listen("9464", &ss, &len), 0);
+	assert_int_equal(in->sin_family, AF_INET);
+	assert_int_equal(ntohs(in->sin_port), 9464);
+	assert_string_equal(inet_ntop(AF_INET, &in->sin_addr, text,
+	    sizeof(text)), "127.0.0.1");
+	assert_int_equal(len, sizeof(*in));
+	assert_int_equal(parse_listen("0.0.0.0:1", &ss, &len), 0);
+	assert_string_equal(inet_ntop(AF_INET, &in->sin_addr, text,
+	    sizeof(text)), "0.0.0.0");
+	assert_int_equal(parse_listen("localhost:65535", &ss, &len), 0);
+	assert_int_equal(ntohs(in->sin_port), 65535);
+	assert_int_equal(parse_listen("[::1]:9100", &ss, &len), 0);
+	assert_int_equal(in6->sin6_family, AF_INET6);
+	assert_int_equal(ntohs(in6->sin6_port), 9100);
+	assert_int_equal(len, sizeof(*in6));
+	static const char *const bad[] = { "", "0", "65536", "99999", "-1",
+	    "+80", "80a", " 80", "::1:80", "[::1]80", "[::1]:", "[::1:80",
+	    "example.com:80", "127.0.0.1:", ":80", "127.0.0.1:0",
+	    "1.2.3:80", "[127.0.0.1]:80", "on", "127.0.0.1:8080:1" };
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		if (parse_listen(bad[i], &ss, &len) != -1)
+			fail_msg("parse_listen took '%s'", bad[i]);
+	assert_set(f, "metrics_listen", "9464", "9464");
+	assert_string_equal(f->c.metrics_listen, "9464");
+	assert_set(f, "metrics_listen", "[::1]:9464", "[::1]:9464");
+	assert_set(f, "metrics_listen", "off", "off");
+	assert_null(f->c.metrics_listen);
+	assert_all_refused(f, "metrics_listen", bad, sizeof(bad) /
+	    sizeof(bad[0]), "off, a port (on 127.0.0.1), or ADDRESS:PORT "
+	    "with an IPv4 address, [an IPv6 one] or localhost");
+}
+
+static void
 test_compress(void **state)
 {
 	struct fx *f = *state;
@@ -499,7 +568,7 @@ test_unknown_and_sync_jobs(void **state)
 	    "change_interval, timeout, ignore_deletes, sync_xattrs, sync_acls, "
 	    "one_file_system, exclude, ssh_command, crawl_interval, "
 	    "log_level, verify_interval, compress, bwlimit, delta_threshold, "
-	    "sync_jobs)";
+	    "sync_jobs, log_file, metrics_listen)";
 	char want[512];
 
 	snprintf(want, sizeof(want), "unknown key 'nosuchkey' %s", keys_msg);
@@ -579,6 +648,8 @@ test_save_load(void **state)
 		{ "one_file_system", "true" }, { "exclude", "*.tmp" },
 		{ "exclude", "/cache/" }, { "exclude", "a = b; c#d [e]" },
 		{ "crawl_interval", "1.5h" }, { "log_level", "debug" },
+		{ "log_file", "/var/log/georep.log" },
+		{ "metrics_listen", "127.0.0.1:9464" },
 	};
 
 	scratch(f, path, sizeof(path), "config");
@@ -778,6 +849,8 @@ main(void)
 		T(test_bool_keys),
 		T(test_exclude),
 		T(test_log_level),
+		T(test_log_file),
+		T(test_metrics_listen),
 		T(test_compress),
 		T(test_bwlimit),
 		T(test_ssh_command),

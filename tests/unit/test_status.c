@@ -159,6 +159,11 @@ fill(struct status *s)
 	s->started_at = 1764393400000000000LL;
 	s->pid = 4242;
 	s->config_applied = 0xfedcba9876543211ull;
+	s->turns = 77;
+	s->full_crawls = 3;
+	s->last_crawl_ms = 1234;
+	s->crawl_ms_total = 98765;
+	s->log = xstrdup("/var/log/georep/dr.log");
 }
 
 static void
@@ -179,6 +184,9 @@ test_text_round_trip(void **state)
 	assert_true(b.meta_pending == 5 && b.changes_pending == 6);
 	assert_true(b.files_synced == 1234567);
 	assert_true(b.bytes_synced == (1ull << 40));
+	assert_true(b.turns == 77 && b.full_crawls == 3);
+	assert_true(b.last_crawl_ms == 1234 && b.crawl_ms_total == 98765);
+	assert_string_equal(b.log, "/var/log/georep/dr.log");
 	assert_true(b.failure_count == 9);
 	assert_int_equal(b.nfailures, 1);
 	assert_string_equal(b.failures[0].path, "dir/file\nwith newline");
