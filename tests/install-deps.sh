@@ -9,6 +9,8 @@ pkgs=(gcc make pkg-config liblmdb-dev libzstd-dev libxxhash-dev libinih-dev libj
       # 12-manpages lints and renders docs/man with mandoc; 13-install
       # verifies the unit, reads the logrotate file and builds the package.
       mandoc systemd logrotate debhelper dpkg-dev
+      # 14-metrics reads the metrics with the Prometheus client's parser.
+      python3-prometheus-client
       # The remote scenarios (45, 46) start an sshd of their own on
       # 127.0.0.1 and in network namespaces: they never use or change the
       # system's sshd nor /etc/ssh (which the package may set up and start).
