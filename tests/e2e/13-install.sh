@@ -13,8 +13,10 @@
 #     session names;
 #   - logrotate -d reads the logrotate file;
 #   - the Debian package builds from the tree (dpkg-buildpackage -us -uc
-#     -b), holds those files, and its georep runs.  Skipped without
-#     debhelper, and under the sanitizers (a second whole build).
+#     -b), holds those files, dpkg installs it (into a root of its own:
+#     registered, its georep runs, man finds its page) and purges it
+#     without a file left, and apt-get -s would install it here.  Skipped
+#     without debhelper, and under the sanitizers (a second whole build).
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -141,8 +143,30 @@ else
 	    ./usr/share/bash-completion/completions/georep ./etc/logrotate.d/georep; do
 		grep -q " $f\$" "$T/deb.list" || check_failed "the package lacks $f"
 	done
-	dpkg-deb -x "$deb" "$T/deb"
-	expect_rc 0 "$T/deb/usr/bin/georep" --version
 	dpkg-deb -f "$deb" Depends | grep -q liblmdb ||
 		check_failed "the package's Depends lack the libraries: $(dpkg-deb -f "$deb" Depends)"
+	# Installed by dpkg itself, into a root of its own (this machine's
+	# /usr is not touched): registered, runnable, its man page found by
+	# man, then purged without a file left behind.
+	D=$T/dpkgroot
+	mkdir -p "$D/var/lib/dpkg/updates" "$D/var/lib/dpkg/info"
+	: >"$D/var/lib/dpkg/status"
+	dpk() { dpkg --root="$D" --force-depends --force-script-chrootless "$@"; }
+	expect_rc 0 dpk -i "$deb"
+	[[ $(dpkg-query --root="$D" -W -f='${Status}' georep) == "install ok installed" ]] ||
+		check_failed "dpkg does not hold it installed: $(dpkg-query --root="$D" -W georep 2>&1)"
+	expect_rc 0 "$D/usr/bin/georep" --version
+	if command -v man >/dev/null; then
+		MANPATH=$D/usr/share/man man -P cat georep 2>/dev/null | grep -q 'georep status' ||
+			check_failed "man georep (installed) does not show georep status"
+	fi
+	expect_rc 0 dpk -P georep
+	left=$(find "$D" -mindepth 1 -path "$D/var/lib/dpkg" -prune -o \( -type f -print \))
+	[[ -z $left ]] || check_failed "files left after a purge: $left"
+	# What it depends on is in Debian: apt would install it here.
+	if command -v apt-get >/dev/null; then
+		apt-get install -s "$deb" >"$T/apt.sim" 2>&1 &&
+			grep -q '^Inst georep' "$T/apt.sim" ||
+			check_failed "apt-get install -s: $(tail -5 "$T/apt.sim")"
+	fi
 fi
