@@ -545,8 +545,11 @@ cmd_verify(int argc, char **argv)
 	f.json = a.json;
 	f.log = a.log;
 	f.repair = a.repair;
-	if (a.log)	/* timestamps, as the daemon's own lines */
+	if (a.log) {	/* timestamps, as the daemon's own lines */
 		log_init("georep", LOG_LVL_INFO, fdopen(dup(2), "a"));
+		if (nops == 1)
+			log_set_tag(argv[optind]);	/* the session's */
+	}
 	cli_catch_stop_signals();
 	code = compare(&a, &sd, &f, &st);
 	if (code)

@@ -43,7 +43,8 @@ log_init(const char *progname, enum log_level level, FILE *out)
 	log_prog = progname;
 	log_level = level;
 	log_out = out;
-	log_journal = (out == NULL || out == stderr) && is_journal(2);
+	/* Any stream on the journal's (a dup of standard error too). */
+	log_journal = is_journal(out ? fileno(out) : 2);
 }
 
 void
@@ -101,7 +102,15 @@ log_vwrite(enum log_level lvl, const char *fmt, va_list ap, int err)
 		memcpy(log_last, msg, n);
 		log_last[n] = '\0';
 	}
-	if (out != stderr) {
+	if (log_journal) {
+		/* The journal stamps the time and the pid itself; the
+		 * level goes as a priority it files the line under. */
+		fprintf(out, "<%d>", journal_prio[lvl]);
+		if (log_tag)
+			fprintf(out, "%s: ", log_tag);
+		if (lvl != LOG_LVL_INFO)
+			fprintf(out, "%s: ", level_names[lvl]);
+	} else if (out != stderr) {
 		/* A file log gets timestamps; a terminal does not need them. */
 		struct timespec ts;
 		struct tm tm;
@@ -113,14 +122,6 @@ log_vwrite(enum log_level lvl, const char *fmt, va_list ap, int err)
 		fprintf(out, "%s.%03ldZ [%d] %s%s%s: ", when, ts.tv_nsec /
 		    1000000, (int)getpid(), log_tag ? log_tag : "", log_tag ?
 		    " " : "", level_names[lvl]);
-	} else if (log_journal) {
-		/* The journal stamps the time and the pid itself; the
-		 * level goes as a priority it files the line under. */
-		fprintf(out, "<%d>", journal_prio[lvl]);
-		if (log_tag)
-			fprintf(out, "%s: ", log_tag);
-		if (lvl != LOG_LVL_INFO)
-			fprintf(out, "%s: ", level_names[lvl]);
 	} else {
 		fprintf(out, "%s: ", log_prog);
 		if (log_tag)
