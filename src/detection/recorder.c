@@ -560,14 +560,53 @@ watch_forget(struct recorder *r, int wd)
 	}
 }
 
+/* Whether a directory entry is a directory (d_type, else lstat). */
+static bool
+entry_is_dir(int dirfd, const struct dirent *de)
+{
+	struct stat st;
+
+	if (de->d_type != DT_UNKNOWN)
+		return de->d_type == DT_DIR;
+	return fstatat(dirfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+	    S_ISDIR(st.st_mode);
+}
+
+/* An entry found in a directory just watched (ino_watch_tree): made
+ * before its watch, perhaps, so no event will say it is there. */
+static int
+ino_record_found(struct recorder *r, int dirfd, const struct fid *dir,
+    const char *name, bool is_dir)
+{
+	struct jrec rec;
+
+	memset(&rec, 0, sizeof(rec));
+	rec.type = is_dir ? J_MKDIR : J_CREATE;
+	rec.mode = is_dir ? S_IFDIR : 0;
+	rec.parent = *dir;
+	set_name(&rec, false, name);
+	if (rec.name_len == 0)
+		return 0;	/* not a name a turn can take */
+	if (fid_at(dirfd, name, r->o.fsid, &rec.fid) < 0)
+		rec.fid.len = 0;
+	return record_new(r, &rec) < 0 ? -1 : 0;
+}
+
 /*
  * Watch the directory open at fd (path rel, relative to the primary), then
  * list it and watch its subdirectories: watched before listed, so an entry
- * made in between is either listed or reported.  Stays on the primary's
- * filesystem; -1 only when a watch cannot be added (the limit).
+ * made in between is either listed or reported.  With `found` (a
+ * directory new since recording began), what the listing finds is
+ * recorded too: an entry made after the directory and before its watch
+ * has no event, and a full crawl running meanwhile may have listed the
+ * directory before that entry was made -- nothing else would tell the
+ * next turn to look (a file lost under load, seen in 46-ssh-session).
+ * Stays on the primary's filesystem; -1 only when a watch cannot be
+ * added (the limit) or a record cannot be written.
  */
 static int
-ino_watch_tree(struct recorder *r, int fd, const char *rel, dev_t dev)
+ino_watch_tree(struct recorder *r, int fd, const char *rel, dev_t dev,
+    bool found)
 {
 	char proc[64];
 	struct fid fid;
@@ -607,9 +646,14 @@ ino_watch_tree(struct recorder *r, int fd, const char *rel, dev_t dev)
 	int rc = 0;
 	struct dirent *de;
 	while (rc == 0 && (de = readdir(d)) != NULL) {
-		if (de->d_type != DT_DIR && de->d_type != DT_UNKNOWN)
-			continue;
 		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		if (found && ino_record_found(r, dirfd(d), &fid, de->d_name,
+		    entry_is_dir(dirfd(d), de)) < 0) {
+			rc = -1;
+			break;
+		}
+		if (de->d_type != DT_DIR && de->d_type != DT_UNKNOWN)
 			continue;
 		int sub = openat(dirfd(d), de->d_name, O_RDONLY | O_DIRECTORY |
 		    O_NOFOLLOW | O_CLOEXEC);
@@ -622,7 +666,7 @@ ino_watch_tree(struct recorder *r, int fd, const char *rel, dev_t dev)
 		}
 		char *subrel = *rel ? xasprintf("%s/%s", rel, de->d_name) :
 		    xstrdup(de->d_name);
-		rc = ino_watch_tree(r, sub, subrel, dev);
+		rc = ino_watch_tree(r, sub, subrel, dev, found);
 		free(subrel);
 	}
 	closedir(d);
@@ -643,7 +687,7 @@ ino_watch_new(struct recorder *r, const struct watch *w, const char *name)
 	if (fd >= 0 && fstat(fd, &st) == 0) {
 		struct stat root;
 		if (fstat(r->o.rootfd, &root) == 0 && st.st_dev == root.st_dev)
-			rc = ino_watch_tree(r, fd, rel, st.st_dev);
+			rc = ino_watch_tree(r, fd, rel, st.st_dev, true);
 		else
 			close(fd);
 	} else if (fd >= 0) {
@@ -675,7 +719,7 @@ ino_rescan(struct recorder *r)
 		return record_overflow(r, "inotify: the primary cannot be "
 		    "watched again");
 	}
-	if (ino_watch_tree(r, fd, "", st.st_dev) < 0)
+	if (ino_watch_tree(r, fd, "", st.st_dev, false) < 0)
 		return record_overflow(r, "inotify: a directory is not watched");
 	return record_overflow(r, "inotify: a new directory moved before it "
 	    "was watched");
@@ -957,7 +1001,7 @@ ino_open(struct recorder *r, char *err, size_t errlen)
 			close(fd);
 		return -1;
 	}
-	if (ino_watch_tree(r, fd, "", st.st_dev) < 0) {
+	if (ino_watch_tree(r, fd, "", st.st_dev, false) < 0) {
 		snprintf(err, errlen, "inotify cannot watch every directory "
 		    "of %s (see the log)", r->o.primary);
 		return -1;
