@@ -376,6 +376,19 @@ add_wire(struct buf *extra, const struct conn *c, bool verbose)
 	    "times"), (long long)(c->bw_waited_ns / 1000000));
 }
 
+/* "; N files of SIZE HOW" when there are any. */
+static void
+add_files(struct buf *b, uint64_t n, uint64_t size, const char *how)
+{
+	char whole[16];
+
+	if (n == 0)
+		return;
+	format_size(size, whole, sizeof(whole));
+	buf_addf(b, "; %llu %s of %s %s", (unsigned long long)n, plural(n,
+	    "file", "files"), whole, how);
+}
+
 static void
 print_summary(const struct sync_stats *st, const struct conn *c,
     bool verbose)
@@ -385,24 +398,9 @@ print_summary(const struct sync_stats *st, const struct conn *c,
 
 	add_wire(&extra, c, verbose);
 	format_size(st->bytes_sent, bytes, sizeof(bytes));
-	if (st->delta_files) {
-		char whole[16];
-		format_size(st->delta_size, whole, sizeof(whole));
-		char *d = xasprintf("; %llu %s of %s as deltas",
-		    (unsigned long long)st->delta_files,
-		    plural(st->delta_files, "file", "files"), whole);
-		buf_addstr(&extra, d);
-		free(d);
-	}
-	if (st->copied_files) {
-		char whole[16];
-		format_size(st->copied_size, whole, sizeof(whole));
-		char *d = xasprintf("; %llu %s of %s copied by the kernel",
-		    (unsigned long long)st->copied_files,
-		    plural(st->copied_files, "file", "files"), whole);
-		buf_addstr(&extra, d);
-		free(d);
-	}
+	add_files(&extra, st->delta_files, st->delta_size, "as deltas");
+	add_files(&extra, st->copied_files, st->copied_size,
+	    "copied by the kernel");
 	if (st->errors)
 		buf_addstr(&extra, "; some paths failed (see above)");
 	if (st->owners_skipped || st->devices_skipped) {

@@ -296,9 +296,7 @@ fd_send(int sock, int fd)
 	}
 }
 
-/* copy_range without the kernel's copy: between filesystems of different
- * kinds (EXDEV since Linux 5.19), or where it is not supported. */
-static int
+int
 copy_by_reads(int in, int out, uint64_t off, uint64_t n)
 {
 	size_t cap = 1u << 20;

@@ -71,11 +71,16 @@ int pwrite_full(int fd, const void *p, size_t n, off_t off);
  * the descriptor (close-on-exec), or -1 (errno; EPROTO when a byte came
  * without one, ECONNRESET at the end of the socket). */
 int fd_send(int sock, int fd);
+int fd_recv(int sock);
+/* Bytes off..n of in over the same bytes of out, by pread and pwrite:
+ * copy_range without the kernel's copy (between filesystems of different
+ * kinds: EXDEV since Linux 5.19; or where it is not supported).  0, -1
+ * with errno, -2 when in is shorter than n. */
+int copy_by_reads(int in, int out, uint64_t off, uint64_t n);
 /* The first n bytes of in over out's, at the same offsets, copied by the
  * kernel: copy_file_range (a reflink where the filesystem shares
  * extents), else read and write.  0; -1 (errno); -2 when in is shorter. */
 int copy_range(int in, int out, uint64_t n);
-int fd_recv(int sock);
 
 /*
  * Write a whole file durably: a temporary file beside NAME in DIRFD

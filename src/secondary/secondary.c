@@ -1422,24 +1422,11 @@ put_link_into_place(const struct secondary *s, struct put *p)
 static int
 copy_content(int in, int out, uint64_t n)
 {
-	uint8_t *chunk = xmalloc(CHASH_CHUNK);
-	int rc = 0;
+	int rc = copy_by_reads(in, out, 0, n);
 
-	for (uint64_t off = 0; off < n && rc == 0; ) {
-		size_t want = n - off < CHASH_CHUNK ? (size_t)(n - off) :
-		    CHASH_CHUNK;
-		ssize_t got = pread_full(in, chunk, want, (off_t)off);
-		if (got < 0 || (size_t)got < want) {
-			if (got >= 0)
-				errno = EIO;	/* our own file shrank */
-			rc = -1;
-		} else {
-			rc = pwrite_full(out, chunk, want, (off_t)off);
-		}
-		off += want;
-	}
-	free(chunk);
-	return rc;
+	if (rc == -2)
+		errno = EIO;	/* our own file shrank */
+	return rc < 0 ? -1 : 0;
 }
 
 /* PUT_INPLACE with PUT_DELTA: the patched file, checked, copied into the
