@@ -55,6 +55,7 @@ start_usage(FILE *out)
 "session was created for).  SIGHUP makes the monitor reopen its log and\n"
 "reload the config.  Stop it with 'georep stop'; exit status 75 when the\n"
 "session is already running.\n"
+"\n"
 "  -f, --foreground  do not become a daemon; log to standard error (with\n"
 "                    the journal's priorities under systemd)\n"
 "  --log-file PATH   log there (this start only; the log_file key for\n"
