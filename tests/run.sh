@@ -12,6 +12,7 @@
 # fails), under a timeout ($E2E_TIMEOUT seconds, default 300).  A PATTERN
 # (a shell glob or a substring) keeps only the tests whose name matches.
 # One line per test, "ok NAME (Ns)" or "FAIL NAME", then "N passed, N failed".
+# E2E_JOBS=N runs the scenarios in N lanes (see run_e2e).
 # A scenario that exits 77 is skipped ("skip NAME: reason"), counted in
 # neither.  Exit status: 0 when nothing failed.
 
@@ -102,34 +103,33 @@ run_unit() {
 	done
 }
 
-run_e2e() {
-	local script name start rc scratch log
-	for script in tests/e2e/[0-9][0-9]-*.sh tests/torture/[0-9][0-9]-*.sh; do
-		[[ -e $script ]] || continue
-		name=$(basename "$script" .sh)
-		[[ $script != tests/torture/* ]] || name=torture-$name
-		matches "$name" || continue
-		selected=$((selected + 1))
-		scratch=$(mktemp -d "$tmp/georep-e2e.$name.XXXXXX")
-		log=$scratch.log
-		start=$SECONDS
-		rc=0
-		T=$scratch timeout -k 10 "$timeout_s" bash "$repo/$script" \
-			>"$log" 2>&1 </dev/null || rc=$?
-		unmount_under "$scratch"
-		if ((rc == 0)); then
-			echo "ok $name ($((SECONDS - start))s)"
-			passed=$((passed + 1))
-			if ((keep)); then
-				mv "$log" "$scratch/log"
-			else
-				rm -rf --one-file-system "$scratch" "$log"
-			fi
-		elif ((rc == 77)); then
-			echo "skip $name: $(grep -m1 '^SKIP:' "$log" | sed 's/^SKIP: //')"
-			rm -rf --one-file-system "$scratch" "$log"
-		else
+# One scenario: its line on stdout ("ok", "skip" or "FAIL" with the tail
+# of its log), and its result in $results/NAME (ok, skip or fail).
+run_one() {
+	local script=$1 name=$2 start rc scratch log out
+	scratch=$(mktemp -d "$tmp/georep-e2e.$name.XXXXXX")
+	log=$scratch.log
+	out=$scratch.out
+	start=$SECONDS
+	rc=0
+	T=$scratch timeout -k 10 "$timeout_s" bash "$repo/$script" \
+		>"$log" 2>&1 </dev/null || rc=$?
+	unmount_under "$scratch"
+	if ((rc == 0)); then
+		echo "ok $name ($((SECONDS - start))s)" >"$out"
+		echo ok >"$results/$name"
+		if ((keep)); then
 			mv "$log" "$scratch/log"
+		else
+			rm -rf --one-file-system "$scratch" "$log"
+		fi
+	elif ((rc == 77)); then
+		echo "skip $name: $(grep -m1 '^SKIP:' "$log" | sed 's/^SKIP: //')" >"$out"
+		echo skip >"$results/$name"
+		rm -rf --one-file-system "$scratch" "$log"
+	else
+		mv "$log" "$scratch/log"
+		{
 			echo "FAIL $name"
 			echo "    exit status $rc$( ((rc == 124)) && echo " (timed out after ${timeout_s}s)"), $((SECONDS - start))s"
 			if (($(wc -l <"$scratch/log") > 80)); then
@@ -137,8 +137,66 @@ run_e2e() {
 			fi
 			show_tail "$scratch/log"
 			echo "    scratch kept: $scratch (log: $scratch/log)"
-			failed=$((failed + 1))
+		} >"$out"
+		echo fail >"$results/$name"
+	fi
+	# One block at a time on stdout, whichever lane finished.
+	flock "$results/.lock" cat "$out"
+	rm -f "$out"
+}
+
+# The scenarios, in order; with E2E_JOBS=N (N > 1), N lanes take them
+# from one queue, except those marked "# run.sh: alone" in their first 40
+# lines (timing they measure, or most of the machine they take), which
+# run after the others, one at a time.
+run_e2e() {
+	local script name jobs=${E2E_JOBS:-1} lane
+	local -a queue=() alone=()
+	results=$(mktemp -d "$tmp/georep-results.XXXXXX")
+	: >"$results/.lock"
+	for script in tests/e2e/[0-9][0-9]-*.sh tests/torture/[0-9][0-9]-*.sh; do
+		[[ -e $script ]] || continue
+		name=$(basename "$script" .sh)
+		[[ $script != tests/torture/* ]] || name=torture-$name
+		matches "$name" || continue
+		selected=$((selected + 1))
+		if ((jobs > 1)) && head -40 "$script" | grep -q '^# run.sh: alone'; then
+			alone+=("$script:$name")
+		else
+			queue+=("$script:$name")
 		fi
+	done
+	if ((jobs > 1)); then
+		printf '%s\n' "${queue[@]}" >"$results/.queue"
+		: >"$results/.taken"
+		for ((lane = 0; lane < jobs; lane++)); do
+			lane_loop &
+		done
+		wait
+	else
+		for entry in "${queue[@]}"; do
+			run_one "${entry%%:*}" "${entry#*:}"
+		done
+	fi
+	for entry in "${alone[@]}"; do
+		run_one "${entry%%:*}" "${entry#*:}"
+	done
+	passed=$((passed + $(grep -lx ok "$results"/* 2>/dev/null | wc -l)))
+	failed=$((failed + $(grep -lx fail "$results"/* 2>/dev/null | wc -l)))
+	rm -rf "$results"
+}
+
+# A lane: the next scenario of the queue not taken yet, until none is left.
+lane_loop() {
+	local entry
+	while :; do
+		entry=$(flock "$results/.lock" bash -c '
+			n=$(wc -l <"$1/.taken")
+			e=$(sed -n "$((n + 1))p" "$1/.queue")
+			[[ -n $e ]] && echo "$e" >>"$1/.taken"
+			echo "$e"' _ "$results")
+		[[ -n $entry ]] || return 0
+		run_one "${entry%%:*}" "${entry#*:}"
 	done
 }
 
