@@ -123,7 +123,9 @@ run_one() {
 		else
 			rm -rf --one-file-system "$scratch" "$log"
 		fi
-	elif ((rc == 77)); then
+	elif ((rc == 77)) && grep -q '^SKIP:' "$log"; then
+		# 77 without the line of skip() is not a skip (libFuzzer's
+		# default exit status for a crash is 77 too).
 		echo "skip $name: $(grep -m1 '^SKIP:' "$log" | sed 's/^SKIP: //')" >"$out"
 		echo skip >"$results/$name"
 		rm -rf --one-file-system "$scratch" "$log"

@@ -139,9 +139,9 @@ on_hello(struct state *s, const struct reply *rep)
 	s->uid = get_u32(&r);
 	s->gid = get_u32(&r);
 	CHECK(rd_end(&r));
-	CHECK((rep->value & HELLO_STATE_MASK) <= HELLO_TAKEN);
+	CHECK((rep->value & HELLO_STATE_MASK) <= HELLO_ADOPTED);
 	CHECK((rep->value & ~(uint64_t)(HELLO_STATE_MASK | HELLO_IS_ROOT |
-	    HELLO_NO_OPENAT2)) == 0);
+	    HELLO_NO_OPENAT2 | HELLO_FDS | HELLO_PARTIALS)) == 0);
 }
 
 /* A name comes after the last one (none when last->len is 0), and

@@ -158,6 +158,8 @@ run() {
 	    -max_len=65536 \
 	    -rss_limit_mb=2048 \
 	    -timeout=10 \
+	    -error_exitcode=1 \
+	    -timeout_exitcode=1 \
 	    -print_final_stats=1 \
 	    -dict="$out/$t.dict" \
 	    -artifact_prefix="$out/artifacts/$t-" \
