@@ -27,6 +27,9 @@ struct client {
 
 struct scrape {
 	int listenfd;
+	/* mono ns: the listener is not polled until then (out of
+	 * descriptors: a readable listener would spin the loop) */
+	int64_t pause_until;
 	struct client c[SCRAPE_CLIENTS];
 };
 
@@ -97,12 +100,18 @@ scrape_pollfds(const struct scrape *s, struct pollfd *p, size_t room)
 {
 	size_t n = 0;
 
+	bool listen_now = nclients(s) < SCRAPE_CLIENTS &&
+	    mono_ns() >= s->pause_until;
+
 	if (n < room)
-		p[n++] = (struct pollfd){ .fd = nclients(s) < SCRAPE_CLIENTS ?
-		    s->listenfd : -1, .events = POLLIN };
+		p[n++] = (struct pollfd){ .fd = listen_now ? s->listenfd : -1,
+		    .events = POLLIN };
+	/* Only the clients there are: poll refuses more entries than the
+	 * descriptor limit (EINVAL), which out of descriptors is near. */
 	for (size_t i = 0; i < SCRAPE_CLIENTS && n < room; i++)
-		p[n++] = (struct pollfd){ .fd = s->c[i].fd, .events =
-		    s->c[i].answering ? POLLOUT : POLLIN };
+		if (s->c[i].fd >= 0)
+			p[n++] = (struct pollfd){ .fd = s->c[i].fd, .events =
+			    s->c[i].answering ? POLLOUT : POLLIN };
 	return n;
 }
 
@@ -111,6 +120,8 @@ scrape_timeout_ms(const struct scrape *s)
 {
 	int64_t now = mono_ns(), ms = -1;
 
+	if (s->pause_until > now)
+		ms = (s->pause_until - now) / 1000000 + 1;
 	for (size_t i = 0; i < SCRAPE_CLIENTS; i++) {
 		if (s->c[i].fd < 0)
 			continue;
@@ -219,9 +230,15 @@ take_client(struct scrape *s)
 	    SOCK_CLOEXEC);
 
 	if (fd < 0) {
-		if (errno != EAGAIN && errno != EINTR &&
-		    errno != ECONNABORTED)
+		if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
+		    errno == ENOMEM) {
+			log_sys(LOG_LVL_WARN, "metrics: accept (paused for a "
+			    "second)");
+			s->pause_until = mono_ns() + 1000000000LL;
+		} else if (errno != EAGAIN && errno != EINTR &&
+		    errno != ECONNABORTED) {
 			log_sys(LOG_LVL_DEBUG, "metrics: accept");
+		}
 		return;
 	}
 	for (size_t i = 0; i < SCRAPE_CLIENTS; i++) {
@@ -275,15 +292,25 @@ read_request(struct client *c, char *(*body)(void *), void *arg)
 	}
 }
 
+/* The client polled as fd (NULL: gone since). */
+static struct client *
+client_of(struct scrape *s, int fd)
+{
+	for (size_t i = 0; fd >= 0 && i < SCRAPE_CLIENTS; i++)
+		if (s->c[i].fd == fd)
+			return &s->c[i];
+	return NULL;
+}
+
 void
 scrape_handle(struct scrape *s, const struct pollfd *p, size_t n,
     char *(*body)(void *), void *arg)
 {
 	int64_t now = mono_ns();
 
-	for (size_t i = 1; i < n && i <= SCRAPE_CLIENTS; i++) {
-		struct client *c = &s->c[i - 1];
-		if (c->fd < 0 || p[i].fd != c->fd)
+	for (size_t i = 1; i < n; i++) {
+		struct client *c = client_of(s, p[i].fd);
+		if (c == NULL)
 			continue;
 		if (p[i].revents & (POLLERR | POLLNVAL))
 			drop(c);

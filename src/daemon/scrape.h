@@ -32,9 +32,9 @@ struct scrape;
 struct scrape *scrape_open(const char *listen, char *err, size_t errlen);
 void scrape_close(struct scrape *s);
 
-/* The descriptors to poll (the listener while there is room, each
- * client for reading or for writing): how many were filled, at most
- * room (SCRAPE_CLIENTS + 1 always fits). */
+/* The descriptors to poll: the listener first (fd -1 while it is full
+ * or paused), then each client there is, for reading or for writing.
+ * How many were filled, at most room (SCRAPE_CLIENTS + 1 always fits). */
 size_t scrape_pollfds(const struct scrape *s, struct pollfd *p, size_t room);
 /* The poll timeout the clients' deadlines need (-1: none). */
 int scrape_timeout_ms(const struct scrape *s);

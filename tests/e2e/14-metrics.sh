@@ -9,7 +9,9 @@
 #     figures, read when asked (a change moves files and turns, the lag is
 #     small); HEAD, /, 404, 405 and 400 as HTTP says; clients that connect
 #     and say nothing hold neither the monitor (status answers) nor other
-#     scrapes; the address changed by `georep config` is served at once;
+#     scrapes; out of descriptors, the endpoint pauses (a warning) and the
+#     monitor does not spin, then serves again; the address changed by
+#     `georep config` is served at once;
 #   - a port already taken: an error in the log that names it, and the
 #     session replicates all the same;
 #   - the log: a line per turn with the sync point, the reason of the full
@@ -196,6 +198,38 @@ http GET /metrics "$port"
 ms=$((($(date +%s%N) - t0) / 1000000))
 ((ms < 3000)) || check_failed "status and a scrape took $ms ms beside idle clients"
 wait "$idle" || true
+
+step "out of descriptors: accept pauses, the loop does not spin, then serves"
+if command -v prlimit >/dev/null; then
+	mon=$(monitor_pid)
+	# The lowest descriptor free: a limit there leaves none to take.
+	nfd=0
+	while [[ -e /proc/$mon/fd/$nfd ]]; do nfd=$((nfd + 1)); done
+	hard=$(prlimit --pid "$mon" --nofile --output HARD --noheadings | tr -d ' ')
+	prlimit --pid "$mon" --nofile="$nfd:$hard"
+	"$PY" - "$port" <<-'PYEOF' || true
+		import socket, sys
+		s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=3)
+		s.sendall(b"GET /metrics HTTP/1.0\r\n\r\n")
+		try:
+		    s.recv(100)
+		except OSError:
+		    pass
+	PYEOF
+	within 10 "grep -q 'metrics: accept (paused for a second)' '$T/home/sessions/s/log'" ||
+		check_failed "no warning for accept out of descriptors: $(tail -3 "$T/home/sessions/s/log")"
+	cpu() { awk '{ print $14 + $15 }' "/proc/$mon/stat"; }
+	c0=$(cpu)
+	sleep 2	# a span of time to measure the CPU the monitor spends
+	c1=$(cpu)
+	prlimit --pid "$mon" --nofile="$hard:$hard"
+	# Clock ticks (100 a second): a loop that spins would take ~200.
+	((c1 - c0 < 50)) || check_failed "the monitor spun on a listener it cannot accept from: $((c1 - c0)) ticks in 2 s"
+	within 10 "\"$PY\" -c 'import urllib.request; urllib.request.urlopen(\"http://127.0.0.1:$port/metrics\", timeout=2)' 2>/dev/null" ||
+		check_failed "no scrape served once descriptors are back"
+else
+	echo "note: prlimit is not installed: the descriptor case is not run" >&2
+fi
 
 step "status --prometheus: both sessions, one family at a time"
 expect_rc 0 G start s2
