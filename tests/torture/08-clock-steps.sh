@@ -9,6 +9,8 @@
 # changes are there, and the trees converge.  The clock is put back to
 # where it would be without the steps (the monotonic time elapsed) at the
 # end, even on failure.  Waits here never use the realtime clock.
+# run.sh: alone -- the clock is the whole machine's: a scenario beside
+# this one would see its sync points and times jump.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 need_root
