@@ -38,5 +38,8 @@ until "$G" status --home "$H" --json demo | python3 -c \
 done
 "$G" status --home "$H" demo
 "$G" status --home "$H" --detail demo
+echo "== some of its metrics (georep status --prometheus; the metrics_listen key serves them over HTTP)"
+"$G" status --home "$H" --prometheus demo |
+	grep -E '^georep_(lag_seconds|files_synced_total|turns_total|failures)\{|^georep_state\{.*\} 1$'
 python3 tests/tools/treecmp.py "$D/primary" "$D/replica" && echo "identical"
 "$G" stop --home "$H" demo
