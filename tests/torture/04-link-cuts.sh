@@ -32,10 +32,12 @@ ssh_pid() {
 	w=$(worker_pid)
 	[[ -n $w ]] && pgrep -P "$w" -x ssh | head -1 || true
 }
+have_ssh() { [[ -n $(ssh_pid) ]]; }
 stress_start "$P" $((SEED + 1)) 200
 for ((i = 1; i <= CUTS; i++)); do
 	sleep "0.$((RANDOM % 10))$((RANDOM % 10))"
-	until_true "an ssh under the worker (cut $i)" 60 test -n "$(ssh_pid)"
+	# Asked again at each try: a worker that is restarting has none yet.
+	until_true "an ssh under the worker (cut $i)" 60 have_ssh
 	t0=$(fault_time)
 	kill -9 "$(ssh_pid)"
 	fault_converged "$t0" 120
