@@ -918,6 +918,17 @@ overlay(struct monitor *m, struct status *st)
 	st->config_applied = m->worker ? m->worker_digest : m->config_digest;
 }
 
+/* The status as a reader sees it now: the file, with the changes recorded
+ * so far and the overlay (for the socket and the metrics). */
+static void
+live_status(struct monitor *m, struct status *st)
+{
+	if (status_load(st, m->w.dir) < 0)
+		status_init(st);
+	drain_recorder(m);
+	overlay(m, st);
+}
+
 static void
 serve_status(struct monitor *m)
 {
@@ -926,10 +937,7 @@ serve_status(struct monitor *m)
 
 	if (fd < 0)
 		return;
-	if (status_load(&st, m->w.dir) < 0)
-		status_init(&st);
-	drain_recorder(m);
-	overlay(m, &st);
+	live_status(m, &st);
 	char *text = status_to_text(&st);
 	struct timeval tv = { .tv_sec = 1 };
 	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
@@ -949,10 +957,7 @@ metrics_body(void *arg)
 	struct monitor *m = arg;
 	struct status st;
 
-	if (status_load(&st, m->w.dir) < 0)
-		status_init(&st);
-	drain_recorder(m);
-	overlay(m, &st);
+	live_status(m, &st);
 	struct status_view v = { .name = m->w.name, .primary =
 	    m->w.cfg->primary, .secondary = m->w.cfg->secondary, .log =
 	    m->log_desc, .running = true };
